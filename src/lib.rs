@@ -1,0 +1,9 @@
+//! rollout-tui: a terminal cockpit for progressive rollouts.
+//!
+//! `domain` is pure (no IO, time passed in); `store` persists rollout documents;
+//! `cli` and `config` are the headless front end.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod store;

@@ -1,0 +1,189 @@
+//! Where rollout documents live. Every implementation passes the same
+//! conformance suite (`tests/support/conformance.rs`).
+
+pub mod local;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::domain::event::Event;
+use crate::domain::rollout::{DocError, Fields, Rollout};
+
+/// Opaque compare-and-set token: a counter in SQLite, `update_time` in Firestore.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Revision(pub String);
+
+impl std::fmt::Display for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A document as stored: every field, known or not, and the revision it was read at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRollout {
+    pub id: String,
+    pub revision: Revision,
+    pub fields: Fields,
+}
+
+impl StoredRollout {
+    pub fn parse(&self) -> Result<Rollout, DocError> {
+        Rollout::from_fields(&self.id, &self.fields)
+    }
+}
+
+/// A field-masked change: `Some(v)` sets a field, `None` deletes it. Fields not
+/// named are left exactly as they are, so other tools' fields survive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Patch {
+    pub changes: Vec<(String, Option<Value>)>,
+}
+
+impl Patch {
+    pub fn set(&mut self, field: &str, value: Value) -> &mut Self {
+        self.changes.retain(|(f, _)| f != field);
+        self.changes.push((field.to_string(), Some(value)));
+        self
+    }
+
+    pub fn delete(&mut self, field: &str) -> &mut Self {
+        self.changes.retain(|(f, _)| f != field);
+        self.changes.push((field.to_string(), None));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.changes.iter().map(|(f, _)| f.as_str())
+    }
+
+    /// Applies the patch to a copy of `fields` (what a store writes).
+    pub fn apply_to(&self, fields: &mut Fields) {
+        for (name, value) in &self.changes {
+            match value {
+                Some(v) => {
+                    fields.insert(name.clone(), v.clone());
+                }
+                None => {
+                    fields.remove(name);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub rollout_id: String,
+    pub holder: String,
+    pub acquired_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// The caller holds the lease until `expires_at`.
+    Held(Lease),
+    /// Someone else holds an unexpired lease.
+    HeldByOther(Lease),
+}
+
+/// What a watcher hears.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreChange {
+    /// A rollout was created or changed (by anyone, this process included).
+    Upserted(StoredRollout),
+    Removed(String),
+    /// The store cannot be reached; data on screen is getting stale.
+    Disconnected(String),
+    /// Reachable again; a full resync follows as `Upserted` changes.
+    Reconnected,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error("rollout '{0}' does not exist")]
+    NotFound(String),
+    #[error("rollout '{0}' already exists")]
+    AlreadyExists(String),
+    /// Someone else wrote first; `current` is what is stored now.
+    #[error("rollout '{id}' was changed by someone else (now at revision {}); re-read and try again", current.revision)]
+    Conflict { id: String, current: Box<StoredRollout> },
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait RolloutStore: Send + Sync {
+    /// A short human description ("sqlite /path/rollouts.db", "firestore project/db").
+    fn describe(&self) -> String;
+
+    async fn list(&self) -> StoreResult<Vec<StoredRollout>>;
+    async fn get(&self, id: &str) -> StoreResult<Option<StoredRollout>>;
+
+    /// Creates a document; fails with `AlreadyExists` if the id is taken.
+    /// The event is written atomically with the document.
+    async fn create(&self, id: &str, fields: &Fields, event: &Event) -> StoreResult<StoredRollout>;
+
+    /// Compare-and-set: applies `patch` only if the document is still at `expected`;
+    /// otherwise `Conflict` with the current document. The event is written atomically.
+    async fn patch(&self, id: &str, expected: &Revision, patch: &Patch, event: &Event) -> StoreResult<StoredRollout>;
+
+    async fn append_event(&self, event: &Event) -> StoreResult<()>;
+    /// The newest `limit` events of a rollout, newest first.
+    async fn list_events(&self, rollout_id: &str, limit: usize) -> StoreResult<Vec<Event>>;
+
+    /// Takes the lease if free, expired, or already ours (which renews it).
+    async fn acquire_lease(&self, rollout_id: &str, holder: &str, ttl: Duration, now: DateTime<Utc>)
+    -> StoreResult<LeaseOutcome>;
+    /// Drops the lease if `holder` holds it; a no-op otherwise.
+    async fn release_lease(&self, rollout_id: &str, holder: &str) -> StoreResult<()>;
+    async fn get_lease(&self, rollout_id: &str) -> StoreResult<Option<Lease>>;
+
+    /// A stream of changes; starts with an `Upserted` for every existing rollout.
+    /// The background work stops when the receiver is dropped.
+    async fn watch(&self) -> StoreResult<mpsc::Receiver<StoreChange>>;
+}
+
+/// The only store type watch mode gets: reads, nothing else.
+#[derive(Clone)]
+pub struct ReadOnlyStore {
+    inner: Arc<dyn RolloutStore>,
+}
+
+impl ReadOnlyStore {
+    pub fn new(inner: Arc<dyn RolloutStore>) -> Self {
+        ReadOnlyStore { inner }
+    }
+    pub fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    pub async fn list(&self) -> StoreResult<Vec<StoredRollout>> {
+        self.inner.list().await
+    }
+    pub async fn get(&self, id: &str) -> StoreResult<Option<StoredRollout>> {
+        self.inner.get(id).await
+    }
+    pub async fn list_events(&self, rollout_id: &str, limit: usize) -> StoreResult<Vec<Event>> {
+        self.inner.list_events(rollout_id, limit).await
+    }
+    pub async fn get_lease(&self, rollout_id: &str) -> StoreResult<Option<Lease>> {
+        self.inner.get_lease(rollout_id).await
+    }
+    pub async fn watch(&self) -> StoreResult<mpsc::Receiver<StoreChange>> {
+        self.inner.watch().await
+    }
+}
