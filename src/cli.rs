@@ -1,1 +1,162 @@
-//! CLI (being written).
+//! Command-line definitions (clap). Behaviour lives in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "rollout-tui", version, about = "A terminal cockpit for progressive rollouts", long_about = None)]
+pub struct Cli {
+    /// Config file (default: ROLLOUT_TUI_CONFIG, else the platform config directory's config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the embedded store and logs (default: ROLLOUT_TUI_DATA_DIR, config, platform data dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Name recorded in the audit log (default: config `actor`, else $USER@host).
+    #[arg(long, global = true, env = "ROLLOUT_TUI_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanArg {
+    Canary,
+    Tiers,
+    Cohorts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HashingArg {
+    #[value(name = "fractional-v1")]
+    FractionalV1,
+    #[value(name = "unleash-v1")]
+    UnleashV1,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a rollout in its plan's first stage.
+    Create(CreateArgs),
+    /// Record new revisions; a new canary revision restarts the plan at its first stage.
+    SetRevisions {
+        id: String,
+        #[arg(long, value_name = "REVISION")]
+        stable: Option<String>,
+        #[arg(long, value_name = "REVISION")]
+        canary: Option<String>,
+    },
+    /// Show every rollout, or one in detail.
+    Status {
+        id: Option<String>,
+        /// Machine-readable: {"rollouts": [...]} with the document fields plus id.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set an exact percentage (0..=100, at most two decimals).
+    SetPercent {
+        id: String,
+        /// Percentage, e.g. 5, 25 or 0.5.
+        #[arg(allow_negative_numbers = true)]
+        percent: String,
+    },
+    /// Manage canary users (or, with --excluded, users who always stay on stable).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Move to the next stage of the plan (from the last stage: complete).
+    Advance { id: String },
+    /// Pause a running rollout.
+    Pause {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a paused rollout.
+    Resume { id: String },
+    /// Send everyone back to stable.
+    Rollback {
+        id: String,
+        /// Why (required; recorded in the document and the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Go straight to 100 % and complete, skipping the remaining stages.
+    Promote {
+        id: String,
+        /// Required: promotion skips the health gates and remaining stages.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Which side a user lands on, and why.
+    Assign {
+        id: String,
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit log of a rollout, newest first.
+    Events {
+        id: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the configuration and show what is in effect.
+    CheckConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    pub id: String,
+    /// The version being rolled out (the canary's).
+    #[arg(long)]
+    pub version: String,
+    /// The version on stable, for display.
+    #[arg(long)]
+    pub stable_version: Option<String>,
+    /// Stage plan (default: config defaults.plan).
+    #[arg(long, value_enum)]
+    pub plan: Option<PlanArg>,
+    /// Bucket algorithm (default: config defaults.hashing).
+    #[arg(long, value_enum)]
+    pub hashing: Option<HashingArg>,
+    #[arg(long, value_name = "REVISION")]
+    pub stable_revision: Option<String>,
+    #[arg(long, value_name = "REVISION")]
+    pub canary_revision: Option<String>,
+    /// A canary user to start with (repeatable).
+    #[arg(long = "canary-user", value_name = "KEY")]
+    pub canary_users: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add users to the canary list (or the excluded list).
+    Add {
+        id: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+        #[arg(long)]
+        excluded: bool,
+    },
+    /// Remove users from the canary list (or the excluded list).
+    Remove {
+        id: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+        #[arg(long)]
+        excluded: bool,
+    },
+    /// List the canary users (or the excluded users).
+    List {
+        id: String,
+        #[arg(long)]
+        excluded: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}

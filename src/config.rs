@@ -1,1 +1,352 @@
-//! Config (being written).
+//! Configuration: a TOML file (flag, `ROLLOUT_TUI_CONFIG`, or the platform
+//! config directory), validated into one `Config`. `config.example.toml`
+//! documents every option and is tested to parse to `Config::default()`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::health::GateConfig;
+use crate::domain::progression::Policy;
+use crate::domain::rollout::{Hashing, Plan, PlanPreset};
+
+pub const CONFIG_ENV: &str = "ROLLOUT_TUI_CONFIG";
+pub const DATA_DIR_ENV: &str = "ROLLOUT_TUI_DATA_DIR";
+pub const ACTOR_ENV: &str = "ROLLOUT_TUI_ACTOR";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Name written into audit events; unset means `$USER@host`.
+    pub actor: Option<String>,
+    /// Where the embedded store and logs live; unset means the platform data directory.
+    pub data_dir: Option<PathBuf>,
+    pub store: StoreConfig,
+    pub defaults: Defaults,
+    pub policy: Policy,
+    #[serde(deserialize_with = "gates_from_snake_case", serialize_with = "gates_to_snake_case")]
+    pub gates: GateConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            actor: None,
+            data_dir: None,
+            store: StoreConfig::default(),
+            defaults: Defaults::default(),
+            policy: Policy::default(),
+            gates: GateConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// "local": the embedded SQLite store in the data directory.
+    pub kind: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { kind: "local".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Defaults {
+    /// Plan for new rollouts and for documents that have none: canary, tiers or cohorts.
+    pub plan: String,
+    /// Bucket algorithm for new rollouts: fractional-v1 or unleash-v1.
+    pub hashing: String,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults { plan: PlanPreset::Canary.as_str().into(), hashing: Hashing::FractionalV1.as_str().into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// tracing filter for the log file under the data directory.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into() }
+    }
+}
+
+/// The TOML table is snake_case; the document field `gates` is camelCase. One struct
+/// serves both by renaming keys on the way in, and naming errors in the TOML spelling.
+fn gates_from_snake_case<'de, D: serde::Deserializer<'de>>(d: D) -> Result<GateConfig, D::Error> {
+    use serde::de::Error;
+    let table = toml::Table::deserialize(d)?;
+    let mut camel = serde_json::Map::new();
+    for (k, v) in table {
+        let value = serde_json::to_value(v).map_err(D::Error::custom)?;
+        camel.insert(snake_to_camel(&k), value);
+    }
+    serde_json::from_value(serde_json::Value::Object(camel))
+        .map_err(|e| D::Error::custom(camel_words_to_snake(&e.to_string())))
+}
+
+fn gates_to_snake_case<S: serde::Serializer>(g: &GateConfig, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::{Error, SerializeMap};
+    let value = serde_json::to_value(g).map_err(S::Error::custom)?;
+    let obj = value.as_object().cloned().unwrap_or_default();
+    let present: Vec<_> = obj.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    let mut map = s.serialize_map(Some(present.len()))?;
+    for (k, v) in present {
+        map.serialize_entry(&camel_to_snake(&k), &v)?;
+    }
+    map.end()
+}
+
+fn snake_to_camel(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut upper = false;
+    for c in s.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn camel_to_snake(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Rewrites `camelCase` words inside backticks (serde's error style) to snake_case.
+fn camel_words_to_snake(msg: &str) -> String {
+    msg.split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { camel_to_snake(part) } else { part.to_string() })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+/// Where a config came from, for `check-config` and error messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// No file: the built-in defaults.
+    Defaults,
+}
+
+impl Config {
+    /// The config file to read: the flag, else `ROLLOUT_TUI_CONFIG`, else the platform
+    /// config directory's `config.toml` if it exists. An explicitly named file must exist.
+    pub fn locate(flag: Option<&Path>) -> Result<ConfigSource, ConfigError> {
+        let explicit = flag.map(Path::to_path_buf).or_else(|| {
+            std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
+        });
+        if let Some(path) = explicit {
+            if !path.is_file() {
+                return Err(ConfigError::File { path, message: "does not exist or is not a file".into() });
+            }
+            return Ok(ConfigSource::File(path));
+        }
+        match project_dirs().map(|d| d.config_dir().join("config.toml")) {
+            Some(p) if p.is_file() => Ok(ConfigSource::File(p)),
+            _ => Ok(ConfigSource::Defaults),
+        }
+    }
+
+    pub fn load(source: &ConfigSource) -> Result<Config, ConfigError> {
+        match source {
+            ConfigSource::Defaults => Ok(Config::default()),
+            ConfigSource::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?;
+                let config = Config::parse(&text)
+                    .map_err(|message| ConfigError::File { path: path.clone(), message })?;
+                Ok(config)
+            }
+        }
+    }
+
+    /// Parses and validates TOML text; the error names the key and line.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.store.kind != "local" {
+            return Err(format!("store.kind = '{}' is not a store kind; expected \"local\"", self.store.kind));
+        }
+        self.default_plan()?;
+        self.default_hashing()?;
+        if let Some(actor) = &self.actor
+            && actor.trim().is_empty()
+        {
+            return Err("actor must not be empty; leave it out to use $USER@host".into());
+        }
+        validate_gates(&self.gates)?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| format!("log.level = '{}' is not a log filter: {e}", self.log.level))?;
+        Ok(())
+    }
+
+    pub fn default_plan_preset(&self) -> Result<PlanPreset, String> {
+        PlanPreset::parse(&self.defaults.plan).ok_or_else(|| {
+            format!("defaults.plan = '{}' is not a plan; expected canary, tiers or cohorts", self.defaults.plan)
+        })
+    }
+
+    pub fn default_plan(&self) -> Result<Plan, String> {
+        self.default_plan_preset().map(Plan::preset)
+    }
+
+    pub fn default_hashing(&self) -> Result<Hashing, String> {
+        Hashing::parse(&self.defaults.hashing).ok_or_else(|| {
+            format!(
+                "defaults.hashing = '{}' is not a hashing; expected fractional-v1 or unleash-v1",
+                self.defaults.hashing
+            )
+        })
+    }
+
+    /// The data directory: flag, else `ROLLOUT_TUI_DATA_DIR`, else config, else platform default.
+    pub fn data_dir(&self, flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        if let Some(p) = flag {
+            return Ok(p.to_path_buf());
+        }
+        if let Some(p) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(p));
+        }
+        if let Some(p) = &self.data_dir {
+            return Ok(p.clone());
+        }
+        project_dirs()
+            .map(|d| d.data_dir().to_path_buf())
+            .ok_or_else(|| ConfigError::Invalid("no home directory to put data in; pass --data-dir DIR".into()))
+    }
+
+    /// Who is acting: flag/env, config, else `$USER@host`.
+    pub fn actor(&self, flag: Option<&str>) -> String {
+        if let Some(a) = flag.map(str::trim).filter(|a| !a.is_empty()) {
+            return a.to_string();
+        }
+        if let Some(a) = &self.actor {
+            return a.trim().to_string();
+        }
+        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        if host.is_empty() { user } else { format!("{user}@{host}") }
+    }
+}
+
+fn validate_gates(g: &GateConfig) -> Result<(), String> {
+    let rate = |name: &str, v: Option<f64>| match v {
+        Some(x) if !(0.0..=1.0).contains(&x) => Err(format!("gates.{name} = {x} must be between 0 and 1 (0.01 = 1 %)")),
+        _ => Ok(()),
+    };
+    rate("max_error_rate", g.max_error_rate)?;
+    rate("min_success_rate", g.min_success_rate)?;
+    rate("severe_error_rate", g.severe_error_rate)?;
+    if let Some(c) = g.error_rate_confidence
+        && !(0.5..1.0).contains(&c)
+    {
+        return Err(format!("gates.error_rate_confidence = {c} must be at least 0.5 and below 1 (0.95 = 95 %)"));
+    }
+    for (name, v) in [("max_p99_ms", g.max_p99_ms), ("max_p99_ratio", g.max_p99_ratio), ("severe_p99_ratio", g.severe_p99_ratio)] {
+        if let Some(x) = v
+            && !(x.is_finite() && x > 0.0)
+        {
+            return Err(format!("gates.{name} = {x} must be a positive number"));
+        }
+    }
+    if let (Some(max), Some(severe)) = (g.max_error_rate, g.severe_error_rate)
+        && severe < max
+    {
+        return Err(format!("gates.severe_error_rate = {severe} is below gates.max_error_rate = {max}"));
+    }
+    if g.max_staleness.is_zero() {
+        return Err("gates.max_staleness must be longer than 0s".into());
+    }
+    Ok(())
+}
+
+pub fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("dev", "rollout-tui", "rollout-tui")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_equals_defaults() {
+        let text = include_str!("../config.example.toml");
+        let parsed = Config::parse(text).expect("config.example.toml parses");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn empty_config_is_default() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn bad_configs_say_what_is_wrong() {
+        let cases = [
+            ("[gates]\nmax_error_rate = 3.0\n", "gates.max_error_rate"),
+            ("[gates]\nmax_eror_rate = 0.1\n", "max_eror_rate"),
+            ("[gates]\nbreach_for = \"soon\"\n", "soon"),
+            ("[defaults]\nplan = \"yolo\"\n", "defaults.plan"),
+            ("[defaults]\nhashing = \"md5\"\n", "defaults.hashing"),
+            ("[store]\nkind = \"postgres\"\n", "store.kind"),
+            ("[policy]\nconfirm = \"sometimes\"\n", "sometimes"),
+            ("colour = true\n", "colour"),
+            ("[gates\n", "line 1"),
+            ("[gates]\nerror_rate_confidence = 1.5\n", "error_rate_confidence"),
+            ("[gates]\nmax_error_rate = 0.1\nsevere_error_rate = 0.05\n", "severe_error_rate"),
+        ];
+        for (text, needle) in cases {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.contains(needle), "error for {text:?} should mention {needle:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn gates_round_trip_through_snake_case_toml() {
+        let mut c = Config::default();
+        c.gates.max_p99_ms = Some(800.0);
+        let text = toml::to_string(&c).unwrap();
+        assert!(text.contains("max_p99_ms"), "{text}");
+        assert_eq!(Config::parse(&text).unwrap(), c);
+    }
+}

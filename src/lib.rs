@@ -4,6 +4,8 @@
 //! `cli` and `config` are the headless front end.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod ops;
 pub mod store;

@@ -1,1 +1,534 @@
-//! Operator actions (being written).
+//! Operator (and driver) actions as pure transitions: validate against the
+//! rollout as read, and produce the field-masked patch plus its audit event.
+//! Nothing here writes; the caller applies the patch with compare-and-set.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::event::{Event, EventKind};
+use super::patch::Patch;
+use super::rollout::{Fields, Hashing, Plan, Rollout, Status, field, time_to_json};
+use super::units::Percent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserList {
+    Canary,
+    Excluded,
+}
+
+impl UserList {
+    pub fn field(self) -> &'static str {
+        match self {
+            UserList::Canary => field::CANARY_USERS,
+            UserList::Excluded => field::EXCLUDED_USERS,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UserList::Canary => "canary users",
+            UserList::Excluded => "excluded users",
+        }
+    }
+
+    fn of(self, r: &Rollout) -> &[String] {
+        match self {
+            UserList::Canary => &r.canary_users,
+            UserList::Excluded => &r.excluded_users,
+        }
+    }
+
+    fn other(self) -> UserList {
+        match self {
+            UserList::Canary => UserList::Excluded,
+            UserList::Excluded => UserList::Canary,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    SetPercent(Percent),
+    AddUsers { list: UserList, keys: Vec<String> },
+    RemoveUsers { list: UserList, keys: Vec<String> },
+    /// Into the next stage; from the last stage, completes the rollout.
+    Advance,
+    Pause { reason: Option<String> },
+    Resume,
+    Rollback { reason: String },
+    /// Straight to 100 % and complete, skipping the remaining stages.
+    Promote,
+    /// A new canary revision is a new build: the plan restarts at its first stage.
+    SetRevisions { stable: Option<String>, canary: Option<String> },
+}
+
+impl Action {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Action::SetPercent(_) => EventKind::SetPercent,
+            Action::AddUsers { .. } => EventKind::AddUsers,
+            Action::RemoveUsers { .. } => EventKind::RemoveUsers,
+            Action::Advance => EventKind::Advance,
+            Action::Pause { .. } => EventKind::Pause,
+            Action::Resume => EventKind::Resume,
+            Action::Rollback { .. } => EventKind::Rollback,
+            Action::Promote => EventKind::Promote,
+            Action::SetRevisions { .. } => EventKind::SetRevisions,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("rollout '{id}' is {status}: {hint}")]
+    NotAllowed { id: String, status: Status, hint: String },
+    #[error("nothing to change: {0}")]
+    NoChange(String),
+}
+
+/// What an action does to a document: the patch to write and the event to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub patch: Patch,
+    pub event: Event,
+    /// One line for the operator: "advanced to stage 2/5 (25%)".
+    pub summary: String,
+}
+
+impl Transition {
+    /// Attaches the evidence behind an automatic decision.
+    pub fn with_gate_report(mut self, report: Value) -> Self {
+        self.event.gate_report = Some(report);
+        self
+    }
+}
+
+/// Everything an action needs besides the document.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub actor: &'a str,
+    pub now: DateTime<Utc>,
+    /// Used when a document has no plan of its own (documents written by older tools).
+    pub default_plan: &'a Plan,
+}
+
+/// Applies an action to the rollout as read (`fields` is the same document, raw,
+/// for the event's before-values).
+pub fn apply(rollout: &Rollout, fields: &Fields, action: &Action, ctx: Context<'_>) -> Result<Transition, ActionError> {
+    let mut patch = Patch::default();
+    let mut reason = None;
+    let summary = match action {
+        Action::SetPercent(p) => set_percent(rollout, *p, &mut patch, ctx)?,
+        Action::AddUsers { list, keys } => add_users(rollout, *list, keys, &mut patch)?,
+        Action::RemoveUsers { list, keys } => remove_users(rollout, *list, keys, &mut patch)?,
+        Action::Advance => advance(rollout, &mut patch, ctx)?,
+        Action::Pause { reason: why } => {
+            require_running(rollout, "only a running rollout can be paused")?;
+            patch.set(field::STATUS, Value::from(Status::Paused.as_str()));
+            let why = why.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            if let Some(why) = why {
+                patch.set(field::PAUSE_REASON, Value::from(why));
+                reason = Some(why.to_string());
+            }
+            format!("paused at {}", rollout.percentage)
+        }
+        Action::Resume => {
+            if rollout.status != Status::Paused {
+                return Err(not_allowed(rollout, "only a paused rollout can be resumed"));
+            }
+            let status = Status::running_at(rollout.percentage);
+            patch.set(field::STATUS, Value::from(status.as_str()));
+            patch.delete(field::PAUSE_REASON);
+            format!("resumed at {} ({status})", rollout.percentage)
+        }
+        Action::Rollback { reason: why } => {
+            let why = why.trim();
+            if why.is_empty() {
+                return Err(ActionError::Invalid("a rollback needs a reason".into()));
+            }
+            if rollout.status == Status::RolledBack {
+                return Err(not_allowed(rollout, "it is already rolled back"));
+            }
+            patch.set(field::STATUS, Value::from(Status::RolledBack.as_str()));
+            patch.set(field::ROLLOUT_PERCENTAGE, Percent::ZERO.to_json());
+            patch.set(field::ROLLBACK_REASON, Value::from(why));
+            patch.set(field::ROLLED_BACK_AT, time_to_json(ctx.now));
+            reason = Some(why.to_string());
+            format!("rolled back from {}: everyone is on stable", rollout.percentage)
+        }
+        Action::Promote => {
+            if rollout.status.is_terminal() {
+                return Err(not_allowed(rollout, "only an unfinished rollout can be promoted"));
+            }
+            let plan = rollout.plan.as_ref().unwrap_or(ctx.default_plan);
+            if rollout.plan.is_none() {
+                patch.set(field::PLAN, plan.to_json());
+            }
+            patch.set(field::ROLLOUT_PERCENTAGE, Percent::FULL.to_json());
+            patch.set(field::CURRENT_STAGE, Value::from(plan.last_index()));
+            patch.set(field::STAGE_ENTERED_AT, time_to_json(ctx.now));
+            patch.set(field::STATUS, Value::from(Status::Complete.as_str()));
+            patch.set(field::COMPLETED_AT, time_to_json(ctx.now));
+            patch.set(field::APPROVED_BY, Value::from(ctx.actor));
+            patch.delete(field::PAUSE_REASON);
+            format!("promoted from {} to 100% and completed", rollout.percentage)
+        }
+        Action::SetRevisions { stable, canary } => set_revisions(rollout, stable, canary, &mut patch, ctx)?,
+    };
+    patch.set(field::LAST_UPDATED_AT, time_to_json(ctx.now));
+    let event = event_for(rollout, fields, &patch, action.kind(), reason, ctx);
+    Ok(Transition { patch, event, summary })
+}
+
+fn not_allowed(rollout: &Rollout, hint: &str) -> ActionError {
+    ActionError::NotAllowed { id: rollout.id.clone(), status: rollout.status, hint: hint.to_string() }
+}
+
+fn require_running(rollout: &Rollout, hint: &str) -> Result<(), ActionError> {
+    match rollout.status {
+        Status::Canary | Status::Progressive => Ok(()),
+        _ => Err(not_allowed(rollout, hint)),
+    }
+}
+
+fn event_for(
+    rollout: &Rollout,
+    fields: &Fields,
+    patch: &Patch,
+    kind: EventKind,
+    reason: Option<String>,
+    ctx: Context<'_>,
+) -> Event {
+    let mut before = Map::new();
+    let mut after = Map::new();
+    for (name, value) in &patch.changes {
+        // lastUpdatedAt changes on every write and unchanged values say nothing: both are noise.
+        let (old, new) = (fields.get(name).cloned().unwrap_or(Value::Null), value.clone().unwrap_or(Value::Null));
+        if name == field::LAST_UPDATED_AT || old == new {
+            continue;
+        }
+        before.insert(name.clone(), old);
+        after.insert(name.clone(), new);
+    }
+    Event {
+        rollout_id: rollout.id.clone(),
+        kind,
+        actor: ctx.actor.to_string(),
+        at: ctx.now,
+        before: Value::Object(before),
+        after: Value::Object(after),
+        reason,
+        gate_report: None,
+    }
+}
+
+fn set_percent(rollout: &Rollout, p: Percent, patch: &mut Patch, ctx: Context<'_>) -> Result<String, ActionError> {
+    match rollout.status {
+        Status::Canary | Status::Progressive | Status::Paused => {}
+        Status::Planned => return Err(not_allowed(rollout, "it has not started; `advance` starts it")),
+        _ => return Err(not_allowed(rollout, "a finished rollout keeps its percentage; `set-revisions` starts a new one")),
+    }
+    if !rollout.hashing.allows(p) {
+        return Err(ActionError::Invalid(format!(
+            "{p} is not a whole percentage, and rollout '{}' uses {} hashing, which buckets by whole percents",
+            rollout.id,
+            Hashing::UnleashV1
+        )));
+    }
+    if p == rollout.percentage {
+        return Err(ActionError::NoChange(format!("rollout '{}' is already at {p}", rollout.id)));
+    }
+    patch.set(field::ROLLOUT_PERCENTAGE, p.to_json());
+    if rollout.status != Status::Paused {
+        patch.set(field::STATUS, Value::from(Status::running_at(p).as_str()));
+    }
+    let plan = rollout.plan.as_ref().unwrap_or(ctx.default_plan);
+    // The stage follows the percentage, so the next `advance` never goes down or skips one.
+    let stage = plan.stage_for_percent(p).unwrap_or(0);
+    if rollout.plan.is_none() {
+        patch.set(field::PLAN, plan.to_json());
+    }
+    if rollout.current_stage != Some(stage) {
+        patch.set(field::CURRENT_STAGE, Value::from(stage));
+        patch.set(field::STAGE_ENTERED_AT, time_to_json(ctx.now));
+    }
+    Ok(format!("percentage {} -> {p}", rollout.percentage))
+}
+
+fn advance(rollout: &Rollout, patch: &mut Patch, ctx: Context<'_>) -> Result<String, ActionError> {
+    match rollout.status {
+        Status::Planned | Status::Canary | Status::Progressive => {}
+        Status::Paused => return Err(not_allowed(rollout, "resume it before advancing")),
+        _ => return Err(not_allowed(rollout, "a finished rollout does not advance")),
+    }
+    let plan = rollout.plan.as_ref().unwrap_or(ctx.default_plan);
+    if rollout.plan.is_none() {
+        patch.set(field::PLAN, plan.to_json());
+    }
+    let current = match (rollout.status, rollout.current_stage) {
+        (Status::Planned, _) => None,
+        (_, Some(i)) => Some(i),
+        // Documents without a stage index sit in the stage their percentage reaches.
+        (_, None) => Some(plan.stage_for_percent(rollout.percentage).unwrap_or(0)),
+    };
+    let next = current.map_or(0, |i| i + 1);
+    let Some(stage) = plan.stages.get(next) else {
+        patch.set(field::STATUS, Value::from(Status::Complete.as_str()));
+        patch.set(field::COMPLETED_AT, time_to_json(ctx.now));
+        patch.set(field::APPROVED_BY, Value::from(ctx.actor));
+        return Ok(format!("completed at {}", rollout.percentage));
+    };
+    if !rollout.hashing.allows(stage.percent) {
+        return Err(ActionError::Invalid(format!(
+            "stage '{}' is at {}, which unleash-v1 hashing cannot express; edit the plan",
+            stage.name, stage.percent
+        )));
+    }
+    if rollout.status == Status::Planned && rollout.started_at.is_none() {
+        patch.set(field::STARTED_AT, time_to_json(ctx.now));
+    }
+    patch.set(field::ROLLOUT_PERCENTAGE, stage.percent.to_json());
+    patch.set(field::CURRENT_STAGE, Value::from(next));
+    patch.set(field::STAGE_ENTERED_AT, time_to_json(ctx.now));
+    patch.set(field::STATUS, Value::from(Status::running_at(stage.percent).as_str()));
+    Ok(format!(
+        "advanced to stage {}/{} '{}' ({})",
+        next + 1,
+        plan.stages.len(),
+        stage.name,
+        stage.percent
+    ))
+}
+
+fn set_revisions(
+    rollout: &Rollout,
+    stable: &Option<String>,
+    canary: &Option<String>,
+    patch: &mut Patch,
+    ctx: Context<'_>,
+) -> Result<String, ActionError> {
+    if stable.is_none() && canary.is_none() {
+        return Err(ActionError::Invalid("give --stable REVISION, --canary REVISION or both".into()));
+    }
+    let mut said = Vec::new();
+    for (name, value, old) in [
+        (field::STABLE_REVISION, stable, &rollout.stable_revision),
+        (field::CANARY_REVISION, canary, &rollout.canary_revision),
+    ] {
+        let Some(value) = value else { continue };
+        let value = validate_revision(value)?;
+        if old.as_deref() == Some(value) {
+            continue;
+        }
+        patch.set(name, Value::from(value));
+        said.push(format!("{name} {} -> {value}", old.as_deref().unwrap_or("(none)")));
+    }
+    if said.is_empty() {
+        return Err(ActionError::NoChange("the revisions are already those".into()));
+    }
+    let canary_changed = patch.field_names().any(|f| f == field::CANARY_REVISION);
+    if canary_changed {
+        let plan = rollout.plan.as_ref().unwrap_or(ctx.default_plan);
+        if rollout.plan.is_none() {
+            patch.set(field::PLAN, plan.to_json());
+        }
+        let first = &plan.stages[0];
+        patch.set(field::ROLLOUT_PERCENTAGE, first.percent.to_json());
+        patch.set(field::CURRENT_STAGE, Value::from(0));
+        patch.set(field::STAGE_ENTERED_AT, time_to_json(ctx.now));
+        patch.set(field::STARTED_AT, time_to_json(ctx.now));
+        patch.set(field::STATUS, Value::from(Status::running_at(first.percent).as_str()));
+        for stale in [field::COMPLETED_AT, field::ROLLBACK_REASON, field::ROLLED_BACK_AT, field::PAUSE_REASON] {
+            patch.delete(stale);
+        }
+        said.push(format!("plan restarted at stage 1 '{}' ({})", first.name, first.percent));
+    }
+    Ok(said.join("; "))
+}
+
+fn validate_revision(value: &str) -> Result<&str, ActionError> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 256 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ActionError::Invalid(format!(
+            "'{value}' is not a revision name (non-empty, at most 256 characters, no spaces)"
+        )));
+    }
+    Ok(v)
+}
+
+/// Is this the same user key as `other` (emails compare case-insensitively)?
+pub fn same_user(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a.contains('@') || b.contains('@') { a.eq_ignore_ascii_case(b) } else { a == b }
+}
+
+/// A canary or excluded user: an email address or an opaque id, trimmed.
+pub fn validate_user_key(key: &str) -> Result<String, ActionError> {
+    let k = key.trim();
+    let refuse = |why: &str| Err(ActionError::Invalid(format!("'{key}' is not a valid user key: {why}")));
+    if k.is_empty() {
+        return refuse("it is empty");
+    }
+    if k.len() > 256 {
+        return refuse("it is longer than 256 bytes");
+    }
+    if k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("it contains spaces or control characters");
+    }
+    if k.contains('@') {
+        let mut parts = k.split('@');
+        let (local, domain) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        if parts.next().is_some() {
+            return refuse("an email address has exactly one '@'");
+        }
+        if local.is_empty() {
+            return refuse("the email address has nothing before '@'");
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let label_ok = |l: &&str| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        };
+        if labels.len() < 2 || !labels.iter().all(label_ok) {
+            return refuse("the part after '@' is not a domain such as example.com");
+        }
+    }
+    Ok(k.to_string())
+}
+
+fn add_users(rollout: &Rollout, list: UserList, keys: &[String], patch: &mut Patch) -> Result<String, ActionError> {
+    if keys.is_empty() {
+        return Err(ActionError::Invalid("give at least one user key".into()));
+    }
+    let mut users: Vec<String> = list.of(rollout).to_vec();
+    let mut added = Vec::new();
+    for key in keys {
+        let k = validate_user_key(key)?;
+        if users.iter().any(|u| same_user(u, &k)) {
+            return Err(ActionError::Invalid(format!("'{k}' is already in {} of '{}'", list.label(), rollout.id)));
+        }
+        if list.other().of(rollout).iter().any(|u| same_user(u, &k)) {
+            return Err(ActionError::Invalid(format!(
+                "'{k}' is in {} of '{}'; remove it there first",
+                list.other().label(),
+                rollout.id
+            )));
+        }
+        users.push(k.clone());
+        added.push(k);
+    }
+    patch.set(list.field(), Value::from(users));
+    Ok(format!("added to {}: {}", list.label(), added.join(", ")))
+}
+
+fn remove_users(rollout: &Rollout, list: UserList, keys: &[String], patch: &mut Patch) -> Result<String, ActionError> {
+    if keys.is_empty() {
+        return Err(ActionError::Invalid("give at least one user key".into()));
+    }
+    let mut users: Vec<String> = list.of(rollout).to_vec();
+    let mut removed = Vec::new();
+    for key in keys {
+        let k = key.trim();
+        let Some(pos) = users.iter().position(|u| same_user(u, k)) else {
+            return Err(ActionError::Invalid(format!("'{k}' is not in {} of '{}'", list.label(), rollout.id)));
+        };
+        removed.push(users.remove(pos));
+    }
+    patch.set(list.field(), Value::from(users));
+    Ok(format!("removed from {}: {}", list.label(), removed.join(", ")))
+}
+
+/// Rollout ids become Firestore document ids and file-safe names.
+pub fn validate_rollout_id(id: &str) -> Result<(), ActionError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && id != "."
+        && id != ".."
+        && !(id.starts_with("__") && id.ends_with("__"));
+    if ok {
+        Ok(())
+    } else {
+        Err(ActionError::Invalid(format!(
+            "'{id}' is not a valid rollout id: use 1-128 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+/// Everything needed to create a rollout document.
+#[derive(Debug, Clone)]
+pub struct NewRollout {
+    pub id: String,
+    pub version: String,
+    pub stable_version: Option<String>,
+    pub plan: Plan,
+    pub hashing: Hashing,
+    pub stable_revision: Option<String>,
+    pub canary_revision: Option<String>,
+    pub canary_users: Vec<String>,
+}
+
+/// A new rollout starts in its plan's first stage (canary users only, for the canary plan).
+pub fn create(new: &NewRollout, actor: &str, now: DateTime<Utc>) -> Result<(Fields, Event), ActionError> {
+    validate_rollout_id(&new.id)?;
+    let version = new.version.trim();
+    if version.is_empty() {
+        return Err(ActionError::Invalid("--version must not be empty".into()));
+    }
+    new.plan.validate().map_err(ActionError::Invalid)?;
+    if let Some(s) = new.plan.stages.iter().find(|s| !new.hashing.allows(s.percent)) {
+        return Err(ActionError::Invalid(format!(
+            "stage '{}' is at {}, which {} hashing cannot express (whole percents only)",
+            s.name, s.percent, new.hashing
+        )));
+    }
+    let mut users: Vec<String> = Vec::new();
+    for u in &new.canary_users {
+        let k = validate_user_key(u)?;
+        if users.iter().any(|x| same_user(x, &k)) {
+            return Err(ActionError::Invalid(format!("'{k}' is given twice")));
+        }
+        users.push(k);
+    }
+    let first = &new.plan.stages[0];
+    let mut f = Fields::new();
+    f.insert(field::VERSION.into(), Value::from(version));
+    if let Some(v) = &new.stable_version {
+        f.insert(field::STABLE_VERSION.into(), Value::from(v.as_str()));
+    }
+    f.insert(field::STATUS.into(), Value::from(Status::running_at(first.percent).as_str()));
+    f.insert(field::CANARY_USERS.into(), Value::from(users));
+    f.insert(field::EXCLUDED_USERS.into(), Value::Array(vec![]));
+    f.insert(field::ROLLOUT_PERCENTAGE.into(), first.percent.to_json());
+    f.insert(field::ROLLOUT_STRATEGY.into(), Value::from("manual"));
+    for (name, rev) in [(field::STABLE_REVISION, &new.stable_revision), (field::CANARY_REVISION, &new.canary_revision)] {
+        if let Some(r) = rev {
+            f.insert(name.into(), Value::from(validate_revision(r)?));
+        }
+    }
+    f.insert(field::STARTED_AT.into(), time_to_json(now));
+    f.insert(field::LAST_UPDATED_AT.into(), time_to_json(now));
+    f.insert(field::PLAN.into(), new.plan.to_json());
+    f.insert(field::CURRENT_STAGE.into(), Value::from(0));
+    f.insert(field::STAGE_ENTERED_AT.into(), time_to_json(now));
+    f.insert(field::HASHING.into(), Value::from(new.hashing.as_str()));
+    // The document must read back as what we meant; a mismatch here is a bug, not user error.
+    Rollout::from_fields(&new.id, &f).map_err(|e| ActionError::Invalid(e.to_string()))?;
+    let mut after = f.clone();
+    after.remove(field::LAST_UPDATED_AT);
+    let event = Event {
+        rollout_id: new.id.clone(),
+        kind: EventKind::Create,
+        actor: actor.to_string(),
+        at: now,
+        before: Value::Null,
+        after: Value::Object(after),
+        reason: None,
+        gate_report: None,
+    };
+    Ok((f, event))
+}

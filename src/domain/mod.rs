@@ -4,6 +4,7 @@ pub mod actions;
 pub mod assign;
 pub mod event;
 pub mod health;
+pub mod patch;
 pub mod progression;
 pub mod rollout;
 pub mod units;

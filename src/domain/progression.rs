@@ -1,1 +1,156 @@
-//! Progression (being written).
+//! The auto-progression state machine. `decide` is pure: given the rollout as
+//! read, the latest gate report (already annotated by a `BreachTracker`), the
+//! time and the policy, it says what to do next. It never skips a stage, never
+//! advances on failing or inconclusive gates, never moves a finished rollout.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::health::{GateReport, Verdict};
+use super::rollout::{Rollout, Stage, Status};
+use super::units::{Percent, format_duration, format_elapsed};
+
+/// When the machine asks an operator before advancing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfirmPolicy {
+    /// Before every stage.
+    EveryStage,
+    /// Where the plan's stage says `confirm`, on a jump of more than 25 points, and into 100 %.
+    #[default]
+    Risky,
+    /// Never; the plan's `confirm` flags are ignored too.
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", default, deny_unknown_fields)]
+pub struct Policy {
+    pub confirm: ConfirmPolicy,
+    /// Roll back without asking on a sustained severe breach; otherwise the rollback is proposed.
+    pub auto_rollback: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { confirm: ConfirmPolicy::Risky, auto_rollback: true }
+    }
+}
+
+/// A jump bigger than this many percentage points counts as risky.
+pub const RISKY_JUMP_POINTS: f64 = 25.0;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextStage {
+    pub index: usize,
+    pub name: String,
+    pub percent: Percent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Hold(String),
+    AwaitConfirmation(NextStage),
+    Advance(NextStage),
+    /// Pause the rollout: a sustained breach.
+    Halt(String),
+    /// Roll back: a sustained severe breach.
+    Rollback(String),
+    /// The last stage has passed its gates and its minimum time.
+    Complete,
+}
+
+impl Decision {
+    pub fn label(&self) -> String {
+        match self {
+            Decision::Hold(why) => format!("holding: {why}"),
+            Decision::AwaitConfirmation(n) => {
+                format!("ready for stage {} '{}' ({}): waiting for confirmation", n.index + 1, n.name, n.percent)
+            }
+            Decision::Advance(n) => format!("advancing to stage {} '{}' ({})", n.index + 1, n.name, n.percent),
+            Decision::Halt(why) => format!("halting: {why}"),
+            Decision::Rollback(why) => format!("rolling back: {why}"),
+            Decision::Complete => "completing: last stage healthy for its minimum time".into(),
+        }
+    }
+}
+
+/// Does moving from `current` percent into `next` need an operator's yes?
+pub fn needs_confirmation(policy: ConfirmPolicy, current: Percent, next: &Stage) -> bool {
+    match policy {
+        ConfirmPolicy::EveryStage => true,
+        ConfirmPolicy::Never => false,
+        ConfirmPolicy::Risky => {
+            next.confirm
+                || next.percent == Percent::FULL
+                || next.percent.points_above(current) > RISKY_JUMP_POINTS
+        }
+    }
+}
+
+pub fn decide(rollout: &Rollout, health: Option<&GateReport>, now: DateTime<Utc>, policy: &Policy) -> Decision {
+    match rollout.status {
+        Status::RolledBack => return Decision::Hold("rolled back: nothing moves".into()),
+        Status::Complete => return Decision::Hold("complete: nothing moves".into()),
+        Status::Planned => return Decision::Hold("planned: not started; advance by hand to start".into()),
+        Status::Paused | Status::Canary | Status::Progressive => {}
+    }
+    let Some(report) = health else {
+        return Decision::Hold("no health data yet".into());
+    };
+    // Evidence from before this stage began says nothing about the current percentage.
+    if let Some(entered) = rollout.stage_entered_at
+        && report.sample_taken_at < entered
+    {
+        return Decision::Hold("waiting for a health sample taken in this stage".into());
+    }
+    let sustained_failures = || report.gates.iter().filter(|g| g.verdict == Verdict::Fail && g.sustained);
+    // A paused rollout still serves its canary, so a severe breach must still reach rollback.
+    if let Some(g) = sustained_failures().find(|g| g.severe) {
+        return Decision::Rollback(format!("{} (sustained {})", g.detail, format_duration(g.required_for)));
+    }
+    if rollout.status == Status::Paused {
+        let why = rollout.pause_reason.as_deref().unwrap_or("by an operator");
+        return Decision::Hold(format!("paused ({why}); resume to continue"));
+    }
+    if let Some(g) = sustained_failures().next() {
+        return Decision::Halt(format!("{} (sustained {})", g.detail, format_duration(g.required_for)));
+    }
+    if let Some(g) = report.gates.iter().find(|g| g.verdict == Verdict::Fail) {
+        let progress = g.detail.clone(); // INTEGRATE: breach_progress
+        return Decision::Hold(progress);
+    }
+    if let Some(g) = report.gates.iter().find(|g| g.verdict == Verdict::Inconclusive) {
+        let detail = &g.detail;
+        return Decision::Hold(if detail.starts_with("inconclusive") {
+            detail.clone()
+        } else {
+            format!("inconclusive: {detail}")
+        });
+    }
+    if report.verdict != Verdict::Pass {
+        return Decision::Hold(format!("gates did not pass: {}", report.gates.len())); // INTEGRATE: summary
+    }
+    let Some(plan) = rollout.plan.as_ref() else {
+        return Decision::Hold("the document has no plan; advance once by hand to adopt the default plan".into());
+    };
+    let current_index = rollout
+        .current_stage
+        .unwrap_or_else(|| plan.stage_for_percent(rollout.percentage).unwrap_or(0))
+        .min(plan.last_index());
+    let current = &plan.stages[current_index];
+    let in_stage = rollout.time_in_stage(now).unwrap_or_default();
+    if in_stage < current.min_duration {
+        let left = current.min_duration - in_stage;
+        return Decision::Hold(format!("waiting {} more in stage", format_elapsed(left)));
+    }
+    let Some(next) = plan.stages.get(current_index + 1) else {
+        return Decision::Complete;
+    };
+    let next_stage = NextStage { index: current_index + 1, name: next.name.clone(), percent: next.percent };
+    if needs_confirmation(policy.confirm, rollout.percentage, next) {
+        Decision::AwaitConfirmation(next_stage)
+    } else {
+        Decision::Advance(next_stage)
+    }
+}

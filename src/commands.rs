@@ -1,0 +1,449 @@
+//! The headless commands: each reads or changes the store and prints for
+//! people (tables) or machines (`--json`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::cli::{Cli, Command, CreateArgs, HashingArg, PlanArg, UsersCommand};
+use crate::config::{Config, ConfigSource};
+use crate::domain::actions::{self, Action, Context, NewRollout, UserList};
+use crate::domain::assign;
+use crate::domain::event::Event;
+use crate::domain::rollout::{Hashing, Plan, PlanPreset, Rollout};
+use crate::domain::units::{Percent, format_duration, format_elapsed};
+use crate::ops::{self, PerformError};
+use crate::store::local::LocalStore;
+use crate::store::{RolloutStore, StoreError, StoredRollout};
+
+/// A command that did not succeed: what to tell the user and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    /// The input was wrong (exit 2, like a usage error).
+    pub fn invalid(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), code: 2 }
+    }
+    /// The input was fine but the operation could not be done (exit 1).
+    pub fn failed(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), code: 1 }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::failed(e.to_string())
+    }
+}
+
+impl From<PerformError> for Failure {
+    fn from(e: PerformError) -> Self {
+        match e {
+            PerformError::Refused(_) => Failure::invalid(e.to_string()),
+            _ => Failure::failed(e.to_string()),
+        }
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+/// Everything a command needs, resolved once from flags, env and config.
+pub struct Env {
+    pub config: Config,
+    pub config_source: ConfigSource,
+    pub data_dir: PathBuf,
+    pub actor: String,
+}
+
+impl Env {
+    pub fn resolve(cli: &Cli) -> Result<Env, Failure> {
+        let config_source = Config::locate(cli.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
+        let config = Config::load(&config_source).map_err(|e| Failure::invalid(e.to_string()))?;
+        let data_dir = config.data_dir(cli.data_dir.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
+        let actor = config.actor(cli.actor.as_deref());
+        Ok(Env { config, config_source, data_dir, actor })
+    }
+
+    pub fn default_plan(&self) -> Plan {
+        // Validated when the config was loaded.
+        self.config.default_plan().unwrap_or_else(|_| Plan::preset(PlanPreset::Canary))
+    }
+
+    pub fn open_store(&self) -> Result<Arc<dyn RolloutStore>, Failure> {
+        open_local_store(&self.data_dir)
+    }
+}
+
+pub fn open_local_store(data_dir: &Path) -> Result<Arc<dyn RolloutStore>, Failure> {
+    let store = LocalStore::open(&LocalStore::default_path(data_dir))?;
+    Ok(Arc::new(store))
+}
+
+pub async fn run(cli: Cli) -> CmdResult {
+    let env = Env::resolve(&cli)?;
+    match cli.command {
+        Command::CheckConfig => check_config(&env),
+        Command::Create(args) => create(&env, args).await,
+        Command::Status { id, json } => status(&env, id.as_deref(), json).await,
+        Command::Assign { id, user, json } => assign_user(&env, &id, &user, json).await,
+        Command::Events { id, limit, json } => events(&env, &id, limit, json).await,
+        Command::Users { command: UsersCommand::List { id, excluded, json } } => list_users(&env, &id, excluded, json).await,
+        Command::Users { command: UsersCommand::Add { id, keys, excluded } } => {
+            act(&env, &id, Action::AddUsers { list: user_list(excluded), keys }).await
+        }
+        Command::Users { command: UsersCommand::Remove { id, keys, excluded } } => {
+            act(&env, &id, Action::RemoveUsers { list: user_list(excluded), keys }).await
+        }
+        Command::SetRevisions { id, stable, canary } => act(&env, &id, Action::SetRevisions { stable, canary }).await,
+        Command::SetPercent { id, percent } => {
+            let p: Percent = percent.parse().map_err(|e| Failure::invalid(format!("invalid percentage: {e}")))?;
+            act(&env, &id, Action::SetPercent(p)).await
+        }
+        Command::Advance { id } => act(&env, &id, Action::Advance).await,
+        Command::Pause { id, reason } => act(&env, &id, Action::Pause { reason }).await,
+        Command::Resume { id } => act(&env, &id, Action::Resume).await,
+        Command::Rollback { id, reason } => act(&env, &id, Action::Rollback { reason }).await,
+        Command::Promote { id, force } => {
+            if !force {
+                return Err(Failure::invalid(format!(
+                    "promote skips the remaining stages and their health gates; run `promote {id} --force` if you mean it"
+                )));
+            }
+            act(&env, &id, Action::Promote).await
+        }
+    }
+}
+
+fn user_list(excluded: bool) -> UserList {
+    if excluded { UserList::Excluded } else { UserList::Canary }
+}
+
+async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
+    let store = env.open_store()?;
+    let plan = env.default_plan();
+    let ctx = Context { actor: &env.actor, now: Utc::now(), default_plan: &plan };
+    let done = ops::perform(store.as_ref(), id, &action, ctx).await?;
+    let after = done.stored.parse().map_err(|e| Failure::failed(e.to_string()))?;
+    println!("{}: {} (now {} at {}, revision {})", id, done.transition.summary, after.status, after.percentage, done.stored.revision);
+    if done.retries > 0 {
+        println!("note: the rollout changed meanwhile; re-checked and applied on the current document");
+    }
+    Ok(())
+}
+
+async fn create(env: &Env, args: CreateArgs) -> CmdResult {
+    let plan = match args.plan {
+        None => env.default_plan(),
+        Some(PlanArg::Canary) => Plan::preset(PlanPreset::Canary),
+        Some(PlanArg::Tiers) => Plan::preset(PlanPreset::Tiers),
+        Some(PlanArg::Cohorts) => Plan::preset(PlanPreset::Cohorts),
+    };
+    let hashing = match args.hashing {
+        None => env.config.default_hashing().map_err(Failure::invalid)?,
+        Some(HashingArg::FractionalV1) => Hashing::FractionalV1,
+        Some(HashingArg::UnleashV1) => Hashing::UnleashV1,
+    };
+    let new = NewRollout {
+        id: args.id.clone(),
+        version: args.version,
+        stable_version: args.stable_version,
+        plan,
+        hashing,
+        stable_revision: args.stable_revision,
+        canary_revision: args.canary_revision,
+        canary_users: args.canary_users,
+    };
+    let (fields, event) = actions::create(&new, &env.actor, Utc::now()).map_err(|e| Failure::invalid(e.to_string()))?;
+    let store = env.open_store()?;
+    let stored = store.create(&args.id, &fields, &event).await?;
+    let r = stored.parse().map_err(|e| Failure::failed(e.to_string()))?;
+    let (i, stage) = r.stage().expect("a created rollout has a plan");
+    println!(
+        "{}: created version {} in stage {}/{} '{}' ({}), status {}",
+        r.id,
+        r.version,
+        i + 1,
+        r.plan.as_ref().map_or(0, |p| p.stages.len()),
+        stage.name,
+        r.percentage,
+        r.status
+    );
+    Ok(())
+}
+
+fn check_config(env: &Env) -> CmdResult {
+    let source = match &env.config_source {
+        ConfigSource::File(p) => p.display().to_string(),
+        ConfigSource::Defaults => "none found; using the built-in defaults".into(),
+    };
+    println!("config file:  {source}");
+    println!("data dir:     {}", env.data_dir.display());
+    println!("store:        {} ({})", env.config.store.kind, LocalStore::default_path(&env.data_dir).display());
+    println!("actor:        {}", env.actor);
+    println!("default plan: {} {}", env.config.defaults.plan, plan_line(&env.default_plan()));
+    println!("hashing:      {}", env.config.defaults.hashing);
+    println!("policy:       confirm {:?}, auto rollback {}", env.config.policy.confirm, env.config.policy.auto_rollback);
+    let effective = toml::to_string(&env.config).unwrap_or_default();
+    if let Some(gates) = effective.split("[gates]").nth(1) {
+        let table = gates.split("\n[").next().unwrap_or_default();
+        println!("gates:        {}", table.trim().replace('\n', ", "));
+    }
+    println!("config OK");
+    Ok(())
+}
+
+fn plan_line(plan: &Plan) -> String {
+    plan.stages
+        .iter()
+        .map(|s| {
+            if s.min_duration.is_zero() {
+                s.percent.to_string()
+            } else {
+                format!("{} ({})", s.percent, format_duration(s.min_duration))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+/// The JSON form of a stored rollout: `id` first, then every stored field.
+pub fn rollout_json(stored: &StoredRollout) -> Value {
+    let mut m = Map::with_capacity(stored.fields.len() + 3);
+    m.insert("id".into(), Value::from(stored.id.as_str()));
+    for (k, v) in &stored.fields {
+        if k != "id" {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    m.insert("revision".into(), Value::from(stored.revision.0.as_str()));
+    if let Err(e) = stored.parse() {
+        m.insert("error".into(), Value::from(e.to_string()));
+    }
+    Value::Object(m)
+}
+
+async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
+    let store = env.open_store()?;
+    let rollouts = match id {
+        Some(id) => vec![get_existing(store.as_ref(), id).await?],
+        None => store.list().await?,
+    };
+    if as_json {
+        let list: Vec<Value> = rollouts.iter().map(rollout_json).collect();
+        println!("{}", json!({ "rollouts": list }));
+        return Ok(());
+    }
+    let now = Utc::now();
+    match id {
+        Some(_) => {
+            let stored = &rollouts[0];
+            match stored.parse() {
+                Ok(r) => print!("{}", detail_text(&r, stored, now)),
+                Err(e) => return Err(Failure::failed(format!("{e}\nstored fields: {}", Value::Object(stored.fields.clone())))),
+            }
+        }
+        None if rollouts.is_empty() => {
+            println!("no rollouts in {}; create one with `rollout-tui create ID --version V`", store.describe());
+        }
+        None => print!("{}", table_text(&rollouts, now)),
+    }
+    Ok(())
+}
+
+async fn get_existing(store: &dyn RolloutStore, id: &str) -> Result<StoredRollout, Failure> {
+    store.get(id).await?.ok_or_else(|| Failure::failed(format!("rollout '{id}' does not exist")))
+}
+
+fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match t {
+        Some(t) => format!("{} ago", format_elapsed((now - t).to_std().unwrap_or_default())),
+        None => "-".into(),
+    }
+}
+
+fn stage_label(r: &Rollout) -> String {
+    match (r.stage(), &r.plan) {
+        (Some((i, s)), Some(p)) => format!("{}/{} {}", i + 1, p.stages.len(), s.name),
+        _ => "(no plan)".into(),
+    }
+}
+
+fn table_text(rollouts: &[StoredRollout], now: DateTime<Utc>) -> String {
+    let mut rows = vec![["ID", "STATUS", "STAGE", "PERCENT", "CANARY", "VERSION", "UPDATED"].map(String::from).to_vec()];
+    let mut errors = Vec::new();
+    for stored in rollouts {
+        match stored.parse() {
+            Ok(r) => rows.push(vec![
+                r.id.clone(),
+                r.status.to_string(),
+                stage_label(&r),
+                r.percentage.to_string(),
+                r.canary_users.len().to_string(),
+                r.version.clone(),
+                ago(r.last_updated_at.or(r.started_at), now),
+            ]),
+            Err(e) => {
+                rows.push(vec![stored.id.clone(), "ERROR".into(), "-".into(), "-".into(), "-".into(), "-".into(), "-".into()]);
+                errors.push(e.to_string());
+            }
+        }
+    }
+    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    for e in errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+    out
+}
+
+fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "rollout {} (revision {})", r.id, stored.revision);
+    let stable_version = r.stable_version.as_deref().map(|v| format!(" (stable {v})")).unwrap_or_default();
+    let _ = writeln!(o, "  version      {}{stable_version}", r.version);
+    let _ = writeln!(o, "  status       {}", r.status);
+    let _ = writeln!(o, "  percentage   {}", r.percentage);
+    let _ = writeln!(o, "  hashing      {}", r.hashing);
+    let _ = writeln!(
+        o,
+        "  revisions    stable {}  canary {}",
+        r.stable_revision.as_deref().unwrap_or("-"),
+        r.canary_revision.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(o, "  started      {}", ago(r.started_at, now));
+    let _ = writeln!(o, "  updated      {}", ago(r.last_updated_at, now));
+    if let Some(t) = r.completed_at {
+        let _ = writeln!(o, "  completed    {}", ago(Some(t), now));
+    }
+    if let Some(by) = &r.approved_by {
+        let _ = writeln!(o, "  approved by  {by}");
+    }
+    if let Some(why) = &r.pause_reason {
+        let _ = writeln!(o, "  paused       {why}");
+    }
+    if let Some(why) = &r.rollback_reason {
+        let _ = writeln!(o, "  rolled back  {why}");
+    }
+    match (&r.plan, r.stage()) {
+        (Some(plan), Some((current, _))) => {
+            let _ = writeln!(o, "  plan");
+            for (i, s) in plan.stages.iter().enumerate() {
+                let marker = if i == current { ">" } else { " " };
+                let confirm = if s.confirm { "  confirm" } else { "" };
+                let _ = writeln!(
+                    o,
+                    "   {marker} {}. {:<16} {:>7}  min {}{confirm}",
+                    i + 1,
+                    s.name,
+                    s.percent.to_string(),
+                    format_duration(s.min_duration)
+                );
+            }
+            if let (false, Some(in_stage), Some((_, stage))) = (r.status.is_terminal(), r.time_in_stage(now), r.stage()) {
+                let wait = stage.min_duration.saturating_sub(in_stage);
+                let may = if wait.is_zero() { "minimum time met".to_string() } else { format!("may advance in {}", format_elapsed(wait)) };
+                let _ = writeln!(o, "  in stage     {} ({may})", format_elapsed(in_stage));
+            }
+        }
+        _ => {
+            let _ = writeln!(o, "  plan         none (advance adopts the default plan)");
+        }
+    }
+    let _ = writeln!(o, "  canary users ({}): {}", r.canary_users.len(), preview(&r.canary_users));
+    let _ = writeln!(o, "  excluded     ({}): {}", r.excluded_users.len(), preview(&r.excluded_users));
+    o
+}
+
+fn preview(users: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if users.is_empty() {
+        return "-".into();
+    }
+    let mut s = users.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if users.len() > SHOWN {
+        let _ = write!(s, " … (+{}; `users list` shows all)", users.len() - SHOWN);
+    }
+    s
+}
+
+async fn parsed(store: &dyn RolloutStore, id: &str) -> Result<Rollout, Failure> {
+    get_existing(store, id).await?.parse().map_err(|e| Failure::failed(e.to_string()))
+}
+
+async fn assign_user(env: &Env, id: &str, user: &str, as_json: bool) -> CmdResult {
+    let store = env.open_store()?;
+    let r = parsed(store.as_ref(), id).await?;
+    let a = assign::assign(&r, user).map_err(|e| Failure::invalid(e.to_string()))?;
+    let side = serde_json::to_value(a.side).unwrap_or(Value::Null);
+    if as_json {
+        println!("{}", json!({ "side": side, "reason": a.reason.explain(), "bucket": a.bucket() }));
+    } else {
+        println!("{}: {} ({})", user.trim(), side.as_str().unwrap_or("?"), a.reason.explain());
+    }
+    Ok(())
+}
+
+async fn list_users(env: &Env, id: &str, excluded: bool, as_json: bool) -> CmdResult {
+    let store = env.open_store()?;
+    let r = parsed(store.as_ref(), id).await?;
+    let users = if excluded { &r.excluded_users } else { &r.canary_users };
+    if as_json {
+        println!("{}", json!({ "users": users }));
+    } else {
+        for u in users {
+            println!("{u}");
+        }
+    }
+    Ok(())
+}
+
+fn event_line(e: &Event) -> String {
+    let changes = match (&e.before, &e.after) {
+        (Value::Object(b), Value::Object(a)) => a
+            .iter()
+            .map(|(k, v)| format!("{k} {} -> {}", b.get(k).map_or("null".into(), Value::to_string), v))
+            .collect::<Vec<_>>()
+            .join(", "),
+        (_, Value::Object(a)) => ["version", "status", "rolloutPercentage", "hashing"]
+            .iter()
+            .filter_map(|k| a.get(*k).map(|v| format!("{k} {v}")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    let reason = e.reason.as_deref().map(|r| format!("  reason: {r}")).unwrap_or_default();
+    format!(
+        "{}  {:<13} {}  {}{reason}",
+        e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        e.kind.as_str(),
+        e.actor,
+        changes
+    )
+}
+
+async fn events(env: &Env, id: &str, limit: usize, as_json: bool) -> CmdResult {
+    let store = env.open_store()?;
+    get_existing(store.as_ref(), id).await?;
+    let list = store.list_events(id, limit).await?;
+    if as_json {
+        println!("{}", json!({ "events": list }));
+    } else if list.is_empty() {
+        println!("no events for '{id}'");
+    } else {
+        for e in &list {
+            println!("{}", event_line(e));
+        }
+    }
+    Ok(())
+}
