@@ -117,7 +117,7 @@ pub fn decide(rollout: &Rollout, health: Option<&GateReport>, now: DateTime<Utc>
         return Decision::Halt(format!("{} (sustained {})", g.detail, format_duration(g.required_for)));
     }
     if let Some(g) = report.gates.iter().find(|g| g.verdict == Verdict::Fail) {
-        let progress = g.detail.clone(); // INTEGRATE: breach_progress
+        let progress = g.breach_progress(report.sample_taken_at).unwrap_or_else(|| g.detail.clone());
         return Decision::Hold(progress);
     }
     if let Some(g) = report.gates.iter().find(|g| g.verdict == Verdict::Inconclusive) {
@@ -129,7 +129,7 @@ pub fn decide(rollout: &Rollout, health: Option<&GateReport>, now: DateTime<Utc>
         });
     }
     if report.verdict != Verdict::Pass {
-        return Decision::Hold(format!("gates did not pass: {}", report.gates.len())); // INTEGRATE: summary
+        return Decision::Hold(format!("gates did not pass: {}", report.summary()));
     }
     let Some(plan) = rollout.plan.as_ref() else {
         return Decision::Hold("the document has no plan; advance once by hand to adopt the default plan".into());

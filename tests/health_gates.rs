@@ -1,0 +1,700 @@
+//! Health gates: each gate's Pass/Fail/Inconclusive with its numbers, the statistical
+//! comparison against stable, and breach tracking across samples.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use proptest::prelude::*;
+use rollout_tui::domain::health::{
+    BreachTracker, GateConfig, GateReport, HealthSample, SideStats, Verdict,
+    error_rate_worse_p_value, evaluate,
+};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap()
+}
+
+fn mins(m: i64) -> TimeDelta {
+    TimeDelta::minutes(m)
+}
+
+fn side(requests: u64, errors: u64, p99_ms: f64) -> SideStats {
+    SideStats {
+        requests,
+        errors,
+        p99_ms: Some(p99_ms),
+        newest_point_at: Some(t0()),
+        ..Default::default()
+    }
+}
+
+fn sample(canary: Option<SideStats>, stable: Option<SideStats>) -> HealthSample {
+    HealthSample {
+        taken_at: t0(),
+        window: Duration::from_secs(300),
+        stable,
+        canary,
+        source_error: None,
+    }
+}
+
+fn healthy() -> HealthSample {
+    sample(Some(side(1_000, 2, 120.0)), Some(side(10_000, 20, 110.0)))
+}
+
+fn run(s: &HealthSample, cfg: &GateConfig) -> GateReport {
+    evaluate(s, cfg, t0())
+}
+
+fn gate<'a>(r: &'a GateReport, name: &str) -> &'a rollout_tui::domain::health::GateResult {
+    r.gate(name)
+        .unwrap_or_else(|| panic!("no gate {name} in {r:#?}"))
+}
+
+fn all_gates() -> GateConfig {
+    GateConfig {
+        min_success_rate: Some(0.99),
+        max_p99_ms: Some(500.0),
+        ..GateConfig::default()
+    }
+}
+
+#[test]
+fn healthy_sample_passes_every_gate_in_order() {
+    let r = run(&healthy(), &all_gates());
+    let names: Vec<_> = r.gates.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "freshness",
+            "min-requests",
+            "error-rate",
+            "success-rate",
+            "p99",
+            "p99-vs-stable",
+            "error-rate-vs-stable"
+        ]
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
+    assert_eq!(r.summary(), "all 7 gates pass");
+    assert_eq!(r.failing().count() + r.inconclusive().count(), 0);
+    assert!(
+        r.gates
+            .iter()
+            .all(|g| g.failing_since.is_none() && !g.sustained)
+    );
+}
+
+#[test]
+fn switched_off_gates_are_absent() {
+    let cfg = GateConfig {
+        max_error_rate: None,
+        max_p99_ratio: None,
+        error_rate_confidence: None,
+        ..GateConfig::default()
+    };
+    let r = run(&healthy(), &cfg);
+    assert_eq!(r.gates.len(), 2);
+    assert_eq!(r.summary(), "all 2 gates pass");
+}
+
+#[test]
+fn freshness_stale_missing_and_untimed_sides_are_inconclusive() {
+    let mut s = healthy();
+    s.canary.as_mut().unwrap().newest_point_at = Some(t0() - TimeDelta::seconds(250));
+    let r = run(&s, &GateConfig::default());
+    let g = gate(&r, "freshness");
+    assert_eq!(g.verdict, Verdict::Inconclusive);
+    assert_eq!(g.detail, "stale: newest canary point 4m10s old > 3m limit");
+    assert_eq!((g.observed, g.threshold), (Some(250.0), Some(180.0)));
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    // Every gate reading canary data is Inconclusive, never Pass.
+    for name in ["min-requests", "freshness"] {
+        assert_ne!(gate(&r, name).verdict, Verdict::Fail);
+    }
+    for name in ["error-rate", "p99-vs-stable", "error-rate-vs-stable"] {
+        let g = gate(&r, name);
+        assert_eq!(g.verdict, Verdict::Inconclusive, "{name}");
+        assert!(g.detail.contains("canary data stale"), "{}", g.detail);
+    }
+
+    // Exactly at the limit is still fresh.
+    s.canary.as_mut().unwrap().newest_point_at = Some(t0() - mins(3));
+    assert_eq!(run(&s, &GateConfig::default()).verdict, Verdict::Pass);
+
+    let mut s = healthy();
+    s.stable = None;
+    s.source_error = Some("prometheus: connection refused".into());
+    let r = run(&s, &GateConfig::default());
+    assert_eq!(
+        gate(&r, "freshness").detail,
+        "no stable data: prometheus: connection refused"
+    );
+    assert_eq!(
+        gate(&r, "error-rate").verdict,
+        Verdict::Pass,
+        "canary-only gate still answers"
+    );
+    assert_eq!(gate(&r, "p99-vs-stable").verdict, Verdict::Inconclusive);
+    assert_eq!(
+        gate(&r, "error-rate-vs-stable").verdict,
+        Verdict::Inconclusive
+    );
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+
+    let mut s = healthy();
+    s.canary = None;
+    let r = run(&s, &GateConfig::default());
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(
+        r.gates.iter().all(|g| g.verdict == Verdict::Inconclusive),
+        "{r:#?}"
+    );
+    assert_eq!(
+        gate(&r, "min-requests").detail,
+        "inconclusive: no canary data"
+    );
+
+    let mut s = healthy();
+    s.stable.as_mut().unwrap().newest_point_at = None;
+    let r = run(&s, &GateConfig::default());
+    assert_eq!(
+        gate(&r, "freshness").detail,
+        "no time for the newest stable point"
+    );
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn min_requests_text_is_exact() {
+    let mut s = healthy();
+    s.canary = Some(side(14, 0, 100.0));
+    let r = run(&s, &GateConfig::default());
+    let g = gate(&r, "min-requests");
+    assert_eq!(g.verdict, Verdict::Inconclusive);
+    assert_eq!(g.detail, "inconclusive: 14 requests < 200 minimum");
+    assert_eq!((g.observed, g.threshold), (Some(14.0), Some(200.0)));
+    assert_eq!(r.summary(), "inconclusive: 14 requests < 200 minimum");
+    assert_eq!(
+        gate(&r, "error-rate").detail,
+        "inconclusive: 14 canary requests < 200 minimum"
+    );
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+
+    s.canary = Some(side(200, 0, 100.0));
+    let r = run(&s, &GateConfig::default());
+    assert_eq!(gate(&r, "min-requests").verdict, Verdict::Pass);
+    assert_eq!(
+        gate(&r, "min-requests").detail,
+        "200 canary requests >= 200 minimum"
+    );
+}
+
+#[test]
+fn error_rate_gate() {
+    let mut s = healthy();
+    s.canary = Some(side(1_000, 21, 120.0));
+    let r = run(&s, &GateConfig::default());
+    let g = gate(&r, "error-rate");
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert_eq!(g.detail, "canary error rate 2.10 % > 1.00 %");
+    assert_eq!((g.observed, g.threshold), (Some(0.021), Some(0.01)));
+    assert!(!g.severe);
+    assert_eq!(g.required_for, Duration::from_secs(300));
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.summary(), "canary error rate 2.10 % > 1.00 %");
+
+    // At the limit passes; at the severe line is severe with the shorter `for`.
+    s.canary = Some(side(1_000, 10, 120.0));
+    let g = run(&s, &GateConfig::default())
+        .gate("error-rate")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (g.verdict, g.detail.as_str()),
+        (Verdict::Pass, "canary error rate 1.00 % <= 1.00 %")
+    );
+    s.canary = Some(side(1_000, 50, 120.0));
+    let g = run(&s, &GateConfig::default())
+        .gate("error-rate")
+        .cloned()
+        .unwrap();
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert!(g.severe);
+    assert_eq!(g.required_for, Duration::from_secs(60));
+    assert_eq!(
+        g.detail,
+        "canary error rate 5.00 % > 1.00 %, severe (>= 5.00 %)"
+    );
+
+    // Broken counts are bad data, not a 100 % error rate.
+    s.canary = Some(side(300, 301, 120.0));
+    let r = run(&s, &GateConfig::default());
+    let g = gate(&r, "error-rate");
+    assert_eq!(g.verdict, Verdict::Inconclusive);
+    assert_eq!(
+        g.detail,
+        "inconclusive: canary reports 301 errors > 300 requests (bad data)"
+    );
+    assert_eq!(gate(&r, "min-requests").verdict, Verdict::Inconclusive);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn success_rate_gate() {
+    let mut s = healthy();
+    s.canary = Some(side(1_000, 21, 120.0));
+    let r = run(&s, &all_gates());
+    let g = gate(&r, "success-rate");
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert_eq!(g.detail, "canary success rate 97.90 % < 99.00 %");
+    assert_eq!(g.threshold, Some(0.99));
+    assert!((g.observed.unwrap() - 0.979).abs() < 1e-12);
+
+    s.canary = Some(side(1_000, 5, 120.0));
+    let g = run(&s, &all_gates()).gate("success-rate").cloned().unwrap();
+    assert_eq!(
+        (g.verdict, g.detail.as_str()),
+        (Verdict::Pass, "canary success rate 99.50 % >= 99.00 %")
+    );
+
+    s.canary = Some(side(150, 0, 120.0));
+    assert_eq!(
+        run(&s, &all_gates()).gate("success-rate").unwrap().verdict,
+        Verdict::Inconclusive
+    );
+}
+
+#[test]
+fn p99_gate() {
+    let mut s = healthy();
+    s.canary = Some(side(1_000, 0, 812.0));
+    let g = run(&s, &all_gates()).gate("p99").cloned().unwrap();
+    assert_eq!(
+        (g.verdict, g.detail.as_str()),
+        (Verdict::Fail, "canary p99 812 ms > 500 ms")
+    );
+    assert_eq!((g.observed, g.threshold), (Some(812.0), Some(500.0)));
+
+    s.canary = Some(side(1_000, 0, 480.5));
+    let g = run(&s, &all_gates()).gate("p99").cloned().unwrap();
+    assert_eq!(
+        (g.verdict, g.detail.as_str()),
+        (Verdict::Pass, "canary p99 480.5 ms <= 500 ms")
+    );
+
+    for bad in [None, Some(f64::NAN), Some(-1.0), Some(f64::INFINITY)] {
+        s.canary.as_mut().unwrap().p99_ms = bad;
+        let r = run(&s, &all_gates());
+        assert_eq!(gate(&r, "p99").verdict, Verdict::Inconclusive, "{bad:?}");
+        assert_eq!(
+            gate(&r, "p99-vs-stable").verdict,
+            Verdict::Inconclusive,
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn p99_vs_stable_gate() {
+    let mut s = healthy();
+    s.canary = Some(side(1_000, 0, 450.0));
+    s.stable = Some(side(10_000, 0, 150.0));
+    let g = run(&s, &GateConfig::default())
+        .gate("p99-vs-stable")
+        .cloned()
+        .unwrap();
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert_eq!(
+        g.detail,
+        "canary p99 450 ms vs stable 150 ms: 3.00x > 1.50x"
+    );
+    assert_eq!(
+        (g.observed, g.threshold, g.severe),
+        (Some(3.0), Some(1.5), false)
+    );
+
+    s.canary.as_mut().unwrap().p99_ms = Some(800.0);
+    let g = run(&s, &GateConfig::default())
+        .gate("p99-vs-stable")
+        .cloned()
+        .unwrap();
+    assert!(g.severe, "5.33x >= 5x");
+    assert_eq!(g.required_for, Duration::from_secs(60));
+
+    s.canary.as_mut().unwrap().p99_ms = Some(225.0);
+    let g = run(&s, &GateConfig::default())
+        .gate("p99-vs-stable")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (g.verdict, g.detail.as_str()),
+        (
+            Verdict::Pass,
+            "canary p99 225 ms vs stable 150 ms: 1.50x <= 1.50x"
+        )
+    );
+
+    // Stable needs enough requests, a p99, and a non-zero one.
+    s.stable = Some(side(150, 0, 150.0));
+    let g = run(&s, &GateConfig::default())
+        .gate("p99-vs-stable")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (g.verdict, g.detail.as_str()),
+        (
+            Verdict::Inconclusive,
+            "inconclusive: 150 stable requests < 200 minimum"
+        )
+    );
+    s.stable = Some(side(10_000, 0, 0.0));
+    let g = run(&s, &GateConfig::default())
+        .gate("p99-vs-stable")
+        .cloned()
+        .unwrap();
+    assert_eq!(g.verdict, Verdict::Inconclusive);
+    s.stable.as_mut().unwrap().p99_ms = None;
+    let g = run(&s, &GateConfig::default())
+        .gate("p99-vs-stable")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (g.verdict, g.detail.as_str()),
+        (Verdict::Inconclusive, "inconclusive: no stable p99")
+    );
+}
+
+/// The statistical gate for canary errors/requests against stable errors/requests.
+fn relative(ce: u64, cn: u64, se: u64, sn: u64) -> rollout_tui::domain::health::GateResult {
+    let s = sample(Some(side(cn, ce, 100.0)), Some(side(sn, se, 100.0)));
+    run(&s, &GateConfig::default())
+        .gate("error-rate-vs-stable")
+        .cloned()
+        .unwrap()
+}
+
+#[test]
+fn error_rate_vs_stable_small_counts() {
+    let g = relative(0, 1_000, 0, 1_000);
+    assert_eq!(
+        (g.verdict, g.detail.as_str()),
+        (Verdict::Pass, "no errors on either side")
+    );
+
+    // E = 60, H0 share 1/2: P(X >= 50) = sum C(60,k)/2^60 for k >= 50, about 8.1e-8.
+    let g = relative(50, 1_000, 10, 1_000);
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert_eq!(
+        g.detail,
+        "canary 5.00 % vs stable 1.00 %: worse with 99.9 % confidence (needs 95 %)"
+    );
+    assert!(1.0 - g.observed.unwrap() < 1e-6);
+    assert_eq!(g.threshold, Some(0.95));
+
+    let g = relative(3, 50, 0, 50);
+    assert_eq!(g.verdict, Verdict::Inconclusive);
+    assert_eq!(g.detail, "inconclusive: 50 canary requests < 200 minimum");
+
+    // E = 22: P(X >= 12) = (1 - C(22,11)/2^22) / 2 = (1 - 705432/4194304) / 2 = 0.4159059...
+    let g = relative(12, 10_000, 10, 10_000);
+    assert_eq!(g.verdict, Verdict::Pass);
+    assert!(
+        (g.observed.unwrap() - (1.0 - 0.415_905_952_453_613_3)).abs() < 1e-12,
+        "{:?}",
+        g.observed
+    );
+    assert_eq!(
+        g.detail,
+        "canary 0.12 % vs stable 0.10 %: worse with only 58.4 % confidence (needs 95 %)"
+    );
+}
+
+#[test]
+fn error_rate_vs_stable_large_counts() {
+    // E = 21000, share 1/2: mean 10500, sd = sqrt(21000/4) = 72.46,
+    // z = (11000 - 0.5 - 10500) / 72.46 = 6.89 -> p ~ 2.7e-12: significant at 95 %.
+    let g = relative(11_000, 1_000_000, 10_000, 1_000_000);
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert!(1.0 - g.observed.unwrap() < 1e-10, "{:?}", g.observed);
+
+    // E = 20150: mean 10075, sd = sqrt(20150/4) = 70.98, z = 74.5 / 70.98 = 1.05 -> p ~ 0.147: not significant.
+    let g = relative(10_150, 1_000_000, 10_000, 1_000_000);
+    assert_eq!(g.verdict, Verdict::Pass);
+    assert!(
+        (g.observed.unwrap() - 0.853).abs() < 0.005,
+        "{:?}",
+        g.observed
+    );
+
+    // E = 20300: mean 10150, sd = sqrt(20300/4) = 71.24, z = 149.5 / 71.24 = 2.10 -> p ~ 0.018: significant.
+    let g = relative(10_300, 1_000_000, 10_000, 1_000_000);
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert!(
+        (g.observed.unwrap() - 0.982).abs() < 0.005,
+        "{:?}",
+        g.observed
+    );
+
+    // Unequal traffic and ten million errors: canary 1.001 % on 10^8 requests vs 1 % on 9x10^8.
+    // E = 10^7 + 1000, share 0.1: mean 1000100, sd = sqrt(E*0.09) = 948.7,
+    // z = (1001000 - 0.5 - 1000100) / 948.7 = 0.95 -> p ~ 0.17: not significant.
+    let g = relative(1_001_000, 100_000_000, 9_000_000, 900_000_000);
+    assert_eq!(g.verdict, Verdict::Pass);
+    assert!(
+        (g.observed.unwrap() - 0.829).abs() < 0.005,
+        "{:?}",
+        g.observed
+    );
+}
+
+#[test]
+fn canary_better_than_stable_never_fails() {
+    for (ce, se) in [(0, 50), (10, 50), (10, 10), (5_000, 10_000)] {
+        let g = relative(ce, 1_000_000, se, 1_000_000);
+        assert_eq!(g.verdict, Verdict::Pass, "{ce} vs {se}: {}", g.detail);
+    }
+    // Even with a configured confidence that any noise would clear.
+    let cfg = GateConfig {
+        error_rate_confidence: Some(0.0),
+        ..GateConfig::default()
+    };
+    let s = sample(Some(side(1_000, 1, 100.0)), Some(side(1_000, 2, 100.0)));
+    assert_eq!(
+        run(&s, &cfg).gate("error-rate-vs-stable").unwrap().verdict,
+        Verdict::Pass
+    );
+}
+
+#[test]
+fn report_json_and_summary() {
+    let mut s = healthy();
+    s.canary = Some(side(1_000, 21, 120.0));
+    let r = run(&s, &GateConfig::default());
+    let v = r.to_json();
+    assert_eq!(v["verdict"], "fail");
+    assert_eq!(v["sampleTakenAt"], "2025-03-01T12:00:00Z");
+    let g = &v["gates"][2];
+    assert_eq!(g["name"], "error-rate");
+    assert_eq!(g["verdict"], "fail");
+    assert_eq!(g["requiredFor"], "5m");
+    assert_eq!(g["failingSince"], serde_json::Value::Null);
+    assert_eq!(v["gates"][0]["verdict"], "pass");
+    let back: GateReport = serde_json::from_value(v).unwrap();
+    assert_eq!(back, r);
+}
+
+/// One sample at t0 + `at`, fresh, with the given canary errors per 1000 requests
+/// (None: the canary side is missing).
+fn tick(tracker: &mut BreachTracker, at: TimeDelta, canary_errors: Option<u64>) -> GateReport {
+    let now = t0() + at;
+    let stats = |errors| SideStats {
+        newest_point_at: Some(now),
+        ..side(1_000, errors, 100.0)
+    };
+    let s = HealthSample {
+        taken_at: now,
+        window: Duration::from_secs(300),
+        canary: canary_errors.map(stats),
+        stable: Some(stats(10)),
+        source_error: None,
+    };
+    let cfg = GateConfig::default();
+    let mut r = evaluate(&s, &cfg, now);
+    tracker.observe(&mut r, &cfg);
+    r
+}
+
+#[test]
+fn breach_must_be_sustained_and_pass_clears_it() {
+    let mut tr = BreachTracker::default();
+    let r = tick(&mut tr, mins(0), Some(21));
+    let g = gate(&r, "error-rate");
+    assert_eq!((g.failing_since, g.sustained), (Some(t0()), false));
+    assert_eq!(
+        g.breach_progress(r.sample_taken_at).as_deref(),
+        Some("canary error rate 2.10 % > 1.00 % for 0s of 5m")
+    );
+
+    let r = tick(&mut tr, mins(3), Some(21));
+    let g = gate(&r, "error-rate");
+    assert_eq!((g.failing_since, g.sustained), (Some(t0()), false));
+    assert_eq!(
+        g.breach_progress(r.sample_taken_at).as_deref(),
+        Some("canary error rate 2.10 % > 1.00 % for 3m of 5m")
+    );
+
+    let r = tick(&mut tr, mins(5), Some(21));
+    let g = gate(&r, "error-rate");
+    assert_eq!((g.failing_since, g.sustained), (Some(t0()), true));
+    assert_eq!(
+        g.breach_progress(r.sample_taken_at),
+        None,
+        "sustained: no longer in progress"
+    );
+
+    let r = tick(&mut tr, mins(6), Some(5));
+    let g = gate(&r, "error-rate");
+    assert_eq!(
+        (g.verdict, g.failing_since, g.sustained),
+        (Verdict::Pass, None, false)
+    );
+
+    // A new breach starts over; a gap in data between failures neither confirms nor clears it.
+    let r = tick(&mut tr, mins(7), Some(21));
+    assert_eq!(gate(&r, "error-rate").failing_since, Some(t0() + mins(7)));
+    let r = tick(&mut tr, mins(9), None);
+    let g = gate(&r, "error-rate");
+    assert_eq!((g.verdict, g.sustained), (Verdict::Inconclusive, false));
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    let r = tick(&mut tr, mins(12), Some(21));
+    let g = gate(&r, "error-rate");
+    assert_eq!((g.failing_since, g.sustained), (Some(t0() + mins(7)), true));
+}
+
+#[test]
+fn severe_breach_uses_severe_for() {
+    let mut tr = BreachTracker::default();
+    let r = tick(&mut tr, mins(0), Some(60));
+    let g = gate(&r, "error-rate");
+    assert!(g.severe && !g.sustained);
+    let r = tick(&mut tr, TimeDelta::seconds(30), Some(60));
+    let g = gate(&r, "error-rate");
+    assert_eq!(
+        g.breach_progress(r.sample_taken_at).as_deref(),
+        Some("canary error rate 6.00 % > 1.00 %, severe (>= 5.00 %) for 30s of 1m")
+    );
+    let r = tick(&mut tr, mins(1), Some(60));
+    assert!(gate(&r, "error-rate").sustained);
+
+    // A long mild breach that turns severe starts the severe clock afresh: one severe
+    // sample after 10 minutes of mild breach is not a sustained severe breach.
+    let mut tr = BreachTracker::default();
+    tick(&mut tr, mins(0), Some(21));
+    let r = tick(&mut tr, mins(10), Some(60));
+    let g = gate(&r, "error-rate");
+    assert_eq!(
+        (g.failing_since, g.severe, g.sustained),
+        (Some(t0() + mins(10)), true, false)
+    );
+    assert_eq!(g.required_for, Duration::from_secs(60));
+    let r = tick(&mut tr, mins(11), Some(60));
+    assert!(gate(&r, "error-rate").sustained, "severe for 1m of 1m");
+
+    // Dropping back to mild resumes the mild clock from the breach's true start.
+    let r = tick(&mut tr, mins(12), Some(21));
+    let g = gate(&r, "error-rate");
+    assert_eq!(
+        (g.failing_since, g.severe, g.sustained),
+        (Some(t0()), false, true)
+    );
+    // And severity must be uninterrupted: mild in between restarts the severe clock.
+    let r = tick(&mut tr, mins(13), Some(60));
+    let g = gate(&r, "error-rate");
+    assert_eq!((g.failing_since, g.sustained), (Some(t0() + mins(13)), false));
+}
+
+fn any_side() -> impl Strategy<Value = Option<SideStats>> {
+    let requests = prop_oneof![0u64..500, 0u64..100_000];
+    let p99 = prop_oneof![Just(None), (0.0f64..2_000.0).prop_map(Some)];
+    let age = prop_oneof![Just(None), (-60i64..600).prop_map(Some)];
+    let broken = prop::bool::weighted(0.05);
+    proptest::option::weighted(0.8, (requests, 0.0f64..1.0, broken, p99, age)).prop_map(|o| {
+        o.map(|(requests, f, broken, p99_ms, age)| SideStats {
+            requests,
+            errors: if broken {
+                requests + 1
+            } else {
+                (requests as f64 * f * f) as u64
+            },
+            p99_ms,
+            newest_point_at: age.map(|s| t0() - TimeDelta::seconds(s)),
+            ..Default::default()
+        })
+    })
+}
+
+fn stale_or_missing(s: &Option<SideStats>) -> bool {
+    match s.as_ref().and_then(|s| s.newest_point_at) {
+        None => true,
+        Some(t) => t0() - t > TimeDelta::minutes(3),
+    }
+}
+
+/// Requests from a few scales so small exact sums and large counts are both exercised.
+fn requests() -> impl Strategy<Value = u64> {
+    prop_oneof![1u64..400, 1u64..100_000, 1u64..20_000_000]
+}
+
+proptest! {
+    #[test]
+    fn missing_or_stale_is_never_pass(canary in any_side(), stable in any_side()) {
+        let r = run(&sample(canary.clone(), stable.clone()), &all_gates());
+        if stale_or_missing(&canary) || stale_or_missing(&stable) {
+            prop_assert_ne!(r.verdict, Verdict::Pass);
+        }
+    }
+
+    #[test]
+    fn p_value_is_a_probability_and_monotone_in_canary_errors(
+        nc in requests(), ns in requests(), fc in 0.0f64..1.0, fs in 0.0f64..1.0,
+    ) {
+        let ec = ((nc as f64 * fc * fc) as u64).min(nc - 1);
+        let es = (ns as f64 * fs * fs) as u64;
+        let stats = |requests, errors| SideStats { requests, errors, ..Default::default() };
+        let p = error_rate_worse_p_value(&stats(nc, ec), &stats(ns, es)).unwrap();
+        let p_more = error_rate_worse_p_value(&stats(nc, ec + 1), &stats(ns, es)).unwrap();
+        prop_assert!((0.0..=1.0).contains(&p) && (0.0..=1.0).contains(&p_more));
+        // More canary errors can only raise the confidence (1 - p) that canary is worse.
+        prop_assert!(p_more <= p + 1e-12, "{ec}/{nc} vs {es}/{ns}: {p} -> {p_more}");
+    }
+
+    #[test]
+    fn canary_no_worse_than_stable_never_fails(
+        nc in requests(), ns in requests(), fs in 0.0f64..1.0, shrink in 0.0f64..=1.0, c in 0.0f64..=1.0,
+    ) {
+        let es = (ns as f64 * fs * fs) as u64;
+        // Canary rate = stable rate * shrink, so never above stable's.
+        let ec = ((es as f64 / ns as f64) * shrink * nc as f64).floor() as u64;
+        let cfg = GateConfig { error_rate_confidence: Some(c), min_requests: 1, ..GateConfig::default() };
+        let r = run(&sample(Some(side(nc, ec, 100.0)), Some(side(ns, es, 100.0))), &cfg);
+        prop_assert_ne!(r.gate("error-rate-vs-stable").unwrap().verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn evaluate_never_panics_and_bad_latencies_never_pass(
+        cn in any::<u64>(), ce in any::<u64>(), sn in any::<u64>(), se in any::<u64>(),
+        small in any::<bool>(),
+        cp in any::<f64>(), sp in any::<f64>(),
+        c_age in any::<i32>(), s_age in any::<i32>(),
+    ) {
+        // Half the cases use counts small enough that the error relation varies.
+        let shrink = |v: u64| if small { v % 2_000 } else { v };
+        let mk = |requests, errors, p99: f64, age: i32| SideStats {
+            requests: shrink(requests),
+            errors: shrink(errors),
+            p50_ms: Some(p99),
+            p99_ms: Some(p99),
+            newest_point_at: Some(t0() - TimeDelta::seconds(i64::from(age))),
+            ..Default::default()
+        };
+        let s = sample(Some(mk(cn, ce, cp, c_age)), Some(mk(sn, se, sp, s_age)));
+        let r = run(&s, &all_gates());
+        let _ = (r.to_json(), r.summary());
+        for g in &r.gates {
+            prop_assert!(g.observed.is_none_or(f64::is_finite), "{g:?}");
+        }
+        let bad = |v: f64| !v.is_finite() || v < 0.0;
+        if bad(cp) {
+            prop_assert_ne!(r.gate("p99").unwrap().verdict, Verdict::Pass);
+        }
+        if bad(cp) || bad(sp) {
+            prop_assert_ne!(r.gate("p99-vs-stable").unwrap().verdict, Verdict::Pass);
+        }
+        if let Some(g) = r.gate("error-rate-vs-stable")
+            && let Some(o) = g.observed
+        {
+            prop_assert!((0.0..=1.0).contains(&o));
+        }
+    }
+}
