@@ -88,6 +88,10 @@ pub fn open_local_store(data_dir: &Path) -> Result<Arc<dyn RolloutStore>, Failur
 
 pub async fn run(cli: Cli) -> CmdResult {
     let env = Env::resolve(&cli)?;
+    if let Err(e) = crate::logging::init(&env.data_dir, &env.config.log.level) {
+        eprintln!("warning: logging disabled: {e}");
+    }
+    tracing::debug!(command = ?cli.command, actor = %env.actor, "command");
     match cli.command {
         Command::CheckConfig => check_config(&env),
         Command::Create(args) => create(&env, args).await,
@@ -129,7 +133,10 @@ async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
     let store = env.open_store()?;
     let plan = env.default_plan();
     let ctx = Context { actor: &env.actor, now: Utc::now(), default_plan: &plan };
-    let done = ops::perform(store.as_ref(), id, &action, ctx).await?;
+    let done = ops::perform(store.as_ref(), id, &action, ctx).await.inspect_err(|e| {
+        tracing::warn!(rollout = id, error = %e, "action refused or failed");
+    })?;
+    tracing::info!(rollout = id, actor = %env.actor, summary = %done.transition.summary, revision = %done.stored.revision, "action applied");
     let after = done.stored.parse().map_err(|e| Failure::failed(e.to_string()))?;
     println!("{}: {} (now {} at {}, revision {})", id, done.transition.summary, after.status, after.percentage, done.stored.revision);
     if done.retries > 0 {

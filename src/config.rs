@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::health::GateConfig;
 use crate::domain::progression::Policy;
 use crate::domain::rollout::{Hashing, Plan, PlanPreset};
+use crate::metrics::MetricsConfig;
 
 pub const CONFIG_ENV: &str = "ROLLOUT_TUI_CONFIG";
 pub const DATA_DIR_ENV: &str = "ROLLOUT_TUI_DATA_DIR";
@@ -22,6 +23,7 @@ pub struct Config {
     /// Where the embedded store and logs live; unset means the platform data directory.
     pub data_dir: Option<PathBuf>,
     pub store: StoreConfig,
+    pub metrics: MetricsConfig,
     pub defaults: Defaults,
     pub policy: Policy,
     #[serde(deserialize_with = "gates_from_snake_case", serialize_with = "gates_to_snake_case")]
@@ -35,6 +37,7 @@ impl Default for Config {
             actor: None,
             data_dir: None,
             store: StoreConfig::default(),
+            metrics: MetricsConfig::default(),
             defaults: Defaults::default(),
             policy: Policy::default(),
             gates: GateConfig::default(),
@@ -46,13 +49,66 @@ impl Default for Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// "local": the embedded SQLite store in the data directory.
+    /// "local" (the embedded SQLite store in the data directory) or "firestore".
     pub kind: String,
+    /// Firestore: the Google Cloud project (required for kind = "firestore").
+    pub project_id: Option<String>,
+    /// Firestore: the database id.
+    pub database: String,
+    /// Firestore: the rollouts collection.
+    pub collection: String,
+    /// Firestore: the audit event collection.
+    pub events_collection: String,
+    /// Firestore: the lease collection (one document per driven rollout).
+    pub leases_collection: String,
+    /// Firestore: an emulator address (host:port); `FIRESTORE_EMULATOR_HOST` also works.
+    pub emulator_host: Option<String>,
 }
+
+pub const STORE_KINDS: [&str; 2] = ["local", "firestore"];
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { kind: "local".into() }
+        StoreConfig {
+            kind: "local".into(),
+            project_id: None,
+            database: "(default)".into(),
+            collection: "feature_rollouts".into(),
+            events_collection: "rollout_events".into(),
+            leases_collection: "rollout_leases".into(),
+            emulator_host: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !STORE_KINDS.contains(&self.kind.as_str()) {
+            return Err(format!("store.kind = '{}' is not a store kind; expected \"local\" or \"firestore\"", self.kind));
+        }
+        if self.kind == "firestore" {
+            match &self.project_id {
+                None => return Err("store.project_id is required when store.kind = \"firestore\"".into()),
+                Some(p) if p.trim().is_empty() => return Err("store.project_id must not be empty".into()),
+                _ => {}
+            }
+        }
+        for (name, value) in [
+            ("database", &self.database),
+            ("collection", &self.collection),
+            ("events_collection", &self.events_collection),
+            ("leases_collection", &self.leases_collection),
+        ] {
+            if value.trim().is_empty() || value.contains('/') {
+                return Err(format!("store.{name} = '{value}' must be a non-empty name without '/'"));
+            }
+        }
+        if let Some(host) = &self.emulator_host
+            && !host.contains(':')
+        {
+            return Err(format!("store.emulator_host = '{host}' must be host:port, such as 127.0.0.1:8080"));
+        }
+        Ok(())
     }
 }
 
@@ -204,9 +260,8 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        if self.store.kind != "local" {
-            return Err(format!("store.kind = '{}' is not a store kind; expected \"local\"", self.store.kind));
-        }
+        self.store.validate()?;
+        self.metrics.validate()?;
         self.default_plan()?;
         self.default_hashing()?;
         if let Some(actor) = &self.actor
@@ -329,6 +384,8 @@ mod tests {
             ("[defaults]\nplan = \"yolo\"\n", "defaults.plan"),
             ("[defaults]\nhashing = \"md5\"\n", "defaults.hashing"),
             ("[store]\nkind = \"postgres\"\n", "store.kind"),
+            ("[store]\nkind = \"firestore\"\n", "store.project_id"),
+            ("[store]\ncollection = \"a/b\"\n", "store.collection"),
             ("[policy]\nconfirm = \"sometimes\"\n", "sometimes"),
             ("colour = true\n", "colour"),
             ("[gates\n", "line 1"),

@@ -7,5 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod logging;
+pub mod metrics;
 pub mod ops;
 pub mod store;
