@@ -25,7 +25,11 @@ fn bench(c: &mut Criterion) {
     };
     let (mut fields, _) = actions::create(&new, "bench", t0).unwrap();
     let rollout = Rollout::from_fields("current", &fields).unwrap();
-    let ctx = Context { actor: "bench", now: t0, default_plan: &plan };
+    let ctx = Context {
+        actor: "bench",
+        now: t0,
+        default_plan: &plan,
+    };
     let t = actions::apply(&rollout, &fields, &Action::Advance, ctx).unwrap();
     t.patch.apply_to(&mut fields);
     let rollout = Rollout::from_fields("current", &fields).unwrap();
@@ -53,7 +57,14 @@ fn bench(c: &mut Criterion) {
     let policy = Policy::default();
 
     c.bench_function("decide (canary plan, 7 gates)", |b| {
-        b.iter(|| decide(black_box(&rollout), black_box(Some(&report)), black_box(now), &policy))
+        b.iter(|| {
+            decide(
+                black_box(&rollout),
+                black_box(Some(&report)),
+                black_box(now),
+                &policy,
+            )
+        })
     });
     c.bench_function("evaluate + observe + decide", |b| {
         let mut tracker = BreachTracker::default();

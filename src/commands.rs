@@ -29,11 +29,17 @@ pub struct Failure {
 impl Failure {
     /// The input was wrong (exit 2, like a usage error).
     pub fn invalid(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), code: 2 }
+        Failure {
+            message: message.into(),
+            code: 2,
+        }
     }
     /// The input was fine but the operation could not be done (exit 1).
     pub fn failed(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), code: 1 }
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
     }
 }
 
@@ -64,16 +70,26 @@ pub struct Env {
 
 impl Env {
     pub fn resolve(cli: &Cli) -> Result<Env, Failure> {
-        let config_source = Config::locate(cli.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
+        let config_source =
+            Config::locate(cli.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
         let config = Config::load(&config_source).map_err(|e| Failure::invalid(e.to_string()))?;
-        let data_dir = config.data_dir(cli.data_dir.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
+        let data_dir = config
+            .data_dir(cli.data_dir.as_deref())
+            .map_err(|e| Failure::invalid(e.to_string()))?;
         let actor = config.actor(cli.actor.as_deref());
-        Ok(Env { config, config_source, data_dir, actor })
+        Ok(Env {
+            config,
+            config_source,
+            data_dir,
+            actor,
+        })
     }
 
     pub fn default_plan(&self) -> Plan {
         // Validated when the config was loaded.
-        self.config.default_plan().unwrap_or_else(|_| Plan::preset(PlanPreset::Canary))
+        self.config
+            .default_plan()
+            .unwrap_or_else(|_| Plan::preset(PlanPreset::Canary))
     }
 
     pub fn open_store(&self) -> Result<Arc<dyn RolloutStore>, Failure> {
@@ -98,16 +114,42 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Status { id, json } => status(&env, id.as_deref(), json).await,
         Command::Assign { id, user, json } => assign_user(&env, &id, &user, json).await,
         Command::Events { id, limit, json } => events(&env, &id, limit, json).await,
-        Command::Users { command: UsersCommand::List { id, excluded, json } } => list_users(&env, &id, excluded, json).await,
-        Command::Users { command: UsersCommand::Add { id, keys, excluded } } => {
-            act(&env, &id, Action::AddUsers { list: user_list(excluded), keys }).await
+        Command::Users {
+            command: UsersCommand::List { id, excluded, json },
+        } => list_users(&env, &id, excluded, json).await,
+        Command::Users {
+            command: UsersCommand::Add { id, keys, excluded },
+        } => {
+            act(
+                &env,
+                &id,
+                Action::AddUsers {
+                    list: user_list(excluded),
+                    keys,
+                },
+            )
+            .await
         }
-        Command::Users { command: UsersCommand::Remove { id, keys, excluded } } => {
-            act(&env, &id, Action::RemoveUsers { list: user_list(excluded), keys }).await
+        Command::Users {
+            command: UsersCommand::Remove { id, keys, excluded },
+        } => {
+            act(
+                &env,
+                &id,
+                Action::RemoveUsers {
+                    list: user_list(excluded),
+                    keys,
+                },
+            )
+            .await
         }
-        Command::SetRevisions { id, stable, canary } => act(&env, &id, Action::SetRevisions { stable, canary }).await,
+        Command::SetRevisions { id, stable, canary } => {
+            act(&env, &id, Action::SetRevisions { stable, canary }).await
+        }
         Command::SetPercent { id, percent } => {
-            let p: Percent = percent.parse().map_err(|e| Failure::invalid(format!("invalid percentage: {e}")))?;
+            let p: Percent = percent
+                .parse()
+                .map_err(|e| Failure::invalid(format!("invalid percentage: {e}")))?;
             act(&env, &id, Action::SetPercent(p)).await
         }
         Command::Advance { id } => act(&env, &id, Action::Advance).await,
@@ -126,21 +168,39 @@ pub async fn run(cli: Cli) -> CmdResult {
 }
 
 fn user_list(excluded: bool) -> UserList {
-    if excluded { UserList::Excluded } else { UserList::Canary }
+    if excluded {
+        UserList::Excluded
+    } else {
+        UserList::Canary
+    }
 }
 
 async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
     let store = env.open_store()?;
     let plan = env.default_plan();
-    let ctx = Context { actor: &env.actor, now: Utc::now(), default_plan: &plan };
-    let done = ops::perform(store.as_ref(), id, &action, ctx).await.inspect_err(|e| {
-        tracing::warn!(rollout = id, error = %e, "action refused or failed");
-    })?;
+    let ctx = Context {
+        actor: &env.actor,
+        now: Utc::now(),
+        default_plan: &plan,
+    };
+    let done = ops::perform(store.as_ref(), id, &action, ctx)
+        .await
+        .inspect_err(|e| {
+            tracing::warn!(rollout = id, error = %e, "action refused or failed");
+        })?;
     tracing::info!(rollout = id, actor = %env.actor, summary = %done.transition.summary, revision = %done.stored.revision, "action applied");
-    let after = done.stored.parse().map_err(|e| Failure::failed(e.to_string()))?;
-    println!("{}: {} (now {} at {}, revision {})", id, done.transition.summary, after.status, after.percentage, done.stored.revision);
+    let after = done
+        .stored
+        .parse()
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    println!(
+        "{}: {} (now {} at {}, revision {})",
+        id, done.transition.summary, after.status, after.percentage, done.stored.revision
+    );
     if done.retries > 0 {
-        println!("note: the rollout changed meanwhile; re-checked and applied on the current document");
+        println!(
+            "note: the rollout changed meanwhile; re-checked and applied on the current document"
+        );
     }
     Ok(())
 }
@@ -167,7 +227,8 @@ async fn create(env: &Env, args: CreateArgs) -> CmdResult {
         canary_revision: args.canary_revision,
         canary_users: args.canary_users,
     };
-    let (fields, event) = actions::create(&new, &env.actor, Utc::now()).map_err(|e| Failure::invalid(e.to_string()))?;
+    let (fields, event) = actions::create(&new, &env.actor, Utc::now())
+        .map_err(|e| Failure::invalid(e.to_string()))?;
     let store = env.open_store()?;
     let stored = store.create(&args.id, &fields, &event).await?;
     let r = stored.parse().map_err(|e| Failure::failed(e.to_string()))?;
@@ -192,11 +253,22 @@ fn check_config(env: &Env) -> CmdResult {
     };
     println!("config file:  {source}");
     println!("data dir:     {}", env.data_dir.display());
-    println!("store:        {} ({})", env.config.store.kind, LocalStore::default_path(&env.data_dir).display());
+    println!(
+        "store:        {} ({})",
+        env.config.store.kind,
+        LocalStore::default_path(&env.data_dir).display()
+    );
     println!("actor:        {}", env.actor);
-    println!("default plan: {} {}", env.config.defaults.plan, plan_line(&env.default_plan()));
+    println!(
+        "default plan: {} {}",
+        env.config.defaults.plan,
+        plan_line(&env.default_plan())
+    );
     println!("hashing:      {}", env.config.defaults.hashing);
-    println!("policy:       confirm {:?}, auto rollback {}", env.config.policy.confirm, env.config.policy.auto_rollback);
+    println!(
+        "policy:       confirm {:?}, auto rollback {}",
+        env.config.policy.confirm, env.config.policy.auto_rollback
+    );
     let effective = toml::to_string(&env.config).unwrap_or_default();
     if let Some(gates) = effective.split("[gates]").nth(1) {
         let table = gates.split("\n[").next().unwrap_or_default();
@@ -253,11 +325,19 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
             let stored = &rollouts[0];
             match stored.parse() {
                 Ok(r) => print!("{}", detail_text(&r, stored, now)),
-                Err(e) => return Err(Failure::failed(format!("{e}\nstored fields: {}", Value::Object(stored.fields.clone())))),
+                Err(e) => {
+                    return Err(Failure::failed(format!(
+                        "{e}\nstored fields: {}",
+                        Value::Object(stored.fields.clone())
+                    )));
+                }
             }
         }
         None if rollouts.is_empty() => {
-            println!("no rollouts in {}; create one with `rollout-tui create ID --version V`", store.describe());
+            println!(
+                "no rollouts in {}; create one with `rollout-tui create ID --version V`",
+                store.describe()
+            );
         }
         None => print!("{}", table_text(&rollouts, now)),
     }
@@ -265,12 +345,18 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
 }
 
 async fn get_existing(store: &dyn RolloutStore, id: &str) -> Result<StoredRollout, Failure> {
-    store.get(id).await?.ok_or_else(|| Failure::failed(format!("rollout '{id}' does not exist")))
+    store
+        .get(id)
+        .await?
+        .ok_or_else(|| Failure::failed(format!("rollout '{id}' does not exist")))
 }
 
 fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match t {
-        Some(t) => format!("{} ago", format_elapsed((now - t).to_std().unwrap_or_default())),
+        Some(t) => format!(
+            "{} ago",
+            format_elapsed((now - t).to_std().unwrap_or_default())
+        ),
         None => "-".into(),
     }
 }
@@ -283,7 +369,13 @@ fn stage_label(r: &Rollout) -> String {
 }
 
 fn table_text(rollouts: &[StoredRollout], now: DateTime<Utc>) -> String {
-    let mut rows = vec![["ID", "STATUS", "STAGE", "PERCENT", "CANARY", "VERSION", "UPDATED"].map(String::from).to_vec()];
+    let mut rows = vec![
+        [
+            "ID", "STATUS", "STAGE", "PERCENT", "CANARY", "VERSION", "UPDATED",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     let mut errors = Vec::new();
     for stored in rollouts {
         match stored.parse() {
@@ -297,15 +389,29 @@ fn table_text(rollouts: &[StoredRollout], now: DateTime<Utc>) -> String {
                 ago(r.last_updated_at.or(r.started_at), now),
             ]),
             Err(e) => {
-                rows.push(vec![stored.id.clone(), "ERROR".into(), "-".into(), "-".into(), "-".into(), "-".into(), "-".into()]);
+                rows.push(vec![
+                    stored.id.clone(),
+                    "ERROR".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                ]);
                 errors.push(e.to_string());
             }
         }
     }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in &rows {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     for e in errors {
@@ -317,7 +423,11 @@ fn table_text(rollouts: &[StoredRollout], now: DateTime<Utc>) -> String {
 fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "rollout {} (revision {})", r.id, stored.revision);
-    let stable_version = r.stable_version.as_deref().map(|v| format!(" (stable {v})")).unwrap_or_default();
+    let stable_version = r
+        .stable_version
+        .as_deref()
+        .map(|v| format!(" (stable {v})"))
+        .unwrap_or_default();
     let _ = writeln!(o, "  version      {}{stable_version}", r.version);
     let _ = writeln!(o, "  status       {}", r.status);
     let _ = writeln!(o, "  percentage   {}", r.percentage);
@@ -357,9 +467,15 @@ fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> Strin
                     format_duration(s.min_duration)
                 );
             }
-            if let (false, Some(in_stage), Some((_, stage))) = (r.status.is_terminal(), r.time_in_stage(now), r.stage()) {
+            if let (false, Some(in_stage), Some((_, stage))) =
+                (r.status.is_terminal(), r.time_in_stage(now), r.stage())
+            {
                 let wait = stage.min_duration.saturating_sub(in_stage);
-                let may = if wait.is_zero() { "minimum time met".to_string() } else { format!("may advance in {}", format_elapsed(wait)) };
+                let may = if wait.is_zero() {
+                    "minimum time met".to_string()
+                } else {
+                    format!("may advance in {}", format_elapsed(wait))
+                };
                 let _ = writeln!(o, "  in stage     {} ({may})", format_elapsed(in_stage));
             }
         }
@@ -367,8 +483,18 @@ fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> Strin
             let _ = writeln!(o, "  plan         none (advance adopts the default plan)");
         }
     }
-    let _ = writeln!(o, "  canary users ({}): {}", r.canary_users.len(), preview(&r.canary_users));
-    let _ = writeln!(o, "  excluded     ({}): {}", r.excluded_users.len(), preview(&r.excluded_users));
+    let _ = writeln!(
+        o,
+        "  canary users ({}): {}",
+        r.canary_users.len(),
+        preview(&r.canary_users)
+    );
+    let _ = writeln!(
+        o,
+        "  excluded     ({}): {}",
+        r.excluded_users.len(),
+        preview(&r.excluded_users)
+    );
     o
 }
 
@@ -377,7 +503,12 @@ fn preview(users: &[String]) -> String {
     if users.is_empty() {
         return "-".into();
     }
-    let mut s = users.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    let mut s = users
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if users.len() > SHOWN {
         let _ = write!(s, " … (+{}; `users list` shows all)", users.len() - SHOWN);
     }
@@ -385,7 +516,10 @@ fn preview(users: &[String]) -> String {
 }
 
 async fn parsed(store: &dyn RolloutStore, id: &str) -> Result<Rollout, Failure> {
-    get_existing(store, id).await?.parse().map_err(|e| Failure::failed(e.to_string()))
+    get_existing(store, id)
+        .await?
+        .parse()
+        .map_err(|e| Failure::failed(e.to_string()))
 }
 
 async fn assign_user(env: &Env, id: &str, user: &str, as_json: bool) -> CmdResult {
@@ -394,9 +528,17 @@ async fn assign_user(env: &Env, id: &str, user: &str, as_json: bool) -> CmdResul
     let a = assign::assign(&r, user).map_err(|e| Failure::invalid(e.to_string()))?;
     let side = serde_json::to_value(a.side).unwrap_or(Value::Null);
     if as_json {
-        println!("{}", json!({ "side": side, "reason": a.reason.explain(), "bucket": a.bucket() }));
+        println!(
+            "{}",
+            json!({ "side": side, "reason": a.reason.explain(), "bucket": a.bucket() })
+        );
     } else {
-        println!("{}: {} ({})", user.trim(), side.as_str().unwrap_or("?"), a.reason.explain());
+        println!(
+            "{}: {} ({})",
+            user.trim(),
+            side.as_str().unwrap_or("?"),
+            a.reason.explain()
+        );
     }
     Ok(())
 }
@@ -404,7 +546,11 @@ async fn assign_user(env: &Env, id: &str, user: &str, as_json: bool) -> CmdResul
 async fn list_users(env: &Env, id: &str, excluded: bool, as_json: bool) -> CmdResult {
     let store = env.open_store()?;
     let r = parsed(store.as_ref(), id).await?;
-    let users = if excluded { &r.excluded_users } else { &r.canary_users };
+    let users = if excluded {
+        &r.excluded_users
+    } else {
+        &r.canary_users
+    };
     if as_json {
         println!("{}", json!({ "users": users }));
     } else {
@@ -419,7 +565,13 @@ fn event_line(e: &Event) -> String {
     let changes = match (&e.before, &e.after) {
         (Value::Object(b), Value::Object(a)) => a
             .iter()
-            .map(|(k, v)| format!("{k} {} -> {}", b.get(k).map_or("null".into(), Value::to_string), v))
+            .map(|(k, v)| {
+                format!(
+                    "{k} {} -> {}",
+                    b.get(k).map_or("null".into(), Value::to_string),
+                    v
+                )
+            })
             .collect::<Vec<_>>()
             .join(", "),
         (_, Value::Object(a)) => ["version", "status", "rolloutPercentage", "hashing"]
@@ -429,7 +581,11 @@ fn event_line(e: &Event) -> String {
             .join(", "),
         _ => String::new(),
     };
-    let reason = e.reason.as_deref().map(|r| format!("  reason: {r}")).unwrap_or_default();
+    let reason = e
+        .reason
+        .as_deref()
+        .map(|r| format!("  reason: {r}"))
+        .unwrap_or_default();
     format!(
         "{}  {:<13} {}  {}{reason}",
         e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -15,7 +15,7 @@ pub const CONFIG_ENV: &str = "ROLLOUT_TUI_CONFIG";
 pub const DATA_DIR_ENV: &str = "ROLLOUT_TUI_DATA_DIR";
 pub const ACTOR_ENV: &str = "ROLLOUT_TUI_ACTOR";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Name written into audit events; unset means `$USER@host`.
@@ -26,24 +26,12 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub defaults: Defaults,
     pub policy: Policy,
-    #[serde(deserialize_with = "gates_from_snake_case", serialize_with = "gates_to_snake_case")]
+    #[serde(
+        deserialize_with = "gates_from_snake_case",
+        serialize_with = "gates_to_snake_case"
+    )]
     pub gates: GateConfig,
     pub log: LogConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            actor: None,
-            data_dir: None,
-            store: StoreConfig::default(),
-            metrics: MetricsConfig::default(),
-            defaults: Defaults::default(),
-            policy: Policy::default(),
-            gates: GateConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,12 +72,21 @@ impl Default for StoreConfig {
 impl StoreConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !STORE_KINDS.contains(&self.kind.as_str()) {
-            return Err(format!("store.kind = '{}' is not a store kind; expected \"local\" or \"firestore\"", self.kind));
+            return Err(format!(
+                "store.kind = '{}' is not a store kind; expected \"local\" or \"firestore\"",
+                self.kind
+            ));
         }
         if self.kind == "firestore" {
             match &self.project_id {
-                None => return Err("store.project_id is required when store.kind = \"firestore\"".into()),
-                Some(p) if p.trim().is_empty() => return Err("store.project_id must not be empty".into()),
+                None => {
+                    return Err(
+                        "store.project_id is required when store.kind = \"firestore\"".into(),
+                    );
+                }
+                Some(p) if p.trim().is_empty() => {
+                    return Err("store.project_id must not be empty".into());
+                }
                 _ => {}
             }
         }
@@ -100,13 +97,17 @@ impl StoreConfig {
             ("leases_collection", &self.leases_collection),
         ] {
             if value.trim().is_empty() || value.contains('/') {
-                return Err(format!("store.{name} = '{value}' must be a non-empty name without '/'"));
+                return Err(format!(
+                    "store.{name} = '{value}' must be a non-empty name without '/'"
+                ));
             }
         }
         if let Some(host) = &self.emulator_host
             && !host.contains(':')
         {
-            return Err(format!("store.emulator_host = '{host}' must be host:port, such as 127.0.0.1:8080"));
+            return Err(format!(
+                "store.emulator_host = '{host}' must be host:port, such as 127.0.0.1:8080"
+            ));
         }
         Ok(())
     }
@@ -123,7 +124,10 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { plan: PlanPreset::Canary.as_str().into(), hashing: Hashing::FractionalV1.as_str().into() }
+        Defaults {
+            plan: PlanPreset::Canary.as_str().into(),
+            hashing: Hashing::FractionalV1.as_str().into(),
+        }
     }
 }
 
@@ -136,7 +140,9 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into() }
+        LogConfig {
+            level: "info".into(),
+        }
     }
 }
 
@@ -199,7 +205,13 @@ fn camel_to_snake(s: &str) -> String {
 fn camel_words_to_snake(msg: &str) -> String {
     msg.split('`')
         .enumerate()
-        .map(|(i, part)| if i % 2 == 1 { camel_to_snake(part) } else { part.to_string() })
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                camel_to_snake(part)
+            } else {
+                part.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("`")
 }
@@ -225,11 +237,16 @@ impl Config {
     /// config directory's `config.toml` if it exists. An explicitly named file must exist.
     pub fn locate(flag: Option<&Path>) -> Result<ConfigSource, ConfigError> {
         let explicit = flag.map(Path::to_path_buf).or_else(|| {
-            std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
+            std::env::var_os(CONFIG_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
         });
         if let Some(path) = explicit {
             if !path.is_file() {
-                return Err(ConfigError::File { path, message: "does not exist or is not a file".into() });
+                return Err(ConfigError::File {
+                    path,
+                    message: "does not exist or is not a file".into(),
+                });
             }
             return Ok(ConfigSource::File(path));
         }
@@ -243,10 +260,14 @@ impl Config {
         match source {
             ConfigSource::Defaults => Ok(Config::default()),
             ConfigSource::File(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?;
-                let config = Config::parse(&text)
-                    .map_err(|message| ConfigError::File { path: path.clone(), message })?;
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                let config = Config::parse(&text).map_err(|message| ConfigError::File {
+                    path: path.clone(),
+                    message,
+                })?;
                 Ok(config)
             }
         }
@@ -254,7 +275,8 @@ impl Config {
 
     /// Parses and validates TOML text; the error names the key and line.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
         config.validate()?;
         Ok(config)
     }
@@ -277,7 +299,10 @@ impl Config {
 
     pub fn default_plan_preset(&self) -> Result<PlanPreset, String> {
         PlanPreset::parse(&self.defaults.plan).ok_or_else(|| {
-            format!("defaults.plan = '{}' is not a plan; expected canary, tiers or cohorts", self.defaults.plan)
+            format!(
+                "defaults.plan = '{}' is not a plan; expected canary, tiers or cohorts",
+                self.defaults.plan
+            )
         })
     }
 
@@ -307,7 +332,9 @@ impl Config {
         }
         project_dirs()
             .map(|d| d.data_dir().to_path_buf())
-            .ok_or_else(|| ConfigError::Invalid("no home directory to put data in; pass --data-dir DIR".into()))
+            .ok_or_else(|| {
+                ConfigError::Invalid("no home directory to put data in; pass --data-dir DIR".into())
+            })
     }
 
     /// Who is acting: flag/env, config, else `$USER@host`.
@@ -318,15 +345,25 @@ impl Config {
         if let Some(a) = &self.actor {
             return a.trim().to_string();
         }
-        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
-        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-        if host.is_empty() { user } else { format!("{user}@{host}") }
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        if host.is_empty() {
+            user
+        } else {
+            format!("{user}@{host}")
+        }
     }
 }
 
 fn validate_gates(g: &GateConfig) -> Result<(), String> {
     let rate = |name: &str, v: Option<f64>| match v {
-        Some(x) if !(0.0..=1.0).contains(&x) => Err(format!("gates.{name} = {x} must be between 0 and 1 (0.01 = 1 %)")),
+        Some(x) if !(0.0..=1.0).contains(&x) => Err(format!(
+            "gates.{name} = {x} must be between 0 and 1 (0.01 = 1 %)"
+        )),
         _ => Ok(()),
     };
     rate("max_error_rate", g.max_error_rate)?;
@@ -335,9 +372,15 @@ fn validate_gates(g: &GateConfig) -> Result<(), String> {
     if let Some(c) = g.error_rate_confidence
         && !(0.5..1.0).contains(&c)
     {
-        return Err(format!("gates.error_rate_confidence = {c} must be at least 0.5 and below 1 (0.95 = 95 %)"));
+        return Err(format!(
+            "gates.error_rate_confidence = {c} must be at least 0.5 and below 1 (0.95 = 95 %)"
+        ));
     }
-    for (name, v) in [("max_p99_ms", g.max_p99_ms), ("max_p99_ratio", g.max_p99_ratio), ("severe_p99_ratio", g.severe_p99_ratio)] {
+    for (name, v) in [
+        ("max_p99_ms", g.max_p99_ms),
+        ("max_p99_ratio", g.max_p99_ratio),
+        ("severe_p99_ratio", g.severe_p99_ratio),
+    ] {
         if let Some(x) = v
             && !(x.is_finite() && x > 0.0)
         {
@@ -347,7 +390,9 @@ fn validate_gates(g: &GateConfig) -> Result<(), String> {
     if let (Some(max), Some(severe)) = (g.max_error_rate, g.severe_error_rate)
         && severe < max
     {
-        return Err(format!("gates.severe_error_rate = {severe} is below gates.max_error_rate = {max}"));
+        return Err(format!(
+            "gates.severe_error_rate = {severe} is below gates.max_error_rate = {max}"
+        ));
     }
     if g.max_staleness.is_zero() {
         return Err("gates.max_staleness must be longer than 0s".into());
@@ -389,12 +434,21 @@ mod tests {
             ("[policy]\nconfirm = \"sometimes\"\n", "sometimes"),
             ("colour = true\n", "colour"),
             ("[gates\n", "line 1"),
-            ("[gates]\nerror_rate_confidence = 1.5\n", "error_rate_confidence"),
-            ("[gates]\nmax_error_rate = 0.1\nsevere_error_rate = 0.05\n", "severe_error_rate"),
+            (
+                "[gates]\nerror_rate_confidence = 1.5\n",
+                "error_rate_confidence",
+            ),
+            (
+                "[gates]\nmax_error_rate = 0.1\nsevere_error_rate = 0.05\n",
+                "severe_error_rate",
+            ),
         ];
         for (text, needle) in cases {
             let err = Config::parse(text).unwrap_err();
-            assert!(err.contains(needle), "error for {text:?} should mention {needle:?}: {err}");
+            assert!(
+                err.contains(needle),
+                "error for {text:?} should mention {needle:?}: {err}"
+            );
         }
     }
 

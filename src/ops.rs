@@ -23,7 +23,11 @@ pub enum PerformError {
         "rollout '{id}' changed while you were acting ({}); nothing was written. Check `status {id}` and run the command again if it still applies",
         describe_changes(.changed)
     )]
-    Conflict { id: String, current: Box<StoredRollout>, changed: Vec<FieldChange> },
+    Conflict {
+        id: String,
+        current: Box<StoredRollout>,
+        changed: Vec<FieldChange>,
+    },
     #[error("{0}")]
     Store(StoreError),
 }
@@ -48,7 +52,11 @@ fn describe_changes(changes: &[FieldChange]) -> String {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 40 { format!("{}…", s.chars().take(39).collect::<String>()) } else { s }
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(39).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// Fields that differ between two versions of a document (lastUpdatedAt aside).
@@ -62,7 +70,11 @@ pub fn diff_fields(before: &Fields, after: &Fields) -> Vec<FieldChange> {
         .filter_map(|n| {
             let b = before.get(n).cloned().unwrap_or(Value::Null);
             let a = after.get(n).cloned().unwrap_or(Value::Null);
-            (a != b).then(|| FieldChange { field: n.clone(), before: b, after: a })
+            (a != b).then(|| FieldChange {
+                field: n.clone(),
+                before: b,
+                after: a,
+            })
         })
         .collect()
 }
@@ -89,18 +101,40 @@ pub async fn perform(
 ) -> Result<Performed, PerformError> {
     let mut retries = 0;
     loop {
-        let seen = store.get(id).await.map_err(PerformError::Store)?.ok_or_else(|| PerformError::NotFound(id.into()))?;
+        let seen = store
+            .get(id)
+            .await
+            .map_err(PerformError::Store)?
+            .ok_or_else(|| PerformError::NotFound(id.into()))?;
         let rollout = seen.parse().map_err(PerformError::Malformed)?;
-        let transition = actions::apply(&rollout, &seen.fields, action, ctx).map_err(PerformError::Refused)?;
-        match store.patch(id, &seen.revision, &transition.patch, &transition.event).await {
-            Ok(stored) => return Ok(Performed { stored, transition, retries }),
+        let transition =
+            actions::apply(&rollout, &seen.fields, action, ctx).map_err(PerformError::Refused)?;
+        match store
+            .patch(id, &seen.revision, &transition.patch, &transition.event)
+            .await
+        {
+            Ok(stored) => {
+                return Ok(Performed {
+                    stored,
+                    transition,
+                    retries,
+                });
+            }
             Err(StoreError::Conflict { current, .. }) => {
                 retries += 1;
                 if !safe_to_reapply(action) || retries >= MAX_ATTEMPTS {
                     let changed = diff_fields(&seen.fields, &current.fields);
-                    return Err(PerformError::Conflict { id: id.into(), current, changed });
+                    return Err(PerformError::Conflict {
+                        id: id.into(),
+                        current,
+                        changed,
+                    });
                 }
-                tracing::info!(rollout = id, retries, "compare-and-set lost a race; re-validating on the current document");
+                tracing::info!(
+                    rollout = id,
+                    retries,
+                    "compare-and-set lost a race; re-validating on the current document"
+                );
             }
             Err(e) => return Err(PerformError::Store(e)),
         }

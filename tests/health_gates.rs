@@ -591,7 +591,10 @@ fn severe_breach_uses_severe_for() {
     // And severity must be uninterrupted: mild in between restarts the severe clock.
     let r = tick(&mut tr, mins(13), Some(60));
     let g = gate(&r, "error-rate");
-    assert_eq!((g.failing_since, g.sustained), (Some(t0() + mins(13)), false));
+    assert_eq!(
+        (g.failing_since, g.sustained),
+        (Some(t0() + mins(13)), false)
+    );
 }
 
 fn any_side() -> impl Strategy<Value = Option<SideStats>> {

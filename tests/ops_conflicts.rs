@@ -12,7 +12,9 @@ use rollout_tui::domain::event::Event;
 use rollout_tui::domain::rollout::{Fields, Hashing, Plan, PlanPreset};
 use rollout_tui::ops::{PerformError, perform};
 use rollout_tui::store::local::LocalStore;
-use rollout_tui::store::{LeaseOutcome, Lease, Patch, Revision, RolloutStore, StoreChange, StoreResult, StoredRollout};
+use rollout_tui::store::{
+    Lease, LeaseOutcome, Patch, Revision, RolloutStore, StoreChange, StoreResult, StoredRollout,
+};
 use tokio::sync::mpsc;
 
 /// Before the first patch it forwards, another operator's action lands first.
@@ -36,11 +38,23 @@ impl RolloutStore for RacingStore {
     async fn create(&self, id: &str, fields: &Fields, event: &Event) -> StoreResult<StoredRollout> {
         self.inner.create(id, fields, event).await
     }
-    async fn patch(&self, id: &str, expected: &Revision, patch: &Patch, event: &Event) -> StoreResult<StoredRollout> {
+    async fn patch(
+        &self,
+        id: &str,
+        expected: &Revision,
+        patch: &Patch,
+        event: &Event,
+    ) -> StoreResult<StoredRollout> {
         if !self.raced.swap(true, Ordering::SeqCst) {
             let plan = Plan::preset(PlanPreset::Canary);
-            let ctx = Context { actor: "rival", now: Utc::now(), default_plan: &plan };
-            perform(&self.inner, id, &self.rival, ctx).await.expect("rival's action");
+            let ctx = Context {
+                actor: "rival",
+                now: Utc::now(),
+                default_plan: &plan,
+            };
+            perform(&self.inner, id, &self.rival, ctx)
+                .await
+                .expect("rival's action");
         }
         self.inner.patch(id, expected, patch, event).await
     }
@@ -50,7 +64,13 @@ impl RolloutStore for RacingStore {
     async fn list_events(&self, rollout_id: &str, limit: usize) -> StoreResult<Vec<Event>> {
         self.inner.list_events(rollout_id, limit).await
     }
-    async fn acquire_lease(&self, id: &str, holder: &str, ttl: Duration, now: DateTime<Utc>) -> StoreResult<LeaseOutcome> {
+    async fn acquire_lease(
+        &self,
+        id: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<LeaseOutcome> {
         self.inner.acquire_lease(id, holder, ttl, now).await
     }
     async fn release_lease(&self, id: &str, holder: &str) -> StoreResult<()> {
@@ -79,11 +99,24 @@ async fn racing(rival: Action) -> (tempfile::TempDir, Arc<RacingStore>) {
     };
     let (fields, event) = actions::create(&new, "setup", Utc::now()).unwrap();
     inner.create("current", &fields, &event).await.unwrap();
-    (dir, Arc::new(RacingStore { inner, rival, raced: AtomicBool::new(false) }))
+    (
+        dir,
+        Arc::new(RacingStore {
+            inner,
+            rival,
+            raced: AtomicBool::new(false),
+        }),
+    )
 }
 
 async fn stage_and_percent(store: &dyn RolloutStore) -> (Option<usize>, f64) {
-    let r = store.get("current").await.unwrap().unwrap().parse().unwrap();
+    let r = store
+        .get("current")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
     (r.current_stage, r.percentage.as_f64())
 }
 
@@ -91,36 +124,92 @@ async fn stage_and_percent(store: &dyn RolloutStore) -> (Option<usize>, f64) {
 async fn concurrent_advance_is_not_applied_twice() {
     let (_dir, store) = racing(Action::Advance).await;
     let plan = Plan::preset(PlanPreset::Canary);
-    let ctx = Context { actor: "me", now: Utc::now(), default_plan: &plan };
-    let err = perform(store.as_ref(), "current", &Action::Advance, ctx).await.unwrap_err();
-    let PerformError::Conflict { changed, .. } = &err else { panic!("expected a conflict, got {err:?}") };
-    assert!(changed.iter().any(|c| c.field == "currentStage"), "{changed:?}");
-    assert!(err.to_string().contains("rolloutPercentage: 0 -> 5"), "{err}");
+    let ctx = Context {
+        actor: "me",
+        now: Utc::now(),
+        default_plan: &plan,
+    };
+    let err = perform(store.as_ref(), "current", &Action::Advance, ctx)
+        .await
+        .unwrap_err();
+    let PerformError::Conflict { changed, .. } = &err else {
+        panic!("expected a conflict, got {err:?}")
+    };
+    assert!(
+        changed.iter().any(|c| c.field == "currentStage"),
+        "{changed:?}"
+    );
+    assert!(
+        err.to_string().contains("rolloutPercentage: 0 -> 5"),
+        "{err}"
+    );
     // The rival's advance stands; ours was not stacked on top of it.
     assert_eq!(stage_and_percent(store.as_ref()).await, (Some(1), 5.0));
     let events = store.list_events("current", 10).await.unwrap();
-    assert_eq!(events.iter().filter(|e| e.kind.as_str() == "advance").count(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind.as_str() == "advance")
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn concurrent_absolute_action_is_revalidated_and_applied() {
     let (_dir, store) = racing(Action::Advance).await;
     let plan = Plan::preset(PlanPreset::Canary);
-    let ctx = Context { actor: "me", now: Utc::now(), default_plan: &plan };
-    let done = perform(store.as_ref(), "current", &Action::SetPercent("50".parse().unwrap()), ctx).await.unwrap();
+    let ctx = Context {
+        actor: "me",
+        now: Utc::now(),
+        default_plan: &plan,
+    };
+    let done = perform(
+        store.as_ref(),
+        "current",
+        &Action::SetPercent("50".parse().unwrap()),
+        ctx,
+    )
+    .await
+    .unwrap();
     assert_eq!(done.retries, 1);
     assert_eq!(stage_and_percent(store.as_ref()).await, (Some(3), 50.0));
     // Our event's before-values are those of the document we finally changed.
-    assert_eq!(done.transition.event.before["rolloutPercentage"], serde_json::json!(5));
+    assert_eq!(
+        done.transition.event.before["rolloutPercentage"],
+        serde_json::json!(5)
+    );
 }
 
 #[tokio::test]
 async fn concurrent_rollback_then_rollback_is_refused_not_duplicated() {
-    let (_dir, store) = racing(Action::Rollback { reason: "rival saw errors".into() }).await;
+    let (_dir, store) = racing(Action::Rollback {
+        reason: "rival saw errors".into(),
+    })
+    .await;
     let plan = Plan::preset(PlanPreset::Canary);
-    let ctx = Context { actor: "me", now: Utc::now(), default_plan: &plan };
-    let err = perform(store.as_ref(), "current", &Action::Rollback { reason: "me too".into() }, ctx).await.unwrap_err();
+    let ctx = Context {
+        actor: "me",
+        now: Utc::now(),
+        default_plan: &plan,
+    };
+    let err = perform(
+        store.as_ref(),
+        "current",
+        &Action::Rollback {
+            reason: "me too".into(),
+        },
+        ctx,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("already rolled back"), "{err}");
-    let r = store.get("current").await.unwrap().unwrap().parse().unwrap();
+    let r = store
+        .get("current")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(r.rollback_reason.as_deref(), Some("rival saw errors"));
 }

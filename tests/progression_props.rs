@@ -36,7 +36,12 @@ fn report(gates: Vec<GateResult>, taken_at: DateTime<Utc>) -> GateReport {
     } else {
         Verdict::Pass
     };
-    GateReport { evaluated_at: taken_at, sample_taken_at: taken_at, gates, verdict }
+    GateReport {
+        evaluated_at: taken_at,
+        sample_taken_at: taken_at,
+        gates,
+        verdict,
+    }
 }
 
 fn rollout(preset: PlanPreset, stage: usize, status: Status, entered: DateTime<Utc>) -> Rollout {
@@ -68,7 +73,11 @@ fn rollout(preset: PlanPreset, stage: usize, status: Status, entered: DateTime<U
 }
 
 fn any_preset() -> impl Strategy<Value = PlanPreset> {
-    prop_oneof![Just(PlanPreset::Canary), Just(PlanPreset::Tiers), Just(PlanPreset::Cohorts)]
+    prop_oneof![
+        Just(PlanPreset::Canary),
+        Just(PlanPreset::Tiers),
+        Just(PlanPreset::Cohorts)
+    ]
 }
 
 fn any_status() -> impl Strategy<Value = Status> {
@@ -77,15 +86,26 @@ fn any_status() -> impl Strategy<Value = Status> {
 
 fn any_policy() -> impl Strategy<Value = Policy> {
     (
-        prop_oneof![Just(ConfirmPolicy::EveryStage), Just(ConfirmPolicy::Risky), Just(ConfirmPolicy::Never)],
+        prop_oneof![
+            Just(ConfirmPolicy::EveryStage),
+            Just(ConfirmPolicy::Risky),
+            Just(ConfirmPolicy::Never)
+        ],
         any::<bool>(),
     )
-        .prop_map(|(confirm, auto_rollback)| Policy { confirm, auto_rollback })
+        .prop_map(|(confirm, auto_rollback)| Policy {
+            confirm,
+            auto_rollback,
+        })
 }
 
 fn any_gate() -> impl Strategy<Value = GateResult> {
     (
-        prop_oneof![Just(Verdict::Pass), Just(Verdict::Fail), Just(Verdict::Inconclusive)],
+        prop_oneof![
+            Just(Verdict::Pass),
+            Just(Verdict::Fail),
+            Just(Verdict::Inconclusive)
+        ],
         any::<bool>(),
         any::<bool>(),
     )
@@ -104,18 +124,24 @@ fn any_case() -> impl Strategy<Value = (Rollout, Option<GateReport>, DateTime<Ut
         -600i64..600,
         any_policy(),
     )
-        .prop_map(|(preset, stage, status, gates, has_health, elapsed, sample_offset, policy)| {
-            let entered = t0();
-            let now = entered + chrono::Duration::seconds(elapsed);
-            let r = rollout(preset, stage, status, entered);
-            let taken = (now + chrono::Duration::seconds(sample_offset.min(0))).max(entered - chrono::Duration::seconds(60));
-            let h = has_health.then(|| report(gates, taken));
-            (r, h, now, policy)
-        })
+        .prop_map(
+            |(preset, stage, status, gates, has_health, elapsed, sample_offset, policy)| {
+                let entered = t0();
+                let now = entered + chrono::Duration::seconds(elapsed);
+                let r = rollout(preset, stage, status, entered);
+                let taken = (now + chrono::Duration::seconds(sample_offset.min(0)))
+                    .max(entered - chrono::Duration::seconds(60));
+                let h = has_health.then(|| report(gates, taken));
+                (r, h, now, policy)
+            },
+        )
 }
 
 fn is_forward(d: &Decision) -> bool {
-    matches!(d, Decision::Advance(_) | Decision::AwaitConfirmation(_) | Decision::Complete)
+    matches!(
+        d,
+        Decision::Advance(_) | Decision::AwaitConfirmation(_) | Decision::Complete
+    )
 }
 
 proptest! {

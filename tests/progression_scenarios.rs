@@ -115,8 +115,12 @@ fn action_for(d: &Decision, confirmed: bool) -> Option<Action> {
     match d {
         Decision::Advance(_) | Decision::Complete => Some(Action::Advance),
         Decision::AwaitConfirmation(_) if confirmed => Some(Action::Advance),
-        Decision::Halt(why) => Some(Action::Pause { reason: Some(why.clone()) }),
-        Decision::Rollback(why) => Some(Action::Rollback { reason: why.clone() }),
+        Decision::Halt(why) => Some(Action::Pause {
+            reason: Some(why.clone()),
+        }),
+        Decision::Rollback(why) => Some(Action::Rollback {
+            reason: why.clone(),
+        }),
         _ => None,
     }
 }
@@ -128,8 +132,13 @@ struct Doc {
 
 impl Doc {
     fn apply(&mut self, action: &Action, now: DateTime<Utc>, plan: &Plan) {
-        let ctx = Context { actor: "driver", now, default_plan: plan };
-        let t = actions::apply(&self.rollout, &self.fields, action, ctx).unwrap_or_else(|e| panic!("{action:?}: {e}"));
+        let ctx = Context {
+            actor: "driver",
+            now,
+            default_plan: plan,
+        };
+        let t = actions::apply(&self.rollout, &self.fields, action, ctx)
+            .unwrap_or_else(|e| panic!("{action:?}: {e}"));
         t.patch.apply_to(&mut self.fields);
         self.rollout = Rollout::from_fields(&self.rollout.id, &self.fields).unwrap();
     }
@@ -154,7 +163,10 @@ fn run(path: &Path) {
     if let Some(g) = &sc.gates {
         fields.insert("gates".into(), serde_json::to_value(g).unwrap());
     }
-    let mut doc = Doc { rollout: Rollout::from_fields("scenario", &fields).unwrap(), fields };
+    let mut doc = Doc {
+        rollout: Rollout::from_fields("scenario", &fields).unwrap(),
+        fields,
+    };
     for _ in 0..sc.start_stage {
         doc.apply(&Action::Advance, t0(), &plan);
     }
@@ -176,11 +188,19 @@ fn run(path: &Path) {
             report
         });
         let decision = decide(&doc.rollout, report.as_ref(), now, &sc.policy);
-        let ctx = format!("{name} ({}) step {} at {}: got {decision:?}", sc.description, i + 1, step.at);
+        let ctx = format!(
+            "{name} ({}) step {} at {}: got {decision:?}",
+            sc.description,
+            i + 1,
+            step.at
+        );
         assert_eq!(kind(&decision), step.expect, "{ctx}");
         if let Some(needle) = &step.reason {
             let label = decision.label();
-            assert!(label.contains(needle.as_str()), "{ctx}: label {label:?} lacks {needle:?}");
+            assert!(
+                label.contains(needle.as_str()),
+                "{ctx}: label {label:?} lacks {needle:?}"
+            );
         }
         if sc.apply
             && let Some(action) = action_for(&decision, step.confirm)
@@ -193,7 +213,11 @@ fn run(path: &Path) {
             assert_eq!(doc.rollout.status.as_str(), s, "{name}: final status");
         }
         if let Some(p) = end.percent {
-            assert_eq!(doc.rollout.percentage.as_f64(), p, "{name}: final percentage");
+            assert_eq!(
+                doc.rollout.percentage.as_f64(),
+                p,
+                "{name}: final percentage"
+            );
         }
         if let Some(st) = end.stage {
             assert_eq!(doc.rollout.current_stage, Some(st), "{name}: final stage");
@@ -210,7 +234,11 @@ fn scenario_files() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 8, "expected the scenario files in {}", dir.display());
+    assert!(
+        files.len() >= 8,
+        "expected the scenario files in {}",
+        dir.display()
+    );
     for f in &files {
         run(f);
     }

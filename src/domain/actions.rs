@@ -49,17 +49,30 @@ impl UserList {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     SetPercent(Percent),
-    AddUsers { list: UserList, keys: Vec<String> },
-    RemoveUsers { list: UserList, keys: Vec<String> },
+    AddUsers {
+        list: UserList,
+        keys: Vec<String>,
+    },
+    RemoveUsers {
+        list: UserList,
+        keys: Vec<String>,
+    },
     /// Into the next stage; from the last stage, completes the rollout.
     Advance,
-    Pause { reason: Option<String> },
+    Pause {
+        reason: Option<String>,
+    },
     Resume,
-    Rollback { reason: String },
+    Rollback {
+        reason: String,
+    },
     /// Straight to 100 % and complete, skipping the remaining stages.
     Promote,
     /// A new canary revision is a new build: the plan restarts at its first stage.
-    SetRevisions { stable: Option<String>, canary: Option<String> },
+    SetRevisions {
+        stable: Option<String>,
+        canary: Option<String>,
+    },
 }
 
 impl Action {
@@ -83,7 +96,11 @@ pub enum ActionError {
     #[error("{0}")]
     Invalid(String),
     #[error("rollout '{id}' is {status}: {hint}")]
-    NotAllowed { id: String, status: Status, hint: String },
+    NotAllowed {
+        id: String,
+        status: Status,
+        hint: String,
+    },
     #[error("nothing to change: {0}")]
     NoChange(String),
 }
@@ -116,7 +133,12 @@ pub struct Context<'a> {
 
 /// Applies an action to the rollout as read (`fields` is the same document, raw,
 /// for the event's before-values).
-pub fn apply(rollout: &Rollout, fields: &Fields, action: &Action, ctx: Context<'_>) -> Result<Transition, ActionError> {
+pub fn apply(
+    rollout: &Rollout,
+    fields: &Fields,
+    action: &Action,
+    ctx: Context<'_>,
+) -> Result<Transition, ActionError> {
     let mut patch = Patch::default();
     let mut reason = None;
     let summary = match action {
@@ -156,11 +178,17 @@ pub fn apply(rollout: &Rollout, fields: &Fields, action: &Action, ctx: Context<'
             patch.set(field::ROLLBACK_REASON, Value::from(why));
             patch.set(field::ROLLED_BACK_AT, time_to_json(ctx.now));
             reason = Some(why.to_string());
-            format!("rolled back from {}: everyone is on stable", rollout.percentage)
+            format!(
+                "rolled back from {}: everyone is on stable",
+                rollout.percentage
+            )
         }
         Action::Promote => {
             if rollout.status.is_terminal() {
-                return Err(not_allowed(rollout, "only an unfinished rollout can be promoted"));
+                return Err(not_allowed(
+                    rollout,
+                    "only an unfinished rollout can be promoted",
+                ));
             }
             let plan = rollout.plan.as_ref().unwrap_or(ctx.default_plan);
             if rollout.plan.is_none() {
@@ -175,15 +203,25 @@ pub fn apply(rollout: &Rollout, fields: &Fields, action: &Action, ctx: Context<'
             patch.delete(field::PAUSE_REASON);
             format!("promoted from {} to 100% and completed", rollout.percentage)
         }
-        Action::SetRevisions { stable, canary } => set_revisions(rollout, stable, canary, &mut patch, ctx)?,
+        Action::SetRevisions { stable, canary } => {
+            set_revisions(rollout, stable, canary, &mut patch, ctx)?
+        }
     };
     patch.set(field::LAST_UPDATED_AT, time_to_json(ctx.now));
     let event = event_for(rollout, fields, &patch, action.kind(), reason, ctx);
-    Ok(Transition { patch, event, summary })
+    Ok(Transition {
+        patch,
+        event,
+        summary,
+    })
 }
 
 fn not_allowed(rollout: &Rollout, hint: &str) -> ActionError {
-    ActionError::NotAllowed { id: rollout.id.clone(), status: rollout.status, hint: hint.to_string() }
+    ActionError::NotAllowed {
+        id: rollout.id.clone(),
+        status: rollout.status,
+        hint: hint.to_string(),
+    }
 }
 
 fn require_running(rollout: &Rollout, hint: &str) -> Result<(), ActionError> {
@@ -205,7 +243,10 @@ fn event_for(
     let mut after = Map::new();
     for (name, value) in &patch.changes {
         // lastUpdatedAt changes on every write and unchanged values say nothing: both are noise.
-        let (old, new) = (fields.get(name).cloned().unwrap_or(Value::Null), value.clone().unwrap_or(Value::Null));
+        let (old, new) = (
+            fields.get(name).cloned().unwrap_or(Value::Null),
+            value.clone().unwrap_or(Value::Null),
+        );
         if name == field::LAST_UPDATED_AT || old == new {
             continue;
         }
@@ -224,11 +265,26 @@ fn event_for(
     }
 }
 
-fn set_percent(rollout: &Rollout, p: Percent, patch: &mut Patch, ctx: Context<'_>) -> Result<String, ActionError> {
+fn set_percent(
+    rollout: &Rollout,
+    p: Percent,
+    patch: &mut Patch,
+    ctx: Context<'_>,
+) -> Result<String, ActionError> {
     match rollout.status {
         Status::Canary | Status::Progressive | Status::Paused => {}
-        Status::Planned => return Err(not_allowed(rollout, "it has not started; `advance` starts it")),
-        _ => return Err(not_allowed(rollout, "a finished rollout keeps its percentage; `set-revisions` starts a new one")),
+        Status::Planned => {
+            return Err(not_allowed(
+                rollout,
+                "it has not started; `advance` starts it",
+            ));
+        }
+        _ => {
+            return Err(not_allowed(
+                rollout,
+                "a finished rollout keeps its percentage; `set-revisions` starts a new one",
+            ));
+        }
     }
     if !rollout.hashing.allows(p) {
         return Err(ActionError::Invalid(format!(
@@ -238,7 +294,10 @@ fn set_percent(rollout: &Rollout, p: Percent, patch: &mut Patch, ctx: Context<'_
         )));
     }
     if p == rollout.percentage {
-        return Err(ActionError::NoChange(format!("rollout '{}' is already at {p}", rollout.id)));
+        return Err(ActionError::NoChange(format!(
+            "rollout '{}' is already at {p}",
+            rollout.id
+        )));
     }
     patch.set(field::ROLLOUT_PERCENTAGE, p.to_json());
     if rollout.status != Status::Paused {
@@ -292,7 +351,10 @@ fn advance(rollout: &Rollout, patch: &mut Patch, ctx: Context<'_>) -> Result<Str
     patch.set(field::ROLLOUT_PERCENTAGE, stage.percent.to_json());
     patch.set(field::CURRENT_STAGE, Value::from(next));
     patch.set(field::STAGE_ENTERED_AT, time_to_json(ctx.now));
-    patch.set(field::STATUS, Value::from(Status::running_at(stage.percent).as_str()));
+    patch.set(
+        field::STATUS,
+        Value::from(Status::running_at(stage.percent).as_str()),
+    );
     Ok(format!(
         "advanced to stage {}/{} '{}' ({})",
         next + 1,
@@ -310,7 +372,9 @@ fn set_revisions(
     ctx: Context<'_>,
 ) -> Result<String, ActionError> {
     if stable.is_none() && canary.is_none() {
-        return Err(ActionError::Invalid("give --stable REVISION, --canary REVISION or both".into()));
+        return Err(ActionError::Invalid(
+            "give --stable REVISION, --canary REVISION or both".into(),
+        ));
     }
     let mut said = Vec::new();
     for (name, value, old) in [
@@ -323,10 +387,15 @@ fn set_revisions(
             continue;
         }
         patch.set(name, Value::from(value));
-        said.push(format!("{name} {} -> {value}", old.as_deref().unwrap_or("(none)")));
+        said.push(format!(
+            "{name} {} -> {value}",
+            old.as_deref().unwrap_or("(none)")
+        ));
     }
     if said.is_empty() {
-        return Err(ActionError::NoChange("the revisions are already those".into()));
+        return Err(ActionError::NoChange(
+            "the revisions are already those".into(),
+        ));
     }
     let canary_changed = patch.field_names().any(|f| f == field::CANARY_REVISION);
     if canary_changed {
@@ -339,11 +408,22 @@ fn set_revisions(
         patch.set(field::CURRENT_STAGE, Value::from(0));
         patch.set(field::STAGE_ENTERED_AT, time_to_json(ctx.now));
         patch.set(field::STARTED_AT, time_to_json(ctx.now));
-        patch.set(field::STATUS, Value::from(Status::running_at(first.percent).as_str()));
-        for stale in [field::COMPLETED_AT, field::ROLLBACK_REASON, field::ROLLED_BACK_AT, field::PAUSE_REASON] {
+        patch.set(
+            field::STATUS,
+            Value::from(Status::running_at(first.percent).as_str()),
+        );
+        for stale in [
+            field::COMPLETED_AT,
+            field::ROLLBACK_REASON,
+            field::ROLLED_BACK_AT,
+            field::PAUSE_REASON,
+        ] {
             patch.delete(stale);
         }
-        said.push(format!("plan restarted at stage 1 '{}' ({})", first.name, first.percent));
+        said.push(format!(
+            "plan restarted at stage 1 '{}' ({})",
+            first.name, first.percent
+        ));
     }
     Ok(said.join("; "))
 }
@@ -361,13 +441,21 @@ fn validate_revision(value: &str) -> Result<&str, ActionError> {
 /// Is this the same user key as `other` (emails compare case-insensitively)?
 pub fn same_user(a: &str, b: &str) -> bool {
     let (a, b) = (a.trim(), b.trim());
-    if a.contains('@') || b.contains('@') { a.eq_ignore_ascii_case(b) } else { a == b }
+    if a.contains('@') || b.contains('@') {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
 }
 
 /// A canary or excluded user: an email address or an opaque id, trimmed.
 pub fn validate_user_key(key: &str) -> Result<String, ActionError> {
     let k = key.trim();
-    let refuse = |why: &str| Err(ActionError::Invalid(format!("'{key}' is not a valid user key: {why}")));
+    let refuse = |why: &str| {
+        Err(ActionError::Invalid(format!(
+            "'{key}' is not a valid user key: {why}"
+        )))
+    };
     if k.is_empty() {
         return refuse("it is empty");
     }
@@ -400,7 +488,12 @@ pub fn validate_user_key(key: &str) -> Result<String, ActionError> {
     Ok(k.to_string())
 }
 
-fn add_users(rollout: &Rollout, list: UserList, keys: &[String], patch: &mut Patch) -> Result<String, ActionError> {
+fn add_users(
+    rollout: &Rollout,
+    list: UserList,
+    keys: &[String],
+    patch: &mut Patch,
+) -> Result<String, ActionError> {
     if keys.is_empty() {
         return Err(ActionError::Invalid("give at least one user key".into()));
     }
@@ -409,7 +502,11 @@ fn add_users(rollout: &Rollout, list: UserList, keys: &[String], patch: &mut Pat
     for key in keys {
         let k = validate_user_key(key)?;
         if users.iter().any(|u| same_user(u, &k)) {
-            return Err(ActionError::Invalid(format!("'{k}' is already in {} of '{}'", list.label(), rollout.id)));
+            return Err(ActionError::Invalid(format!(
+                "'{k}' is already in {} of '{}'",
+                list.label(),
+                rollout.id
+            )));
         }
         if list.other().of(rollout).iter().any(|u| same_user(u, &k)) {
             return Err(ActionError::Invalid(format!(
@@ -425,7 +522,12 @@ fn add_users(rollout: &Rollout, list: UserList, keys: &[String], patch: &mut Pat
     Ok(format!("added to {}: {}", list.label(), added.join(", ")))
 }
 
-fn remove_users(rollout: &Rollout, list: UserList, keys: &[String], patch: &mut Patch) -> Result<String, ActionError> {
+fn remove_users(
+    rollout: &Rollout,
+    list: UserList,
+    keys: &[String],
+    patch: &mut Patch,
+) -> Result<String, ActionError> {
     if keys.is_empty() {
         return Err(ActionError::Invalid("give at least one user key".into()));
     }
@@ -434,19 +536,29 @@ fn remove_users(rollout: &Rollout, list: UserList, keys: &[String], patch: &mut 
     for key in keys {
         let k = key.trim();
         let Some(pos) = users.iter().position(|u| same_user(u, k)) else {
-            return Err(ActionError::Invalid(format!("'{k}' is not in {} of '{}'", list.label(), rollout.id)));
+            return Err(ActionError::Invalid(format!(
+                "'{k}' is not in {} of '{}'",
+                list.label(),
+                rollout.id
+            )));
         };
         removed.push(users.remove(pos));
     }
     patch.set(list.field(), Value::from(users));
-    Ok(format!("removed from {}: {}", list.label(), removed.join(", ")))
+    Ok(format!(
+        "removed from {}: {}",
+        list.label(),
+        removed.join(", ")
+    ))
 }
 
 /// Rollout ids become Firestore document ids and file-safe names.
 pub fn validate_rollout_id(id: &str) -> Result<(), ActionError> {
     let ok = !id.is_empty()
         && id.len() <= 128
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && id != "."
         && id != ".."
         && !(id.starts_with("__") && id.ends_with("__"));
@@ -473,14 +585,23 @@ pub struct NewRollout {
 }
 
 /// A new rollout starts in its plan's first stage (canary users only, for the canary plan).
-pub fn create(new: &NewRollout, actor: &str, now: DateTime<Utc>) -> Result<(Fields, Event), ActionError> {
+pub fn create(
+    new: &NewRollout,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(Fields, Event), ActionError> {
     validate_rollout_id(&new.id)?;
     let version = new.version.trim();
     if version.is_empty() {
         return Err(ActionError::Invalid("--version must not be empty".into()));
     }
     new.plan.validate().map_err(ActionError::Invalid)?;
-    if let Some(s) = new.plan.stages.iter().find(|s| !new.hashing.allows(s.percent)) {
+    if let Some(s) = new
+        .plan
+        .stages
+        .iter()
+        .find(|s| !new.hashing.allows(s.percent))
+    {
         return Err(ActionError::Invalid(format!(
             "stage '{}' is at {}, which {} hashing cannot express (whole percents only)",
             s.name, s.percent, new.hashing
@@ -500,12 +621,18 @@ pub fn create(new: &NewRollout, actor: &str, now: DateTime<Utc>) -> Result<(Fiel
     if let Some(v) = &new.stable_version {
         f.insert(field::STABLE_VERSION.into(), Value::from(v.as_str()));
     }
-    f.insert(field::STATUS.into(), Value::from(Status::running_at(first.percent).as_str()));
+    f.insert(
+        field::STATUS.into(),
+        Value::from(Status::running_at(first.percent).as_str()),
+    );
     f.insert(field::CANARY_USERS.into(), Value::from(users));
     f.insert(field::EXCLUDED_USERS.into(), Value::Array(vec![]));
     f.insert(field::ROLLOUT_PERCENTAGE.into(), first.percent.to_json());
     f.insert(field::ROLLOUT_STRATEGY.into(), Value::from("manual"));
-    for (name, rev) in [(field::STABLE_REVISION, &new.stable_revision), (field::CANARY_REVISION, &new.canary_revision)] {
+    for (name, rev) in [
+        (field::STABLE_REVISION, &new.stable_revision),
+        (field::CANARY_REVISION, &new.canary_revision),
+    ] {
         if let Some(r) = rev {
             f.insert(name.into(), Value::from(validate_revision(r)?));
         }

@@ -33,7 +33,10 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { confirm: ConfirmPolicy::Risky, auto_rollback: true }
+        Policy {
+            confirm: ConfirmPolicy::Risky,
+            auto_rollback: true,
+        }
     }
 }
 
@@ -65,9 +68,19 @@ impl Decision {
         match self {
             Decision::Hold(why) => format!("holding: {why}"),
             Decision::AwaitConfirmation(n) => {
-                format!("ready for stage {} '{}' ({}): waiting for confirmation", n.index + 1, n.name, n.percent)
+                format!(
+                    "ready for stage {} '{}' ({}): waiting for confirmation",
+                    n.index + 1,
+                    n.name,
+                    n.percent
+                )
             }
-            Decision::Advance(n) => format!("advancing to stage {} '{}' ({})", n.index + 1, n.name, n.percent),
+            Decision::Advance(n) => format!(
+                "advancing to stage {} '{}' ({})",
+                n.index + 1,
+                n.name,
+                n.percent
+            ),
             Decision::Halt(why) => format!("halting: {why}"),
             Decision::Rollback(why) => format!("rolling back: {why}"),
             Decision::Complete => "completing: last stage healthy for its minimum time".into(),
@@ -88,11 +101,18 @@ pub fn needs_confirmation(policy: ConfirmPolicy, current: Percent, next: &Stage)
     }
 }
 
-pub fn decide(rollout: &Rollout, health: Option<&GateReport>, now: DateTime<Utc>, policy: &Policy) -> Decision {
+pub fn decide(
+    rollout: &Rollout,
+    health: Option<&GateReport>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Decision {
     match rollout.status {
         Status::RolledBack => return Decision::Hold("rolled back: nothing moves".into()),
         Status::Complete => return Decision::Hold("complete: nothing moves".into()),
-        Status::Planned => return Decision::Hold("planned: not started; advance by hand to start".into()),
+        Status::Planned => {
+            return Decision::Hold("planned: not started; advance by hand to start".into());
+        }
         Status::Paused | Status::Canary | Status::Progressive => {}
     }
     let Some(report) = health else {
@@ -104,23 +124,42 @@ pub fn decide(rollout: &Rollout, health: Option<&GateReport>, now: DateTime<Utc>
     {
         return Decision::Hold("waiting for a health sample taken in this stage".into());
     }
-    let sustained_failures = || report.gates.iter().filter(|g| g.verdict == Verdict::Fail && g.sustained);
+    let sustained_failures = || {
+        report
+            .gates
+            .iter()
+            .filter(|g| g.verdict == Verdict::Fail && g.sustained)
+    };
     // A paused rollout still serves its canary, so a severe breach must still reach rollback.
     if let Some(g) = sustained_failures().find(|g| g.severe) {
-        return Decision::Rollback(format!("{} (sustained {})", g.detail, format_duration(g.required_for)));
+        return Decision::Rollback(format!(
+            "{} (sustained {})",
+            g.detail,
+            format_duration(g.required_for)
+        ));
     }
     if rollout.status == Status::Paused {
         let why = rollout.pause_reason.as_deref().unwrap_or("by an operator");
         return Decision::Hold(format!("paused ({why}); resume to continue"));
     }
     if let Some(g) = sustained_failures().next() {
-        return Decision::Halt(format!("{} (sustained {})", g.detail, format_duration(g.required_for)));
+        return Decision::Halt(format!(
+            "{} (sustained {})",
+            g.detail,
+            format_duration(g.required_for)
+        ));
     }
     if let Some(g) = report.gates.iter().find(|g| g.verdict == Verdict::Fail) {
-        let progress = g.breach_progress(report.sample_taken_at).unwrap_or_else(|| g.detail.clone());
+        let progress = g
+            .breach_progress(report.sample_taken_at)
+            .unwrap_or_else(|| g.detail.clone());
         return Decision::Hold(progress);
     }
-    if let Some(g) = report.gates.iter().find(|g| g.verdict == Verdict::Inconclusive) {
+    if let Some(g) = report
+        .gates
+        .iter()
+        .find(|g| g.verdict == Verdict::Inconclusive)
+    {
         let detail = &g.detail;
         return Decision::Hold(if detail.starts_with("inconclusive") {
             detail.clone()
@@ -132,7 +171,9 @@ pub fn decide(rollout: &Rollout, health: Option<&GateReport>, now: DateTime<Utc>
         return Decision::Hold(format!("gates did not pass: {}", report.summary()));
     }
     let Some(plan) = rollout.plan.as_ref() else {
-        return Decision::Hold("the document has no plan; advance once by hand to adopt the default plan".into());
+        return Decision::Hold(
+            "the document has no plan; advance once by hand to adopt the default plan".into(),
+        );
     };
     let current_index = rollout
         .current_stage
@@ -147,7 +188,11 @@ pub fn decide(rollout: &Rollout, health: Option<&GateReport>, now: DateTime<Utc>
     let Some(next) = plan.stages.get(current_index + 1) else {
         return Decision::Complete;
     };
-    let next_stage = NextStage { index: current_index + 1, name: next.name.clone(), percent: next.percent };
+    let next_stage = NextStage {
+        index: current_index + 1,
+        name: next.name.clone(),
+        percent: next.percent,
+    };
     if needs_confirmation(policy.confirm, rollout.percentage, next) {
         Decision::AwaitConfirmation(next_stage)
     } else {

@@ -40,8 +40,13 @@ pub mod field {
     pub const HASHING: &str = "hashing";
 
     /// Fields written as timestamps (Firestore `timestampValue`, RFC 3339 in JSON).
-    pub const TIMESTAMPS: [&str; 5] =
-        [STARTED_AT, LAST_UPDATED_AT, COMPLETED_AT, STAGE_ENTERED_AT, ROLLED_BACK_AT];
+    pub const TIMESTAMPS: [&str; 5] = [
+        STARTED_AT,
+        LAST_UPDATED_AT,
+        COMPLETED_AT,
+        STAGE_ENTERED_AT,
+        ROLLED_BACK_AT,
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -315,7 +320,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn err(&self, field: &str, problem: impl Into<String>) -> DocError {
-        DocError { rollout: self.id.to_string(), field: field.to_string(), problem: problem.into() }
+        DocError {
+            rollout: self.id.to_string(),
+            field: field.to_string(),
+            problem: problem.into(),
+        }
     }
 
     /// Absent and null both mean "not set".
@@ -355,7 +364,10 @@ impl<'a> Reader<'a> {
                 })
                 .collect(),
             // The seed design used `canaryUsers` for a count too; a number is not a list of users.
-            Some(other) => Err(self.err(name, format!("must be a list of strings, found {}", kind(other)))),
+            Some(other) => Err(self.err(
+                name,
+                format!("must be a list of strings, found {}", kind(other)),
+            )),
         }
     }
 }
@@ -383,8 +395,14 @@ pub fn parse_time(v: &Value) -> Result<DateTime<Utc>, String> {
             .and_then(DateTime::from_timestamp_millis)
             .ok_or_else(|| format!("is not a timestamp in epoch milliseconds ({n})")),
         Value::Object(o) => {
-            let secs = o.get("seconds").or_else(|| o.get("_seconds")).and_then(Value::as_i64);
-            let nanos = o.get("nanos").or_else(|| o.get("_nanoseconds")).and_then(Value::as_u64);
+            let secs = o
+                .get("seconds")
+                .or_else(|| o.get("_seconds"))
+                .and_then(Value::as_i64);
+            let nanos = o
+                .get("nanos")
+                .or_else(|| o.get("_nanoseconds"))
+                .and_then(Value::as_u64);
             match secs {
                 Some(s) => DateTime::from_timestamp(s, nanos.unwrap_or(0) as u32)
                     .ok_or_else(|| format!("holds an out-of-range timestamp ({s} s)")),
@@ -418,7 +436,10 @@ fn parse_duration_value(v: &Value) -> Result<Duration, String> {
             .map(Duration::from_secs)
             .ok_or_else(|| format!("must be a whole number of seconds, found {n}")),
         Value::String(s) => parse_duration(s),
-        other => Err(format!("must be a duration such as \"10m\", found {}", kind(other))),
+        other => Err(format!(
+            "must be a duration such as \"10m\", found {}",
+            kind(other)
+        )),
     }
 }
 
@@ -426,18 +447,33 @@ fn parse_plan(v: &Value) -> Result<Plan, String> {
     let stages_value = match v {
         Value::Object(o) => o.get("stages").ok_or("has no 'stages' list")?,
         Value::Array(_) => v,
-        other => return Err(format!("must be an object with 'stages', found {}", kind(other))),
+        other => {
+            return Err(format!(
+                "must be an object with 'stages', found {}",
+                kind(other)
+            ));
+        }
     };
     let items = stages_value.as_array().ok_or("'stages' must be a list")?;
     let mut stages = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let o = item.as_object().ok_or_else(|| format!("stage {i} must be an object"))?;
-        let percent = parse_percent_value(o.get("percent").ok_or_else(|| format!("stage {i} has no 'percent'"))?)
-            .map_err(|e| format!("stage {i} percent {e}"))?;
+        let o = item
+            .as_object()
+            .ok_or_else(|| format!("stage {i} must be an object"))?;
+        let percent = parse_percent_value(
+            o.get("percent")
+                .ok_or_else(|| format!("stage {i} has no 'percent'"))?,
+        )
+        .map_err(|e| format!("stage {i} percent {e}"))?;
         let name = match o.get("name") {
             Some(Value::String(s)) => s.clone(),
             None | Some(Value::Null) => percent.to_string(),
-            Some(other) => return Err(format!("stage {i} name must be a string, found {}", kind(other))),
+            Some(other) => {
+                return Err(format!(
+                    "stage {i} name must be a string, found {}",
+                    kind(other)
+                ));
+            }
         };
         let min_duration = match o.get("minDuration") {
             None | Some(Value::Null) => Duration::ZERO,
@@ -446,9 +482,19 @@ fn parse_plan(v: &Value) -> Result<Plan, String> {
         let confirm = match o.get("confirm") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
-            Some(other) => return Err(format!("stage {i} confirm must be true or false, found {}", kind(other))),
+            Some(other) => {
+                return Err(format!(
+                    "stage {i} confirm must be true or false, found {}",
+                    kind(other)
+                ));
+            }
         };
-        stages.push(Stage { name, percent, min_duration, confirm });
+        stages.push(Stage {
+            name,
+            percent,
+            min_duration,
+            confirm,
+        });
     }
     let plan = Plan { stages };
     plan.validate()?;
@@ -459,7 +505,9 @@ impl Rollout {
     /// Reads a stored document. Unknown fields are ignored here and kept by the store.
     pub fn from_fields(id: &str, fields: &Fields) -> Result<Rollout, DocError> {
         let r = Reader { id, fields };
-        let version = r.opt_string(field::VERSION)?.ok_or_else(|| r.err(field::VERSION, "is missing"))?;
+        let version = r
+            .opt_string(field::VERSION)?
+            .ok_or_else(|| r.err(field::VERSION, "is missing"))?;
         let status = match r.get(field::STATUS) {
             None => return Err(r.err(field::STATUS, "is missing")),
             Some(Value::String(s)) => Status::parse(s).ok_or_else(|| {
@@ -483,17 +531,28 @@ impl Rollout {
         let current_stage = match r.get(field::CURRENT_STAGE) {
             None => None,
             Some(Value::Number(n)) => {
-                let i = n.as_u64().ok_or_else(|| r.err(field::CURRENT_STAGE, format!("must be a stage index, found {n}")))?;
+                let i = n.as_u64().ok_or_else(|| {
+                    r.err(
+                        field::CURRENT_STAGE,
+                        format!("must be a stage index, found {n}"),
+                    )
+                })?;
                 Some(i as usize)
             }
             Some(other) => {
-                return Err(r.err(field::CURRENT_STAGE, format!("must be a stage index, found {}", kind(other))));
+                return Err(r.err(
+                    field::CURRENT_STAGE,
+                    format!("must be a stage index, found {}", kind(other)),
+                ));
             }
         };
         if let (Some(i), Some(p)) = (current_stage, &plan)
             && i >= p.stages.len()
         {
-            return Err(r.err(field::CURRENT_STAGE, format!("is {i} but the plan has {} stages", p.stages.len())));
+            return Err(r.err(
+                field::CURRENT_STAGE,
+                format!("is {i} but the plan has {} stages", p.stages.len()),
+            ));
         }
         let gates = match r.get(field::GATES) {
             None => None,
@@ -505,9 +564,17 @@ impl Rollout {
         let hashing = match r.get(field::HASHING) {
             None => Hashing::default(),
             Some(Value::String(s)) => Hashing::parse(s).ok_or_else(|| {
-                r.err(field::HASHING, format!("has unknown value '{s}' (expected fractional-v1 or unleash-v1)"))
+                r.err(
+                    field::HASHING,
+                    format!("has unknown value '{s}' (expected fractional-v1 or unleash-v1)"),
+                )
             })?,
-            Some(other) => return Err(r.err(field::HASHING, format!("must be a string, found {}", kind(other)))),
+            Some(other) => {
+                return Err(r.err(
+                    field::HASHING,
+                    format!("must be a string, found {}", kind(other)),
+                ));
+            }
         };
         if !hashing.allows(percentage) {
             return Err(r.err(
@@ -584,7 +651,10 @@ mod tests {
         assert_eq!(r.strategy.as_deref(), Some("manual"));
         assert_eq!(r.stable_revision.as_deref(), Some("svc-00097-6cg"));
         assert_eq!(r.canary_revision.as_deref(), Some("svc-00098-xyz"));
-        assert_eq!(r.started_at.unwrap().to_rfc3339(), "2025-12-03T10:00:00+00:00");
+        assert_eq!(
+            r.started_at.unwrap().to_rfc3339(),
+            "2025-12-03T10:00:00+00:00"
+        );
         assert!(r.plan.is_none());
         assert_eq!(r.hashing, Hashing::FractionalV1);
     }
@@ -609,17 +679,47 @@ mod tests {
     fn malformed_fields_are_named() {
         let cases = [
             (json!({"version": "1", "status": "flying"}), "status"),
-            (json!({"version": "1", "status": "canary", "rolloutPercentage": 140}), "rolloutPercentage"),
-            (json!({"version": "1", "status": "canary", "rolloutPercentage": "lots"}), "rolloutPercentage"),
-            (json!({"version": "1", "status": "canary", "canaryUsers": 1}), "canaryUsers"),
-            (json!({"version": "1", "status": "canary", "canaryUsers": ["a", 3]}), "canaryUsers"),
-            (json!({"version": "1", "status": "canary", "startedAt": "yesterday"}), "startedAt"),
+            (
+                json!({"version": "1", "status": "canary", "rolloutPercentage": 140}),
+                "rolloutPercentage",
+            ),
+            (
+                json!({"version": "1", "status": "canary", "rolloutPercentage": "lots"}),
+                "rolloutPercentage",
+            ),
+            (
+                json!({"version": "1", "status": "canary", "canaryUsers": 1}),
+                "canaryUsers",
+            ),
+            (
+                json!({"version": "1", "status": "canary", "canaryUsers": ["a", 3]}),
+                "canaryUsers",
+            ),
+            (
+                json!({"version": "1", "status": "canary", "startedAt": "yesterday"}),
+                "startedAt",
+            ),
             (json!({"status": "canary"}), "version"),
-            (json!({"version": "1", "status": "canary", "hashing": "md5"}), "hashing"),
-            (json!({"version": "1", "status": "canary", "plan": {"stages": [{"percent": 50}, {"percent": 5}]}}), "plan"),
-            (json!({"version": "1", "status": "canary", "plan": {"stages": []}}), "plan"),
-            (json!({"version": "1", "status": "canary", "plan": {"stages": [{"percent": 5}]}, "currentStage": 3}), "currentStage"),
-            (json!({"version": "1", "status": "canary", "hashing": "unleash-v1", "rolloutPercentage": 0.5}), "rolloutPercentage"),
+            (
+                json!({"version": "1", "status": "canary", "hashing": "md5"}),
+                "hashing",
+            ),
+            (
+                json!({"version": "1", "status": "canary", "plan": {"stages": [{"percent": 50}, {"percent": 5}]}}),
+                "plan",
+            ),
+            (
+                json!({"version": "1", "status": "canary", "plan": {"stages": []}}),
+                "plan",
+            ),
+            (
+                json!({"version": "1", "status": "canary", "plan": {"stages": [{"percent": 5}]}, "currentStage": 3}),
+                "currentStage",
+            ),
+            (
+                json!({"version": "1", "status": "canary", "hashing": "unleash-v1", "rolloutPercentage": 0.5}),
+                "rolloutPercentage",
+            ),
         ];
         for (doc, field_name) in cases {
             let err = Rollout::from_fields("r1", &fields(doc.clone())).unwrap_err();
@@ -631,10 +731,18 @@ mod tests {
 
     #[test]
     fn timestamps_in_several_shapes() {
-        let t = DateTime::parse_from_rfc3339("2025-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2025-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(parse_time(&json!("2025-01-02T03:04:05Z")).unwrap(), t);
-        assert_eq!(parse_time(&json!({"seconds": t.timestamp(), "nanos": 0})).unwrap(), t);
-        assert_eq!(parse_time(&json!({"_seconds": t.timestamp(), "_nanoseconds": 0})).unwrap(), t);
+        assert_eq!(
+            parse_time(&json!({"seconds": t.timestamp(), "nanos": 0})).unwrap(),
+            t
+        );
+        assert_eq!(
+            parse_time(&json!({"_seconds": t.timestamp(), "_nanoseconds": 0})).unwrap(),
+            t
+        );
         assert_eq!(parse_time(&json!(t.timestamp_millis())).unwrap(), t);
         assert_eq!(parse_time(&time_to_json(t)).unwrap(), t);
     }
@@ -642,9 +750,17 @@ mod tests {
     #[test]
     fn presets_match_the_issue() {
         let canary = Plan::preset(PlanPreset::Canary);
-        let pct: Vec<u16> = canary.stages.iter().map(|s| s.percent.hundredths()).collect();
+        let pct: Vec<u16> = canary
+            .stages
+            .iter()
+            .map(|s| s.percent.hundredths())
+            .collect();
         assert_eq!(pct, vec![0, 500, 2_500, 5_000, 10_000]);
-        let mins: Vec<u64> = canary.stages.iter().map(|s| s.min_duration.as_secs() / 60).collect();
+        let mins: Vec<u64> = canary
+            .stages
+            .iter()
+            .map(|s| s.min_duration.as_secs() / 60)
+            .collect();
         assert_eq!(mins, vec![0, 10, 30, 60, 0]);
         let tiers = Plan::preset(PlanPreset::Tiers);
         assert_eq!(tiers.stages[0].min_duration, Duration::from_secs(48 * 3600));

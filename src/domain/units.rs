@@ -38,7 +38,7 @@ impl Percent {
     }
 
     pub fn is_whole(self) -> bool {
-        self.0 % 100 == 0
+        self.0.is_multiple_of(100)
     }
 
     /// Accepts a JSON-ish number: 0..=100 with at most two decimals.
@@ -116,7 +116,7 @@ impl fmt::Display for Percent {
         let frac = self.0 % 100;
         if frac == 0 {
             write!(f, "{whole}%")
-        } else if frac % 10 == 0 {
+        } else if frac.is_multiple_of(10) {
             write!(f, "{whole}.{}%", frac / 10)
         } else {
             write!(f, "{whole}.{frac:02}%")
@@ -145,11 +145,11 @@ pub fn format_duration(d: Duration) -> String {
     }
     let mut out = String::new();
     // Weeks only when exact: "48h" reads better than "2d" for tier plans, "1w" for a week.
-    if secs % 604_800 == 0 {
+    if secs.is_multiple_of(604_800) {
         return format!("{}w", secs / 604_800);
     }
     for (unit, size) in [("d", 86_400u64), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if unit == "d" && secs % 86_400 != 0 {
+        if unit == "d" && !secs.is_multiple_of(86_400) {
             continue;
         }
         if secs >= size {
@@ -185,12 +185,30 @@ mod tests {
         assert_eq!("99.99%".parse::<Percent>().unwrap().hundredths(), 9_999);
         assert_eq!("0.29".parse::<Percent>().unwrap().hundredths(), 29);
         assert_eq!("100".parse::<Percent>().unwrap(), Percent::FULL);
-        assert!(matches!("5.123".parse::<Percent>(), Err(PercentError::TooPrecise(_))));
-        assert!(matches!("101".parse::<Percent>(), Err(PercentError::OutOfRange(_))));
-        assert!(matches!("-1".parse::<Percent>(), Err(PercentError::OutOfRange(_))));
-        assert!(matches!("abc".parse::<Percent>(), Err(PercentError::NotANumber(_))));
-        assert!(matches!("".parse::<Percent>(), Err(PercentError::NotANumber(_))));
-        assert!(matches!("NaN".parse::<Percent>(), Err(PercentError::NotANumber(_))));
+        assert!(matches!(
+            "5.123".parse::<Percent>(),
+            Err(PercentError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            "101".parse::<Percent>(),
+            Err(PercentError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            "-1".parse::<Percent>(),
+            Err(PercentError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            "abc".parse::<Percent>(),
+            Err(PercentError::NotANumber(_))
+        ));
+        assert!(matches!(
+            "".parse::<Percent>(),
+            Err(PercentError::NotANumber(_))
+        ));
+        assert!(matches!(
+            "NaN".parse::<Percent>(),
+            Err(PercentError::NotANumber(_))
+        ));
     }
 
     #[test]
@@ -203,7 +221,10 @@ mod tests {
         assert_eq!(Percent::from_hundredths(50).unwrap().to_string(), "0.5%");
         assert_eq!(Percent::from_hundredths(1).unwrap().to_string(), "0.01%");
         assert_eq!(Percent::from_hundredths(2_500).unwrap().to_string(), "25%");
-        assert_eq!(Percent::from_hundredths(2_500).unwrap().to_json(), serde_json::json!(25));
+        assert_eq!(
+            Percent::from_hundredths(2_500).unwrap().to_json(),
+            serde_json::json!(25)
+        );
     }
 
     #[test]
@@ -220,7 +241,9 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(604_800)), "1w");
         assert_eq!(format_duration(Duration::from_secs(5_400)), "1h30m");
         assert_eq!(format_duration(Duration::ZERO), "0s");
-        for s in [1u64, 59, 61, 3_600, 3_661, 86_400, 90_061, 604_800, 1_209_600] {
+        for s in [
+            1u64, 59, 61, 3_600, 3_661, 86_400, 90_061, 604_800, 1_209_600,
+        ] {
             let d = Duration::from_secs(s);
             assert_eq!(parse_duration(&format_duration(d)).unwrap(), d, "{s}");
         }

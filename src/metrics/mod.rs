@@ -11,7 +11,9 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { kind: "none".into() }
+        MetricsConfig {
+            kind: "none".into(),
+        }
     }
 }
 
@@ -19,7 +21,9 @@ impl MetricsConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self.kind.as_str() {
             "none" => Ok(()),
-            other => Err(format!("metrics.kind = '{other}' is not available; expected \"none\"")),
+            other => Err(format!(
+                "metrics.kind = '{other}' is not available; expected \"none\""
+            )),
         }
     }
 }

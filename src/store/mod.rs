@@ -74,7 +74,10 @@ pub enum StoreError {
     AlreadyExists(String),
     /// Someone else wrote first; `current` is what is stored now.
     #[error("rollout '{id}' was changed by someone else (now at revision {}); re-read and try again", current.revision)]
-    Conflict { id: String, current: Box<StoredRollout> },
+    Conflict {
+        id: String,
+        current: Box<StoredRollout>,
+    },
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("store error: {0}")]
@@ -97,15 +100,26 @@ pub trait RolloutStore: Send + Sync {
 
     /// Compare-and-set: applies `patch` only if the document is still at `expected`;
     /// otherwise `Conflict` with the current document. The event is written atomically.
-    async fn patch(&self, id: &str, expected: &Revision, patch: &Patch, event: &Event) -> StoreResult<StoredRollout>;
+    async fn patch(
+        &self,
+        id: &str,
+        expected: &Revision,
+        patch: &Patch,
+        event: &Event,
+    ) -> StoreResult<StoredRollout>;
 
     async fn append_event(&self, event: &Event) -> StoreResult<()>;
     /// The newest `limit` events of a rollout, newest first.
     async fn list_events(&self, rollout_id: &str, limit: usize) -> StoreResult<Vec<Event>>;
 
     /// Takes the lease if free, expired, or already ours (which renews it).
-    async fn acquire_lease(&self, rollout_id: &str, holder: &str, ttl: Duration, now: DateTime<Utc>)
-    -> StoreResult<LeaseOutcome>;
+    async fn acquire_lease(
+        &self,
+        rollout_id: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<LeaseOutcome>;
     /// Drops the lease if `holder` holds it; a no-op otherwise.
     async fn release_lease(&self, rollout_id: &str, holder: &str) -> StoreResult<()>;
     async fn get_lease(&self, rollout_id: &str) -> StoreResult<Option<Lease>>;

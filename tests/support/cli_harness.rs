@@ -23,7 +23,12 @@ use tempfile::TempDir;
 pub const BIN: &str = "rollout-tui";
 pub const ACTOR: &str = "tester";
 
-const CLEARED_ENV: [&str; 4] = ["ROLLOUT_TUI_CONFIG", "ROLLOUT_TUI_DATA_DIR", "ROLLOUT_TUI_ACTOR", "RUST_LOG"];
+const CLEARED_ENV: [&str; 4] = [
+    "ROLLOUT_TUI_CONFIG",
+    "ROLLOUT_TUI_DATA_DIR",
+    "ROLLOUT_TUI_ACTOR",
+    "RUST_LOG",
+];
 
 pub struct Cli {
     home: TempDir,
@@ -66,13 +71,20 @@ impl Ran {
 
 impl std::fmt::Display for Ran {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {:?}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
 impl Cli {
     pub fn new() -> Cli {
-        let home = tempfile::Builder::new().prefix("rollout-tui-cli-").tempdir().expect("temp dir");
+        let home = tempfile::Builder::new()
+            .prefix("rollout-tui-cli-")
+            .tempdir()
+            .expect("temp dir");
         Cli { home }
     }
 
@@ -124,7 +136,10 @@ impl Cli {
     /// `rollout-tui --data-dir <data> --actor tester <args>`.
     pub fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = self.bare();
-        cmd.arg("--data-dir").arg(self.data_dir()).args(["--actor", ACTOR]).args(args);
+        cmd.arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["--actor", ACTOR])
+            .args(args);
         cmd
     }
 
@@ -151,7 +166,11 @@ impl Cli {
     /// Runs a command that must fail cleanly; returns what it said.
     pub fn fail<S: AsRef<OsStr>>(&self, args: &[S]) -> Ran {
         let ran = self.exec(args);
-        assert!(ran.is_clean_failure(), "`{}` should fail cleanly\n{ran}", show(args));
+        assert!(
+            ran.is_clean_failure(),
+            "`{}` should fail cleanly\n{ran}",
+            show(args)
+        );
         ran
     }
 
@@ -180,10 +199,16 @@ impl Cli {
             problems.push(format!("stderr does not mention {needle:?}"));
         }
         if before.0 != after.0 {
-            problems.push(format!("`status --json` changed:\n  before {}\n  after  {}", before.0, after.0));
+            problems.push(format!(
+                "`status --json` changed:\n  before {}\n  after  {}",
+                before.0, after.0
+            ));
         }
         if before.1 != after.1 {
-            problems.push(format!("the events changed:\n  before {}\n  after  {}", before.1, after.1));
+            problems.push(format!(
+                "the events changed:\n  before {}\n  after  {}",
+                before.1, after.1
+            ));
         }
         if problems.is_empty() {
             Ok(ran)
@@ -193,21 +218,32 @@ impl Cli {
     }
 
     pub fn rejects<S: AsRef<OsStr>>(&self, args: &[S], needle: &str) -> Ran {
-        self.check_rejected(args, needle).unwrap_or_else(|e| panic!("{e}"))
+        self.check_rejected(args, needle)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Runs every `(args, needle)` case through `check_rejected` and reports all
     /// the cases that misbehave at once.
     pub fn rejects_all(&self, cases: &[(&[&str], &str)]) {
-        let failures: Vec<String> =
-            cases.iter().filter_map(|(args, needle)| self.check_rejected(args, needle).err()).collect();
-        assert!(failures.is_empty(), "{} of {} cases misbehaved:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+        let failures: Vec<String> = cases
+            .iter()
+            .filter_map(|(args, needle)| self.check_rejected(args, needle).err())
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{} of {} cases misbehaved:\n\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n\n")
+        );
     }
 
     /// One rollout as `status ID --json` shows it.
     pub fn rollout(&self, id: &str) -> Value {
         let v = self.json(&["status", id, "--json"]);
-        let list = v["rollouts"].as_array().unwrap_or_else(|| panic!("no rollouts list: {v}"));
+        let list = v["rollouts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no rollouts list: {v}"));
         assert_eq!(list.len(), 1, "status {id} --json: {v}");
         assert_eq!(list[0]["id"], id, "{v}");
         list[0].clone()
@@ -216,7 +252,10 @@ impl Cli {
     /// The events of a rollout, newest first.
     pub fn events(&self, id: &str) -> Vec<Value> {
         let v = self.json(&["events", id, "--json", "--limit", "100000"]);
-        v["events"].as_array().unwrap_or_else(|| panic!("no events list: {v}")).clone()
+        v["events"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no events list: {v}"))
+            .clone()
     }
 
     /// Opens the SQLite store in the data directory directly (as another tool would).
@@ -244,12 +283,28 @@ impl Cli {
     /// A document exactly as stored.
     pub fn stored(&self, id: &str) -> StoredRollout {
         let store = self.store();
-        block_on(store.get(id)).expect("store get").unwrap_or_else(|| panic!("rollout {id} is not stored"))
+        block_on(store.get(id))
+            .expect("store get")
+            .unwrap_or_else(|| panic!("rollout {id} is not stored"))
     }
 }
 
+/// Runs a prepared command (from `bare` or `command`) and captures what it said.
+pub fn exec_cmd(cmd: &mut Command) -> Ran {
+    cmd.output().expect("run rollout-tui").into()
+}
+
+/// Runs a prepared command that must succeed; returns its stdout.
+pub fn ok_cmd(cmd: &mut Command) -> String {
+    let ran = exec_cmd(cmd);
+    assert!(ran.success(), "{cmd:?} should succeed\n{ran}");
+    ran.stdout
+}
+
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Runtime::new().expect("tokio runtime").block_on(f)
+    tokio::runtime::Runtime::new()
+        .expect("tokio runtime")
+        .block_on(f)
 }
 
 pub fn as_fields(doc: Value) -> Fields {
@@ -260,7 +315,8 @@ pub fn as_fields(doc: Value) -> Fields {
 }
 
 pub fn parse_json(text: &str, what: &str) -> Value {
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("`{what}` printed no JSON ({e}):\n{text}"))
+    serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("`{what}` printed no JSON ({e}):\n{text}"))
 }
 
 pub fn rollout_ids(status: &Value) -> Vec<String> {
@@ -268,10 +324,18 @@ pub fn rollout_ids(status: &Value) -> Vec<String> {
         .as_array()
         .unwrap_or_else(|| panic!("no rollouts list: {status}"))
         .iter()
-        .map(|r| r["id"].as_str().unwrap_or_else(|| panic!("rollout without id: {r}")).to_string())
+        .map(|r| {
+            r["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("rollout without id: {r}"))
+                .to_string()
+        })
         .collect()
 }
 
 pub fn show<S: AsRef<OsStr>>(args: &[S]) -> String {
-    args.iter().map(|a| format!("{:?}", a.as_ref())).collect::<Vec<_>>().join(" ")
+    args.iter()
+        .map(|a| format!("{:?}", a.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
