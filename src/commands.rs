@@ -301,9 +301,10 @@ pub fn rollout_json(stored: &StoredRollout) -> Value {
             m.insert(k.clone(), v.clone());
         }
     }
-    m.insert("revision".into(), Value::from(stored.revision.0.as_str()));
+    // Tool-added keys carry a leading underscore so they never hide a stored field.
+    m.insert("_revision".into(), Value::from(stored.revision.0.as_str()));
     if let Err(e) = stored.parse() {
-        m.insert("error".into(), Value::from(e.to_string()));
+        m.insert("_error".into(), Value::from(e.to_string()));
     }
     Value::Object(m)
 }

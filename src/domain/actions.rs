@@ -177,6 +177,7 @@ pub fn apply(
             patch.set(field::ROLLOUT_PERCENTAGE, Percent::ZERO.to_json());
             patch.set(field::ROLLBACK_REASON, Value::from(why));
             patch.set(field::ROLLED_BACK_AT, time_to_json(ctx.now));
+            patch.delete(field::PAUSE_REASON);
             reason = Some(why.to_string());
             format!(
                 "rolled back from {}: everyone is on stable",
@@ -326,13 +327,7 @@ fn advance(rollout: &Rollout, patch: &mut Patch, ctx: Context<'_>) -> Result<Str
     if rollout.plan.is_none() {
         patch.set(field::PLAN, plan.to_json());
     }
-    let current = match (rollout.status, rollout.current_stage) {
-        (Status::Planned, _) => None,
-        (_, Some(i)) => Some(i),
-        // Documents without a stage index sit in the stage their percentage reaches.
-        (_, None) => Some(plan.stage_for_percent(rollout.percentage).unwrap_or(0)),
-    };
-    let next = current.map_or(0, |i| i + 1);
+    let next = rollout.next_stage_index(plan);
     let Some(stage) = plan.stages.get(next) else {
         patch.set(field::STATUS, Value::from(Status::Complete.as_str()));
         patch.set(field::COMPLETED_AT, time_to_json(ctx.now));
@@ -417,6 +412,7 @@ fn set_revisions(
             field::ROLLBACK_REASON,
             field::ROLLED_BACK_AT,
             field::PAUSE_REASON,
+            field::APPROVED_BY,
         ] {
             patch.delete(stale);
         }

@@ -179,6 +179,15 @@ pub fn decide(
         .current_stage
         .unwrap_or_else(|| plan.stage_for_percent(rollout.percentage).unwrap_or(0))
         .min(plan.last_index());
+    if rollout.next_stage_index(plan) <= current_index {
+        return Decision::Hold(format!(
+            "{} is below stage {} '{}' ({}); advance by hand to enter it",
+            rollout.percentage,
+            current_index + 1,
+            plan.stages[current_index].name,
+            plan.stages[current_index].percent
+        ));
+    }
     let current = &plan.stages[current_index];
     let in_stage = rollout.time_in_stage(now).unwrap_or_default();
     if in_stage < current.min_duration {

@@ -620,6 +620,24 @@ impl Rollout {
         plan.stages.get(next).map(|s| (next, s))
     }
 
+    /// The stage an advance enters: the first when not started or when the percentage
+    /// (set by hand) is below the current stage's; otherwise the one after the current.
+    /// Equal to the number of stages when the last stage is done (advance completes).
+    pub fn next_stage_index(&self, plan: &Plan) -> usize {
+        if self.status == Status::Planned {
+            return 0;
+        }
+        let current = self
+            .current_stage
+            .filter(|&i| i < plan.stages.len())
+            .or_else(|| plan.stage_for_percent(self.percentage));
+        match current {
+            None => 0,
+            Some(i) if self.percentage < plan.stages[i].percent => i,
+            Some(i) => i + 1,
+        }
+    }
+
     pub fn time_in_stage(&self, now: DateTime<Utc>) -> Option<Duration> {
         let since = self.stage_entered_at.or(self.started_at)?;
         Some((now - since).to_std().unwrap_or(Duration::ZERO))

@@ -92,9 +92,12 @@ impl FromStr for Percent {
             && trimmed.chars().filter(|&c| c == '.').count() <= 1
             && trimmed.chars().any(|c| c.is_ascii_digit());
         if !valid_shape {
-            if let Ok(v) = trimmed.parse::<f64>() {
-                // Negative numbers and exponents are numbers, just not valid here.
-                return Percent::from_f64(v);
+            // "-5" is a number outside the range; "1e1", "+7", "0x10" are not how a percentage is written.
+            let negative = trimmed.strip_prefix('-').is_some_and(|rest| {
+                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+            });
+            if negative {
+                return Err(PercentError::OutOfRange(trimmed.to_string()));
             }
             return Err(PercentError::NotANumber(s.trim().to_string()));
         }
@@ -144,14 +147,11 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    // Weeks only when exact: "48h" reads better than "2d" for tier plans, "1w" for a week.
+    // Weeks only when exact; otherwise hours, so a tier plan reads "48h" rather than "2d".
     if secs.is_multiple_of(604_800) {
         return format!("{}w", secs / 604_800);
     }
-    for (unit, size) in [("d", 86_400u64), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if unit == "d" && !secs.is_multiple_of(86_400) {
-            continue;
-        }
+    for (unit, size) in [("h", 3_600u64), ("m", 60), ("s", 1)] {
         if secs >= size {
             out.push_str(&format!("{}{unit}", secs / size));
             secs %= size;
@@ -237,7 +237,8 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(format_duration(Duration::from_secs(600)), "10m");
-        assert_eq!(format_duration(Duration::from_secs(172_800)), "2d");
+        assert_eq!(format_duration(Duration::from_secs(172_800)), "48h");
+        assert_eq!(format_duration(Duration::from_secs(90_061)), "25h1m1s");
         assert_eq!(format_duration(Duration::from_secs(604_800)), "1w");
         assert_eq!(format_duration(Duration::from_secs(5_400)), "1h30m");
         assert_eq!(format_duration(Duration::ZERO), "0s");
