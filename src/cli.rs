@@ -16,8 +16,9 @@ pub struct Cli {
     /// Name recorded in the audit log (default: config `actor`, else $USER@host).
     #[arg(long, global = true, env = "ROLLOUT_TUI_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
+    /// Without a command: the full-screen cockpit on the configured store and metrics.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -37,6 +38,8 @@ pub enum HashingArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The cockpit on a demo store (seeded sample rollouts) with simulated traffic.
+    Demo,
     /// Create a rollout in its plan's first stage.
     Create(CreateArgs),
     /// Record new revisions; a new canary revision restarts the plan at its first stage.

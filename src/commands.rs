@@ -93,7 +93,12 @@ impl Env {
     }
 
     pub fn open_store(&self) -> Result<Arc<dyn RolloutStore>, Failure> {
-        open_local_store(&self.data_dir)
+        match self.config.store.kind.as_str() {
+            "firestore" => Ok(Arc::new(crate::store::firestore::FirestoreStore::open(
+                &self.config.store,
+            )?)),
+            _ => open_local_store(&self.data_dir),
+        }
     }
 }
 
@@ -103,12 +108,21 @@ pub fn open_local_store(data_dir: &Path) -> Result<Arc<dyn RolloutStore>, Failur
 }
 
 pub async fn run(cli: Cli) -> CmdResult {
-    let env = Env::resolve(&cli)?;
+    let mut env = Env::resolve(&cli)?;
+    // The demo never touches the operator's real store: it lives in demo/ under the data
+    // directory, or exactly where --data-dir says (so `status --json` can read it).
+    if matches!(cli.command, Some(Command::Demo)) && cli.data_dir.is_none() {
+        env.data_dir = env.data_dir.join("demo");
+    }
     if let Err(e) = crate::logging::init(&env.data_dir, &env.config.log.level) {
         eprintln!("warning: logging disabled: {e}");
     }
     tracing::debug!(command = ?cli.command, actor = %env.actor, "command");
-    match cli.command {
+    let Some(command) = cli.command else {
+        return cockpit(&env).await;
+    };
+    match command {
+        Command::Demo => demo(&env).await,
         Command::CheckConfig => check_config(&env),
         Command::Create(args) => create(&env, args).await,
         Command::Status { id, json } => status(&env, id.as_deref(), json).await,
@@ -165,6 +179,54 @@ pub async fn run(cli: Cli) -> CmdResult {
             act(&env, &id, Action::Promote).await
         }
     }
+}
+
+/// The metrics refresh period when the source does not set one.
+const DEFAULT_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
+
+async fn cockpit(env: &Env) -> CmdResult {
+    let store = env.open_store()?;
+    open_cockpit(env, store, None, "rollout-tui").await
+}
+
+async fn demo(env: &Env) -> CmdResult {
+    let store = open_local_store(&env.data_dir)?;
+    crate::demo::seed_if_empty(store.as_ref(), Utc::now()).await?;
+    open_cockpit(env, store, None, "rollout-tui demo").await
+}
+
+async fn open_cockpit(
+    env: &Env,
+    store: Arc<dyn RolloutStore>,
+    metrics: Option<Arc<dyn crate::metrics::MetricsSource>>,
+    title: &str,
+) -> CmdResult {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return Err(Failure::invalid(
+            "the cockpit needs a terminal; for scripts use `status --json` and the other commands",
+        ));
+    }
+    let mut state = crate::app::state::AppState::new(
+        title,
+        store.describe(),
+        metrics.as_ref().map(|m| m.describe()),
+        Utc::now(),
+    );
+    state.actor = env.actor.clone();
+    state.keys = env.config.keymap().map_err(Failure::invalid)?;
+    state.gates = env.config.gates.clone();
+    state.default_plan = env.default_plan();
+    let cockpit = crate::app::runtime::Cockpit {
+        store,
+        metrics,
+        refresh: DEFAULT_REFRESH,
+        state,
+        theme: crate::ui::Theme::from_env(),
+    };
+    crate::app::runtime::run(cockpit)
+        .await
+        .map_err(Failure::failed)
 }
 
 fn user_list(excluded: bool) -> UserList {

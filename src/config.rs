@@ -4,7 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::app::keymap::{KeySetting, Keymap};
 
 use crate::domain::health::GateConfig;
 use crate::domain::progression::Policy;
@@ -32,6 +36,8 @@ pub struct Config {
     )]
     pub gates: GateConfig,
     pub log: LogConfig,
+    /// Key binding overrides: command name -> key or list of keys.
+    pub keys: BTreeMap<String, KeySetting>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -292,9 +298,14 @@ impl Config {
             return Err("actor must not be empty; leave it out to use $USER@host".into());
         }
         validate_gates(&self.gates)?;
+        self.keymap()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| format!("log.level = '{}' is not a log filter: {e}", self.log.level))?;
         Ok(())
+    }
+
+    pub fn keymap(&self) -> Result<Keymap, String> {
+        Keymap::with_overrides(&self.keys)
     }
 
     pub fn default_plan_preset(&self) -> Result<PlanPreset, String> {

@@ -3,11 +3,14 @@
 //! `domain` is pure (no IO, time passed in); `store` persists rollout documents;
 //! `cli` and `config` are the headless front end.
 
+pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod store;
+pub mod ui;

@@ -1,0 +1,279 @@
+//! Everything the cockpit shows, in one value. `update` changes it; `ui::render`
+//! draws it and never changes it.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use tui_input::Input;
+
+use crate::app::keymap::Keymap;
+use crate::domain::actions::{Action, UserList};
+use crate::domain::event::Event;
+use crate::domain::health::{BreachTracker, GateConfig, GateReport, HealthSample, Verdict};
+use crate::domain::rollout::{DocError, Plan, Rollout, Status};
+use crate::ops::FieldChange;
+use crate::store::{Lease, StoredRollout};
+
+/// How many health points each rollout keeps for sparklines (bounded for long runs).
+pub const HISTORY_LEN: usize = 120;
+/// Events kept per rollout for the detail view.
+pub const EVENTS_SHOWN: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Overview,
+    Detail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    Timeline,
+    Health,
+    Users,
+    Events,
+}
+
+impl Panel {
+    pub const ALL: [Panel; 4] = [Panel::Timeline, Panel::Health, Panel::Users, Panel::Events];
+
+    pub fn next(self) -> Panel {
+        let i = Panel::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        Panel::ALL[(i + 1) % Panel::ALL.len()]
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Panel::Timeline => "Stages",
+            Panel::Health => "Stable vs canary",
+            Panel::Users => "Users",
+            Panel::Events => "Events",
+        }
+    }
+}
+
+/// One point of a sparkline series, per side.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct HistoryPoint {
+    pub at: Option<DateTime<Utc>>,
+    pub stable_error_rate: Option<f64>,
+    pub canary_error_rate: Option<f64>,
+    pub stable_p99: Option<f64>,
+    pub canary_p99: Option<f64>,
+    pub stable_rps: Option<f64>,
+    pub canary_rps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    /// The newest sample, good or not.
+    pub latest: Option<HealthSample>,
+    /// The newest sample that had both sides: stays visible, marked with its age, through outages.
+    pub last_good: Option<HealthSample>,
+    pub report: Option<GateReport>,
+    pub tracker: BreachTracker,
+    pub history: VecDeque<HistoryPoint>,
+}
+
+impl Health {
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.report.as_ref().map(|r| r.verdict)
+    }
+
+    pub fn source_error(&self) -> Option<&str> {
+        self.latest.as_ref().and_then(|s| s.source_error.as_deref())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub stored: StoredRollout,
+    pub rollout: Result<Rollout, DocError>,
+    pub health: Health,
+    pub events: Vec<Event>,
+    pub lease: Option<Lease>,
+}
+
+impl Entry {
+    pub fn id(&self) -> &str {
+        &self.stored.id
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Conn {
+    Connected,
+    Disconnected { since: DateTime<Utc>, why: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToastLevel {
+    Info,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Toast {
+    pub text: String,
+    pub level: ToastLevel,
+    pub at: DateTime<Utc>,
+}
+
+/// A dialog owns the action it will perform: confirmations are data.
+#[derive(Debug, Clone)]
+pub enum Dialog {
+    /// y/Enter performs, n/Esc cancels.
+    Confirm {
+        id: String,
+        title: String,
+        body: Vec<String>,
+        action: Action,
+    },
+    /// The operator must type the rollout id.
+    TypedConfirm {
+        id: String,
+        title: String,
+        body: Vec<String>,
+        action: Action,
+        input: Input,
+    },
+    /// A reason is required; Enter with a non-empty reason rolls back at once.
+    Rollback {
+        id: String,
+        input: Input,
+    },
+    SetPercent {
+        id: String,
+        input: Input,
+    },
+    AddUser {
+        id: String,
+        list: UserList,
+        input: Input,
+    },
+    /// A write lost a compare-and-set race.
+    Conflict {
+        id: String,
+        action: Action,
+        changed: Vec<FieldChange>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub title: String,
+    pub store_desc: String,
+    pub metrics_desc: Option<String>,
+    pub actor: String,
+    pub keys: Keymap,
+    pub gates: GateConfig,
+    pub default_plan: Plan,
+    pub rollouts: Vec<Entry>,
+    /// Index into `visible()`.
+    pub selected: usize,
+    pub filter: String,
+    /// Some while the filter is being typed.
+    pub filter_input: Option<Input>,
+    pub screen: Screen,
+    pub focus: Panel,
+    pub user_list: UserList,
+    pub user_cursor: usize,
+    pub event_offset: usize,
+    pub dialog: Option<Dialog>,
+    pub help_open: bool,
+    pub store_conn: Conn,
+    /// When the store last delivered anything (a snapshot or a change).
+    pub store_seen_at: Option<DateTime<Utc>>,
+    pub toast: Option<Toast>,
+    /// Writes sent and not yet answered.
+    pub pending_writes: usize,
+    pub now: DateTime<Utc>,
+    pub quit: bool,
+}
+
+impl AppState {
+    pub fn new(
+        title: &str,
+        store_desc: String,
+        metrics_desc: Option<String>,
+        now: DateTime<Utc>,
+    ) -> AppState {
+        AppState {
+            title: title.to_string(),
+            store_desc,
+            metrics_desc,
+            actor: String::new(),
+            keys: Keymap::default(),
+            gates: GateConfig::default(),
+            default_plan: Plan::preset(crate::domain::rollout::PlanPreset::Canary),
+            rollouts: Vec::new(),
+            selected: 0,
+            filter: String::new(),
+            filter_input: None,
+            screen: Screen::Overview,
+            focus: Panel::Timeline,
+            user_list: UserList::Canary,
+            user_cursor: 0,
+            event_offset: 0,
+            dialog: None,
+            help_open: false,
+            store_conn: Conn::Connected,
+            store_seen_at: None,
+            toast: None,
+            pending_writes: 0,
+            now,
+            quit: false,
+        }
+    }
+
+    /// Indices into `rollouts` that pass the filter, in display order.
+    pub fn visible(&self) -> Vec<usize> {
+        let needle = self
+            .filter_input
+            .as_ref()
+            .map_or(self.filter.as_str(), Input::value)
+            .to_lowercase();
+        self.rollouts
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| needle.is_empty() || e.id().to_lowercase().contains(&needle))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    pub fn selected_entry(&self) -> Option<&Entry> {
+        self.visible()
+            .get(self.selected)
+            .map(|&i| &self.rollouts[i])
+    }
+
+    pub fn entry(&self, id: &str) -> Option<&Entry> {
+        self.rollouts.iter().find(|e| e.id() == id)
+    }
+
+    pub fn entry_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        self.rollouts.iter_mut().find(|e| e.id() == id)
+    }
+
+    /// A countdown is on screen: the rollout shown is running and waiting out a stage.
+    pub fn countdown_visible(&self) -> bool {
+        let running = |e: &Entry| {
+            e.rollout
+                .as_ref()
+                .is_ok_and(|r| matches!(r.status, Status::Canary | Status::Progressive))
+        };
+        match self.screen {
+            Screen::Detail => self.selected_entry().is_some_and(running),
+            Screen::Overview => false,
+        }
+    }
+
+    /// Age of the newest data on screen, for the status line.
+    pub fn data_age(&self) -> Option<chrono::Duration> {
+        let newest_sample = self
+            .rollouts
+            .iter()
+            .filter_map(|e| e.health.latest.as_ref().map(|s| s.taken_at))
+            .max();
+        newest_sample.or(self.store_seen_at).map(|t| self.now - t)
+    }
+}

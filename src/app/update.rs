@@ -1,0 +1,747 @@
+//! The reducer: `update(state, msg) -> effects`. Pure apart from reading the
+//! message; all IO happens in the runtime, whose results come back as messages.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
+
+use crate::app::keymap::Command;
+use crate::app::state::{
+    AppState, Conn, Dialog, EVENTS_SHOWN, Entry, HISTORY_LEN, HistoryPoint, Panel, Screen, Toast,
+    ToastLevel,
+};
+use crate::domain::actions::{self, Action, UserList};
+use crate::domain::event::Event;
+use crate::domain::health::{HealthSample, evaluate};
+use crate::domain::rollout::{Rollout, Status};
+use crate::domain::units::Percent;
+use crate::ops::FieldChange;
+use crate::store::{Lease, StoreChange, StoredRollout};
+
+/// How long a message stays in the status line.
+const TOAST_SECONDS: i64 = 8;
+/// A percentage jump bigger than this (or to 100 %) asks first.
+const BIG_JUMP_POINTS: f64 = 25.0;
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Store(StoreChange),
+    Sample {
+        id: String,
+        sample: HealthSample,
+    },
+    Events {
+        id: String,
+        result: Result<Vec<Event>, String>,
+    },
+    Lease {
+        id: String,
+        lease: Option<Lease>,
+    },
+    Performed {
+        id: String,
+        action: Action,
+        outcome: WriteOutcome,
+    },
+    Tick(DateTime<Utc>),
+    Resize,
+}
+
+#[derive(Debug, Clone)]
+pub enum WriteOutcome {
+    Done {
+        summary: String,
+        stored: StoredRollout,
+    },
+    Conflict {
+        changed: Vec<FieldChange>,
+        current: StoredRollout,
+    },
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Perform { id: String, action: Action },
+    LoadEvents(String),
+    Quit,
+}
+
+pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(key) if key.kind != KeyEventKind::Release => on_key(state, key),
+        Msg::Key(_) | Msg::Resize => vec![],
+        Msg::Tick(now) => {
+            state.now = now;
+            if state
+                .toast
+                .as_ref()
+                .is_some_and(|t| (now - t.at).num_seconds() >= TOAST_SECONDS)
+            {
+                state.toast = None;
+            }
+            vec![]
+        }
+        Msg::Store(change) => on_store(state, change),
+        Msg::Sample { id, sample } => {
+            on_sample(state, &id, sample);
+            vec![]
+        }
+        Msg::Events { id, result } => {
+            match result {
+                Ok(events) => {
+                    if let Some(e) = state.entry_mut(&id) {
+                        e.events = events;
+                    }
+                }
+                Err(why) => toast(
+                    state,
+                    ToastLevel::Error,
+                    format!("{id}: cannot load events: {why}"),
+                ),
+            }
+            vec![]
+        }
+        Msg::Lease { id, lease } => {
+            if let Some(e) = state.entry_mut(&id) {
+                e.lease = lease;
+            }
+            vec![]
+        }
+        Msg::Performed {
+            id,
+            action,
+            outcome,
+        } => on_performed(state, id, action, outcome),
+    }
+}
+
+fn toast(state: &mut AppState, level: ToastLevel, text: String) {
+    state.toast = Some(Toast {
+        text,
+        level,
+        at: state.now,
+    });
+}
+
+fn on_store(state: &mut AppState, change: StoreChange) -> Vec<Effect> {
+    match change {
+        StoreChange::Upserted(stored) => {
+            state.store_seen_at = Some(state.now);
+            let id = stored.id.clone();
+            upsert(state, stored);
+            clamp_selection(state);
+            // The open rollout's audit log follows every change, whoever made it.
+            if state.screen == Screen::Detail
+                && state.selected_entry().is_some_and(|e| e.id() == id)
+            {
+                return vec![Effect::LoadEvents(id)];
+            }
+        }
+        StoreChange::Removed(id) => {
+            let selected = state.selected_entry().map(|e| e.id().to_string());
+            state.rollouts.retain(|e| e.id() != id);
+            if selected.as_deref() == Some(id.as_str()) && state.screen == Screen::Detail {
+                state.screen = Screen::Overview;
+                toast(
+                    state,
+                    ToastLevel::Info,
+                    format!("{id} was deleted by someone else"),
+                );
+            }
+            clamp_selection(state);
+        }
+        StoreChange::Disconnected(why) => {
+            if state.store_conn == Conn::Connected {
+                state.store_conn = Conn::Disconnected {
+                    since: state.now,
+                    why,
+                };
+            }
+        }
+        StoreChange::Reconnected => {
+            state.store_conn = Conn::Connected;
+            state.store_seen_at = Some(state.now);
+        }
+    }
+    vec![]
+}
+
+fn upsert(state: &mut AppState, stored: StoredRollout) {
+    let rollout = stored.parse();
+    match state.rollouts.binary_search_by(|e| e.id().cmp(&stored.id)) {
+        Ok(i) => {
+            let e = &mut state.rollouts[i];
+            e.rollout = rollout;
+            e.stored = stored;
+        }
+        Err(i) => {
+            // Keep the cursor on the rollout it was on when another one appears above it.
+            let keep = state.selected_entry().map(|e| e.id().to_string());
+            state.rollouts.insert(
+                i,
+                Entry {
+                    stored,
+                    rollout,
+                    health: Default::default(),
+                    events: vec![],
+                    lease: None,
+                },
+            );
+            if let Some(id) = keep
+                && let Some(pos) = state
+                    .visible()
+                    .iter()
+                    .position(|&j| state.rollouts[j].id() == id)
+            {
+                state.selected = pos;
+            }
+        }
+    }
+}
+
+fn clamp_selection(state: &mut AppState) {
+    let n = state.visible().len();
+    state.selected = if n == 0 { 0 } else { state.selected.min(n - 1) };
+}
+
+fn on_sample(state: &mut AppState, id: &str, sample: HealthSample) {
+    let defaults = state.gates.clone();
+    let now = state.now;
+    let Some(entry) = state.entry_mut(id) else {
+        return;
+    };
+    let gates = entry
+        .rollout
+        .as_ref()
+        .ok()
+        .and_then(|r| r.gates.clone())
+        .unwrap_or(defaults);
+    let mut report = evaluate(&sample, &gates, now.max(sample.taken_at));
+    entry.health.tracker.observe(&mut report, &gates);
+    let window = sample.window.as_secs_f64().max(1.0);
+    let point = HistoryPoint {
+        at: Some(sample.taken_at),
+        stable_error_rate: sample.stable.as_ref().and_then(|s| s.error_rate()),
+        canary_error_rate: sample.canary.as_ref().and_then(|s| s.error_rate()),
+        stable_p99: sample.stable.as_ref().and_then(|s| s.p99_ms),
+        canary_p99: sample.canary.as_ref().and_then(|s| s.p99_ms),
+        stable_rps: sample.stable.as_ref().map(|s| s.requests as f64 / window),
+        canary_rps: sample.canary.as_ref().map(|s| s.requests as f64 / window),
+    };
+    let h = &mut entry.health;
+    if h.history.len() == HISTORY_LEN {
+        h.history.pop_front();
+    }
+    h.history.push_back(point);
+    if sample.stable.is_some() && sample.canary.is_some() {
+        h.last_good = Some(sample.clone());
+    }
+    h.latest = Some(sample);
+    h.report = Some(report);
+}
+
+fn on_performed(
+    state: &mut AppState,
+    id: String,
+    action: Action,
+    outcome: WriteOutcome,
+) -> Vec<Effect> {
+    state.pending_writes = state.pending_writes.saturating_sub(1);
+    match outcome {
+        WriteOutcome::Done { summary, stored } => {
+            upsert(state, stored);
+            toast(state, ToastLevel::Info, format!("{id}: {summary}"));
+            vec![Effect::LoadEvents(id)]
+        }
+        WriteOutcome::Conflict { changed, current } => {
+            upsert(state, current);
+            state.dialog = Some(Dialog::Conflict {
+                id,
+                action,
+                changed,
+            });
+            vec![]
+        }
+        WriteOutcome::Failed(why) => {
+            let what = action_name(&action);
+            toast(
+                state,
+                ToastLevel::Error,
+                format!("{id}: {what} FAILED: {why}"),
+            );
+            vec![]
+        }
+    }
+}
+
+pub fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::SetPercent(_) => "set percentage",
+        Action::AddUsers { .. } => "add user",
+        Action::RemoveUsers { .. } => "remove user",
+        Action::Advance => "advance",
+        Action::Pause { .. } => "pause",
+        Action::Resume => "resume",
+        Action::Rollback { .. } => "rollback",
+        Action::Promote => "promote",
+        Action::SetRevisions { .. } => "set revisions",
+    }
+}
+
+fn perform(state: &mut AppState, id: &str, action: Action) -> Vec<Effect> {
+    state.pending_writes += 1;
+    state.dialog = None;
+    vec![Effect::Perform {
+        id: id.to_string(),
+        action,
+    }]
+}
+
+fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
+    // ctrl-c always quits, whatever the bindings: the way out must never be rebound away.
+    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        state.quit = true;
+        return vec![Effect::Quit];
+    }
+    if state.dialog.is_some() {
+        return dialog_key(state, key);
+    }
+    let command = state.keys.command_for(&key);
+    if state.help_open {
+        if matches!(command, Some(Command::Help | Command::Back | Command::Quit)) {
+            state.help_open = false;
+        }
+        return vec![];
+    }
+    if let Some(input) = state.filter_input.as_mut() {
+        match key.code {
+            KeyCode::Enter => {
+                state.filter = input.value().to_string();
+                state.filter_input = None;
+            }
+            KeyCode::Esc => state.filter_input = None,
+            _ => {
+                input.handle_event(&TermEvent::Key(key));
+                state.selected = 0;
+            }
+        }
+        clamp_selection(state);
+        return vec![];
+    }
+    let Some(command) = command else {
+        return vec![];
+    };
+    match command {
+        Command::Quit => {
+            state.quit = true;
+            vec![Effect::Quit]
+        }
+        Command::Help => {
+            state.help_open = true;
+            vec![]
+        }
+        Command::Up | Command::Down | Command::PageUp | Command::PageDown => {
+            let step: isize = match command {
+                Command::Up => -1,
+                Command::Down => 1,
+                Command::PageUp => -10,
+                _ => 10,
+            };
+            move_cursor(state, step);
+            vec![]
+        }
+        Command::Open => {
+            if state.screen == Screen::Overview
+                && let Some(id) = state.selected_entry().map(|e| e.id().to_string())
+            {
+                state.screen = Screen::Detail;
+                state.focus = Panel::Timeline;
+                state.user_cursor = 0;
+                state.event_offset = 0;
+                return vec![Effect::LoadEvents(id)];
+            }
+            vec![]
+        }
+        Command::Back => {
+            match state.screen {
+                Screen::Detail => state.screen = Screen::Overview,
+                Screen::Overview => state.filter.clear(),
+            }
+            clamp_selection(state);
+            vec![]
+        }
+        Command::NextPanel => {
+            if state.screen == Screen::Detail {
+                state.focus = state.focus.next();
+            }
+            vec![]
+        }
+        Command::Filter => {
+            if state.screen == Screen::Overview {
+                state.filter_input = Some(Input::new(state.filter.clone()));
+            }
+            vec![]
+        }
+        Command::Users | Command::Events => {
+            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
+                return vec![];
+            };
+            state.screen = Screen::Detail;
+            state.focus = if command == Command::Users {
+                Panel::Users
+            } else {
+                Panel::Events
+            };
+            vec![Effect::LoadEvents(id)]
+        }
+        Command::AddUser | Command::RemoveUser | Command::ToggleExcluded => {
+            users_command(state, command)
+        }
+        Command::Advance
+        | Command::PauseResume
+        | Command::SetPercent
+        | Command::Rollback
+        | Command::Promote => rollout_command(state, command),
+    }
+}
+
+fn move_cursor(state: &mut AppState, step: isize) {
+    let clamp = |v: isize, len: usize| v.clamp(0, len.saturating_sub(1) as isize) as usize;
+    match (state.screen, state.focus) {
+        (Screen::Detail, Panel::Users) => {
+            let len = state
+                .selected_entry()
+                .and_then(|e| e.rollout.as_ref().ok())
+                .map_or(0, |r| match state.user_list {
+                    UserList::Canary => r.canary_users.len(),
+                    UserList::Excluded => r.excluded_users.len(),
+                });
+            state.user_cursor = clamp(state.user_cursor as isize + step, len);
+        }
+        (Screen::Detail, Panel::Events) => {
+            let len = state
+                .selected_entry()
+                .map_or(0, |e| e.events.len().min(EVENTS_SHOWN));
+            state.event_offset = clamp(state.event_offset as isize + step, len);
+        }
+        (Screen::Detail, _) => {}
+        (Screen::Overview, _) => {
+            let len = state.visible().len();
+            state.selected = clamp(state.selected as isize + step, len);
+        }
+    }
+}
+
+/// The selected rollout, parsed; a malformed one gets a toast instead.
+fn selected_rollout(state: &mut AppState) -> Option<Rollout> {
+    let entry = state.selected_entry()?;
+    match &entry.rollout {
+        Ok(r) => Some(r.clone()),
+        Err(e) => {
+            let text = format!("cannot act on a malformed document: {e}");
+            toast(state, ToastLevel::Error, text);
+            None
+        }
+    }
+}
+
+fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
+    let Some(r) = selected_rollout(state) else {
+        return vec![];
+    };
+    let id = r.id.clone();
+    match command {
+        Command::Advance => {
+            let plan = r.plan.clone().unwrap_or_else(|| state.default_plan.clone());
+            let next = r.next_stage_index(&plan);
+            let from = match r.stage() {
+                Some((i, s)) => format!(
+                    "stage {}/{} '{}' ({})",
+                    i + 1,
+                    plan.stages.len(),
+                    s.name,
+                    r.percentage
+                ),
+                None => format!("{}", r.percentage),
+            };
+            let to = match plan.stages.get(next) {
+                Some(s) => format!(
+                    "stage {}/{} '{}' ({})",
+                    next + 1,
+                    plan.stages.len(),
+                    s.name,
+                    s.percent
+                ),
+                None => "complete".to_string(),
+            };
+            let mut body = vec![format!("from {from}"), format!("to   {to}")];
+            body.extend(health_warning(state, &id));
+            state.dialog = Some(Dialog::Confirm {
+                id: id.clone(),
+                title: format!("Advance {id}?"),
+                body,
+                action: Action::Advance,
+            });
+            vec![]
+        }
+        Command::PauseResume => {
+            let action = if r.status == Status::Paused {
+                Action::Resume
+            } else {
+                Action::Pause {
+                    reason: Some(format!("paused from the cockpit by {}", state.actor)),
+                }
+            };
+            perform(state, &id, action)
+        }
+        Command::SetPercent => {
+            state.dialog = Some(Dialog::SetPercent {
+                id,
+                input: Input::default(),
+            });
+            vec![]
+        }
+        Command::Rollback => {
+            state.dialog = Some(Dialog::Rollback {
+                id,
+                input: Input::default(),
+            });
+            vec![]
+        }
+        Command::Promote => {
+            let body = vec![
+                format!("{id} goes straight to 100 % and is marked complete,"),
+                "skipping the remaining stages and their health gates.".into(),
+                format!("Type the rollout id ({id}) and press Enter."),
+            ];
+            state.dialog = Some(Dialog::TypedConfirm {
+                id: id.clone(),
+                title: format!("Promote {id} to 100 %?"),
+                body,
+                action: Action::Promote,
+                input: Input::default(),
+            });
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+/// A line for confirmation dialogs when the gates are not green.
+fn health_warning(state: &AppState, id: &str) -> Option<String> {
+    let report = state.entry(id)?.health.report.as_ref();
+    match report {
+        None => Some("health: no data (advancing blind)".into()),
+        Some(r) if r.verdict != crate::domain::health::Verdict::Pass => {
+            Some(format!("health: {:?}: {}", r.verdict, r.summary()).to_lowercase())
+        }
+        Some(_) => Some("health: all gates pass".into()),
+    }
+}
+
+fn users_command(state: &mut AppState, command: Command) -> Vec<Effect> {
+    if state.screen != Screen::Detail || state.focus != Panel::Users {
+        return vec![];
+    }
+    let Some(r) = selected_rollout(state) else {
+        return vec![];
+    };
+    match command {
+        Command::ToggleExcluded => {
+            state.user_list = match state.user_list {
+                UserList::Canary => UserList::Excluded,
+                UserList::Excluded => UserList::Canary,
+            };
+            state.user_cursor = 0;
+        }
+        Command::AddUser => {
+            state.dialog = Some(Dialog::AddUser {
+                id: r.id.clone(),
+                list: state.user_list,
+                input: Input::default(),
+            });
+        }
+        Command::RemoveUser => {
+            let users = match state.user_list {
+                UserList::Canary => &r.canary_users,
+                UserList::Excluded => &r.excluded_users,
+            };
+            if let Some(user) = users.get(state.user_cursor) {
+                state.dialog = Some(Dialog::Confirm {
+                    id: r.id.clone(),
+                    title: format!("Remove {user}?"),
+                    body: vec![format!("from the {} of {}", state.user_list.label(), r.id)],
+                    action: Action::RemoveUsers {
+                        list: state.user_list,
+                        keys: vec![user.clone()],
+                    },
+                });
+            }
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+/// What is wrong with the text in an input dialog, checked as the operator types.
+pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
+    match dialog {
+        Dialog::SetPercent { id, input } => {
+            let text = input.value();
+            if text.trim().is_empty() {
+                return Some("type a percentage, e.g. 5, 25 or 0.5".into());
+            }
+            let p = match text.parse::<Percent>() {
+                Ok(p) => p,
+                Err(e) => return Some(e.to_string()),
+            };
+            let r = state.entry(id)?.rollout.as_ref().ok()?;
+            if !r.hashing.allows(p) {
+                return Some(format!(
+                    "{} hashing takes whole percentages only",
+                    r.hashing
+                ));
+            }
+            (p == r.percentage).then(|| format!("already at {p}"))
+        }
+        Dialog::AddUser { id, list, input } => {
+            let text = input.value();
+            if text.trim().is_empty() {
+                return Some("type an email address or a user id".into());
+            }
+            let key = match actions::validate_user_key(text) {
+                Ok(k) => k,
+                Err(e) => return Some(e.to_string()),
+            };
+            let r = state.entry(id)?.rollout.as_ref().ok()?;
+            let (same, other) = match list {
+                UserList::Canary => (&r.canary_users, &r.excluded_users),
+                UserList::Excluded => (&r.excluded_users, &r.canary_users),
+            };
+            if same.iter().any(|u| actions::same_user(u, &key)) {
+                return Some(format!("{key} is already in this list"));
+            }
+            if other.iter().any(|u| actions::same_user(u, &key)) {
+                return Some(format!("{key} is in the other list; remove it there first"));
+            }
+            None
+        }
+        Dialog::Rollback { input, .. } => input
+            .value()
+            .trim()
+            .is_empty()
+            .then(|| "a reason is required".to_string()),
+        Dialog::TypedConfirm { id, input, .. } => {
+            (input.value().trim() != id).then(|| format!("type {id} to confirm"))
+        }
+        Dialog::Confirm { .. } | Dialog::Conflict { .. } => None,
+    }
+}
+
+fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
+    let Some(dialog) = state.dialog.take() else {
+        return vec![];
+    };
+    if key.code == KeyCode::Esc {
+        return vec![];
+    }
+    match dialog {
+        Dialog::Confirm {
+            id,
+            title,
+            body,
+            action,
+        } => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => perform(state, &id, action),
+            KeyCode::Char('n') | KeyCode::Char('N') => vec![],
+            _ => {
+                state.dialog = Some(Dialog::Confirm {
+                    id,
+                    title,
+                    body,
+                    action,
+                });
+                vec![]
+            }
+        },
+        Dialog::Conflict {
+            id,
+            action,
+            changed,
+        } => match key.code {
+            KeyCode::Char('r') | KeyCode::Char('R') => perform(state, &id, action),
+            _ => {
+                state.dialog = Some(Dialog::Conflict {
+                    id,
+                    action,
+                    changed,
+                });
+                vec![]
+            }
+        },
+        mut dialog => {
+            if key.code != KeyCode::Enter {
+                if let Dialog::SetPercent { input, .. }
+                | Dialog::AddUser { input, .. }
+                | Dialog::Rollback { input, .. }
+                | Dialog::TypedConfirm { input, .. } = &mut dialog
+                {
+                    input.handle_event(&TermEvent::Key(key));
+                }
+                state.dialog = Some(dialog);
+                return vec![];
+            }
+            if input_problem(state, &dialog).is_some() {
+                state.dialog = Some(dialog);
+                return vec![];
+            }
+            submit(state, dialog)
+        }
+    }
+}
+
+fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
+    match dialog {
+        Dialog::SetPercent { id, input } => {
+            let Ok(p) = input.value().parse::<Percent>() else {
+                return vec![];
+            };
+            let current = state
+                .entry(&id)
+                .and_then(|e| e.rollout.as_ref().ok())
+                .map(|r| r.percentage);
+            let jump = current.map_or(0.0, |c| p.points_above(c));
+            if p == Percent::FULL || jump > BIG_JUMP_POINTS {
+                let from = current.map_or("?".into(), |c| c.to_string());
+                state.dialog = Some(Dialog::Confirm {
+                    id: id.clone(),
+                    title: format!("Set {id} to {p}?"),
+                    body: vec![format!("a jump from {from} to {p}")],
+                    action: Action::SetPercent(p),
+                });
+                return vec![];
+            }
+            perform(state, &id, Action::SetPercent(p))
+        }
+        Dialog::AddUser { id, list, input } => perform(
+            state,
+            &id,
+            Action::AddUsers {
+                list,
+                keys: vec![input.value().trim().to_string()],
+            },
+        ),
+        Dialog::Rollback { id, input } => perform(
+            state,
+            &id,
+            Action::Rollback {
+                reason: input.value().trim().to_string(),
+            },
+        ),
+        Dialog::TypedConfirm { id, action, .. } => perform(state, &id, action),
+        Dialog::Confirm { .. } | Dialog::Conflict { .. } => vec![],
+    }
+}

@@ -1,0 +1,165 @@
+//! Dialog boxes and the help overlay, drawn over the current screen.
+
+use ratatui::Frame;
+use ratatui::layout::{Position, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use tui_input::Input;
+
+use super::Theme;
+use crate::app::state::{AppState, Dialog};
+use crate::app::update::{action_name, input_problem};
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width.saturating_sub(2)).max(10);
+    let h = height.min(area.height.saturating_sub(2)).max(3);
+    Rect {
+        x: area.x + (area.width.saturating_sub(w)) / 2,
+        y: area.y + (area.height.saturating_sub(h)) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, area: Rect) {
+    let mut lines: Vec<Line> = Vec::new();
+    let mut input: Option<&Input> = None;
+    let title: String;
+    let hint: &str;
+    match d {
+        Dialog::Confirm { title: t, body, .. } => {
+            title = t.clone();
+            lines.extend(body.iter().map(|b| Line::raw(b.clone())));
+            hint = "y/Enter: yes   n/Esc: no";
+        }
+        Dialog::TypedConfirm {
+            title: t,
+            body,
+            input: i,
+            ..
+        } => {
+            title = t.clone();
+            lines.extend(body.iter().map(|b| Line::raw(b.clone())));
+            input = Some(i);
+            hint = "Enter: confirm   Esc: cancel";
+        }
+        Dialog::Rollback { id, input: i } => {
+            title = format!("ROLL BACK {id}");
+            lines.push(Line::raw("Everyone goes back to stable at once."));
+            lines.push(Line::raw(
+                "Reason (recorded in the document and the audit log):",
+            ));
+            input = Some(i);
+            hint = "Enter: roll back now   Esc: cancel";
+        }
+        Dialog::SetPercent { id, input: i } => {
+            let current = state
+                .entry(id)
+                .and_then(|e| e.rollout.as_ref().ok())
+                .map(|r| r.percentage.to_string());
+            title = format!("Set percentage of {id}");
+            lines.push(Line::raw(format!(
+                "Now {}. New percentage (0-100, two decimals at most):",
+                current.unwrap_or_default()
+            )));
+            input = Some(i);
+            hint = "Enter: set   Esc: cancel";
+        }
+        Dialog::AddUser { id, list, input: i } => {
+            title = format!("Add to {} of {id}", list.label());
+            lines.push(Line::raw("Email address or user id:"));
+            input = Some(i);
+            hint = "Enter: add   Esc: cancel";
+        }
+        Dialog::Conflict {
+            id,
+            action,
+            changed,
+        } => {
+            title = format!("{id} changed under you");
+            lines.push(Line::raw(format!(
+                "Your {} was not written: someone else changed the rollout first.",
+                action_name(action)
+            )));
+            for c in changed.iter().take(8) {
+                lines.push(Line::raw(format!(
+                    "  {}: {} -> {}",
+                    c.field, c.before, c.after
+                )));
+            }
+            lines.push(Line::raw("The screen now shows the current document."));
+            hint = "r: redo on the current document   Esc: dismiss";
+        }
+    }
+    let problem = input.and_then(|_| input_problem(state, d));
+    let input_row = input.map(|_| lines.len() as u16);
+    if let Some(i) = input {
+        lines.push(Line::styled(format!("> {}", i.value()), theme.accent()));
+        lines.push(match &problem {
+            Some(p) => Line::styled(format!("✖ {p}"), theme.bad()),
+            None => Line::styled("✔ ok", theme.ok()),
+        });
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(hint, theme.dim()));
+    let width = lines
+        .iter()
+        .map(|l| l.width() as u16)
+        .max()
+        .unwrap_or(20)
+        .max(title.len() as u16 + 4)
+        + 4;
+    let rect = centered(area, width.min(76), lines.len() as u16 + 2);
+    let style = if matches!(d, Dialog::Rollback { .. } | Dialog::Conflict { .. }) {
+        theme.bad()
+    } else {
+        theme.accent()
+    };
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(style)
+                .title(format!(" {title} ")),
+        ),
+        rect,
+    );
+    if let (Some(i), Some(row)) = (input, input_row) {
+        let x = rect.x + 1 + 2 + i.visual_cursor() as u16;
+        let y = rect.y + 1 + row;
+        if x < rect.x + rect.width - 1 && y < rect.y + rect.height - 1 {
+            frame.set_cursor_position(Position { x, y });
+        }
+    }
+}
+
+pub fn help(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
+    let rows = state.keys.help_rows();
+    let key_width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(4);
+    let mut lines: Vec<Line> = rows
+        .into_iter()
+        .map(|(k, what)| Line::raw(format!(" {k:<key_width$}  {what}")))
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        " ctrl-c always quits. Keys can be changed in the [keys] config table.",
+        theme.dim(),
+    ));
+    let width = lines.iter().map(|l| l.width() as u16).max().unwrap_or(40) + 4;
+    let rect = centered(area, width, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.accent())
+                .title(" Keys (? or Esc closes) "),
+        ),
+        rect,
+    );
+}

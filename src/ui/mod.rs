@@ -1,0 +1,270 @@
+//! Drawing: `render(&AppState, &mut Frame)` is a pure function of the state.
+//! Everything reads without colour too: verdicts carry symbols and words.
+
+mod dialogs;
+mod views;
+
+use chrono::Duration;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::app::keymap::Command;
+use crate::app::state::{AppState, Conn, Panel, Screen, ToastLevel};
+use crate::domain::health::Verdict;
+use crate::domain::units::format_elapsed;
+
+/// Colours, or none at all (`NO_COLOR`): styles then only use bold and reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    pub fn from_env() -> Theme {
+        Theme {
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    fn fg(self, c: Color) -> Style {
+        if self.color {
+            Style::default().fg(c)
+        } else {
+            Style::default()
+        }
+    }
+    pub fn ok(self) -> Style {
+        self.fg(Color::Green)
+    }
+    pub fn bad(self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    pub fn warn(self) -> Style {
+        self.fg(Color::Yellow)
+    }
+    pub fn dim(self) -> Style {
+        if self.color {
+            Style::default().fg(Color::DarkGray)
+        } else {
+            Style::default()
+        }
+    }
+    pub fn accent(self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+    pub fn selected(self) -> Style {
+        Style::default().add_modifier(Modifier::REVERSED)
+    }
+    pub fn banner(self) -> Style {
+        if self.color {
+            Style::default()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        }
+    }
+    pub fn verdict(self, v: Option<Verdict>) -> Style {
+        match v {
+            Some(Verdict::Pass) => self.ok(),
+            Some(Verdict::Fail) => self.bad(),
+            Some(Verdict::Inconclusive) => self.warn(),
+            None => self.dim(),
+        }
+    }
+}
+
+/// The badge for a verdict: symbol and word, so it reads without colour.
+pub fn verdict_badge(v: Option<Verdict>) -> &'static str {
+    match v {
+        Some(Verdict::Pass) => "✔ pass",
+        Some(Verdict::Fail) => "✖ FAIL",
+        Some(Verdict::Inconclusive) => "? wait",
+        None => "· none",
+    }
+}
+
+pub fn render(state: &AppState, theme: Theme, frame: &mut Frame) {
+    let area = frame.area();
+    let banners = banner_lines(state);
+    let [top, banner, body, hints, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(banners.len() as u16),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(title_line(state, theme)), top);
+    frame.render_widget(
+        Paragraph::new(
+            banners
+                .into_iter()
+                .map(|b| Line::styled(b, theme.banner()))
+                .collect::<Vec<_>>(),
+        ),
+        banner,
+    );
+    match state.screen {
+        Screen::Overview => views::overview(state, theme, frame, body),
+        Screen::Detail => views::detail(state, theme, frame, body),
+    }
+    frame.render_widget(Paragraph::new(hint_line(state, theme)), hints);
+    frame.render_widget(Paragraph::new(status_line(state, theme)), status);
+    if state.help_open {
+        dialogs::help(state, theme, frame, area);
+    }
+    if let Some(d) = &state.dialog {
+        dialogs::dialog(state, d, theme, frame, area);
+    }
+}
+
+fn title_line(state: &AppState, theme: Theme) -> Line<'static> {
+    let mut spans = vec![Span::styled(format!(" {} ", state.title), theme.accent())];
+    let counts = state.rollouts.iter().fold([0usize; 3], |mut acc, e| {
+        match e.health.verdict() {
+            Some(Verdict::Fail) => acc[0] += 1,
+            Some(Verdict::Inconclusive) => acc[1] += 1,
+            _ => acc[2] += 1,
+        }
+        acc
+    });
+    spans.push(Span::raw(format!("{} rollouts", state.rollouts.len())));
+    if counts[0] > 0 {
+        spans.push(Span::styled(
+            format!("  ✖ {} failing", counts[0]),
+            theme.bad(),
+        ));
+    }
+    if state.pending_writes > 0 {
+        spans.push(Span::styled(
+            format!("  writing… ({})", state.pending_writes),
+            theme.warn(),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn banner_lines(state: &AppState) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Conn::Disconnected { since, why } = &state.store_conn {
+        let age = state
+            .data_age()
+            .map(age_text)
+            .unwrap_or_else(|| "unknown".into());
+        lines.push(format!(
+            " STORE DISCONNECTED for {}: {why} — data is {age} old; writes may fail ",
+            age_text(state.now - *since)
+        ));
+    }
+    let failing: Vec<&str> = state
+        .rollouts
+        .iter()
+        .filter_map(|e| e.health.source_error().map(|_| e.id()))
+        .collect();
+    if !failing.is_empty() && state.metrics_desc.is_some() {
+        let first = state
+            .rollouts
+            .iter()
+            .find_map(|e| e.health.source_error())
+            .unwrap_or_default();
+        lines.push(format!(
+            " METRICS UNAVAILABLE for {}: {first} — health is inconclusive ",
+            failing.join(", ")
+        ));
+    }
+    lines
+}
+
+pub fn age_text(d: Duration) -> String {
+    format_elapsed(d.to_std().unwrap_or_default())
+}
+
+fn hint_line(state: &AppState, theme: Theme) -> Line<'static> {
+    let k = &state.keys;
+    let hint = |c: Command, what: &str| format!("{} {what}", k.label(c));
+    let items: Vec<String> = if state.filter_input.is_some() {
+        vec![
+            "type to filter".into(),
+            "Enter keep".into(),
+            "Esc clear".into(),
+        ]
+    } else {
+        match state.screen {
+            Screen::Overview => vec![
+                hint(Command::Quit, "quit"),
+                hint(Command::Help, "help"),
+                hint(Command::Open, "open"),
+                hint(Command::Filter, "filter"),
+                hint(Command::Advance, "advance"),
+                hint(Command::SetPercent, "percent"),
+                hint(Command::Rollback, "rollback"),
+            ],
+            Screen::Detail if state.focus == Panel::Users => vec![
+                hint(Command::Back, "back"),
+                hint(Command::AddUser, "add"),
+                hint(Command::RemoveUser, "remove"),
+                hint(Command::ToggleExcluded, "canary/excluded"),
+                hint(Command::NextPanel, "panel"),
+                hint(Command::Rollback, "rollback"),
+            ],
+            Screen::Detail => vec![
+                hint(Command::Back, "back"),
+                hint(Command::NextPanel, "panel"),
+                hint(Command::Advance, "advance"),
+                hint(Command::PauseResume, "pause"),
+                hint(Command::SetPercent, "percent"),
+                hint(Command::Users, "users"),
+                hint(Command::Rollback, "rollback"),
+                hint(Command::Promote, "promote"),
+            ],
+        }
+    };
+    Line::styled(format!(" {}", items.join("  ")), theme.dim())
+}
+
+fn status_line(state: &AppState, theme: Theme) -> Line<'static> {
+    if let Some(t) = &state.toast {
+        let style = match t.level {
+            ToastLevel::Info => theme.ok(),
+            ToastLevel::Error => theme.bad(),
+        };
+        let mark = match t.level {
+            ToastLevel::Info => "✔",
+            ToastLevel::Error => "✖",
+        };
+        return Line::styled(format!(" {mark} {}", t.text), style);
+    }
+    let conn = match &state.store_conn {
+        Conn::Connected => Span::styled("● connected", theme.ok()),
+        Conn::Disconnected { .. } => Span::styled("○ DISCONNECTED", theme.bad()),
+    };
+    let age = state.data_age().map_or("no data yet".to_string(), |d| {
+        format!("data {} old", age_text(d))
+    });
+    let driver = state
+        .selected_entry()
+        .and_then(|e| e.lease.as_ref())
+        .map_or("driver: none".to_string(), |l| {
+            format!("driver: {}", l.holder)
+        });
+    Line::from(vec![
+        Span::styled(format!(" {} ", state.store_desc), theme.dim()),
+        Span::raw("│ "),
+        Span::styled(
+            format!(
+                "metrics: {} ",
+                state.metrics_desc.as_deref().unwrap_or("none")
+            ),
+            theme.dim(),
+        ),
+        Span::raw("│ "),
+        Span::raw(format!("{age} │ ")),
+        conn,
+        Span::raw(format!(" │ {driver}")),
+    ])
+}

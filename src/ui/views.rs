@@ -1,0 +1,609 @@
+//! The overview table and the detail panels.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+
+use super::{Theme, age_text, verdict_badge};
+use crate::app::state::{AppState, EVENTS_SHOWN, Entry, HistoryPoint, Panel};
+use crate::domain::actions::UserList;
+use crate::domain::health::{SideStats, Verdict};
+use crate::domain::rollout::{Rollout, Status};
+use crate::domain::units::{format_duration, format_elapsed};
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A text sparkline of the last `width` values, scaled to their own maximum; gaps are blank.
+pub fn spark(values: impl Iterator<Item = Option<f64>>, width: usize) -> String {
+    let all: Vec<Option<f64>> = values.collect();
+    let tail = &all[all.len().saturating_sub(width)..];
+    let max = tail
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    tail.iter()
+        .map(|v| match v {
+            Some(x) if x.is_finite() && max > 0.0 => {
+                BARS[((x / max) * 7.0).round().clamp(0.0, 7.0) as usize]
+            }
+            Some(x) if x.is_finite() => BARS[0],
+            _ => ' ',
+        })
+        .collect()
+}
+
+fn pct(rate: Option<f64>) -> String {
+    rate.map_or("-".into(), |r| format!("{:.2}%", r * 100.0))
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.0}ms"),
+        _ => "-".into(),
+    }
+}
+
+fn block(title: String, focused: bool, theme: Theme) -> Block<'static> {
+    let title = if focused {
+        format!("▸ {title} ")
+    } else {
+        format!(" {title} ")
+    };
+    let style = if focused { theme.accent() } else { theme.dim() };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(style)
+        .title(Span::styled(title, style))
+}
+
+fn stage_text(r: &Rollout) -> String {
+    match (r.stage(), &r.plan) {
+        (Some((i, s)), Some(p)) => format!("{}/{} {}", i + 1, p.stages.len(), s.name),
+        _ => "-".into(),
+    }
+}
+
+fn status_style(status: Status, theme: Theme) -> ratatui::style::Style {
+    match status {
+        Status::RolledBack => theme.bad(),
+        Status::Paused => theme.warn(),
+        Status::Complete => theme.ok(),
+        _ => ratatui::style::Style::default(),
+    }
+}
+
+pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
+    let visible = state.visible();
+    let filter = match (&state.filter_input, state.filter.is_empty()) {
+        (Some(input), _) => format!(" filter: {}▏", input.value()),
+        (None, false) => format!(" filter: {}", state.filter),
+        _ => String::new(),
+    };
+    let title = format!(
+        "Rollouts ({}/{}){filter}",
+        visible.len(),
+        state.rollouts.len()
+    );
+    let wide = area.width >= 100;
+    let spark_width = if wide { 24 } else { 8 };
+    let header = Row::new(
+        [
+            "ID",
+            "STATUS",
+            "STAGE",
+            "PCT",
+            "USERS",
+            "HEALTH",
+            "CANARY ERR%",
+        ]
+        .into_iter()
+        .map(|h| Cell::from(h).style(theme.dim().add_modifier(Modifier::BOLD))),
+    );
+    let rows: Vec<Row> = visible
+        .iter()
+        .map(|&i| {
+            let e = &state.rollouts[i];
+            match &e.rollout {
+                Ok(r) => {
+                    let verdict = e.health.verdict();
+                    let line = spark(
+                        e.health.history.iter().map(|p| p.canary_error_rate),
+                        spark_width,
+                    );
+                    Row::new(vec![
+                        Cell::from(r.id.clone()),
+                        Cell::from(r.status.to_string()).style(status_style(r.status, theme)),
+                        Cell::from(stage_text(r)),
+                        Cell::from(r.percentage.to_string()),
+                        Cell::from(r.canary_users.len().to_string()),
+                        Cell::from(verdict_badge(verdict)).style(theme.verdict(verdict)),
+                        Cell::from(line),
+                    ])
+                }
+                Err(err) => Row::new(vec![
+                    Cell::from(e.id().to_string()),
+                    Cell::from("✖ ERROR").style(theme.bad()),
+                    Cell::from(format!("field '{}' {}", err.field, err.problem)).style(theme.bad()),
+                ]),
+            }
+        })
+        .collect();
+    let widths = [
+        Constraint::Fill(2),
+        Constraint::Length(12),
+        Constraint::Fill(2),
+        Constraint::Length(7),
+        Constraint::Length(5),
+        Constraint::Length(7),
+        Constraint::Length(spark_width as u16 + 2),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block(title, true, theme))
+        .row_highlight_style(theme.selected())
+        .highlight_symbol("▶");
+    let mut ts =
+        TableState::default().with_selected((!visible.is_empty()).then_some(state.selected));
+    frame.render_stateful_widget(table, area, &mut ts);
+    if state.rollouts.is_empty() {
+        let inner = Rect {
+            x: area.x + 2,
+            y: area.y + 3,
+            width: area.width.saturating_sub(4),
+            height: 2,
+        };
+        frame.render_widget(
+            Paragraph::new("No rollouts yet. Create one: rollout-tui create ID --version V")
+                .style(theme.dim()),
+            inner,
+        );
+    }
+}
+
+pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
+    let Some(entry) = state.selected_entry() else {
+        frame.render_widget(Paragraph::new("No rollout selected (Esc: back)"), area);
+        return;
+    };
+    let r = match &entry.rollout {
+        Ok(r) => r,
+        Err(e) => {
+            let text = vec![
+                Line::styled(format!("✖ {e}"), theme.bad()),
+                Line::raw(""),
+                Line::raw("This document cannot be read, so nothing here writes to it."),
+                Line::raw(format!(
+                    "Stored fields: {}",
+                    serde_json::Value::Object(entry.stored.fields.clone())
+                )),
+            ];
+            frame.render_widget(
+                Paragraph::new(text)
+                    .wrap(ratatui::widgets::Wrap { trim: false })
+                    .block(block(e.rollout.clone(), true, theme)),
+                area,
+            );
+            return;
+        }
+    };
+    let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
+    frame.render_widget(Paragraph::new(header_line(r, theme)), head);
+    let wide = body.width >= 120 && body.height >= 30;
+    if wide {
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
+        let [tl, tr] =
+            Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(top);
+        let [bl, br] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)])
+            .areas(bottom);
+        for (panel, rect) in [
+            (Panel::Timeline, tl),
+            (Panel::Health, tr),
+            (Panel::Users, bl),
+            (Panel::Events, br),
+        ] {
+            draw_panel(state, entry, r, panel, theme, frame, rect);
+        }
+    } else {
+        // Narrow screens show one panel at a time; the tab line says which and what else there is.
+        let [tabs, rest] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(body);
+        let spans: Vec<Span> = Panel::ALL
+            .iter()
+            .flat_map(|p| {
+                let style = if *p == state.focus {
+                    theme.selected()
+                } else {
+                    theme.dim()
+                };
+                [
+                    Span::styled(format!(" {} ", p.title()), style),
+                    Span::raw(" "),
+                ]
+            })
+            .collect();
+        frame.render_widget(Paragraph::new(Line::from(spans)), tabs);
+        draw_panel(state, entry, r, state.focus, theme, frame, rest);
+    }
+}
+
+fn header_line(r: &Rollout, theme: Theme) -> Line<'static> {
+    let stable = r
+        .stable_version
+        .as_deref()
+        .map(|v| format!(" (stable {v})"))
+        .unwrap_or_default();
+    let mut spans = vec![
+        Span::styled(format!(" {} ", r.id), theme.accent()),
+        Span::raw(format!("v{}{stable}  ", r.version)),
+        Span::styled(r.status.to_string(), status_style(r.status, theme)),
+        Span::raw(format!("  {}  {}", r.percentage, stage_text(r))),
+    ];
+    if let Some(why) = &r.rollback_reason {
+        spans.push(Span::styled(format!("  rolled back: {why}"), theme.bad()));
+    } else if let Some(why) = &r.pause_reason {
+        spans.push(Span::styled(format!("  paused: {why}"), theme.warn()));
+    }
+    Line::from(spans)
+}
+
+fn draw_panel(
+    state: &AppState,
+    e: &Entry,
+    r: &Rollout,
+    panel: Panel,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let focused = panel == state.focus;
+    match panel {
+        Panel::Timeline => timeline(state, e, r, focused, theme, frame, area),
+        Panel::Health => health(state, e, focused, theme, frame, area),
+        Panel::Users => users(state, r, focused, theme, frame, area),
+        Panel::Events => events(state, e, focused, theme, frame, area),
+    }
+}
+
+fn timeline(
+    state: &AppState,
+    e: &Entry,
+    r: &Rollout,
+    focused: bool,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let mut lines = Vec::new();
+    let current = r.stage().map(|(i, _)| i);
+    match &r.plan {
+        Some(plan) => {
+            for (i, s) in plan.stages.iter().enumerate() {
+                let (mark, style) = match current {
+                    Some(c) if i == c => ("▶", theme.accent()),
+                    Some(c) if i < c => ("✓", theme.dim()),
+                    _ => (" ", ratatui::style::Style::default()),
+                };
+                let confirm = if s.confirm { " confirm" } else { "" };
+                lines.push(Line::styled(
+                    format!(
+                        "{mark} {}. {:<14} {:>6}  min {:<5}{confirm}",
+                        i + 1,
+                        s.name,
+                        s.percent.to_string(),
+                        format_duration(s.min_duration)
+                    ),
+                    style,
+                ));
+            }
+        }
+        None => lines.push(Line::styled(
+            "no plan in the document (advance adopts the default)",
+            theme.dim(),
+        )),
+    }
+    if matches!(
+        r.status,
+        Status::Canary | Status::Progressive | Status::Paused
+    ) && let (Some(in_stage), Some((_, stage))) = (r.time_in_stage(state.now), r.stage())
+    {
+        let wait = stage.min_duration.saturating_sub(in_stage);
+        let countdown = if wait.is_zero() {
+            "minimum time met".to_string()
+        } else {
+            format!("may advance in {}", format_elapsed(wait))
+        };
+        lines.push(Line::raw(""));
+        lines.push(Line::raw(format!(
+            "in stage {} · {countdown}",
+            format_elapsed(in_stage)
+        )));
+    }
+    if let Some(report) = &e.health.report {
+        lines.push(Line::raw(""));
+        for g in &report.gates {
+            let text = match g.breach_progress(report.sample_taken_at) {
+                Some(progress) if g.verdict == Verdict::Fail && !g.sustained => progress,
+                _ => g.detail.clone(),
+            };
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("{} ", verdict_badge(Some(g.verdict))),
+                    theme.verdict(Some(g.verdict)),
+                ),
+                Span::styled(format!("{:<20} ", g.name), theme.dim()),
+                Span::raw(text),
+            ]));
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(block(Panel::Timeline.title().into(), focused, theme)),
+        area,
+    );
+}
+
+fn side_row(
+    label: &str,
+    s: Option<&SideStats>,
+    c: Option<&SideStats>,
+    f: impl Fn(&SideStats) -> Option<f64>,
+    show: fn(Option<f64>) -> String,
+) -> (String, String, String, String, Option<f64>) {
+    let sv = s.and_then(&f);
+    let cv = c.and_then(&f);
+    let diff = match (sv, cv) {
+        (Some(a), Some(b)) if a.is_finite() && b.is_finite() => Some(b - a),
+        _ => None,
+    };
+    let diff_text = match diff {
+        Some(d) => {
+            let shown = show(Some(d.abs()));
+            if d > 0.0 {
+                format!("+{shown}")
+            } else if d < 0.0 {
+                format!("-{shown}")
+            } else {
+                "=".into()
+            }
+        }
+        None => "-".into(),
+    };
+    (label.to_string(), show(sv), show(cv), diff_text, diff)
+}
+
+fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut Frame, area: Rect) {
+    let h = &e.health;
+    let title = Panel::Health.title().to_string();
+    let Some(sample) = h.last_good.as_ref().or(h.latest.as_ref()) else {
+        let text = if state.metrics_desc.is_none() {
+            "No metrics source configured: health is unknown, nothing counts as healthy."
+        } else {
+            "Waiting for the first sample…"
+        };
+        frame.render_widget(
+            Paragraph::new(text)
+                .style(theme.dim())
+                .block(block(title, focused, theme)),
+            area,
+        );
+        return;
+    };
+    let (s, c) = (sample.stable.as_ref(), sample.canary.as_ref());
+    let window = sample.window.as_secs_f64().max(1.0);
+    let gate = |name: &str| {
+        h.report
+            .as_ref()
+            .and_then(|r| r.gate(name))
+            .map(|g| g.verdict)
+    };
+    let rows_data = [
+        (
+            side_row(
+                "requests",
+                s,
+                c,
+                |x| Some(x.requests as f64),
+                |v| v.map_or("-".into(), |x| format!("{x:.0}")),
+            ),
+            gate("min-requests"),
+        ),
+        (
+            side_row(
+                "req/s",
+                s,
+                c,
+                |x| Some(x.requests as f64 / window),
+                |v| v.map_or("-".into(), |x| format!("{x:.1}")),
+            ),
+            None,
+        ),
+        (
+            side_row("error rate", s, c, SideStats::error_rate, pct),
+            gate("error-rate").or(gate("error-rate-vs-stable")),
+        ),
+        (side_row("p50", s, c, |x| x.p50_ms, ms), None),
+        (side_row("p95", s, c, |x| x.p95_ms, ms), None),
+        (
+            side_row("p99", s, c, |x| x.p99_ms, ms),
+            gate("p99-vs-stable").or(gate("p99")),
+        ),
+    ];
+    let rows: Vec<Row> = rows_data
+        .into_iter()
+        .map(|((label, sv, cv, diff, _), verdict)| {
+            let badge = verdict.map_or("", |v| verdict_badge(Some(v)));
+            Row::new(vec![
+                Cell::from(label),
+                Cell::from(sv),
+                Cell::from(cv),
+                Cell::from(diff),
+                Cell::from(badge).style(theme.verdict(verdict)),
+            ])
+        })
+        .collect();
+    let header = Row::new(
+        ["", "STABLE", "CANARY", "DIFF", "VERDICT"].map(|h| Cell::from(h).style(theme.dim())),
+    );
+    let inner = block(title.clone(), focused, theme).inner(area);
+    frame.render_widget(block(title, focused, theme), area);
+    let [table_area, age_area, sparks] = Layout::vertical([
+        Constraint::Length(7),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    let widths = [
+        Constraint::Length(10),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Length(7),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header), table_area);
+    let stale = h.latest.as_ref().is_some_and(|l| l.source_error.is_some());
+    let age = age_text(state.now - sample.taken_at);
+    let age_line = if stale {
+        Line::styled(
+            format!(
+                "LAST GOOD sample {age} ago · now: {}",
+                h.source_error().unwrap_or("no data")
+            ),
+            theme.bad(),
+        )
+    } else {
+        Line::styled(
+            format!(
+                "sample {age} old · window {}",
+                format_duration(sample.window)
+            ),
+            theme.dim(),
+        )
+    };
+    frame.render_widget(Paragraph::new(age_line), age_area);
+    let width = sparks.width.saturating_sub(12) as usize;
+    let series: [(
+        &str,
+        fn(&HistoryPoint) -> Option<f64>,
+        fn(&HistoryPoint) -> Option<f64>,
+    ); 3] = [
+        ("err%", |p| p.stable_error_rate, |p| p.canary_error_rate),
+        ("p99", |p| p.stable_p99, |p| p.canary_p99),
+        ("req/s", |p| p.stable_rps, |p| p.canary_rps),
+    ];
+    let mut lines = Vec::new();
+    for (name, stable_of, canary_of) in series {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{name:<6}S "), theme.dim()),
+            Span::styled(spark(h.history.iter().map(stable_of), width), theme.ok()),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<6}C ", ""), theme.dim()),
+            Span::styled(spark(h.history.iter().map(canary_of), width), theme.warn()),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), sparks);
+}
+
+fn users(
+    state: &AppState,
+    r: &Rollout,
+    focused: bool,
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let (list, other_label, other_len) = match state.user_list {
+        UserList::Canary => (&r.canary_users, "excluded", r.excluded_users.len()),
+        UserList::Excluded => (&r.excluded_users, "canary", r.canary_users.len()),
+    };
+    let title = format!(
+        "{} ({}) · x: {other_label} ({other_len})",
+        capitalize(state.user_list.label()),
+        list.len()
+    );
+    let b = block(title, focused, theme);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let height = inner.height as usize;
+    if list.is_empty() {
+        frame.render_widget(Paragraph::new("none · i: add").style(theme.dim()), inner);
+        return;
+    }
+    // Only the visible slice is laid out, so thousands of users cost the same as ten.
+    let cursor = state.user_cursor.min(list.len() - 1);
+    let start = cursor.saturating_sub(height.saturating_sub(1));
+    let lines: Vec<Line> = list
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(height)
+        .map(|(i, u)| {
+            if focused && i == cursor {
+                Line::styled(format!("▶ {u}"), theme.selected())
+            } else {
+                Line::raw(format!("  {u}"))
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut Frame, area: Rect) {
+    let lines: Vec<Line> = e
+        .events
+        .iter()
+        .take(EVENTS_SHOWN)
+        .skip(state.event_offset)
+        .map(|ev| {
+            let style = if ev.kind.as_str() == "rollback" {
+                theme.bad()
+            } else {
+                ratatui::style::Style::default()
+            };
+            let changes = match &ev.after {
+                serde_json::Value::Object(m) => m
+                    .iter()
+                    .filter(|(k, _)| !k.ends_with("At"))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => String::new(),
+            };
+            let reason = ev
+                .reason
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default();
+            Line::from(vec![
+                Span::styled(format!("{} ", ev.at.format("%H:%M:%S")), theme.dim()),
+                Span::styled(format!("{:<12}", ev.kind.as_str()), style),
+                Span::styled(format!("{} ", ev.actor), theme.dim()),
+                Span::raw(format!("{changes}{reason}")),
+            ])
+        })
+        .collect();
+    let lines = if lines.is_empty() {
+        vec![Line::styled("no events loaded", theme.dim())]
+    } else {
+        lines
+    };
+    frame.render_widget(
+        Paragraph::new(lines).block(block(
+            format!("Events ({})", e.events.len()),
+            focused,
+            theme,
+        )),
+        area,
+    );
+}
