@@ -40,6 +40,15 @@ pub enum HashingArg {
 pub enum Command {
     /// The cockpit on a demo store (seeded sample rollouts) with simulated traffic.
     Demo,
+    /// A read-only wall screen: every rollout's status and health, rotating.
+    Watch {
+        /// Seconds each rollout is shown when they do not all fit on screen.
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        rotate: u64,
+        /// Flag data older than this as STALE (default: the gates' max_staleness).
+        #[arg(long, value_name = "DURATION")]
+        stale_after: Option<String>,
+    },
     /// Create a rollout in its plan's first stage.
     Create(CreateArgs),
     /// Record new revisions; a new canary revision restarts the plan at its first stage.

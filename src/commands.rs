@@ -123,6 +123,7 @@ pub async fn run(cli: Cli) -> CmdResult {
     };
     match command {
         Command::Demo => demo(&env).await,
+        Command::Watch { rotate, stale_after } => watch(&env, rotate, stale_after.as_deref()).await,
         Command::CheckConfig => check_config(&env),
         Command::Create(args) => create(&env, args).await,
         Command::Status { id, json } => status(&env, id.as_deref(), json).await,
@@ -195,18 +196,49 @@ async fn demo(env: &Env) -> CmdResult {
     open_cockpit(env, store, None, "rollout-tui demo").await
 }
 
+async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> CmdResult {
+    let stale_after = match stale_after {
+        Some(text) => crate::domain::units::parse_duration(text)
+            .map_err(|e| Failure::invalid(format!("--stale-after: {e}")))?,
+        None => env.config.gates.max_staleness,
+    };
+    require_terminal()?;
+    // Only the read-only type leaves this function: watch mode cannot write.
+    let store = crate::store::ReadOnlyStore::new(env.open_store()?);
+    let now = Utc::now();
+    let mut state = crate::app::state::AppState::new("rollout-tui watch", store.describe(), None, now);
+    state.keys = env.config.keymap().map_err(Failure::invalid)?;
+    state.gates = env.config.gates.clone();
+    state.wall = Some(crate::app::state::Wall {
+        rotate_every: std::time::Duration::from_secs(rotate),
+        index: 0,
+        last_rotate: now,
+        paused: false,
+        stale_after,
+    });
+    crate::app::runtime::run_watch(store, None, DEFAULT_REFRESH, state, crate::ui::Theme::from_env())
+        .await
+        .map_err(Failure::failed)
+}
+
+fn require_terminal() -> CmdResult {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        Ok(())
+    } else {
+        Err(Failure::invalid(
+            "the cockpit needs a terminal; for scripts use `status --json` and the other commands",
+        ))
+    }
+}
+
 async fn open_cockpit(
     env: &Env,
     store: Arc<dyn RolloutStore>,
     metrics: Option<Arc<dyn crate::metrics::MetricsSource>>,
     title: &str,
 ) -> CmdResult {
-    use std::io::IsTerminal;
-    if !std::io::stdout().is_terminal() {
-        return Err(Failure::invalid(
-            "the cockpit needs a terminal; for scripts use `status --json` and the other commands",
-        ));
-    }
+    require_terminal()?;
     let mut state = crate::app::state::AppState::new(
         title,
         store.describe(),
@@ -378,7 +410,25 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
         None => store.list().await?,
     };
     if as_json {
-        let list: Vec<Value> = rollouts.iter().map(rollout_json).collect();
+        let mut list: Vec<Value> = rollouts.iter().map(rollout_json).collect();
+        // With a metrics source, every readable rollout gets `health`; without one, none does.
+        if let Some(source) =
+            crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?
+        {
+            let (at, parsed): (Vec<usize>, Vec<Rollout>) = rollouts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.parse().ok().map(|r| (i, r)))
+                .unzip();
+            let health =
+                crate::metrics::health_of_all(source, &parsed, &env.config.gates, Utc::now())
+                    .await;
+            for (i, h) in at.into_iter().zip(health) {
+                if let Value::Object(m) = &mut list[i] {
+                    m.insert("health".into(), h);
+                }
+            }
+        }
         println!("{}", json!({ "rollouts": list }));
         return Ok(());
     }

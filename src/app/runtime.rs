@@ -10,13 +10,16 @@ use crossterm::event::Event as TermEvent;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
-use crate::app::state::AppState;
+use futures::future::BoxFuture;
+
+use crate::app::state::{AppState, EVENTS_SHOWN};
 use crate::app::update::{Effect, Msg, WriteOutcome, update};
-use crate::domain::actions::Context;
-use crate::domain::rollout::{Rollout, Status};
+use crate::domain::actions::{Action, Context};
+use crate::domain::event::Event;
+use crate::domain::rollout::{Plan, Rollout, Status};
 use crate::metrics::MetricsSource;
 use crate::ops::{self, PerformError};
-use crate::store::{RolloutStore, StoreChange};
+use crate::store::{ReadOnlyStore, RolloutStore, StoreChange, StoreResult};
 use crate::ui::{self, Theme};
 
 /// A write that takes longer than this is reported as failed (it may still land; the
@@ -34,25 +37,86 @@ pub struct Cockpit {
     pub theme: Theme,
 }
 
+/// What the event loop can do with a store. The cockpit gets the full store; `watch`
+/// gets `ReadOnlyStore`, which has no write methods, so it cannot write whatever happens.
+trait Backend: Clone + Send + Sync + 'static {
+    fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>>;
+    fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>>;
+    /// Runs a write and reports its outcome; `None` when this backend cannot write.
+    fn perform(&self, id: String, action: Action, actor: String, plan: Plan) -> Option<BoxFuture<'static, WriteOutcome>>;
+}
+
+impl Backend for Arc<dyn RolloutStore> {
+    fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>> {
+        Box::pin(self.watch())
+    }
+
+    fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>> {
+        Box::pin(async move { self.list_events(&id, EVENTS_SHOWN).await.map_err(|e| e.to_string()) })
+    }
+
+    fn perform(&self, id: String, action: Action, actor: String, plan: Plan) -> Option<BoxFuture<'static, WriteOutcome>> {
+        let store = self.clone();
+        Some(Box::pin(async move {
+            let ctx = Context { actor: &actor, now: Utc::now(), default_plan: &plan };
+            let result = tokio::time::timeout(WRITE_TIMEOUT, ops::perform(store.as_ref(), &id, &action, ctx)).await;
+            match result {
+                Err(_) => WriteOutcome::Failed(format!(
+                    "no answer from the store in {}s; check `events {id}` before retrying",
+                    WRITE_TIMEOUT.as_secs()
+                )),
+                Ok(Ok(done)) => WriteOutcome::Done { summary: done.transition.summary, stored: done.stored },
+                Ok(Err(PerformError::Conflict { current, changed, .. })) => {
+                    WriteOutcome::Conflict { changed, current: *current }
+                }
+                Ok(Err(e)) => WriteOutcome::Failed(e.to_string()),
+            }
+        }))
+    }
+}
+
+impl Backend for ReadOnlyStore {
+    fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>> {
+        Box::pin(self.watch())
+    }
+
+    fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>> {
+        Box::pin(async move { self.list_events(&id, EVENTS_SHOWN).await.map_err(|e| e.to_string()) })
+    }
+
+    fn perform(&self, id: String, action: Action, _: String, _: Plan) -> Option<BoxFuture<'static, WriteOutcome>> {
+        tracing::error!(rollout = %id, ?action, "read-only watch mode was asked to write; refused");
+        None
+    }
+}
+
 /// Runs until the operator quits or the terminal goes away (SIGHUP/SIGTERM/SIGINT).
 /// The terminal is restored on every path, panics included (ratatui's hook).
 pub async fn run(cockpit: Cockpit) -> Result<(), String> {
-    let Cockpit {
-        store,
-        metrics,
-        refresh,
-        mut state,
-        theme,
-    } = cockpit;
+    let Cockpit { store, metrics, refresh, mut state, theme } = cockpit;
     let mut terminal = ratatui::init();
     let result = event_loop(&mut terminal, store, metrics, refresh, &mut state, theme).await;
     ratatui::restore();
     result
 }
 
-async fn event_loop(
+/// The read-only wall screen: the same loop, holding only a `ReadOnlyStore`.
+pub async fn run_watch(
+    store: ReadOnlyStore,
+    metrics: Option<Arc<dyn MetricsSource>>,
+    refresh: Duration,
+    mut state: AppState,
+    theme: Theme,
+) -> Result<(), String> {
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, store, metrics, refresh, &mut state, theme).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop<B: Backend>(
     terminal: &mut ratatui::DefaultTerminal,
-    store: Arc<dyn RolloutStore>,
+    store: B,
     metrics: Option<Arc<dyn MetricsSource>>,
     refresh: Duration,
     state: &mut AppState,
@@ -121,52 +185,25 @@ async fn event_loop(
             match effect {
                 Effect::Quit => {}
                 Effect::Perform { id, action } => {
-                    let (store, tx) = (store.clone(), msg_tx.clone());
-                    let actor = state.actor.clone();
-                    let plan = state.default_plan.clone();
-                    tokio::spawn(async move {
-                        let ctx = Context {
-                            actor: &actor,
-                            now: Utc::now(),
-                            default_plan: &plan,
-                        };
-                        let result = tokio::time::timeout(
-                            WRITE_TIMEOUT,
-                            ops::perform(store.as_ref(), &id, &action, ctx),
-                        )
-                        .await;
-                        let outcome = match result {
-                            Err(_) => WriteOutcome::Failed(format!(
-                                "no answer from the store in {}s; check `events {id}` before retrying",
-                                WRITE_TIMEOUT.as_secs()
-                            )),
-                            Ok(Ok(done)) => WriteOutcome::Done {
-                                summary: done.transition.summary,
-                                stored: done.stored,
-                            },
-                            Ok(Err(PerformError::Conflict {
-                                current, changed, ..
-                            })) => WriteOutcome::Conflict {
-                                changed,
-                                current: *current,
-                            },
-                            Ok(Err(e)) => WriteOutcome::Failed(e.to_string()),
-                        };
-                        tracing::info!(rollout = %id, ?action, ?outcome, "cockpit write");
-                        let _ = tx.send(Msg::Performed {
-                            id,
-                            action,
-                            outcome,
-                        });
-                    });
+                    let tx = msg_tx.clone();
+                    match store.perform(id.clone(), action.clone(), state.actor.clone(), state.default_plan.clone()) {
+                        Some(write) => {
+                            tokio::spawn(async move {
+                                let outcome = write.await;
+                                tracing::info!(rollout = %id, ?action, ?outcome, "cockpit write");
+                                let _ = tx.send(Msg::Performed { id, action, outcome });
+                            });
+                        }
+                        None => {
+                            let outcome = WriteOutcome::Failed("watch mode is read-only".into());
+                            let _ = tx.send(Msg::Performed { id, action, outcome });
+                        }
+                    }
                 }
                 Effect::LoadEvents(id) => {
                     let (store, tx) = (store.clone(), msg_tx.clone());
                     tokio::spawn(async move {
-                        let result = store
-                            .list_events(&id, crate::app::state::EVENTS_SHOWN)
-                            .await
-                            .map_err(|e| e.to_string());
+                        let result = store.load_events(id.clone()).await;
                         let _ = tx.send(Msg::Events { id, result });
                     });
                 }
@@ -185,10 +222,10 @@ async fn event_loop(
 
 /// Keeps a store subscription alive: a failed subscribe is reported as a disconnect
 /// and retried with backoff, so the cockpit starts (and stays) usable through outages.
-async fn forward_store_changes(store: Arc<dyn RolloutStore>, tx: mpsc::UnboundedSender<Msg>) {
+async fn forward_store_changes<B: Backend>(store: B, tx: mpsc::UnboundedSender<Msg>) {
     let mut backoff = Duration::from_millis(500);
     loop {
-        match store.watch().await {
+        match store.subscribe().await {
             Ok(mut rx) => {
                 backoff = Duration::from_millis(500);
                 while let Some(change) = rx.recv().await {

@@ -158,6 +158,18 @@ pub enum Dialog {
     },
 }
 
+/// Wall-screen (`watch`) mode: read-only, rotating between rollouts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wall {
+    pub rotate_every: std::time::Duration,
+    /// The rollout shown when they do not all fit in a grid.
+    pub index: usize,
+    pub last_rotate: DateTime<Utc>,
+    pub paused: bool,
+    /// Data older than this is flagged STALE.
+    pub stale_after: std::time::Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub title: String,
@@ -188,6 +200,8 @@ pub struct AppState {
     pub pending_writes: usize,
     pub now: DateTime<Utc>,
     pub quit: bool,
+    /// Some in watch mode: nothing can be written, whatever the keys.
+    pub wall: Option<Wall>,
 }
 
 impl AppState {
@@ -222,6 +236,7 @@ impl AppState {
             pending_writes: 0,
             now,
             quit: false,
+            wall: None,
         }
     }
 
@@ -255,7 +270,11 @@ impl AppState {
     }
 
     /// A countdown is on screen: the rollout shown is running and waiting out a stage.
+    /// The wall always shows a clock and data ages, so it ticks too.
     pub fn countdown_visible(&self) -> bool {
+        if self.wall.is_some() {
+            return true;
+        }
         let running = |e: &Entry| {
             e.rollout
                 .as_ref()
@@ -267,13 +286,18 @@ impl AppState {
         }
     }
 
-    /// Age of the newest data on screen, for the status line.
+    /// Age of the newest data on screen: the metrics' newest sample when a source is
+    /// configured, and the time since the store stream was lost while it is down. A
+    /// connected store is live even when nothing changes, so it adds no age.
     pub fn data_age(&self) -> Option<chrono::Duration> {
-        let newest_sample = self
-            .rollouts
-            .iter()
-            .filter_map(|e| e.health.latest.as_ref().map(|s| s.taken_at))
-            .max();
-        newest_sample.or(self.store_seen_at).map(|t| self.now - t)
+        let store_age = match &self.store_conn {
+            Conn::Connected => chrono::Duration::zero(),
+            Conn::Disconnected { since, .. } => self.now - *since,
+        };
+        if self.metrics_desc.is_none() {
+            return self.store_seen_at.map(|_| store_age);
+        }
+        let newest_sample = self.rollouts.iter().filter_map(|e| e.health.latest.as_ref().map(|s| s.taken_at)).max()?;
+        Some((self.now - newest_sample).max(store_age))
     }
 }

@@ -75,6 +75,13 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         Msg::Key(_) | Msg::Resize => vec![],
         Msg::Tick(now) => {
             state.now = now;
+            if let Some(wall) = state.wall.as_mut()
+                && !wall.paused
+                && (now - wall.last_rotate).to_std().unwrap_or_default() >= wall.rotate_every
+            {
+                wall.index = wall.index.wrapping_add(1);
+                wall.last_rotate = now;
+            }
             if state
                 .toast
                 .as_ref()
@@ -306,6 +313,9 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         state.quit = true;
         return vec![Effect::Quit];
     }
+    if state.wall.is_some() {
+        return wall_key(state, key);
+    }
     if state.dialog.is_some() {
         return dialog_key(state, key);
     }
@@ -406,6 +416,31 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         | Command::Rollback
         | Command::Promote => rollout_command(state, command),
     }
+}
+
+/// Watch mode: quit, pause rotation, flip between rollouts. No key reaches a write.
+fn wall_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
+    let command = state.keys.command_for(&key);
+    let now = state.now;
+    let count = state.rollouts.len().max(1);
+    let Some(wall) = state.wall.as_mut() else { return vec![] };
+    match (key.code, command) {
+        (_, Some(Command::Quit)) => {
+            state.quit = true;
+            return vec![Effect::Quit];
+        }
+        (KeyCode::Char(' '), _) => wall.paused = !wall.paused,
+        (KeyCode::Right | KeyCode::Char('l') | KeyCode::Char('n'), _) | (_, Some(Command::Down)) => {
+            wall.index = (wall.index % count + 1) % count;
+            wall.last_rotate = now;
+        }
+        (KeyCode::Left | KeyCode::Char('h'), _) | (_, Some(Command::Up)) => {
+            wall.index = (wall.index % count + count - 1) % count;
+            wall.last_rotate = now;
+        }
+        _ => {}
+    }
+    vec![]
 }
 
 fn move_cursor(state: &mut AppState, step: isize) {

@@ -3,6 +3,7 @@
 
 mod dialogs;
 mod views;
+mod wall;
 
 use chrono::Duration;
 use ratatui::Frame;
@@ -89,6 +90,10 @@ pub fn verdict_badge(v: Option<Verdict>) -> &'static str {
 }
 
 pub fn render(state: &AppState, theme: Theme, frame: &mut Frame) {
+    if let Some(w) = &state.wall {
+        wall::render_wall(state, w, theme, frame);
+        return;
+    }
     let area = frame.area();
     let banners = banner_lines(state);
     let [top, banner, body, hints, status] = Layout::vertical([
@@ -180,6 +185,16 @@ fn banner_lines(state: &AppState) -> Vec<String> {
     lines
 }
 
+/// Keeps the end of a long description (a path's file name matters most).
+fn shorten_left(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let tail: String = text.chars().skip(n - (max - 1)).collect();
+    format!("…{tail}")
+}
+
 pub fn age_text(d: Duration) -> String {
     format_elapsed(d.to_std().unwrap_or_default())
 }
@@ -253,7 +268,7 @@ fn status_line(state: &AppState, theme: Theme) -> Line<'static> {
             format!("driver: {}", l.holder)
         });
     Line::from(vec![
-        Span::styled(format!(" {} ", state.store_desc), theme.dim()),
+        Span::styled(format!(" {} ", shorten_left(&state.store_desc, 32)), theme.dim()),
         Span::raw("│ "),
         Span::styled(
             format!(

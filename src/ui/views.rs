@@ -89,17 +89,16 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
         state.rollouts.len()
     );
     let wide = area.width >= 100;
-    let spark_width = if wide { 24 } else { 8 };
+    let spark_width: usize = if wide { 24 } else { 6 };
+    let spark_title = if wide { "CANARY ERR%" } else { "ERR%" };
+    let id_width = visible
+        .iter()
+        .map(|&i| state.rollouts[i].id().chars().count())
+        .max()
+        .unwrap_or(2)
+        .clamp(2, 28);
     let header = Row::new(
-        [
-            "ID",
-            "STATUS",
-            "STAGE",
-            "PCT",
-            "USERS",
-            "HEALTH",
-            "CANARY ERR%",
-        ]
+        ["ID", "STATUS", "STAGE", "PCT", "USERS", "HEALTH", spark_title]
         .into_iter()
         .map(|h| Cell::from(h).style(theme.dim().add_modifier(Modifier::BOLD))),
     );
@@ -133,13 +132,13 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
         })
         .collect();
     let widths = [
-        Constraint::Fill(2),
-        Constraint::Length(12),
-        Constraint::Fill(2),
-        Constraint::Length(7),
+        Constraint::Length(id_width as u16),
+        Constraint::Length(11),
+        Constraint::Fill(1),
+        Constraint::Length(6),
         Constraint::Length(5),
-        Constraint::Length(7),
-        Constraint::Length(spark_width as u16 + 2),
+        Constraint::Length(6),
+        Constraint::Length(spark_width as u16),
     ];
     let table = Table::new(rows, widths)
         .header(header)

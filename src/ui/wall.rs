@@ -1,0 +1,181 @@
+//! The wall screen of `watch`: big, high-contrast tiles, a grid when they fit,
+//! otherwise one rollout at a time, rotating.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+
+use super::views::spark;
+use super::{Theme, age_text, verdict_badge};
+use crate::app::state::{AppState, Conn, Entry, Wall};
+use crate::domain::health::Verdict;
+use crate::domain::rollout::{Rollout, Status};
+use crate::domain::units::format_elapsed;
+
+/// Smallest tile that still shows everything; below it the wall rotates.
+const TILE_MIN: (u16, u16) = (38, 11);
+
+/// 3x5 block glyphs for the percentage, readable across a room.
+fn glyph(c: char) -> [&'static str; 5] {
+    match c {
+        '0' => ["███", "█ █", "█ █", "█ █", "███"],
+        '1' => [" ██", "  █", "  █", "  █", "  █"],
+        '2' => ["███", "  █", "███", "█  ", "███"],
+        '3' => ["███", "  █", "███", "  █", "███"],
+        '4' => ["█ █", "█ █", "███", "  █", "  █"],
+        '5' => ["███", "█  ", "███", "  █", "███"],
+        '6' => ["███", "█  ", "███", "█ █", "███"],
+        '7' => ["███", "  █", "  █", "  █", "  █"],
+        '8' => ["███", "█ █", "███", "█ █", "███"],
+        '9' => ["███", "█ █", "███", "  █", "███"],
+        '.' => ["   ", "   ", "   ", "   ", " █ "],
+        '%' => ["█ █", "  █", " █ ", "█  ", "█ █"],
+        _ => ["   ", "   ", "   ", "   ", "   "],
+    }
+}
+
+fn big_text(text: &str) -> Vec<String> {
+    (0..5)
+        .map(|row| text.chars().map(|c| glyph(c)[row]).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+pub fn render_wall(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame) {
+    let area = frame.area();
+    let [top, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(area);
+    top_bar(state, wall, theme, frame, top);
+    let entries: Vec<&Entry> = state.rollouts.iter().collect();
+    if entries.is_empty() {
+        frame.render_widget(Paragraph::new("No rollouts in the store.").style(theme.dim()), body);
+        return;
+    }
+    let cols = (body.width / TILE_MIN.0).max(1) as usize;
+    let rows = (body.height / TILE_MIN.1).max(1) as usize;
+    if entries.len() <= cols * rows {
+        let rows_needed = entries.len().div_ceil(cols);
+        let cols_used = entries.len().min(cols);
+        let row_areas = Layout::vertical(vec![Constraint::Fill(1); rows_needed]).split(body);
+        for (r, row_area) in row_areas.iter().enumerate() {
+            let col_areas = Layout::horizontal(vec![Constraint::Fill(1); cols_used]).split(*row_area);
+            for (c, tile_area) in col_areas.iter().enumerate() {
+                if let Some(e) = entries.get(r * cols_used + c) {
+                    tile(state, e, theme, frame, *tile_area);
+                }
+            }
+        }
+    } else {
+        let i = wall.index % entries.len();
+        tile(state, entries[i], theme, frame, body);
+    }
+}
+
+fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area: Rect) {
+    let marker = Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD);
+    let conn = match &state.store_conn {
+        Conn::Connected => Span::styled("● store connected", theme.ok()),
+        Conn::Disconnected { since, .. } => {
+            Span::styled(format!("○ STORE DISCONNECTED {}", age_text(state.now - *since)), theme.bad())
+        }
+    };
+    let rotation = if wall.paused { "  rotation paused (space)" } else { "" };
+    let line = Line::from(vec![
+        Span::styled(" READ-ONLY ", marker),
+        Span::styled(format!(" {} ", state.title), theme.accent()),
+        Span::raw(format!("{} UTC  ", state.now.format("%H:%M:%S"))),
+        conn,
+        Span::styled(rotation, theme.dim()),
+    ]);
+    let age = state.data_age();
+    let stale = age.is_some_and(|a| a.to_std().unwrap_or_default() > wall.stale_after);
+    let second = match age {
+        Some(a) if stale => Line::styled(
+            format!(" STALE: newest data is {} old (limit {}) ", age_text(a), format_elapsed(wall.stale_after)),
+            theme.banner(),
+        ),
+        Some(a) => Line::styled(format!(" data {} old", age_text(a)), theme.dim()),
+        None => Line::styled(" waiting for data…", theme.warn()),
+    };
+    frame.render_widget(Paragraph::new(vec![line, second]), area);
+}
+
+fn status_style(r: &Rollout, verdict: Option<Verdict>, theme: Theme) -> Style {
+    match (r.status, verdict) {
+        (Status::RolledBack, _) | (_, Some(Verdict::Fail)) => theme.bad(),
+        (Status::Paused, _) | (_, Some(Verdict::Inconclusive)) => theme.warn(),
+        _ => theme.ok(),
+    }
+}
+
+fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect) {
+    let r = match &e.rollout {
+        Ok(r) => r,
+        Err(err) => {
+            let block = Block::default().borders(Borders::ALL).border_style(theme.bad()).title(format!(" {} ", e.id()));
+            frame.render_widget(Paragraph::new(format!("✖ {err}")).style(theme.bad()).block(block), area);
+            return;
+        }
+    };
+    let verdict = e.health.verdict();
+    let style = status_style(r, verdict, theme);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Thick)
+        .border_style(style)
+        .title(Span::styled(format!(" {} ", r.id), style.add_modifier(Modifier::BOLD)));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!(" {} ", r.status.as_str().to_uppercase()), style.add_modifier(Modifier::REVERSED)),
+        Span::raw("  "),
+        Span::styled(verdict_badge(verdict).to_uppercase(), theme.verdict(verdict).add_modifier(Modifier::BOLD)),
+        Span::raw(format!("  v{}", r.version)),
+    ])];
+    let pct = r.percentage.to_string();
+    let big = big_text(&pct);
+    if inner.height >= 12 && big[0].chars().count() as u16 + 2 <= inner.width {
+        lines.push(Line::raw(""));
+        lines.extend(big.into_iter().map(|l| Line::styled(format!(" {l}"), style)));
+    } else {
+        lines.push(Line::styled(format!(" {pct}"), style.add_modifier(Modifier::BOLD)));
+    }
+    let stage = match (r.stage(), &r.plan) {
+        (Some((i, s)), Some(p)) => format!("stage {}/{} {}", i + 1, p.stages.len(), s.name),
+        _ => "no plan".into(),
+    };
+    let in_stage = match r.status {
+        Status::Canary | Status::Progressive | Status::Paused => {
+            r.time_in_stage(state.now).map(|d| format!(" · in stage {}", format_elapsed(d))).unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    lines.push(Line::raw(format!(" {stage}{in_stage}")));
+    if let Some(why) = r.rollback_reason.as_deref().or(r.pause_reason.as_deref()) {
+        lines.push(Line::styled(format!(" {why}"), style));
+    }
+    let width = inner.width.saturating_sub(30) as usize;
+    let h = &e.health;
+    let latest = h.last_good.as_ref();
+    let rate = |s: Option<&crate::domain::health::SideStats>| {
+        s.and_then(|s| s.error_rate()).map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0))
+    };
+    let p99 = |s: Option<&crate::domain::health::SideStats>| {
+        s.and_then(|s| s.p99_ms).filter(|x| x.is_finite()).map_or("-".to_string(), |x| format!("{x:.0}ms"))
+    };
+    let (stable, canary) = (latest.and_then(|s| s.stable.as_ref()), latest.and_then(|s| s.canary.as_ref()));
+    lines.push(Line::from(vec![
+        Span::raw(format!(" err   S {:>7} C {:>7} ", rate(stable), rate(canary))),
+        Span::styled(spark(h.history.iter().map(|p| p.canary_error_rate), width), theme.warn()),
+    ]));
+    lines.push(Line::from(vec![
+        Span::raw(format!(" p99   S {:>7} C {:>7} ", p99(stable), p99(canary))),
+        Span::styled(spark(h.history.iter().map(|p| p.canary_p99), width), theme.warn()),
+    ]));
+    if let Some(report) = &h.report
+        && report.verdict != Verdict::Pass
+    {
+        lines.push(Line::styled(format!(" {}", report.summary()), theme.verdict(Some(report.verdict))));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
