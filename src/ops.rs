@@ -99,6 +99,18 @@ pub async fn perform(
     action: &Action,
     ctx: Context<'_>,
 ) -> Result<Performed, PerformError> {
+    perform_with_evidence(store, id, action, ctx, None).await
+}
+
+/// As `perform`, recording `evidence` (the gate report behind an automatic decision)
+/// in the audit event written with the change.
+pub async fn perform_with_evidence(
+    store: &dyn RolloutStore,
+    id: &str,
+    action: &Action,
+    ctx: Context<'_>,
+    evidence: Option<&Value>,
+) -> Result<Performed, PerformError> {
     let mut retries = 0;
     loop {
         let seen = store
@@ -107,8 +119,11 @@ pub async fn perform(
             .map_err(PerformError::Store)?
             .ok_or_else(|| PerformError::NotFound(id.into()))?;
         let rollout = seen.parse().map_err(PerformError::Malformed)?;
-        let transition =
+        let mut transition =
             actions::apply(&rollout, &seen.fields, action, ctx).map_err(PerformError::Refused)?;
+        if let Some(report) = evidence {
+            transition = transition.with_gate_report(report.clone());
+        }
         match store
             .patch(id, &seen.revision, &transition.patch, &transition.event)
             .await

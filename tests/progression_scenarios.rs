@@ -183,8 +183,9 @@ fn run(path: &Path) {
                 canary: step.canary.as_ref().map(|s| stats(s, newest)),
                 source_error: None,
             };
-            let mut report = evaluate(&sample, &gate_cfg, now);
-            tracker.observe(&mut report, &gate_cfg);
+            let gates = gate_cfg.at_percentage(doc.rollout.percentage);
+            let mut report = evaluate(&sample, &gates, now);
+            tracker.observe(&mut report, &gates);
             report
         });
         let decision = decide(&doc.rollout, report.as_ref(), now, &sc.policy);

@@ -297,7 +297,8 @@ impl AppState {
         if self.metrics_desc.is_none() {
             return self.store_seen_at.map(|_| store_age);
         }
-        let newest_sample = self.rollouts.iter().filter_map(|e| e.health.latest.as_ref().map(|s| s.taken_at)).max()?;
+        // A sample the source failed to fill says nothing fresh: only good samples count.
+        let newest_sample = self.rollouts.iter().filter_map(|e| e.health.last_good.as_ref().map(|s| s.taken_at)).max()?;
         Some((self.now - newest_sample).max(store_age))
     }
 }

@@ -220,12 +220,10 @@ fn on_sample(state: &mut AppState, id: &str, sample: HealthSample) {
     let Some(entry) = state.entry_mut(id) else {
         return;
     };
-    let gates = entry
-        .rollout
-        .as_ref()
-        .ok()
-        .and_then(|r| r.gates.clone())
-        .unwrap_or(defaults);
+    let gates = match entry.rollout.as_ref() {
+        Ok(r) => r.gates.as_ref().unwrap_or(&defaults).at_percentage(r.percentage),
+        Err(_) => defaults,
+    };
     let mut report = evaluate(&sample, &gates, now.max(sample.taken_at));
     entry.health.tracker.observe(&mut report, &gates);
     let window = sample.window.as_secs_f64().max(1.0);

@@ -83,6 +83,21 @@ pub struct GateConfig {
     pub max_staleness: Duration,
 }
 
+impl GateConfig {
+    /// The gates that apply at a rollout percentage. At 100 % every user is on the canary
+    /// and stable serves nobody: there is nothing to compare against, so the relative gates
+    /// are off and the absolute ones decide (otherwise a full rollout could never complete).
+    pub fn at_percentage(&self, percent: crate::domain::units::Percent) -> GateConfig {
+        let mut g = self.clone();
+        if percent == crate::domain::units::Percent::FULL {
+            g.max_p99_ratio = None;
+            g.severe_p99_ratio = None;
+            g.error_rate_confidence = None;
+        }
+        g
+    }
+}
+
 impl Default for GateConfig {
     fn default() -> Self {
         GateConfig {

@@ -1,0 +1,248 @@
+//! Auto-progression: holds the rollout's lease, samples health, runs
+//! `progression::decide`, and acts on it. `step` is the pure rule; `Driver` is
+//! the glue to a store and a metrics source, used by the cockpit and by tests
+//! with a compressed clock (time is always passed in).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::domain::actions::{Action, Context};
+use crate::domain::health::{BreachTracker, GateConfig, GateReport, HealthSample, evaluate};
+use crate::domain::progression::{Decision, NextStage, Policy, decide};
+use crate::domain::rollout::{Plan, Rollout};
+use crate::metrics::MetricsSource;
+use crate::ops::{self, PerformError};
+use crate::store::{Lease, LeaseOutcome, RolloutStore};
+
+/// How long a lease lasts without renewal; a killed driver's lease frees itself after this.
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
+/// A driver stops acting this long before its lease runs out.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// What the driver does about a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Nothing,
+    Perform(Action),
+    AskConfirmation(NextStage),
+    /// A rollback the policy does not let the machine do alone: one key from an operator.
+    ProposeRollback(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct StepInput<'a> {
+    pub rollout: &'a Rollout,
+    pub report: Option<&'a GateReport>,
+    pub now: DateTime<Utc>,
+    pub policy: &'a Policy,
+    /// Our lease, if we hold one.
+    pub lease: Option<&'a Lease>,
+    /// The operator said no to this stage; do not ask again until the stage changes.
+    pub declined_stage: Option<usize>,
+}
+
+/// The pure rule: only a lease holder acts, and only on what `decide` says.
+pub fn step(input: &StepInput<'_>) -> (Decision, Step) {
+    let lease_ok = input.lease.is_some_and(|l| {
+        l.expires_at - chrono::Duration::from_std(LEASE_MARGIN).unwrap_or_default() > input.now
+    });
+    if !lease_ok {
+        return (Decision::Hold("not acting: this cockpit does not hold the lease".into()), Step::Nothing);
+    }
+    let decision = decide(input.rollout, input.report, input.now, input.policy);
+    let step = match &decision {
+        Decision::Hold(_) => Step::Nothing,
+        Decision::Advance(_) | Decision::Complete => Step::Perform(Action::Advance),
+        Decision::AwaitConfirmation(next) if input.declined_stage == Some(next.index) => Step::Nothing,
+        Decision::AwaitConfirmation(next) => Step::AskConfirmation(next.clone()),
+        Decision::Halt(why) => Step::Perform(Action::Pause { reason: Some(format!("auto-halt: {why}")) }),
+        Decision::Rollback(why) if input.policy.auto_rollback => {
+            Step::Perform(Action::Rollback { reason: format!("automatic rollback: {why}") })
+        }
+        Decision::Rollback(why) => Step::ProposeRollback(why.clone()),
+    };
+    (decision, step)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaseState {
+    Held(Lease),
+    HeldByOther(Lease),
+    /// The store could not be asked: the driver does nothing until it can.
+    Unavailable(String),
+}
+
+/// What one tick saw and did.
+#[derive(Debug, Clone)]
+pub struct TickReport {
+    pub lease: LeaseState,
+    pub sample: Option<HealthSample>,
+    pub report: Option<GateReport>,
+    pub decision: Decision,
+    pub step: Step,
+    /// The write made for a `Perform` step: its summary, or why it failed.
+    pub acted: Option<Result<String, String>>,
+}
+
+pub struct Driver {
+    store: Arc<dyn RolloutStore>,
+    metrics: Arc<dyn MetricsSource>,
+    pub id: String,
+    pub holder: String,
+    policy: Policy,
+    default_gates: GateConfig,
+    default_plan: Plan,
+    tracker: BreachTracker,
+    lease: Option<Lease>,
+    declined_stage: Option<usize>,
+    last_stage: Option<usize>,
+    last_report: Option<GateReport>,
+    last_decision: Option<Decision>,
+}
+
+impl Driver {
+    pub fn new(
+        store: Arc<dyn RolloutStore>,
+        metrics: Arc<dyn MetricsSource>,
+        id: &str,
+        holder: &str,
+        policy: Policy,
+        default_gates: GateConfig,
+        default_plan: Plan,
+    ) -> Driver {
+        Driver {
+            store,
+            metrics,
+            id: id.to_string(),
+            holder: holder.to_string(),
+            policy,
+            default_gates,
+            default_plan,
+            tracker: BreachTracker::default(),
+            lease: None,
+            declined_stage: None,
+            last_stage: None,
+            last_report: None,
+            last_decision: None,
+        }
+    }
+
+    fn hold(&self, lease: LeaseState, why: String) -> TickReport {
+        TickReport { lease, sample: None, report: None, decision: Decision::Hold(why), step: Step::Nothing, acted: None }
+    }
+
+    /// Renews the lease, samples, decides, and performs what the rule allows.
+    /// Confirmations and proposed rollbacks are returned, never performed here.
+    pub async fn tick(&mut self, now: DateTime<Utc>) -> TickReport {
+        let lease = match self.store.acquire_lease(&self.id, &self.holder, LEASE_TTL, now).await {
+            Ok(LeaseOutcome::Held(l)) => {
+                self.lease = Some(l.clone());
+                LeaseState::Held(l)
+            }
+            Ok(LeaseOutcome::HeldByOther(l)) => {
+                self.lease = None;
+                LeaseState::HeldByOther(l)
+            }
+            Err(e) => {
+                // Fail safe: without the store there is no lease and nothing is done.
+                self.lease = None;
+                return self.hold(LeaseState::Unavailable(e.to_string()), format!("store unavailable: {e}"));
+            }
+        };
+        let stored = match self.store.get(&self.id).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return self.hold(lease, format!("rollout '{}' does not exist", self.id)),
+            Err(e) => return self.hold(lease, format!("store unavailable: {e}")),
+        };
+        let rollout = match stored.parse() {
+            Ok(r) => r,
+            Err(e) => return self.hold(lease, e.to_string()),
+        };
+        let stage = rollout.stage().map(|(i, _)| i);
+        if stage != self.last_stage {
+            self.declined_stage = None;
+            self.last_stage = stage;
+        }
+        let sample = self.metrics.sample(&rollout, now).await;
+        let gates = rollout
+            .gates
+            .as_ref()
+            .unwrap_or(&self.default_gates)
+            .at_percentage(rollout.percentage);
+        let mut report = evaluate(&sample, &gates, now);
+        self.tracker.observe(&mut report, &gates);
+        let (decision, step) = step(&StepInput {
+            rollout: &rollout,
+            report: Some(&report),
+            now,
+            policy: &self.policy,
+            lease: self.lease.as_ref(),
+            declined_stage: self.declined_stage,
+        });
+        let acted = match &step {
+            Step::Perform(action) => Some(self.act(action, &report, now).await),
+            _ => None,
+        };
+        self.last_report = Some(report.clone());
+        self.last_decision = Some(decision.clone());
+        TickReport { lease, sample: Some(sample), report: Some(report), decision, step, acted }
+    }
+
+    async fn act(&self, action: &Action, report: &GateReport, now: DateTime<Utc>) -> Result<String, String> {
+        let evidence: Value = report.to_json();
+        let actor = format!("auto:{}", self.holder);
+        let ctx = Context { actor: &actor, now, default_plan: &self.default_plan };
+        match ops::perform_with_evidence(self.store.as_ref(), &self.id, action, ctx, Some(&evidence)).await {
+            Ok(done) => {
+                tracing::info!(rollout = %self.id, summary = %done.transition.summary, "auto-progression acted");
+                Ok(done.transition.summary)
+            }
+            // Someone else changed the rollout first: act again only on a fresh decision.
+            Err(e @ PerformError::Conflict { .. }) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The operator said yes to `stage`: advance only if the machine still wants that very
+    /// stage (nothing moved meanwhile) and this driver still holds the lease.
+    pub async fn confirm(&mut self, stage: usize, now: DateTime<Utc>) -> Result<String, String> {
+        match &self.last_decision {
+            Some(Decision::AwaitConfirmation(next)) if next.index == stage => {}
+            _ => return Err("the rollout is no longer waiting for that stage; nothing done".into()),
+        }
+        let lease_ok = self.lease.as_ref().is_some_and(|l| {
+            l.expires_at - chrono::Duration::from_std(LEASE_MARGIN).unwrap_or_default() > now
+        });
+        if !lease_ok {
+            return Err("this cockpit no longer holds the lease; nothing done".into());
+        }
+        let stored = self.store.get(&self.id).await.map_err(|e| e.to_string())?.ok_or("the rollout is gone")?;
+        let rollout = stored.parse().map_err(|e| e.to_string())?;
+        let plan = rollout.plan.clone().unwrap_or_else(|| self.default_plan.clone());
+        if rollout.next_stage_index(&plan) != stage {
+            return Err("the rollout moved since the question was asked; nothing done".into());
+        }
+        let report = self.last_report.clone().ok_or("no health report to act on")?;
+        let result = self.act(&Action::Advance, &report, now).await;
+        self.last_decision = None;
+        result
+    }
+
+    /// The operator said no: hold this stage and do not ask again until it changes.
+    pub fn decline(&mut self, stage: usize) {
+        self.declined_stage = Some(stage);
+        self.last_decision = None;
+    }
+
+    /// Lets another cockpit take over at once instead of waiting for the lease to expire.
+    pub async fn release(&mut self) {
+        if self.lease.take().is_some()
+            && let Err(e) = self.store.release_lease(&self.id, &self.holder).await
+        {
+            tracing::warn!(rollout = %self.id, error = %e, "could not release the lease; it expires by itself");
+        }
+    }
+}

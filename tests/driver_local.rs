@@ -1,0 +1,52 @@
+//! Auto-progression scenarios on the embedded store (see `support/driver_rig.rs`).
+
+#[path = "support/driver_rig.rs"]
+mod driver_rig;
+
+use std::sync::Arc;
+
+use rollout_tui::domain::rollout::Status;
+use rollout_tui::store::RolloutStore;
+use rollout_tui::store::local::LocalStore;
+
+fn store() -> (tempfile::TempDir, Arc<dyn RolloutStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(&dir.path().join("rollouts.db")).unwrap();
+    (dir, Arc::new(store))
+}
+
+#[tokio::test]
+async fn healthy_canary_reaches_full() {
+    let (_d, s) = store();
+    driver_rig::healthy_canary_reaches_full(s).await;
+}
+
+#[tokio::test]
+async fn error_spike_at_25_halts() {
+    let (_d, s) = store();
+    driver_rig::error_spike_at_25(s, 0.03, Status::Paused).await;
+}
+
+#[tokio::test]
+async fn severe_error_spike_at_25_rolls_back() {
+    let (_d, s) = store();
+    driver_rig::error_spike_at_25(s, 0.2, Status::RolledBack).await;
+}
+
+#[tokio::test]
+async fn latency_regression_halts() {
+    let (_d, s) = store();
+    driver_rig::latency_regression_halts(s).await;
+}
+
+#[tokio::test]
+async fn zero_canary_traffic_never_advances() {
+    let (_d, s) = store();
+    driver_rig::zero_canary_traffic_never_advances(s).await;
+}
+
+#[tokio::test]
+async fn killed_driver_is_taken_over() {
+    let (_d, s) = store();
+    driver_rig::killed_driver_is_taken_over(s).await;
+}

@@ -1,0 +1,225 @@
+//! Scenario runs of the auto-progression driver: a real store, the simulator,
+//! and a compressed clock (each tick advances simulated time). Every scenario
+//! takes any `RolloutStore`, so the same runs cover SQLite and Firestore.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rollout_tui::app::driver::{Driver, LeaseState, Step, TickReport};
+use rollout_tui::domain::actions::{self, Action, Context, NewRollout};
+use rollout_tui::domain::event::{Event, EventKind};
+use rollout_tui::domain::health::GateConfig;
+use rollout_tui::domain::progression::{ConfirmPolicy, Policy};
+use rollout_tui::domain::rollout::{Hashing, Plan, PlanPreset, Rollout, Status};
+use rollout_tui::metrics::MetricsSource;
+use rollout_tui::metrics::config::SimulatorConfig;
+use rollout_tui::metrics::simulator::{Regression, Simulator};
+use rollout_tui::ops;
+use rollout_tui::store::RolloutStore;
+
+pub const ID: &str = "current";
+/// Simulated time between driver ticks (the cockpit's refresh is 15 s).
+pub const TICK: Duration = Duration::from_secs(15);
+
+pub struct Rig {
+    pub store: Arc<dyn RolloutStore>,
+    pub sim: Arc<Simulator>,
+    pub now: DateTime<Utc>,
+}
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 4, 10, 0, 0).unwrap()
+}
+
+impl Rig {
+    pub fn new(store: Arc<dyn RolloutStore>) -> Rig {
+        let sim = Simulator::new(&SimulatorConfig::default(), Duration::from_secs(300));
+        Rig { store, sim: Arc::new(sim), now: t0() }
+    }
+
+    /// `current` on the canary plan, advanced by an operator to 5 % at t0.
+    pub async fn create_at_five_percent(&self) {
+        let plan = Plan::preset(PlanPreset::Canary);
+        let new = NewRollout {
+            id: ID.into(),
+            version: "2.0.0".into(),
+            stable_version: Some("1.9.0".into()),
+            plan: plan.clone(),
+            hashing: Hashing::FractionalV1,
+            stable_revision: Some("svc-00001-aaa".into()),
+            canary_revision: Some("svc-00002-bbb".into()),
+            canary_users: vec!["alec@getaifactory.com".into()],
+        };
+        let (fields, event) = actions::create(&new, "operator", self.now).unwrap();
+        self.store.create(ID, &fields, &event).await.unwrap();
+        let ctx = Context { actor: "operator", now: self.now, default_plan: &plan };
+        ops::perform(self.store.as_ref(), ID, &Action::Advance, ctx).await.unwrap();
+    }
+
+    pub fn driver(&self, holder: &str, policy: Policy) -> Driver {
+        let source: Arc<dyn MetricsSource> = self.sim.clone();
+        Driver::new(
+            self.store.clone(),
+            source,
+            ID,
+            holder,
+            policy,
+            GateConfig::default(),
+            Plan::preset(PlanPreset::Canary),
+        )
+    }
+
+    pub async fn rollout(&self) -> Rollout {
+        self.store.get(ID).await.unwrap().unwrap().parse().unwrap()
+    }
+
+    pub async fn events(&self) -> Vec<Event> {
+        let mut e = self.store.list_events(ID, 1000).await.unwrap();
+        e.reverse();
+        e
+    }
+
+    /// Ticks until `stop` says so or `max` ticks pass; confirms every question when
+    /// `confirm` is set. Returns the reports.
+    pub async fn run(
+        &mut self,
+        driver: &mut Driver,
+        max: usize,
+        confirm: bool,
+        stop: impl Fn(&Rollout) -> bool,
+    ) -> Vec<TickReport> {
+        let mut reports = Vec::new();
+        for _ in 0..max {
+            let report = driver.tick(self.now).await;
+            if let (true, Step::AskConfirmation(next)) = (confirm, &report.step) {
+                driver.confirm(next.index, self.now).await.expect("confirmation applies");
+            }
+            reports.push(report);
+            self.now += chrono::Duration::from_std(TICK).unwrap();
+            if stop(&self.rollout().await) {
+                break;
+            }
+        }
+        reports
+    }
+}
+
+pub fn policy(confirm: ConfirmPolicy) -> Policy {
+    Policy { confirm, ..Policy::default() }
+}
+
+fn advances(events: &[Event]) -> Vec<(i64, i64)> {
+    events
+        .iter()
+        .filter(|e| e.kind == EventKind::Advance)
+        .filter_map(|e| Some((e.before["currentStage"].as_i64()?, e.after["currentStage"].as_i64()?)))
+        .collect()
+}
+
+pub async fn healthy_canary_reaches_full(store: Arc<dyn RolloutStore>) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    let mut d = rig.driver("cockpit-a", policy(ConfirmPolicy::Risky));
+    let reports = rig.run(&mut d, 2_000, true, |r| r.status == Status::Complete).await;
+    let r = rig.rollout().await;
+    assert_eq!(r.status, Status::Complete, "last decision: {:?}", reports.last().map(|t| &t.decision));
+    assert_eq!(r.percentage.as_f64(), 100.0);
+    // Exactly one question, for 100 % (risky policy), and it was asked before the move.
+    let asked: Vec<_> = reports.iter().filter(|t| matches!(t.step, Step::AskConfirmation(_))).collect();
+    assert_eq!(asked.len(), 1, "{:?}", asked.iter().map(|t| &t.decision).collect::<Vec<_>>());
+    let events = rig.events().await;
+    // Operator 0->1, then the machine 1->2->3, the confirmed 3->4, and completion (4, no change).
+    assert_eq!(advances(&events), vec![(0, 1), (1, 2), (2, 3), (3, 4)]);
+    for e in events.iter().filter(|e| e.actor.starts_with("auto:")) {
+        let report = e.gate_report.as_ref().expect("automatic decisions carry their gate report");
+        assert_eq!(report["verdict"], "pass", "{e:?}");
+        assert!(report["gates"].as_array().is_some_and(|g| !g.is_empty()));
+    }
+    // Minimum times were respected: 10m at 5 %, 30m at 25 %, 60m at 50 %.
+    let at = |stage: i64| events.iter().find(|e| e.after["currentStage"] == stage).unwrap().at;
+    assert!(at(2) - at(1) >= chrono::Duration::minutes(10));
+    assert!(at(3) - at(2) >= chrono::Duration::minutes(30));
+    assert!(at(4) - at(3) >= chrono::Duration::minutes(60));
+}
+
+/// An error spike at 25 %: halts (3 %) or rolls back (20 %, severe) within the `for` window.
+pub async fn error_spike_at_25(store: Arc<dyn RolloutStore>, error_rate: f64, expect: Status) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    let mut d = rig.driver("cockpit-a", policy(ConfirmPolicy::Never));
+    rig.run(&mut d, 500, false, |r| r.percentage.as_f64() >= 25.0).await;
+    assert_eq!(rig.rollout().await.percentage.as_f64(), 25.0);
+    rig.sim.inject(ID, Regression::ErrorSpike { error_rate });
+    let spike_at = rig.now;
+    let reports = rig.run(&mut d, 200, false, |r| r.status.is_terminal() || r.status == Status::Paused).await;
+    let r = rig.rollout().await;
+    assert_eq!(r.status, expect, "{:?}", reports.last().map(|t| &t.decision));
+    let cfg = GateConfig::default();
+    let window = if expect == Status::RolledBack { cfg.severe_for } else { cfg.breach_for };
+    // The breach shows in the first sample after the spike; add one tick for the decision.
+    let acted_at = rig.events().await.last().unwrap().at;
+    let limit = chrono::Duration::from_std(window + TICK * 2).unwrap();
+    assert!(acted_at - spike_at <= limit, "acted {:?} after the spike", acted_at - spike_at);
+    let last = rig.events().await.pop().unwrap();
+    assert!(last.reason.as_deref().unwrap_or_default().contains("error rate"), "{last:?}");
+    assert_eq!(last.gate_report.as_ref().unwrap()["verdict"], "fail");
+    // Nothing moves afterwards.
+    let before = rig.rollout().await;
+    rig.sim.clear(ID);
+    rig.run(&mut d, 40, true, |_| false).await;
+    let after = rig.rollout().await;
+    assert_eq!((after.status, after.percentage), (before.status, before.percentage));
+}
+
+pub async fn latency_regression_halts(store: Arc<dyn RolloutStore>) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    rig.sim.inject(ID, Regression::LatencyShift { ms: 600.0 });
+    let mut d = rig.driver("cockpit-a", policy(ConfirmPolicy::Never));
+    let reports = rig.run(&mut d, 200, false, |r| r.status == Status::Paused).await;
+    let r = rig.rollout().await;
+    assert_eq!(r.status, Status::Paused, "{:?}", reports.last().map(|t| &t.decision));
+    assert_eq!(r.percentage.as_f64(), 5.0, "never advanced");
+    assert!(r.pause_reason.unwrap().contains("p99"), "halted for latency");
+}
+
+pub async fn zero_canary_traffic_never_advances(store: Arc<dyn RolloutStore>) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    rig.sim.inject(ID, Regression::TrafficDrop);
+    let mut d = rig.driver("cockpit-a", policy(ConfirmPolicy::Never));
+    // Two simulated hours: far past the 10 minute minimum.
+    let reports = rig.run(&mut d, 480, true, |_| false).await;
+    let r = rig.rollout().await;
+    assert_eq!((r.status, r.percentage.as_f64()), (Status::Progressive, 5.0));
+    assert!(reports.iter().all(|t| t.step == Step::Nothing));
+    assert!(reports.iter().skip(1).all(|t| matches!(&t.decision, rollout_tui::domain::progression::Decision::Hold(w) if w.contains("inconclusive"))));
+}
+
+/// A driver dies holding the lease; another waits for it to expire, takes over, and
+/// finishes without applying any stage twice.
+pub async fn killed_driver_is_taken_over(store: Arc<dyn RolloutStore>) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    let mut a = rig.driver("cockpit-a", policy(ConfirmPolicy::Never));
+    rig.run(&mut a, 500, false, |r| r.percentage.as_f64() >= 25.0).await;
+    let dead_lease = rig.store.get_lease(ID).await.unwrap().expect("a holds the lease");
+    assert_eq!(dead_lease.holder, "cockpit-a");
+    drop(a); // no release: the process died
+    let mut b = rig.driver("cockpit-b", policy(ConfirmPolicy::Never));
+    let first = b.tick(rig.now).await;
+    assert!(matches!(&first.lease, LeaseState::HeldByOther(l) if l.holder == "cockpit-a"), "{:?}", first.lease);
+    assert_eq!(first.step, Step::Nothing);
+    let reports = rig.run(&mut b, 2_000, false, |r| r.status == Status::Complete).await;
+    let took_over = reports.iter().find(|t| matches!(t.lease, LeaseState::Held(_))).expect("b takes over");
+    // Not a moment before the dead driver's lease ran out.
+    assert!(took_over.report.as_ref().unwrap().sample_taken_at >= dead_lease.expires_at);
+    assert_eq!(rig.rollout().await.status, Status::Complete);
+    let steps = advances(&rig.events().await);
+    assert_eq!(steps, vec![(0, 1), (1, 2), (2, 3), (3, 4)], "each stage applied once");
+    let lease = rig.store.get_lease(ID).await.unwrap().unwrap();
+    assert_eq!(lease.holder, "cockpit-b");
+    b.release().await;
+    assert!(rig.store.get_lease(ID).await.unwrap().is_none(), "quitting releases the lease");
+}
