@@ -64,8 +64,10 @@ pub type CmdResult = Result<(), Failure>;
 pub struct Env {
     pub config: Config,
     pub config_source: ConfigSource,
-    pub data_dir: PathBuf,
+        pub data_dir: PathBuf,
     pub actor: String,
+    /// Rollouts the cockpit drives from the start.
+    pub auto: Vec<String>,
 }
 
 impl Env {
@@ -77,11 +79,12 @@ impl Env {
             .data_dir(cli.data_dir.as_deref())
             .map_err(|e| Failure::invalid(e.to_string()))?;
         let actor = config.actor(cli.actor.as_deref());
-        Ok(Env {
+                Ok(Env {
             config,
             config_source,
             data_dir,
             actor,
+            auto: Vec::new(),
         })
     }
 
@@ -118,6 +121,13 @@ pub async fn run(cli: Cli) -> CmdResult {
         eprintln!("warning: logging disabled: {e}");
     }
     tracing::debug!(command = ?cli.command, actor = %env.actor, "command");
+        if !cli.auto.is_empty() && !matches!(cli.command, None | Some(Command::Demo)) {
+        return Err(Failure::invalid("--auto ID applies to the cockpit and demo only"));
+    }
+    for id in &cli.auto {
+        actions::validate_rollout_id(id).map_err(|e| Failure::invalid(format!("--auto: {e}")))?;
+    }
+    env.auto = cli.auto.clone();
     let Some(command) = cli.command else {
         return cockpit(&env).await;
     };
@@ -182,18 +192,21 @@ pub async fn run(cli: Cli) -> CmdResult {
     }
 }
 
-/// The metrics refresh period when the source does not set one.
-const DEFAULT_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
+
 
 async fn cockpit(env: &Env) -> CmdResult {
     let store = env.open_store()?;
-    open_cockpit(env, store, None, "rollout-tui").await
+    let metrics = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
+    open_cockpit(env, store, metrics, env.config.metrics.refresh, "rollout-tui").await
 }
 
 async fn demo(env: &Env) -> CmdResult {
     let store = open_local_store(&env.data_dir)?;
     crate::demo::seed_if_empty(store.as_ref(), Utc::now()).await?;
-    open_cockpit(env, store, None, "rollout-tui demo").await
+    let simulator = crate::demo::simulator(&env.config.metrics);
+    // A demo should feel live: sample at least every few seconds.
+    let refresh = env.config.metrics.refresh.min(crate::demo::REFRESH);
+    open_cockpit(env, store, Some(simulator), refresh, "rollout-tui demo").await
 }
 
 async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> CmdResult {
@@ -216,7 +229,9 @@ async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> CmdResult {
         paused: false,
         stale_after,
     });
-    crate::app::runtime::run_watch(store, None, DEFAULT_REFRESH, state, crate::ui::Theme::from_env())
+        let metrics = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
+    state.metrics_desc = metrics.as_ref().map(|m| m.describe());
+    crate::app::runtime::run_watch(store, metrics, env.config.metrics.refresh, state, crate::ui::Theme::from_env())
         .await
         .map_err(Failure::failed)
 }
@@ -235,7 +250,8 @@ fn require_terminal() -> CmdResult {
 async fn open_cockpit(
     env: &Env,
     store: Arc<dyn RolloutStore>,
-    metrics: Option<Arc<dyn crate::metrics::MetricsSource>>,
+        metrics: Option<Arc<dyn crate::metrics::MetricsSource>>,
+    refresh: std::time::Duration,
     title: &str,
 ) -> CmdResult {
     require_terminal()?;
@@ -248,11 +264,13 @@ async fn open_cockpit(
     state.actor = env.actor.clone();
     state.keys = env.config.keymap().map_err(Failure::invalid)?;
     state.gates = env.config.gates.clone();
-    state.default_plan = env.default_plan();
+        state.default_plan = env.default_plan();
+    state.policy = env.config.policy.clone();
+    state.auto_on_start = env.auto.clone();
     let cockpit = crate::app::runtime::Cockpit {
         store,
         metrics,
-        refresh: DEFAULT_REFRESH,
+                refresh,
         state,
         theme: crate::ui::Theme::from_env(),
     };

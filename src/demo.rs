@@ -1,13 +1,27 @@
 //! Sample rollouts for `rollout-tui demo`: one per plan, at believable points
 //! in their lives, written through the same actions the operator uses.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
+
+use crate::metrics::{MetricsConfig, MetricsSource, Regression, Simulator};
 
 use crate::domain::actions::{self, Action, Context, NewRollout};
 use crate::domain::rollout::{Hashing, Plan, PlanPreset, Rollout};
 use crate::store::{RolloutStore, StoreError, StoreResult};
 
 pub const DEMO_ACTOR: &str = "demo";
+/// The demo samples this often (or faster if the config says so).
+pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The demo's traffic: the configured simulator settings, with a latency regression on
+/// `ocr-fallback`'s canary so the demo shows what a failing gate looks like.
+pub fn simulator(cfg: &MetricsConfig) -> Arc<dyn MetricsSource> {
+    let sim = Simulator::new(&cfg.simulator, cfg.window);
+    sim.inject("ocr-fallback", Regression::LatencyShift { ms: 450.0 });
+    Arc::new(sim)
+}
 
 struct Sample {
     id: &'static str,

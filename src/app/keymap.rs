@@ -30,10 +30,11 @@ pub enum Command {
     Events,
     Rollback,
     Promote,
+    Auto,
 }
 
 impl Command {
-    pub const ALL: [Command; 20] = [
+    pub const ALL: [Command; 21] = [
         Command::Quit,
         Command::Help,
         Command::Up,
@@ -54,6 +55,7 @@ impl Command {
         Command::Events,
         Command::Rollback,
         Command::Promote,
+        Command::Auto,
     ];
 
     /// The name used in the `[keys]` config table.
@@ -79,6 +81,7 @@ impl Command {
             Command::Events => "events",
             Command::Rollback => "rollback",
             Command::Promote => "promote",
+            Command::Auto => "auto",
         }
     }
 
@@ -104,6 +107,7 @@ impl Command {
             Command::Events => "audit events panel",
             Command::Rollback => "roll back (asks for a reason)",
             Command::Promote => "promote to 100 % (type the id to confirm)",
+            Command::Auto => "auto-progression on/off for this rollout",
         }
     }
 
@@ -129,6 +133,7 @@ impl Command {
             Command::Events => &["e"],
             Command::Rollback => &["R"],
             Command::Promote => &["P"],
+            Command::Auto => &["A"],
         }
     }
 

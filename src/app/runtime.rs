@@ -12,8 +12,12 @@ use tokio::sync::{mpsc, watch};
 
 use futures::future::BoxFuture;
 
+use std::collections::{HashMap, HashSet};
+
+use crate::app::driver::Driver;
 use crate::app::state::{AppState, EVENTS_SHOWN};
-use crate::app::update::{Effect, Msg, WriteOutcome, update};
+use crate::domain::health::GateReport;
+use crate::app::update::{DriverUpdate, Effect, Msg, WriteOutcome, update};
 use crate::domain::actions::{Action, Context};
 use crate::domain::event::Event;
 use crate::domain::rollout::{Plan, Rollout, Status};
@@ -43,10 +47,16 @@ trait Backend: Clone + Send + Sync + 'static {
     fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>>;
     fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>>;
     /// Runs a write and reports its outcome; `None` when this backend cannot write.
-    fn perform(&self, id: String, action: Action, actor: String, plan: Plan) -> Option<BoxFuture<'static, WriteOutcome>>;
+        fn perform(&self, id: String, action: Action, actor: String, plan: Plan) -> Option<BoxFuture<'static, WriteOutcome>>;
+    /// The store a driver may write through; `None` in read-only mode.
+    fn writable(&self) -> Option<Arc<dyn RolloutStore>>;
 }
 
 impl Backend for Arc<dyn RolloutStore> {
+    fn writable(&self) -> Option<Arc<dyn RolloutStore>> {
+        Some(self.clone())
+    }
+
     fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>> {
         Box::pin(self.watch())
     }
@@ -76,6 +86,10 @@ impl Backend for Arc<dyn RolloutStore> {
 }
 
 impl Backend for ReadOnlyStore {
+    fn writable(&self) -> Option<Arc<dyn RolloutStore>> {
+        None
+    }
+
     fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>> {
         Box::pin(self.watch())
     }
@@ -133,10 +147,16 @@ async fn event_loop<B: Backend>(
             }
         }
     });
-    let (rollouts_tx, rollouts_rx) = watch::channel(Vec::<Rollout>::new());
+        let (rollouts_tx, rollouts_rx) = watch::channel(Vec::<Rollout>::new());
     let watcher = tokio::spawn(forward_store_changes(store.clone(), msg_tx.clone()));
-    let sampler =
-        metrics.map(|m| tokio::spawn(sample_loop(m, refresh, rollouts_rx, msg_tx.clone())));
+    // Driven rollouts are sampled by their driver; the display sampler skips them.
+    let driven: Driven = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let sampler = metrics.clone().map(|m| {
+        tokio::spawn(sample_loop(m, refresh, rollouts_rx, driven.clone(), msg_tx.clone()))
+    });
+    let mut drivers: HashMap<String, DriverHandle> = HashMap::new();
+    let holder = format!("{}#{}", state.actor, std::process::id());
+    let mut startup: Vec<Effect> = state.auto_on_start.iter().cloned().map(Effect::StartAuto).collect();
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -171,7 +191,8 @@ async fn event_loop<B: Backend>(
         };
         state.now = Utc::now();
         let publish = matches!(msg, Msg::Store(_) | Msg::Performed { .. });
-        let effects = update(state, msg);
+                let mut effects = update(state, msg);
+        effects.append(&mut startup);
         dirty = true;
         if publish {
             let parsed: Vec<Rollout> = state
@@ -182,8 +203,44 @@ async fn event_loop<B: Backend>(
             rollouts_tx.send_replace(parsed);
         }
         for effect in effects {
-            match effect {
+                        match effect {
                 Effect::Quit => {}
+                Effect::StartAuto(id) => {
+                    let started = match (store.writable(), metrics.clone()) {
+                        (None, _) => Err("this mode is read-only".to_string()),
+                        (_, None) => Err("no metrics source is configured ([metrics] kind)".to_string()),
+                        (Some(writable), Some(source)) => {
+                            let driver = Driver::new(
+                                writable,
+                                source,
+                                &id,
+                                &holder,
+                                state.policy.clone(),
+                                state.gates.clone(),
+                                state.default_plan.clone(),
+                            );
+                            let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+                            let task = tokio::spawn(driver_task(driver, refresh, cmd_rx, msg_tx.clone()));
+                            lock(&driven).insert(id.clone());
+                            drivers.insert(id.clone(), DriverHandle { task, commands: cmd_tx });
+                            Ok(())
+                        }
+                    };
+                    if let Err(why) = started {
+                        let _ = msg_tx.send(Msg::AutoUnavailable { id, why });
+                    }
+                }
+                Effect::StopAuto(id) => {
+                    if let Some(d) = drivers.remove(&id) {
+                        let _ = d.commands.send(DriverCmd::Stop);
+                    }
+                    lock(&driven).remove(&id);
+                }
+                Effect::AutoAnswer { id, stage, yes } => {
+                    if let Some(d) = drivers.get(&id) {
+                        let _ = d.commands.send(DriverCmd::Answer { stage, yes });
+                    }
+                }
                 Effect::Perform { id, action } => {
                     let tx = msg_tx.clone();
                     match store.perform(id.clone(), action.clone(), state.actor.clone(), state.default_plan.clone()) {
@@ -213,11 +270,88 @@ async fn event_loop<B: Backend>(
             break Ok(());
         }
     };
-    watcher.abort();
+        watcher.abort();
     if let Some(s) = sampler {
         s.abort();
     }
+    // Quitting releases every lease at once, so another cockpit can take over.
+    for (_, d) in drivers.drain() {
+        let _ = d.commands.send(DriverCmd::Stop);
+        let _ = tokio::time::timeout(Duration::from_secs(3), d.task).await;
+    }
     outcome
+}
+
+type Driven = Arc<std::sync::Mutex<HashSet<String>>>;
+
+fn lock(driven: &Driven) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    driven.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+struct DriverHandle {
+    task: tokio::task::JoinHandle<()>,
+    commands: mpsc::UnboundedSender<DriverCmd>,
+}
+
+enum DriverCmd {
+    Answer { stage: usize, yes: bool },
+    Stop,
+}
+
+/// One line per gate: what a confirmation dialog shows as evidence.
+fn evidence_lines(report: &GateReport) -> Vec<String> {
+    report
+        .gates
+        .iter()
+        .map(|g| format!("{} {}: {}", ui::verdict_badge(Some(g.verdict)), g.name, g.detail))
+        .collect()
+}
+
+/// Ticks a driver every `refresh` and relays the operator's answers to it.
+async fn driver_task(
+    mut driver: Driver,
+    refresh: Duration,
+    mut commands: mpsc::UnboundedReceiver<DriverCmd>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let id = driver.id.clone();
+    loop {
+        let report = driver.tick(Utc::now()).await;
+        if let Some(sample) = report.sample.clone() {
+            let _ = tx.send(Msg::Sample { id: id.clone(), sample });
+        }
+        let evidence = report.report.as_ref().map(evidence_lines).unwrap_or_default();
+        let update = DriverUpdate {
+            lease: report.lease,
+            decision: report.decision,
+            step: report.step,
+            acted: report.acted,
+            evidence,
+        };
+        if tx.send(Msg::Driver { id: id.clone(), update }).is_err() {
+            driver.release().await;
+            return;
+        }
+        let next_tick = tokio::time::sleep(refresh);
+        tokio::pin!(next_tick);
+        loop {
+            tokio::select! {
+                _ = &mut next_tick => break,
+                cmd = commands.recv() => match cmd {
+                    Some(DriverCmd::Answer { stage, yes: true }) => {
+                        let result = driver.confirm(stage, Utc::now()).await;
+                        let _ = tx.send(Msg::AutoConfirmed { id: id.clone(), result });
+                        break;
+                    }
+                    Some(DriverCmd::Answer { stage, yes: false }) => driver.decline(stage),
+                    Some(DriverCmd::Stop) | None => {
+                        driver.release().await;
+                        return;
+                    }
+                },
+            }
+        }
+    }
 }
 
 /// Keeps a store subscription alive: a failed subscribe is reported as a disconnect
@@ -253,6 +387,7 @@ async fn sample_loop(
     source: Arc<dyn MetricsSource>,
     refresh: Duration,
     mut rollouts: watch::Receiver<Vec<Rollout>>,
+    driven: Driven,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
     // The store's first snapshot arrives just after start; wait briefly so the first
@@ -266,7 +401,7 @@ async fn sample_loop(
         let current: Vec<Rollout> = rollouts
             .borrow()
             .iter()
-            .filter(|r| !matches!(r.status, Status::Planned))
+                        .filter(|r| !matches!(r.status, Status::Planned) && !lock(&driven).contains(&r.id))
             .cloned()
             .collect();
         let samples = futures::future::join_all(current.iter().map(|r| {

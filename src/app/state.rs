@@ -10,6 +10,8 @@ use crate::app::keymap::Keymap;
 use crate::domain::actions::{Action, UserList};
 use crate::domain::event::Event;
 use crate::domain::health::{BreachTracker, GateConfig, GateReport, HealthSample, Verdict};
+use crate::app::driver::LeaseState;
+use crate::domain::progression::{Decision, NextStage, Policy};
 use crate::domain::rollout::{DocError, Plan, Rollout, Status};
 use crate::ops::FieldChange;
 use crate::store::{Lease, StoredRollout};
@@ -84,6 +86,15 @@ impl Health {
     }
 }
 
+/// Auto-progression as the cockpit sees it (the driver runs in a background task).
+#[derive(Debug, Clone, Default)]
+pub struct AutoView {
+    pub lease: Option<LeaseState>,
+    pub decision: Option<Decision>,
+    /// The last automatic write: its summary, or why it failed.
+    pub acted: Option<Result<String, String>>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub stored: StoredRollout,
@@ -91,6 +102,8 @@ pub struct Entry {
     pub health: Health,
     pub events: Vec<Event>,
     pub lease: Option<Lease>,
+    /// Some while this cockpit runs auto-progression for the rollout.
+    pub auto: Option<AutoView>,
 }
 
 impl Entry {
@@ -151,11 +164,13 @@ pub enum Dialog {
         input: Input,
     },
     /// A write lost a compare-and-set race.
-    Conflict {
+        Conflict {
         id: String,
         action: Action,
         changed: Vec<FieldChange>,
     },
+    /// Auto-progression is ready for the next stage and asks: y advances, n holds.
+    AutoConfirm { id: String, next: NextStage, evidence: Vec<String>, since: DateTime<Utc> },
 }
 
 /// Wall-screen (`watch`) mode: read-only, rotating between rollouts.
@@ -179,6 +194,9 @@ pub struct AppState {
     pub keys: Keymap,
     pub gates: GateConfig,
     pub default_plan: Plan,
+        pub policy: Policy,
+    /// Rollouts to drive from the start (`--auto ID`).
+    pub auto_on_start: Vec<String>,
     pub rollouts: Vec<Entry>,
     /// Index into `visible()`.
     pub selected: usize,
@@ -219,6 +237,8 @@ impl AppState {
             keys: Keymap::default(),
             gates: GateConfig::default(),
             default_plan: Plan::preset(crate::domain::rollout::PlanPreset::Canary),
+                        policy: Policy::default(),
+            auto_on_start: Vec::new(),
             rollouts: Vec::new(),
             selected: 0,
             filter: String::new(),

@@ -6,14 +6,16 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyM
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
+use crate::app::driver::{LeaseState, Step};
 use crate::app::keymap::Command;
 use crate::app::state::{
-    AppState, Conn, Dialog, EVENTS_SHOWN, Entry, HISTORY_LEN, HistoryPoint, Panel, Screen, Toast,
+        AppState, AutoView, Conn, Dialog, EVENTS_SHOWN, Entry, HISTORY_LEN, HistoryPoint, Panel, Screen, Toast,
     ToastLevel,
 };
 use crate::domain::actions::{self, Action, UserList};
 use crate::domain::event::Event;
 use crate::domain::health::{HealthSample, evaluate};
+use crate::domain::progression::Decision;
 use crate::domain::rollout::{Rollout, Status};
 use crate::domain::units::Percent;
 use crate::ops::FieldChange;
@@ -40,11 +42,17 @@ pub enum Msg {
         id: String,
         lease: Option<Lease>,
     },
-    Performed {
+        Performed {
         id: String,
         action: Action,
         outcome: WriteOutcome,
     },
+    /// One auto-progression tick's outcome (its sample arrives as `Sample`).
+    Driver { id: String, update: DriverUpdate },
+    /// The driver's answer to an operator's yes.
+    AutoConfirmed { id: String, result: Result<String, String> },
+    /// The driver could not start (no metrics source, read-only mode).
+    AutoUnavailable { id: String, why: String },
     Tick(DateTime<Utc>),
     Resize,
 }
@@ -62,10 +70,24 @@ pub enum WriteOutcome {
     Failed(String),
 }
 
+#[derive(Debug, Clone)]
+pub struct DriverUpdate {
+    pub lease: LeaseState,
+    pub decision: Decision,
+    pub step: Step,
+    pub acted: Option<Result<String, String>>,
+    /// The gates behind the decision, for a confirmation dialog.
+    pub evidence: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Perform { id: String, action: Action },
     LoadEvents(String),
+    StartAuto(String),
+    StopAuto(String),
+    /// The operator's answer to auto-progression's question about `stage`.
+    AutoAnswer { id: String, stage: usize, yes: bool },
     Quit,
 }
 
@@ -117,11 +139,26 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
-        Msg::Performed {
+                Msg::Performed {
             id,
             action,
             outcome,
         } => on_performed(state, id, action, outcome),
+        Msg::Driver { id, update } => on_driver(state, id, update),
+        Msg::AutoConfirmed { id, result } => {
+            match result {
+                Ok(summary) => toast(state, ToastLevel::Info, format!("{id}: {summary}")),
+                Err(why) => toast(state, ToastLevel::Error, format!("{id}: not advanced: {why}")),
+            }
+            vec![Effect::LoadEvents(id)]
+        }
+        Msg::AutoUnavailable { id, why } => {
+            if let Some(e) = state.entry_mut(&id) {
+                e.auto = None;
+            }
+            toast(state, ToastLevel::Error, format!("{id}: auto-progression unavailable: {why}"));
+            vec![]
+        }
     }
 }
 
@@ -186,15 +223,17 @@ fn upsert(state: &mut AppState, stored: StoredRollout) {
         }
         Err(i) => {
             // Keep the cursor on the rollout it was on when another one appears above it.
-            let keep = state.selected_entry().map(|e| e.id().to_string());
+                        let keep = state.selected_entry().map(|e| e.id().to_string());
+            let auto = state.auto_on_start.contains(&stored.id).then(AutoView::default);
             state.rollouts.insert(
                 i,
                 Entry {
                     stored,
                     rollout,
                     health: Default::default(),
-                    events: vec![],
-                    lease: None,
+                                        events: vec![],
+                                        lease: None,
+                                        auto,
                 },
             );
             if let Some(id) = keep
@@ -246,6 +285,50 @@ fn on_sample(state: &mut AppState, id: &str, sample: HealthSample) {
     }
     h.latest = Some(sample);
     h.report = Some(report);
+}
+
+fn on_driver(state: &mut AppState, id: String, update: DriverUpdate) -> Vec<Effect> {
+    let now = state.now;
+    let Some(entry) = state.entry_mut(&id) else { return vec![] };
+    let Some(auto) = entry.auto.as_mut() else { return vec![] };
+    auto.lease = Some(update.lease.clone());
+    auto.decision = Some(update.decision.clone());
+    match &update.lease {
+        LeaseState::Held(l) | LeaseState::HeldByOther(l) => entry.lease = Some(l.clone()),
+        LeaseState::Unavailable(_) => {}
+    }
+    let mut effects = vec![];
+    if let Some(result) = &update.acted {
+        if let Some(auto) = entry.auto.as_mut() {
+            auto.acted = Some(result.clone());
+        }
+        effects.push(Effect::LoadEvents(id.clone()));
+        let (level, text) = match result {
+            Ok(summary) => (ToastLevel::Info, format!("{id}: auto: {summary}")),
+            Err(why) => (ToastLevel::Error, format!("{id}: auto-progression could not act: {why}")),
+        };
+        toast(state, level, text);
+    }
+    // A question waits for the operator; it never replaces a dialog they are using.
+    if state.dialog.is_none() {
+        match update.step {
+            Step::AskConfirmation(next) => {
+                state.dialog = Some(Dialog::AutoConfirm { id, next, evidence: update.evidence, since: now });
+            }
+            Step::ProposeRollback(why) => {
+                let mut body = vec![why.clone()];
+                body.extend(update.evidence);
+                state.dialog = Some(Dialog::Confirm {
+                    id: id.clone(),
+                    title: format!("Auto-progression proposes: ROLL BACK {id}"),
+                    body,
+                    action: Action::Rollback { reason: format!("proposed by auto-progression, confirmed: {why}") },
+                });
+            }
+            _ => {}
+        }
+    }
+    effects
 }
 
 fn on_performed(
@@ -405,8 +488,20 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             };
             vec![Effect::LoadEvents(id)]
         }
-        Command::AddUser | Command::RemoveUser | Command::ToggleExcluded => {
+                Command::AddUser | Command::RemoveUser | Command::ToggleExcluded => {
             users_command(state, command)
+        }
+        Command::Auto => {
+            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else { return vec![] };
+            let entry = state.entry_mut(&id).expect("selected entry exists");
+            if entry.auto.take().is_some() {
+                toast(state, ToastLevel::Info, format!("{id}: auto-progression off (lease released)"));
+                vec![Effect::StopAuto(id)]
+            } else {
+                entry.auto = Some(AutoView::default());
+                toast(state, ToastLevel::Info, format!("{id}: auto-progression on"));
+                vec![Effect::StartAuto(id)]
+            }
         }
         Command::Advance
         | Command::PauseResume
@@ -670,7 +765,7 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
         Dialog::TypedConfirm { id, input, .. } => {
             (input.value().trim() != id).then(|| format!("type {id} to confirm"))
         }
-        Dialog::Confirm { .. } | Dialog::Conflict { .. } => None,
+                Dialog::Confirm { .. } | Dialog::Conflict { .. } | Dialog::AutoConfirm { .. } => None,
     }
 }
 
@@ -678,7 +773,11 @@ fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     let Some(dialog) = state.dialog.take() else {
         return vec![];
     };
-    if key.code == KeyCode::Esc {
+        if key.code == KeyCode::Esc {
+        // Dismissing auto-progression's question is a no: it must not re-ask every tick.
+        if let Dialog::AutoConfirm { id, next, .. } = dialog {
+            return vec![Effect::AutoAnswer { id, stage: next.index, yes: false }];
+        }
         return vec![];
     }
     match dialog {
@@ -697,6 +796,17 @@ fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                     body,
                     action,
                 });
+                vec![]
+            }
+        },
+                Dialog::AutoConfirm { id, next, evidence, since } => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => vec![Effect::AutoAnswer { id, stage: next.index, yes: true }],
+            KeyCode::Char('n') | KeyCode::Char('N') => {
+                toast(state, ToastLevel::Info, format!("{id}: holding at the current stage (answered no)"));
+                vec![Effect::AutoAnswer { id, stage: next.index, yes: false }]
+            }
+            _ => {
+                state.dialog = Some(Dialog::AutoConfirm { id, next, evidence, since });
                 vec![]
             }
         },
@@ -775,6 +885,6 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
             },
         ),
         Dialog::TypedConfirm { id, action, .. } => perform(state, &id, action),
-        Dialog::Confirm { .. } | Dialog::Conflict { .. } => vec![],
+                Dialog::Confirm { .. } | Dialog::Conflict { .. } | Dialog::AutoConfirm { .. } => vec![],
     }
 }

@@ -71,6 +71,17 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
             input = Some(i);
             hint = "Enter: add   Esc: cancel";
         }
+                Dialog::AutoConfirm { id, next, evidence, since } => {
+            title = format!("AUTO-PROGRESSION: {id} is ready for the next stage");
+            lines.push(Line::styled(
+                format!("Advance to stage {} '{}' ({})?", next.index + 1, next.name, next.percent),
+                theme.accent(),
+            ));
+            lines.push(Line::raw(format!("waiting for you {}", super::age_text(state.now - *since))));
+            lines.push(Line::raw("Evidence:"));
+            lines.extend(evidence.iter().map(|e| Line::raw(format!("  {e}"))));
+            hint = "y: advance   n/Esc: hold this stage";
+        }
         Dialog::Conflict {
             id,
             action,

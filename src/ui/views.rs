@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
 use super::{Theme, age_text, verdict_badge};
+use crate::app::driver::LeaseState;
 use crate::app::state::{AppState, EVENTS_SHOWN, Entry, HistoryPoint, Panel};
 use crate::domain::actions::UserList;
 use crate::domain::health::{SideStats, Verdict};
@@ -334,15 +335,52 @@ fn timeline(
                     format!("{} ", verdict_badge(Some(g.verdict))),
                     theme.verdict(Some(g.verdict)),
                 ),
-                Span::styled(format!("{:<20} ", g.name), theme.dim()),
+                                Span::styled(format!("{:<20} ", g.name), theme.dim()),
                 Span::raw(text),
             ]));
         }
     }
+    lines.push(Line::raw(""));
+    lines.extend(auto_lines(state, e, theme));
     frame.render_widget(
         Paragraph::new(lines).block(block(Panel::Timeline.title().into(), focused, theme)),
         area,
     );
+}
+
+/// Who drives the rollout, and why the machine holds or what it did last.
+fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
+    let until = |l: &crate::store::Lease| l.expires_at.format("%H:%M:%S").to_string();
+    let key = state.keys.label(crate::app::keymap::Command::Auto);
+    let Some(auto) = &e.auto else {
+        return vec![match &e.lease {
+            Some(l) if l.expires_at > state.now => Line::styled(
+                format!("auto: driven by {} (lease until {})", l.holder, until(l)),
+                theme.warn(),
+            ),
+            _ => Line::styled(format!("auto: off ({key} turns it on)"), theme.dim()),
+        }];
+    };
+    let mut lines = vec![match &auto.lease {
+        None => Line::styled("AUTO: starting…", theme.warn()),
+        Some(LeaseState::Held(l)) => {
+            Line::styled(format!("AUTO ● driving (lease until {})", until(l)), theme.ok())
+        }
+        Some(LeaseState::HeldByOther(l)) => Line::styled(
+            format!("AUTO ○ waiting: {} drives until {}", l.holder, until(l)),
+            theme.warn(),
+        ),
+        Some(LeaseState::Unavailable(why)) => {
+            Line::styled(format!("AUTO ✖ not acting: {why}"), theme.bad())
+        }
+    }];
+    if let Some(d) = &auto.decision {
+        lines.push(Line::raw(format!("→ {}", d.label())));
+    }
+    if let Some(Err(why)) = &auto.acted {
+        lines.push(Line::styled(format!("last action failed: {why}"), theme.bad()));
+    }
+    lines
 }
 
 fn side_row(
