@@ -42,6 +42,21 @@ fn big_text(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The number of columns that makes every tile largest (relative to the minimum tile),
+/// or None when even the best grid would make tiles too small: then the wall rotates.
+fn grid_columns(count: usize, width: u16, height: u16) -> Option<usize> {
+    (1..=count)
+        .filter_map(|cols| {
+            let rows = count.div_ceil(cols);
+            let (w, h) = (width as usize / cols, height as usize / rows);
+            let fits = w >= TILE_MIN.0 as usize && h >= TILE_MIN.1 as usize;
+            let scale = (w as f64 / TILE_MIN.0 as f64).min(h as f64 / TILE_MIN.1 as f64);
+            fits.then_some((cols, scale))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(cols, _)| cols)
+}
+
 pub fn render_wall(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame) {
     let area = frame.area();
     let [top, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(area);
@@ -51,11 +66,8 @@ pub fn render_wall(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Fram
         frame.render_widget(Paragraph::new("No rollouts in the store.").style(theme.dim()), body);
         return;
     }
-    let cols = (body.width / TILE_MIN.0).max(1) as usize;
-    let rows = (body.height / TILE_MIN.1).max(1) as usize;
-    if entries.len() <= cols * rows {
-        let rows_needed = entries.len().div_ceil(cols);
-        let cols_used = entries.len().min(cols);
+        if let Some(cols_used) = grid_columns(entries.len(), body.width, body.height) {
+        let rows_needed = entries.len().div_ceil(cols_used);
         let row_areas = Layout::vertical(vec![Constraint::Fill(1); rows_needed]).split(body);
         for (r, row_area) in row_areas.iter().enumerate() {
             let col_areas = Layout::horizontal(vec![Constraint::Fill(1); cols_used]).split(*row_area);
@@ -172,10 +184,19 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
         Span::raw(format!(" p99   S {:>7} C {:>7} ", p99(stable), p99(canary))),
         Span::styled(spark(h.history.iter().map(|p| p.canary_p99), width), theme.warn()),
     ]));
-    if let Some(report) = &h.report
-        && report.verdict != Verdict::Pass
-    {
-        lines.push(Line::styled(format!(" {}", report.summary()), theme.verdict(Some(report.verdict))));
+        if let Some(report) = &h.report {
+        // Tall tiles list every gate; short ones only say what is wrong.
+        if (inner.height as usize) > lines.len() + report.gates.len() + 1 {
+            lines.push(Line::raw(""));
+            for g in &report.gates {
+                lines.push(Line::styled(
+                    format!(" {} {}: {}", verdict_badge(Some(g.verdict)), g.name, g.detail),
+                    theme.verdict(Some(g.verdict)),
+                ));
+            }
+        } else if report.verdict != Verdict::Pass {
+            lines.push(Line::styled(format!(" {}", report.summary()), theme.verdict(Some(report.verdict))));
+        }
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }
