@@ -1,0 +1,672 @@
+//! Snapshots of every cockpit view, drawn with `TestBackend` at 80x24 and 200x60
+//! from deterministic states (`support/cockpit_fixture.rs`). Text snapshots use no
+//! colour; a few `*_color_*` snapshots record the styled runs, and the tests assert
+//! that a failing verdict is red and reads "✖ FAIL".
+
+#[path = "support/cockpit_fixture.rs"]
+mod cockpit_fixture;
+
+use cockpit_fixture::*;
+use crossterm::event::KeyCode;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier, Style};
+use rollout_tui::app::state::{AppState, Dialog, Panel, Screen};
+use rollout_tui::app::update::{Msg, WriteOutcome, update};
+use rollout_tui::domain::actions::Action;
+use rollout_tui::domain::units::Percent;
+use rollout_tui::ops::diff_fields;
+use rollout_tui::store::{Revision, StoreChange, StoredRollout};
+use rollout_tui::ui::{Theme, render};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
+
+fn draw(state: &AppState, width: u16, height: u16, color: bool) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|f| render(state, Theme { color }, f))
+        .expect("draw");
+    terminal.backend().buffer().clone()
+}
+
+/// The cells of one row as text; the cells a wide character covers are skipped.
+fn row_text(buf: &Buffer, y: u16) -> String {
+    let mut out = String::new();
+    let mut skip = 0usize;
+    for x in 0..buf.area.width {
+        let sym = buf[(x, y)].symbol();
+        if skip == 0 {
+            out.push_str(sym);
+        }
+        skip = skip
+            .max(ratatui::text::Span::raw(sym).width())
+            .saturating_sub(1);
+    }
+    out
+}
+
+/// The screen as text, trailing blanks trimmed, one line per row.
+fn screen_text(buf: &Buffer) -> String {
+    (0..buf.area.height)
+        .map(|y| row_text(buf, y).trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn style_name(style: Style) -> String {
+    let mut parts = Vec::new();
+    if let Some(fg) = style.fg
+        && fg != Color::Reset
+    {
+        parts.push(format!("fg={fg:?}"));
+    }
+    if let Some(bg) = style.bg
+        && bg != Color::Reset
+    {
+        parts.push(format!("bg={bg:?}"));
+    }
+    let m = style.add_modifier;
+    for (flag, name) in [
+        (Modifier::BOLD, "bold"),
+        (Modifier::REVERSED, "reversed"),
+        (Modifier::DIM, "dim"),
+        (Modifier::ITALIC, "italic"),
+        (Modifier::UNDERLINED, "underlined"),
+    ] {
+        if m.contains(flag) {
+            parts.push(name.to_string());
+        }
+    }
+    parts.join(" ")
+}
+
+/// The screen text followed by every styled run: `row col: style 'text'`.
+fn styled_text(buf: &Buffer) -> String {
+    let mut out = screen_text(buf);
+    out.push_str("\n---- styled runs (row col: style 'text')\n");
+    for y in 0..buf.area.height {
+        let mut x = 0u16;
+        while x < buf.area.width {
+            let style = buf[(x, y)].style();
+            let name = style_name(style);
+            let start = x;
+            let mut text = String::new();
+            while x < buf.area.width && style_name(buf[(x, y)].style()) == name {
+                text.push_str(buf[(x, y)].symbol());
+                x += 1;
+            }
+            if !name.is_empty() && !text.trim().is_empty() {
+                out.push_str(&format!(
+                    "{y:>2} {start:>3}: {name} '{}'\n",
+                    text.trim_end()
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Snapshots `state` at 80x24 and 200x60 as `{name}_{w}x{h}`, without colour.
+fn snap(name: &str, state: &AppState) {
+    for (w, h) in SIZES {
+        let buf = draw(state, w, h, false);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen_text(&buf));
+    }
+}
+
+/// Where `needle` starts on screen, if anywhere.
+fn find(buf: &Buffer, needle: &str) -> Vec<(u16, u16)> {
+    let mut hits = Vec::new();
+    for y in 0..buf.area.height {
+        // Column positions: walk cells so wide characters keep their place.
+        let cells: Vec<&str> = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+        for x in 0..cells.len() {
+            let mut s = String::new();
+            for c in &cells[x..] {
+                s.push_str(c);
+                if s.len() >= needle.len() {
+                    break;
+                }
+            }
+            if s.starts_with(needle) {
+                hits.push((x as u16, y));
+            }
+        }
+    }
+    hits
+}
+
+/// Every "✖ FAIL" on screen is drawn red and bold; there is at least one.
+fn assert_fail_is_red(buf: &Buffer, what: &str) {
+    let hits = find(buf, "✖ FAIL");
+    assert!(
+        !hits.is_empty(),
+        "{what}: no '✖ FAIL' on screen:\n{}",
+        screen_text(buf)
+    );
+    for (x, y) in hits {
+        for dx in 0..6 {
+            let cell = &buf[(x + dx, y)];
+            assert_eq!(
+                cell.fg,
+                Color::Red,
+                "{what}: '✖ FAIL' at {x},{y} is not red (cell {dx} is {:?})",
+                cell.style()
+            );
+            assert!(
+                cell.modifier.contains(Modifier::BOLD),
+                "{what}: '✖ FAIL' at {x},{y} is not bold"
+            );
+        }
+    }
+}
+
+fn open_on(mut state: AppState, id: &str, panel: Panel) -> AppState {
+    open(&mut state, id);
+    while state.focus != panel {
+        press(&mut state, KeyCode::Tab);
+    }
+    state
+}
+
+// ---------------------------------------------------------------- overview
+
+#[test]
+fn overview() {
+    snap("overview", &demo_state());
+}
+
+#[test]
+fn overview_filter_applied() {
+    let mut s = demo_state();
+    ch(&mut s, '/');
+    type_text(&mut s, "search");
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.filter, "search");
+    snap("overview_filter_applied", &s);
+}
+
+#[test]
+fn overview_filter_typing() {
+    let mut s = demo_state();
+    ch(&mut s, '/');
+    type_text(&mut s, "oc");
+    snap("overview_filter_typing", &s);
+}
+
+#[test]
+fn overview_color() {
+    let s = demo_state();
+    for (w, h) in SIZES {
+        let buf = draw(&s, w, h, true);
+        assert_fail_is_red(&buf, &format!("overview {w}x{h}"));
+        if w == 80 {
+            insta::assert_snapshot!("overview_color_80x24", styled_text(&buf));
+        }
+    }
+}
+
+#[test]
+fn empty_store() {
+    snap("empty_store", &empty_state());
+}
+
+// ---------------------------------------------------------------- detail
+
+#[test]
+fn detail_timeline_failing() {
+    let s = open_on(demo_state(), "search-ranking-v2", Panel::Timeline);
+    snap("detail_timeline_failing", &s);
+}
+
+#[test]
+fn detail_timeline_countdown() {
+    let s = open_on(demo_state_current_at_5(), "current", Panel::Timeline);
+    assert!(s.countdown_visible());
+    snap("detail_timeline_countdown", &s);
+}
+
+#[test]
+fn detail_health_failing() {
+    let s = open_on(demo_state(), "search-ranking-v2", Panel::Health);
+    snap("detail_health_failing", &s);
+}
+
+#[test]
+fn detail_health_healthy() {
+    let s = open_on(demo_state(), "current", Panel::Health);
+    snap("detail_health_healthy", &s);
+}
+
+#[test]
+fn detail_health_inconclusive() {
+    let s = open_on(demo_state(), "ocr-fallback", Panel::Health);
+    snap("detail_health_inconclusive", &s);
+}
+
+#[test]
+fn detail_users() {
+    let s = open_on(demo_state_current_at_5(), "current", Panel::Users);
+    snap("detail_users", &s);
+}
+
+#[test]
+fn detail_users_excluded() {
+    let mut s = open_on(demo_state_current_at_5(), "current", Panel::Users);
+    ch(&mut s, 'x');
+    snap("detail_users_excluded", &s);
+}
+
+#[test]
+fn detail_events() {
+    let s = open_on(demo_state_current_at_5(), "current", Panel::Events);
+    snap("detail_events", &s);
+}
+
+#[test]
+fn detail_color() {
+    for (panel, name) in [
+        (Panel::Timeline, "detail_timeline_color_80x24"),
+        (Panel::Health, "detail_health_color_80x24"),
+    ] {
+        let s = open_on(demo_state(), "search-ranking-v2", panel);
+        for (w, h) in SIZES {
+            let buf = draw(&s, w, h, true);
+            assert_fail_is_red(&buf, &format!("{name} {w}x{h}"));
+            if w == 80 {
+                insta::assert_snapshot!(name, styled_text(&buf));
+            }
+        }
+    }
+}
+
+#[test]
+fn detail_color_wide() {
+    let s = open_on(demo_state(), "search-ranking-v2", Panel::Health);
+    let buf = draw(&s, 200, 60, true);
+    assert_fail_is_red(&buf, "detail 200x60");
+    insta::assert_snapshot!("detail_color_200x60", styled_text(&buf));
+}
+
+// ---------------------------------------------------------------- dialogs
+
+#[test]
+fn dialog_advance_confirm() {
+    let mut s = open_on(demo_state(), "current", Panel::Timeline);
+    ch(&mut s, 'a');
+    assert!(matches!(s.dialog, Some(Dialog::Confirm { .. })));
+    snap("dialog_advance_confirm", &s);
+}
+
+#[test]
+fn dialog_advance_confirm_failing_health() {
+    let mut s = open_on(demo_state(), "search-ranking-v2", Panel::Timeline);
+    ch(&mut s, 'a');
+    snap("dialog_advance_confirm_failing_health", &s);
+}
+
+#[test]
+fn dialog_set_percent_valid() {
+    let mut s = open_on(demo_state(), "current", Panel::Timeline);
+    ch(&mut s, '%');
+    type_text(&mut s, "5");
+    snap("dialog_set_percent_valid", &s);
+}
+
+#[test]
+fn dialog_set_percent_invalid() {
+    for (text, name) in [
+        ("101", "dialog_set_percent_out_of_range"),
+        ("5.123", "dialog_set_percent_too_precise"),
+        ("abc", "dialog_set_percent_not_a_number"),
+        ("0", "dialog_set_percent_unchanged"),
+    ] {
+        let mut s = open_on(demo_state(), "current", Panel::Timeline);
+        ch(&mut s, '%');
+        type_text(&mut s, text);
+        snap(name, &s);
+    }
+}
+
+#[test]
+fn dialog_set_percent_big_jump_confirm() {
+    let mut s = open_on(demo_state(), "current", Panel::Timeline);
+    ch(&mut s, '%');
+    type_text(&mut s, "100");
+    press(&mut s, KeyCode::Enter);
+    assert!(matches!(s.dialog, Some(Dialog::Confirm { .. })));
+    snap("dialog_set_percent_confirm_100", &s);
+}
+
+#[test]
+fn dialog_add_user_duplicate() {
+    let mut s = open_on(demo_state(), "current", Panel::Users);
+    ch(&mut s, 'i');
+    type_text(&mut s, "QA-team-1");
+    // Ids compare exactly, so that one is new; an email compares without case.
+    snap("dialog_add_user_new", &s);
+    let mut s = open_on(demo_state(), "current", Panel::Users);
+    ch(&mut s, 'i');
+    type_text(&mut s, "Alec@GetAIFactory.com");
+    snap("dialog_add_user_duplicate", &s);
+    let mut s = open_on(demo_state(), "current", Panel::Users);
+    ch(&mut s, 'i');
+    type_text(&mut s, "ci-bot");
+    snap("dialog_add_user_in_other_list", &s);
+}
+
+#[test]
+fn dialog_remove_user_confirm() {
+    let mut s = open_on(demo_state(), "current", Panel::Users);
+    press(&mut s, KeyCode::Down);
+    ch(&mut s, 'd');
+    assert!(matches!(s.dialog, Some(Dialog::Confirm { .. })));
+    snap("dialog_remove_user_confirm", &s);
+}
+
+#[test]
+fn dialog_rollback_reason() {
+    let mut s = open_on(demo_state(), "search-ranking-v2", Panel::Timeline);
+    ch(&mut s, 'R');
+    snap("dialog_rollback_empty", &s);
+    type_text(&mut s, "error spike on checkout");
+    snap("dialog_rollback_reason", &s);
+}
+
+#[test]
+fn dialog_promote_typed_confirm() {
+    let mut s = open_on(demo_state(), "current", Panel::Timeline);
+    ch(&mut s, 'P');
+    type_text(&mut s, "curr");
+    snap("dialog_promote_partial", &s);
+    type_text(&mut s, "ent");
+    snap("dialog_promote_typed", &s);
+}
+
+/// Someone set `current` to 5 % while this cockpit tried to advance it.
+fn conflict_state() -> AppState {
+    let mut s = open_on(demo_state(), "current", Panel::Timeline);
+    ch(&mut s, 'a');
+    let effects = ch(&mut s, 'y');
+    assert_eq!(effects.len(), 1);
+    let before = current().stored;
+    let mut after_fields = before.fields.clone();
+    after_fields.insert(
+        "rolloutPercentage".into(),
+        Percent::from_hundredths(500).unwrap().to_json(),
+    );
+    after_fields.insert("status".into(), "progressive".into());
+    after_fields.insert("currentStage".into(), 1.into());
+    after_fields.insert("stageEnteredAt".into(), "2026-03-01T08:59:30.000Z".into());
+    let current_doc = StoredRollout {
+        id: "current".into(),
+        revision: Revision("3".into()),
+        fields: after_fields,
+    };
+    update(
+        &mut s,
+        Msg::Performed {
+            id: "current".into(),
+            action: Action::Advance,
+            outcome: WriteOutcome::Conflict {
+                changed: diff_fields(&before.fields, &current_doc.fields),
+                current: current_doc,
+            },
+        },
+    );
+    assert!(matches!(s.dialog, Some(Dialog::Conflict { .. })));
+    s
+}
+
+#[test]
+fn dialog_conflict() {
+    snap("dialog_conflict", &conflict_state());
+}
+
+#[test]
+fn write_failed_toast() {
+    let mut s = open_on(demo_state(), "current", Panel::Timeline);
+    ch(&mut s, 'R');
+    type_text(&mut s, "bad build");
+    press(&mut s, KeyCode::Enter);
+    update(
+        &mut s,
+        Msg::Performed {
+            id: "current".into(),
+            action: Action::Rollback {
+                reason: "bad build".into(),
+            },
+            outcome: WriteOutcome::Failed(
+                "store unavailable: /srv/rollouts/rollouts.db: database is locked".into(),
+            ),
+        },
+    );
+    snap("toast_write_failed", &s);
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = demo_state();
+    ch(&mut s, '?');
+    assert!(s.help_open);
+    snap("help_overlay", &s);
+}
+
+// ---------------------------------------------------------------- outages and bad data
+
+#[test]
+fn store_outage_banner() {
+    let mut s = demo_state();
+    update(
+        &mut s,
+        Msg::Store(StoreChange::Disconnected(
+            "/srv/rollouts/rollouts.db: No such file or directory (os error 2)".into(),
+        )),
+    );
+    tick(&mut s, t0() + chrono::Duration::seconds(95));
+    snap("store_outage_overview", &s);
+    let s = open_on(s, "current", Panel::Timeline);
+    snap("store_outage_detail", &s);
+}
+
+/// `current` had 32 good samples; the last 4 (one minute) came back with no data.
+fn metrics_outage_state() -> AppState {
+    let mut s = demo_state();
+    let start = t0() + chrono::Duration::seconds(SAMPLE_EVERY_SECS);
+    feed_samples(
+        &mut s,
+        "current",
+        4,
+        start + chrono::Duration::seconds(45),
+        |at, _| outage_sample(at),
+    );
+    s
+}
+
+#[test]
+fn metrics_outage() {
+    let s = metrics_outage_state();
+    snap("metrics_outage_overview", &s);
+    let s = open_on(s, "current", Panel::Health);
+    snap("metrics_outage_detail_health", &s);
+}
+
+#[test]
+fn malformed_document() {
+    let mut s = demo_state();
+    upsert(&mut s, malformed());
+    snap("malformed_overview", &s);
+    let mut s = open_on(s, "billing-export", Panel::Timeline);
+    assert_eq!(s.screen, Screen::Detail);
+    snap("malformed_detail", &s);
+    // Acting on it is refused with a reason, not attempted.
+    let effects = ch(&mut s, 'a');
+    assert!(effects.is_empty() && s.dialog.is_none());
+    snap("malformed_refused_toast", &s);
+}
+
+// ---------------------------------------------------------------- content checks
+
+/// The facts an operator needs are on the 80x24 overview: every id, status,
+/// percentage and verdict word.
+#[test]
+fn overview_80x24_shows_the_key_facts() {
+    let s = demo_state();
+    let text = screen_text(&draw(&s, 80, 24, false));
+    for needle in [
+        "current",
+        "search-ranking-v2",
+        "ocr-fallback",
+        "canary",
+        "progressive",
+        "0%",
+        "1%",
+        "5%",
+        "✔ pass",
+        "✖ FAIL",
+        "? wait",
+        "✖ 1 failing",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}:\n{text}");
+    }
+}
+
+/// The help overlay shows every command's real key and description.
+fn help_missing(w: u16, h: u16) -> (Vec<String>, String) {
+    let mut s = demo_state();
+    ch(&mut s, '?');
+    let text = screen_text(&draw(&s, w, h, false));
+    let missing = s
+        .keys
+        .help_rows()
+        .iter()
+        .filter(|(k, what)| !text.contains(&format!(" {k:<8}  {what}")))
+        .map(|(k, what)| format!("{k} {what}"))
+        .collect();
+    (missing, text)
+}
+
+#[test]
+fn help_lists_every_command_at_200x60() {
+    let (missing, text) = help_missing(200, 60);
+    assert!(
+        missing.is_empty(),
+        "help does not show {missing:?}:\n{text}"
+    );
+    assert!(text.contains("ctrl-c always quits"), "\n{text}");
+}
+
+/// At 80x24 the help overlay has 22 rows for 21 commands, a blank and a footer.
+#[test]
+#[ignore = "bug: at 80x24 the help overlay is cut to 22 rows: the last command (A auto-progression on/off) and the footer \"ctrl-c always quits…\" are not shown (snapshot help_overlay_80x24)"]
+fn help_lists_every_command_at_80x24() {
+    let (missing, text) = help_missing(80, 24);
+    assert!(
+        missing.is_empty(),
+        "help does not show {missing:?}:\n{text}"
+    );
+    assert!(text.contains("ctrl-c always quits"), "\n{text}");
+}
+
+/// A canary error rate that rises sample by sample: the newest point is the highest.
+fn rising_error_state() -> AppState {
+    let mut s = empty_state();
+    add(&mut s, &current());
+    feed_samples(&mut s, "current", 10, t0(), |at, i| {
+        let mut sample = healthy_sample(at, i);
+        if let Some(c) = sample.canary.as_mut() {
+            c.requests = 1000;
+            c.errors = i as u64 + 1;
+        }
+        sample
+    });
+    s
+}
+
+/// The overview row's sparkline, read from the right edge of the first data row.
+fn overview_spark(buf: &Buffer) -> String {
+    let row = row_text(buf, 3);
+    let inner = row.trim_end().trim_end_matches('│').trim_end();
+    let mut spark: Vec<char> = inner
+        .chars()
+        .rev()
+        .take_while(|c| "▁▂▃▄▅▆▇█".contains(*c))
+        .collect();
+    spark.reverse();
+    spark.into_iter().collect()
+}
+
+/// The overview sparkline ends with the newest point, at every size.
+#[test]
+fn overview_sparkline_ends_with_the_newest_point() {
+    let s = rising_error_state();
+    for (w, h) in SIZES {
+        let buf = draw(&s, w, h, false);
+        assert!(
+            overview_spark(&buf).ends_with("▇█"),
+            "{w}x{h}: the sparkline does not end with the newest points (▇█):\n{}",
+            screen_text(&buf)
+        );
+    }
+}
+
+// ---------------------------------------------------------------- 80x24 problems
+
+/// A malformed document's overview row names the field at 80x24 too.
+#[test]
+#[ignore = "bug: at 80x24 the malformed row's message sits in the STAGE column and is cut to \"field 'rolloutPercen\" (snapshot malformed_overview_80x24)"]
+fn malformed_row_names_the_field_at_80x24() {
+    let mut s = demo_state();
+    upsert(&mut s, malformed());
+    let text = screen_text(&draw(&s, 80, 24, false));
+    assert!(text.contains("rolloutPercentage"), "\n{text}");
+}
+
+/// During a store outage the 80x24 screen says how old the data is and that the
+/// store is disconnected in the status line.
+#[test]
+#[ignore = "bug: at 80x24 the one-line store banner is cut before \"data is … old; writes may fail\" and the status line is cut before the data age and \"○ DISCONNECTED\" (snapshot store_outage_overview_80x24)"]
+fn store_outage_shows_data_age_at_80x24() {
+    let mut s = demo_state();
+    update(
+        &mut s,
+        Msg::Store(StoreChange::Disconnected(
+            "/srv/rollouts/rollouts.db: No such file or directory (os error 2)".into(),
+        )),
+    );
+    tick(&mut s, t0() + chrono::Duration::seconds(95));
+    let text = screen_text(&draw(&s, 80, 24, false));
+    assert!(text.contains("old"), "no data age on screen:\n{text}");
+    assert!(text.contains("writes may fail"), "\n{text}");
+    assert!(text.contains("DISCONNECTED"), "\n{text}");
+}
+
+/// The status line keeps the connection state and the data age at 80 columns.
+#[test]
+#[ignore = "bug: at 80x24 the status line is cut after the store and metrics descriptions; data age, \"● connected\" and the driver never show (every *_80x24 snapshot)"]
+fn status_line_shows_connection_at_80x24() {
+    let s = demo_state();
+    let text = screen_text(&draw(&s, 80, 24, false));
+    assert!(text.contains("connected"), "\n{text}");
+    assert!(text.contains("data 0s old"), "\n{text}");
+}
+
+/// Every hint in the detail view's hint line fits at 80 columns.
+#[test]
+#[ignore = "bug: at 80x24 the detail hint line is cut to \"P prom\" (snapshot detail_timeline_failing_80x24)"]
+fn detail_hints_fit_at_80x24() {
+    let s = open_on(demo_state(), "current", Panel::Timeline);
+    let text = screen_text(&draw(&s, 80, 24, false));
+    assert!(text.contains("P promote"), "\n{text}");
+}
+
+/// A gate's whole detail is readable in the wide layout (200x60).
+#[test]
+#[ignore = "bug: gate details in the Stages panel are cut, even at 200x60 (\"worse with 100 % c\", \"(limit \"; snapshot detail_timeline_failing_200x60)"]
+fn gate_details_fit_at_200x60() {
+    let s = open_on(demo_state(), "search-ranking-v2", Panel::Timeline);
+    let text = screen_text(&draw(&s, 200, 60, false));
+    assert!(text.contains("(limit 3m)"), "\n{text}");
+    assert!(text.contains("confidence"), "\n{text}");
+}

@@ -1,0 +1,1086 @@
+//! The cockpit's reducer driven by key events and messages, as the runtime drives
+//! it: what asks first, what performs at once, what is refused and why.
+
+#[path = "support/cockpit_fixture.rs"]
+mod cockpit_fixture;
+
+use std::collections::BTreeMap;
+
+use cockpit_fixture::*;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use rollout_tui::app::keymap::{Command, KeySetting, Keymap};
+use rollout_tui::app::state::{AppState, Conn, Dialog, HISTORY_LEN, Panel, Screen, ToastLevel};
+use rollout_tui::app::update::{Effect, Msg, WriteOutcome, input_problem, update};
+use rollout_tui::domain::actions::{Action, UserList};
+use rollout_tui::domain::units::Percent;
+use rollout_tui::ops::diff_fields;
+use rollout_tui::store::{Revision, StoreChange, StoredRollout};
+use rollout_tui::ui::{Theme, render};
+
+fn pct(text: &str) -> Percent {
+    text.parse().unwrap()
+}
+
+fn perform(id: &str, action: Action) -> Vec<Effect> {
+    vec![Effect::Perform {
+        id: id.into(),
+        action,
+    }]
+}
+
+fn screen(state: &AppState, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| render(state, Theme { color: false }, f))
+        .unwrap();
+    let buf = t.backend().buffer().clone();
+    (0..h)
+        .map(|y| {
+            (0..w)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn detail(id: &str) -> AppState {
+    let mut s = demo_state();
+    open(&mut s, id);
+    s
+}
+
+fn detail_at_5(id: &str) -> AppState {
+    let mut s = demo_state_current_at_5();
+    open(&mut s, id);
+    s
+}
+
+fn users_panel(mut s: AppState) -> AppState {
+    ch(&mut s, 'u');
+    assert_eq!((s.screen, s.focus), (Screen::Detail, Panel::Users));
+    s
+}
+
+fn problem(s: &AppState) -> Option<String> {
+    input_problem(s, s.dialog.as_ref().expect("a dialog is open"))
+}
+
+fn dialog_kind(s: &AppState) -> &'static str {
+    // `matches!` rather than `match`, so a new dialog kind elsewhere does not break this.
+    let d = s.dialog.as_ref();
+    if d.is_none() {
+        "none"
+    } else if matches!(d, Some(Dialog::Confirm { .. })) {
+        "confirm"
+    } else if matches!(d, Some(Dialog::TypedConfirm { .. })) {
+        "typed-confirm"
+    } else if matches!(d, Some(Dialog::Rollback { .. })) {
+        "rollback"
+    } else if matches!(d, Some(Dialog::SetPercent { .. })) {
+        "set-percent"
+    } else if matches!(d, Some(Dialog::AddUser { .. })) {
+        "add-user"
+    } else if matches!(d, Some(Dialog::Conflict { .. })) {
+        "conflict"
+    } else {
+        "other"
+    }
+}
+
+// ---------------------------------------------------------------- navigation
+
+#[test]
+fn open_loads_events_and_esc_goes_back() {
+    let mut s = demo_state();
+    select(&mut s, "ocr-fallback");
+    let effects = press(&mut s, KeyCode::Enter);
+    assert_eq!(effects, vec![Effect::LoadEvents("ocr-fallback".into())]);
+    assert_eq!((s.screen, s.focus), (Screen::Detail, Panel::Timeline));
+    for panel in [Panel::Health, Panel::Users, Panel::Events, Panel::Timeline] {
+        press(&mut s, KeyCode::Tab);
+        assert_eq!(s.focus, panel);
+    }
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(s.screen, Screen::Overview);
+    assert_eq!(s.selected_entry().unwrap().id(), "ocr-fallback");
+}
+
+#[test]
+fn cursor_keys_stop_at_the_ends() {
+    let mut s = demo_state();
+    for _ in 0..5 {
+        ch(&mut s, 'j');
+    }
+    assert_eq!(s.selected, 2);
+    press(&mut s, KeyCode::Up);
+    assert_eq!(s.selected, 1);
+    ch(&mut s, 'k');
+    ch(&mut s, 'k');
+    assert_eq!(s.selected, 0);
+}
+
+#[test]
+fn key_releases_are_ignored() {
+    let mut s = demo_state();
+    let mut release = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+    release.kind = KeyEventKind::Release;
+    assert!(update(&mut s, Msg::Key(release)).is_empty());
+    assert!(!s.quit);
+}
+
+#[test]
+fn q_quits_and_ctrl_c_quits_even_in_a_dialog() {
+    let mut s = demo_state();
+    assert_eq!(ch(&mut s, 'q'), vec![Effect::Quit]);
+    assert!(s.quit);
+
+    let mut s = detail("current");
+    ch(&mut s, 'R');
+    // A 'q' typed into a text field is text, not quit.
+    assert!(type_text(&mut s, "q").is_empty());
+    assert!(!s.quit);
+    let effects = update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(effects, vec![Effect::Quit]);
+    assert!(s.quit);
+}
+
+#[test]
+fn slash_filters_by_id() {
+    let mut s = demo_state();
+    ch(&mut s, '/');
+    assert!(s.filter_input.is_some());
+    // Typed letters are filter text, not commands ('a' would be advance, 'q' quit).
+    assert!(type_text(&mut s, "qa").is_empty());
+    assert!(!s.quit && s.dialog.is_none());
+    assert!(s.visible().is_empty());
+    for _ in 0..2 {
+        press(&mut s, KeyCode::Backspace);
+    }
+    type_text(&mut s, "RANK");
+    let ids: Vec<&str> = s.visible().iter().map(|&i| s.rollouts[i].id()).collect();
+    assert_eq!(ids, ["search-ranking-v2"], "case-insensitive match");
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.filter, "RANK");
+    assert!(s.filter_input.is_none());
+    assert_eq!(s.selected_entry().unwrap().id(), "search-ranking-v2");
+    // Esc on the overview clears the kept filter.
+    press(&mut s, KeyCode::Esc);
+    assert!(s.filter.is_empty());
+    assert_eq!(s.visible().len(), 3);
+
+    // Esc while typing drops what was typed and keeps the previous filter.
+    ch(&mut s, '/');
+    type_text(&mut s, "ocr");
+    press(&mut s, KeyCode::Enter);
+    ch(&mut s, '/');
+    type_text(&mut s, "zzz");
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(s.filter, "ocr");
+    assert_eq!(s.visible().len(), 1);
+}
+
+#[test]
+fn help_opens_and_closes_and_swallows_keys() {
+    let mut s = demo_state();
+    ch(&mut s, '?');
+    assert!(s.help_open);
+    assert!(ch(&mut s, 'a').is_empty());
+    assert!(s.dialog.is_none(), "keys do not act under the help overlay");
+    press(&mut s, KeyCode::Esc);
+    assert!(!s.help_open);
+    ch(&mut s, '?');
+    ch(&mut s, '?');
+    assert!(!s.help_open);
+}
+
+// ---------------------------------------------------------------- advance
+
+#[test]
+fn advance_asks_first_and_performs_only_after_y() {
+    let mut s = detail("current");
+    assert!(ch(&mut s, 'a').is_empty());
+    let Some(Dialog::Confirm { title, body, .. }) = &s.dialog else {
+        panic!("advance should ask first, got {}", dialog_kind(&s));
+    };
+    assert_eq!(title, "Advance current?");
+    assert!(
+        body[0].contains("stage 1/5 'canary users' (0%)"),
+        "{body:?}"
+    );
+    assert!(body[1].contains("stage 2/5 '5%' (5%)"), "{body:?}");
+    assert!(
+        body.iter().any(|l| l == "health: all gates pass"),
+        "{body:?}"
+    );
+    // Unrelated keys keep the question open and do nothing.
+    assert!(ch(&mut s, 'a').is_empty());
+    assert!(ch(&mut s, 'z').is_empty());
+    assert_eq!(dialog_kind(&s), "confirm");
+    assert_eq!(s.pending_writes, 0);
+    assert_eq!(ch(&mut s, 'y'), perform("current", Action::Advance));
+    assert!(s.dialog.is_none());
+    assert_eq!(s.pending_writes, 1);
+}
+
+#[test]
+fn advance_enter_also_confirms() {
+    let mut s = detail("current");
+    ch(&mut s, 'a');
+    assert_eq!(
+        press(&mut s, KeyCode::Enter),
+        perform("current", Action::Advance)
+    );
+}
+
+#[test]
+fn advance_n_and_esc_cancel_without_effect() {
+    for cancel in [KeyCode::Char('n'), KeyCode::Char('N'), KeyCode::Esc] {
+        let mut s = detail("current");
+        ch(&mut s, 'a');
+        assert!(press(&mut s, cancel).is_empty(), "{cancel:?}");
+        assert!(s.dialog.is_none(), "{cancel:?} should close the dialog");
+        assert_eq!(s.pending_writes, 0);
+        assert_eq!(
+            s.screen,
+            Screen::Detail,
+            "{cancel:?} only closes the dialog"
+        );
+    }
+}
+
+#[test]
+fn advance_with_failing_health_warns_in_the_question() {
+    let mut s = detail("search-ranking-v2");
+    ch(&mut s, 'a');
+    let Some(Dialog::Confirm { body, .. }) = &s.dialog else {
+        panic!("no confirm");
+    };
+    assert!(
+        body.iter()
+            .any(|l| l.starts_with("health: fail") && l.contains("2.10 %")),
+        "{body:?}"
+    );
+}
+
+// ---------------------------------------------------------------- set percent
+
+fn set_percent(s: &mut AppState, text: &str) -> Vec<Effect> {
+    assert!(ch(s, '%').is_empty());
+    assert_eq!(dialog_kind(s), "set-percent");
+    let mut effects = type_text(s, text);
+    effects.extend(press(s, KeyCode::Enter));
+    effects
+}
+
+#[test]
+fn percent_5_from_0_performs_at_once() {
+    let mut s = detail("current");
+    assert_eq!(
+        set_percent(&mut s, "5"),
+        perform("current", Action::SetPercent(pct("5")))
+    );
+    assert!(s.dialog.is_none());
+}
+
+#[test]
+fn percent_jump_over_25_points_asks_first() {
+    let mut s = detail_at_5("current");
+    assert!(set_percent(&mut s, "50").is_empty());
+    let Some(Dialog::Confirm { title, body, .. }) = &s.dialog else {
+        panic!("a 45-point jump should ask, got {}", dialog_kind(&s));
+    };
+    assert_eq!(title, "Set current to 50%?");
+    assert_eq!(body, &vec!["a jump from 5% to 50%".to_string()]);
+    assert_eq!(
+        ch(&mut s, 'y'),
+        perform("current", Action::SetPercent(pct("50")))
+    );
+}
+
+#[test]
+fn percent_jump_of_exactly_25_points_does_not_ask() {
+    let mut s = detail_at_5("current");
+    assert_eq!(
+        set_percent(&mut s, "30"),
+        perform("current", Action::SetPercent(pct("30")))
+    );
+    // Going down by any amount does not ask either.
+    let mut s = detail_at_5("current");
+    assert_eq!(
+        set_percent(&mut s, "0"),
+        perform("current", Action::SetPercent(pct("0")))
+    );
+}
+
+#[test]
+fn percent_100_asks_first_even_from_a_small_jump() {
+    let mut s = detail("current");
+    assert!(set_percent(&mut s, "100").is_empty());
+    assert_eq!(dialog_kind(&s), "confirm");
+    assert!(ch(&mut s, 'n').is_empty());
+    assert!(s.dialog.is_none());
+
+    // 80 % -> 100 % is 20 points, and still asks.
+    let mut s = detail_at_5("current");
+    set_percent(&mut s, "30");
+    let stored = {
+        let mut b = current_at_5().stored;
+        b.fields.insert("rolloutPercentage".into(), 80.into());
+        b.revision = Revision("9".into());
+        b
+    };
+    upsert(&mut s, stored);
+    assert!(set_percent(&mut s, "100").is_empty());
+    assert_eq!(dialog_kind(&s), "confirm");
+    assert_eq!(
+        ch(&mut s, 'y'),
+        perform("current", Action::SetPercent(Percent::FULL))
+    );
+}
+
+#[test]
+fn invalid_percentages_keep_the_dialog_open_with_the_reason() {
+    for (text, why) in [
+        ("", "type a percentage"),
+        ("101", "outside"),
+        ("-1", "outside"),
+        ("abc", "not a number"),
+        ("5.123", "more than two decimals"),
+        ("1e1", "not a number"),
+        ("0", "already at 0%"),
+    ] {
+        let mut s = detail("current");
+        assert!(set_percent(&mut s, text).is_empty(), "{text:?}");
+        assert_eq!(dialog_kind(&s), "set-percent", "{text:?} closed the dialog");
+        let p = problem(&s).unwrap_or_else(|| panic!("{text:?} is accepted"));
+        assert!(p.contains(why), "{text:?}: {p:?} should say {why:?}");
+        assert_eq!(s.pending_writes, 0);
+        // Esc still cancels.
+        assert!(press(&mut s, KeyCode::Esc).is_empty());
+        assert!(s.dialog.is_none());
+    }
+}
+
+#[test]
+fn percent_validates_as_you_type() {
+    let mut s = detail("current");
+    ch(&mut s, '%');
+    type_text(&mut s, "1");
+    assert_eq!(problem(&s), None);
+    type_text(&mut s, "01");
+    assert!(problem(&s).unwrap().contains("outside"));
+    press(&mut s, KeyCode::Backspace);
+    press(&mut s, KeyCode::Backspace);
+    assert_eq!(problem(&s), None);
+    type_text(&mut s, ".5");
+    assert_eq!(problem(&s), None);
+    assert_eq!(
+        press(&mut s, KeyCode::Enter),
+        perform("current", Action::SetPercent(pct("1.5")))
+    );
+}
+
+// ---------------------------------------------------------------- rollback and promote
+
+#[test]
+fn rollback_needs_a_reason_and_then_performs_at_once() {
+    let mut s = detail("search-ranking-v2");
+    ch(&mut s, 'R');
+    assert_eq!(dialog_kind(&s), "rollback");
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert_eq!(dialog_kind(&s), "rollback", "an empty reason keeps it open");
+    type_text(&mut s, "   ");
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert_eq!(problem(&s).as_deref(), Some("a reason is required"));
+    for _ in 0..3 {
+        press(&mut s, KeyCode::Backspace);
+    }
+    type_text(&mut s, "error spike on checkout ");
+    assert_eq!(
+        press(&mut s, KeyCode::Enter),
+        perform(
+            "search-ranking-v2",
+            Action::Rollback {
+                reason: "error spike on checkout".into()
+            }
+        ),
+        "Enter with a reason rolls back with no further question"
+    );
+    assert!(s.dialog.is_none());
+}
+
+#[test]
+fn rollback_esc_cancels() {
+    let mut s = detail("current");
+    ch(&mut s, 'R');
+    type_text(&mut s, "oops");
+    assert!(press(&mut s, KeyCode::Esc).is_empty());
+    assert!(s.dialog.is_none());
+    assert_eq!(s.pending_writes, 0);
+}
+
+#[test]
+fn promote_performs_only_after_the_exact_id() {
+    let mut s = detail("current");
+    ch(&mut s, 'P');
+    assert_eq!(dialog_kind(&s), "typed-confirm");
+    for wrong in ["", "curren", "Current", "current2", "y"] {
+        type_text(&mut s, wrong);
+        assert!(press(&mut s, KeyCode::Enter).is_empty(), "{wrong:?}");
+        assert_eq!(dialog_kind(&s), "typed-confirm", "{wrong:?}");
+        assert_eq!(problem(&s).as_deref(), Some("type current to confirm"));
+        for _ in 0..wrong.len() {
+            press(&mut s, KeyCode::Backspace);
+        }
+    }
+    type_text(&mut s, "current");
+    assert_eq!(problem(&s), None);
+    assert_eq!(
+        press(&mut s, KeyCode::Enter),
+        perform("current", Action::Promote)
+    );
+}
+
+#[test]
+fn pause_performs_at_once_and_resume_follows() {
+    let mut s = detail("current");
+    let effects = ch(&mut s, 'p');
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Perform { action: Action::Pause { reason: Some(r) }, .. }] if r.contains(ACTOR)
+    ));
+}
+
+// ---------------------------------------------------------------- users
+
+#[test]
+fn u_then_i_adds_a_canary_user() {
+    let mut s = users_panel(detail("current"));
+    ch(&mut s, 'i');
+    let Some(Dialog::AddUser { list, .. }) = &s.dialog else {
+        panic!("i should open the add dialog, got {}", dialog_kind(&s));
+    };
+    assert_eq!(*list, UserList::Canary);
+    type_text(&mut s, "new.tester@example.com");
+    assert_eq!(problem(&s), None);
+    assert_eq!(
+        press(&mut s, KeyCode::Enter),
+        perform(
+            "current",
+            Action::AddUsers {
+                list: UserList::Canary,
+                keys: vec!["new.tester@example.com".into()]
+            }
+        )
+    );
+}
+
+#[test]
+fn u_works_from_the_overview() {
+    let mut s = demo_state();
+    select(&mut s, "ocr-fallback");
+    assert_eq!(
+        ch(&mut s, 'u'),
+        vec![Effect::LoadEvents("ocr-fallback".into())]
+    );
+    assert_eq!((s.screen, s.focus), (Screen::Detail, Panel::Users));
+    assert_eq!(s.selected_entry().unwrap().id(), "ocr-fallback");
+    assert_eq!(
+        ch(&mut s, 'e'),
+        vec![Effect::LoadEvents("ocr-fallback".into())]
+    );
+    assert_eq!(s.focus, Panel::Events);
+}
+
+#[test]
+fn user_keys_only_work_on_the_users_panel() {
+    let mut s = detail("current");
+    for c in ['i', 'd', 'x'] {
+        assert!(ch(&mut s, c).is_empty());
+        assert!(s.dialog.is_none(), "{c} outside the users panel");
+    }
+    assert_eq!(s.user_list, UserList::Canary);
+}
+
+#[test]
+fn duplicates_are_refused_as_you_type() {
+    let mut s = users_panel(detail("current"));
+    ch(&mut s, 'i');
+    type_text(&mut s, "qa-team-");
+    assert_eq!(problem(&s), None);
+    type_text(&mut s, "1");
+    assert_eq!(
+        problem(&s).as_deref(),
+        Some("qa-team-1 is already in this list")
+    );
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert_eq!(dialog_kind(&s), "add-user");
+    // Emails compare without case.
+    press(&mut s, KeyCode::Esc);
+    ch(&mut s, 'i');
+    type_text(&mut s, "ALEC@getaifactory.COM");
+    assert!(problem(&s).unwrap().contains("already in this list"));
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    // A user on the other list is refused with where it is.
+    press(&mut s, KeyCode::Esc);
+    ch(&mut s, 'i');
+    type_text(&mut s, "ci-bot");
+    assert!(problem(&s).unwrap().contains("other list"));
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    // Not a user key at all.
+    press(&mut s, KeyCode::Esc);
+    ch(&mut s, 'i');
+    type_text(&mut s, "a@b@c");
+    assert!(problem(&s).unwrap().contains("not a valid user key"));
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert_eq!(s.pending_writes, 0);
+}
+
+#[test]
+fn d_removes_the_selected_user_after_confirmation() {
+    let mut s = users_panel(detail("current"));
+    press(&mut s, KeyCode::Down);
+    assert_eq!(s.user_cursor, 1);
+    assert!(ch(&mut s, 'd').is_empty());
+    let Some(Dialog::Confirm { title, .. }) = &s.dialog else {
+        panic!("d should ask, got {}", dialog_kind(&s));
+    };
+    assert_eq!(title, "Remove qa-team-1?");
+    assert!(ch(&mut s, 'n').is_empty());
+    assert!(s.dialog.is_none());
+    ch(&mut s, 'd');
+    assert_eq!(
+        ch(&mut s, 'y'),
+        perform(
+            "current",
+            Action::RemoveUsers {
+                list: UserList::Canary,
+                keys: vec!["qa-team-1".into()]
+            }
+        )
+    );
+}
+
+#[test]
+fn x_toggles_the_excluded_list_for_add_and_remove() {
+    let mut s = users_panel(detail("current"));
+    ch(&mut s, 'x');
+    assert_eq!(s.user_list, UserList::Excluded);
+    assert_eq!(s.user_cursor, 0);
+    ch(&mut s, 'd');
+    let Some(Dialog::Confirm { title, action, .. }) = &s.dialog else {
+        panic!("no confirm");
+    };
+    assert_eq!(title, "Remove ci-bot?");
+    assert_eq!(
+        action,
+        &Action::RemoveUsers {
+            list: UserList::Excluded,
+            keys: vec!["ci-bot".into()]
+        }
+    );
+    press(&mut s, KeyCode::Esc);
+    ch(&mut s, 'i');
+    type_text(&mut s, "qa-team-1");
+    assert!(problem(&s).unwrap().contains("other list"));
+    for _ in 0.."qa-team-1".len() {
+        press(&mut s, KeyCode::Backspace);
+    }
+    type_text(&mut s, "loadtest-7");
+    assert_eq!(
+        press(&mut s, KeyCode::Enter),
+        perform(
+            "current",
+            Action::AddUsers {
+                list: UserList::Excluded,
+                keys: vec!["loadtest-7".into()]
+            }
+        )
+    );
+    ch(&mut s, 'x');
+    assert_eq!(s.user_list, UserList::Canary);
+}
+
+#[test]
+fn user_cursor_stops_at_the_list_ends() {
+    let mut s = users_panel(detail_at_5("current"));
+    for _ in 0..10 {
+        press(&mut s, KeyCode::Down);
+    }
+    assert_eq!(s.user_cursor, 2);
+    press(&mut s, KeyCode::PageUp);
+    assert_eq!(s.user_cursor, 0);
+}
+
+/// After the last user of the list is removed, the cursor is past the end: the view
+/// highlights the new last user, so `d` must act on that user.
+#[test]
+#[ignore = "bug: user_cursor is not clamped when the list shrinks; the view shows the last user selected but `d` does nothing (users.get(cursor) is None)"]
+fn d_after_removing_the_last_user_acts_on_the_highlighted_one() {
+    let mut s = users_panel(detail_at_5("current"));
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Down);
+    assert_eq!(s.user_cursor, 2);
+    ch(&mut s, 'd');
+    let effects = ch(&mut s, 'y');
+    assert_eq!(effects.len(), 1);
+    // The store answers: beta-tester@example.com is gone.
+    let mut after = current_at_5().stored;
+    after.fields.insert(
+        "canaryUsers".into(),
+        serde_json::json!(["alec@getaifactory.com", "qa-team-1"]),
+    );
+    after.revision = Revision("9".into());
+    update(
+        &mut s,
+        Msg::Performed {
+            id: "current".into(),
+            action: Action::RemoveUsers {
+                list: UserList::Canary,
+                keys: vec!["beta-tester@example.com".into()],
+            },
+            outcome: WriteOutcome::Done {
+                summary: "removed 1 canary user".into(),
+                stored: after,
+            },
+        },
+    );
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("▶ qa-team-1"), "{text}");
+    ch(&mut s, 'd');
+    assert!(
+        matches!(&s.dialog, Some(Dialog::Confirm { title, .. }) if title == "Remove qa-team-1?"),
+        "d on the highlighted user opened {}\n{text}",
+        dialog_kind(&s)
+    );
+}
+
+/// `u` on another rollout starts its user list at the top.
+#[test]
+#[ignore = "bug: `u` (Command::Users) does not reset user_cursor, so after moving down in one rollout's users, `u` on a rollout with fewer users highlights a user that `d` cannot remove"]
+fn u_on_another_rollout_starts_at_its_first_user() {
+    let mut s = users_panel(detail_at_5("current"));
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Esc);
+    select(&mut s, "search-ranking-v2");
+    ch(&mut s, 'u');
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("▶ ana@example.com"), "{text}");
+    ch(&mut s, 'd');
+    assert_eq!(
+        dialog_kind(&s),
+        "confirm",
+        "d on the highlighted ana@example.com did nothing\n{text}"
+    );
+}
+
+// ---------------------------------------------------------------- help and keymap
+
+#[test]
+fn help_overlay_lists_the_real_keys() {
+    let mut s = demo_state();
+    ch(&mut s, '?');
+    let text = screen(&s, 200, 60);
+    for (key, what) in s.keys.help_rows() {
+        let line = format!(" {key:<8}  {what}");
+        assert!(text.contains(&line), "help lacks {line:?}:\n{text}");
+    }
+    assert!(text.contains(" R         roll back (asks for a reason)"));
+}
+
+#[test]
+fn rebinding_changes_the_keys_and_the_help() {
+    let mut overrides = BTreeMap::new();
+    overrides.insert("rollback".to_string(), KeySetting::One("ctrl-r".into()));
+    overrides.insert(
+        "advance".to_string(),
+        KeySetting::Many(vec!["+".into(), "f5".into()]),
+    );
+    let keys = Keymap::with_overrides(&overrides).expect("valid overrides");
+    let mut s = demo_state();
+    s.keys = keys;
+    open(&mut s, "current");
+
+    // The help shows the new keys, and not the old ones.
+    ch(&mut s, '?');
+    let text = screen(&s, 200, 60);
+    assert!(
+        text.contains(" ctrl-r    roll back (asks for a reason)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" +/f5      advance to the next stage (asks first)"),
+        "{text}"
+    );
+    assert!(!text.contains(" R         roll back"), "{text}");
+    assert!(!text.contains(" a         advance"), "{text}");
+    press(&mut s, KeyCode::Esc);
+    // So does the hint line.
+    let hints = screen(&s, 200, 60);
+    assert!(hints.contains("ctrl-r rollback"), "{hints}");
+    assert!(hints.contains("+/f5 advance"), "{hints}");
+
+    // The old keys do nothing; the new ones act.
+    assert!(ch(&mut s, 'R').is_empty());
+    assert!(ch(&mut s, 'a').is_empty());
+    assert!(s.dialog.is_none());
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(dialog_kind(&s), "rollback");
+    press(&mut s, KeyCode::Esc);
+    press(&mut s, KeyCode::F(5));
+    assert_eq!(dialog_kind(&s), "confirm");
+    press(&mut s, KeyCode::Esc);
+    ch(&mut s, '+');
+    assert_eq!(dialog_kind(&s), "confirm");
+}
+
+#[test]
+fn duplicate_bindings_are_refused() {
+    let mut overrides = BTreeMap::new();
+    overrides.insert("quit".to_string(), KeySetting::One("a".into()));
+    let err = Keymap::with_overrides(&overrides).unwrap_err();
+    assert!(
+        err.contains("'a'") && err.contains("quit") && err.contains("advance"),
+        "{err}"
+    );
+    // Every command has a key by default.
+    let k = Keymap::default();
+    for c in Command::ALL {
+        assert!(!k.keys(c).is_empty(), "{c:?} has no key");
+    }
+}
+
+// ---------------------------------------------------------------- write outcomes
+
+fn conflicted() -> (AppState, StoredRollout) {
+    let mut s = detail("current");
+    ch(&mut s, 'a');
+    assert_eq!(ch(&mut s, 'y'), perform("current", Action::Advance));
+    let before = current().stored;
+    let mut fields = before.fields.clone();
+    fields.insert("rolloutPercentage".into(), 5.into());
+    fields.insert("status".into(), "progressive".into());
+    fields.insert("currentStage".into(), 1.into());
+    let now_doc = StoredRollout {
+        id: "current".into(),
+        revision: Revision("3".into()),
+        fields,
+    };
+    let effects = update(
+        &mut s,
+        Msg::Performed {
+            id: "current".into(),
+            action: Action::Advance,
+            outcome: WriteOutcome::Conflict {
+                changed: diff_fields(&before.fields, &now_doc.fields),
+                current: now_doc.clone(),
+            },
+        },
+    );
+    assert!(effects.is_empty());
+    (s, now_doc)
+}
+
+#[test]
+fn conflict_opens_a_dialog_and_r_redoes_the_same_action() {
+    let (mut s, now_doc) = conflicted();
+    assert_eq!(s.pending_writes, 0);
+    let Some(Dialog::Conflict {
+        id,
+        action,
+        changed,
+    }) = &s.dialog
+    else {
+        panic!("a conflict should open its dialog, got {}", dialog_kind(&s));
+    };
+    assert_eq!((id.as_str(), action), ("current", &Action::Advance));
+    let fields: Vec<&str> = changed.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, ["currentStage", "rolloutPercentage", "status"]);
+    // The screen shows the document as it is now.
+    assert_eq!(s.entry("current").unwrap().stored, now_doc);
+    // Other keys leave the dialog up.
+    assert!(ch(&mut s, 'y').is_empty());
+    assert_eq!(dialog_kind(&s), "conflict");
+    assert_eq!(ch(&mut s, 'r'), perform("current", Action::Advance));
+    assert!(s.dialog.is_none());
+    assert_eq!(s.pending_writes, 1);
+}
+
+#[test]
+fn conflict_esc_dismisses() {
+    let (mut s, _) = conflicted();
+    assert!(press(&mut s, KeyCode::Esc).is_empty());
+    assert!(s.dialog.is_none());
+}
+
+#[test]
+fn failed_write_shows_an_error_toast_that_expires() {
+    let mut s = detail("current");
+    ch(&mut s, 'R');
+    type_text(&mut s, "bad");
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.pending_writes, 1);
+    let effects = update(
+        &mut s,
+        Msg::Performed {
+            id: "current".into(),
+            action: Action::Rollback {
+                reason: "bad".into(),
+            },
+            outcome: WriteOutcome::Failed("store unavailable: disk I/O error".into()),
+        },
+    );
+    assert!(effects.is_empty());
+    assert_eq!(s.pending_writes, 0);
+    let toast = s.toast.clone().expect("a toast");
+    assert_eq!(toast.level, ToastLevel::Error);
+    assert_eq!(
+        toast.text,
+        "current: rollback FAILED: store unavailable: disk I/O error"
+    );
+    assert!(screen(&s, 200, 60).contains("✖ current: rollback FAILED"));
+    tick(&mut s, t0() + chrono::Duration::seconds(7));
+    assert!(s.toast.is_some());
+    tick(&mut s, t0() + chrono::Duration::seconds(8));
+    assert!(s.toast.is_none(), "toasts expire after 8 s");
+}
+
+#[test]
+fn done_write_updates_the_rollout_toasts_and_reloads_events() {
+    let mut s = detail("current");
+    set_percent(&mut s, "5");
+    let mut after = current().stored;
+    after.fields.insert("rolloutPercentage".into(), 5.into());
+    after.revision = Revision("3".into());
+    let effects = update(
+        &mut s,
+        Msg::Performed {
+            id: "current".into(),
+            action: Action::SetPercent(pct("5")),
+            outcome: WriteOutcome::Done {
+                summary: "set to 5%".into(),
+                stored: after,
+            },
+        },
+    );
+    assert_eq!(effects, vec![Effect::LoadEvents("current".into())]);
+    assert_eq!(s.pending_writes, 0);
+    let r = s.entry("current").unwrap().rollout.clone().unwrap();
+    assert_eq!(r.percentage, pct("5"));
+    let toast = s.toast.as_ref().unwrap();
+    assert_eq!(
+        (toast.level, toast.text.as_str()),
+        (ToastLevel::Info, "current: set to 5%")
+    );
+}
+
+#[test]
+fn actions_on_a_malformed_document_are_refused_with_a_reason() {
+    let mut s = demo_state();
+    upsert(&mut s, malformed());
+    open(&mut s, "billing-export");
+    for c in ['a', 'p', '%', 'R', 'P'] {
+        assert!(ch(&mut s, c).is_empty(), "{c}");
+        assert!(
+            s.dialog.is_none(),
+            "{c} opened a dialog on a malformed document"
+        );
+        let t = s.toast.as_ref().expect("a toast says why");
+        assert_eq!(t.level, ToastLevel::Error);
+        assert!(t.text.contains("rolloutPercentage"), "{}", t.text);
+    }
+}
+
+// ---------------------------------------------------------------- live data
+
+#[test]
+fn store_disconnect_and_reconnect_toggle_the_banner() {
+    let mut s = demo_state();
+    assert_eq!(s.store_conn, Conn::Connected);
+    update(&mut s, Msg::Store(StoreChange::Disconnected("gone".into())));
+    assert_eq!(
+        s.store_conn,
+        Conn::Disconnected {
+            since: t0(),
+            why: "gone".into()
+        }
+    );
+    assert!(screen(&s, 200, 60).contains("STORE DISCONNECTED"));
+    // A second report keeps when the outage began.
+    tick(&mut s, t0() + chrono::Duration::seconds(30));
+    update(
+        &mut s,
+        Msg::Store(StoreChange::Disconnected("still gone".into())),
+    );
+    assert!(matches!(&s.store_conn, Conn::Disconnected { since, .. } if *since == t0()));
+    assert!(screen(&s, 200, 60).contains("STORE DISCONNECTED for 30s"));
+    update(&mut s, Msg::Store(StoreChange::Reconnected));
+    assert_eq!(s.store_conn, Conn::Connected);
+    assert_eq!(s.store_seen_at, Some(t0() + chrono::Duration::seconds(30)));
+    let text = screen(&s, 200, 60);
+    assert!(!text.contains("DISCONNECTED"), "{text}");
+    assert!(text.contains("● connected"), "{text}");
+}
+
+/// During a store outage the banner gives the age of the rollout documents, which
+/// stop at the outage; metrics samples that keep arriving are not store data.
+#[test]
+fn store_outage_banner_ages_the_store_data() {
+    let mut s = demo_state();
+    update(&mut s, Msg::Store(StoreChange::Disconnected("gone".into())));
+    let end = t0() + chrono::Duration::minutes(2);
+    feed_samples(&mut s, "current", 8, end, healthy_sample);
+    let text = screen(&s, 200, 60);
+    let banner = text
+        .lines()
+        .find(|l| l.contains("STORE DISCONNECTED"))
+        .expect("banner");
+    assert!(
+        banner.contains("data is 2m00s old"),
+        "the documents on screen are 2 minutes old: {banner}"
+    );
+}
+
+#[test]
+fn live_upsert_reloads_events_of_the_open_rollout_only() {
+    let mut s = detail("current");
+    let mut changed = current().stored;
+    changed.fields.insert("rolloutPercentage".into(), 7.into());
+    changed.revision = Revision("5".into());
+    assert_eq!(
+        upsert(&mut s, changed),
+        vec![Effect::LoadEvents("current".into())]
+    );
+    assert_eq!(
+        s.entry("current")
+            .unwrap()
+            .rollout
+            .as_ref()
+            .unwrap()
+            .percentage,
+        pct("7")
+    );
+    assert!(upsert(&mut s, ocr_fallback().stored).is_empty());
+    press(&mut s, KeyCode::Esc);
+    let mut again = current().stored;
+    again.revision = Revision("6".into());
+    assert!(
+        upsert(&mut s, again).is_empty(),
+        "no events to load on the overview"
+    );
+}
+
+#[test]
+fn a_new_rollout_above_keeps_the_cursor_on_the_same_one() {
+    let mut s = demo_state();
+    select(&mut s, "ocr-fallback");
+    let b = Spec::new(
+        "aaa-first",
+        rollout_tui::domain::rollout::PlanPreset::Canary,
+        t0(),
+    )
+    .build();
+    upsert(&mut s, b.stored);
+    assert_eq!(s.selected_entry().unwrap().id(), "ocr-fallback");
+}
+
+#[test]
+fn removed_while_open_goes_back_with_a_note() {
+    let mut s = detail("search-ranking-v2");
+    update(
+        &mut s,
+        Msg::Store(StoreChange::Removed("search-ranking-v2".into())),
+    );
+    assert_eq!(s.screen, Screen::Overview);
+    assert_eq!(s.rollouts.len(), 2);
+    assert!(
+        s.toast
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("deleted by someone else")
+    );
+    assert!(s.selected < s.visible().len());
+}
+
+#[test]
+fn history_is_bounded() {
+    let mut s = demo_state();
+    let end = t0() + chrono::Duration::hours(2);
+    feed_samples(&mut s, "current", HISTORY_LEN * 3 + 7, end, healthy_sample);
+    let h = &s.entry("current").unwrap().health;
+    assert_eq!(h.history.len(), HISTORY_LEN);
+    assert_eq!(h.history.back().unwrap().at, Some(end));
+    assert_eq!(h.latest.as_ref().unwrap().taken_at, end);
+}
+
+#[test]
+fn a_metrics_outage_keeps_the_last_good_sample() {
+    let mut s = demo_state();
+    let good_at = s
+        .entry("current")
+        .unwrap()
+        .health
+        .latest
+        .as_ref()
+        .unwrap()
+        .taken_at;
+    let later = t0() + chrono::Duration::seconds(60);
+    tick(&mut s, later);
+    update(
+        &mut s,
+        Msg::Sample {
+            id: "current".into(),
+            sample: outage_sample(later),
+        },
+    );
+    let h = &s.entry("current").unwrap().health;
+    assert_eq!(h.last_good.as_ref().unwrap().taken_at, good_at);
+    assert!(h.source_error().unwrap().contains("connection refused"));
+    assert_eq!(
+        h.verdict(),
+        Some(rollout_tui::domain::health::Verdict::Inconclusive)
+    );
+    open(&mut s, "current");
+    press(&mut s, KeyCode::Tab);
+    let text = screen(&s, 200, 60);
+    assert!(text.contains("LAST GOOD sample 1m00s ago"), "{text}");
+    assert!(text.contains("METRICS UNAVAILABLE for current"), "{text}");
+}
+
+#[test]
+fn countdown_ticks_only_on_a_running_detail_view() {
+    let mut s = demo_state_current_at_5();
+    assert!(!s.countdown_visible(), "not on the overview");
+    open(&mut s, "current");
+    assert!(s.countdown_visible());
+    assert!(screen(&s, 200, 60).contains("may advance in 6m00s"));
+    tick(&mut s, t0() + chrono::Duration::seconds(61));
+    assert!(screen(&s, 200, 60).contains("may advance in 4m59s"));
+    tick(&mut s, t0() + chrono::Duration::minutes(7));
+    assert!(screen(&s, 200, 60).contains("minimum time met"));
+}
+
+#[test]
+fn the_fixture_has_200_rollouts_and_10000_users() {
+    let s = big_state();
+    assert_eq!(s.rollouts.len(), 200);
+    assert_eq!(s.screen, Screen::Detail);
+    assert_eq!(s.focus, Panel::Users);
+    let e = s.selected_entry().unwrap();
+    assert_eq!(e.id(), "huge-canary");
+    assert_eq!(e.rollout.as_ref().unwrap().canary_users.len(), 10_000);
+    let text = screen(&s, 200, 60);
+    assert!(text.contains("Canary users (10000)"), "{text}");
+}
