@@ -559,7 +559,6 @@ fn help_lists_every_command_at_200x60() {
 
 /// At 80x24 the help overlay has 22 rows for 21 commands, a blank and a footer.
 #[test]
-#[ignore = "bug: at 80x24 the help overlay is cut to 22 rows: the last command (A auto-progression on/off) and the footer \"ctrl-c always quits…\" are not shown (snapshot help_overlay_80x24)"]
 fn help_lists_every_command_at_80x24() {
     let (missing, text) = help_missing(80, 24);
     assert!(
@@ -615,7 +614,6 @@ fn overview_sparkline_ends_with_the_newest_point() {
 
 /// A malformed document's overview row names the field at 80x24 too.
 #[test]
-#[ignore = "bug: at 80x24 the malformed row's message sits in the STAGE column and is cut to \"field 'rolloutPercen\" (snapshot malformed_overview_80x24)"]
 fn malformed_row_names_the_field_at_80x24() {
     let mut s = demo_state();
     upsert(&mut s, malformed());
@@ -626,7 +624,6 @@ fn malformed_row_names_the_field_at_80x24() {
 /// During a store outage the 80x24 screen says how old the data is and that the
 /// store is disconnected in the status line.
 #[test]
-#[ignore = "bug: at 80x24 the one-line store banner is cut before \"data is … old; writes may fail\" and the status line is cut before the data age and \"○ DISCONNECTED\" (snapshot store_outage_overview_80x24)"]
 fn store_outage_shows_data_age_at_80x24() {
     let mut s = demo_state();
     update(
@@ -644,7 +641,6 @@ fn store_outage_shows_data_age_at_80x24() {
 
 /// The status line keeps the connection state and the data age at 80 columns.
 #[test]
-#[ignore = "bug: at 80x24 the status line is cut after the store and metrics descriptions; data age, \"● connected\" and the driver never show (every *_80x24 snapshot)"]
 fn status_line_shows_connection_at_80x24() {
     let s = demo_state();
     let text = screen_text(&draw(&s, 80, 24, false));
@@ -654,7 +650,6 @@ fn status_line_shows_connection_at_80x24() {
 
 /// Every hint in the detail view's hint line fits at 80 columns.
 #[test]
-#[ignore = "bug: at 80x24 the detail hint line is cut to \"P prom\" (snapshot detail_timeline_failing_80x24)"]
 fn detail_hints_fit_at_80x24() {
     let s = open_on(demo_state(), "current", Panel::Timeline);
     let text = screen_text(&draw(&s, 80, 24, false));
@@ -663,7 +658,6 @@ fn detail_hints_fit_at_80x24() {
 
 /// A gate's whole detail is readable in the wide layout (200x60).
 #[test]
-#[ignore = "bug: gate details in the Stages panel are cut, even at 200x60 (\"worse with 100 % c\", \"(limit \"; snapshot detail_timeline_failing_200x60)"]
 fn gate_details_fit_at_200x60() {
     let s = open_on(demo_state(), "search-ranking-v2", Panel::Timeline);
     let text = screen_text(&draw(&s, 200, 60, false));

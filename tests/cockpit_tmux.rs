@@ -657,7 +657,6 @@ fn demo_shows_live_health_within_2s() {
 
 /// At 80x24 the status line keeps the data age and the connection state.
 #[test]
-#[ignore = "bug: at 80x24 the status line is cut inside the metrics description (\"metrics: simulator (seed 1, 50 req/s, 5m win\"): the data age, \"● connected\" and the driver never show"]
 fn demo_80x24_status_line_shows_the_connection() {
     let Some((t, _)) = demo("status_80", 80, 24, "") else {
         return;

@@ -35,10 +35,17 @@ fn wall_state() -> AppState {
 
 fn text(state: &AppState, width: u16, height: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
-    t.draw(|f| render(state, Theme { color: false }, f)).unwrap();
+    t.draw(|f| render(state, Theme { color: false }, f))
+        .unwrap();
     let buf = t.backend().buffer().clone();
     (0..height)
-        .map(|y| (0..width).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>().trim_end().to_string())
+        .map(|y| {
+            (0..width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -56,7 +63,11 @@ fn any_key() -> impl Strategy<Value = KeyEvent> {
         Just(KeyCode::Right),
         (1u8..13).prop_map(KeyCode::F),
     ];
-    let mods = prop_oneof![Just(KeyModifiers::NONE), Just(KeyModifiers::SHIFT), Just(KeyModifiers::ALT)];
+    let mods = prop_oneof![
+        Just(KeyModifiers::NONE),
+        Just(KeyModifiers::SHIFT),
+        Just(KeyModifiers::ALT)
+    ];
     (code, mods).prop_map(|(c, m)| KeyEvent::new(c, m))
 }
 
@@ -81,25 +92,55 @@ proptest! {
 #[test]
 fn write_keys_of_the_cockpit_do_nothing_in_watch_mode() {
     let mut s = wall_state();
-    for c in ['a', 'p', '%', 'R', 'P', 'A', 'u', 'i', 'd', 'x', 'e', 'y', '/'] {
-        assert!(update(&mut s, Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))).is_empty(), "{c}");
-        assert!(update(&mut s, Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))).is_empty());
+    for c in [
+        'a', 'p', '%', 'R', 'P', 'A', 'u', 'i', 'd', 'x', 'e', 'y', '/',
+    ] {
+        assert!(
+            update(
+                &mut s,
+                Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+            )
+            .is_empty(),
+            "{c}"
+        );
+        assert!(
+            update(
+                &mut s,
+                Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+            )
+            .is_empty()
+        );
     }
     assert!(s.dialog.is_none() && !s.quit);
-    assert_eq!(update(&mut s, Msg::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE))), vec![Effect::Quit]);
+    assert_eq!(
+        update(
+            &mut s,
+            Msg::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE))
+        ),
+        vec![Effect::Quit]
+    );
 }
 
 #[test]
 fn rotation_follows_the_clock_and_pauses() {
     let mut s = wall_state();
-    update(&mut s, Msg::Tick(t0() + mins(0) + chrono::Duration::seconds(14)));
+    update(
+        &mut s,
+        Msg::Tick(t0() + mins(0) + chrono::Duration::seconds(14)),
+    );
     assert_eq!(s.wall.as_ref().unwrap().index, 0);
     update(&mut s, Msg::Tick(t0() + chrono::Duration::seconds(15)));
     assert_eq!(s.wall.as_ref().unwrap().index, 1);
-    update(&mut s, Msg::Key(KeyEvent::new(KeyCode::Char(' '), KeyModifiers::NONE)));
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char(' '), KeyModifiers::NONE)),
+    );
     update(&mut s, Msg::Tick(t0() + chrono::Duration::seconds(60)));
     assert_eq!(s.wall.as_ref().unwrap().index, 1, "paused");
-    update(&mut s, Msg::Key(KeyEvent::new(KeyCode::Right, KeyModifiers::NONE)));
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Right, KeyModifiers::NONE)),
+    );
     assert_eq!(s.wall.as_ref().unwrap().index, 2);
 }
 
@@ -107,8 +148,18 @@ fn rotation_follows_the_clock_and_pauses() {
 fn history_stays_bounded_over_a_long_run() {
     let mut s = wall_state();
     // A day of samples every 15 s.
-    feed_samples(&mut s, "current", 5_760, t0() + chrono::Duration::days(1), healthy_sample);
-    let e = s.rollouts.iter().find(|e| e.stored.id == "current").unwrap();
+    feed_samples(
+        &mut s,
+        "current",
+        5_760,
+        t0() + chrono::Duration::days(1),
+        healthy_sample,
+    );
+    let e = s
+        .rollouts
+        .iter()
+        .find(|e| e.stored.id == "current")
+        .unwrap();
     assert_eq!(e.health.history.len(), rollout_tui::app::state::HISTORY_LEN);
 }
 
@@ -125,7 +176,10 @@ fn wall_layout_80x24() {
 #[test]
 fn wall_layout_240x67() {
     let screen = text(&wall_state(), 240, 67);
-    assert!(screen.contains("READ-ONLY") && screen.contains("✖ FAIL"), "{screen}");
+    assert!(
+        screen.contains("READ-ONLY") && screen.contains("✖ FAIL"),
+        "{screen}"
+    );
     insta::assert_snapshot!("wall_240x67", screen);
 }
 
@@ -133,7 +187,12 @@ fn wall_layout_240x67() {
 fn wall_rotates_when_tiles_do_not_fit_and_flags_stale_data() {
     let mut s = wall_state();
     let first = text(&s, 40, 14);
-    let shown = |screen: &str| ["current", "search-ranking-v2", "ocr-fallback"].into_iter().filter(|id| screen.contains(id)).count();
+    let shown = |screen: &str| {
+        ["current", "search-ranking-v2", "ocr-fallback"]
+            .into_iter()
+            .filter(|id| screen.contains(id))
+            .count()
+    };
     assert_eq!(shown(&first), 1, "one tile at a time:\n{first}");
     update(&mut s, Msg::Tick(t0() + chrono::Duration::seconds(15)));
     let second = text(&s, 40, 14);
@@ -148,32 +207,69 @@ fn wall_rotates_when_tiles_do_not_fit_and_flags_stale_data() {
 /// and no key sent to it changes the store.
 #[test]
 fn watch_end_to_end_in_tmux() {
-    let Some(t) = tmux::Tmux::start("watch_e2e", 40, 14) else { return };
+    let Some(t) = tmux::Tmux::start("watch_e2e", 40, 14) else {
+        return;
+    };
     // Seed the demo store without opening the demo cockpit: create the three rollouts via the CLI.
-    for (id, plan) in [("current", "canary"), ("search-ranking-v2", "tiers"), ("ocr-fallback", "cohorts")] {
-        let out = t.cli(&["create", id, "--version", "1.0.0", "--plan", plan, "--canary-user", "alec@getaifactory.com"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (id, plan) in [
+        ("current", "canary"),
+        ("search-ranking-v2", "tiers"),
+        ("ocr-fallback", "cohorts"),
+    ] {
+        let out = t.cli(&[
+            "create",
+            id,
+            "--version",
+            "1.0.0",
+            "--plan",
+            plan,
+            "--canary-user",
+            "alec@getaifactory.com",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let before = (t.cli(&["status", "--json"]).stdout, t.cli(&["events", "current", "--json"]).stdout);
+    let before = (
+        t.cli(&["status", "--json"]).stdout,
+        t.cli(&["events", "current", "--json"]).stdout,
+    );
     t.launch("", "watch --rotate 1");
     let screen = t.wait_for("READ-ONLY", Duration::from_secs(10));
-    let first_id = ["current", "search-ranking-v2", "ocr-fallback"].into_iter().find(|id| screen.contains(id)).unwrap();
+    let first_id = ["current", "search-ranking-v2", "ocr-fallback"]
+        .into_iter()
+        .find(|id| screen.contains(id))
+        .unwrap();
     // Rotation: another rollout takes the screen within a few seconds.
     let start = Instant::now();
     loop {
         let s = t.capture();
-        if !s.contains(first_id) && ["current", "search-ranking-v2", "ocr-fallback"].iter().any(|id| s.contains(id)) {
+        if !s.contains(first_id)
+            && ["current", "search-ranking-v2", "ocr-fallback"]
+                .iter()
+                .any(|id| s.contains(id))
+        {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(6), "no rotation:\n{s}");
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "no rotation:\n{s}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // Every write key the cockpit knows, and confirmations, sent to the wall.
-    for k in ["a", "y", "p", "%", "5", "Enter", "R", "x", "Enter", "P", "A", "u", "i", "d", "Enter", "y"] {
+    for k in [
+        "a", "y", "p", "%", "5", "Enter", "R", "x", "Enter", "P", "A", "u", "i", "d", "Enter", "y",
+    ] {
         t.keys(&[k]);
     }
     std::thread::sleep(Duration::from_millis(500));
-    let after = (t.cli(&["status", "--json"]).stdout, t.cli(&["events", "current", "--json"]).stdout);
+    let after = (
+        t.cli(&["status", "--json"]).stdout,
+        t.cli(&["events", "current", "--json"]).stdout,
+    );
     assert_eq!(before, after, "watch mode changed the store");
     // A rollback from another process shows up within 2 s (pause rotation on `current` first).
     let out = t.cli(&["rollback", "current", "--reason", "wall test"]);
@@ -184,12 +280,18 @@ fn watch_end_to_end_in_tmux() {
         if s.contains("ROLLED-BACK") && s.contains("current") {
             break;
         }
-        assert!(rolled_back_at.elapsed() < Duration::from_secs(6), "rollback not shown:\n{s}");
+        assert!(
+            rolled_back_at.elapsed() < Duration::from_secs(6),
+            "rollback not shown:\n{s}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // With 1 s rotation the tile may need a full cycle to come round; the store change itself
     // arrives in well under 2 s (see the cockpit live-update test for the measured latency).
-    eprintln!("watch: rollback visible after {:?} (includes waiting for rotation)", rolled_back_at.elapsed());
+    eprintln!(
+        "watch: rollback visible after {:?} (includes waiting for rotation)",
+        rolled_back_at.elapsed()
+    );
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(Duration::from_secs(5)), 0);
 }

@@ -50,18 +50,25 @@ pub fn step(input: &StepInput<'_>) -> (Decision, Step) {
         l.expires_at - chrono::Duration::from_std(LEASE_MARGIN).unwrap_or_default() > input.now
     });
     if !lease_ok {
-        return (Decision::Hold("not acting: this cockpit does not hold the lease".into()), Step::Nothing);
+        return (
+            Decision::Hold("not acting: this cockpit does not hold the lease".into()),
+            Step::Nothing,
+        );
     }
     let decision = decide(input.rollout, input.report, input.now, input.policy);
     let step = match &decision {
         Decision::Hold(_) => Step::Nothing,
         Decision::Advance(_) | Decision::Complete => Step::Perform(Action::Advance),
-        Decision::AwaitConfirmation(next) if input.declined_stage == Some(next.index) => Step::Nothing,
-        Decision::AwaitConfirmation(next) => Step::AskConfirmation(next.clone()),
-        Decision::Halt(why) => Step::Perform(Action::Pause { reason: Some(format!("auto-halt: {why}")) }),
-        Decision::Rollback(why) if input.policy.auto_rollback => {
-            Step::Perform(Action::Rollback { reason: format!("automatic rollback: {why}") })
+        Decision::AwaitConfirmation(next) if input.declined_stage == Some(next.index) => {
+            Step::Nothing
         }
+        Decision::AwaitConfirmation(next) => Step::AskConfirmation(next.clone()),
+        Decision::Halt(why) => Step::Perform(Action::Pause {
+            reason: Some(format!("auto-halt: {why}")),
+        }),
+        Decision::Rollback(why) if input.policy.auto_rollback => Step::Perform(Action::Rollback {
+            reason: format!("automatic rollback: {why}"),
+        }),
         Decision::Rollback(why) => Step::ProposeRollback(why.clone()),
     };
     (decision, step)
@@ -131,13 +138,24 @@ impl Driver {
     }
 
     fn hold(&self, lease: LeaseState, why: String) -> TickReport {
-        TickReport { lease, sample: None, report: None, decision: Decision::Hold(why), step: Step::Nothing, acted: None }
+        TickReport {
+            lease,
+            sample: None,
+            report: None,
+            decision: Decision::Hold(why),
+            step: Step::Nothing,
+            acted: None,
+        }
     }
 
     /// Renews the lease, samples, decides, and performs what the rule allows.
     /// Confirmations and proposed rollbacks are returned, never performed here.
     pub async fn tick(&mut self, now: DateTime<Utc>) -> TickReport {
-        let lease = match self.store.acquire_lease(&self.id, &self.holder, LEASE_TTL, now).await {
+        let lease = match self
+            .store
+            .acquire_lease(&self.id, &self.holder, LEASE_TTL, now)
+            .await
+        {
             Ok(LeaseOutcome::Held(l)) => {
                 self.lease = Some(l.clone());
                 LeaseState::Held(l)
@@ -149,7 +167,10 @@ impl Driver {
             Err(e) => {
                 // Fail safe: without the store there is no lease and nothing is done.
                 self.lease = None;
-                return self.hold(LeaseState::Unavailable(e.to_string()), format!("store unavailable: {e}"));
+                return self.hold(
+                    LeaseState::Unavailable(e.to_string()),
+                    format!("store unavailable: {e}"),
+                );
             }
         };
         let stored = match self.store.get(&self.id).await {
@@ -188,14 +209,38 @@ impl Driver {
         };
         self.last_report = Some(report.clone());
         self.last_decision = Some(decision.clone());
-        TickReport { lease, sample: Some(sample), report: Some(report), decision, step, acted }
+        TickReport {
+            lease,
+            sample: Some(sample),
+            report: Some(report),
+            decision,
+            step,
+            acted,
+        }
     }
 
-    async fn act(&self, action: &Action, report: &GateReport, now: DateTime<Utc>) -> Result<String, String> {
+    async fn act(
+        &self,
+        action: &Action,
+        report: &GateReport,
+        now: DateTime<Utc>,
+    ) -> Result<String, String> {
         let evidence: Value = report.to_json();
         let actor = format!("auto:{}", self.holder);
-        let ctx = Context { actor: &actor, now, default_plan: &self.default_plan };
-        match ops::perform_with_evidence(self.store.as_ref(), &self.id, action, ctx, Some(&evidence)).await {
+        let ctx = Context {
+            actor: &actor,
+            now,
+            default_plan: &self.default_plan,
+        };
+        match ops::perform_with_evidence(
+            self.store.as_ref(),
+            &self.id,
+            action,
+            ctx,
+            Some(&evidence),
+        )
+        .await
+        {
             Ok(done) => {
                 tracing::info!(rollout = %self.id, summary = %done.transition.summary, "auto-progression acted");
                 Ok(done.transition.summary)
@@ -211,7 +256,9 @@ impl Driver {
     pub async fn confirm(&mut self, stage: usize, now: DateTime<Utc>) -> Result<String, String> {
         match &self.last_decision {
             Some(Decision::AwaitConfirmation(next)) if next.index == stage => {}
-            _ => return Err("the rollout is no longer waiting for that stage; nothing done".into()),
+            _ => {
+                return Err("the rollout is no longer waiting for that stage; nothing done".into());
+            }
         }
         let lease_ok = self.lease.as_ref().is_some_and(|l| {
             l.expires_at - chrono::Duration::from_std(LEASE_MARGIN).unwrap_or_default() > now
@@ -219,13 +266,24 @@ impl Driver {
         if !lease_ok {
             return Err("this cockpit no longer holds the lease; nothing done".into());
         }
-        let stored = self.store.get(&self.id).await.map_err(|e| e.to_string())?.ok_or("the rollout is gone")?;
+        let stored = self
+            .store
+            .get(&self.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the rollout is gone")?;
         let rollout = stored.parse().map_err(|e| e.to_string())?;
-        let plan = rollout.plan.clone().unwrap_or_else(|| self.default_plan.clone());
+        let plan = rollout
+            .plan
+            .clone()
+            .unwrap_or_else(|| self.default_plan.clone());
         if rollout.next_stage_index(&plan) != stage {
             return Err("the rollout moved since the question was asked; nothing done".into());
         }
-        let report = self.last_report.clone().ok_or("no health report to act on")?;
+        let report = self
+            .last_report
+            .clone()
+            .ok_or("no health report to act on")?;
         let result = self.act(&Action::Advance, &report, now).await;
         self.last_decision = None;
         result

@@ -16,10 +16,10 @@ use std::collections::{HashMap, HashSet};
 
 use crate::app::driver::Driver;
 use crate::app::state::{AppState, EVENTS_SHOWN};
-use crate::domain::health::GateReport;
 use crate::app::update::{DriverUpdate, Effect, Msg, WriteOutcome, update};
 use crate::domain::actions::{Action, Context};
 use crate::domain::event::Event;
+use crate::domain::health::GateReport;
 use crate::domain::rollout::{Plan, Rollout, Status};
 use crate::metrics::MetricsSource;
 use crate::ops::{self, PerformError};
@@ -47,7 +47,13 @@ trait Backend: Clone + Send + Sync + 'static {
     fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>>;
     fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>>;
     /// Runs a write and reports its outcome; `None` when this backend cannot write.
-        fn perform(&self, id: String, action: Action, actor: String, plan: Plan) -> Option<BoxFuture<'static, WriteOutcome>>;
+    fn perform(
+        &self,
+        id: String,
+        action: Action,
+        actor: String,
+        plan: Plan,
+    ) -> Option<BoxFuture<'static, WriteOutcome>>;
     /// The store a driver may write through; `None` in read-only mode.
     fn writable(&self) -> Option<Arc<dyn RolloutStore>>;
 }
@@ -62,23 +68,47 @@ impl Backend for Arc<dyn RolloutStore> {
     }
 
     fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>> {
-        Box::pin(async move { self.list_events(&id, EVENTS_SHOWN).await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            self.list_events(&id, EVENTS_SHOWN)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 
-    fn perform(&self, id: String, action: Action, actor: String, plan: Plan) -> Option<BoxFuture<'static, WriteOutcome>> {
+    fn perform(
+        &self,
+        id: String,
+        action: Action,
+        actor: String,
+        plan: Plan,
+    ) -> Option<BoxFuture<'static, WriteOutcome>> {
         let store = self.clone();
         Some(Box::pin(async move {
-            let ctx = Context { actor: &actor, now: Utc::now(), default_plan: &plan };
-            let result = tokio::time::timeout(WRITE_TIMEOUT, ops::perform(store.as_ref(), &id, &action, ctx)).await;
+            let ctx = Context {
+                actor: &actor,
+                now: Utc::now(),
+                default_plan: &plan,
+            };
+            let result = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                ops::perform(store.as_ref(), &id, &action, ctx),
+            )
+            .await;
             match result {
                 Err(_) => WriteOutcome::Failed(format!(
                     "no answer from the store in {}s; check `events {id}` before retrying",
                     WRITE_TIMEOUT.as_secs()
                 )),
-                Ok(Ok(done)) => WriteOutcome::Done { summary: done.transition.summary, stored: done.stored },
-                Ok(Err(PerformError::Conflict { current, changed, .. })) => {
-                    WriteOutcome::Conflict { changed, current: *current }
-                }
+                Ok(Ok(done)) => WriteOutcome::Done {
+                    summary: done.transition.summary,
+                    stored: done.stored,
+                },
+                Ok(Err(PerformError::Conflict {
+                    current, changed, ..
+                })) => WriteOutcome::Conflict {
+                    changed,
+                    current: *current,
+                },
                 Ok(Err(e)) => WriteOutcome::Failed(e.to_string()),
             }
         }))
@@ -95,10 +125,20 @@ impl Backend for ReadOnlyStore {
     }
 
     fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>> {
-        Box::pin(async move { self.list_events(&id, EVENTS_SHOWN).await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            self.list_events(&id, EVENTS_SHOWN)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 
-    fn perform(&self, id: String, action: Action, _: String, _: Plan) -> Option<BoxFuture<'static, WriteOutcome>> {
+    fn perform(
+        &self,
+        id: String,
+        action: Action,
+        _: String,
+        _: Plan,
+    ) -> Option<BoxFuture<'static, WriteOutcome>> {
         tracing::error!(rollout = %id, ?action, "read-only watch mode was asked to write; refused");
         None
     }
@@ -107,7 +147,13 @@ impl Backend for ReadOnlyStore {
 /// Runs until the operator quits or the terminal goes away (SIGHUP/SIGTERM/SIGINT).
 /// The terminal is restored on every path, panics included (ratatui's hook).
 pub async fn run(cockpit: Cockpit) -> Result<(), String> {
-    let Cockpit { store, metrics, refresh, mut state, theme } = cockpit;
+    let Cockpit {
+        store,
+        metrics,
+        refresh,
+        mut state,
+        theme,
+    } = cockpit;
     let mut terminal = ratatui::init();
     let result = event_loop(&mut terminal, store, metrics, refresh, &mut state, theme).await;
     ratatui::restore();
@@ -147,16 +193,27 @@ async fn event_loop<B: Backend>(
             }
         }
     });
-        let (rollouts_tx, rollouts_rx) = watch::channel(Vec::<Rollout>::new());
+    let (rollouts_tx, rollouts_rx) = watch::channel(Vec::<Rollout>::new());
     let watcher = tokio::spawn(forward_store_changes(store.clone(), msg_tx.clone()));
     // Driven rollouts are sampled by their driver; the display sampler skips them.
     let driven: Driven = Arc::new(std::sync::Mutex::new(HashSet::new()));
     let sampler = metrics.clone().map(|m| {
-        tokio::spawn(sample_loop(m, refresh, rollouts_rx, driven.clone(), msg_tx.clone()))
+        tokio::spawn(sample_loop(
+            m,
+            refresh,
+            rollouts_rx,
+            driven.clone(),
+            msg_tx.clone(),
+        ))
     });
     let mut drivers: HashMap<String, DriverHandle> = HashMap::new();
     let holder = format!("{}#{}", state.actor, std::process::id());
-    let mut startup: Vec<Effect> = state.auto_on_start.iter().cloned().map(Effect::StartAuto).collect();
+    let mut startup: Vec<Effect> = state
+        .auto_on_start
+        .iter()
+        .cloned()
+        .map(Effect::StartAuto)
+        .collect();
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -191,7 +248,7 @@ async fn event_loop<B: Backend>(
         };
         state.now = Utc::now();
         let publish = matches!(msg, Msg::Store(_) | Msg::Performed { .. });
-                let mut effects = update(state, msg);
+        let mut effects = update(state, msg);
         effects.append(&mut startup);
         dirty = true;
         if publish {
@@ -203,12 +260,14 @@ async fn event_loop<B: Backend>(
             rollouts_tx.send_replace(parsed);
         }
         for effect in effects {
-                        match effect {
+            match effect {
                 Effect::Quit => {}
                 Effect::StartAuto(id) => {
                     let started = match (store.writable(), metrics.clone()) {
                         (None, _) => Err("this mode is read-only".to_string()),
-                        (_, None) => Err("no metrics source is configured ([metrics] kind)".to_string()),
+                        (_, None) => {
+                            Err("no metrics source is configured ([metrics] kind)".to_string())
+                        }
                         (Some(writable), Some(source)) => {
                             let driver = Driver::new(
                                 writable,
@@ -220,9 +279,16 @@ async fn event_loop<B: Backend>(
                                 state.default_plan.clone(),
                             );
                             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-                            let task = tokio::spawn(driver_task(driver, refresh, cmd_rx, msg_tx.clone()));
+                            let task =
+                                tokio::spawn(driver_task(driver, refresh, cmd_rx, msg_tx.clone()));
                             lock(&driven).insert(id.clone());
-                            drivers.insert(id.clone(), DriverHandle { task, commands: cmd_tx });
+                            drivers.insert(
+                                id.clone(),
+                                DriverHandle {
+                                    task,
+                                    commands: cmd_tx,
+                                },
+                            );
                             Ok(())
                         }
                     };
@@ -243,17 +309,30 @@ async fn event_loop<B: Backend>(
                 }
                 Effect::Perform { id, action } => {
                     let tx = msg_tx.clone();
-                    match store.perform(id.clone(), action.clone(), state.actor.clone(), state.default_plan.clone()) {
+                    match store.perform(
+                        id.clone(),
+                        action.clone(),
+                        state.actor.clone(),
+                        state.default_plan.clone(),
+                    ) {
                         Some(write) => {
                             tokio::spawn(async move {
                                 let outcome = write.await;
                                 tracing::info!(rollout = %id, ?action, ?outcome, "cockpit write");
-                                let _ = tx.send(Msg::Performed { id, action, outcome });
+                                let _ = tx.send(Msg::Performed {
+                                    id,
+                                    action,
+                                    outcome,
+                                });
                             });
                         }
                         None => {
                             let outcome = WriteOutcome::Failed("watch mode is read-only".into());
-                            let _ = tx.send(Msg::Performed { id, action, outcome });
+                            let _ = tx.send(Msg::Performed {
+                                id,
+                                action,
+                                outcome,
+                            });
                         }
                     }
                 }
@@ -270,7 +349,7 @@ async fn event_loop<B: Backend>(
             break Ok(());
         }
     };
-        watcher.abort();
+    watcher.abort();
     if let Some(s) = sampler {
         s.abort();
     }
@@ -285,7 +364,9 @@ async fn event_loop<B: Backend>(
 type Driven = Arc<std::sync::Mutex<HashSet<String>>>;
 
 fn lock(driven: &Driven) -> std::sync::MutexGuard<'_, HashSet<String>> {
-    driven.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    driven
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 struct DriverHandle {
@@ -303,7 +384,14 @@ fn evidence_lines(report: &GateReport) -> Vec<String> {
     report
         .gates
         .iter()
-        .map(|g| format!("{} {}: {}", ui::verdict_badge(Some(g.verdict)), g.name, g.detail))
+        .map(|g| {
+            format!(
+                "{} {}: {}",
+                ui::verdict_badge(Some(g.verdict)),
+                g.name,
+                g.detail
+            )
+        })
         .collect()
 }
 
@@ -318,9 +406,16 @@ async fn driver_task(
     loop {
         let report = driver.tick(Utc::now()).await;
         if let Some(sample) = report.sample.clone() {
-            let _ = tx.send(Msg::Sample { id: id.clone(), sample });
+            let _ = tx.send(Msg::Sample {
+                id: id.clone(),
+                sample,
+            });
         }
-        let evidence = report.report.as_ref().map(evidence_lines).unwrap_or_default();
+        let evidence = report
+            .report
+            .as_ref()
+            .map(evidence_lines)
+            .unwrap_or_default();
         let update = DriverUpdate {
             lease: report.lease,
             decision: report.decision,
@@ -328,7 +423,13 @@ async fn driver_task(
             acted: report.acted,
             evidence,
         };
-        if tx.send(Msg::Driver { id: id.clone(), update }).is_err() {
+        if tx
+            .send(Msg::Driver {
+                id: id.clone(),
+                update,
+            })
+            .is_err()
+        {
             driver.release().await;
             return;
         }
@@ -401,7 +502,7 @@ async fn sample_loop(
         let current: Vec<Rollout> = rollouts
             .borrow()
             .iter()
-                        .filter(|r| !matches!(r.status, Status::Planned) && !lock(&driven).contains(&r.id))
+            .filter(|r| !matches!(r.status, Status::Planned) && !lock(&driven).contains(&r.id))
             .cloned()
             .collect();
         let samples = futures::future::join_all(current.iter().map(|r| {

@@ -6,11 +6,11 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
+use crate::app::driver::LeaseState;
 use crate::app::keymap::Keymap;
 use crate::domain::actions::{Action, UserList};
 use crate::domain::event::Event;
 use crate::domain::health::{BreachTracker, GateConfig, GateReport, HealthSample, Verdict};
-use crate::app::driver::LeaseState;
 use crate::domain::progression::{Decision, NextStage, Policy};
 use crate::domain::rollout::{DocError, Plan, Rollout, Status};
 use crate::ops::FieldChange;
@@ -164,13 +164,18 @@ pub enum Dialog {
         input: Input,
     },
     /// A write lost a compare-and-set race.
-        Conflict {
+    Conflict {
         id: String,
         action: Action,
         changed: Vec<FieldChange>,
     },
     /// Auto-progression is ready for the next stage and asks: y advances, n holds.
-    AutoConfirm { id: String, next: NextStage, evidence: Vec<String>, since: DateTime<Utc> },
+    AutoConfirm {
+        id: String,
+        next: NextStage,
+        evidence: Vec<String>,
+        since: DateTime<Utc>,
+    },
 }
 
 /// Wall-screen (`watch`) mode: read-only, rotating between rollouts.
@@ -194,7 +199,7 @@ pub struct AppState {
     pub keys: Keymap,
     pub gates: GateConfig,
     pub default_plan: Plan,
-        pub policy: Policy,
+    pub policy: Policy,
     /// Rollouts to drive from the start (`--auto ID`).
     pub auto_on_start: Vec<String>,
     pub rollouts: Vec<Entry>,
@@ -237,7 +242,7 @@ impl AppState {
             keys: Keymap::default(),
             gates: GateConfig::default(),
             default_plan: Plan::preset(crate::domain::rollout::PlanPreset::Canary),
-                        policy: Policy::default(),
+            policy: Policy::default(),
             auto_on_start: Vec::new(),
             rollouts: Vec::new(),
             selected: 0,
@@ -318,7 +323,11 @@ impl AppState {
             return self.store_seen_at.map(|_| store_age);
         }
         // A sample the source failed to fill says nothing fresh: only good samples count.
-        let newest_sample = self.rollouts.iter().filter_map(|e| e.health.last_good.as_ref().map(|s| s.taken_at)).max()?;
+        let newest_sample = self
+            .rollouts
+            .iter()
+            .filter_map(|e| e.health.last_good.as_ref().map(|s| s.taken_at))
+            .max()?;
         Some((self.now - newest_sample).max(store_age))
     }
 }

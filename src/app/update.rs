@@ -9,8 +9,8 @@ use tui_input::backend::crossterm::EventHandler;
 use crate::app::driver::{LeaseState, Step};
 use crate::app::keymap::Command;
 use crate::app::state::{
-        AppState, AutoView, Conn, Dialog, EVENTS_SHOWN, Entry, HISTORY_LEN, HistoryPoint, Panel, Screen, Toast,
-    ToastLevel,
+    AppState, AutoView, Conn, Dialog, EVENTS_SHOWN, Entry, HISTORY_LEN, HistoryPoint, Panel,
+    Screen, Toast, ToastLevel,
 };
 use crate::domain::actions::{self, Action, UserList};
 use crate::domain::event::Event;
@@ -42,17 +42,26 @@ pub enum Msg {
         id: String,
         lease: Option<Lease>,
     },
-        Performed {
+    Performed {
         id: String,
         action: Action,
         outcome: WriteOutcome,
     },
     /// One auto-progression tick's outcome (its sample arrives as `Sample`).
-    Driver { id: String, update: DriverUpdate },
+    Driver {
+        id: String,
+        update: DriverUpdate,
+    },
     /// The driver's answer to an operator's yes.
-    AutoConfirmed { id: String, result: Result<String, String> },
+    AutoConfirmed {
+        id: String,
+        result: Result<String, String>,
+    },
     /// The driver could not start (no metrics source, read-only mode).
-    AutoUnavailable { id: String, why: String },
+    AutoUnavailable {
+        id: String,
+        why: String,
+    },
     Tick(DateTime<Utc>),
     Resize,
 }
@@ -82,12 +91,19 @@ pub struct DriverUpdate {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Perform { id: String, action: Action },
+    Perform {
+        id: String,
+        action: Action,
+    },
     LoadEvents(String),
     StartAuto(String),
     StopAuto(String),
     /// The operator's answer to auto-progression's question about `stage`.
-    AutoAnswer { id: String, stage: usize, yes: bool },
+    AutoAnswer {
+        id: String,
+        stage: usize,
+        yes: bool,
+    },
     Quit,
 }
 
@@ -139,7 +155,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
-                Msg::Performed {
+        Msg::Performed {
             id,
             action,
             outcome,
@@ -148,7 +164,11 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         Msg::AutoConfirmed { id, result } => {
             match result {
                 Ok(summary) => toast(state, ToastLevel::Info, format!("{id}: {summary}")),
-                Err(why) => toast(state, ToastLevel::Error, format!("{id}: not advanced: {why}")),
+                Err(why) => toast(
+                    state,
+                    ToastLevel::Error,
+                    format!("{id}: not advanced: {why}"),
+                ),
             }
             vec![Effect::LoadEvents(id)]
         }
@@ -156,7 +176,11 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             if let Some(e) = state.entry_mut(&id) {
                 e.auto = None;
             }
-            toast(state, ToastLevel::Error, format!("{id}: auto-progression unavailable: {why}"));
+            toast(
+                state,
+                ToastLevel::Error,
+                format!("{id}: auto-progression unavailable: {why}"),
+            );
             vec![]
         }
     }
@@ -223,17 +247,20 @@ fn upsert(state: &mut AppState, stored: StoredRollout) {
         }
         Err(i) => {
             // Keep the cursor on the rollout it was on when another one appears above it.
-                        let keep = state.selected_entry().map(|e| e.id().to_string());
-            let auto = state.auto_on_start.contains(&stored.id).then(AutoView::default);
+            let keep = state.selected_entry().map(|e| e.id().to_string());
+            let auto = state
+                .auto_on_start
+                .contains(&stored.id)
+                .then(AutoView::default);
             state.rollouts.insert(
                 i,
                 Entry {
                     stored,
                     rollout,
                     health: Default::default(),
-                                        events: vec![],
-                                        lease: None,
-                                        auto,
+                    events: vec![],
+                    lease: None,
+                    auto,
                 },
             );
             if let Some(id) = keep
@@ -248,9 +275,29 @@ fn upsert(state: &mut AppState, stored: StoredRollout) {
     }
 }
 
+/// Puts the cursor on `id` if it is visible.
+fn select_id(state: &mut AppState, id: &str) {
+    if let Some(pos) = state
+        .visible()
+        .iter()
+        .position(|&i| state.rollouts[i].id() == id)
+    {
+        state.selected = pos;
+    }
+}
+
 fn clamp_selection(state: &mut AppState) {
     let n = state.visible().len();
     state.selected = if n == 0 { 0 } else { state.selected.min(n - 1) };
+    // A list that shrank (a user removed here or elsewhere) keeps the cursor on a real entry.
+    let users = state
+        .selected_entry()
+        .and_then(|e| e.rollout.as_ref().ok())
+        .map_or(0, |r| match state.user_list {
+            UserList::Canary => r.canary_users.len(),
+            UserList::Excluded => r.excluded_users.len(),
+        });
+    state.user_cursor = state.user_cursor.min(users.saturating_sub(1));
 }
 
 fn on_sample(state: &mut AppState, id: &str, sample: HealthSample) {
@@ -260,7 +307,11 @@ fn on_sample(state: &mut AppState, id: &str, sample: HealthSample) {
         return;
     };
     let gates = match entry.rollout.as_ref() {
-        Ok(r) => r.gates.as_ref().unwrap_or(&defaults).at_percentage(r.percentage),
+        Ok(r) => r
+            .gates
+            .as_ref()
+            .unwrap_or(&defaults)
+            .at_percentage(r.percentage),
         Err(_) => defaults,
     };
     let mut report = evaluate(&sample, &gates, now.max(sample.taken_at));
@@ -289,8 +340,12 @@ fn on_sample(state: &mut AppState, id: &str, sample: HealthSample) {
 
 fn on_driver(state: &mut AppState, id: String, update: DriverUpdate) -> Vec<Effect> {
     let now = state.now;
-    let Some(entry) = state.entry_mut(&id) else { return vec![] };
-    let Some(auto) = entry.auto.as_mut() else { return vec![] };
+    let Some(entry) = state.entry_mut(&id) else {
+        return vec![];
+    };
+    let Some(auto) = entry.auto.as_mut() else {
+        return vec![];
+    };
     auto.lease = Some(update.lease.clone());
     auto.decision = Some(update.decision.clone());
     match &update.lease {
@@ -305,7 +360,10 @@ fn on_driver(state: &mut AppState, id: String, update: DriverUpdate) -> Vec<Effe
         effects.push(Effect::LoadEvents(id.clone()));
         let (level, text) = match result {
             Ok(summary) => (ToastLevel::Info, format!("{id}: auto: {summary}")),
-            Err(why) => (ToastLevel::Error, format!("{id}: auto-progression could not act: {why}")),
+            Err(why) => (
+                ToastLevel::Error,
+                format!("{id}: auto-progression could not act: {why}"),
+            ),
         };
         toast(state, level, text);
     }
@@ -313,7 +371,12 @@ fn on_driver(state: &mut AppState, id: String, update: DriverUpdate) -> Vec<Effe
     if state.dialog.is_none() {
         match update.step {
             Step::AskConfirmation(next) => {
-                state.dialog = Some(Dialog::AutoConfirm { id, next, evidence: update.evidence, since: now });
+                state.dialog = Some(Dialog::AutoConfirm {
+                    id,
+                    next,
+                    evidence: update.evidence,
+                    since: now,
+                });
             }
             Step::ProposeRollback(why) => {
                 let mut body = vec![why.clone()];
@@ -322,7 +385,9 @@ fn on_driver(state: &mut AppState, id: String, update: DriverUpdate) -> Vec<Effe
                     id: id.clone(),
                     title: format!("Auto-progression proposes: ROLL BACK {id}"),
                     body,
-                    action: Action::Rollback { reason: format!("proposed by auto-progression, confirmed: {why}") },
+                    action: Action::Rollback {
+                        reason: format!("proposed by auto-progression, confirmed: {why}"),
+                    },
                 });
             }
             _ => {}
@@ -341,6 +406,7 @@ fn on_performed(
     match outcome {
         WriteOutcome::Done { summary, stored } => {
             upsert(state, stored);
+            clamp_selection(state);
             toast(state, ToastLevel::Info, format!("{id}: {summary}"));
             vec![Effect::LoadEvents(id)]
         }
@@ -480,6 +546,10 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
                 return vec![];
             };
+            if state.screen == Screen::Overview {
+                state.user_cursor = 0;
+                state.event_offset = 0;
+            }
             state.screen = Screen::Detail;
             state.focus = if command == Command::Users {
                 Panel::Users
@@ -488,18 +558,28 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             };
             vec![Effect::LoadEvents(id)]
         }
-                Command::AddUser | Command::RemoveUser | Command::ToggleExcluded => {
+        Command::AddUser | Command::RemoveUser | Command::ToggleExcluded => {
             users_command(state, command)
         }
         Command::Auto => {
-            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else { return vec![] };
+            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
+                return vec![];
+            };
             let entry = state.entry_mut(&id).expect("selected entry exists");
             if entry.auto.take().is_some() {
-                toast(state, ToastLevel::Info, format!("{id}: auto-progression off (lease released)"));
+                toast(
+                    state,
+                    ToastLevel::Info,
+                    format!("{id}: auto-progression off (lease released)"),
+                );
                 vec![Effect::StopAuto(id)]
             } else {
                 entry.auto = Some(AutoView::default());
-                toast(state, ToastLevel::Info, format!("{id}: auto-progression on"));
+                toast(
+                    state,
+                    ToastLevel::Info,
+                    format!("{id}: auto-progression on"),
+                );
                 vec![Effect::StartAuto(id)]
             }
         }
@@ -516,14 +596,17 @@ fn wall_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     let command = state.keys.command_for(&key);
     let now = state.now;
     let count = state.rollouts.len().max(1);
-    let Some(wall) = state.wall.as_mut() else { return vec![] };
+    let Some(wall) = state.wall.as_mut() else {
+        return vec![];
+    };
     match (key.code, command) {
         (_, Some(Command::Quit)) => {
             state.quit = true;
             return vec![Effect::Quit];
         }
         (KeyCode::Char(' '), _) => wall.paused = !wall.paused,
-        (KeyCode::Right | KeyCode::Char('l') | KeyCode::Char('n'), _) | (_, Some(Command::Down)) => {
+        (KeyCode::Right | KeyCode::Char('l') | KeyCode::Char('n'), _)
+        | (_, Some(Command::Down)) => {
             wall.index = (wall.index % count + 1) % count;
             wall.last_rotate = now;
         }
@@ -765,7 +848,7 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
         Dialog::TypedConfirm { id, input, .. } => {
             (input.value().trim() != id).then(|| format!("type {id} to confirm"))
         }
-                Dialog::Confirm { .. } | Dialog::Conflict { .. } | Dialog::AutoConfirm { .. } => None,
+        Dialog::Confirm { .. } | Dialog::Conflict { .. } | Dialog::AutoConfirm { .. } => None,
     }
 }
 
@@ -773,10 +856,14 @@ fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     let Some(dialog) = state.dialog.take() else {
         return vec![];
     };
-        if key.code == KeyCode::Esc {
+    if key.code == KeyCode::Esc {
         // Dismissing auto-progression's question is a no: it must not re-ask every tick.
         if let Dialog::AutoConfirm { id, next, .. } = dialog {
-            return vec![Effect::AutoAnswer { id, stage: next.index, yes: false }];
+            return vec![Effect::AutoAnswer {
+                id,
+                stage: next.index,
+                yes: false,
+            }];
         }
         return vec![];
     }
@@ -799,14 +886,36 @@ fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 vec![]
             }
         },
-                Dialog::AutoConfirm { id, next, evidence, since } => match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') => vec![Effect::AutoAnswer { id, stage: next.index, yes: true }],
+        Dialog::AutoConfirm {
+            id,
+            next,
+            evidence,
+            since,
+        } => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => vec![Effect::AutoAnswer {
+                id,
+                stage: next.index,
+                yes: true,
+            }],
             KeyCode::Char('n') | KeyCode::Char('N') => {
-                toast(state, ToastLevel::Info, format!("{id}: holding at the current stage (answered no)"));
-                vec![Effect::AutoAnswer { id, stage: next.index, yes: false }]
+                toast(
+                    state,
+                    ToastLevel::Info,
+                    format!("{id}: holding at the current stage (answered no)"),
+                );
+                vec![Effect::AutoAnswer {
+                    id,
+                    stage: next.index,
+                    yes: false,
+                }]
             }
             _ => {
-                state.dialog = Some(Dialog::AutoConfirm { id, next, evidence, since });
+                state.dialog = Some(Dialog::AutoConfirm {
+                    id,
+                    next,
+                    evidence,
+                    since,
+                });
                 vec![]
             }
         },
@@ -815,6 +924,12 @@ fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             action,
             changed,
         } => match key.code {
+            // Advance is relative to the stage seen: redo means asking again, showing the
+            // move it would now make. Other actions state their target and redo directly.
+            KeyCode::Char('r') | KeyCode::Char('R') if action == Action::Advance => {
+                select_id(state, &id);
+                rollout_command(state, Command::Advance)
+            }
             KeyCode::Char('r') | KeyCode::Char('R') => perform(state, &id, action),
             _ => {
                 state.dialog = Some(Dialog::Conflict {
@@ -862,7 +977,9 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
                 state.dialog = Some(Dialog::Confirm {
                     id: id.clone(),
                     title: format!("Set {id} to {p}?"),
-                    body: vec![format!("a jump from {from} to {p}")],
+                    body: std::iter::once(format!("a jump from {from} to {p}"))
+                        .chain(health_warning(state, &id))
+                        .collect(),
                     action: Action::SetPercent(p),
                 });
                 return vec![];
@@ -885,6 +1002,6 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
             },
         ),
         Dialog::TypedConfirm { id, action, .. } => perform(state, &id, action),
-                Dialog::Confirm { .. } | Dialog::Conflict { .. } | Dialog::AutoConfirm { .. } => vec![],
+        Dialog::Confirm { .. } | Dialog::Conflict { .. } | Dialog::AutoConfirm { .. } => vec![],
     }
 }

@@ -71,13 +71,26 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
             input = Some(i);
             hint = "Enter: add   Esc: cancel";
         }
-                Dialog::AutoConfirm { id, next, evidence, since } => {
+        Dialog::AutoConfirm {
+            id,
+            next,
+            evidence,
+            since,
+        } => {
             title = format!("AUTO-PROGRESSION: {id} is ready for the next stage");
             lines.push(Line::styled(
-                format!("Advance to stage {} '{}' ({})?", next.index + 1, next.name, next.percent),
+                format!(
+                    "Advance to stage {} '{}' ({})?",
+                    next.index + 1,
+                    next.name,
+                    next.percent
+                ),
                 theme.accent(),
             ));
-            lines.push(Line::raw(format!("waiting for you {}", super::age_text(state.now - *since))));
+            lines.push(Line::raw(format!(
+                "waiting for you {}",
+                super::age_text(state.now - *since)
+            )));
             lines.push(Line::raw("Evidence:"));
             lines.extend(evidence.iter().map(|e| Line::raw(format!("  {e}"))));
             hint = "y: advance   n/Esc: hold this stage";
@@ -152,10 +165,27 @@ pub fn help(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
         .map(|(k, _)| k.chars().count())
         .max()
         .unwrap_or(4);
-    let mut lines: Vec<Line> = rows
+    let entries: Vec<String> = rows
         .into_iter()
-        .map(|(k, what)| Line::raw(format!(" {k:<key_width$}  {what}")))
+        .map(|(k, what)| format!(" {k:<key_width$}  {what}"))
         .collect();
+    // Too tall for the screen (80x24): two columns, so every binding stays visible.
+    let mut lines: Vec<Line> = if entries.len() + 4 > area.height as usize {
+        let half = entries.len().div_ceil(2);
+        let col = entries
+            .iter()
+            .map(|e| e.chars().count())
+            .max()
+            .unwrap_or(20);
+        (0..half)
+            .map(|i| {
+                let right = entries.get(i + half).map(String::as_str).unwrap_or("");
+                Line::raw(format!("{:<col$} {right}", entries[i]))
+            })
+            .collect()
+    } else {
+        entries.into_iter().map(Line::raw).collect()
+    };
     lines.push(Line::raw(""));
     lines.push(Line::styled(
         " ctrl-c always quits. Keys can be changed in the [keys] config table.",

@@ -118,7 +118,7 @@ pub fn render(state: &AppState, theme: Theme, frame: &mut Frame) {
         Screen::Overview => views::overview(state, theme, frame, body),
         Screen::Detail => views::detail(state, theme, frame, body),
     }
-    frame.render_widget(Paragraph::new(hint_line(state, theme)), hints);
+    frame.render_widget(Paragraph::new(hint_line(state, theme, hints.width)), hints);
     frame.render_widget(Paragraph::new(status_line(state, theme)), status);
     if state.help_open {
         dialogs::help(state, theme, frame, area);
@@ -138,7 +138,11 @@ fn title_line(state: &AppState, theme: Theme) -> Line<'static> {
         }
         acc
     });
-    spans.push(Span::raw(format!("{} rollouts", state.rollouts.len())));
+    let n = state.rollouts.len();
+    spans.push(Span::raw(format!(
+        "{n} rollout{}",
+        if n == 1 { "" } else { "s" }
+    )));
     if counts[0] > 0 {
         spans.push(Span::styled(
             format!("  ✖ {} failing", counts[0]),
@@ -161,8 +165,9 @@ fn banner_lines(state: &AppState) -> Vec<String> {
             .data_age()
             .map(age_text)
             .unwrap_or_else(|| "unknown".into());
+        // The essentials first: at 80 columns the cause may be cut, never the age.
         lines.push(format!(
-            " STORE DISCONNECTED for {}: {why} — data is {age} old; writes may fail ",
+            " STORE DISCONNECTED {} · data {age} old · writes may fail · {why} ",
             age_text(state.now - *since)
         ));
     }
@@ -199,7 +204,8 @@ pub fn age_text(d: Duration) -> String {
     format_elapsed(d.to_std().unwrap_or_default())
 }
 
-fn hint_line(state: &AppState, theme: Theme) -> Line<'static> {
+/// Key hints, most important first, as many as fit the width (rollback always does).
+fn hint_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
     let k = &state.keys;
     let hint = |c: Command, what: &str| format!("{} {what}", k.label(c));
     let items: Vec<String> = if state.filter_input.is_some() {
@@ -212,34 +218,46 @@ fn hint_line(state: &AppState, theme: Theme) -> Line<'static> {
         match state.screen {
             Screen::Overview => vec![
                 hint(Command::Quit, "quit"),
-                hint(Command::Help, "help"),
+                hint(Command::Rollback, "rollback"),
                 hint(Command::Open, "open"),
-                hint(Command::Filter, "filter"),
+                hint(Command::Help, "help"),
                 hint(Command::Advance, "advance"),
                 hint(Command::SetPercent, "percent"),
-                hint(Command::Rollback, "rollback"),
+                hint(Command::Filter, "filter"),
+                hint(Command::Auto, "auto"),
             ],
             Screen::Detail if state.focus == Panel::Users => vec![
                 hint(Command::Back, "back"),
+                hint(Command::Rollback, "rollback"),
                 hint(Command::AddUser, "add"),
                 hint(Command::RemoveUser, "remove"),
                 hint(Command::ToggleExcluded, "canary/excluded"),
                 hint(Command::NextPanel, "panel"),
-                hint(Command::Rollback, "rollback"),
+                hint(Command::Help, "help"),
             ],
             Screen::Detail => vec![
                 hint(Command::Back, "back"),
-                hint(Command::NextPanel, "panel"),
+                hint(Command::Rollback, "rollback"),
                 hint(Command::Advance, "advance"),
                 hint(Command::PauseResume, "pause"),
                 hint(Command::SetPercent, "percent"),
-                hint(Command::Users, "users"),
-                hint(Command::Rollback, "rollback"),
                 hint(Command::Promote, "promote"),
+                hint(Command::NextPanel, "panel"),
+                hint(Command::Users, "users"),
+                hint(Command::Auto, "auto"),
+                hint(Command::Help, "help"),
             ],
         }
     };
-    Line::styled(format!(" {}", items.join("  ")), theme.dim())
+    let mut text = String::new();
+    for item in items {
+        if text.chars().count() + item.chars().count() + 2 > width as usize {
+            break;
+        }
+        text.push_str("  ");
+        text.push_str(&item);
+    }
+    Line::styled(text, theme.dim())
 }
 
 fn status_line(state: &AppState, theme: Theme) -> Line<'static> {
@@ -267,19 +285,14 @@ fn status_line(state: &AppState, theme: Theme) -> Line<'static> {
         .map_or("driver: none".to_string(), |l| {
             format!("driver: {}", l.holder)
         });
+    // Connection, data age and driver first: at 80 columns the descriptions get cut.
+    let metrics = state.metrics_desc.as_deref().unwrap_or("none");
+    let metrics_kind = metrics.split(" (").next().unwrap_or(metrics);
     Line::from(vec![
-        Span::styled(format!(" {} ", shorten_left(&state.store_desc, 32)), theme.dim()),
-        Span::raw("│ "),
-        Span::styled(
-            format!(
-                "metrics: {} ",
-                state.metrics_desc.as_deref().unwrap_or("none")
-            ),
-            theme.dim(),
-        ),
-        Span::raw("│ "),
-        Span::raw(format!("{age} │ ")),
+        Span::raw(" "),
         conn,
-        Span::raw(format!(" │ {driver}")),
+        Span::raw(format!(" │ {age} │ {driver} │ ")),
+        Span::styled(format!("metrics: {metrics_kind} │ "), theme.dim()),
+        Span::styled(shorten_left(&state.store_desc, 40), theme.dim()),
     ])
 }

@@ -20,12 +20,31 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 pub fn spark(values: impl Iterator<Item = Option<f64>>, width: usize) -> String {
     let all: Vec<Option<f64>> = values.collect();
     let tail = &all[all.len().saturating_sub(width)..];
-    let max = tail
+    spark_on_scale(tail, series_max(tail))
+}
+
+fn series_max(values: &[Option<f64>]) -> f64 {
+    values
         .iter()
         .flatten()
         .copied()
         .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max);
+        .fold(0.0f64, f64::max)
+}
+
+/// Stable and canary on one scale, so the lines can be compared by height.
+fn spark_pair(
+    stable: Vec<Option<f64>>,
+    canary: Vec<Option<f64>>,
+    width: usize,
+) -> (String, String) {
+    let s = &stable[stable.len().saturating_sub(width)..];
+    let c = &canary[canary.len().saturating_sub(width)..];
+    let max = series_max(s).max(series_max(c));
+    (spark_on_scale(s, max), spark_on_scale(c, max))
+}
+
+fn spark_on_scale(tail: &[Option<f64>], max: f64) -> String {
     tail.iter()
         .map(|v| match v {
             Some(x) if x.is_finite() && max > 0.0 => {
@@ -99,7 +118,15 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
         .unwrap_or(2)
         .clamp(2, 28);
     let header = Row::new(
-        ["ID", "STATUS", "STAGE", "PCT", "USERS", "HEALTH", spark_title]
+        [
+            "ID",
+            "STATUS",
+            "STAGE",
+            "PCT",
+            "USERS",
+            "HEALTH",
+            spark_title,
+        ]
         .into_iter()
         .map(|h| Cell::from(h).style(theme.dim().add_modifier(Modifier::BOLD))),
     );
@@ -127,7 +154,8 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
                 Err(err) => Row::new(vec![
                     Cell::from(e.id().to_string()),
                     Cell::from("✖ ERROR").style(theme.bad()),
-                    Cell::from(format!("field '{}' {}", err.field, err.problem)).style(theme.bad()),
+                    // The field name first: at 80 columns the rest is cut (detail shows it all).
+                    Cell::from(format!("{}: {}", err.field, err.problem)).style(theme.bad()),
                 ]),
             }
         })
@@ -197,7 +225,7 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
         let [top, bottom] =
             Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
         let [tl, tr] =
-            Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(top);
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
         let [bl, br] = Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)])
             .areas(bottom);
         for (panel, rect) in [
@@ -335,7 +363,7 @@ fn timeline(
                     format!("{} ", verdict_badge(Some(g.verdict))),
                     theme.verdict(Some(g.verdict)),
                 ),
-                                Span::styled(format!("{:<20} ", g.name), theme.dim()),
+                Span::styled(format!("{:<20} ", g.name), theme.dim()),
                 Span::raw(text),
             ]));
         }
@@ -343,7 +371,10 @@ fn timeline(
     lines.push(Line::raw(""));
     lines.extend(auto_lines(state, e, theme));
     frame.render_widget(
-        Paragraph::new(lines).block(block(Panel::Timeline.title().into(), focused, theme)),
+        // Gate details carry the numbers: wrap them rather than cut them.
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(block(Panel::Timeline.title().into(), focused, theme)),
         area,
     );
 }
@@ -363,9 +394,10 @@ fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
     };
     let mut lines = vec![match &auto.lease {
         None => Line::styled("AUTO: starting…", theme.warn()),
-        Some(LeaseState::Held(l)) => {
-            Line::styled(format!("AUTO ● driving (lease until {})", until(l)), theme.ok())
-        }
+        Some(LeaseState::Held(l)) => Line::styled(
+            format!("AUTO ● driving (lease until {})", until(l)),
+            theme.ok(),
+        ),
         Some(LeaseState::HeldByOther(l)) => Line::styled(
             format!("AUTO ○ waiting: {} drives until {}", l.holder, until(l)),
             theme.warn(),
@@ -378,7 +410,10 @@ fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
         lines.push(Line::raw(format!("→ {}", d.label())));
     }
     if let Some(Err(why)) = &auto.acted {
-        lines.push(Line::styled(format!("last action failed: {why}"), theme.bad()));
+        lines.push(Line::styled(
+            format!("last action failed: {why}"),
+            theme.bad(),
+        ));
     }
     lines
 }
@@ -399,7 +434,10 @@ fn side_row(
     let diff_text = match diff {
         Some(d) => {
             let shown = show(Some(d.abs()));
-            if d > 0.0 {
+            // A difference that rounds away is no difference ("-0.00%" says nothing).
+            if shown == show(Some(0.0)) {
+                "=".into()
+            } else if d > 0.0 {
                 format!("+{shown}")
             } else if d < 0.0 {
                 format!("-{shown}")
@@ -533,13 +571,18 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
     ];
     let mut lines = Vec::new();
     for (name, stable_of, canary_of) in series {
+        let (s, c) = spark_pair(
+            h.history.iter().map(stable_of).collect(),
+            h.history.iter().map(canary_of).collect(),
+            width,
+        );
         lines.push(Line::from(vec![
             Span::styled(format!("{name:<6}S "), theme.dim()),
-            Span::styled(spark(h.history.iter().map(stable_of), width), theme.ok()),
+            Span::styled(s, theme.ok()),
         ]));
         lines.push(Line::from(vec![
             Span::styled(format!("{:<6}C ", ""), theme.dim()),
-            Span::styled(spark(h.history.iter().map(canary_of), width), theme.warn()),
+            Span::styled(c, theme.warn()),
         ]));
     }
     frame.render_widget(Paragraph::new(lines), sparks);
@@ -623,7 +666,7 @@ fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
                 .map(|r| format!(" — {r}"))
                 .unwrap_or_default();
             Line::from(vec![
-                Span::styled(format!("{} ", ev.at.format("%H:%M:%S")), theme.dim()),
+                Span::styled(format!("{} ", ev.at.format("%m-%d %H:%M:%S")), theme.dim()),
                 Span::styled(format!("{:<12}", ev.kind.as_str()), style),
                 Span::styled(format!("{} ", ev.actor), theme.dim()),
                 Span::raw(format!("{changes}{reason}")),

@@ -38,7 +38,12 @@ fn glyph(c: char) -> [&'static str; 5] {
 
 fn big_text(text: &str) -> Vec<String> {
     (0..5)
-        .map(|row| text.chars().map(|c| glyph(c)[row]).collect::<Vec<_>>().join(" "))
+        .map(|row| {
+            text.chars()
+                .map(|c| glyph(c)[row])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect()
 }
 
@@ -63,14 +68,18 @@ pub fn render_wall(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Fram
     top_bar(state, wall, theme, frame, top);
     let entries: Vec<&Entry> = state.rollouts.iter().collect();
     if entries.is_empty() {
-        frame.render_widget(Paragraph::new("No rollouts in the store.").style(theme.dim()), body);
+        frame.render_widget(
+            Paragraph::new("No rollouts in the store.").style(theme.dim()),
+            body,
+        );
         return;
     }
-        if let Some(cols_used) = grid_columns(entries.len(), body.width, body.height) {
+    if let Some(cols_used) = grid_columns(entries.len(), body.width, body.height) {
         let rows_needed = entries.len().div_ceil(cols_used);
         let row_areas = Layout::vertical(vec![Constraint::Fill(1); rows_needed]).split(body);
         for (r, row_area) in row_areas.iter().enumerate() {
-            let col_areas = Layout::horizontal(vec![Constraint::Fill(1); cols_used]).split(*row_area);
+            let col_areas =
+                Layout::horizontal(vec![Constraint::Fill(1); cols_used]).split(*row_area);
             for (c, tile_area) in col_areas.iter().enumerate() {
                 if let Some(e) = entries.get(r * cols_used + c) {
                     tile(state, e, theme, frame, *tile_area);
@@ -87,11 +96,16 @@ fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area:
     let marker = Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD);
     let conn = match &state.store_conn {
         Conn::Connected => Span::styled("● store connected", theme.ok()),
-        Conn::Disconnected { since, .. } => {
-            Span::styled(format!("○ STORE DISCONNECTED {}", age_text(state.now - *since)), theme.bad())
-        }
+        Conn::Disconnected { since, .. } => Span::styled(
+            format!("○ STORE DISCONNECTED {}", age_text(state.now - *since)),
+            theme.bad(),
+        ),
     };
-    let rotation = if wall.paused { "  rotation paused (space)" } else { "" };
+    let rotation = if wall.paused {
+        "  rotation paused (space)"
+    } else {
+        ""
+    };
     let line = Line::from(vec![
         Span::styled(" READ-ONLY ", marker),
         Span::styled(format!(" {} ", state.title), theme.accent()),
@@ -103,7 +117,11 @@ fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area:
     let stale = age.is_some_and(|a| a.to_std().unwrap_or_default() > wall.stale_after);
     let second = match age {
         Some(a) if stale => Line::styled(
-            format!(" STALE: newest data is {} old (limit {}) ", age_text(a), format_elapsed(wall.stale_after)),
+            format!(
+                " STALE: newest data is {} old (limit {}) ",
+                age_text(a),
+                format_elapsed(wall.stale_after)
+            ),
             theme.banner(),
         ),
         Some(a) => Line::styled(format!(" data {} old", age_text(a)), theme.dim()),
@@ -124,8 +142,16 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
     let r = match &e.rollout {
         Ok(r) => r,
         Err(err) => {
-            let block = Block::default().borders(Borders::ALL).border_style(theme.bad()).title(format!(" {} ", e.id()));
-            frame.render_widget(Paragraph::new(format!("✖ {err}")).style(theme.bad()).block(block), area);
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.bad())
+                .title(format!(" {} ", e.id()));
+            frame.render_widget(
+                Paragraph::new(format!("✖ {err}"))
+                    .style(theme.bad())
+                    .block(block),
+                area,
+            );
             return;
         }
     };
@@ -135,31 +161,47 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
         .borders(Borders::ALL)
         .border_type(BorderType::Thick)
         .border_style(style)
-        .title(Span::styled(format!(" {} ", r.id), style.add_modifier(Modifier::BOLD)));
+        .title(Span::styled(
+            format!(" {} ", r.id),
+            style.add_modifier(Modifier::BOLD),
+        ));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let mut lines = vec![Line::from(vec![
-        Span::styled(format!(" {} ", r.status.as_str().to_uppercase()), style.add_modifier(Modifier::REVERSED)),
+        Span::styled(
+            format!(" {} ", r.status.as_str().to_uppercase()),
+            style.add_modifier(Modifier::REVERSED),
+        ),
         Span::raw("  "),
-        Span::styled(verdict_badge(verdict).to_uppercase(), theme.verdict(verdict).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            verdict_badge(verdict).to_uppercase(),
+            theme.verdict(verdict).add_modifier(Modifier::BOLD),
+        ),
         Span::raw(format!("  v{}", r.version)),
     ])];
     let pct = r.percentage.to_string();
     let big = big_text(&pct);
     if inner.height >= 12 && big[0].chars().count() as u16 + 2 <= inner.width {
         lines.push(Line::raw(""));
-        lines.extend(big.into_iter().map(|l| Line::styled(format!(" {l}"), style)));
+        lines.extend(
+            big.into_iter()
+                .map(|l| Line::styled(format!(" {l}"), style)),
+        );
     } else {
-        lines.push(Line::styled(format!(" {pct}"), style.add_modifier(Modifier::BOLD)));
+        lines.push(Line::styled(
+            format!(" {pct}"),
+            style.add_modifier(Modifier::BOLD),
+        ));
     }
     let stage = match (r.stage(), &r.plan) {
         (Some((i, s)), Some(p)) => format!("stage {}/{} {}", i + 1, p.stages.len(), s.name),
         _ => "no plan".into(),
     };
     let in_stage = match r.status {
-        Status::Canary | Status::Progressive | Status::Paused => {
-            r.time_in_stage(state.now).map(|d| format!(" · in stage {}", format_elapsed(d))).unwrap_or_default()
-        }
+        Status::Canary | Status::Progressive | Status::Paused => r
+            .time_in_stage(state.now)
+            .map(|d| format!(" · in stage {}", format_elapsed(d)))
+            .unwrap_or_default(),
         _ => String::new(),
     };
     lines.push(Line::raw(format!(" {stage}{in_stage}")));
@@ -170,32 +212,56 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
     let h = &e.health;
     let latest = h.last_good.as_ref();
     let rate = |s: Option<&crate::domain::health::SideStats>| {
-        s.and_then(|s| s.error_rate()).map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0))
+        s.and_then(|s| s.error_rate())
+            .map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0))
     };
     let p99 = |s: Option<&crate::domain::health::SideStats>| {
-        s.and_then(|s| s.p99_ms).filter(|x| x.is_finite()).map_or("-".to_string(), |x| format!("{x:.0}ms"))
+        s.and_then(|s| s.p99_ms)
+            .filter(|x| x.is_finite())
+            .map_or("-".to_string(), |x| format!("{x:.0}ms"))
     };
-    let (stable, canary) = (latest.and_then(|s| s.stable.as_ref()), latest.and_then(|s| s.canary.as_ref()));
+    let (stable, canary) = (
+        latest.and_then(|s| s.stable.as_ref()),
+        latest.and_then(|s| s.canary.as_ref()),
+    );
     lines.push(Line::from(vec![
-        Span::raw(format!(" err   S {:>7} C {:>7} ", rate(stable), rate(canary))),
-        Span::styled(spark(h.history.iter().map(|p| p.canary_error_rate), width), theme.warn()),
+        Span::raw(format!(
+            " err   S {:>7} C {:>7} ",
+            rate(stable),
+            rate(canary)
+        )),
+        Span::styled(
+            spark(h.history.iter().map(|p| p.canary_error_rate), width),
+            theme.warn(),
+        ),
     ]));
     lines.push(Line::from(vec![
         Span::raw(format!(" p99   S {:>7} C {:>7} ", p99(stable), p99(canary))),
-        Span::styled(spark(h.history.iter().map(|p| p.canary_p99), width), theme.warn()),
+        Span::styled(
+            spark(h.history.iter().map(|p| p.canary_p99), width),
+            theme.warn(),
+        ),
     ]));
-        if let Some(report) = &h.report {
+    if let Some(report) = &h.report {
         // Tall tiles list every gate; short ones only say what is wrong.
         if (inner.height as usize) > lines.len() + report.gates.len() + 1 {
             lines.push(Line::raw(""));
             for g in &report.gates {
                 lines.push(Line::styled(
-                    format!(" {} {}: {}", verdict_badge(Some(g.verdict)), g.name, g.detail),
+                    format!(
+                        " {} {}: {}",
+                        verdict_badge(Some(g.verdict)),
+                        g.name,
+                        g.detail
+                    ),
                     theme.verdict(Some(g.verdict)),
                 ));
             }
         } else if report.verdict != Verdict::Pass {
-            lines.push(Line::styled(format!(" {}", report.summary()), theme.verdict(Some(report.verdict))));
+            lines.push(Line::styled(
+                format!(" {}", report.summary()),
+                theme.verdict(Some(report.verdict)),
+            ));
         }
     }
     frame.render_widget(Paragraph::new(lines), inner);
