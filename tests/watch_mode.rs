@@ -3,10 +3,8 @@
 //! write keys ignored with the store byte-for-byte unchanged).
 
 #[path = "support/cockpit_fixture.rs"]
-#[allow(dead_code)]
 mod cockpit_fixture;
 #[path = "support/tmux.rs"]
-#[allow(dead_code)]
 mod tmux;
 
 use std::time::{Duration, Instant};

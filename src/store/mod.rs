@@ -1,6 +1,7 @@
 //! Where rollout documents live. Every implementation passes the same
 //! conformance suite (`tests/support/conformance.rs`).
 
+pub mod firestore;
 pub mod local;
 
 use std::sync::Arc;

@@ -14,6 +14,9 @@ use crate::domain::health::{SideStats, Verdict};
 use crate::domain::rollout::{Rollout, Status};
 use crate::domain::units::{format_duration, format_elapsed};
 
+/// Reads one side's value of one metric from a history point.
+type Pick = fn(&HistoryPoint) -> Option<f64>;
+
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// A text sparkline of the last `width` values, scaled to their own maximum; gaps are blank.
@@ -560,11 +563,7 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
     };
     frame.render_widget(Paragraph::new(age_line), age_area);
     let width = sparks.width.saturating_sub(12) as usize;
-    let series: [(
-        &str,
-        fn(&HistoryPoint) -> Option<f64>,
-        fn(&HistoryPoint) -> Option<f64>,
-    ); 3] = [
+        let series: [(&str, Pick, Pick); 3] = [
         ("err%", |p| p.stable_error_rate, |p| p.canary_error_rate),
         ("p99", |p| p.stable_p99, |p| p.canary_p99),
         ("req/s", |p| p.stable_rps, |p| p.canary_rps),

@@ -1,0 +1,287 @@
+//! The official Firestore emulator (`gcloud emulators firestore start`) for tests.
+//!
+//! One shared emulator per test binary (`shared()`), a unique project id per test
+//! (`project()`), and dedicated ones for tests that stop and restart theirs.
+//! Each runs in its own process group, stopped by group (`kill -TERM -<pgid>`). A
+//! small `sh -c` loop in the same group is the watchdog: it kills the group once the
+//! test process is gone, because statics are never dropped and a panicking or
+//! killed test must not leave a JVM behind.
+//!
+//! If gcloud or the emulator is missing, `shared()` prints a loud notice and
+//! returns `None` (the test returns early), unless `ROLLOUT_TUI_REQUIRE_EMULATOR=1`,
+//! where it panics with the reason.
+
+use std::hash::{BuildHasher, RandomState};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, Once, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use rollout_tui::config::StoreConfig;
+use rollout_tui::store::firestore::FirestoreStore;
+use serde_json::Value;
+
+pub const REQUIRE_ENV: &str = "ROLLOUT_TUI_REQUIRE_EMULATOR";
+const READY_WITHIN: Duration = Duration::from_secs(90);
+
+pub struct Emulator {
+    pub host: String,
+    pub port: u16,
+    /// How long the last start took until the emulator answered.
+    pub started_in: Duration,
+    log: PathBuf,
+    child: Mutex<Option<Child>>,
+}
+
+/// The emulator shared by every test of this binary, started on first use.
+pub fn shared() -> Option<&'static Emulator> {
+    static SHARED: OnceLock<Result<Emulator, String>> = OnceLock::new();
+    match SHARED.get_or_init(|| Emulator::start(free_port())) {
+        Ok(e) => Some(e),
+        Err(why) => {
+            skip(why);
+            None
+        }
+    }
+}
+
+/// Prints the skip banner, or panics when the emulator is required.
+/// Written straight to stderr: libtest would swallow `eprintln!` of a passing test.
+pub fn skip(why: &str) {
+    if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
+        panic!("the Firestore emulator is required ({REQUIRE_ENV}=1) but unavailable: {why}");
+    }
+    static BANNER: Once = Once::new();
+    let mut err = std::io::stderr().lock();
+    BANNER.call_once(|| {
+        let line = "!".repeat(78);
+        let _ = writeln!(
+            err,
+            "\n{line}\n!!! SKIPPED: the Firestore emulator tests do not run here.\n!!! {why}\n!!! Install: apt-get install google-cloud-cli-firestore-emulator (and Java 17+).\n!!! Set {REQUIRE_ENV}=1 to make this a failure.\n{line}"
+        );
+    });
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let _ = writeln!(err, "!!! SKIPPED {test}: no Firestore emulator");
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+pub fn random() -> u64 {
+    RandomState::new().hash_one(SystemTime::now())
+}
+
+/// A project id nobody else uses: every test starts with an empty database.
+pub fn project(name: &str) -> String {
+    let clean: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    format!("test-{clean}-{:08x}", random() as u32)
+}
+
+impl Emulator {
+    /// Starts an emulator on `port` and waits until it answers.
+    pub fn start(port: u16) -> Result<Emulator, String> {
+        let host = format!("127.0.0.1:{port}");
+        let log = std::env::temp_dir().join(format!(
+            "rollout-tui-emulator-{}-{port}.log",
+            std::process::id()
+        ));
+        let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        // gcloud makes itself a process-group leader (setpgid(0, 0)) anyway, so it gets
+        // its own group from the start, and the watchdog joins that group.
+        let child = Command::new("gcloud")
+            .args([
+                "emulators",
+                "firestore",
+                "start",
+                &format!("--host-port={host}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => "gcloud is not installed".to_string(),
+                _ => format!("cannot start gcloud: {e}"),
+            })?;
+        let group = i32::try_from(child.id()).expect("a pid");
+        let watchdog = format!(
+            "trap '' TERM\n\
+             while kill -0 {parent} 2>/dev/null && kill -0 {group} 2>/dev/null; do sleep 0.5; done\n\
+             kill -TERM 0; sleep 3; kill -KILL 0\n",
+            parent = std::process::id()
+        );
+        let guarded = Command::new("sh")
+            .args(["-c", &watchdog])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(group)
+            .spawn();
+        if let Err(e) = guarded {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .status();
+            return Err(format!("cannot start the emulator watchdog: {e}"));
+        }
+        let mut emulator = Emulator {
+            host,
+            port,
+            started_in: Duration::ZERO,
+            log,
+            child: Mutex::new(Some(child)),
+        };
+        loop {
+            if emulator.answers() {
+                emulator.started_in = started.elapsed();
+                eprintln!(
+                    "firestore emulator on {} answered after {:?}",
+                    emulator.host, emulator.started_in
+                );
+                return Ok(emulator);
+            }
+            let exited = emulator
+                .child
+                .lock()
+                .unwrap()
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                return Err(format!(
+                    "the emulator exited ({status}) before answering:\n{}",
+                    emulator.log_tail()
+                ));
+            }
+            if started.elapsed() > READY_WITHIN {
+                // Dropping `emulator` stops it, after the log is read.
+                return Err(format!(
+                    "the emulator did not answer within {READY_WITHIN:?}:\n{}",
+                    emulator.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn listening(&self) -> bool {
+        TcpStream::connect_timeout(
+            &self.host.parse().expect("host:port"),
+            Duration::from_millis(200),
+        )
+        .is_ok()
+    }
+
+    /// The emulator's root answers "Ok" once it serves requests.
+    pub fn answers(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect_timeout(
+            &self.host.parse().expect("host:port"),
+            Duration::from_millis(500),
+        ) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let request = format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
+        // Only the status line: the emulator keeps the connection open.
+        let mut reply = [0u8; 12];
+        s.write_all(request.as_bytes()).is_ok()
+            && s.read_exact(&mut reply).is_ok()
+            && &reply == b"HTTP/1.1 200"
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Stops the whole process group: TERM first, KILL if it lingers.
+    pub fn stop(&self) {
+        let Some(mut child) = self.child.lock().unwrap().take() else {
+            return;
+        };
+        let group = format!("-{}", child.id());
+        let signal = |sig: &str| {
+            Command::new("kill")
+                .args([sig, "--", &group])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        signal("-TERM");
+        // The watchdog shell ignores TERM; once the emulator has let go of its port, KILL the rest.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.listening() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        signal("-KILL");
+        let _ = child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+
+    pub fn config(&self, project: &str) -> StoreConfig {
+        StoreConfig {
+            kind: "firestore".into(),
+            project_id: Some(project.into()),
+            emulator_host: Some(self.host.clone()),
+            ..StoreConfig::default()
+        }
+    }
+
+    pub fn store(&self, project: &str) -> FirestoreStore {
+        FirestoreStore::open(&self.config(project)).expect("open the firestore store")
+    }
+
+    /// The REST root of a project's documents, for writing as "another client".
+    pub fn documents_url(&self, project: &str) -> String {
+        format!(
+            "http://{}/v1/projects/{project}/databases/(default)/documents",
+            self.host
+        )
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// "Another client": the emulator's REST API, one connection reused.
+#[derive(Clone, Default)]
+pub struct Rest(reqwest::Client);
+
+impl Rest {
+    /// A REST call; panics on failure with the answer.
+    pub async fn call(&self, method: reqwest::Method, url: &str, body: Option<&Value>) -> Value {
+        let mut request = self.0.request(method.clone(), url).bearer_auth("owner");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "{method} {url}: {status}\n{text}");
+        if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url}: {e}\n{text}"))
+        }
+    }
+}
