@@ -1,0 +1,54 @@
+//! The auto-progression scenarios of `driver_local.rs`, on the official Firestore
+//! emulator (loud skip without it; a failure under `ROLLOUT_TUI_REQUIRE_EMULATOR=1`).
+
+mod support;
+#[path = "support/driver_rig.rs"]
+mod driver_rig;
+
+use std::sync::Arc;
+
+use rollout_tui::domain::rollout::Status;
+use rollout_tui::store::RolloutStore;
+use support::emulator;
+
+/// A fresh project on the shared emulator, or None (after the skip notice).
+fn store(name: &str) -> Option<Arc<dyn RolloutStore>> {
+    let e = emulator::shared()?;
+    Some(Arc::new(e.store(&emulator::project(name))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_canary_reaches_full() {
+    let Some(s) = store("drv-healthy") else { return };
+    driver_rig::healthy_canary_reaches_full(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_spike_at_25_halts() {
+    let Some(s) = store("drv-spike") else { return };
+    driver_rig::error_spike_at_25(s, 0.03, Status::Paused).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn severe_error_spike_at_25_rolls_back() {
+    let Some(s) = store("drv-severe") else { return };
+    driver_rig::error_spike_at_25(s, 0.2, Status::RolledBack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_regression_halts() {
+    let Some(s) = store("drv-latency") else { return };
+    driver_rig::latency_regression_halts(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_canary_traffic_never_advances() {
+    let Some(s) = store("drv-zero") else { return };
+    driver_rig::zero_canary_traffic_never_advances(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_driver_is_taken_over() {
+    let Some(s) = store("drv-killed") else { return };
+    driver_rig::killed_driver_is_taken_over(s).await;
+}
