@@ -1,9 +1,9 @@
 //! The auto-progression scenarios of `driver_local.rs`, on the official Firestore
 //! emulator (loud skip without it; a failure under `ROLLOUT_TUI_REQUIRE_EMULATOR=1`).
 
-mod support;
 #[path = "support/driver_rig.rs"]
 mod driver_rig;
+mod support;
 
 use std::sync::Arc;
 
@@ -19,7 +19,9 @@ fn store(name: &str) -> Option<Arc<dyn RolloutStore>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_canary_reaches_full() {
-    let Some(s) = store("drv-healthy") else { return };
+    let Some(s) = store("drv-healthy") else {
+        return;
+    };
     driver_rig::healthy_canary_reaches_full(s).await;
 }
 
@@ -37,7 +39,9 @@ async fn severe_error_spike_at_25_rolls_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_regression_halts() {
-    let Some(s) = store("drv-latency") else { return };
+    let Some(s) = store("drv-latency") else {
+        return;
+    };
     driver_rig::latency_regression_halts(s).await;
 }
 
@@ -51,4 +55,12 @@ async fn zero_canary_traffic_never_advances() {
 async fn killed_driver_is_taken_over() {
     let Some(s) = store("drv-killed") else { return };
     driver_rig::killed_driver_is_taken_over(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declined_confirmation_holds() {
+    let Some(s) = store("drv-declined") else {
+        return;
+    };
+    driver_rig::declined_confirmation_holds(s).await;
 }

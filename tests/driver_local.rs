@@ -50,3 +50,9 @@ async fn killed_driver_is_taken_over() {
     let (_d, s) = store();
     driver_rig::killed_driver_is_taken_over(s).await;
 }
+
+#[tokio::test]
+async fn declined_confirmation_holds() {
+    let (_d, s) = store();
+    driver_rig::declined_confirmation_holds(s).await;
+}

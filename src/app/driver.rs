@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::domain::actions::{Action, Context};
+use crate::domain::event::{Event, EventKind};
 use crate::domain::health::{BreachTracker, GateConfig, GateReport, HealthSample, evaluate};
 use crate::domain::progression::{Decision, NextStage, Policy, decide};
 use crate::domain::rollout::{Plan, Rollout};
@@ -108,6 +109,9 @@ pub struct Driver {
     last_stage: Option<usize>,
     last_report: Option<GateReport>,
     last_decision: Option<Decision>,
+    /// Stages already asked about / stages a rollback was proposed in (recorded once).
+    asked_stage: Option<usize>,
+    proposed_for: Option<Option<usize>>,
 }
 
 impl Driver {
@@ -134,6 +138,8 @@ impl Driver {
             last_stage: None,
             last_report: None,
             last_decision: None,
+            asked_stage: None,
+            proposed_for: None,
         }
     }
 
@@ -185,6 +191,8 @@ impl Driver {
         let stage = rollout.stage().map(|(i, _)| i);
         if stage != self.last_stage {
             self.declined_stage = None;
+            self.asked_stage = None;
+            self.proposed_for = None;
             self.last_stage = stage;
         }
         let sample = self.metrics.sample(&rollout, now).await;
@@ -205,6 +213,24 @@ impl Driver {
         });
         let acted = match &step {
             Step::Perform(action) => Some(self.act(action, &report, now).await),
+            // A question is recorded once per stage, with the evidence it was asked on.
+            Step::AskConfirmation(next) if self.asked_stage != Some(next.index) => {
+                self.asked_stage = Some(next.index);
+                let why = format!(
+                    "asked to confirm stage {} '{}' ({})",
+                    next.index + 1,
+                    next.name,
+                    next.percent
+                );
+                self.record_decision(why, &report, now).await;
+                None
+            }
+            Step::ProposeRollback(why) if self.proposed_for != Some(stage) => {
+                self.proposed_for = Some(stage);
+                self.record_decision(format!("proposed rollback: {why}"), &report, now)
+                    .await;
+                None
+            }
             _ => None,
         };
         self.last_report = Some(report.clone());
@@ -290,9 +316,34 @@ impl Driver {
     }
 
     /// The operator said no: hold this stage and do not ask again until it changes.
-    pub fn decline(&mut self, stage: usize) {
+    pub async fn decline(&mut self, stage: usize, now: DateTime<Utc>) {
         self.declined_stage = Some(stage);
         self.last_decision = None;
+        if let Some(report) = self.last_report.clone() {
+            self.record_decision(
+                format!("operator declined stage {}: holding", stage + 1),
+                &report,
+                now,
+            )
+            .await;
+        }
+    }
+
+    /// An audit event for a decision that changed nothing in the document.
+    async fn record_decision(&self, reason: String, report: &GateReport, now: DateTime<Utc>) {
+        let event = Event {
+            rollout_id: self.id.clone(),
+            kind: EventKind::Decision,
+            actor: format!("auto:{}", self.holder),
+            at: now,
+            before: Value::Null,
+            after: Value::Null,
+            reason: Some(reason),
+            gate_report: Some(report.to_json()),
+        };
+        if let Err(e) = self.store.append_event(&event).await {
+            tracing::warn!(rollout = %self.id, error = %e, "could not record an auto-progression decision");
+        }
     }
 
     /// Lets another cockpit take over at once instead of waiting for the lease to expire.

@@ -23,7 +23,7 @@ use crate::domain::health::GateReport;
 use crate::domain::rollout::{Plan, Rollout, Status};
 use crate::metrics::MetricsSource;
 use crate::ops::{self, PerformError};
-use crate::store::{ReadOnlyStore, RolloutStore, StoreChange, StoreResult};
+use crate::store::{Lease, ReadOnlyStore, RolloutStore, StoreChange, StoreResult};
 use crate::ui::{self, Theme};
 
 /// A write that takes longer than this is reported as failed (it may still land; the
@@ -46,6 +46,7 @@ pub struct Cockpit {
 trait Backend: Clone + Send + Sync + 'static {
     fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>>;
     fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>>;
+    fn lease(&self, id: String) -> BoxFuture<'_, StoreResult<Option<Lease>>>;
     /// Runs a write and reports its outcome; `None` when this backend cannot write.
     fn perform(
         &self,
@@ -59,6 +60,10 @@ trait Backend: Clone + Send + Sync + 'static {
 }
 
 impl Backend for Arc<dyn RolloutStore> {
+    fn lease(&self, id: String) -> BoxFuture<'_, StoreResult<Option<Lease>>> {
+        Box::pin(async move { self.get_lease(&id).await })
+    }
+
     fn writable(&self) -> Option<Arc<dyn RolloutStore>> {
         Some(self.clone())
     }
@@ -116,6 +121,10 @@ impl Backend for Arc<dyn RolloutStore> {
 }
 
 impl Backend for ReadOnlyStore {
+    fn lease(&self, id: String) -> BoxFuture<'_, StoreResult<Option<Lease>>> {
+        Box::pin(async move { self.get_lease(&id).await })
+    }
+
     fn writable(&self) -> Option<Arc<dyn RolloutStore>> {
         None
     }
@@ -194,6 +203,7 @@ async fn event_loop<B: Backend>(
         }
     });
     let (rollouts_tx, rollouts_rx) = watch::channel(Vec::<Rollout>::new());
+    let rollouts_rx_for_leases = rollouts_rx.clone();
     let watcher = tokio::spawn(forward_store_changes(store.clone(), msg_tx.clone()));
     // Driven rollouts are sampled by their driver; the display sampler skips them.
     let driven: Driven = Arc::new(std::sync::Mutex::new(HashSet::new()));
@@ -206,6 +216,12 @@ async fn event_loop<B: Backend>(
             msg_tx.clone(),
         ))
     });
+    let leases = tokio::spawn(lease_loop(
+        store.clone(),
+        LEASE_POLL,
+        rollouts_rx_for_leases,
+        msg_tx.clone(),
+    ));
     let mut drivers: HashMap<String, DriverHandle> = HashMap::new();
     let holder = format!("{}#{}", state.actor, std::process::id());
     let mut startup: Vec<Effect> = state
@@ -350,6 +366,7 @@ async fn event_loop<B: Backend>(
         }
     };
     watcher.abort();
+    leases.abort();
     if let Some(s) = sampler {
         s.abort();
     }
@@ -359,6 +376,35 @@ async fn event_loop<B: Backend>(
         let _ = tokio::time::timeout(Duration::from_secs(3), d.task).await;
     }
     outcome
+}
+
+/// How often the cockpit asks who drives each rollout (leases last 30 s).
+const LEASE_POLL: Duration = Duration::from_secs(10);
+
+/// Tells the screen who drives every rollout, so a cockpit that does not drive one can
+/// still show its driver and when the lease runs out.
+async fn lease_loop<B: Backend>(
+    store: B,
+    every: Duration,
+    mut rollouts: watch::Receiver<Vec<Rollout>>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let _ =
+        tokio::time::timeout(Duration::from_secs(2), rollouts.wait_for(|r| !r.is_empty())).await;
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let ids: Vec<String> = rollouts.borrow().iter().map(|r| r.id.clone()).collect();
+        for id in ids {
+            // A failed read leaves the last known lease on screen; the store banner says why.
+            if let Ok(lease) = store.lease(id.clone()).await
+                && tx.send(Msg::Lease { id, lease }).is_err()
+            {
+                return;
+            }
+        }
+    }
 }
 
 type Driven = Arc<std::sync::Mutex<HashSet<String>>>;
@@ -444,7 +490,7 @@ async fn driver_task(
                         let _ = tx.send(Msg::AutoConfirmed { id: id.clone(), result });
                         break;
                     }
-                    Some(DriverCmd::Answer { stage, yes: false }) => driver.decline(stage),
+                                        Some(DriverCmd::Answer { stage, yes: false }) => driver.decline(stage, Utc::now()).await,
                     Some(DriverCmd::Stop) | None => {
                         driver.release().await;
                         return;

@@ -297,7 +297,8 @@ impl AppState {
     /// A countdown is on screen: the rollout shown is running and waiting out a stage.
     /// The wall always shows a clock and data ages, so it ticks too.
     pub fn countdown_visible(&self) -> bool {
-        if self.wall.is_some() {
+        // The wall shows a clock; auto-progression's question shows how long it has waited.
+        if self.wall.is_some() || matches!(self.dialog, Some(Dialog::AutoConfirm { .. })) {
             return true;
         }
         let running = |e: &Entry| {

@@ -282,6 +282,7 @@ fn status_line(state: &AppState, theme: Theme) -> Line<'static> {
     let driver = state
         .selected_entry()
         .and_then(|e| e.lease.as_ref())
+        .filter(|l| l.expires_at > state.now)
         .map_or("driver: none".to_string(), |l| {
             format!("driver: {}", l.holder)
         });

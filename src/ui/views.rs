@@ -563,7 +563,7 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
     };
     frame.render_widget(Paragraph::new(age_line), age_area);
     let width = sparks.width.saturating_sub(12) as usize;
-        let series: [(&str, Pick, Pick); 3] = [
+    let series: [(&str, Pick, Pick); 3] = [
         ("err%", |p| p.stable_error_rate, |p| p.canary_error_rate),
         ("p99", |p| p.stable_p99, |p| p.canary_p99),
         ("req/s", |p| p.stable_rps, |p| p.canary_rps),

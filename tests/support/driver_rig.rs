@@ -35,7 +35,11 @@ pub fn t0() -> DateTime<Utc> {
 impl Rig {
     pub fn new(store: Arc<dyn RolloutStore>) -> Rig {
         let sim = Simulator::new(&SimulatorConfig::default(), Duration::from_secs(300));
-        Rig { store, sim: Arc::new(sim), now: t0() }
+        Rig {
+            store,
+            sim: Arc::new(sim),
+            now: t0(),
+        }
     }
 
     /// `current` on the canary plan, advanced by an operator to 5 % at t0.
@@ -53,8 +57,14 @@ impl Rig {
         };
         let (fields, event) = actions::create(&new, "operator", self.now).unwrap();
         self.store.create(ID, &fields, &event).await.unwrap();
-        let ctx = Context { actor: "operator", now: self.now, default_plan: &plan };
-        ops::perform(self.store.as_ref(), ID, &Action::Advance, ctx).await.unwrap();
+        let ctx = Context {
+            actor: "operator",
+            now: self.now,
+            default_plan: &plan,
+        };
+        ops::perform(self.store.as_ref(), ID, &Action::Advance, ctx)
+            .await
+            .unwrap();
     }
 
     pub fn driver(&self, holder: &str, policy: Policy) -> Driver {
@@ -93,7 +103,10 @@ impl Rig {
         for _ in 0..max {
             let report = driver.tick(self.now).await;
             if let (true, Step::AskConfirmation(next)) = (confirm, &report.step) {
-                driver.confirm(next.index, self.now).await.expect("confirmation applies");
+                driver
+                    .confirm(next.index, self.now)
+                    .await
+                    .expect("confirmation applies");
             }
             reports.push(report);
             self.now += chrono::Duration::from_std(TICK).unwrap();
@@ -106,14 +119,22 @@ impl Rig {
 }
 
 pub fn policy(confirm: ConfirmPolicy) -> Policy {
-    Policy { confirm, ..Policy::default() }
+    Policy {
+        confirm,
+        ..Policy::default()
+    }
 }
 
 fn advances(events: &[Event]) -> Vec<(i64, i64)> {
     events
         .iter()
         .filter(|e| e.kind == EventKind::Advance)
-        .filter_map(|e| Some((e.before["currentStage"].as_i64()?, e.after["currentStage"].as_i64()?)))
+        .filter_map(|e| {
+            Some((
+                e.before["currentStage"].as_i64()?,
+                e.after["currentStage"].as_i64()?,
+            ))
+        })
         .collect()
 }
 
@@ -121,23 +142,57 @@ pub async fn healthy_canary_reaches_full(store: Arc<dyn RolloutStore>) {
     let mut rig = Rig::new(store);
     rig.create_at_five_percent().await;
     let mut d = rig.driver("cockpit-a", policy(ConfirmPolicy::Risky));
-    let reports = rig.run(&mut d, 2_000, true, |r| r.status == Status::Complete).await;
+    let reports = rig
+        .run(&mut d, 2_000, true, |r| r.status == Status::Complete)
+        .await;
     let r = rig.rollout().await;
-    assert_eq!(r.status, Status::Complete, "last decision: {:?}", reports.last().map(|t| &t.decision));
+    assert_eq!(
+        r.status,
+        Status::Complete,
+        "last decision: {:?}",
+        reports.last().map(|t| &t.decision)
+    );
     assert_eq!(r.percentage.as_f64(), 100.0);
     // Exactly one question, for 100 % (risky policy), and it was asked before the move.
-    let asked: Vec<_> = reports.iter().filter(|t| matches!(t.step, Step::AskConfirmation(_))).collect();
-    assert_eq!(asked.len(), 1, "{:?}", asked.iter().map(|t| &t.decision).collect::<Vec<_>>());
+    let asked: Vec<_> = reports
+        .iter()
+        .filter(|t| matches!(t.step, Step::AskConfirmation(_)))
+        .collect();
+    assert_eq!(
+        asked.len(),
+        1,
+        "{:?}",
+        asked.iter().map(|t| &t.decision).collect::<Vec<_>>()
+    );
     let events = rig.events().await;
+    let decisions: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Decision)
+        .filter_map(|e| e.reason.as_deref())
+        .collect();
+    assert_eq!(
+        decisions,
+        ["asked to confirm stage 5 '100%' (100%)"],
+        "the question is on record, once"
+    );
     // Operator 0->1, then the machine 1->2->3, the confirmed 3->4, and completion (4, no change).
     assert_eq!(advances(&events), vec![(0, 1), (1, 2), (2, 3), (3, 4)]);
     for e in events.iter().filter(|e| e.actor.starts_with("auto:")) {
-        let report = e.gate_report.as_ref().expect("automatic decisions carry their gate report");
+        let report = e
+            .gate_report
+            .as_ref()
+            .expect("automatic decisions carry their gate report");
         assert_eq!(report["verdict"], "pass", "{e:?}");
         assert!(report["gates"].as_array().is_some_and(|g| !g.is_empty()));
     }
     // Minimum times were respected: 10m at 5 %, 30m at 25 %, 60m at 50 %.
-    let at = |stage: i64| events.iter().find(|e| e.after["currentStage"] == stage).unwrap().at;
+    let at = |stage: i64| {
+        events
+            .iter()
+            .find(|e| e.after["currentStage"] == stage)
+            .unwrap()
+            .at
+    };
     assert!(at(2) - at(1) >= chrono::Duration::minutes(10));
     assert!(at(3) - at(2) >= chrono::Duration::minutes(30));
     assert!(at(4) - at(3) >= chrono::Duration::minutes(60));
@@ -148,28 +203,55 @@ pub async fn error_spike_at_25(store: Arc<dyn RolloutStore>, error_rate: f64, ex
     let mut rig = Rig::new(store);
     rig.create_at_five_percent().await;
     let mut d = rig.driver("cockpit-a", policy(ConfirmPolicy::Never));
-    rig.run(&mut d, 500, false, |r| r.percentage.as_f64() >= 25.0).await;
+    rig.run(&mut d, 500, false, |r| r.percentage.as_f64() >= 25.0)
+        .await;
     assert_eq!(rig.rollout().await.percentage.as_f64(), 25.0);
     rig.sim.inject(ID, Regression::ErrorSpike { error_rate });
     let spike_at = rig.now;
-    let reports = rig.run(&mut d, 200, false, |r| r.status.is_terminal() || r.status == Status::Paused).await;
+    let reports = rig
+        .run(&mut d, 200, false, |r| {
+            r.status.is_terminal() || r.status == Status::Paused
+        })
+        .await;
     let r = rig.rollout().await;
-    assert_eq!(r.status, expect, "{:?}", reports.last().map(|t| &t.decision));
+    assert_eq!(
+        r.status,
+        expect,
+        "{:?}",
+        reports.last().map(|t| &t.decision)
+    );
     let cfg = GateConfig::default();
-    let window = if expect == Status::RolledBack { cfg.severe_for } else { cfg.breach_for };
+    let window = if expect == Status::RolledBack {
+        cfg.severe_for
+    } else {
+        cfg.breach_for
+    };
     // The breach shows in the first sample after the spike; add one tick for the decision.
     let acted_at = rig.events().await.last().unwrap().at;
     let limit = chrono::Duration::from_std(window + TICK * 2).unwrap();
-    assert!(acted_at - spike_at <= limit, "acted {:?} after the spike", acted_at - spike_at);
+    assert!(
+        acted_at - spike_at <= limit,
+        "acted {:?} after the spike",
+        acted_at - spike_at
+    );
     let last = rig.events().await.pop().unwrap();
-    assert!(last.reason.as_deref().unwrap_or_default().contains("error rate"), "{last:?}");
+    assert!(
+        last.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("error rate"),
+        "{last:?}"
+    );
     assert_eq!(last.gate_report.as_ref().unwrap()["verdict"], "fail");
     // Nothing moves afterwards.
     let before = rig.rollout().await;
     rig.sim.clear(ID);
     rig.run(&mut d, 40, true, |_| false).await;
     let after = rig.rollout().await;
-    assert_eq!((after.status, after.percentage), (before.status, before.percentage));
+    assert_eq!(
+        (after.status, after.percentage),
+        (before.status, before.percentage)
+    );
 }
 
 pub async fn latency_regression_halts(store: Arc<dyn RolloutStore>) {
@@ -177,11 +259,21 @@ pub async fn latency_regression_halts(store: Arc<dyn RolloutStore>) {
     rig.create_at_five_percent().await;
     rig.sim.inject(ID, Regression::LatencyShift { ms: 600.0 });
     let mut d = rig.driver("cockpit-a", policy(ConfirmPolicy::Never));
-    let reports = rig.run(&mut d, 200, false, |r| r.status == Status::Paused).await;
+    let reports = rig
+        .run(&mut d, 200, false, |r| r.status == Status::Paused)
+        .await;
     let r = rig.rollout().await;
-    assert_eq!(r.status, Status::Paused, "{:?}", reports.last().map(|t| &t.decision));
+    assert_eq!(
+        r.status,
+        Status::Paused,
+        "{:?}",
+        reports.last().map(|t| &t.decision)
+    );
     assert_eq!(r.percentage.as_f64(), 5.0, "never advanced");
-    assert!(r.pause_reason.unwrap().contains("p99"), "halted for latency");
+    assert!(
+        r.pause_reason.unwrap().contains("p99"),
+        "halted for latency"
+    );
 }
 
 pub async fn zero_canary_traffic_never_advances(store: Arc<dyn RolloutStore>) {
@@ -192,7 +284,10 @@ pub async fn zero_canary_traffic_never_advances(store: Arc<dyn RolloutStore>) {
     // Two simulated hours: far past the 10 minute minimum.
     let reports = rig.run(&mut d, 480, true, |_| false).await;
     let r = rig.rollout().await;
-    assert_eq!((r.status, r.percentage.as_f64()), (Status::Progressive, 5.0));
+    assert_eq!(
+        (r.status, r.percentage.as_f64()),
+        (Status::Progressive, 5.0)
+    );
     assert!(reports.iter().all(|t| t.step == Step::Nothing));
     assert!(reports.iter().skip(1).all(|t| matches!(&t.decision, rollout_tui::domain::progression::Decision::Hold(w) if w.contains("inconclusive"))));
 }
@@ -203,23 +298,90 @@ pub async fn killed_driver_is_taken_over(store: Arc<dyn RolloutStore>) {
     let mut rig = Rig::new(store);
     rig.create_at_five_percent().await;
     let mut a = rig.driver("cockpit-a", policy(ConfirmPolicy::Never));
-    rig.run(&mut a, 500, false, |r| r.percentage.as_f64() >= 25.0).await;
-    let dead_lease = rig.store.get_lease(ID).await.unwrap().expect("a holds the lease");
+    rig.run(&mut a, 500, false, |r| r.percentage.as_f64() >= 25.0)
+        .await;
+    let dead_lease = rig
+        .store
+        .get_lease(ID)
+        .await
+        .unwrap()
+        .expect("a holds the lease");
     assert_eq!(dead_lease.holder, "cockpit-a");
     drop(a); // no release: the process died
     let mut b = rig.driver("cockpit-b", policy(ConfirmPolicy::Never));
     let first = b.tick(rig.now).await;
-    assert!(matches!(&first.lease, LeaseState::HeldByOther(l) if l.holder == "cockpit-a"), "{:?}", first.lease);
+    assert!(
+        matches!(&first.lease, LeaseState::HeldByOther(l) if l.holder == "cockpit-a"),
+        "{:?}",
+        first.lease
+    );
     assert_eq!(first.step, Step::Nothing);
-    let reports = rig.run(&mut b, 2_000, false, |r| r.status == Status::Complete).await;
-    let took_over = reports.iter().find(|t| matches!(t.lease, LeaseState::Held(_))).expect("b takes over");
+    let reports = rig
+        .run(&mut b, 2_000, false, |r| r.status == Status::Complete)
+        .await;
+    let took_over = reports
+        .iter()
+        .find(|t| matches!(t.lease, LeaseState::Held(_)))
+        .expect("b takes over");
     // Not a moment before the dead driver's lease ran out.
     assert!(took_over.report.as_ref().unwrap().sample_taken_at >= dead_lease.expires_at);
     assert_eq!(rig.rollout().await.status, Status::Complete);
     let steps = advances(&rig.events().await);
-    assert_eq!(steps, vec![(0, 1), (1, 2), (2, 3), (3, 4)], "each stage applied once");
+    assert_eq!(
+        steps,
+        vec![(0, 1), (1, 2), (2, 3), (3, 4)],
+        "each stage applied once"
+    );
     let lease = rig.store.get_lease(ID).await.unwrap().unwrap();
     assert_eq!(lease.holder, "cockpit-b");
     b.release().await;
-    assert!(rig.store.get_lease(ID).await.unwrap().is_none(), "quitting releases the lease");
+    assert!(
+        rig.store.get_lease(ID).await.unwrap().is_none(),
+        "quitting releases the lease"
+    );
+}
+
+/// The operator says no: the stage holds, the answer is on record, and the machine does
+/// not ask again for that stage.
+pub async fn declined_confirmation_holds(store: Arc<dyn RolloutStore>) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    let mut d = rig.driver("cockpit-a", policy(ConfirmPolicy::EveryStage));
+    let mut asked = None;
+    for _ in 0..200 {
+        let t = d.tick(rig.now).await;
+        rig.now += chrono::Duration::from_std(TICK).unwrap();
+        if let Step::AskConfirmation(next) = t.step {
+            asked = Some(next);
+            break;
+        }
+    }
+    let next = asked.expect("the machine asks before 25 %");
+    assert_eq!(next.index, 2);
+    d.decline(next.index, rig.now).await;
+    let later = rig.run(&mut d, 120, false, |_| false).await;
+    assert!(
+        later.iter().all(|t| t.step == Step::Nothing),
+        "not asked again for the declined stage"
+    );
+    let r = rig.rollout().await;
+    assert_eq!(
+        (r.percentage.as_f64(), r.current_stage),
+        (5.0, Some(1)),
+        "held"
+    );
+    let reasons: Vec<String> = rig
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Decision)
+        .filter_map(|e| e.reason)
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "asked to confirm stage 3 '25%' (25%)",
+            "operator declined stage 3: holding"
+        ]
+    );
 }
