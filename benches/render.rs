@@ -18,7 +18,12 @@ use rollout_tui::ui::{Theme, render};
 
 fn state() -> AppState {
     let now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
-    let mut state = AppState::new("bench", "sqlite bench.db".into(), Some("simulator".into()), now);
+    let mut state = AppState::new(
+        "bench",
+        "sqlite bench.db".into(),
+        Some("simulator".into()),
+        now,
+    );
     for i in 0..200 {
         let users = if i == 0 { 10_000 } else { 3 };
         let new = NewRollout {
@@ -32,7 +37,11 @@ fn state() -> AppState {
             canary_users: (0..users).map(|u| format!("user{u}@example.com")).collect(),
         };
         let (fields, _) = actions::create(&new, "bench", now).unwrap();
-        let stored = StoredRollout { id: new.id.clone(), revision: Revision("1".into()), fields };
+        let stored = StoredRollout {
+            id: new.id.clone(),
+            revision: Revision("1".into()),
+            fields,
+        };
         update(&mut state, Msg::Store(StoreChange::Upserted(stored)));
         for t in 0..120 {
             let side = |requests: u64, errors: u64, p99: f64| SideStats {
@@ -52,7 +61,13 @@ fn state() -> AppState {
                 source_error: None,
             };
             if i == 0 || t == 119 {
-                update(&mut state, Msg::Sample { id: new.id.clone(), sample });
+                update(
+                    &mut state,
+                    Msg::Sample {
+                        id: new.id.clone(),
+                        sample,
+                    },
+                );
             }
         }
     }
@@ -71,18 +86,24 @@ fn bench(c: &mut Criterion) {
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
     c.bench_function("render detail 200x60 (10k users, 200 rollouts)", |b| {
         b.iter(|| {
-            terminal.draw(|f| render(black_box(&detail), theme, f)).unwrap();
+            terminal
+                .draw(|f| render(black_box(&detail), theme, f))
+                .unwrap();
         })
     });
     c.bench_function("render overview 200x60 (200 rollouts)", |b| {
         b.iter(|| {
-            terminal.draw(|f| render(black_box(&overview), theme, f)).unwrap();
+            terminal
+                .draw(|f| render(black_box(&overview), theme, f))
+                .unwrap();
         })
     });
     let mut small = Terminal::new(TestBackend::new(80, 24)).unwrap();
     c.bench_function("render detail 80x24 (10k users)", |b| {
         b.iter(|| {
-            small.draw(|f| render(black_box(&detail), theme, f)).unwrap();
+            small
+                .draw(|f| render(black_box(&detail), theme, f))
+                .unwrap();
         })
     });
 

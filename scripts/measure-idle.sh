@@ -1,28 +1,48 @@
 #!/usr/bin/env bash
-# Idle cost of the cockpit: runs `rollout-tui demo` untouched in a tmux pane for
-# SECONDS (default 60) and reports CPU time and bytes written to the terminal.
-# Usage: scripts/measure-idle.sh [SECONDS] [extra rollout-tui args...]
+# Idle cost of a long-running screen, measured untouched in an 80x24 tmux pane:
+# CPU time, peak RSS and bytes written to the terminal over SECONDS.
+#   scripts/measure-idle.sh SECONDS demo          the cockpit demo (simulator traffic)
+#   scripts/measure-idle.sh SECONDS watch         the read-only wall, simulator metrics
+#   scripts/measure-idle.sh SECONDS watch-status  `watch -n 1 rollout-tui status`, for comparison
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
-shift || true
+mode="${2:-demo}"
 cargo build --release -q
 bin="$PWD/target/release/rollout-tui"
 work=$(mktemp -d)
 sock="idle-$$"
 trap 'tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
-tmux -L "$sock" new-session -d -s idle -x 80 -y 24 \
-  "sh -c 'echo \$\$ > $work/pid; exec $bin --data-dir $work/data demo $*'"
+data="$work/data"
+printf '[metrics]\nkind = "simulator"\n' > "$work/config.toml"
+if [ "$mode" != demo ]; then
+  for spec in "current canary" "search-ranking-v2 tiers" "ocr-fallback cohorts"; do
+    set -- $spec
+    "$bin" --data-dir "$data" create "$1" --version 1.0.0 --plan "$2" --canary-user alec@getaifactory.com >/dev/null
+  done
+fi
+case "$mode" in
+  demo) cmd="$bin --data-dir $data demo" ;;
+  watch) cmd="$bin --config $work/config.toml --data-dir $data watch" ;;
+  watch-status) cmd="watch -n 1 $bin --data-dir $data status" ;;
+  *) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
+tmux -L "$sock" new-session -d -s idle -x 80 -y 24 "sh -c 'echo \$\$ > $work/pid; exec $cmd'"
 tmux -L "$sock" pipe-pane -t idle -O "cat > $work/tty.out"
 for _ in $(seq 1 50); do [ -s "$work/pid" ] && break; sleep 0.1; done
 pid=$(cat "$work/pid")
-sleep 3 # start-up and first samples are not idle
-ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-start_ticks=$(ticks); start_bytes=$(stat -c %s "$work/tty.out")
-sleep "$secs"
-end_ticks=$(ticks); end_bytes=$(stat -c %s "$work/tty.out")
+sleep 3 # start-up is not idle
+# CPU of the process and every child it ran (watch forks status each second).
+cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat"; }
+start_ticks=$(cpu_ticks); start_bytes=$(stat -c %s "$work/tty.out")
+peak_kb=0
+for _ in $(seq 1 "$secs"); do
+  sleep 1
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  [ "$rss" -gt "$peak_kb" ] && peak_kb=$rss
+done
+end_ticks=$(cpu_ticks); end_bytes=$(stat -c %s "$work/tty.out")
 hz=$(getconf CLK_TCK)
-rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-awk -v t=$((end_ticks - start_ticks)) -v hz="$hz" -v s="$secs" -v b=$((end_bytes - start_bytes)) -v rss="$rss_kb" 'BEGIN {
-  printf "idle %ds: CPU %.3f s (%.3f s/min), terminal output %d bytes (%.0f bytes/min), peak RSS %.1f MiB\n",
-    s, t/hz, t/hz*60/s, b, b*60/s, rss/1024 }'
+awk -v m="$mode" -v t=$((end_ticks - start_ticks)) -v hz="$hz" -v s="$secs" -v b=$((end_bytes - start_bytes)) -v rss="$peak_kb" 'BEGIN {
+  printf "%s, %ds idle: CPU %.2f s (%.3f s/min), terminal output %d bytes (%.0f bytes/min), peak RSS %.1f MiB\n",
+    m, s, t/hz, t/hz*60/s, b, b*60/s, rss/1024 }'

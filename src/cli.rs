@@ -14,7 +14,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Name recorded in the audit log (default: config `actor`, else $USER@host).
-        #[arg(long, global = true, env = "ROLLOUT_TUI_ACTOR", value_name = "NAME")]
+    #[arg(long, global = true, env = "ROLLOUT_TUI_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
     /// Cockpit and demo: turn auto-progression on for this rollout at start (repeatable).
     #[arg(long = "auto", global = true, value_name = "ID")]

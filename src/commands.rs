@@ -64,7 +64,7 @@ pub type CmdResult = Result<(), Failure>;
 pub struct Env {
     pub config: Config,
     pub config_source: ConfigSource,
-        pub data_dir: PathBuf,
+    pub data_dir: PathBuf,
     pub actor: String,
     /// Rollouts the cockpit drives from the start.
     pub auto: Vec<String>,
@@ -79,7 +79,7 @@ impl Env {
             .data_dir(cli.data_dir.as_deref())
             .map_err(|e| Failure::invalid(e.to_string()))?;
         let actor = config.actor(cli.actor.as_deref());
-                Ok(Env {
+        Ok(Env {
             config,
             config_source,
             data_dir,
@@ -121,8 +121,10 @@ pub async fn run(cli: Cli) -> CmdResult {
         eprintln!("warning: logging disabled: {e}");
     }
     tracing::debug!(command = ?cli.command, actor = %env.actor, "command");
-        if !cli.auto.is_empty() && !matches!(cli.command, None | Some(Command::Demo)) {
-        return Err(Failure::invalid("--auto ID applies to the cockpit and demo only"));
+    if !cli.auto.is_empty() && !matches!(cli.command, None | Some(Command::Demo)) {
+        return Err(Failure::invalid(
+            "--auto ID applies to the cockpit and demo only",
+        ));
     }
     for id in &cli.auto {
         actions::validate_rollout_id(id).map_err(|e| Failure::invalid(format!("--auto: {e}")))?;
@@ -133,7 +135,10 @@ pub async fn run(cli: Cli) -> CmdResult {
     };
     match command {
         Command::Demo => demo(&env).await,
-        Command::Watch { rotate, stale_after } => watch(&env, rotate, stale_after.as_deref()).await,
+        Command::Watch {
+            rotate,
+            stale_after,
+        } => watch(&env, rotate, stale_after.as_deref()).await,
         Command::CheckConfig => check_config(&env),
         Command::Create(args) => create(&env, args).await,
         Command::Status { id, json } => status(&env, id.as_deref(), json).await,
@@ -192,12 +197,17 @@ pub async fn run(cli: Cli) -> CmdResult {
     }
 }
 
-
-
 async fn cockpit(env: &Env) -> CmdResult {
     let store = env.open_store()?;
     let metrics = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
-    open_cockpit(env, store, metrics, env.config.metrics.refresh, "rollout-tui").await
+    open_cockpit(
+        env,
+        store,
+        metrics,
+        env.config.metrics.refresh,
+        "rollout-tui",
+    )
+    .await
 }
 
 async fn demo(env: &Env) -> CmdResult {
@@ -219,7 +229,8 @@ async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> CmdResult {
     // Only the read-only type leaves this function: watch mode cannot write.
     let store = crate::store::ReadOnlyStore::new(env.open_store()?);
     let now = Utc::now();
-    let mut state = crate::app::state::AppState::new("rollout-tui watch", store.describe(), None, now);
+    let mut state =
+        crate::app::state::AppState::new("rollout-tui watch", store.describe(), None, now);
     state.keys = env.config.keymap().map_err(Failure::invalid)?;
     state.gates = env.config.gates.clone();
     state.wall = Some(crate::app::state::Wall {
@@ -229,11 +240,17 @@ async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> CmdResult {
         paused: false,
         stale_after,
     });
-        let metrics = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
+    let metrics = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
     state.metrics_desc = metrics.as_ref().map(|m| m.describe());
-    crate::app::runtime::run_watch(store, metrics, env.config.metrics.refresh, state, crate::ui::Theme::from_env())
-        .await
-        .map_err(Failure::failed)
+    crate::app::runtime::run_watch(
+        store,
+        metrics,
+        env.config.metrics.refresh,
+        state,
+        crate::ui::Theme::from_env(),
+    )
+    .await
+    .map_err(Failure::failed)
 }
 
 fn require_terminal() -> CmdResult {
@@ -250,7 +267,7 @@ fn require_terminal() -> CmdResult {
 async fn open_cockpit(
     env: &Env,
     store: Arc<dyn RolloutStore>,
-        metrics: Option<Arc<dyn crate::metrics::MetricsSource>>,
+    metrics: Option<Arc<dyn crate::metrics::MetricsSource>>,
     refresh: std::time::Duration,
     title: &str,
 ) -> CmdResult {
@@ -264,13 +281,13 @@ async fn open_cockpit(
     state.actor = env.actor.clone();
     state.keys = env.config.keymap().map_err(Failure::invalid)?;
     state.gates = env.config.gates.clone();
-        state.default_plan = env.default_plan();
+    state.default_plan = env.default_plan();
     state.policy = env.config.policy.clone();
     state.auto_on_start = env.auto.clone();
     let cockpit = crate::app::runtime::Cockpit {
         store,
         metrics,
-                refresh,
+        refresh,
         state,
         theme: crate::ui::Theme::from_env(),
     };
@@ -439,8 +456,7 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
                 .filter_map(|(i, s)| s.parse().ok().map(|r| (i, r)))
                 .unzip();
             let health =
-                crate::metrics::health_of_all(source, &parsed, &env.config.gates, Utc::now())
-                    .await;
+                crate::metrics::health_of_all(source, &parsed, &env.config.gates, Utc::now()).await;
             for (i, h) in at.into_iter().zip(health) {
                 if let Value::Object(m) = &mut list[i] {
                     m.insert("health".into(), h);

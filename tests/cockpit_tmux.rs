@@ -661,10 +661,13 @@ fn demo_80x24_status_line_shows_the_connection() {
     let Some((t, _)) = demo("status_80", 80, 24, "") else {
         return;
     };
-    let screen = t.wait_for("metrics:", WAIT);
+    // Before the first sample the line says "no data yet"; the age replaces it once data is in.
+    let (screen, _) = t.wait_until("the status line to show the data age", WAIT, |s| {
+        s.lines().last().is_some_and(|l| l.contains(" old"))
+    });
     let status = screen.lines().last().unwrap_or("");
     assert!(
-        status.contains("connected") && status.contains(" old"),
+        status.contains("connected") && status.contains("metrics:"),
         "status line: {status:?}"
     );
 }

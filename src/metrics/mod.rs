@@ -1,42 +1,385 @@
-//! Where stable-vs-canary health comes from.
+//! Where stable-vs-canary health comes from: one trait, three sources.
+//!
+//! A source never fails: whatever goes wrong becomes a `HealthSample` with `source_error`
+//! set and the affected sides `None`, which every gate answers with Inconclusive. Numbers
+//! are never made up: no zeros for missing data, and nothing looks healthy without a source.
+
+pub mod cloud_monitoring;
+pub mod config;
+mod http;
+pub mod prometheus;
+pub mod simulator;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-use crate::domain::health::HealthSample;
-use crate::domain::rollout::Rollout;
+pub use config::{Credentials, MetricsConfig, SourceKind};
+pub use simulator::{Regression, Simulator};
 
-/// A source of stable-vs-canary numbers. It never fails: an error becomes
-/// `source_error` with missing sides, which the gates treat as Inconclusive.
+use crate::domain::health::{GateConfig, GateReport, HealthSample, SideStats, evaluate};
+use crate::domain::rollout::{Rollout, time_to_json};
+use crate::domain::units::format_duration;
+
 #[async_trait]
 pub trait MetricsSource: Send + Sync {
+    /// One line for the screen: which source, where.
     fn describe(&self) -> String;
+
+    /// Both sides of the rollout over the configured window ending at `now`.
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample;
+
+    /// The simulator behind this source, for its clock and regression injection.
+    fn simulator(&self) -> Option<&Simulator> {
+        None
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// "none", "simulator", "cloud-monitoring" or "prometheus".
-    pub kind: String,
+/// The configured source, or None for `kind = "none"` everywhere.
+pub fn build_source(cfg: &MetricsConfig) -> Result<Option<Arc<dyn MetricsSource>>, String> {
+    let mut global = cfg.clone();
+    global.rollouts.clear();
+    let default = build_one(&global)?;
+    if cfg.rollouts.is_empty() {
+        return Ok(default);
+    }
+    let mut by_rollout = HashMap::new();
+    for id in cfg.rollouts.keys() {
+        by_rollout.insert(id.clone(), build_one(&cfg.for_rollout(id)?)?);
+    }
+    if default.is_none() && by_rollout.values().all(Option::is_none) {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(Routed {
+        default,
+        by_rollout,
+    })))
 }
 
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        MetricsConfig {
-            kind: "none".into(),
+fn build_one(cfg: &MetricsConfig) -> Result<Option<Arc<dyn MetricsSource>>, String> {
+    Ok(match cfg.kind {
+        SourceKind::None => None,
+        SourceKind::Simulator => Some(Arc::new(Simulator::new(&cfg.simulator, cfg.window))),
+        SourceKind::CloudMonitoring => Some(Arc::new(cloud_monitoring::CloudMonitoring::new(cfg)?)),
+        SourceKind::Prometheus => Some(Arc::new(prometheus::Prometheus::new(cfg)?)),
+    })
+}
+
+/// Per-rollout sources from `[metrics.rollouts.<id>]`, the global one for the rest.
+struct Routed {
+    default: Option<Arc<dyn MetricsSource>>,
+    by_rollout: HashMap<String, Option<Arc<dyn MetricsSource>>>,
+}
+
+impl Routed {
+    fn pick(&self, rollout_id: &str) -> Option<&Arc<dyn MetricsSource>> {
+        match self.by_rollout.get(rollout_id) {
+            Some(s) => s.as_ref(),
+            None => self.default.as_ref(),
         }
     }
 }
 
-impl MetricsConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        match self.kind.as_str() {
-            "none" => Ok(()),
-            other => Err(format!(
-                "metrics.kind = '{other}' is not available; expected \"none\""
-            )),
+#[async_trait]
+impl MetricsSource for Routed {
+    fn describe(&self) -> String {
+        let default = self
+            .default
+            .as_ref()
+            .map_or("no source".into(), |s| s.describe());
+        format!("{default} (+{} per-rollout sources)", self.by_rollout.len())
+    }
+
+    async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
+        match self.pick(&rollout.id) {
+            Some(s) => s.sample(rollout, now).await,
+            None => HealthSample {
+                taken_at: now,
+                window: Duration::ZERO,
+                stable: None,
+                canary: None,
+                source_error: Some(format!(
+                    "no metrics source for rollout {} (metrics.kind = \"none\")",
+                    rollout.id
+                )),
+            },
         }
+    }
+
+    fn simulator(&self) -> Option<&Simulator> {
+        self.default.as_ref().and_then(|s| s.simulator())
+    }
+}
+
+pub(crate) const SIDE_NAMES: [&str; 2] = ["stable", "canary"];
+
+/// The rollout's revisions, index 0 stable and 1 canary.
+pub(crate) struct Revisions<'a>([Option<&'a str>; 2]);
+
+impl<'a> Revisions<'a> {
+    pub fn of(r: &'a Rollout) -> Revisions<'a> {
+        let clean = |s: &'a Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        Revisions([clean(&r.stable_revision), clean(&r.canary_revision)])
+    }
+
+    pub fn get(&self, side: usize) -> Option<&'a str> {
+        self.0[side]
+    }
+
+    /// Distinct revision names to ask for.
+    pub fn names(&self) -> Vec<&'a str> {
+        let mut v: Vec<&str> = self.0.iter().flatten().copied().collect();
+        v.dedup();
+        v
+    }
+
+    /// Both sides when stable and canary name the same revision.
+    pub fn sides_of(&self, rev: &str) -> impl Iterator<Item = usize> + use<> {
+        let hit = self.0.map(|r| r == Some(rev));
+        (0..2).filter(move |&i| hit[i])
+    }
+
+    pub fn missing(&self, side: usize) -> String {
+        format!("the rollout has no {}Revision", SIDE_NAMES[side])
+    }
+}
+
+/// How many rollouts are sampled at once: 200 rollouts take ~13 round trips, not 200.
+pub const SAMPLE_CONCURRENCY: usize = 16;
+
+/// Samples every rollout, at most `SAMPLE_CONCURRENCY` at a time; results in input order.
+pub async fn sample_all(
+    source: Arc<dyn MetricsSource>,
+    rollouts: &[Rollout],
+    now: DateTime<Utc>,
+) -> Vec<HealthSample> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(SAMPLE_CONCURRENCY));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, r) in rollouts.iter().enumerate() {
+        let (source, permits, r) = (source.clone(), permits.clone(), r.clone());
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (i, source.sample(&r, now).await)
+        });
+    }
+    let mut out: Vec<Option<HealthSample>> = vec![None; rollouts.len()];
+    while let Some(done) = set.join_next().await {
+        if let Ok((i, s)) = done {
+            out[i] = Some(s);
+        }
+    }
+    out.into_iter()
+        .zip(rollouts)
+        .map(|(s, r)| {
+            s.unwrap_or_else(|| HealthSample {
+                taken_at: now,
+                window: Duration::ZERO,
+                stable: None,
+                canary: None,
+                source_error: Some(format!("sampling rollout {} crashed", r.id)),
+            })
+        })
+        .collect()
+}
+
+/// The `health` object of `status --json`.
+pub fn health_json(sample: &HealthSample, report: &GateReport) -> Value {
+    let side = |s: Option<&SideStats>| match s {
+        None => Value::Null,
+        Some(s) => json!({
+            "requests": s.requests,
+            "errors": s.errors,
+            "errorRate": s.error_rate(),
+            "p50Ms": s.p50_ms,
+            "p95Ms": s.p95_ms,
+            "p99Ms": s.p99_ms,
+            "newestPointAt": s.newest_point_at.map(time_to_json),
+        }),
+    };
+    let gates: Vec<Value> = report
+        .gates
+        .iter()
+        .map(|g| json!({ "name": g.name, "verdict": g.verdict, "detail": g.detail }))
+        .collect();
+    let mut h = json!({
+        "stable": side(sample.stable.as_ref()),
+        "canary": side(sample.canary.as_ref()),
+        "gates": gates,
+        "verdict": report.verdict,
+    });
+    if let Some(e) = &sample.source_error {
+        h["sourceError"] = Value::from(e.as_str());
+    }
+    h
+}
+
+/// Samples and judges every rollout: its own gates, else `default_gates`.
+pub async fn health_of_all(
+    source: Arc<dyn MetricsSource>,
+    rollouts: &[Rollout],
+    default_gates: &GateConfig,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    let samples = sample_all(source, rollouts, now).await;
+    samples
+        .iter()
+        .zip(rollouts)
+        .map(|(s, r)| {
+            let gates = r.gates.as_ref().unwrap_or(default_gates);
+            health_json(s, &evaluate(s, gates, now))
+        })
+        .collect()
+}
+
+/// The last good sample of each rollout, so a failing source leaves the last numbers on
+/// screen, marked with their age. Display only: gates must judge the current sample, so a
+/// stale one can never make a rollout look healthy.
+#[derive(Debug, Clone, Default)]
+pub struct LastGood {
+    samples: BTreeMap<String, HealthSample>,
+}
+
+/// What to show for a rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown<'a> {
+    pub sample: &'a HealthSample,
+    /// Set when `sample` is an older good one standing in for a failed current one.
+    pub stale_for: Option<Duration>,
+    /// Why the current sample is not good.
+    pub problem: Option<String>,
+}
+
+impl LastGood {
+    /// Good: both sides answered and the source reported no problem.
+    pub fn is_good(s: &HealthSample) -> bool {
+        s.stable.is_some() && s.canary.is_some() && s.source_error.is_none()
+    }
+
+    /// Remembers `sample` if it is good (and not older than the one kept).
+    pub fn record(&mut self, rollout_id: &str, sample: &HealthSample) {
+        if !Self::is_good(sample) {
+            return;
+        }
+        match self.samples.get(rollout_id) {
+            Some(kept) if kept.taken_at > sample.taken_at => {}
+            _ => {
+                self.samples.insert(rollout_id.to_string(), sample.clone());
+            }
+        }
+    }
+
+    pub fn get(&self, rollout_id: &str) -> Option<&HealthSample> {
+        self.samples.get(rollout_id)
+    }
+
+    pub fn forget(&mut self, rollout_id: &str) {
+        self.samples.remove(rollout_id);
+    }
+
+    /// The current sample when it is good, else the last good one with its age, else the
+    /// current one as it is.
+    pub fn shown<'a>(
+        &'a self,
+        rollout_id: &str,
+        current: &'a HealthSample,
+        now: DateTime<Utc>,
+    ) -> Shown<'a> {
+        if Self::is_good(current) {
+            return Shown {
+                sample: current,
+                stale_for: None,
+                problem: None,
+            };
+        }
+        let problem = Some(
+            current
+                .source_error
+                .clone()
+                .unwrap_or_else(|| "a side is missing".into()),
+        );
+        match self.samples.get(rollout_id) {
+            Some(kept) => Shown {
+                sample: kept,
+                stale_for: Some((now - kept.taken_at).to_std().unwrap_or_default()),
+                problem,
+            },
+            None => Shown {
+                sample: current,
+                stale_for: None,
+                problem,
+            },
+        }
+    }
+}
+
+impl Shown<'_> {
+    /// "stale 2m30s: <why>" for a stand-in sample, the problem alone otherwise.
+    pub fn label(&self) -> Option<String> {
+        match (&self.stale_for, &self.problem) {
+            (Some(age), Some(p)) => Some(format!("stale {}: {p}", format_duration(*age))),
+            (Some(age), None) => Some(format!("stale {}", format_duration(*age))),
+            (None, p) => p.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn sample(at: DateTime<Utc>, good: bool) -> HealthSample {
+        let side = SideStats {
+            requests: 500,
+            errors: 1,
+            newest_point_at: Some(at),
+            ..SideStats::default()
+        };
+        HealthSample {
+            taken_at: at,
+            window: Duration::from_secs(300),
+            stable: Some(side.clone()),
+            canary: good.then_some(side),
+            source_error: (!good).then(|| "HTTP 503".to_string()),
+        }
+    }
+
+    #[test]
+    fn last_good_stands_in_with_its_age() {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let t1 = t0 + chrono::Duration::seconds(150);
+        let mut cache = LastGood::default();
+        let bad = sample(t1, false);
+        // Nothing good yet: the bad sample itself, with its problem.
+        let shown = cache.shown("r", &bad, t1);
+        assert_eq!(shown.sample, &bad);
+        assert_eq!(shown.stale_for, None);
+        assert_eq!(shown.label().unwrap(), "HTTP 503");
+
+        let good = sample(t0, true);
+        cache.record("r", &good);
+        cache.record("r", &bad); // not good: ignored
+        let shown = cache.shown("r", &bad, t1);
+        assert_eq!(shown.sample, &good);
+        assert_eq!(shown.stale_for, Some(Duration::from_secs(150)));
+        assert_eq!(shown.label().unwrap(), "stale 2m30s: HTTP 503");
+
+        // A good current sample is shown as it is; an older good one does not replace it.
+        let newer = sample(t1, true);
+        cache.record("r", &newer);
+        cache.record("r", &good);
+        assert_eq!(cache.get("r"), Some(&newer));
+        let shown = cache.shown("r", &newer, t1);
+        assert_eq!(
+            (shown.sample, shown.stale_for, shown.label()),
+            (&newer, None, None)
+        );
+        assert!(cache.get("other").is_none());
+        cache.forget("r");
+        assert!(cache.get("r").is_none());
     }
 }

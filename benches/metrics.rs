@@ -1,0 +1,181 @@
+//! Turning 10,000-point Cloud Monitoring answers (JSON text) into a health sample: time
+//! (criterion) and allocations (dhat, after the timing), plus the request rate the cockpit
+//! sends per rollout at the default refresh.
+//!
+//! `cargo bench --bench metrics`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use criterion::Criterion;
+use rollout_tui::domain::rollout::Rollout;
+use rollout_tui::metrics::MetricsConfig;
+use rollout_tui::metrics::cloud_monitoring::sample_from_pages;
+use serde_json::{Value, json};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+const POINTS: usize = 10_000;
+/// 50 revisions x 4 response classes x 50 one-minute points: the stable and canary
+/// revisions are 2 of the 50, the rest must be skipped.
+const REVISIONS: usize = 50;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+}
+
+fn end(minutes: usize) -> String {
+    (now() - chrono::Duration::minutes(minutes as i64))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn rev(i: usize) -> String {
+    format!("svc-{i:05}-abc")
+}
+
+fn counts_page() -> String {
+    let per_series = POINTS / (REVISIONS * 4);
+    let mut series = Vec::new();
+    for r in 0..REVISIONS {
+        for class in ["2xx", "3xx", "4xx", "5xx"] {
+            let points: Vec<Value> = (0..per_series)
+                .map(|m| {
+                    json!({
+                        "interval": {"startTime": end(m + 1), "endTime": end(m)},
+                        "value": {"int64Value": ((r * 7 + m * 13) % 500).to_string()}
+                    })
+                })
+                .collect();
+            series.push(json!({
+                "metric": {"type": "run.googleapis.com/request_count", "labels": {"response_code_class": class}},
+                "resource": {"type": "cloud_run_revision", "labels": {
+                    "project_id": "proj-1", "service_name": "svc", "location": "europe-west1",
+                    "configuration_name": "svc", "revision_name": rev(r)}},
+                "metricKind": "DELTA", "valueType": "INT64", "points": points
+            }));
+        }
+    }
+    json!({"timeSeries": series, "unit": "1"}).to_string()
+}
+
+/// Cloud Run's latency buckets are exponential; each point carries ~30 bucket counts.
+fn latencies_page() -> String {
+    let per_series = POINTS / REVISIONS;
+    let options =
+        json!({"exponentialBuckets": {"numFiniteBuckets": 100, "growthFactor": 1.4, "scale": 1.0}});
+    let series: Vec<Value> = (0..REVISIONS)
+        .map(|r| {
+            let points: Vec<Value> = (0..per_series)
+                .map(|m| {
+                    let counts: Vec<String> = (0..30)
+                        .map(|b| ((b * 31 + m + r) % 97).to_string())
+                        .collect();
+                    let n: u64 = counts.iter().map(|c| c.parse::<u64>().unwrap()).sum();
+                    json!({
+                        "interval": {"startTime": end(m + 1), "endTime": end(m)},
+                        "value": {"distributionValue": {"count": n.to_string(), "mean": 80.5,
+                            "bucketOptions": options, "bucketCounts": counts}}
+                    })
+                })
+                .collect();
+            json!({
+                "metric": {"type": "run.googleapis.com/request_latencies", "labels": {}},
+                "resource": {"type": "cloud_run_revision", "labels": {"revision_name": rev(r)}},
+                "metricKind": "DELTA", "valueType": "DISTRIBUTION", "unit": "ms", "points": points
+            })
+        })
+        .collect();
+    json!({"timeSeries": series, "unit": "ms"}).to_string()
+}
+
+/// The two compared revisions' request counts, one point each: sides need counts.
+fn small_counts_page() -> String {
+    let series: Vec<Value> = [3, 4]
+        .iter()
+        .map(|&r| {
+            json!({
+                "metric": {"labels": {"response_code_class": "2xx"}},
+                "resource": {"labels": {"revision_name": rev(r)}},
+                "points": [{"interval": {"endTime": end(0)}, "value": {"int64Value": "1000"}}]
+            })
+        })
+        .collect();
+    json!({"timeSeries": series}).to_string()
+}
+
+fn rollout() -> Rollout {
+    let doc = json!({"version": "2", "status": "progressive", "rolloutPercentage": 25,
+        "stableRevision": rev(3), "canaryRevision": rev(4)});
+    Rollout::from_fields("web", doc.as_object().unwrap()).unwrap()
+}
+
+const WINDOW: Duration = Duration::from_secs(3000);
+
+fn bench(c: &mut Criterion, counts: &str, latencies: &str) {
+    let r = rollout();
+    let small = small_counts_page();
+    let mut g = c.benchmark_group("cloud_monitoring_10k_points");
+    g.bench_function("request_count", |b| {
+        b.iter(|| sample_from_pages(&r, now(), WINDOW, black_box(&[counts]), &[]))
+    });
+    g.bench_function("request_latencies", |b| {
+        b.iter(|| sample_from_pages(&r, now(), WINDOW, &[&small], black_box(&[latencies])))
+    });
+    g.finish();
+}
+
+fn allocations(counts: &str, latencies: &str) {
+    let r = rollout();
+    let small = small_counts_page();
+    for (name, c, l) in [
+        ("request_count", &[counts][..], &[][..]),
+        ("request_latencies", &[small.as_str()][..], &[latencies][..]),
+    ] {
+        // Testing mode writes no dhat-heap.json.
+        let profiler = dhat::Profiler::builder().testing().build();
+        let s = black_box(sample_from_pages(&r, now(), WINDOW, c, l));
+        let stats = dhat::HeapStats::get();
+        let canary = s.canary.as_ref().expect("canary side");
+        assert!(
+            s.stable.is_some() && (l.is_empty() || canary.p99_ms.is_some()),
+            "{s:?}"
+        );
+        drop(s);
+        drop(profiler);
+        println!(
+            "allocations for a 10,000-point {name} answer -> sample: {} blocks, {} bytes in total, peak {} bytes live",
+            stats.total_blocks, stats.total_bytes, stats.max_bytes,
+        );
+    }
+}
+
+fn requests_per_minute() {
+    let d = MetricsConfig::default();
+    let samples = 60.0 / d.refresh.as_secs_f64();
+    // Cloud Monitoring: one list call per metric (request_count, request_latencies), each
+    // one page for a single service's two revisions. Prometheus: 7 instant queries per side
+    // (requests, errors, newest, 4 quantiles).
+    println!(
+        "requests per rollout at refresh {}s: cloud-monitoring {} per minute (2 per sample), prometheus {} per minute (14 per sample)",
+        d.refresh.as_secs(),
+        samples * 2.0,
+        samples * 14.0
+    );
+}
+
+fn main() {
+    let counts = counts_page();
+    let latencies = latencies_page();
+    println!(
+        "answer sizes: request_count {} KiB, request_latencies {} KiB",
+        counts.len() / 1024,
+        latencies.len() / 1024
+    );
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c, &counts, &latencies);
+    c.final_summary();
+    allocations(&counts, &latencies);
+    requests_per_minute();
+}

@@ -1,0 +1,717 @@
+//! Cloud Run metrics from Cloud Monitoring's REST API (`projects.timeSeries.list`).
+//!
+//! Two list calls per sample, both over `[now - window, now]` with 60 s alignment
+//! (Cloud Run writes a point a minute) and `ALIGN_DELTA` + `REDUCE_SUM`:
+//! - `run.googleapis.com/request_count` grouped by revision and `response_code_class`:
+//!   requests are the sum over every class, errors the `5xx` class;
+//! - `run.googleapis.com/request_latencies` grouped by revision: the per-minute
+//!   distributions are summed here and the percentiles computed from the merged buckets.
+//!   `REDUCE_PERCENTILE_99` would give one p99 per minute, and per-minute percentiles
+//!   cannot be combined into the window's; summed buckets give the window's exact
+//!   histogram, and all four percentiles from one call.
+//!
+//! Per-minute points also keep the freshness check honest: the newest point's `endTime` is
+//! the end of the newest minute with traffic, not the end of the query interval.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Url;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use tokio::time::Instant;
+
+use super::config::MetricsConfig;
+use super::http::Http;
+use super::{MetricsSource, Revisions};
+use crate::domain::health::{HealthSample, SideStats};
+use crate::domain::rollout::Rollout;
+use crate::domain::units::format_duration;
+
+pub const REQUEST_COUNT: &str = "run.googleapis.com/request_count";
+pub const REQUEST_LATENCIES: &str = "run.googleapis.com/request_latencies";
+pub const ALIGNMENT_PERIOD: &str = "60s";
+/// A runaway `nextPageToken` loop ends here.
+const MAX_PAGES: usize = 100;
+
+pub struct CloudMonitoring {
+    cfg: MetricsConfig,
+    base: String,
+    project: String,
+    service: String,
+    http: Http,
+}
+
+impl CloudMonitoring {
+    pub fn new(cfg: &MetricsConfig) -> Result<CloudMonitoring, String> {
+        let project = cfg
+            .project_id
+            .clone()
+            .ok_or("metrics.project_id is required for cloud-monitoring")?;
+        let service = cfg
+            .service
+            .clone()
+            .ok_or("metrics.service is required for cloud-monitoring")?;
+        Ok(CloudMonitoring {
+            base: cfg.base_url().unwrap_or_default(),
+            http: Http::new(cfg.effective_credentials(), cfg.retries)?,
+            cfg: cfg.clone(),
+            project,
+            service,
+        })
+    }
+
+    /// The `timeSeries.list` URL for one metric over both revisions.
+    pub fn list_url(
+        &self,
+        metric: &str,
+        revisions: &[&str],
+        now: DateTime<Utc>,
+        page_token: Option<&str>,
+    ) -> Result<Url, String> {
+        let mut url = Url::parse(&format!(
+            "{}/v3/projects/{}/timeSeries",
+            self.base, self.project
+        ))
+        .map_err(|e| format!("bad Cloud Monitoring URL: {e}"))?;
+        let start = now - chrono::Duration::from_std(self.cfg.window).unwrap_or_default();
+        let mut filter = format!(
+            "metric.type = \"{metric}\" AND resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"{}\"",
+            quote(&self.service)
+        );
+        if let Some(region) = &self.cfg.region {
+            filter.push_str(&format!(
+                " AND resource.labels.location = \"{}\"",
+                quote(region)
+            ));
+        }
+        let list: Vec<String> = revisions
+            .iter()
+            .map(|r| format!("\"{}\"", quote(r)))
+            .collect();
+        filter.push_str(&format!(
+            " AND resource.labels.revision_name = one_of({})",
+            list.join(", ")
+        ));
+        let mut q = url.query_pairs_mut();
+        q.append_pair("filter", &filter)
+            .append_pair("interval.startTime", &rfc3339(start))
+            .append_pair("interval.endTime", &rfc3339(now))
+            .append_pair("aggregation.alignmentPeriod", ALIGNMENT_PERIOD)
+            .append_pair("aggregation.perSeriesAligner", "ALIGN_DELTA")
+            .append_pair("aggregation.crossSeriesReducer", "REDUCE_SUM")
+            .append_pair("aggregation.groupByFields", "resource.labels.revision_name");
+        if metric == REQUEST_COUNT {
+            q.append_pair(
+                "aggregation.groupByFields",
+                "metric.labels.response_code_class",
+            );
+        }
+        q.append_pair("view", "FULL");
+        if let Some(t) = page_token {
+            q.append_pair("pageToken", t);
+        }
+        drop(q);
+        Ok(url)
+    }
+
+    /// Every page of one metric, folded into `tally` as it arrives.
+    async fn fetch(
+        &self,
+        metric: &str,
+        revs: &Revisions<'_>,
+        now: DateTime<Utc>,
+        deadline: Instant,
+        tally: &mut [SideTally; 2],
+    ) -> Result<(), String> {
+        let names = revs.names();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let url = self.list_url(metric, &names, now, token.as_deref())?;
+            let body = self
+                .http
+                .get(url, deadline)
+                .await
+                .map_err(|e| format!("{}: {e}", short(metric)))?;
+            token = add_page(&body, metric, revs, tally)?;
+            if token.is_none() {
+                return Ok(());
+            }
+        }
+        Err(format!("{}: more than {MAX_PAGES} pages", short(metric)))
+    }
+}
+
+#[async_trait]
+impl MetricsSource for CloudMonitoring {
+    fn describe(&self) -> String {
+        let region = self
+            .cfg
+            .region
+            .as_deref()
+            .map(|r| format!(" in {r}"))
+            .unwrap_or_default();
+        format!(
+            "Cloud Monitoring: Cloud Run service {}{region}, project {} ({} window)",
+            self.service,
+            self.project,
+            format_duration(self.cfg.window)
+        )
+    }
+
+    async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
+        let revs = Revisions::of(rollout);
+        let mut tally = Tally::default();
+        if !revs.names().is_empty() {
+            let deadline = Instant::now() + self.cfg.timeout;
+            let Tally {
+                counts, latency, ..
+            } = &mut tally;
+            let work = async {
+                tokio::join!(
+                    self.fetch(REQUEST_COUNT, &revs, now, deadline, counts),
+                    self.fetch(REQUEST_LATENCIES, &revs, now, deadline, latency),
+                )
+            };
+            let grace = std::time::Duration::from_millis(200);
+            match tokio::time::timeout_at(deadline + grace, work).await {
+                Ok((c, l)) => {
+                    if let Err(e) = c {
+                        tally.failed = Some(format!("Cloud Monitoring {e}"));
+                    } else if let Err(e) = l {
+                        tally.notes.push(format!("Cloud Monitoring {e}"));
+                    }
+                }
+                Err(_) => {
+                    tally.failed = Some(format!(
+                        "Cloud Monitoring did not answer within {}",
+                        format_duration(self.cfg.timeout)
+                    ))
+                }
+            }
+        }
+        tally.finish(&revs, now, self.cfg.window)
+    }
+}
+
+/// One sample from already fetched `timeSeries.list` answers (for tests and benches).
+pub fn sample_from_pages(
+    rollout: &Rollout,
+    now: DateTime<Utc>,
+    window: std::time::Duration,
+    counts: &[&str],
+    latencies: &[&str],
+) -> HealthSample {
+    let revs = Revisions::of(rollout);
+    let mut tally = Tally::default();
+    for (pages, metric) in [(counts, REQUEST_COUNT), (latencies, REQUEST_LATENCIES)] {
+        for body in pages {
+            let target = if metric == REQUEST_COUNT {
+                &mut tally.counts
+            } else {
+                &mut tally.latency
+            };
+            if let Err(e) = add_page(body, metric, &revs, target) {
+                if metric == REQUEST_COUNT {
+                    tally.failed = Some(e);
+                } else {
+                    tally.notes.push(e);
+                }
+            }
+        }
+    }
+    tally.finish(&revs, now, window)
+}
+
+fn short(metric: &str) -> &str {
+    metric.rsplit('/').next().unwrap_or(metric)
+}
+
+/// Filter strings are double-quoted; a stray quote in a document must not end one early.
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    counts: [SideTally; 2],
+    latency: [SideTally; 2],
+    /// The request counts are unusable: both sides are unknown.
+    failed: Option<String>,
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct SideTally {
+    series: usize,
+    requests: u64,
+    errors: u64,
+    newest: Option<DateTime<Utc>>,
+    dist: Option<(Layout, Vec<u64>)>,
+    dist_problem: Option<String>,
+}
+
+impl Tally {
+    fn finish(
+        mut self,
+        revs: &Revisions,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> HealthSample {
+        let mut sides = [None, None];
+        if self.failed.is_none() {
+            for (i, slot) in sides.iter_mut().enumerate() {
+                let Some(rev) = revs.get(i) else {
+                    self.notes.push(revs.missing(i));
+                    continue;
+                };
+                let c = &self.counts[i];
+                if c.series == 0 {
+                    self.notes.push(format!(
+                        "no request_count data for revision {rev} in the last {}",
+                        format_duration(window)
+                    ));
+                    continue;
+                }
+                let mut s = SideStats {
+                    requests: c.requests,
+                    errors: c.errors,
+                    newest_point_at: c.newest,
+                    ..SideStats::default()
+                };
+                let l = &self.latency[i];
+                match (&l.dist, &l.dist_problem) {
+                    (_, Some(p)) => self.notes.push(format!("{rev}: {p}")),
+                    (Some((layout, counts)), None) => {
+                        [s.p50_ms, s.p75_ms, s.p95_ms, s.p99_ms] =
+                            [0.50, 0.75, 0.95, 0.99].map(|q| quantile(layout, counts, q));
+                    }
+                    (None, None) if c.requests > 0 => self
+                        .notes
+                        .push(format!("no request_latencies data for revision {rev}")),
+                    (None, None) => {}
+                }
+                *slot = Some(s);
+            }
+        }
+        let [stable, canary] = sides;
+        let error = self
+            .failed
+            .into_iter()
+            .chain(self.notes)
+            .collect::<Vec<_>>();
+        HealthSample {
+            taken_at: now,
+            window,
+            stable,
+            canary,
+            source_error: (!error.is_empty()).then(|| error.join("; ")),
+        }
+    }
+}
+
+/// Folds one page into the tally; returns the next page token.
+fn add_page(
+    body: &str,
+    metric: &str,
+    revs: &Revisions,
+    tally: &mut [SideTally; 2],
+) -> Result<Option<String>, String> {
+    let name = short(metric);
+    let page: ListPage =
+        serde_json::from_str(body).map_err(|e| format!("{name}: malformed answer: {e}"))?;
+    if let Some(first) = page.execution_errors.first() {
+        return Err(format!(
+            "{name}: incomplete answer ({} execution errors, first: {first})",
+            page.execution_errors.len()
+        ));
+    }
+    for series in &page.time_series {
+        let Some(rev) = series.resource.labels.revision_name.as_deref() else {
+            continue;
+        };
+        for side in revs.sides_of(rev) {
+            let t = &mut tally[side];
+            t.series += 1;
+            let is_error = series
+                .metric
+                .labels
+                .response_code_class
+                .as_deref()
+                .is_some_and(|c| c == "5xx");
+            for p in &series.points {
+                t.newest = t.newest.max(Some(p.interval.end_time));
+                if metric == REQUEST_COUNT {
+                    let n = p
+                        .value
+                        .count()
+                        .ok_or_else(|| format!("{name}: a point for {rev} has no int64Value"))?;
+                    t.requests = t.requests.saturating_add(n);
+                    if is_error {
+                        t.errors = t.errors.saturating_add(n);
+                    }
+                } else if let Some(d) = &p.value.distribution_value {
+                    t.add_distribution(d);
+                }
+            }
+        }
+    }
+    Ok(page
+        .next_page_token
+        .filter(|t| !t.is_empty())
+        .map(Cow::into_owned))
+}
+
+impl SideTally {
+    fn add_distribution(&mut self, d: &Distribution) {
+        if d.count.0 == 0 || self.dist_problem.is_some() {
+            return;
+        }
+        let layout = match d.bucket_options.as_ref().map(Layout::try_from) {
+            Some(Ok(l)) => l,
+            Some(Err(e)) => {
+                self.dist_problem = Some(e);
+                return;
+            }
+            None => {
+                self.dist_problem = Some("a latency distribution has no bucketOptions".into());
+                return;
+            }
+        };
+        if d.bucket_counts.len() > layout.buckets() {
+            self.dist_problem = Some(format!(
+                "a latency distribution has {} bucket counts for {} buckets",
+                d.bucket_counts.len(),
+                layout.buckets()
+            ));
+            return;
+        }
+        let (have, counts) = self
+            .dist
+            .get_or_insert_with(|| (layout.clone(), vec![0; layout.buckets()]));
+        if *have != layout {
+            // Merging differently bucketed histograms would invent a distribution.
+            self.dist_problem = Some("latency bucket layouts changed within the window".into());
+            return;
+        }
+        for (sum, c) in counts.iter_mut().zip(&d.bucket_counts) {
+            *sum = sum.saturating_add(c.0);
+        }
+    }
+}
+
+/// Bucket boundaries as the Distribution type documents them: bucket 0 is the underflow
+/// `(-inf, first)`, the last the overflow `[last, +inf)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Layout {
+    Linear {
+        finite: usize,
+        width: f64,
+        offset: f64,
+    },
+    Exponential {
+        finite: usize,
+        growth: f64,
+        scale: f64,
+    },
+    Explicit(Vec<f64>),
+}
+
+impl Layout {
+    /// Buckets including underflow and overflow.
+    pub fn buckets(&self) -> usize {
+        match self {
+            Layout::Linear { finite, .. } | Layout::Exponential { finite, .. } => finite + 2,
+            Layout::Explicit(b) => b.len() + 1,
+        }
+    }
+
+    /// Upper bound of bucket `i` for `i < buckets() - 1`.
+    fn upper(&self, i: usize) -> f64 {
+        match self {
+            Layout::Linear { width, offset, .. } => offset + width * i as f64,
+            Layout::Exponential { growth, scale, .. } => scale * growth.powi(i as i32),
+            Layout::Explicit(b) => b[i],
+        }
+    }
+
+    fn bounds(&self, i: usize) -> (f64, f64) {
+        let last = self.buckets() - 1;
+        let lower = if i == 0 {
+            f64::NEG_INFINITY
+        } else {
+            self.upper(i - 1)
+        };
+        let upper = if i >= last {
+            f64::INFINITY
+        } else {
+            self.upper(i)
+        };
+        (lower, upper)
+    }
+}
+
+impl TryFrom<&BucketOptions> for Layout {
+    type Error = String;
+
+    fn try_from(o: &BucketOptions) -> Result<Layout, String> {
+        let bad = |what: &str| Err(format!("latency bucketOptions: {what}"));
+        if let Some(l) = &o.linear_buckets {
+            if l.num_finite_buckets < 1
+                || !(l.width.is_finite() && l.width > 0.0)
+                || !l.offset.is_finite()
+            {
+                return bad("invalid linearBuckets");
+            }
+            return Ok(Layout::Linear {
+                finite: l.num_finite_buckets as usize,
+                width: l.width,
+                offset: l.offset,
+            });
+        }
+        if let Some(e) = &o.exponential_buckets {
+            if e.num_finite_buckets < 1
+                || !(e.growth_factor.is_finite() && e.growth_factor > 1.0)
+                || !(e.scale.is_finite() && e.scale > 0.0)
+            {
+                return bad("invalid exponentialBuckets");
+            }
+            return Ok(Layout::Exponential {
+                finite: e.num_finite_buckets as usize,
+                growth: e.growth_factor,
+                scale: e.scale,
+            });
+        }
+        if let Some(x) = &o.explicit_buckets {
+            if x.bounds.is_empty()
+                || x.bounds
+                    .windows(2)
+                    .any(|w| !(w[0].is_finite() && w[0] < w[1]))
+            {
+                return bad("explicitBuckets bounds must increase");
+            }
+            return Ok(Layout::Explicit(x.bounds.clone()));
+        }
+        bad("none of linearBuckets, exponentialBuckets, explicitBuckets")
+    }
+}
+
+/// The `q` quantile of a bucketed histogram, interpolated linearly inside its bucket (as
+/// Prometheus' `histogram_quantile` does). Latencies are never negative, so the underflow
+/// bucket starts at 0; a rank in the overflow bucket answers its lower bound, the largest
+/// value the histogram can vouch for.
+pub fn quantile(layout: &Layout, counts: &[u64], q: f64) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let rank = q * total as f64;
+    let mut below = 0u64;
+    for (i, &c) in counts.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        if (below + c) as f64 >= rank {
+            let (lower, upper) = layout.bounds(i);
+            let lower = if lower.is_finite() {
+                lower
+            } else {
+                upper.min(0.0)
+            };
+            if !upper.is_finite() {
+                return Some(lower);
+            }
+            let within = ((rank - below as f64) / c as f64).clamp(0.0, 1.0);
+            return Some(lower + (upper - lower) * within);
+        }
+        below += c;
+    }
+    None
+}
+
+// ---- the documented v3 response shapes (only the fields used) ----
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListPage<'a> {
+    #[serde(default, borrow)]
+    time_series: Vec<Series<'a>>,
+    #[serde(default, borrow)]
+    next_page_token: Option<Cow<'a, str>>,
+    #[serde(default)]
+    execution_errors: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Series<'a> {
+    #[serde(default, borrow)]
+    metric: Labelled<'a>,
+    #[serde(default, borrow)]
+    resource: Labelled<'a>,
+    #[serde(default)]
+    points: Vec<Point>,
+}
+
+#[derive(Deserialize, Default)]
+struct Labelled<'a> {
+    #[serde(default, borrow)]
+    labels: Labels<'a>,
+}
+
+#[derive(Deserialize, Default)]
+struct Labels<'a> {
+    #[serde(default, borrow)]
+    revision_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    response_code_class: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Point {
+    interval: Interval,
+    value: TypedValue,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Interval {
+    end_time: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedValue {
+    int64_value: Option<Int>,
+    double_value: Option<f64>,
+    distribution_value: Option<Distribution>,
+}
+
+impl TypedValue {
+    fn count(&self) -> Option<u64> {
+        self.int64_value.map(|i| i.0).or_else(|| {
+            self.double_value
+                .filter(|d| d.is_finite() && *d >= 0.0)
+                .map(|d| d.round() as u64)
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Distribution {
+    #[serde(default)]
+    count: Int,
+    bucket_options: Option<BucketOptions>,
+    #[serde(default)]
+    bucket_counts: Vec<Int>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketOptions {
+    linear_buckets: Option<Linear>,
+    exponential_buckets: Option<Exponential>,
+    explicit_buckets: Option<Explicit>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Linear {
+    num_finite_buckets: i64,
+    width: f64,
+    #[serde(default)]
+    offset: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Exponential {
+    num_finite_buckets: i64,
+    growth_factor: f64,
+    scale: f64,
+}
+
+#[derive(Deserialize)]
+struct Explicit {
+    bounds: Vec<f64>,
+}
+
+/// An int64 as the JSON mapping sends it: a string ("123"), or a number from lenient servers.
+#[derive(Debug, Default, Clone, Copy)]
+struct Int(u64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Int, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a non-negative int64 (as a string or a number)")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Int, E> {
+                s.parse()
+                    .map(Int)
+                    .map_err(|_| E::custom(format!("'{s}' is not a count")))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Int, E> {
+                Ok(Int(n))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Int, E> {
+                u64::try_from(n)
+                    .map(Int)
+                    .map_err(|_| E::custom(format!("negative count {n}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_in_every_layout() {
+        // Explicit: buckets (-inf,10) [10,20) [20,40) [40,inf).
+        let l = Layout::Explicit(vec![10.0, 20.0, 40.0]);
+        let c = [0, 50, 40, 10];
+        assert_eq!(quantile(&l, &c, 0.5), Some(20.0));
+        assert_eq!(quantile(&l, &c, 0.25), Some(15.0));
+        assert_eq!(quantile(&l, &c, 0.75), Some(32.5));
+        assert_eq!(quantile(&l, &c, 0.99), Some(40.0)); // overflow: its lower bound
+        // Underflow starts at 0 for latencies.
+        assert_eq!(quantile(&l, &[10, 0, 0, 0], 0.5), Some(5.0));
+        // Exponential: scale 1, growth 2: (-inf,1) [1,2) [2,4) [4,8) [8,inf).
+        let e = Layout::Exponential {
+            finite: 3,
+            growth: 2.0,
+            scale: 1.0,
+        };
+        assert_eq!(e.buckets(), 5);
+        assert_eq!(quantile(&e, &[0, 0, 0, 4], 0.5), Some(6.0));
+        // Linear: width 5 from 0: (-inf,0) [0,5) [5,10) [10,inf).
+        let li = Layout::Linear {
+            finite: 2,
+            width: 5.0,
+            offset: 0.0,
+        };
+        assert_eq!(quantile(&li, &[0, 10, 10], 0.75), Some(7.5));
+        assert_eq!(quantile(&li, &[0, 0, 0], 0.5), None);
+        // Trailing zero buckets may be left out of bucketCounts.
+        assert_eq!(quantile(&li, &[0, 10], 0.5), Some(2.5));
+    }
+
+    #[test]
+    fn int64_as_string_or_number() {
+        let v: Vec<Int> = serde_json::from_str(r#"["12", 7, "0"]"#).unwrap();
+        assert_eq!(v.iter().map(|i| i.0).collect::<Vec<_>>(), [12, 7, 0]);
+        assert!(serde_json::from_str::<Int>(r#""-3""#).is_err());
+        assert!(serde_json::from_str::<Int>("-3").is_err());
+    }
+}

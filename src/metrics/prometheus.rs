@@ -1,0 +1,317 @@
+//! The Prometheus HTTP API (`/api/v1/query`, instant queries at `now`) with PromQL
+//! templates. The same code talks to Cloud Monitoring's PromQL endpoint
+//! (`.../v1/projects/P/location/global/prometheus`) with Google credentials.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::Url;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::config::{MetricsConfig, fill};
+use super::http::Http;
+use super::{MetricsSource, Revisions, SIDE_NAMES};
+use crate::domain::health::{HealthSample, SideStats};
+use crate::domain::rollout::Rollout;
+use crate::domain::units::format_duration;
+
+pub const QUANTILES: [f64; 4] = [0.50, 0.75, 0.95, 0.99];
+
+pub struct Prometheus {
+    cfg: MetricsConfig,
+    base: String,
+    http: Http,
+}
+
+/// A query's answer: one number and its timestamp, or nothing (an empty vector).
+type Answer = Option<(f64, DateTime<Utc>)>;
+
+impl Prometheus {
+    pub fn new(cfg: &MetricsConfig) -> Result<Prometheus, String> {
+        let base = cfg
+            .base_url()
+            .ok_or("metrics.endpoint is required for prometheus")?;
+        Ok(Prometheus {
+            base,
+            http: Http::new(cfg.effective_credentials(), cfg.retries)?,
+            cfg: cfg.clone(),
+        })
+    }
+
+    pub fn query_url(&self, promql: &str, now: DateTime<Utc>) -> Result<Url, String> {
+        let mut url = Url::parse(&format!("{}/api/v1/query", self.base))
+            .map_err(|e| format!("bad Prometheus URL: {e}"))?;
+        let time = format!("{:.3}", now.timestamp_millis() as f64 / 1000.0);
+        url.query_pairs_mut()
+            .append_pair("query", promql)
+            .append_pair("time", &time);
+        Ok(url)
+    }
+
+    async fn query(
+        &self,
+        promql: &str,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<Answer, String> {
+        let body = self
+            .http
+            .get(self.query_url(promql, now)?, deadline)
+            .await?;
+        parse_answer(&body)
+    }
+
+    async fn side(
+        &self,
+        side: usize,
+        rev: &str,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<SideStats, String> {
+        let window = format_duration(self.cfg.window);
+        let escaped = escape(rev);
+        let vars = [
+            ("revision", escaped.as_str()),
+            ("side", SIDE_NAMES[side]),
+            ("window", window.as_str()),
+        ];
+        let t = &self.cfg.prometheus;
+        let quantile_queries: Vec<String> = QUANTILES
+            .iter()
+            .map(|q| {
+                let qs = q.to_string();
+                fill(
+                    &t.latency,
+                    &[vars[0], vars[1], vars[2], ("quantile", qs.as_str())],
+                )
+            })
+            .collect();
+        let newest_query = (!t.newest.trim().is_empty()).then(|| fill(&t.newest, &vars));
+        let (requests_query, errors_query) = (fill(&t.requests, &vars), fill(&t.errors, &vars));
+        let (requests, errors, newest, q0, q1, q2, q3) = tokio::join!(
+            self.query(&requests_query, now, deadline),
+            self.query(&errors_query, now, deadline),
+            async {
+                match &newest_query {
+                    Some(q) => self.query(q, now, deadline).await.map(Some),
+                    None => Ok(None),
+                }
+            },
+            self.query(&quantile_queries[0], now, deadline),
+            self.query(&quantile_queries[1], now, deadline),
+            self.query(&quantile_queries[2], now, deadline),
+            self.query(&quantile_queries[3], now, deadline),
+        );
+        let (requests, at) = requests
+            .map_err(|e| format!("requests query: {e}"))?
+            .ok_or_else(|| format!("no data for revision {rev}"))?;
+        let (errors, _) = errors.map_err(|e| format!("errors query: {e}"))?.ok_or_else(|| {
+            format!("errors query returned no data for revision {rev} (add `or vector(0)` if no series means no errors)")
+        })?;
+        let newest_point_at = match newest.map_err(|e| format!("newest query: {e}"))? {
+            None => Some(at),
+            Some(Some((t, _))) => seconds_to_time(t),
+            Some(None) => None,
+        };
+        let ms = |a: Result<Answer, String>| -> Result<Option<f64>, String> {
+            Ok(a.map_err(|e| format!("latency query: {e}"))?
+                .map(|(v, _)| v)
+                .filter(|v| v.is_finite() && *v >= 0.0))
+        };
+        Ok(SideStats {
+            requests: count(requests, "requests")?,
+            errors: count(errors, "errors")?,
+            p50_ms: ms(q0)?,
+            p75_ms: ms(q1)?,
+            p95_ms: ms(q2)?,
+            p99_ms: ms(q3)?,
+            newest_point_at,
+        })
+    }
+}
+
+#[async_trait]
+impl MetricsSource for Prometheus {
+    fn describe(&self) -> String {
+        format!(
+            "Prometheus at {} ({} window)",
+            self.base,
+            format_duration(self.cfg.window)
+        )
+    }
+
+    async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
+        let revs = Revisions::of(rollout);
+        let deadline = Instant::now() + self.cfg.timeout;
+        let revs = &revs;
+        let one = |i: usize| {
+            let rev = revs.get(i);
+            async move {
+                match rev {
+                    None => Err(revs.missing(i)),
+                    Some(r) => self.side(i, r, now, deadline).await,
+                }
+            }
+        };
+        let grace = std::time::Duration::from_millis(200);
+        let (stable, canary) =
+            match tokio::time::timeout_at(deadline + grace, async { tokio::join!(one(0), one(1)) })
+                .await
+            {
+                Ok(pair) => pair,
+                Err(_) => {
+                    let e = format!(
+                        "Prometheus did not answer within {}",
+                        format_duration(self.cfg.timeout)
+                    );
+                    (Err(e.clone()), Err(e))
+                }
+            };
+        let mut problems = Vec::new();
+        let mut keep = |r: Result<SideStats, String>, name: &str| match r {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let e = format!("{name}: {e}");
+                if !problems.contains(&e) {
+                    problems.push(e);
+                }
+                None
+            }
+        };
+        let stable = keep(stable, "stable");
+        let canary = keep(canary, "canary");
+        HealthSample {
+            taken_at: now,
+            window: self.cfg.window,
+            stable,
+            canary,
+            source_error: (!problems.is_empty()).then(|| problems.join("; ")),
+        }
+    }
+}
+
+/// A label value inside a double-quoted PromQL string.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+fn count(v: f64, what: &str) -> Result<u64, String> {
+    if v.is_finite() && v >= 0.0 {
+        // increase() extrapolates, so counts arrive as fractions.
+        Ok(v.round() as u64)
+    } else {
+        Err(format!("{what} is {v}, not a count"))
+    }
+}
+
+fn seconds_to_time(t: f64) -> Option<DateTime<Utc>> {
+    t.is_finite()
+        .then(|| DateTime::from_timestamp_millis((t * 1000.0).round() as i64))
+        .flatten()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Response {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Data {
+    result_type: String,
+    result: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Sample {
+    value: (f64, String),
+}
+
+/// One number from an instant query: a scalar, or a vector of exactly one element.
+pub fn parse_answer(body: &str) -> Result<Answer, String> {
+    let r: Response = serde_json::from_str(body).map_err(|e| format!("malformed answer: {e}"))?;
+    if r.status != "success" {
+        return Err(format!(
+            "query failed ({}): {}",
+            r.error_type.as_deref().unwrap_or("error"),
+            r.error.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    let data = r.data.ok_or("malformed answer: no data")?;
+    let point = |(t, v): (f64, String)| -> Result<(f64, DateTime<Utc>), String> {
+        let value = parse_float(&v).ok_or_else(|| format!("malformed answer: value '{v}'"))?;
+        let at = seconds_to_time(t).ok_or_else(|| format!("malformed answer: time {t}"))?;
+        Ok((value, at))
+    };
+    match data.result_type.as_str() {
+        "scalar" => {
+            let s: (f64, String) = serde_json::from_value(data.result)
+                .map_err(|e| format!("malformed answer: {e}"))?;
+            point(s).map(Some)
+        }
+        "vector" => {
+            let mut v: Vec<Sample> = serde_json::from_value(data.result)
+                .map_err(|e| format!("malformed answer: {e}"))?;
+            match v.len() {
+                0 => Ok(None),
+                1 => point(v.remove(0).value).map(Some),
+                n => Err(format!(
+                    "the query returned {n} series; aggregate it to one (sum(...), max(...))"
+                )),
+            }
+        }
+        other => Err(format!(
+            "the query returned a {other}; an instant vector or scalar is needed"
+        )),
+    }
+}
+
+/// Prometheus writes "NaN", "+Inf" and "-Inf".
+fn parse_float(s: &str) -> Option<f64> {
+    match s {
+        "NaN" => Some(f64::NAN),
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => s.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers() {
+        let one = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.5,"42.4"]}]}}"#;
+        let (v, t) = parse_answer(one).unwrap().unwrap();
+        assert_eq!(v, 42.4);
+        assert_eq!(t.timestamp_millis(), 1_700_000_000_500);
+        let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert_eq!(parse_answer(empty).unwrap(), None);
+        let nan = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}"#;
+        assert!(parse_answer(nan).unwrap().unwrap().0.is_nan());
+        let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1,"+Inf"]}}"#;
+        assert_eq!(parse_answer(scalar).unwrap().unwrap().0, f64::INFINITY);
+        let two = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1"},"value":[1,"1"]},{"metric":{"a":"2"},"value":[1,"2"]}]}}"#;
+        assert!(parse_answer(two).unwrap_err().contains("2 series"));
+        let err = r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"}"#;
+        assert!(parse_answer(err).unwrap_err().contains("bad_data"));
+        assert!(parse_answer("<html>").unwrap_err().contains("malformed"));
+        let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        assert!(parse_answer(matrix).unwrap_err().contains("matrix"));
+    }
+
+    #[test]
+    fn counts_refuse_nonsense() {
+        assert_eq!(count(41.6, "x").unwrap(), 42);
+        assert!(count(f64::NAN, "x").is_err());
+        assert!(count(-1.0, "x").is_err());
+    }
+}

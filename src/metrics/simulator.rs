@@ -1,0 +1,278 @@
+//! Seeded, deterministic traffic for demos and tests.
+//!
+//! Time is cut into one-second slots; each slot's requests and errors for a side are drawn
+//! from a generator keyed by (seed, rollout id, side, slot), so a window's numbers depend
+//! only on the configuration, the rollout and the times asked for — the same questions get
+//! the same answers, in any order, in any process.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::MetricsSource;
+use super::config::{SimulatedSide, SimulatorConfig};
+use crate::domain::health::{HealthSample, SideStats};
+use crate::domain::rollout::Rollout;
+use crate::domain::units::format_duration;
+
+/// A fault injected into a rollout's canary side; it shapes every sample taken while it is
+/// in place, so the next window shows it in full.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Regression {
+    /// The canary fails this share of requests (0.2 = 20 %).
+    ErrorSpike { error_rate: f64 },
+    /// Every canary latency is this many milliseconds longer.
+    LatencyShift { ms: f64 },
+    /// The canary gets no traffic at all.
+    TrafficDrop,
+}
+
+pub struct Simulator {
+    cfg: SimulatorConfig,
+    window: std::time::Duration,
+    started: (std::time::Instant, DateTime<Utc>),
+    injected: Mutex<HashMap<String, Vec<Regression>>>,
+}
+
+/// Standard normal quantiles for p50, p75, p95, p99.
+const Z: [f64; 4] = [0.0, 0.674_489_75, 1.644_853_63, 2.326_347_87];
+
+impl Simulator {
+    pub fn new(cfg: &SimulatorConfig, window: std::time::Duration) -> Simulator {
+        Simulator {
+            cfg: cfg.clone(),
+            window,
+            started: (std::time::Instant::now(), Utc::now()),
+            injected: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The demo clock: runs `time_compression` times faster than the wall clock from the
+    /// moment the simulator was made, so a 10-minute stage passes in seconds.
+    pub fn now(&self) -> DateTime<Utc> {
+        let real = self.started.0.elapsed();
+        let simulated = real.mul_f64(self.cfg.time_compression);
+        self.started.1 + chrono::Duration::from_std(simulated).unwrap_or_default()
+    }
+
+    pub fn inject(&self, rollout_id: &str, regression: Regression) {
+        self.lock()
+            .entry(rollout_id.to_string())
+            .or_default()
+            .push(regression);
+    }
+
+    /// Removes every regression from the rollout.
+    pub fn clear(&self, rollout_id: &str) {
+        self.lock().remove(rollout_id);
+    }
+
+    pub fn regressions(&self, rollout_id: &str) -> Vec<Regression> {
+        self.lock().get(rollout_id).cloned().unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Regression>>> {
+        self.injected.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Requests per second to each side: the percentage of the service's traffic, plus the
+    /// canary users' own requests (which would otherwise have gone to stable).
+    pub fn rates(&self, rollout: &Rollout) -> [f64; 2] {
+        let total = self.cfg.requests_per_second;
+        let users = rollout.canary_users.len() as f64 * self.cfg.canary_user_requests_per_second;
+        let canary = total * rollout.percentage.as_f64() / 100.0 + users;
+        let canary = canary.min(total.max(users));
+        [(total - canary).max(0.0), canary]
+    }
+
+    /// One side over `(now - window, now]`.
+    fn side(
+        &self,
+        rollout: &Rollout,
+        side: usize,
+        rate: f64,
+        now: DateTime<Utc>,
+        faults: &[Regression],
+    ) -> SideStats {
+        let params = if side == 0 {
+            &self.cfg.stable
+        } else {
+            &self.cfg.canary
+        };
+        let canary_faults = if side == 1 { faults } else { &[] };
+        let rate = if canary_faults.contains(&Regression::TrafficDrop) {
+            0.0
+        } else {
+            rate
+        };
+        let error_rate = canary_faults
+            .iter()
+            .fold(params.error_rate, |r, f| match f {
+                Regression::ErrorSpike { error_rate } => r.max(*error_rate),
+                _ => r,
+            });
+        let shift: f64 = canary_faults
+            .iter()
+            .map(|f| {
+                if let Regression::LatencyShift { ms } = f {
+                    *ms
+                } else {
+                    0.0
+                }
+            })
+            .sum();
+        let key = mix(self.cfg.seed
+            ^ fnv(&rollout.id)
+            ^ (side as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let end = now.timestamp();
+        let slots = self.window.as_secs().max(1) as i64;
+        let (mut requests, mut errors) = (0u64, 0u64);
+        for slot in end - slots + 1..=end {
+            let mut rng = Rng(mix(key ^ (slot as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)));
+            let n = rng.poisson(rate);
+            requests += n;
+            errors += rng.binomial(n, error_rate);
+        }
+        let quantiles = (requests > 0).then(|| {
+            // A few percent of window-to-window wobble, like real percentiles.
+            let mut rng = Rng(mix(key ^ end as u64 ^ 0x5bd1_e995));
+            Z.map(|z| latency(params, z) * (1.0 + 0.03 * (2.0 * rng.unit() - 1.0)) + shift)
+        });
+        let [p50_ms, p75_ms, p95_ms, p99_ms] = match quantiles {
+            Some(q) => q.map(Some),
+            None => [None; 4],
+        };
+        SideStats {
+            requests,
+            errors,
+            p50_ms,
+            p75_ms,
+            p95_ms,
+            p99_ms,
+            newest_point_at: Some(now),
+        }
+    }
+}
+
+fn latency(p: &SimulatedSide, z: f64) -> f64 {
+    p.latency_median_ms * (p.latency_sigma * z).exp()
+}
+
+#[async_trait]
+impl MetricsSource for Simulator {
+    fn describe(&self) -> String {
+        format!(
+            "simulator (seed {}, {} req/s, {} window, {}x time)",
+            self.cfg.seed,
+            self.cfg.requests_per_second,
+            format_duration(self.window),
+            self.cfg.time_compression
+        )
+    }
+
+    async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
+        let faults = self.regressions(&rollout.id);
+        let [rs, rc] = self.rates(rollout);
+        HealthSample {
+            taken_at: now,
+            window: self.window,
+            stable: Some(self.side(rollout, 0, rs, now, &faults)),
+            canary: Some(self.side(rollout, 1, rc, now, &faults)),
+            source_error: None,
+        }
+    }
+
+    fn simulator(&self) -> Option<&Simulator> {
+        Some(self)
+    }
+}
+
+/// FNV-1a: a stable hash of the rollout id (std's hasher is seeded per process).
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// SplitMix64's finaliser.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        mix(self.0)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.unit();
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// Knuth's method for small means, a rounded normal beyond.
+    fn poisson(&mut self, mean: f64) -> u64 {
+        if mean <= 0.0 {
+            return 0;
+        }
+        if mean > 30.0 {
+            return (mean + mean.sqrt() * self.normal()).round().max(0.0) as u64;
+        }
+        let limit = (-mean).exp();
+        let (mut k, mut p) = (0u64, 1.0);
+        loop {
+            p *= self.unit();
+            if p <= limit {
+                return k;
+            }
+            k += 1;
+        }
+    }
+
+    fn binomial(&mut self, n: u64, p: f64) -> u64 {
+        if n == 0 || p <= 0.0 {
+            return 0;
+        }
+        if p >= 1.0 {
+            return n;
+        }
+        if n <= 64 {
+            return (0..n).filter(|_| self.unit() < p).count() as u64;
+        }
+        let mean = n as f64 * p;
+        if mean < 30.0 {
+            return self.poisson(mean).min(n);
+        }
+        let sd = (mean * (1.0 - p)).sqrt();
+        (mean + sd * self.normal()).round().clamp(0.0, n as f64) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_are_plausible() {
+        let mut rng = Rng(7);
+        let n = 20_000;
+        let mean = (0..n).map(|_| rng.poisson(4.0)).sum::<u64>() as f64 / n as f64;
+        assert!((mean - 4.0).abs() < 0.1, "{mean}");
+        let mean = (0..n).map(|_| rng.poisson(100.0)).sum::<u64>() as f64 / n as f64;
+        assert!((mean - 100.0).abs() < 0.5, "{mean}");
+        let hits = (0..n).map(|_| rng.binomial(1000, 0.01)).sum::<u64>() as f64 / n as f64;
+        assert!((hits - 10.0).abs() < 0.2, "{hits}");
+    }
+}

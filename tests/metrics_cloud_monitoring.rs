@@ -1,0 +1,437 @@
+//! The Cloud Monitoring source against a loopback fake that answers with the documented
+//! `projects.timeSeries.list` shapes (v3 JSON): paging, int64 values as strings,
+//! distributions with exponential and explicit buckets, empty series, and faults.
+
+#[path = "support/http_fake.rs"]
+mod http_fake;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use http_fake::{FakeServer, Request, Response};
+use rollout_tui::domain::health::{GateConfig, HealthSample, Verdict, evaluate};
+use rollout_tui::domain::rollout::Rollout;
+use rollout_tui::metrics::cloud_monitoring::sample_from_pages;
+use rollout_tui::metrics::{MetricsConfig, MetricsSource, build_source, sample_all};
+use serde_json::{Value, json};
+
+const STABLE: &str = "svc-00001-abc";
+const CANARY: &str = "svc-00002-def";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+}
+
+fn ago(minutes: i64) -> String {
+    (now() - chrono::Duration::minutes(minutes)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn rollout(id: &str) -> Rollout {
+    let doc = json!({
+        "version": "2.0.0", "status": "progressive", "rolloutPercentage": 5,
+        "stableRevision": STABLE, "canaryRevision": CANARY,
+    });
+    Rollout::from_fields(id, doc.as_object().unwrap()).unwrap()
+}
+
+fn config(url: &str, extra: &str) -> MetricsConfig {
+    let text = format!(
+        "kind = \"cloud-monitoring\"\nproject_id = \"proj-1\"\nservice = \"svc\"\n\
+         region = \"europe-west1\"\nendpoint = \"{url}\"\ncredentials = \"none\"\n{extra}"
+    );
+    let cfg: MetricsConfig = toml::from_str(&text).unwrap();
+    cfg.validate().unwrap();
+    cfg
+}
+
+fn source(cfg: &MetricsConfig) -> Arc<dyn MetricsSource> {
+    build_source(cfg).unwrap().expect("a source")
+}
+
+/// A `request_count` series after ALIGN_DELTA + REDUCE_SUM: int64 values as strings,
+/// newest point first.
+fn count_series(rev: &str, class: &str, points: &[(i64, &str)]) -> Value {
+    json!({
+        "metric": {"type": "run.googleapis.com/request_count", "labels": {"response_code_class": class}},
+        "resource": {"type": "cloud_run_revision", "labels": {"project_id": "proj-1", "revision_name": rev}},
+        "metricKind": "DELTA", "valueType": "INT64",
+        "points": points.iter().map(|(m, v)| json!({
+            "interval": {"startTime": ago(m + 1), "endTime": ago(*m)},
+            "value": {"int64Value": v}
+        })).collect::<Vec<_>>()
+    })
+}
+
+fn latency_series(rev: &str, options: Value, points: &[(i64, &[&str])]) -> Value {
+    json!({
+        "metric": {"type": "run.googleapis.com/request_latencies", "labels": {}},
+        "resource": {"type": "cloud_run_revision", "labels": {"revision_name": rev}},
+        "metricKind": "DELTA", "valueType": "DISTRIBUTION", "unit": "ms",
+        "points": points.iter().map(|(m, counts)| {
+            let n: u64 = counts.iter().map(|c| c.parse::<u64>().unwrap()).sum();
+            json!({
+                "interval": {"startTime": ago(m + 1), "endTime": ago(*m)},
+                "value": {"distributionValue": {
+                    "count": n.to_string(), "mean": 42.0, "bucketOptions": options,
+                    "bucketCounts": counts,
+                }}
+            })
+        }).collect::<Vec<_>>()
+    })
+}
+
+fn page(series: Vec<Value>, next: &str) -> String {
+    json!({"timeSeries": series, "nextPageToken": next, "unit": ""}).to_string()
+}
+
+/// The truth the pages below encode.
+/// Stable: 100+120+80 (2xx) + 7 (4xx) + 3 (5xx) = 310 requests, 3 errors.
+/// Canary: 50+45 (2xx) + 5 (5xx) = 100 requests, 5 errors.
+fn count_pages() -> Vec<String> {
+    vec![
+        page(
+            vec![
+                count_series(STABLE, "2xx", &[(1, "100"), (2, "120"), (3, "80")]),
+                count_series(STABLE, "4xx", &[(1, "7")]),
+            ],
+            "p2",
+        ),
+        page(
+            vec![
+                count_series(STABLE, "5xx", &[(2, "3")]),
+                count_series(CANARY, "2xx", &[(1, "50"), (2, "45")]),
+                count_series("svc-00000-old", "2xx", &[(1, "999")]),
+            ],
+            "p3",
+        ),
+        page(
+            vec![
+                count_series(CANARY, "5xx", &[(1, "5")]),
+                count_series(CANARY, "3xx", &[]),
+            ],
+            "",
+        ),
+    ]
+}
+
+/// Stable: exponential buckets (-inf,10) [10,20) [20,40) [40,80) [80,inf), two minutes
+/// summing to [0, 8, 6, 4, 2]: p50 = 20 + 20*2/6, p75 = 40 + 40*1/4, p95 = p99 = 80.
+/// Canary: explicit bounds 50/100/200/400, counts [1, 2, 5, 2]: p50 = 140, p75 = 190,
+/// p95 = 350, p99 = 390.
+fn latency_pages() -> Vec<String> {
+    let exp =
+        json!({"exponentialBuckets": {"numFiniteBuckets": 3, "growthFactor": 2.0, "scale": 10.0}});
+    let explicit = json!({"explicitBuckets": {"bounds": [50.0, 100.0, 200.0, 400.0]}});
+    let linear = json!({"linearBuckets": {"numFiniteBuckets": 4, "width": 10.0, "offset": 0.0}});
+    vec![
+        page(
+            vec![latency_series(
+                STABLE,
+                exp,
+                &[(1, &["0", "5", "2", "1"]), (2, &["0", "3", "4", "3", "2"])],
+            )],
+            "L2",
+        ),
+        page(
+            vec![
+                latency_series(CANARY, explicit, &[(1, &["1", "2", "5", "2"])]),
+                latency_series("svc-00000-old", linear, &[(1, &["9"])]),
+            ],
+            "",
+        ),
+    ]
+}
+
+/// Answers like Cloud Monitoring, by metric and page token.
+fn answer(req: &Request) -> Response {
+    let filter = req.param("filter").unwrap_or_default();
+    let pages = if filter.contains("request_count") {
+        count_pages()
+    } else {
+        latency_pages()
+    };
+    let i = match req.param("pageToken") {
+        None => 0,
+        Some("p2") | Some("L2") => 1,
+        Some("p3") => 2,
+        Some(other) => {
+            return Response::json(
+                400,
+                format!(r#"{{"error":{{"code":400,"message":"bad page token {other}"}}}}"#),
+            );
+        }
+    };
+    Response::json(200, pages[i].clone())
+}
+
+fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+fn check_known_truth(s: &HealthSample) {
+    assert_eq!(s.source_error, None, "{s:?}");
+    let st = s.stable.as_ref().expect("stable side");
+    let ca = s.canary.as_ref().expect("canary side");
+    assert_eq!((st.requests, st.errors), (310, 3));
+    assert_eq!((ca.requests, ca.errors), (100, 5));
+    let newest = now() - chrono::Duration::minutes(1);
+    assert_eq!(st.newest_point_at, Some(newest));
+    assert_eq!(ca.newest_point_at, Some(newest));
+    assert!(close(st.p50_ms, 20.0 + 20.0 * 2.0 / 6.0), "{st:?}");
+    assert!(close(st.p75_ms, 50.0), "{st:?}");
+    assert!(close(st.p95_ms, 80.0) && close(st.p99_ms, 80.0), "{st:?}");
+    assert!(close(ca.p50_ms, 140.0) && close(ca.p75_ms, 190.0), "{ca:?}");
+    assert!(close(ca.p95_ms, 350.0) && close(ca.p99_ms, 390.0), "{ca:?}");
+    assert_eq!(s.window, Duration::from_secs(300));
+}
+
+#[tokio::test]
+async fn pages_strings_and_distributions_add_up_to_the_known_truth() {
+    let server = FakeServer::start(answer);
+    let src = source(&config(&server.url(), ""));
+    let s = src.sample(&rollout("web"), now()).await;
+    check_known_truth(&s);
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 5, "3 pages of counts, 2 of latencies");
+    let counts: Vec<&Request> = reqs
+        .iter()
+        .filter(|r| r.param("filter").unwrap().contains("request_count"))
+        .collect();
+    assert_eq!(counts.len(), 3);
+    for r in &reqs {
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.path, "/v3/projects/proj-1/timeSeries");
+        assert_eq!(r.header("authorization"), None, "credentials = none");
+        assert_eq!(r.param("interval.startTime"), Some("2026-03-01T11:55:00Z"));
+        assert_eq!(r.param("interval.endTime"), Some("2026-03-01T12:00:00Z"));
+        assert_eq!(r.param("aggregation.alignmentPeriod"), Some("60s"));
+        assert_eq!(r.param("aggregation.perSeriesAligner"), Some("ALIGN_DELTA"));
+        assert_eq!(
+            r.param("aggregation.crossSeriesReducer"),
+            Some("REDUCE_SUM")
+        );
+        assert_eq!(r.param("view"), Some("FULL"));
+    }
+    let c = counts[0];
+    assert_eq!(
+        c.param("filter").unwrap(),
+        "metric.type = \"run.googleapis.com/request_count\" AND resource.type = \"cloud_run_revision\" \
+         AND resource.labels.service_name = \"svc\" AND resource.labels.location = \"europe-west1\" \
+         AND resource.labels.revision_name = one_of(\"svc-00001-abc\", \"svc-00002-def\")"
+    );
+    assert_eq!(
+        c.params("aggregation.groupByFields"),
+        [
+            "resource.labels.revision_name",
+            "metric.labels.response_code_class"
+        ]
+    );
+    let page_tokens: Vec<Option<&str>> = counts.iter().map(|r| r.param("pageToken")).collect();
+    assert_eq!(page_tokens, [None, Some("p2"), Some("p3")]);
+    let l = reqs
+        .iter()
+        .find(|r| r.param("filter").unwrap().contains("request_latencies"))
+        .unwrap();
+    assert_eq!(
+        l.params("aggregation.groupByFields"),
+        ["resource.labels.revision_name"]
+    );
+
+    // The same pages folded offline give the same sample.
+    let cp = count_pages();
+    let lp = latency_pages();
+    let offline = sample_from_pages(
+        &rollout("web"),
+        now(),
+        Duration::from_secs(300),
+        &cp.iter().map(String::as_str).collect::<Vec<_>>(),
+        &lp.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(offline, s);
+}
+
+#[tokio::test]
+async fn too_many_requests_is_retried_after_the_servers_delay() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let server = FakeServer::start(move |req| {
+        if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Response::json(
+                429,
+                r#"{"error":{"code":429,"message":"Quota exceeded for quota metric 'Time series queries'","status":"RESOURCE_EXHAUSTED"}}"#,
+            )
+            .with_header("Retry-After", "1");
+        }
+        answer(req)
+    });
+    let src = source(&config(&server.url(), ""));
+    let started = Instant::now();
+    let s = src.sample(&rollout("web"), now()).await;
+    check_known_truth(&s);
+    assert_eq!(server.requests().len(), 6, "one 429, then 5 pages");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "Retry-After: 1 was honoured"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_inconclusive() {
+    let server = FakeServer::start(|_| {
+        Response::json(
+            500,
+            r#"{"error":{"code":500,"message":"Internal error encountered.","status":"INTERNAL"}}"#,
+        )
+    });
+    let cfg = config(&server.url(), "retries = 2");
+    let s = source(&cfg).sample(&rollout("web"), now()).await;
+    assert_eq!((s.stable.as_ref(), s.canary.as_ref()), (None, None));
+    let e = s.source_error.clone().unwrap();
+    assert!(
+        e.contains("500")
+            && e.contains("Internal error encountered.")
+            && e.contains("after 3 tries"),
+        "{e}"
+    );
+    let count_calls = server
+        .requests()
+        .iter()
+        .filter(|r| r.param("filter").unwrap().contains("request_count"))
+        .count();
+    assert_eq!(count_calls, 3, "1 try + 2 retries");
+    let report = evaluate(&s, &GateConfig::default(), now());
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+    assert!(
+        report
+            .gates
+            .iter()
+            .all(|g| g.verdict == Verdict::Inconclusive)
+    );
+    assert!(report.summary().contains("500"), "{}", report.summary());
+}
+
+#[tokio::test]
+async fn bad_answers_are_inconclusive_with_the_reason() {
+    let cases: [(&str, &str); 4] = [
+        ("{\"timeSeries\": [", "malformed answer"),
+        (
+            "{}",
+            "no request_count data for revision svc-00001-abc in the last 5m",
+        ),
+        (
+            r#"{"timeSeries": [{"resource": {"labels": {"revision_name": "svc-00001-abc"}}, "points": [{"interval": {"endTime": "2026-03-01T11:59:00Z"}, "value": {"int64Value": "-5"}}]}]}"#,
+            "'-5' is not a count",
+        ),
+        (
+            r#"{"timeSeries": [], "executionErrors": [{"code": 4, "message": "deadline"}]}"#,
+            "incomplete answer",
+        ),
+    ];
+    for (body, needle) in cases {
+        let server = FakeServer::start(move |_| Response::json(200, body));
+        let s = source(&config(&server.url(), ""))
+            .sample(&rollout("web"), now())
+            .await;
+        let e = s.source_error.clone().unwrap_or_default();
+        assert!(e.contains(needle), "{body}\n=> {e}");
+        assert!(s.stable.is_none(), "{body}: never zeros");
+        assert_eq!(
+            evaluate(&s, &GateConfig::default(), now()).verdict,
+            Verdict::Inconclusive,
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn old_points_are_stale_and_inconclusive() {
+    let old = |minutes: i64| {
+        let mut pages = vec![page(
+            vec![
+                count_series(STABLE, "2xx", &[(minutes, "5000")]),
+                count_series(CANARY, "2xx", &[(minutes, "5000")]),
+            ],
+            "",
+        )];
+        pages.push(page(vec![], ""));
+        pages
+    };
+    let pages = old(20);
+    let refs: Vec<&str> = pages.iter().map(String::as_str).collect();
+    let s = sample_from_pages(
+        &rollout("web"),
+        now(),
+        Duration::from_secs(1800),
+        &refs[..1],
+        &refs[1..],
+    );
+    let report = evaluate(&s, &GateConfig::default(), now());
+    let freshness = report.gate("freshness").unwrap();
+    assert_eq!(freshness.verdict, Verdict::Inconclusive);
+    assert!(freshness.detail.contains("stale"), "{}", freshness.detail);
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+}
+
+#[tokio::test]
+async fn a_slow_server_is_cut_off_at_the_timeout() {
+    let server = FakeServer::start(|req| {
+        std::thread::sleep(Duration::from_secs(3));
+        answer(req)
+    });
+    let cfg = config(&server.url(), "timeout = \"1s\"");
+    let started = Instant::now();
+    let s = source(&cfg).sample(&rollout("web"), now()).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    let e = s.source_error.unwrap();
+    assert!(
+        e.contains("timed out") || e.contains("did not answer"),
+        "{e}"
+    );
+    assert!(s.stable.is_none() && s.canary.is_none());
+}
+
+#[tokio::test]
+async fn missing_revisions_are_named() {
+    let server = FakeServer::start(answer);
+    let doc = json!({"version": "1", "status": "canary", "stableRevision": STABLE});
+    let r = Rollout::from_fields("web", doc.as_object().unwrap()).unwrap();
+    let s = source(&config(&server.url(), "")).sample(&r, now()).await;
+    assert!(s.stable.is_some());
+    assert!(s.canary.is_none());
+    assert!(s.source_error.unwrap().contains("no canaryRevision"));
+    assert!(
+        server.requests()[0]
+            .param("filter")
+            .unwrap()
+            .ends_with("one_of(\"svc-00001-abc\")")
+    );
+}
+
+#[tokio::test]
+async fn many_rollouts_are_sampled_concurrently_but_bounded() {
+    let server = FakeServer::start(|req| {
+        std::thread::sleep(Duration::from_millis(100));
+        answer(req)
+    });
+    let src = source(&config(&server.url(), ""));
+    let rollouts: Vec<Rollout> = (0..40).map(|i| rollout(&format!("r{i}"))).collect();
+    let samples = sample_all(src, &rollouts, now()).await;
+    assert_eq!(samples.len(), 40);
+    samples.iter().for_each(check_known_truth);
+    // One list call per metric and page: the cost per rollout per refresh, no more.
+    let pages = count_pages().len() + latency_pages().len();
+    assert_eq!(server.requests().len(), 40 * pages);
+    let max = server.max_in_flight();
+    let bound = 2 * rollout_tui::metrics::SAMPLE_CONCURRENCY;
+    assert!(
+        max > 2 && max <= bound,
+        "{max} requests in flight at once (bound {bound})"
+    );
+}

@@ -1,0 +1,347 @@
+//! The Prometheus source against a real Prometheus server scraping a loopback exporter with
+//! known counters and histograms, plus request-shape and fault checks against a fake.
+
+#[path = "support/http_fake.rs"]
+mod http_fake;
+#[path = "support/prometheus_server.rs"]
+mod prometheus_server;
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use http_fake::{FakeServer, Response};
+use prometheus_server::PrometheusServer;
+use rollout_tui::domain::health::{GateConfig, SideStats, Verdict, evaluate};
+use rollout_tui::domain::rollout::Rollout;
+use rollout_tui::metrics::{MetricsConfig, MetricsSource, build_source};
+use serde_json::json;
+
+fn rollout(stable: &str, canary: &str) -> Rollout {
+    let doc = json!({
+        "version": "2.0.0", "status": "progressive", "rolloutPercentage": 25,
+        "stableRevision": stable, "canaryRevision": canary,
+    });
+    Rollout::from_fields("web", doc.as_object().unwrap()).unwrap()
+}
+
+fn source(url: &str, extra: &str) -> std::sync::Arc<dyn MetricsSource> {
+    let text = format!("kind = \"prometheus\"\nendpoint = \"{url}\"\n{extra}");
+    let cfg: MetricsConfig = toml::from_str(&text).unwrap();
+    cfg.validate().unwrap();
+    build_source(&cfg).unwrap().unwrap()
+}
+
+/// One revision's traffic: requests and errors per second, and the cumulative share of
+/// requests at or below each histogram bound (seconds).
+struct Traffic {
+    revision: &'static str,
+    rps: f64,
+    error_rps: f64,
+    cumulative: [(f64, f64); 5],
+}
+
+const STABLE: Traffic = Traffic {
+    revision: "web-00001",
+    rps: 1000.0,
+    error_rps: 10.0,
+    cumulative: [
+        (0.05, 0.30),
+        (0.1, 0.70),
+        (0.25, 0.90),
+        (0.5, 0.98),
+        (1.0, 1.0),
+    ],
+};
+const CANARY: Traffic = Traffic {
+    revision: "web-00002",
+    rps: 200.0,
+    error_rps: 20.0,
+    cumulative: [
+        (0.05, 0.10),
+        (0.1, 0.40),
+        (0.25, 0.80),
+        (0.5, 0.93),
+        (1.0, 0.995),
+    ],
+};
+
+impl Traffic {
+    /// The exposition text after `t` seconds: counters grow linearly, as whole requests.
+    fn write(&self, out: &mut String, t: f64) {
+        let n = |rate: f64| (rate * t).floor();
+        let r = self.revision;
+        let _ = writeln!(
+            out,
+            "http_requests_total{{revision=\"{r}\",code=\"200\"}} {}",
+            n(self.rps - self.error_rps)
+        );
+        let _ = writeln!(
+            out,
+            "http_requests_total{{revision=\"{r}\",code=\"500\"}} {}",
+            n(self.error_rps)
+        );
+        for (le, share) in self.cumulative {
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_bucket{{revision=\"{r}\",le=\"{le}\"}} {}",
+                n(self.rps * share)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "http_request_duration_seconds_bucket{{revision=\"{r}\",le=\"+Inf\"}} {}",
+            n(self.rps)
+        );
+        let _ = writeln!(
+            out,
+            "http_request_duration_seconds_count{{revision=\"{r}\"}} {}",
+            n(self.rps)
+        );
+        let _ = writeln!(
+            out,
+            "http_request_duration_seconds_sum{{revision=\"{r}\"}} {}",
+            n(self.rps) * 0.1
+        );
+    }
+
+    /// The quantile as `histogram_quantile` defines it: linear inside the bucket, the
+    /// first bucket starting at 0.
+    fn quantile_ms(&self, q: f64) -> f64 {
+        let mut lower = (0.0, 0.0);
+        for (le, share) in self.cumulative {
+            if share >= q {
+                return 1000.0 * (lower.0 + (le - lower.0) * (q - lower.1) / (share - lower.1));
+            }
+            lower = (le, share);
+        }
+        1000.0 * lower.0
+    }
+}
+
+fn exporter() -> FakeServer {
+    let started = Instant::now();
+    FakeServer::start(move |req| {
+        if req.path != "/metrics" {
+            return Response::text(404, "not found");
+        }
+        let t = started.elapsed().as_secs_f64();
+        let mut out = String::from(
+            "# TYPE http_requests_total counter\n# TYPE http_request_duration_seconds histogram\n",
+        );
+        STABLE.write(&mut out, t);
+        CANARY.write(&mut out, t);
+        Response::text(200, out)
+    })
+}
+
+/// Tolerances: `increase()` extrapolates the first and last sample in the window to its
+/// edges, which is exact for linearly growing counters when scrapes are regular, so what is
+/// left is the whole-request flooring (±1 per end) and scrape jitter (a few ms over a 10 s
+/// window). Counts get 3 %, error rates 0.5 points, and quantiles 2.5 %: every bucket rate
+/// is the same share of the total, so histogram_quantile's interpolation reproduces the
+/// quantiles below up to that flooring, which matters most in the thinnest bucket (stable's
+/// p99 sits in one holding 2 % of 10 000 requests: ±2 requests there move it by ~1.3 %).
+/// No quantile sits on a bucket bound, where a one-request error could jump buckets.
+fn check_side(s: &SideStats, truth: &Traffic, window_s: f64) {
+    let near = |got: f64, want: f64, rel: f64| (got - want).abs() <= want * rel + 1.0;
+    assert!(
+        near(s.requests as f64, truth.rps * window_s, 0.03),
+        "{} requests: {s:?}",
+        truth.revision
+    );
+    assert!(
+        near(s.errors as f64, truth.error_rps * window_s, 0.05),
+        "{} errors: {s:?}",
+        truth.revision
+    );
+    let rate = s.error_rate().unwrap();
+    assert!(
+        (rate - truth.error_rps / truth.rps).abs() < 0.005,
+        "{} error rate {rate}",
+        truth.revision
+    );
+    for (q, got) in [
+        (0.5, s.p50_ms),
+        (0.75, s.p75_ms),
+        (0.95, s.p95_ms),
+        (0.99, s.p99_ms),
+    ] {
+        let want = truth.quantile_ms(q);
+        let got = got.unwrap_or_else(|| panic!("{} p{q} missing: {s:?}", truth.revision));
+        assert!(
+            (got - want).abs() <= want * 0.025,
+            "{} q{q}: {got} ms, want {want} ms",
+            truth.revision
+        );
+    }
+    let age = Utc::now() - s.newest_point_at.expect("newest point");
+    assert!(age.num_seconds() < 5, "newest point {age} old");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_gives_the_known_truth() {
+    let Some(binary) = prometheus_server::binary_or_skip() else {
+        return;
+    };
+    let exporter = exporter();
+    let prom = PrometheusServer::start(&binary, &exporter.addr.to_string());
+    // Wait for the first scrape, then for a full window of samples.
+    let waited = Instant::now();
+    while !exporter.requests().iter().any(|r| r.path == "/metrics") {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "never scraped\n{}",
+            prom.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let window = 10.0;
+    tokio::time::sleep(Duration::from_secs_f64(window + 3.0)).await;
+
+    let src = source(&prom.url(), "window = \"10s\"");
+    let r = rollout(STABLE.revision, CANARY.revision);
+    let s = src.sample(&r, Utc::now()).await;
+    assert_eq!(s.source_error, None, "{s:?}\n{}", prom.log());
+    check_side(s.stable.as_ref().unwrap(), &STABLE, window);
+    check_side(s.canary.as_ref().unwrap(), &CANARY, window);
+    // A 10 % canary error rate against 1 % fails the gates.
+    let gates = GateConfig {
+        min_requests: 100,
+        ..GateConfig::default()
+    };
+    let report = evaluate(&s, &gates, Utc::now());
+    assert_eq!(
+        report.gate("error-rate").unwrap().verdict,
+        Verdict::Fail,
+        "{report:#?}"
+    );
+    assert_eq!(
+        report.gate("error-rate-vs-stable").unwrap().verdict,
+        Verdict::Fail
+    );
+
+    // A revision Prometheus has never seen: no data, inconclusive, never zeros.
+    let s = src
+        .sample(&rollout(STABLE.revision, "web-00003"), Utc::now())
+        .await;
+    assert!(s.stable.is_some());
+    assert!(s.canary.is_none());
+    assert!(
+        s.source_error
+            .as_deref()
+            .unwrap()
+            .contains("no data for revision web-00003"),
+        "{s:?}"
+    );
+    assert_eq!(
+        evaluate(&s, &gates, Utc::now()).verdict,
+        Verdict::Inconclusive
+    );
+
+    // A query Prometheus rejects is reported with its reason.
+    let bad = source(
+        &prom.url(),
+        "[prometheus]\nrequests = 'sum(rate(http_requests_total{revision=\"{revision}\"}))'",
+    );
+    let s = bad.sample(&r, Utc::now()).await;
+    let e = s.source_error.unwrap();
+    assert!(e.contains("400") || e.contains("parse error"), "{e}");
+}
+
+#[tokio::test]
+async fn queries_are_filled_and_odd_answers_handled() {
+    let vector = |v: &str| {
+        format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1772366400.5,"{v}"]}}]}}}}"#
+        )
+    };
+    let server = FakeServer::start(move |req| {
+        let q = req.param("query").unwrap_or_default();
+        let body = if q.starts_with("requests") {
+            vector("1234.6")
+        } else if q.starts_with("errors") {
+            vector("12")
+        } else if q.starts_with("newest") {
+            vector("1772366390.25")
+        } else if q.contains("0.99") {
+            vector("NaN")
+        } else {
+            vector("87.5")
+        };
+        Response::json(200, body)
+    });
+    let extra = "window = \"2m\"\n[prometheus]\nrequests = 'requests{r=\"{revision}\",s=\"{side}\"}[{window}]'\n\
+                 errors = 'errors{r=\"{revision}\"}'\nlatency = 'latency{r=\"{revision}\"} {quantile}'\nnewest = 'newest{r=\"{revision}\"}'";
+    let src = source(&server.url(), extra);
+    let now = chrono::DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+    let s = src.sample(&rollout("a\"b", "c-2"), now).await;
+    assert_eq!(s.source_error, None);
+    let c = s.canary.unwrap();
+    assert_eq!((c.requests, c.errors), (1235, 12));
+    assert_eq!(
+        (c.p50_ms, c.p95_ms, c.p99_ms),
+        (Some(87.5), Some(87.5), None),
+        "NaN is unknown"
+    );
+    assert_eq!(
+        c.newest_point_at.unwrap().timestamp_millis(),
+        1_772_366_390_250
+    );
+    let queries: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.path, "/api/v1/query");
+            assert_eq!(r.param("time"), Some("1772366400.000"));
+            assert_eq!(r.header("authorization"), None);
+            r.param("query").unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(queries.len(), 14, "7 per side");
+    for want in [
+        r#"requests{r="c-2",s="canary"}[2m]"#,
+        r#"requests{r="a\"b",s="stable"}[2m]"#,
+        r#"latency{r="c-2"} 0.75"#,
+        r#"newest{r="c-2"}"#,
+    ] {
+        assert!(
+            queries.iter().any(|q| q == want),
+            "{want} not in {queries:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn empty_results_and_a_dead_server_are_inconclusive() {
+    let server = FakeServer::start(|_| {
+        Response::json(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+        )
+    });
+    let s = source(&server.url(), "")
+        .sample(&rollout("s-1", "s-2"), Utc::now())
+        .await;
+    assert!(s.stable.is_none() && s.canary.is_none());
+    let e = s.source_error.unwrap();
+    assert!(
+        e.contains("stable: no data for revision s-1")
+            && e.contains("canary: no data for revision s-2"),
+        "{e}"
+    );
+
+    let port = prometheus_server::free_port();
+    let s = source(&format!("http://127.0.0.1:{port}"), "retries = 1")
+        .sample(&rollout("s-1", "s-2"), Utc::now())
+        .await;
+    let e = s.source_error.clone().unwrap();
+    assert!(
+        e.contains("cannot reach 127.0.0.1") && e.contains("after 2 tries"),
+        "{e}"
+    );
+    assert_eq!(
+        evaluate(&s, &GateConfig::default(), Utc::now()).verdict,
+        Verdict::Inconclusive
+    );
+}

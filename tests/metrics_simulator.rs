@@ -1,0 +1,169 @@
+//! The simulator: deterministic, follows the rollout's traffic split, and regressions
+//! injected at run time show in the next window.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rollout_tui::domain::health::{GateConfig, HealthSample, Verdict, evaluate};
+use rollout_tui::domain::rollout::Rollout;
+use rollout_tui::metrics::{MetricsConfig, MetricsSource, Regression, build_source};
+use serde_json::json;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+}
+
+fn at(minutes: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::minutes(minutes)
+}
+
+fn rollout(id: &str, percent: f64, users: &[&str]) -> Rollout {
+    let doc = json!({
+        "version": "2.0.0", "status": "progressive", "rolloutPercentage": percent,
+        "canaryUsers": users, "stableRevision": "s-1", "canaryRevision": "s-2",
+    });
+    Rollout::from_fields(id, doc.as_object().unwrap()).unwrap()
+}
+
+fn simulator(extra: &str) -> std::sync::Arc<dyn MetricsSource> {
+    let cfg: MetricsConfig = toml::from_str(&format!("kind = \"simulator\"\n{extra}")).unwrap();
+    cfg.validate().unwrap();
+    build_source(&cfg).unwrap().unwrap()
+}
+
+async fn samples(src: &dyn MetricsSource, r: &Rollout, times: &[i64]) -> Vec<HealthSample> {
+    let mut out = Vec::new();
+    for &m in times {
+        out.push(src.sample(r, at(m)).await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn same_seed_same_numbers_in_any_order() {
+    let r = rollout("web", 25.0, &["a@example.com"]);
+    let a = simulator("[simulator]\nseed = 42");
+    let b = simulator("[simulator]\nseed = 42");
+    let forward = samples(a.as_ref(), &r, &[0, 1, 2, 60]).await;
+    let mut backward = samples(b.as_ref(), &r, &[60, 2, 1, 0]).await;
+    backward.reverse();
+    assert_eq!(forward, backward);
+    // Windows move: consecutive samples differ.
+    assert_ne!(forward[0].canary, forward[1].canary);
+
+    let other = simulator("[simulator]\nseed = 43");
+    assert_ne!(samples(other.as_ref(), &r, &[0]).await[0], forward[0]);
+    // Rollouts get their own traffic.
+    let r2 = rollout("api", 25.0, &["a@example.com"]);
+    assert_ne!(a.sample(&r2, at(0)).await.canary, forward[0].canary);
+}
+
+#[tokio::test]
+async fn traffic_follows_the_percentage_and_canary_users() {
+    let src = simulator("");
+    let s = src.sample(&rollout("web", 0.0, &[]), at(0)).await;
+    let canary = s.canary.clone().unwrap();
+    assert_eq!(
+        (canary.requests, canary.errors, canary.p99_ms),
+        (0, 0, None)
+    );
+    assert_eq!(canary.error_rate(), None);
+    let stable = s.stable.clone().unwrap();
+    assert!(
+        (14_000..16_000).contains(&stable.requests),
+        "50/s for 300s: {stable:?}"
+    );
+    let report = evaluate(&s, &GateConfig::default(), at(0));
+    assert_eq!(
+        report.gate("min-requests").unwrap().verdict,
+        Verdict::Inconclusive
+    );
+    assert_eq!(
+        report.verdict,
+        Verdict::Inconclusive,
+        "zero traffic is never healthy"
+    );
+
+    // Two canary users at 0.5/s each: ~300 canary requests in 5 minutes.
+    let s = src.sample(&rollout("web", 0.0, &["a", "b"]), at(0)).await;
+    let n = s.canary.unwrap().requests;
+    assert!((240..360).contains(&n), "{n}");
+
+    // 5 %: 2.5/s, ~750 in 5 minutes.
+    let s = src.sample(&rollout("web", 5.0, &[]), at(0)).await;
+    let n = s.canary.as_ref().unwrap().requests;
+    assert!((650..850).contains(&n), "{n}");
+    let report = evaluate(&s, &GateConfig::default(), at(0));
+    for gate in ["freshness", "min-requests", "error-rate", "p99-vs-stable"] {
+        assert_eq!(
+            report.gate(gate).unwrap().verdict,
+            Verdict::Pass,
+            "{report:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn injected_regressions_show_in_the_next_window() {
+    let src = simulator("[simulator]\nrequests_per_second = 100.0");
+    let sim = src.simulator().expect("the simulator behind the source");
+    let r = rollout("web", 25.0, &[]);
+    let gates = GateConfig::default();
+    let before = src.sample(&r, at(0)).await;
+    let rate = before.canary.as_ref().unwrap().error_rate().unwrap();
+    assert!(rate < 0.01, "{rate}");
+
+    sim.inject("web", Regression::ErrorSpike { error_rate: 0.2 });
+    let after = src.sample(&r, at(5)).await;
+    let rate = after.canary.as_ref().unwrap().error_rate().unwrap();
+    assert!((0.17..0.23).contains(&rate), "{rate}");
+    let report = evaluate(&after, &gates, at(5));
+    let g = report.gate("error-rate").unwrap();
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert!(g.severe, "20 % is past the 5 % severe line");
+    // Stable and other rollouts are untouched.
+    assert!(after.stable.as_ref().unwrap().error_rate().unwrap() < 0.01);
+    let other = src.sample(&rollout("api", 25.0, &[]), at(5)).await;
+    assert!(other.canary.unwrap().error_rate().unwrap() < 0.01);
+
+    sim.clear("web");
+    sim.inject("web", Regression::LatencyShift { ms: 800.0 });
+    let slow = src.sample(&r, at(10)).await;
+    let (c, s) = (slow.canary.as_ref().unwrap(), slow.stable.as_ref().unwrap());
+    assert!(
+        c.p99_ms.unwrap() > s.p99_ms.unwrap() + 700.0,
+        "{c:?} vs {s:?}"
+    );
+    assert_eq!(
+        evaluate(&slow, &gates, at(10))
+            .gate("p99-vs-stable")
+            .unwrap()
+            .verdict,
+        Verdict::Fail
+    );
+
+    sim.inject("web", Regression::TrafficDrop);
+    let dropped = src.sample(&r, at(15)).await;
+    assert_eq!(dropped.canary.as_ref().unwrap().requests, 0);
+    assert_eq!(
+        evaluate(&dropped, &gates, at(15)).verdict,
+        Verdict::Inconclusive
+    );
+
+    // Cleared, the same time gives exactly the numbers from before.
+    sim.clear("web");
+    assert!(sim.regressions("web").is_empty());
+    assert_eq!(src.sample(&r, at(0)).await, before);
+}
+
+#[test]
+fn the_demo_clock_runs_compressed() {
+    let src = simulator("[simulator]\ntime_compression = 600.0");
+    let sim = src.simulator().unwrap();
+    let a = sim.now();
+    std::thread::sleep(Duration::from_millis(200));
+    let advanced = (sim.now() - a).num_seconds();
+    // 0.2 real seconds at 600x is 120 simulated seconds: a 10-minute stage in one second.
+    assert!((110..200).contains(&advanced), "{advanced}");
+    assert!(src.describe().contains("600x"), "{}", src.describe());
+}

@@ -1,0 +1,364 @@
+//! `status --json` with a metrics source, through the real binary: the `health` object per
+//! rollout, Google credentials from ADC against a Cloud Monitoring fake, and a token that
+//! never shows up in what the tool prints or logs.
+
+#[path = "support/cli_harness.rs"]
+mod cli_harness;
+#[path = "support/http_fake.rs"]
+mod http_fake;
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use cli_harness::{Cli, ok_cmd, parse_json};
+use http_fake::{FakeServer, Request, Response};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "ya29.fake-access-token-for-tests-0123456789";
+const SIDE_KEYS: [&str; 7] = [
+    "requests",
+    "errors",
+    "errorRate",
+    "p50Ms",
+    "p95Ms",
+    "p99Ms",
+    "newestPointAt",
+];
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn set(k: &[&str]) -> BTreeSet<String> {
+    k.iter().map(|s| s.to_string()).collect()
+}
+
+fn status_with(cli: &Cli, config: &str) -> Value {
+    let path = cli.write_file("config.toml", config);
+    let out = cli.ok(&["--config", path.to_str().unwrap(), "status", "--json"]);
+    parse_json(&out, "status --json")
+}
+
+fn check_health_shape(h: &Value) {
+    let mut want = set(&["stable", "canary", "gates", "verdict"]);
+    if h.get("sourceError").is_some() {
+        want.insert("sourceError".into());
+    }
+    assert_eq!(keys(h), want, "{h}");
+    for side in ["stable", "canary"] {
+        if !h[side].is_null() {
+            assert_eq!(keys(&h[side]), set(&SIDE_KEYS), "{side}: {h}");
+        }
+    }
+    for g in h["gates"].as_array().unwrap() {
+        assert_eq!(keys(g), set(&["name", "verdict", "detail"]), "{g}");
+        assert!(["pass", "fail", "inconclusive"].contains(&g["verdict"].as_str().unwrap()));
+    }
+    assert!(["pass", "fail", "inconclusive"].contains(&h["verdict"].as_str().unwrap()));
+}
+
+fn gate<'a>(h: &'a Value, name: &str) -> &'a Value {
+    h["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == name)
+        .unwrap_or_else(|| panic!("no gate {name}: {h}"))
+}
+
+#[test]
+fn simulator_health_per_rollout_and_none_without_a_source() {
+    let cli = Cli::new();
+    cli.ok(&[
+        "create",
+        "web",
+        "--version",
+        "2.0.0",
+        "--stable-revision",
+        "web-1",
+        "--canary-revision",
+        "web-2",
+    ]);
+    cli.ok(&["create", "api", "--version", "1.1.0"]);
+    cli.ok(&["advance", "api"]); // 5 %
+    cli.put_doc("broken", json!({"version": "1", "status": "flying"}));
+
+    let v = status_with(&cli, "[metrics]\nkind = \"simulator\"\n");
+    let list = v["rollouts"].as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    for r in list {
+        match r["id"].as_str().unwrap() {
+            "broken" => {
+                assert!(
+                    r.get("health").is_none(),
+                    "an unreadable rollout gets no health: {r}"
+                );
+                assert!(r["_error"].is_string());
+            }
+            "web" => {
+                let h = &r["health"];
+                check_health_shape(h);
+                // 0 % and no canary users: no canary traffic, which is never healthy.
+                assert_eq!(h["canary"]["requests"], 0);
+                assert_eq!(h["canary"]["errorRate"], Value::Null);
+                assert_eq!(h["canary"]["p99Ms"], Value::Null);
+                assert!(h["stable"]["requests"].as_u64().unwrap() > 10_000);
+                assert!(h["stable"]["newestPointAt"].is_string());
+                assert_eq!(gate(h, "min-requests")["verdict"], "inconclusive");
+                assert_eq!(h["verdict"], "inconclusive");
+            }
+            "api" => {
+                let h = &r["health"];
+                check_health_shape(h);
+                assert!(h["canary"]["requests"].as_u64().unwrap() > 500, "{h}");
+                assert!(h["canary"]["p99Ms"].as_f64().unwrap() > 0.0);
+                assert_eq!(gate(h, "error-rate")["verdict"], "pass", "{h}");
+            }
+            other => panic!("unexpected rollout {other}"),
+        }
+    }
+    // The rollout's own gates win over the config's.
+    let v = status_with(
+        &cli,
+        "[metrics]\nkind = \"simulator\"\n[gates]\nmin_requests = 0\nmax_p99_ms = 1.0\n",
+    );
+    let web = v["rollouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "api")
+        .unwrap();
+    assert_eq!(gate(&web["health"], "p99")["verdict"], "fail");
+
+    // No source configured: no health key at all.
+    for r in cli.json(&["status", "--json"])["rollouts"]
+        .as_array()
+        .unwrap()
+    {
+        assert!(r.get("health").is_none(), "{r}");
+    }
+}
+
+fn cm_answer(req: &Request) -> Response {
+    let end = (Utc::now() - chrono::Duration::seconds(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let point = |v: Value| json!({"interval": {"endTime": end}, "value": v});
+    let filter = req.param("filter").unwrap_or_default();
+    let series: Vec<Value> =
+        if filter.contains("request_count") {
+            [
+                ("web-1", "2xx", "990"),
+                ("web-1", "5xx", "10"),
+                ("web-2", "2xx", "498"),
+                ("web-2", "5xx", "2"),
+            ]
+            .iter()
+            .map(|(rev, class, n)| {
+                json!({
+                    "metric": {"labels": {"response_code_class": class}},
+                    "resource": {"labels": {"revision_name": rev}},
+                    "points": [point(json!({"int64Value": n}))],
+                })
+            })
+            .collect()
+        } else {
+            let opts = json!({"explicitBuckets": {"bounds": [100.0, 200.0, 400.0]}});
+            ["web-1", "web-2"]
+            .iter()
+            .map(|rev| json!({
+                "resource": {"labels": {"revision_name": rev}},
+                "points": [point(json!({"distributionValue": {
+                    "count": "100", "bucketOptions": opts, "bucketCounts": ["50", "40", "10"]
+                }}))],
+            }))
+            .collect()
+        };
+    Response::json(200, json!({"timeSeries": series}).to_string())
+}
+
+/// A Cloud Monitoring fake that also plays Google's OAuth token endpoint for an
+/// `authorized_user` ADC file; `fail` makes the list calls answer 500 and echo the
+/// Authorization header, as a careless proxy might.
+fn google_fake(fail: bool) -> FakeServer {
+    FakeServer::start(move |req| {
+        if req.path == "/token" {
+            return Response::json(
+                200,
+                json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600})
+                    .to_string(),
+            );
+        }
+        if fail {
+            let echo = req.header("authorization").unwrap_or_default();
+            return Response::json(500, json!({"error": {"code": 500, "message": format!("backend error; you sent {echo}")}}).to_string());
+        }
+        if req.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+            return Response::json(401, r#"{"error":{"code":401,"message":"no credentials"}}"#);
+        }
+        cm_answer(req)
+    })
+}
+
+fn cm_status(cli: &Cli, server: &FakeServer) -> cli_harness::Ran {
+    let adc = cli.write_file(
+        "adc.json",
+        &json!({
+            "type": "authorized_user", "client_id": "id.apps.googleusercontent.com",
+            "client_secret": "client-secret", "refresh_token": "refresh-token",
+            "token_uri": format!("{}/token", server.url()),
+        })
+        .to_string(),
+    );
+    let config = cli.write_file(
+        "config.toml",
+        &format!(
+            "[metrics]\nkind = \"cloud-monitoring\"\nproject_id = \"proj-1\"\nservice = \"web\"\n\
+             endpoint = \"{}\"\ncredentials = \"adc\"\nretries = 1\n[log]\nlevel = \"debug\"\n",
+            server.url()
+        ),
+    );
+    let mut cmd = cli.command(&["--config", config.to_str().unwrap(), "status", "--json"]);
+    cmd.env("GOOGLE_APPLICATION_CREDENTIALS", &adc);
+    cli_harness::exec_cmd(&mut cmd)
+}
+
+fn created(cli: &Cli) {
+    cli.ok(&[
+        "create",
+        "web",
+        "--version",
+        "2.0.0",
+        "--stable-revision",
+        "web-1",
+        "--canary-revision",
+        "web-2",
+    ]);
+    cli.ok(&["advance", "web"]);
+}
+
+#[test]
+fn cloud_monitoring_with_adc_through_the_binary() {
+    let cli = Cli::new();
+    created(&cli);
+    let server = google_fake(false);
+    let ran = cm_status(&cli, &server);
+    assert!(ran.success(), "{ran}");
+    let v = parse_json(&ran.stdout, "status --json");
+    let h = &v["rollouts"][0]["health"];
+    check_health_shape(h);
+    assert!(h.get("sourceError").is_none(), "{h}");
+    assert_eq!(h["stable"]["requests"], 1000);
+    assert_eq!(h["stable"]["errors"], 10);
+    assert_eq!(h["stable"]["errorRate"], 0.01);
+    assert_eq!(h["canary"]["requests"], 500);
+    assert_eq!(h["canary"]["errorRate"], 0.004);
+    // Buckets (-inf,100) [100,200) [200,400): 50/40/10 -> p50 = 100, p95 = 200 + 200 * 0.5.
+    assert_eq!(h["canary"]["p50Ms"], 100.0);
+    assert_eq!(h["canary"]["p95Ms"], 300.0);
+    assert_eq!(gate(h, "error-rate")["verdict"], "pass");
+    assert_eq!(gate(h, "p99-vs-stable")["verdict"], "pass");
+
+    let reqs = server.requests();
+    let token_req = reqs
+        .iter()
+        .find(|r| r.path == "/token")
+        .expect("a token request");
+    let body = String::from_utf8_lossy(&token_req.body);
+    assert!(body.contains("monitoring.read"), "scope: {body}");
+    let lists: Vec<&Request> = reqs
+        .iter()
+        .filter(|r| r.path.ends_with("/timeSeries"))
+        .collect();
+    assert_eq!(lists.len(), 2);
+    for r in lists {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
+    }
+}
+
+#[test]
+fn the_token_never_reaches_output_or_logs() {
+    let cli = Cli::new();
+    created(&cli);
+    let server = google_fake(true);
+    let ran = cm_status(&cli, &server);
+    assert!(ran.success(), "{ran}");
+    let v = parse_json(&ran.stdout, "status --json");
+    let h = &v["rollouts"][0]["health"];
+    check_health_shape(h);
+    let e = h["sourceError"].as_str().unwrap();
+    assert!(
+        e.contains("500") && e.contains("backend error") && e.contains("[redacted]"),
+        "{e}"
+    );
+    assert_eq!(h["verdict"], "inconclusive");
+    assert!(h["stable"].is_null() && h["canary"].is_null());
+    // The server did get the token, and echoed it; the tool must not repeat it.
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.header("authorization").is_some_and(|a| a.contains(TOKEN)))
+    );
+    assert!(!ran.stdout.contains(TOKEN) && !ran.stderr.contains(TOKEN));
+    for entry in walk(&cli.data_dir()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&entry).unwrap_or_default()).into_owned();
+        assert!(!text.contains(TOKEN), "token in {}", entry.display());
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn check_config_reports_metrics_mistakes() {
+    let cli = Cli::new();
+    let cases = [
+        (
+            "[metrics]\nkind = \"cloud-monitoring\"\nservice = \"web\"\n",
+            "metrics.project_id is required",
+        ),
+        (
+            "[metrics]\nkind = \"prometheus\"\nendpoint = \"http://127.0.0.1:9090\"\n[metrics.prometheus]\nerrors = 'sum(x{rev=\"{revsion}\"})'\n",
+            "unknown placeholder {revsion}",
+        ),
+        (
+            "[metrics]\nkind = \"prometheus\"\nendpoint = \"localhost:9090\"\n",
+            "metrics.endpoint",
+        ),
+        (
+            "[metrics.rollouts.web]\nkind = \"simulator\"\n[metrics.rollouts.web.simulator]\ntime_compression = 0.5\n",
+            "metrics.rollouts.web.simulator.time_compression",
+        ),
+    ];
+    for (text, needle) in cases {
+        let path = cli.write_file("bad.toml", text);
+        let mut cmd = cli.command(&["--config", path.to_str().unwrap(), "check-config"]);
+        let ran = cli_harness::exec_cmd(&mut cmd);
+        assert!(
+            ran.is_clean_failure() && ran.stderr.contains(needle),
+            "{text}\n{ran}"
+        );
+    }
+    let good = cli.write_file(
+        "good.toml",
+        "[metrics]\nkind = \"simulator\"\n[metrics.rollouts.web]\nwindow = \"10m\"\n",
+    );
+    ok_cmd(&mut cli.command(&["--config", good.to_str().unwrap(), "check-config"]));
+}
