@@ -26,6 +26,23 @@ pub fn spark(values: impl Iterator<Item = Option<f64>>, width: usize) -> String 
     spark_on_scale(tail, series_max(tail))
 }
 
+/// Error rates on a scale of at least the error-rate gate, so a steady 0.2 % reads as low,
+/// not as a full bar; `floor` is also the shared maximum when rows are compared.
+pub fn spark_error_rates(
+    values: impl Iterator<Item = Option<f64>>,
+    width: usize,
+    floor: f64,
+) -> String {
+    let all: Vec<Option<f64>> = values.collect();
+    let tail = &all[all.len().saturating_sub(width)..];
+    spark_on_scale(tail, series_max(tail).max(floor))
+}
+
+/// The scale floor for error-rate sparklines: the configured limit, else 1 %.
+pub fn error_rate_floor(gates: &crate::domain::health::GateConfig) -> f64 {
+    gates.max_error_rate.unwrap_or(0.01)
+}
+
 fn series_max(values: &[Option<f64>]) -> f64 {
     values
         .iter()
@@ -114,6 +131,19 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
     let wide = area.width >= 100;
     let spark_width: usize = if wide { 24 } else { 6 };
     let spark_title = if wide { "CANARY ERR%" } else { "ERR%" };
+    // One scale for every row, so rollouts compare by bar height.
+    let err_scale = visible
+        .iter()
+        .map(|&i| {
+            let h = &state.rollouts[i].health.history;
+            let tail: Vec<Option<f64>> = h
+                .iter()
+                .skip(h.len().saturating_sub(spark_width))
+                .map(|p| p.canary_error_rate)
+                .collect();
+            series_max(&tail)
+        })
+        .fold(error_rate_floor(&state.gates), f64::max);
     let id_width = visible
         .iter()
         .map(|&i| state.rollouts[i].id().chars().count())
@@ -140,9 +170,10 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
             match &e.rollout {
                 Ok(r) => {
                     let verdict = e.health.verdict();
-                    let line = spark(
+                    let line = spark_error_rates(
                         e.health.history.iter().map(|p| p.canary_error_rate),
                         spark_width,
+                        err_scale,
                     );
                     Row::new(vec![
                         Cell::from(r.id.clone()),
@@ -685,4 +716,23 @@ fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
         )),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_rate_sparklines_are_scaled_to_at_least_the_gate() {
+        let steady = [Some(0.002); 4];
+        assert_eq!(
+            spark_error_rates(steady.into_iter(), 4, 0.01),
+            "▂▂▂▂",
+            "0.2 % against a 1 % gate is low, not a full bar"
+        );
+        let spike = [Some(0.002), Some(0.05), None, Some(0.0)];
+        assert_eq!(spark_error_rates(spike.into_iter(), 4, 0.01), "▁█ ▁");
+        // Only the last `width` values are drawn.
+        assert_eq!(spark_error_rates(spike.into_iter(), 2, 0.01), " ▁");
+    }
 }

@@ -7,7 +7,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
-use super::views::spark;
+use super::views::{error_rate_floor, spark, spark_error_rates};
 use super::{Theme, age_text, verdict_badge};
 use crate::app::state::{AppState, Conn, Entry, Wall};
 use crate::domain::health::Verdict;
@@ -231,7 +231,11 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
             rate(canary)
         )),
         Span::styled(
-            spark(h.history.iter().map(|p| p.canary_error_rate), width),
+            spark_error_rates(
+                h.history.iter().map(|p| p.canary_error_rate),
+                width,
+                error_rate_floor(&state.gates),
+            ),
             theme.warn(),
         ),
     ]));
