@@ -57,10 +57,11 @@ fn spark_pair(
     stable: Vec<Option<f64>>,
     canary: Vec<Option<f64>>,
     width: usize,
+    floor: f64,
 ) -> (String, String) {
     let s = &stable[stable.len().saturating_sub(width)..];
     let c = &canary[canary.len().saturating_sub(width)..];
-    let max = series_max(s).max(series_max(c));
+    let max = series_max(s).max(series_max(c)).max(floor);
     (spark_on_scale(s, max), spark_on_scale(c, max))
 }
 
@@ -594,17 +595,30 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
     };
     frame.render_widget(Paragraph::new(age_line), age_area);
     let width = sparks.width.saturating_sub(12) as usize;
-    let series: [(&str, Pick, Pick); 3] = [
-        ("err%", |p| p.stable_error_rate, |p| p.canary_error_rate),
-        ("p99", |p| p.stable_p99, |p| p.canary_p99),
-        ("req/s", |p| p.stable_rps, |p| p.canary_rps),
+    // Error rates are drawn against at least the gate's limit; the others on their own scale.
+    let series: [(&str, Pick, Pick, f64); 3] = [
+        (
+            "err%",
+            |p| p.stable_error_rate,
+            |p| p.canary_error_rate,
+            error_rate_floor(
+                e.rollout
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| r.gates.as_ref())
+                    .unwrap_or(&state.gates),
+            ),
+        ),
+        ("p99", |p| p.stable_p99, |p| p.canary_p99, 0.0),
+        ("req/s", |p| p.stable_rps, |p| p.canary_rps, 0.0),
     ];
     let mut lines = Vec::new();
-    for (name, stable_of, canary_of) in series {
+    for (name, stable_of, canary_of, floor) in series {
         let (s, c) = spark_pair(
             h.history.iter().map(stable_of).collect(),
             h.history.iter().map(canary_of).collect(),
             width,
+            floor,
         );
         lines.push(Line::from(vec![
             Span::styled(format!("{name:<6}S "), theme.dim()),
