@@ -46,6 +46,12 @@ async fn latency_regression_halts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breach_seen_before_auto_carries_over() {
+    let Some(s) = store("drv-carry") else { return };
+    driver_rig::breach_seen_before_auto_carries_over(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_canary_traffic_never_advances() {
     let Some(s) = store("drv-zero") else { return };
     driver_rig::zero_canary_traffic_never_advances(s).await;

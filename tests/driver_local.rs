@@ -40,6 +40,12 @@ async fn latency_regression_halts() {
 }
 
 #[tokio::test]
+async fn breach_seen_before_auto_carries_over() {
+    let (_d, s) = store();
+    driver_rig::breach_seen_before_auto_carries_over(s).await;
+}
+
+#[tokio::test]
 async fn zero_canary_traffic_never_advances() {
     let (_d, s) = store();
     driver_rig::zero_canary_traffic_never_advances(s).await;

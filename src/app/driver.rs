@@ -154,6 +154,14 @@ impl Driver {
         }
     }
 
+    /// Carries on the breaches the cockpit already saw, so "for 3m of 5m" means the same on
+    /// every line of the screen. Only failing gates are remembered, so this can make the
+    /// driver halt sooner, never advance sooner.
+    pub fn continuing(mut self, breaches: BreachTracker) -> Driver {
+        self.tracker = breaches;
+        self
+    }
+
     /// Renews the lease, samples, decides, and performs what the rule allows.
     /// Confirmations and proposed rollbacks are returned, never performed here.
     pub async fn tick(&mut self, now: DateTime<Utc>) -> TickReport {

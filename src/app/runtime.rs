@@ -294,6 +294,10 @@ async fn event_loop<B: Backend>(
                                 state.gates.clone(),
                                 state.default_plan.clone(),
                             );
+                            let driver = match state.entry(&id) {
+                                Some(e) => driver.continuing(e.health.tracker.clone()),
+                                None => driver,
+                            };
                             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
                             let task =
                                 tokio::spawn(driver_task(driver, refresh, cmd_rx, msg_tx.clone()));

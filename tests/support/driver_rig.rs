@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rollout_tui::app::driver::{Driver, LeaseState, Step, TickReport};
 use rollout_tui::domain::actions::{self, Action, Context, NewRollout};
 use rollout_tui::domain::event::{Event, EventKind};
-use rollout_tui::domain::health::GateConfig;
+use rollout_tui::domain::health::{BreachTracker, GateConfig, Verdict, evaluate};
 use rollout_tui::domain::progression::{ConfirmPolicy, Policy};
 use rollout_tui::domain::rollout::{Hashing, Plan, PlanPreset, Rollout, Status};
 use rollout_tui::metrics::MetricsSource;
@@ -273,6 +273,37 @@ pub async fn latency_regression_halts(store: Arc<dyn RolloutStore>) {
     assert!(
         r.pause_reason.unwrap().contains("p99"),
         "halted for latency"
+    );
+}
+
+/// A breach the cockpit saw before auto-progression was switched on counts from when it
+/// was first seen: the driver halts when that `for` window ends, not a whole window later.
+pub async fn breach_seen_before_auto_carries_over(store: Arc<dyn RolloutStore>) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    rig.sim.inject(ID, Regression::LatencyShift { ms: 600.0 });
+    let r = rig.rollout().await;
+    let gates = GateConfig::default().at_percentage(r.percentage);
+    let seen_at = rig.now;
+    let mut report = evaluate(&rig.sim.sample(&r, seen_at).await, &gates, seen_at);
+    let mut seen = BreachTracker::default();
+    seen.observe(&mut report, &gates);
+    assert_eq!(report.gate("p99-vs-stable").unwrap().verdict, Verdict::Fail);
+
+    rig.now = seen_at + chrono::Duration::seconds(4 * 60 + 50);
+    let mut d = rig
+        .driver("cockpit-a", policy(ConfirmPolicy::Never))
+        .continuing(seen);
+    let reports = rig
+        .run(&mut d, 200, false, |r| r.status == Status::Paused)
+        .await;
+    assert_eq!(rig.rollout().await.status, Status::Paused);
+    // 4m50s at the first tick (hold), 5m05s at the second (halt).
+    assert_eq!(
+        reports.len(),
+        2,
+        "{:?}",
+        reports.iter().map(|t| &t.decision).collect::<Vec<_>>()
     );
 }
 
