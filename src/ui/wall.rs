@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
 use super::views::{error_rate_floor, spark, spark_error_rates};
 use super::{Theme, age_text, verdict_badge};
@@ -200,11 +200,20 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
     let in_stage = match r.status {
         Status::Canary | Status::Progressive | Status::Paused => r
             .time_in_stage(state.now)
-            .map(|d| format!(" · in stage {}", format_elapsed(d)))
-            .unwrap_or_default(),
-        _ => String::new(),
+            .map(|d| format!("in stage {}", format_elapsed(d))),
+        _ => None,
     };
-    lines.push(Line::raw(format!(" {stage}{in_stage}")));
+    match in_stage {
+        // On one line where it fits; a narrow tile gives the clock its own line, never a cut.
+        Some(t) if stage.chars().count() + t.chars().count() + 5 <= inner.width as usize => {
+            lines.push(Line::raw(format!(" {stage} · {t}")));
+        }
+        Some(t) => {
+            lines.push(Line::raw(format!(" {stage}")));
+            lines.push(Line::raw(format!(" {t}")));
+        }
+        None => lines.push(Line::raw(format!(" {stage}"))),
+    }
     if let Some(why) = r.rollback_reason.as_deref().or(r.pause_reason.as_deref()) {
         lines.push(Line::styled(format!(" {why}"), style));
     }
@@ -268,5 +277,6 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
             ));
         }
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    // Wrapped, so a long gate detail loses its tail row, never the words on the right.
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
