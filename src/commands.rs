@@ -1,6 +1,7 @@
 //! The headless commands: each reads or changes the store and prints for
 //! people (tables) or machines (`--json`).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use crate::config::{Config, ConfigSource};
 use crate::domain::actions::{self, Action, Context, NewRollout, UserList};
 use crate::domain::assign;
 use crate::domain::event::Event;
+use crate::domain::health::{GateReport, HealthSample, Verdict};
 use crate::domain::rollout::{Hashing, Plan, PlanPreset, Rollout};
 use crate::domain::units::{Percent, format_duration, format_elapsed};
 use crate::ops::{self, PerformError};
@@ -451,11 +453,27 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
         return print_status_json(env, rollouts).await;
     }
     let now = Utc::now();
+    let source = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
     match id {
         Some(_) => {
             let stored = &rollouts[0];
             match stored.parse() {
-                Ok(r) => print!("{}", detail_text(&r, stored, now)),
+                Ok(r) => {
+                    let mut text = detail_text(&r, stored, now);
+                    if let Some(source) = source {
+                        let judged = crate::metrics::judge_all(
+                            source.clone(),
+                            std::slice::from_ref(&r),
+                            &env.config.gates,
+                            now,
+                        )
+                        .await;
+                        if let Some((sample, report)) = judged.first() {
+                            text.push_str(&health_text(&source.describe(), sample, report));
+                        }
+                    }
+                    print!("{text}");
+                }
                 Err(e) => {
                     return Err(Failure::failed(format!(
                         "{e}\nstored fields: {}",
@@ -470,9 +488,90 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
                 store.describe()
             );
         }
-        None => print!("{}", table_text(&rollouts, now)),
+        None => {
+            let health = match source {
+                Some(source) => {
+                    let readable: Vec<Rollout> =
+                        rollouts.iter().filter_map(|s| s.parse().ok()).collect();
+                    let judged =
+                        crate::metrics::judge_all(source, &readable, &env.config.gates, now).await;
+                    let column: HashMap<String, String> = readable
+                        .iter()
+                        .zip(judged)
+                        .map(|(r, (_, report))| (r.id.clone(), verdict_cell(&report)))
+                        .collect();
+                    Some(column)
+                }
+                None => None,
+            };
+            print!("{}", table_text(&rollouts, health.as_ref(), now));
+        }
     }
     Ok(())
+}
+
+/// The HEALTH column: the verdict and, unless all pass, the gates behind it.
+fn verdict_cell(report: &GateReport) -> String {
+    let names = |gates: Vec<&str>| gates.join(",");
+    match report.verdict {
+        Verdict::Pass => "pass".into(),
+        Verdict::Fail => format!(
+            "FAIL {}",
+            names(report.failing().map(|g| g.name.as_str()).collect())
+        ),
+        Verdict::Inconclusive => format!(
+            "inconclusive {}",
+            names(report.inconclusive().map(|g| g.name.as_str()).collect())
+        ),
+    }
+}
+
+/// The health section of `status ID`: both sides' numbers and every gate's verdict.
+fn health_text(source: &str, sample: &HealthSample, report: &GateReport) -> String {
+    let mut o = String::new();
+    let verdict = match report.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "FAIL",
+        Verdict::Inconclusive => "inconclusive",
+    };
+    let _ = writeln!(o, "  health       {verdict} (metrics: {source})");
+    if let Some(e) = &sample.source_error {
+        let _ = writeln!(o, "               {e}");
+    }
+    let ms = |v: Option<f64>| {
+        v.filter(|x| x.is_finite())
+            .map_or("-".to_string(), |x| format!("{x:.0}ms"))
+    };
+    for (name, side) in [("stable", &sample.stable), ("canary", &sample.canary)] {
+        match side {
+            Some(s) => {
+                let rate = s
+                    .error_rate()
+                    .map_or("-".to_string(), |r| format!("{:.2}%", r * 100.0));
+                let _ = writeln!(
+                    o,
+                    "    {name}  requests {}  errors {} ({rate})  p50 {}  p95 {}  p99 {}",
+                    s.requests,
+                    s.errors,
+                    ms(s.p50_ms),
+                    ms(s.p95_ms),
+                    ms(s.p99_ms)
+                );
+            }
+            None => {
+                let _ = writeln!(o, "    {name}  no data");
+            }
+        }
+    }
+    for g in &report.gates {
+        let v = match g.verdict {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "FAIL",
+            Verdict::Inconclusive => "wait",
+        };
+        let _ = writeln!(o, "    {v:<4} {:<20} {}", g.name, g.detail);
+    }
+    o
 }
 
 async fn print_status_json(env: &Env, rollouts: Vec<StoredRollout>) -> CmdResult {
@@ -544,14 +643,21 @@ fn stage_label(r: &Rollout) -> String {
     }
 }
 
-fn table_text(rollouts: &[StoredRollout], now: DateTime<Utc>) -> String {
-    let mut rows = vec![
-        [
-            "ID", "STATUS", "STAGE", "PERCENT", "CANARY", "VERSION", "UPDATED",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+/// The rollouts as a table; `health` (by id) adds a HEALTH column when metrics are configured.
+fn table_text(
+    rollouts: &[StoredRollout],
+    health: Option<&HashMap<String, String>>,
+    now: DateTime<Utc>,
+) -> String {
+    let mut header: Vec<String> = [
+        "ID", "STATUS", "STAGE", "PERCENT", "CANARY", "VERSION", "UPDATED",
+    ]
+    .map(String::from)
+    .to_vec();
+    if health.is_some() {
+        header.push("HEALTH".into());
+    }
+    let mut rows = vec![header];
     let mut errors = Vec::new();
     for stored in rollouts {
         match stored.parse() {
@@ -576,6 +682,12 @@ fn table_text(rollouts: &[StoredRollout], now: DateTime<Utc>) -> String {
                 ]);
                 errors.push(e.to_string());
             }
+        }
+    }
+    if let Some(health) = health {
+        for row in rows.iter_mut().skip(1) {
+            let cell = health.get(&row[0]).cloned().unwrap_or_else(|| "-".into());
+            row.push(cell);
         }
     }
     let widths: Vec<usize> = (0..rows[0].len())

@@ -362,3 +362,73 @@ fn check_config_reports_metrics_mistakes() {
     );
     ok_cmd(&mut cli.command(&["--config", good.to_str().unwrap(), "check-config"]));
 }
+
+#[test]
+fn text_status_shows_health_when_a_source_is_configured() {
+    let cli = Cli::new();
+    cli.ok(&["create", "web", "--version", "2.0.0"]);
+    cli.ok(&["create", "api", "--version", "1.1.0"]);
+    cli.ok(&["advance", "api"]); // 5 %
+    let config = cli.write_file(
+        "config.toml",
+        "[metrics]\nkind = \"simulator\"\n[metrics.simulator.canary]\nerror_rate = 0.2\n",
+    );
+    let config = config.to_str().unwrap();
+
+    let table = cli.ok(&["--config", config, "status"]);
+    let line = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("no row for {id}:\n{table}"))
+            .to_string()
+    };
+    assert!(table.lines().next().unwrap().ends_with("HEALTH"), "{table}");
+    assert!(
+        line("api").contains("FAIL") && line("api").contains("error-rate"),
+        "{table}"
+    );
+    // 0 % and no canary users: no canary traffic is inconclusive, never healthy.
+    assert!(
+        line("web").contains("inconclusive") && line("web").contains("min-requests"),
+        "{table}"
+    );
+
+    let detail = cli.ok(&["--config", config, "status", "api"]);
+    assert!(
+        detail.contains("  health       FAIL (metrics: simulator"),
+        "{detail}"
+    );
+    assert!(detail.contains("    canary  requests "), "{detail}");
+    assert!(
+        detail
+            .lines()
+            .any(|l| l.trim_start().starts_with("FAIL error-rate ")),
+        "{detail}"
+    );
+
+    // Without a source the table has no HEALTH column and the detail no health section.
+    assert!(!cli.ok(&["status"]).contains("HEALTH"));
+    assert!(!cli.ok(&["status", "api"]).contains("health"));
+}
+
+#[test]
+fn relative_gates_are_off_at_full_rollout_as_in_the_cockpit() {
+    let cli = Cli::new();
+    cli.ok(&["create", "full", "--version", "3.0.0"]);
+    cli.ok(&["promote", "full", "--force"]);
+    let v = status_with(&cli, "[metrics]\nkind = \"simulator\"\n");
+    let h = &v["rollouts"][0]["health"];
+    check_health_shape(h);
+    let names: Vec<&str> = h["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert!(names.contains(&"error-rate"), "{h}");
+    assert!(
+        !names.contains(&"p99-vs-stable") && !names.contains(&"error-rate-vs-stable"),
+        "no stable side to compare with at 100 %: {h}"
+    );
+}

@@ -217,21 +217,41 @@ pub fn health_json(sample: &HealthSample, report: &GateReport) -> Value {
     h
 }
 
-/// Samples and judges every rollout: its own gates, else `default_gates`.
+/// Samples and judges every rollout with the gates the cockpit and the driver use: its own,
+/// else `default_gates`, without the relative ones at 100 %.
+pub async fn judge_all(
+    source: Arc<dyn MetricsSource>,
+    rollouts: &[Rollout],
+    default_gates: &GateConfig,
+    now: DateTime<Utc>,
+) -> Vec<(HealthSample, GateReport)> {
+    let samples = sample_all(source, rollouts, now).await;
+    samples
+        .into_iter()
+        .zip(rollouts)
+        .map(|(s, r)| {
+            let gates = r
+                .gates
+                .as_ref()
+                .unwrap_or(default_gates)
+                .at_percentage(r.percentage);
+            let report = evaluate(&s, &gates, now);
+            (s, report)
+        })
+        .collect()
+}
+
+/// `judge_all` as the `health` objects of `status --json`.
 pub async fn health_of_all(
     source: Arc<dyn MetricsSource>,
     rollouts: &[Rollout],
     default_gates: &GateConfig,
     now: DateTime<Utc>,
 ) -> Vec<Value> {
-    let samples = sample_all(source, rollouts, now).await;
-    samples
+    judge_all(source, rollouts, default_gates, now)
+        .await
         .iter()
-        .zip(rollouts)
-        .map(|(s, r)| {
-            let gates = r.gates.as_ref().unwrap_or(default_gates);
-            health_json(s, &evaluate(s, gates, now))
-        })
+        .map(|(s, report)| health_json(s, report))
         .collect()
 }
 
