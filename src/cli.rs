@@ -115,8 +115,8 @@ pub enum Command {
     /// The audit log of a rollout, newest first.
     Events {
         id: String,
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
         #[arg(long)]
         json: bool,
     },

@@ -146,7 +146,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Create(args) => create(&env, args).await,
         Command::Status { id, json } => status(&env, id.as_deref(), json).await,
         Command::Assign { id, user, json } => assign_user(&env, &id, &user, json).await,
-        Command::Events { id, limit, json } => events(&env, &id, limit, json).await,
+        Command::Events { id, limit, json } => events(&env, &id, limit as usize, json).await,
         Command::Users {
             command: UsersCommand::List { id, excluded, json },
         } => list_users(&env, &id, excluded, json).await,
@@ -214,6 +214,8 @@ async fn cockpit(env: &Env) -> CmdResult {
 }
 
 async fn demo(env: &Env) -> CmdResult {
+    // Before seeding: without a terminal the demo must leave the data directory alone.
+    require_terminal()?;
     let store = open_local_store(&env.data_dir)?;
     crate::demo::seed_if_empty(store.as_ref(), Utc::now()).await?;
     let simulator = crate::demo::simulator(&env.config.metrics);
@@ -321,14 +323,20 @@ async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
             tracing::warn!(rollout = id, error = %e, "action refused or failed");
         })?;
     tracing::info!(rollout = id, actor = %env.actor, summary = %done.transition.summary, revision = %done.stored.revision, "action applied");
-    let after = done
-        .stored
-        .parse()
-        .map_err(|e| Failure::failed(e.to_string()))?;
-    println!(
-        "{}: {} (now {} at {}, revision {})",
-        id, done.transition.summary, after.status, after.percentage, done.stored.revision
-    );
+    match done.stored.parse() {
+        Ok(after) => println!(
+            "{}: {} (now {} at {}, revision {})",
+            id, done.transition.summary, after.status, after.percentage, done.stored.revision
+        ),
+        // Only a rollback is written to a malformed document; it stays malformed.
+        Err(e) => {
+            println!(
+                "{}: {} (revision {})",
+                id, done.transition.summary, done.stored.revision
+            );
+            eprintln!("warning: {e}; fix the document before changing it further");
+        }
+    }
     if done.retries > 0 {
         println!(
             "note: the rollout changed meanwhile; re-checked and applied on the current document"
@@ -385,10 +393,31 @@ fn check_config(env: &Env) -> CmdResult {
     };
     println!("config file:  {source}");
     println!("data dir:     {}", env.data_dir.display());
+    // Neither line connects: the Firestore store and the metrics sources connect on first use.
+    let store = match env.config.store.kind.as_str() {
+        "firestore" => {
+            let cfg = &env.config.store;
+            let store = crate::store::firestore::FirestoreStore::open(cfg)?;
+            format!(
+                "{} (events in {}, leases in {})",
+                store.describe(),
+                cfg.events_collection,
+                cfg.leases_collection
+            )
+        }
+        _ => format!(
+            "local ({})",
+            LocalStore::default_path(&env.data_dir).display()
+        ),
+    };
+    println!("store:        {store}");
+    let metrics = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
     println!(
-        "store:        {} ({})",
-        env.config.store.kind,
-        LocalStore::default_path(&env.data_dir).display()
+        "metrics:      {}",
+        metrics.map_or_else(
+            || "none (no health gates are judged)".into(),
+            |m| m.describe()
+        )
     );
     println!("actor:        {}", env.actor);
     println!(

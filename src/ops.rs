@@ -118,9 +118,15 @@ pub async fn perform_with_evidence(
             .await
             .map_err(PerformError::Store)?
             .ok_or_else(|| PerformError::NotFound(id.into()))?;
-        let rollout = seen.parse().map_err(PerformError::Malformed)?;
-        let mut transition =
-            actions::apply(&rollout, &seen.fields, action, ctx).map_err(PerformError::Refused)?;
+        let mut transition = match (seen.parse(), action) {
+            (Ok(rollout), _) => actions::apply(&rollout, &seen.fields, action, ctx),
+            (Err(e), Action::Rollback { reason }) => {
+                tracing::warn!(rollout = id, error = %e, "rolling back a malformed document");
+                actions::rollback_unparsed(id, &seen.fields, reason, ctx)
+            }
+            (Err(e), _) => return Err(PerformError::Malformed(e)),
+        }
+        .map_err(PerformError::Refused)?;
         if let Some(report) = evidence {
             transition = transition.with_gate_report(report.clone());
         }

@@ -612,6 +612,12 @@ fn check_config_validates_and_shows_the_config() {
         "{out}"
     );
     assert!(out.contains(&format!("actor:        {ACTOR}")), "{out}");
+    let db = cli.data_dir().join("rollouts.db");
+    assert!(
+        out.contains(&format!("store:        local ({})", db.display())),
+        "{out}"
+    );
+    assert!(out.contains("metrics:      none"), "{out}");
 
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
     let out = cli.ok(&["check-config", "--config", example]);
@@ -693,8 +699,13 @@ fn users_add_rejects_duplicates_and_cross_list_conflicts() {
         ),
         (
             &["users", "add", "web", "new-user", "new-user"],
-            "already in canary users",
+            "'new-user' is given twice",
         ),
+        (
+            &["users", "add", "web", "kim@example.com", "Kim@Example.com"],
+            "is given twice",
+        ),
+        (&["events", "web", "--limit", "0"], "--limit"),
         (&["users", "add", "web", EVE], "excluded users"),
         (
             &["users", "add", "web", "EVE@Example.com"],
@@ -1076,6 +1087,76 @@ fn a_malformed_document_is_a_per_rollout_error() {
         "the malformed document is untouched"
     );
     assert_eq!(cli.events("bad").len(), 1, "only the creating tool's event");
+}
+
+/// A status another tool spells with an alias is rewritten only when it really changes.
+#[test]
+fn an_alias_status_survives_a_percentage_change() {
+    let cli = Cli::new();
+    let mut doc = healthy_doc("1.0.0");
+    doc["status"] = json!("in_progress");
+    cli.put_doc("legacy", doc);
+    cli.ok(&["set-percent", "legacy", "10"]);
+    let stored = cli.stored("legacy");
+    assert_eq!(stored.fields["rolloutPercentage"], 10);
+    assert_eq!(
+        stored.fields["status"], "in_progress",
+        "unchanged, so not rewritten"
+    );
+    let set = &cli.events("legacy")[0];
+    assert!(set["after"].get("status").is_none(), "{set}");
+    // Back to canary users only is a real change of status.
+    cli.ok(&["set-percent", "legacy", "0"]);
+    assert_eq!(cli.stored("legacy").fields["status"], "canary");
+}
+
+/// Without a terminal `demo` refuses before it seeds anything.
+#[test]
+fn demo_without_a_terminal_leaves_the_data_dir_alone() {
+    let cli = Cli::new();
+    let ran = cli.fail(&["demo"]);
+    assert!(ran.stderr.contains("needs a terminal"), "{ran}");
+    assert!(
+        !cli.data_dir().join("rollouts.db").exists(),
+        "demo seeded a store it could not show"
+    );
+}
+
+/// Rollback is the one action a malformed document does not block: it writes only the
+/// rollback fields and leaves the unreadable one for the operator to fix.
+#[test]
+fn rollback_works_on_a_malformed_document() {
+    let cli = with_web(&[]);
+    let mut bad = healthy_doc("1.0.0");
+    bad["rolloutPercentage"] = json!(25);
+    bad["plan"] = json!("fast please");
+    bad["ownerTeam"] = json!("payments");
+    cli.put_doc("bad", bad);
+
+    cli.rejects(&["rollback", "bad", "--reason", "  "], "reason");
+    let out = cli.ok(&["rollback", "bad", "--reason", "checkout errors"]);
+    assert!(out.contains("rolled back from 25%"), "{out}");
+    let stored = cli.stored("bad");
+    assert_eq!(stored.fields["status"], "rolled-back");
+    assert_eq!(stored.fields["rolloutPercentage"], 0);
+    assert_eq!(stored.fields["rollbackReason"], "checkout errors");
+    assert_eq!(
+        stored.fields["plan"], "fast please",
+        "the bad field is left as it was"
+    );
+    assert_eq!(stored.fields["ownerTeam"], "payments");
+    let events = cli.events("bad");
+    let rollback = &events[0];
+    assert_eq!(rollback["kind"], "rollback", "{events:?}");
+    assert_eq!(rollback["reason"], "checkout errors");
+    assert_eq!(rollback["before"]["rolloutPercentage"], 25);
+    assert_eq!(rollback["after"]["status"], "rolled-back");
+
+    let again = cli.rejects(
+        &["rollback", "bad", "--reason", "twice"],
+        "already rolled back",
+    );
+    assert!(again.stderr.contains("'bad'"), "{again}");
 }
 
 /// The `current` document as the existing deployment tooling writes it.

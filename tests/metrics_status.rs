@@ -360,7 +360,12 @@ fn check_config_reports_metrics_mistakes() {
         "good.toml",
         "[metrics]\nkind = \"simulator\"\n[metrics.rollouts.web]\nwindow = \"10m\"\n",
     );
-    ok_cmd(&mut cli.command(&["--config", good.to_str().unwrap(), "check-config"]));
+    let out = ok_cmd(&mut cli.command(&["--config", good.to_str().unwrap(), "check-config"]));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("metrics:"))
+        .unwrap_or_else(|| panic!("no metrics line:\n{out}"));
+    assert!(line.contains("simulator (seed 1"), "{line}");
 }
 
 #[test]

@@ -411,7 +411,19 @@ async fn every_cli_command_works_against_firestore() {
         cli.ok(&["status", "web"])
             .contains("rolled back  errors spiked")
     );
-    assert!(cli.ok(&["check-config"]).contains("firestore"));
+    let checked = cli.ok(&["check-config"]);
+    let store_line = checked
+        .lines()
+        .find(|l| l.starts_with("store:"))
+        .unwrap_or_else(|| panic!("no store line:\n{checked}"));
+    for want in [
+        format!("firestore {project}/(default)/feature_rollouts"),
+        format!("(emulator {})", emu.host),
+        "events in rollout_events".to_string(),
+    ] {
+        assert!(store_line.contains(&want), "{want:?} not in {store_line}");
+    }
+    assert!(!store_line.contains("rollouts.db"), "{store_line}");
     cli.fails(&["advance", "missing"], "does not exist");
 }
 

@@ -583,11 +583,21 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 vec![Effect::StartAuto(id)]
             }
         }
-        Command::Advance
-        | Command::PauseResume
-        | Command::SetPercent
-        | Command::Rollback
-        | Command::Promote => rollout_command(state, command),
+        // Rollback stays reachable on a document that does not parse (the store writes only
+        // the rollback fields); every other action needs the parsed rollout.
+        Command::Rollback => {
+            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
+                return vec![];
+            };
+            state.dialog = Some(Dialog::Rollback {
+                id,
+                input: Input::default(),
+            });
+            vec![]
+        }
+        Command::Advance | Command::PauseResume | Command::SetPercent | Command::Promote => {
+            rollout_command(state, command)
+        }
     }
 }
 
@@ -710,13 +720,6 @@ fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
         }
         Command::SetPercent => {
             state.dialog = Some(Dialog::SetPercent {
-                id,
-                input: Input::default(),
-            });
-            vec![]
-        }
-        Command::Rollback => {
-            state.dialog = Some(Dialog::Rollback {
                 id,
                 input: Input::default(),
             });

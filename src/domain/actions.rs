@@ -166,19 +166,10 @@ pub fn apply(
             format!("resumed at {} ({status})", rollout.percentage)
         }
         Action::Rollback { reason: why } => {
-            let why = why.trim();
-            if why.is_empty() {
-                return Err(ActionError::Invalid("a rollback needs a reason".into()));
-            }
             if rollout.status == Status::RolledBack {
                 return Err(not_allowed(rollout, "it is already rolled back"));
             }
-            patch.set(field::STATUS, Value::from(Status::RolledBack.as_str()));
-            patch.set(field::ROLLOUT_PERCENTAGE, Percent::ZERO.to_json());
-            patch.set(field::ROLLBACK_REASON, Value::from(why));
-            patch.set(field::ROLLED_BACK_AT, time_to_json(ctx.now));
-            patch.delete(field::PAUSE_REASON);
-            reason = Some(why.to_string());
+            reason = Some(rollback_changes(why, &mut patch, ctx)?);
             format!(
                 "rolled back from {}: everyone is on stable",
                 rollout.percentage
@@ -209,12 +200,59 @@ pub fn apply(
         }
     };
     patch.set(field::LAST_UPDATED_AT, time_to_json(ctx.now));
-    let event = event_for(rollout, fields, &patch, action.kind(), reason, ctx);
+    let event = event_for(&rollout.id, fields, &patch, action.kind(), reason, ctx);
     Ok(Transition {
         patch,
         event,
         summary,
     })
+}
+
+/// A rollback of a document that does not parse. Rollback must stay reachable whatever
+/// another tool wrote into `plan` or `gates`: it writes only the fields every rollback
+/// writes and reads nothing but the raw status and percentage.
+pub fn rollback_unparsed(
+    id: &str,
+    fields: &Fields,
+    why: &str,
+    ctx: Context<'_>,
+) -> Result<Transition, ActionError> {
+    let raw_status = fields.get(field::STATUS).and_then(Value::as_str);
+    if raw_status.and_then(Status::parse) == Some(Status::RolledBack) {
+        return Err(ActionError::NotAllowed {
+            id: id.to_string(),
+            status: Status::RolledBack,
+            hint: "it is already rolled back".into(),
+        });
+    }
+    let mut patch = Patch::default();
+    let reason = rollback_changes(why, &mut patch, ctx)?;
+    patch.set(field::LAST_UPDATED_AT, time_to_json(ctx.now));
+    let from = match fields.get(field::ROLLOUT_PERCENTAGE) {
+        Some(Value::Number(n)) => format!("{n}%"),
+        Some(other) => format!("an unreadable percentage ({other})"),
+        None => "no recorded percentage".to_string(),
+    };
+    let event = event_for(id, fields, &patch, EventKind::Rollback, Some(reason), ctx);
+    Ok(Transition {
+        patch,
+        event,
+        summary: format!("rolled back from {from}: everyone is on stable"),
+    })
+}
+
+/// What every rollback writes; returns the trimmed reason.
+fn rollback_changes(why: &str, patch: &mut Patch, ctx: Context<'_>) -> Result<String, ActionError> {
+    let why = why.trim();
+    if why.is_empty() {
+        return Err(ActionError::Invalid("a rollback needs a reason".into()));
+    }
+    patch.set(field::STATUS, Value::from(Status::RolledBack.as_str()));
+    patch.set(field::ROLLOUT_PERCENTAGE, Percent::ZERO.to_json());
+    patch.set(field::ROLLBACK_REASON, Value::from(why));
+    patch.set(field::ROLLED_BACK_AT, time_to_json(ctx.now));
+    patch.delete(field::PAUSE_REASON);
+    Ok(why.to_string())
 }
 
 fn not_allowed(rollout: &Rollout, hint: &str) -> ActionError {
@@ -233,7 +271,7 @@ fn require_running(rollout: &Rollout, hint: &str) -> Result<(), ActionError> {
 }
 
 fn event_for(
-    rollout: &Rollout,
+    rollout_id: &str,
     fields: &Fields,
     patch: &Patch,
     kind: EventKind,
@@ -255,7 +293,7 @@ fn event_for(
         after.insert(name.clone(), new);
     }
     Event {
-        rollout_id: rollout.id.clone(),
+        rollout_id: rollout_id.to_string(),
         kind,
         actor: ctx.actor.to_string(),
         at: ctx.now,
@@ -301,8 +339,11 @@ fn set_percent(
         )));
     }
     patch.set(field::ROLLOUT_PERCENTAGE, p.to_json());
-    if rollout.status != Status::Paused {
-        patch.set(field::STATUS, Value::from(Status::running_at(p).as_str()));
+    // Only a real change is written, so a status stored under an alias (`in_progress`)
+    // is left as the tool that wrote it spelled it.
+    let status = Status::running_at(p);
+    if rollout.status != Status::Paused && rollout.status != status {
+        patch.set(field::STATUS, Value::from(status.as_str()));
     }
     let plan = rollout.plan.as_ref().unwrap_or(ctx.default_plan);
     // The stage follows the percentage, so the next `advance` never goes down or skips one.
@@ -494,9 +535,12 @@ fn add_users(
         return Err(ActionError::Invalid("give at least one user key".into()));
     }
     let mut users: Vec<String> = list.of(rollout).to_vec();
-    let mut added = Vec::new();
+    let mut added: Vec<String> = Vec::new();
     for key in keys {
         let k = validate_user_key(key)?;
+        if added.iter().any(|u| same_user(u, &k)) {
+            return Err(ActionError::Invalid(format!("'{k}' is given twice")));
+        }
         if users.iter().any(|u| same_user(u, &k)) {
             return Err(ActionError::Invalid(format!(
                 "'{k}' is already in {} of '{}'",
