@@ -93,36 +93,60 @@ pub struct Performed {
     pub retries: u32,
 }
 
+/// Reads the rollout and acts on it at once (the CLI: the document read is the one the
+/// operator asked about). A race lost by an absolute action is re-validated and retried.
 pub async fn perform(
     store: &dyn RolloutStore,
     id: &str,
     action: &Action,
     ctx: Context<'_>,
 ) -> Result<Performed, PerformError> {
-    perform_with_evidence(store, id, action, ctx, None).await
+    let seen = store
+        .get(id)
+        .await
+        .map_err(PerformError::Store)?
+        .ok_or_else(|| PerformError::NotFound(id.into()))?;
+    let mut retries = 0;
+    let mut seen = seen;
+    loop {
+        match perform_on(store, &seen, action, ctx, None).await {
+            Err(PerformError::Conflict { current, .. })
+                if safe_to_reapply(action) && retries + 1 < MAX_ATTEMPTS =>
+            {
+                retries += 1;
+                tracing::info!(
+                    rollout = id,
+                    retries,
+                    "compare-and-set lost a race; re-validating on the current document"
+                );
+                seen = *current;
+            }
+            Ok(done) => return Ok(Performed { retries, ..done }),
+            Err(e) => return Err(e),
+        }
+    }
 }
 
-/// As `perform`, recording `evidence` (the gate report behind an automatic decision)
-/// in the audit event written with the change.
-pub async fn perform_with_evidence(
+/// Acts on the document as `seen` (what the operator or the driver decided on): the write
+/// is compare-and-set against its revision. If the rollout changed since, the conflict is
+/// returned with what changed, and nothing is written, except for a rollback, which is
+/// right whatever changed and is re-applied on the current document.
+pub async fn perform_on(
     store: &dyn RolloutStore,
-    id: &str,
+    seen: &StoredRollout,
     action: &Action,
     ctx: Context<'_>,
     evidence: Option<&Value>,
 ) -> Result<Performed, PerformError> {
+    let id = seen.id.as_str();
+    let mut current = seen.clone();
     let mut retries = 0;
     loop {
-        let seen = store
-            .get(id)
-            .await
-            .map_err(PerformError::Store)?
-            .ok_or_else(|| PerformError::NotFound(id.into()))?;
-        let mut transition = match (seen.parse(), action) {
-            (Ok(rollout), _) => actions::apply(&rollout, &seen.fields, action, ctx),
+        let mut transition = match (current.parse(), action) {
+            (Ok(rollout), _) => actions::apply(&rollout, &current.fields, action, ctx),
             (Err(e), Action::Rollback { reason }) => {
                 tracing::warn!(rollout = id, error = %e, "rolling back a malformed document");
-                actions::rollback_unparsed(id, &seen.fields, reason, ctx)
+                actions::rollback_unparsed(id, &current.fields, reason, ctx)
             }
             (Err(e), _) => return Err(PerformError::Malformed(e)),
         }
@@ -131,7 +155,7 @@ pub async fn perform_with_evidence(
             transition = transition.with_gate_report(report.clone());
         }
         match store
-            .patch(id, &seen.revision, &transition.patch, &transition.event)
+            .patch(id, &current.revision, &transition.patch, &transition.event)
             .await
         {
             Ok(stored) => {
@@ -141,21 +165,19 @@ pub async fn perform_with_evidence(
                     retries,
                 });
             }
-            Err(StoreError::Conflict { current, .. }) => {
+            Err(StoreError::Conflict { current: now, .. })
+                if matches!(action, Action::Rollback { .. }) && retries + 1 < MAX_ATTEMPTS =>
+            {
                 retries += 1;
-                if !safe_to_reapply(action) || retries >= MAX_ATTEMPTS {
-                    let changed = diff_fields(&seen.fields, &current.fields);
-                    return Err(PerformError::Conflict {
-                        id: id.into(),
-                        current,
-                        changed,
-                    });
-                }
-                tracing::info!(
-                    rollout = id,
-                    retries,
-                    "compare-and-set lost a race; re-validating on the current document"
-                );
+                current = *now;
+            }
+            Err(StoreError::Conflict { current: now, .. }) => {
+                let changed = diff_fields(&seen.fields, &now.fields);
+                return Err(PerformError::Conflict {
+                    id: id.into(),
+                    current: now,
+                    changed,
+                });
             }
             Err(e) => return Err(PerformError::Store(e)),
         }

@@ -170,6 +170,7 @@ fn a_proposed_rollback_is_one_key_away() {
         Effect::Perform {
             id,
             action: Action::Rollback { reason },
+            ..
         },
     ] = effects.as_slice()
     else {

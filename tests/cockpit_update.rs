@@ -23,10 +23,12 @@ fn pct(text: &str) -> Percent {
     text.parse().unwrap()
 }
 
-fn perform(id: &str, action: Action) -> Vec<Effect> {
+/// The write a key should lead to: compare-and-set against the document as shown.
+fn perform(s: &AppState, id: &str, action: Action) -> Vec<Effect> {
     vec![Effect::Perform {
         id: id.into(),
         action,
+        seen: Box::new(s.entry(id).expect("the rollout is shown").stored.clone()),
     }]
 }
 
@@ -224,9 +226,43 @@ fn advance_asks_first_and_performs_only_after_y() {
     assert!(ch(&mut s, 'z').is_empty());
     assert_eq!(dialog_kind(&s), "confirm");
     assert_eq!(s.pending_writes, 0);
-    assert_eq!(ch(&mut s, 'y'), perform("current", Action::Advance));
+    assert_eq!(ch(&mut s, 'y'), perform(&s, "current", Action::Advance));
     assert!(s.dialog.is_none());
     assert_eq!(s.pending_writes, 1);
+}
+
+/// A change that arrives while a dialog is open does not become what the write builds on:
+/// the write is compare-and-set against the document the dialog was opened on.
+#[test]
+fn a_dialog_writes_against_the_document_it_was_opened_on() {
+    let mut s = detail("current");
+    let opened_on = s.entry("current").unwrap().stored.clone();
+    ch(&mut s, 'a');
+    let mut changed = current().stored;
+    changed.fields.insert("rolloutPercentage".into(), 5.into());
+    changed.revision = Revision("99".into());
+    upsert(&mut s, changed);
+    assert_eq!(dialog_kind(&s), "confirm", "the question stays open");
+    let effects = ch(&mut s, 'y');
+    let [Effect::Perform { seen, action, .. }] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(*action, Action::Advance);
+    assert_eq!(**seen, opened_on, "not the document that arrived meanwhile");
+
+    // Without a dialog, a key acts on what is shown now, not on an earlier dialog's view.
+    ch(&mut s, '%');
+    press(&mut s, KeyCode::Esc);
+    let mut newer = current().stored;
+    newer.revision = Revision("100".into());
+    upsert(&mut s, newer.clone());
+    let shown = s.entry("current").unwrap().stored.clone();
+    assert_eq!(shown, newer);
+    let effects = ch(&mut s, 'p');
+    let [Effect::Perform { seen, .. }] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(**seen, shown);
 }
 
 #[test]
@@ -235,7 +271,7 @@ fn advance_enter_also_confirms() {
     ch(&mut s, 'a');
     assert_eq!(
         press(&mut s, KeyCode::Enter),
-        perform("current", Action::Advance)
+        perform(&s, "current", Action::Advance)
     );
 }
 
@@ -284,7 +320,7 @@ fn percent_5_from_0_performs_at_once() {
     let mut s = detail("current");
     assert_eq!(
         set_percent(&mut s, "5"),
-        perform("current", Action::SetPercent(pct("5")))
+        perform(&s, "current", Action::SetPercent(pct("5")))
     );
     assert!(s.dialog.is_none());
 }
@@ -306,7 +342,7 @@ fn percent_jump_over_25_points_asks_first() {
     );
     assert_eq!(
         ch(&mut s, 'y'),
-        perform("current", Action::SetPercent(pct("50")))
+        perform(&s, "current", Action::SetPercent(pct("50")))
     );
 }
 
@@ -315,13 +351,13 @@ fn percent_jump_of_exactly_25_points_does_not_ask() {
     let mut s = detail_at_5("current");
     assert_eq!(
         set_percent(&mut s, "30"),
-        perform("current", Action::SetPercent(pct("30")))
+        perform(&s, "current", Action::SetPercent(pct("30")))
     );
     // Going down by any amount does not ask either.
     let mut s = detail_at_5("current");
     assert_eq!(
         set_percent(&mut s, "0"),
-        perform("current", Action::SetPercent(pct("0")))
+        perform(&s, "current", Action::SetPercent(pct("0")))
     );
 }
 
@@ -347,7 +383,7 @@ fn percent_100_asks_first_even_from_a_small_jump() {
     assert_eq!(dialog_kind(&s), "confirm");
     assert_eq!(
         ch(&mut s, 'y'),
-        perform("current", Action::SetPercent(Percent::FULL))
+        perform(&s, "current", Action::SetPercent(Percent::FULL))
     );
 }
 
@@ -389,7 +425,7 @@ fn percent_validates_as_you_type() {
     assert_eq!(problem(&s), None);
     assert_eq!(
         press(&mut s, KeyCode::Enter),
-        perform("current", Action::SetPercent(pct("1.5")))
+        perform(&s, "current", Action::SetPercent(pct("1.5")))
     );
 }
 
@@ -412,6 +448,7 @@ fn rollback_needs_a_reason_and_then_performs_at_once() {
     assert_eq!(
         press(&mut s, KeyCode::Enter),
         perform(
+            &s,
             "search-ranking-v2",
             Action::Rollback {
                 reason: "error spike on checkout".into()
@@ -450,7 +487,7 @@ fn promote_performs_only_after_the_exact_id() {
     assert_eq!(problem(&s), None);
     assert_eq!(
         press(&mut s, KeyCode::Enter),
-        perform("current", Action::Promote)
+        perform(&s, "current", Action::Promote)
     );
 }
 
@@ -479,6 +516,7 @@ fn u_then_i_adds_a_canary_user() {
     assert_eq!(
         press(&mut s, KeyCode::Enter),
         perform(
+            &s,
             "current",
             Action::AddUsers {
                 list: UserList::Canary,
@@ -565,6 +603,7 @@ fn d_removes_the_selected_user_after_confirmation() {
     assert_eq!(
         ch(&mut s, 'y'),
         perform(
+            &s,
             "current",
             Action::RemoveUsers {
                 list: UserList::Canary,
@@ -603,6 +642,7 @@ fn x_toggles_the_excluded_list_for_add_and_remove() {
     assert_eq!(
         press(&mut s, KeyCode::Enter),
         perform(
+            &s,
             "current",
             Action::AddUsers {
                 list: UserList::Excluded,
@@ -767,7 +807,7 @@ fn duplicate_bindings_are_refused() {
 fn conflicted() -> (AppState, StoredRollout) {
     let mut s = detail("current");
     ch(&mut s, 'a');
-    assert_eq!(ch(&mut s, 'y'), perform("current", Action::Advance));
+    assert_eq!(ch(&mut s, 'y'), perform(&s, "current", Action::Advance));
     let before = current().stored;
     let mut fields = before.fields.clone();
     fields.insert("rolloutPercentage".into(), 5.into());
@@ -837,7 +877,7 @@ fn conflict_opens_a_dialog_and_r_asks_again_for_a_relative_advance() {
         "{body:?}"
     );
     assert_eq!(s.pending_writes, 0);
-    assert_eq!(ch(&mut s, 'y'), perform("current", Action::Advance));
+    assert_eq!(ch(&mut s, 'y'), perform(&s, "current", Action::Advance));
     assert_eq!(s.pending_writes, 1);
 }
 
@@ -853,7 +893,7 @@ fn conflict_redo_of_an_absolute_action_performs_it_again() {
         action: action.clone(),
         changed,
     });
-    assert_eq!(ch(&mut s, 'r'), perform("current", action));
+    assert_eq!(ch(&mut s, 'r'), perform(&s, "current", action));
     assert!(s.dialog.is_none());
     assert_eq!(s.pending_writes, 1);
 }
@@ -954,6 +994,7 @@ fn rollback_stays_reachable_on_a_malformed_document() {
     assert_eq!(
         press(&mut s, KeyCode::Enter),
         perform(
+            &s,
             "billing-export",
             Action::Rollback {
                 reason: "bad export".into()

@@ -70,3 +70,11 @@ async fn declined_confirmation_holds() {
     };
     driver_rig::declined_confirmation_holds(s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_advance_during_a_sample_is_not_doubled() {
+    let Some(s) = store("drv-raced") else {
+        return;
+    };
+    driver_rig::operator_advance_during_a_sample_is_not_doubled(s).await;
+}

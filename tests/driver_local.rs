@@ -62,3 +62,9 @@ async fn declined_confirmation_holds() {
     let (_d, s) = store();
     driver_rig::declined_confirmation_holds(s).await;
 }
+
+#[tokio::test]
+async fn operator_advance_during_a_sample_is_not_doubled() {
+    let (_d, s) = store();
+    driver_rig::operator_advance_during_a_sample_is_not_doubled(s).await;
+}

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rollout_tui::domain::actions::{self, Action, Context, NewRollout};
 use rollout_tui::domain::event::Event;
 use rollout_tui::domain::rollout::{Fields, Hashing, Plan, PlanPreset};
-use rollout_tui::ops::{PerformError, perform};
+use rollout_tui::ops::{PerformError, perform, perform_on};
 use rollout_tui::store::local::LocalStore;
 use rollout_tui::store::{
     Lease, LeaseOutcome, Patch, Revision, RolloutStore, StoreChange, StoreResult, StoredRollout,
@@ -212,4 +212,76 @@ async fn concurrent_rollback_then_rollback_is_refused_not_duplicated() {
         .parse()
         .unwrap();
     assert_eq!(r.rollback_reason.as_deref(), Some("rival saw errors"));
+}
+
+/// The cockpit and the driver act on the document they saw. If it changed since, even an
+/// absolute action is shown as a conflict (what changed), never applied unseen.
+#[tokio::test]
+async fn acting_on_a_stale_view_is_a_conflict_and_writes_nothing() {
+    let (_dir, store) = racing(Action::Advance).await;
+    let plan = Plan::preset(PlanPreset::Canary);
+    let ctx = Context {
+        actor: "me",
+        now: Utc::now(),
+        default_plan: &plan,
+    };
+    // What the operator saw: stage 0, 0 %. Another operator advances before the write.
+    let seen = store.get("current").await.unwrap().unwrap();
+    for action in [Action::Advance, Action::SetPercent("20".parse().unwrap())] {
+        let err = perform_on(store.as_ref(), &seen, &action, ctx, None)
+            .await
+            .unwrap_err();
+        let PerformError::Conflict {
+            changed, current, ..
+        } = &err
+        else {
+            panic!("{action:?}: expected a conflict, got {err:?}")
+        };
+        assert!(
+            changed
+                .iter()
+                .any(|c| c.field == "rolloutPercentage" && c.after == serde_json::json!(5)),
+            "{changed:?}"
+        );
+        assert_ne!(current.revision, seen.revision);
+        assert_eq!(stage_and_percent(store.as_ref()).await, (Some(1), 5.0));
+    }
+    let events = store.list_events("current", 10).await.unwrap();
+    assert_eq!(
+        events.len(),
+        2,
+        "create and the rival's advance only: {events:?}"
+    );
+}
+
+/// A rollback is right whatever changed: on a stale view it is re-applied to the current
+/// document rather than bounced back to an operator under stress.
+#[tokio::test]
+async fn a_rollback_on_a_stale_view_still_rolls_back() {
+    let (_dir, store) = racing(Action::Advance).await;
+    let plan = Plan::preset(PlanPreset::Canary);
+    let ctx = Context {
+        actor: "me",
+        now: Utc::now(),
+        default_plan: &plan,
+    };
+    let seen = store.get("current").await.unwrap().unwrap();
+    let done = perform_on(
+        store.as_ref(),
+        &seen,
+        &Action::Rollback {
+            reason: "errors".into(),
+        },
+        ctx,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.retries, 1);
+    assert_eq!(stage_and_percent(store.as_ref()).await.1, 0.0);
+    // The event records the document it changed: the rival's 5 %.
+    assert_eq!(
+        done.transition.event.before["rolloutPercentage"],
+        serde_json::json!(5)
+    );
 }

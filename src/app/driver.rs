@@ -16,7 +16,7 @@ use crate::domain::progression::{Decision, NextStage, Policy, decide};
 use crate::domain::rollout::{Plan, Rollout};
 use crate::metrics::MetricsSource;
 use crate::ops::{self, PerformError};
-use crate::store::{Lease, LeaseOutcome, RolloutStore};
+use crate::store::{Lease, LeaseOutcome, RolloutStore, StoredRollout};
 
 /// How long a lease lasts without renewal; a killed driver's lease frees itself after this.
 pub const LEASE_TTL: Duration = Duration::from_secs(30);
@@ -220,7 +220,7 @@ impl Driver {
             declined_stage: self.declined_stage,
         });
         let acted = match &step {
-            Step::Perform(action) => Some(self.act(action, &report, now).await),
+            Step::Perform(action) => Some(self.act(&stored, action, &report, now).await),
             // A question is recorded once per stage, with the evidence it was asked on.
             Step::AskConfirmation(next) if self.asked_stage != Some(next.index) => {
                 self.asked_stage = Some(next.index);
@@ -253,8 +253,12 @@ impl Driver {
         }
     }
 
+    /// Acts on the document the decision was made on: if it changed meanwhile (an operator
+    /// advanced during the sample), nothing is written and the next tick decides afresh,
+    /// so no stage is ever applied twice.
     async fn act(
         &self,
+        seen: &StoredRollout,
         action: &Action,
         report: &GateReport,
         now: DateTime<Utc>,
@@ -266,15 +270,7 @@ impl Driver {
             now,
             default_plan: &self.default_plan,
         };
-        match ops::perform_with_evidence(
-            self.store.as_ref(),
-            &self.id,
-            action,
-            ctx,
-            Some(&evidence),
-        )
-        .await
-        {
+        match ops::perform_on(self.store.as_ref(), seen, action, ctx, Some(&evidence)).await {
             Ok(done) => {
                 tracing::info!(rollout = %self.id, summary = %done.transition.summary, "auto-progression acted");
                 Ok(done.transition.summary)
@@ -318,7 +314,7 @@ impl Driver {
             .last_report
             .clone()
             .ok_or("no health report to act on")?;
-        let result = self.act(&Action::Advance, &report, now).await;
+        let result = self.act(&stored, &Action::Advance, &report, now).await;
         self.last_decision = None;
         result
     }

@@ -23,7 +23,7 @@ use crate::domain::health::GateReport;
 use crate::domain::rollout::{Plan, Rollout, Status};
 use crate::metrics::MetricsSource;
 use crate::ops::{self, PerformError};
-use crate::store::{Lease, ReadOnlyStore, RolloutStore, StoreChange, StoreResult};
+use crate::store::{Lease, ReadOnlyStore, RolloutStore, StoreChange, StoreResult, StoredRollout};
 use crate::ui::{self, Theme};
 
 /// A write that takes longer than this is reported as failed (it may still land; the
@@ -50,7 +50,7 @@ trait Backend: Clone + Send + Sync + 'static {
     /// Runs a write and reports its outcome; `None` when this backend cannot write.
     fn perform(
         &self,
-        id: String,
+        seen: StoredRollout,
         action: Action,
         actor: String,
         plan: Plan,
@@ -82,13 +82,14 @@ impl Backend for Arc<dyn RolloutStore> {
 
     fn perform(
         &self,
-        id: String,
+        seen: StoredRollout,
         action: Action,
         actor: String,
         plan: Plan,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         let store = self.clone();
         Some(Box::pin(async move {
+            let id = seen.id.clone();
             let ctx = Context {
                 actor: &actor,
                 now: Utc::now(),
@@ -96,7 +97,7 @@ impl Backend for Arc<dyn RolloutStore> {
             };
             let result = tokio::time::timeout(
                 WRITE_TIMEOUT,
-                ops::perform(store.as_ref(), &id, &action, ctx),
+                ops::perform_on(store.as_ref(), &seen, &action, ctx, None),
             )
             .await;
             match result {
@@ -143,12 +144,12 @@ impl Backend for ReadOnlyStore {
 
     fn perform(
         &self,
-        id: String,
+        seen: StoredRollout,
         action: Action,
         _: String,
         _: Plan,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
-        tracing::error!(rollout = %id, ?action, "read-only watch mode was asked to write; refused");
+        tracing::error!(rollout = %seen.id, ?action, "read-only watch mode was asked to write; refused");
         None
     }
 }
@@ -327,10 +328,10 @@ async fn event_loop<B: Backend>(
                         let _ = d.commands.send(DriverCmd::Answer { stage, yes });
                     }
                 }
-                Effect::Perform { id, action } => {
+                Effect::Perform { id, action, seen } => {
                     let tx = msg_tx.clone();
                     match store.perform(
-                        id.clone(),
+                        *seen,
                         action.clone(),
                         state.actor.clone(),
                         state.default_plan.clone(),

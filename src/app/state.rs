@@ -178,6 +178,21 @@ pub enum Dialog {
     },
 }
 
+impl Dialog {
+    /// The rollout the dialog is about.
+    pub fn rollout_id(&self) -> &str {
+        match self {
+            Dialog::Confirm { id, .. }
+            | Dialog::TypedConfirm { id, .. }
+            | Dialog::Rollback { id, .. }
+            | Dialog::SetPercent { id, .. }
+            | Dialog::AddUser { id, .. }
+            | Dialog::Conflict { id, .. }
+            | Dialog::AutoConfirm { id, .. } => id,
+        }
+    }
+}
+
 /// Wall-screen (`watch`) mode: read-only, rotating between rollouts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wall {
@@ -214,6 +229,8 @@ pub struct AppState {
     pub user_cursor: usize,
     pub event_offset: usize,
     pub dialog: Option<Dialog>,
+    /// The rollout as it was when the open dialog opened (see `update::open_dialog`).
+    pub dialog_seen: Option<StoredRollout>,
     pub help_open: bool,
     pub store_conn: Conn,
     /// When the store last delivered anything (a snapshot or a change).
@@ -254,6 +271,7 @@ impl AppState {
             user_cursor: 0,
             event_offset: 0,
             dialog: None,
+            dialog_seen: None,
             help_open: false,
             store_conn: Conn::Connected,
             store_seen_at: None,

@@ -91,9 +91,11 @@ pub struct DriverUpdate {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// A write, compare-and-set against `seen`: the document the operator decided on.
     Perform {
         id: String,
         action: Action,
+        seen: Box<StoredRollout>,
     },
     LoadEvents(String),
     StartAuto(String),
@@ -371,24 +373,30 @@ fn on_driver(state: &mut AppState, id: String, update: DriverUpdate) -> Vec<Effe
     if state.dialog.is_none() {
         match update.step {
             Step::AskConfirmation(next) => {
-                state.dialog = Some(Dialog::AutoConfirm {
-                    id,
-                    next,
-                    evidence: update.evidence,
-                    since: now,
-                });
+                open_dialog(
+                    state,
+                    Dialog::AutoConfirm {
+                        id,
+                        next,
+                        evidence: update.evidence,
+                        since: now,
+                    },
+                );
             }
             Step::ProposeRollback(why) => {
                 let mut body = vec![why.clone()];
                 body.extend(update.evidence);
-                state.dialog = Some(Dialog::Confirm {
-                    id: id.clone(),
-                    title: format!("Auto-progression proposes: ROLL BACK {id}"),
-                    body,
-                    action: Action::Rollback {
-                        reason: format!("proposed by auto-progression, confirmed: {why}"),
+                open_dialog(
+                    state,
+                    Dialog::Confirm {
+                        id: id.clone(),
+                        title: format!("Auto-progression proposes: ROLL BACK {id}"),
+                        body,
+                        action: Action::Rollback {
+                            reason: format!("proposed by auto-progression, confirmed: {why}"),
+                        },
                     },
-                });
+                );
             }
             _ => {}
         }
@@ -412,11 +420,14 @@ fn on_performed(
         }
         WriteOutcome::Conflict { changed, current } => {
             upsert(state, current);
-            state.dialog = Some(Dialog::Conflict {
-                id,
-                action,
-                changed,
-            });
+            open_dialog(
+                state,
+                Dialog::Conflict {
+                    id,
+                    action,
+                    changed,
+                },
+            );
             vec![]
         }
         WriteOutcome::Failed(why) => {
@@ -445,12 +456,31 @@ pub fn action_name(action: &Action) -> &'static str {
     }
 }
 
+/// Opens a dialog and remembers the rollout as the operator sees it now: the write the
+/// dialog leads to is compare-and-set against this revision, so a change made meanwhile
+/// is shown as a conflict instead of being built upon unseen.
+fn open_dialog(state: &mut AppState, dialog: Dialog) {
+    state.dialog_seen = state.entry(dialog.rollout_id()).map(|e| e.stored.clone());
+    state.dialog = Some(dialog);
+}
+
 fn perform(state: &mut AppState, id: &str, action: Action) -> Vec<Effect> {
-    state.pending_writes += 1;
     state.dialog = None;
+    // From a dialog: the document as it was when the dialog opened; otherwise as shown now.
+    let seen = state
+        .dialog_seen
+        .take()
+        .filter(|s| s.id == id)
+        .or_else(|| state.entry(id).map(|e| e.stored.clone()));
+    let Some(seen) = seen else {
+        toast(state, ToastLevel::Error, format!("{id}: no such rollout"));
+        return vec![];
+    };
+    state.pending_writes += 1;
     vec![Effect::Perform {
         id: id.to_string(),
         action,
+        seen: Box::new(seen),
     }]
 }
 
@@ -466,6 +496,8 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     if state.dialog.is_some() {
         return dialog_key(state, key);
     }
+    // No dialog is open: what an earlier one saw must not stand for what is shown now.
+    state.dialog_seen = None;
     let command = state.keys.command_for(&key);
     if state.help_open {
         if matches!(command, Some(Command::Help | Command::Back | Command::Quit)) {
@@ -589,10 +621,13 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
                 return vec![];
             };
-            state.dialog = Some(Dialog::Rollback {
-                id,
-                input: Input::default(),
-            });
+            open_dialog(
+                state,
+                Dialog::Rollback {
+                    id,
+                    input: Input::default(),
+                },
+            );
             vec![]
         }
         Command::Advance | Command::PauseResume | Command::SetPercent | Command::Promote => {
@@ -700,12 +735,15 @@ fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
             };
             let mut body = vec![format!("from {from}"), format!("to   {to}")];
             body.extend(health_warning(state, &id));
-            state.dialog = Some(Dialog::Confirm {
-                id: id.clone(),
-                title: format!("Advance {id}?"),
-                body,
-                action: Action::Advance,
-            });
+            open_dialog(
+                state,
+                Dialog::Confirm {
+                    id: id.clone(),
+                    title: format!("Advance {id}?"),
+                    body,
+                    action: Action::Advance,
+                },
+            );
             vec![]
         }
         Command::PauseResume => {
@@ -719,10 +757,13 @@ fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
             perform(state, &id, action)
         }
         Command::SetPercent => {
-            state.dialog = Some(Dialog::SetPercent {
-                id,
-                input: Input::default(),
-            });
+            open_dialog(
+                state,
+                Dialog::SetPercent {
+                    id,
+                    input: Input::default(),
+                },
+            );
             vec![]
         }
         Command::Promote => {
@@ -731,13 +772,16 @@ fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
                 "skipping the remaining stages and their health gates.".into(),
                 format!("Type the rollout id ({id}) and press Enter."),
             ];
-            state.dialog = Some(Dialog::TypedConfirm {
-                id: id.clone(),
-                title: format!("Promote {id} to 100 %?"),
-                body,
-                action: Action::Promote,
-                input: Input::default(),
-            });
+            open_dialog(
+                state,
+                Dialog::TypedConfirm {
+                    id: id.clone(),
+                    title: format!("Promote {id} to 100 %?"),
+                    body,
+                    action: Action::Promote,
+                    input: Input::default(),
+                },
+            );
             vec![]
         }
         _ => vec![],
@@ -772,11 +816,14 @@ fn users_command(state: &mut AppState, command: Command) -> Vec<Effect> {
             state.user_cursor = 0;
         }
         Command::AddUser => {
-            state.dialog = Some(Dialog::AddUser {
-                id: r.id.clone(),
-                list: state.user_list,
-                input: Input::default(),
-            });
+            open_dialog(
+                state,
+                Dialog::AddUser {
+                    id: r.id.clone(),
+                    list: state.user_list,
+                    input: Input::default(),
+                },
+            );
         }
         Command::RemoveUser => {
             let users = match state.user_list {
@@ -784,15 +831,18 @@ fn users_command(state: &mut AppState, command: Command) -> Vec<Effect> {
                 UserList::Excluded => &r.excluded_users,
             };
             if let Some(user) = users.get(state.user_cursor) {
-                state.dialog = Some(Dialog::Confirm {
-                    id: r.id.clone(),
-                    title: format!("Remove {user}?"),
-                    body: vec![format!("from the {} of {}", state.user_list.label(), r.id)],
-                    action: Action::RemoveUsers {
-                        list: state.user_list,
-                        keys: vec![user.clone()],
+                open_dialog(
+                    state,
+                    Dialog::Confirm {
+                        id: r.id.clone(),
+                        title: format!("Remove {user}?"),
+                        body: vec![format!("from the {} of {}", state.user_list.label(), r.id)],
+                        action: Action::RemoveUsers {
+                            list: state.user_list,
+                            keys: vec![user.clone()],
+                        },
                     },
-                });
+                );
             }
         }
         _ => {}

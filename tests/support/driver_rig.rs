@@ -416,3 +416,108 @@ pub async fn declined_confirmation_holds(store: Arc<dyn RolloutStore>) {
         ]
     );
 }
+
+/// The simulator, and while armed, an operator's `advance` landing during the sample (as
+/// when a metrics query takes seconds and someone advances from the CLI meanwhile).
+struct AdvanceDuringSample {
+    sim: Arc<Simulator>,
+    store: Arc<dyn RolloutStore>,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl MetricsSource for AdvanceDuringSample {
+    fn describe(&self) -> String {
+        self.sim.describe()
+    }
+
+    async fn sample(
+        &self,
+        rollout: &Rollout,
+        now: DateTime<Utc>,
+    ) -> rollout_tui::domain::health::HealthSample {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let plan = Plan::preset(PlanPreset::Canary);
+            let ctx = Context {
+                actor: "operator",
+                now,
+                default_plan: &plan,
+            };
+            ops::perform(self.store.as_ref(), ID, &Action::Advance, ctx)
+                .await
+                .expect("the operator's advance");
+        }
+        self.sim.sample(rollout, now).await
+    }
+}
+
+/// The driver decides on the document it read before sampling. An operator who advances
+/// during that sample must not see the driver advance again on top: the driver's write is
+/// compare-and-set against what it decided on, so it is refused and the next tick decides
+/// afresh (and waits the new stage's minimum time).
+pub async fn operator_advance_during_a_sample_is_not_doubled(store: Arc<dyn RolloutStore>) {
+    // The simulator is deterministic in time: a scratch run on its own store finds the
+    // tick at which the driver first advances.
+    let scratch_dir = tempfile::tempdir().unwrap();
+    let scratch: Arc<dyn RolloutStore> = Arc::new(
+        rollout_tui::store::local::LocalStore::open(&scratch_dir.path().join("r.db")).unwrap(),
+    );
+    let mut dry = Rig::new(scratch);
+    dry.create_at_five_percent().await;
+    let mut d = dry.driver("cockpit-a", policy(ConfirmPolicy::Never));
+    let first_advance = dry
+        .run(&mut d, 500, false, |r| r.current_stage == Some(2))
+        .await
+        .len()
+        - 1;
+
+    let mut rig = Rig::new(store.clone());
+    rig.create_at_five_percent().await;
+    let metrics = Arc::new(AdvanceDuringSample {
+        sim: rig.sim.clone(),
+        store: store.clone(),
+        armed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let mut d = Driver::new(
+        store.clone(),
+        metrics.clone(),
+        ID,
+        "cockpit-a",
+        policy(ConfirmPolicy::Never),
+        GateConfig::default(),
+        Plan::preset(PlanPreset::Canary),
+    );
+    rig.run(&mut d, first_advance, false, |_| false).await;
+    metrics
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let raced = d.tick(rig.now).await;
+    assert!(
+        matches!(
+            raced.decision,
+            rollout_tui::domain::progression::Decision::Advance(_)
+        ),
+        "the driver decided to advance on what it read: {:?}",
+        raced.decision
+    );
+    let refused = raced.acted.expect("it tried").expect_err("and was refused");
+    assert!(refused.contains("changed"), "{refused}");
+    rig.now += chrono::Duration::from_std(TICK).unwrap();
+    // Ten more minutes: well inside stage 3's 30-minute minimum.
+    let later = rig.run(&mut d, 40, false, |_| false).await;
+    assert!(
+        later.iter().all(|t| t.acted.is_none()),
+        "nothing more was done"
+    );
+    let r = rig.rollout().await;
+    assert_eq!((r.current_stage, r.percentage.as_f64()), (Some(2), 25.0));
+    let events = rig.events().await;
+    assert_eq!(advances(&events), vec![(0, 1), (1, 2)], "each stage once");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::Advance)
+            .all(|e| e.actor == "operator"),
+        "both advances are the operator's"
+    );
+}
