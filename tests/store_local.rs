@@ -275,6 +275,76 @@ async fn another_process_change_is_heard_within_500ms() {
     assert!(worst < Duration::from_millis(500), "{latencies:?}");
 }
 
+/// This process still holds a POSIX lock on the database file. Without one, the next
+/// client to close believes it is the last, checkpoints and deletes the WAL and shared
+/// memory the connections here still use (seen with Debian's sqlite3), and this process
+/// goes blind to every later write.
+fn assert_holds_a_lock_on(db: &std::path::PathBuf) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(db).unwrap();
+    let (major, minor) = (meta.dev() >> 8 & 0xfff, meta.dev() & 0xff);
+    let inode = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let pid = std::process::id().to_string();
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    assert!(
+        locks.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.contains(&pid.as_str()) && f.contains(&inode.as_str())
+        }),
+        "no lock of pid {pid} on {} ({inode}):\n{locks}",
+        db.display()
+    );
+}
+
+/// Short-lived clients (CLI invocations, a `sqlite3` session, a backup tool) open the file
+/// and close it again. None of them may take the WAL away from a watching, writing process:
+/// each one's change is heard, and this process's own writes are seen by the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_lived_clients_never_blind_a_running_process() {
+    let (dir, store) = temp_store();
+    store
+        .create("current", &seed_doc(), &create_event("current"))
+        .await
+        .unwrap();
+    let mut rx = store.watch().await.unwrap();
+    next_upsert(&mut rx, Duration::from_secs(5)).await;
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollout-tui"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        check_exit(&format!("{args:?}"), &out);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    for k in 0..3 {
+        cli(&["status"]); // a reader that opens and closes
+        assert_holds_a_lock_on(&store.path().to_path_buf());
+        let user = format!("cli{k}@example.com");
+        cli(&["users", "add", "current", &user]);
+        let heard = next_upsert(&mut rx, Duration::from_secs(2)).await;
+        assert!(
+            heard.fields["canaryUsers"].to_string().contains(&user),
+            "change {k} not heard: {heard:?}"
+        );
+        let doc = store.get("current").await.unwrap().unwrap();
+        assert_eq!(doc, heard, "this process reads what it heard");
+        // And the other way: this process's write is what the next client reads.
+        let mine = format!("main{k}@example.com");
+        let (patch, ev) = add_user(&doc, &mine);
+        store
+            .patch("current", &doc.revision, &patch, &ev)
+            .await
+            .unwrap();
+        next_upsert(&mut rx, Duration::from_secs(2)).await;
+        assert!(
+            cli(&["users", "list", "current"]).contains(&mine),
+            "{mine} not seen by a new process"
+        );
+    }
+}
+
 /// Child process: `PATCHES` patches, printing when each began.
 async fn patcher(path: &Path) {
     let store = LocalStore::open(path).unwrap();

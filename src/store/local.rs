@@ -3,7 +3,6 @@
 //! `BEGIN IMMEDIATE` transaction so compare-and-set cannot interleave.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -147,35 +146,11 @@ fn other(msg: impl Into<String>) -> Fail {
     Fail::Store(StoreError::Other(msg.into()))
 }
 
-/// Refuses anything that is neither missing, empty, nor a SQLite file, before
-/// SQLite gets a chance to write to it.
-fn check_header(path: &Path) -> StoreResult<()> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(StoreError::Unavailable(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
-    };
-    let mut head = Vec::with_capacity(16);
-    file.take(16)
-        .read_to_end(&mut head)
-        .map_err(|e| StoreError::Unavailable(format!("cannot read {}: {e}", path.display())))?;
-    if head.is_empty() || head == b"SQLite format 3\0" {
-        Ok(())
-    } else {
-        Err(StoreError::Other(format!(
-            "{} is not a SQLite database; refusing to use or overwrite it (move it away or choose another store path)",
-            path.display()
-        )))
-    }
-}
-
+/// A foreign file is refused by SQLite's own header check (NOTADB, on the first read,
+/// before anything writes). The file is never opened outside SQLite: closing any other
+/// descriptor of it would drop this process's POSIX locks, and another client's close
+/// could then checkpoint and delete the WAL under the connections still open here.
 fn connect(path: &Path, create: bool) -> StoreResult<Connection> {
-    check_header(path)?;
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
