@@ -217,6 +217,24 @@ fn the_stages_panel_says_who_drives_and_why_it_holds() {
     assert!(!text.contains("alice@bastion"), "{text}");
 }
 
+/// With every gate failing, their wrapped details fill the short 80x24 panel: who drives
+/// and why the machine holds still show, because they come first.
+#[test]
+fn at_80x24_the_driver_lines_survive_long_gate_details() {
+    let mut s = driving();
+    feed_samples(&mut s, "current", 20, t0(), failing_sample);
+    let why = "canary error rate 2.10 % > 1.00 % for 3m of 5m".to_string();
+    update(&mut s, driver_msg(Step::Nothing, Decision::Hold(why)));
+    s.focus = Panel::Timeline;
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("✖ FAIL"), "the gates are shown too:\n{text}");
+    assert!(text.contains("AUTO ● driving"), "{text}");
+    assert!(
+        text.contains("holding: canary error rate 2.10 % > 1.00 % for 3m of 5m"),
+        "{text}"
+    );
+}
+
 #[test]
 fn an_unavailable_driver_is_switched_off_with_the_reason() {
     let mut s = driving();

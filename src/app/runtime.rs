@@ -236,6 +236,13 @@ async fn event_loop<B: Backend>(
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut dirty = true;
+    // One clock for the whole loop: a sleep made afresh on every pass would be reset by each
+    // message, so a steady stream of them (metrics, leases) would stop clocks and rotation.
+    let mut clock = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let outcome = loop {
         if dirty {
             state.now = Utc::now();
@@ -261,7 +268,7 @@ async fn event_loop<B: Backend>(
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
             _ = sigint.recv() => break Ok(()),
-            _ = tokio::time::sleep(Duration::from_secs(1)), if ticking => Msg::Tick(Utc::now()),
+            _ = clock.tick(), if ticking => Msg::Tick(Utc::now()),
         };
         state.now = Utc::now();
         let publish = matches!(msg, Msg::Store(_) | Msg::Performed { .. });

@@ -341,7 +341,27 @@ fn timeline(
     frame: &mut Frame,
     area: Rect,
 ) {
+    // Why the rollout may or may not move comes first: at 80x24 the panel is short, and
+    // the lines at the bottom are the ones cut.
     let mut lines = Vec::new();
+    if matches!(
+        r.status,
+        Status::Canary | Status::Progressive | Status::Paused
+    ) && let (Some(in_stage), Some((_, stage))) = (r.time_in_stage(state.now), r.stage())
+    {
+        let wait = stage.min_duration.saturating_sub(in_stage);
+        let countdown = if wait.is_zero() {
+            "minimum time met".to_string()
+        } else {
+            format!("may advance in {}", format_elapsed(wait))
+        };
+        lines.push(Line::raw(format!(
+            "in stage {} · {countdown}",
+            format_elapsed(in_stage)
+        )));
+    }
+    lines.extend(auto_lines(state, e, theme));
+    lines.push(Line::raw(""));
     let current = r.stage().map(|(i, _)| i);
     match &r.plan {
         Some(plan) => {
@@ -369,23 +389,6 @@ fn timeline(
             theme.dim(),
         )),
     }
-    if matches!(
-        r.status,
-        Status::Canary | Status::Progressive | Status::Paused
-    ) && let (Some(in_stage), Some((_, stage))) = (r.time_in_stage(state.now), r.stage())
-    {
-        let wait = stage.min_duration.saturating_sub(in_stage);
-        let countdown = if wait.is_zero() {
-            "minimum time met".to_string()
-        } else {
-            format!("may advance in {}", format_elapsed(wait))
-        };
-        lines.push(Line::raw(""));
-        lines.push(Line::raw(format!(
-            "in stage {} · {countdown}",
-            format_elapsed(in_stage)
-        )));
-    }
     if let Some(report) = &e.health.report {
         lines.push(Line::raw(""));
         for g in &report.gates {
@@ -403,8 +406,6 @@ fn timeline(
             ]));
         }
     }
-    lines.push(Line::raw(""));
-    lines.extend(auto_lines(state, e, theme));
     frame.render_widget(
         // Gate details carry the numbers: wrap them rather than cut them.
         Paragraph::new(lines)
