@@ -1162,6 +1162,28 @@ fn a_metrics_outage_keeps_the_last_good_sample() {
 }
 
 #[test]
+fn without_any_good_sample_nothing_is_called_last_good() {
+    let mut s = empty_state();
+    add(&mut s, &current());
+    update(
+        &mut s,
+        Msg::Sample {
+            id: "current".into(),
+            sample: outage_sample(t0()),
+        },
+    );
+    assert!(s.entry("current").unwrap().health.last_good.is_none());
+    open(&mut s, "current");
+    press(&mut s, KeyCode::Tab);
+    let text = screen(&s, 200, 60);
+    assert!(
+        text.contains("NO GOOD SAMPLE YET") && text.contains("connection refused"),
+        "{text}"
+    );
+    assert!(!text.contains("LAST GOOD"), "{text}");
+}
+
+#[test]
 fn countdown_ticks_only_on_a_running_detail_view() {
     let mut s = demo_state_current_at_5();
     assert!(!s.countdown_visible(), "not on the overview");

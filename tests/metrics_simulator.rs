@@ -89,6 +89,18 @@ async fn traffic_follows_the_percentage_and_canary_users() {
     let n = s.canary.unwrap().requests;
     assert!((240..360).contains(&n), "{n}");
 
+    // Rolled back (or not started): canary users go to stable like everyone else.
+    for status in ["rolled-back", "planned"] {
+        let doc = json!({
+            "version": "2.0.0", "status": status, "rolloutPercentage": 0,
+            "canaryUsers": ["a", "b"], "stableRevision": "s-1", "canaryRevision": "s-2",
+        });
+        let r = Rollout::from_fields("web", doc.as_object().unwrap()).unwrap();
+        let s = src.sample(&r, at(0)).await;
+        assert_eq!(s.canary.unwrap().requests, 0, "{status}");
+        assert!(s.stable.unwrap().requests > 14_000, "{status}");
+    }
+
     // 5 %: 2.5/s, ~750 in 5 minutes.
     let s = src.sample(&rollout("web", 5.0, &[]), at(0)).await;
     let n = s.canary.as_ref().unwrap().requests;

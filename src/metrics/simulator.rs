@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use super::MetricsSource;
 use super::config::{SimulatedSide, SimulatorConfig};
 use crate::domain::health::{HealthSample, SideStats};
-use crate::domain::rollout::Rollout;
+use crate::domain::rollout::{Rollout, Status};
 use crate::domain::units::format_duration;
 
 /// A fault injected into a rollout's canary side; it shapes every sample taken while it is
@@ -81,6 +81,10 @@ impl Simulator {
     /// canary users' own requests (which would otherwise have gone to stable).
     pub fn rates(&self, rollout: &Rollout) -> [f64; 2] {
         let total = self.cfg.requests_per_second;
+        // As the router assigns: a planned or rolled-back rollout sends everyone to stable.
+        if matches!(rollout.status, Status::Planned | Status::RolledBack) {
+            return [total, 0.0];
+        }
         let users = rollout.canary_users.len() as f64 * self.cfg.canary_user_requests_per_second;
         let canary = total * rollout.percentage.as_f64() / 100.0 + users;
         let canary = canary.min(total.max(users));

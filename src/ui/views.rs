@@ -577,7 +577,16 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
     let stale = h.latest.as_ref().is_some_and(|l| l.source_error.is_some());
     let age = age_text(state.now - sample.taken_at);
-    let age_line = if stale {
+    let age_line = if stale && h.last_good.is_none() {
+        // Only failed samples so far: what is shown is the failure, never "last good".
+        Line::styled(
+            format!(
+                "NO GOOD SAMPLE YET · {}",
+                h.source_error().unwrap_or("no data")
+            ),
+            theme.bad(),
+        )
+    } else if stale {
         Line::styled(
             format!(
                 "LAST GOOD sample {age} ago · now: {}",
@@ -712,7 +721,7 @@ fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
                 .unwrap_or_default();
             Line::from(vec![
                 Span::styled(format!("{} ", ev.at.format("%m-%d %H:%M:%S")), theme.dim()),
-                Span::styled(format!("{:<12}", ev.kind.as_str()), style),
+                Span::styled(format!("{:<13} ", ev.kind.as_str()), style),
                 Span::styled(format!("{} ", ev.actor), theme.dim()),
                 Span::raw(format!("{changes}{reason}")),
             ])
