@@ -78,3 +78,11 @@ async fn operator_advance_during_a_sample_is_not_doubled() {
     };
     driver_rig::operator_advance_during_a_sample_is_not_doubled(s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn severe_spike_without_auto_rollback_pauses_and_proposes_once() {
+    let Some(s) = store("drv-propose") else {
+        return;
+    };
+    driver_rig::severe_spike_without_auto_rollback_pauses_and_proposes_once(s).await;
+}

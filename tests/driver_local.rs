@@ -68,3 +68,30 @@ async fn operator_advance_during_a_sample_is_not_doubled() {
     let (_d, s) = store();
     driver_rig::operator_advance_during_a_sample_is_not_doubled(s).await;
 }
+
+#[tokio::test]
+async fn severe_spike_without_auto_rollback_pauses_and_proposes_once() {
+    let (_d, s) = store();
+    driver_rig::severe_spike_without_auto_rollback_pauses_and_proposes_once(s).await;
+}
+
+/// A driver that samples once a minute holds its lease across the gap between ticks.
+#[tokio::test]
+async fn a_slow_refresh_gets_a_lease_that_outlasts_two_ticks() {
+    let (_d, s) = store();
+    let rig = driver_rig::Rig::new(s.clone());
+    rig.create_at_five_percent().await;
+    let policy = driver_rig::policy(rollout_tui::domain::progression::ConfirmPolicy::Never);
+    let mut d = rig
+        .driver("cockpit-a", policy.clone())
+        .ticking_every(std::time::Duration::from_secs(60));
+    assert_eq!(d.lease_ttl(), std::time::Duration::from_secs(120));
+    d.tick(rig.now).await;
+    let lease = s.get_lease(driver_rig::ID).await.unwrap().unwrap();
+    assert_eq!(lease.expires_at - rig.now, chrono::Duration::seconds(120));
+    // The default refresh keeps the 30 s lease.
+    let fast = rig
+        .driver("cockpit-b", policy)
+        .ticking_every(std::time::Duration::from_secs(15));
+    assert_eq!(fast.lease_ttl(), rollout_tui::app::driver::LEASE_TTL);
+}

@@ -13,7 +13,7 @@ use crate::domain::actions::{Action, Context};
 use crate::domain::event::{Event, EventKind};
 use crate::domain::health::{BreachTracker, GateConfig, GateReport, HealthSample, evaluate};
 use crate::domain::progression::{Decision, NextStage, Policy, decide};
-use crate::domain::rollout::{Plan, Rollout};
+use crate::domain::rollout::{Plan, Rollout, Status};
 use crate::metrics::MetricsSource;
 use crate::ops::{self, PerformError};
 use crate::store::{Lease, LeaseOutcome, RolloutStore, StoredRollout};
@@ -56,13 +56,20 @@ pub fn step(input: &StepInput<'_>) -> (Decision, Step) {
             Step::Nothing,
         );
     }
-    let decision = decide(input.rollout, input.report, input.now, input.policy);
+    let decision = match decide(input.rollout, input.report, input.now, input.policy) {
+        // Said no: the screen must not keep claiming the machine waits for an answer.
+        Decision::AwaitConfirmation(next) if input.declined_stage == Some(next.index) => {
+            Decision::Hold(format!(
+                "declined by the operator: holding before stage {} '{}' (turn auto off and on to be asked again)",
+                next.index + 1,
+                next.name
+            ))
+        }
+        d => d,
+    };
     let step = match &decision {
         Decision::Hold(_) => Step::Nothing,
         Decision::Advance(_) | Decision::Complete => Step::Perform(Action::Advance),
-        Decision::AwaitConfirmation(next) if input.declined_stage == Some(next.index) => {
-            Step::Nothing
-        }
         Decision::AwaitConfirmation(next) => Step::AskConfirmation(next.clone()),
         Decision::Halt(why) => Step::Perform(Action::Pause {
             reason: Some(format!("auto-halt: {why}")),
@@ -112,6 +119,8 @@ pub struct Driver {
     /// Stages already asked about / stages a rollback was proposed in (recorded once).
     asked_stage: Option<usize>,
     proposed_for: Option<Option<usize>>,
+    /// Long enough to outlast the gap between two ticks (see `ticking_every`).
+    lease_ttl: Duration,
 }
 
 impl Driver {
@@ -140,7 +149,20 @@ impl Driver {
             last_decision: None,
             asked_stage: None,
             proposed_for: None,
+            lease_ttl: LEASE_TTL,
         }
+    }
+
+    /// The lease is renewed once a tick, so it must last two ticks: a slow
+    /// refresh (Cloud Monitoring's minute) must not let the lease lapse between ticks and
+    /// two cockpits take turns. A crashed driver's lease then takes as long to expire.
+    pub fn ticking_every(mut self, refresh: Duration) -> Driver {
+        self.lease_ttl = LEASE_TTL.max(refresh * 2);
+        self
+    }
+
+    pub fn lease_ttl(&self) -> Duration {
+        self.lease_ttl
     }
 
     fn hold(&self, lease: LeaseState, why: String) -> TickReport {
@@ -167,7 +189,7 @@ impl Driver {
     pub async fn tick(&mut self, now: DateTime<Utc>) -> TickReport {
         let lease = match self
             .store
-            .acquire_lease(&self.id, &self.holder, LEASE_TTL, now)
+            .acquire_lease(&self.id, &self.holder, self.lease_ttl, now)
             .await
         {
             Ok(LeaseOutcome::Held(l)) => {
@@ -211,7 +233,7 @@ impl Driver {
             .at_percentage(rollout.percentage);
         let mut report = evaluate(&sample, &gates, now);
         self.tracker.observe(&mut report, &gates);
-        let (decision, step) = step(&StepInput {
+        let (decision, mut step) = step(&StepInput {
             rollout: &rollout,
             report: Some(&report),
             now,
@@ -233,10 +255,24 @@ impl Driver {
                 self.record_decision(why, &report, now).await;
                 None
             }
+            // Proposed once per stage: the operator's answer (or Esc) is not asked again
+            // every tick; `R` stays one key away. A running canary is paused meanwhile, so
+            // nothing advances while the operator decides.
             Step::ProposeRollback(why) if self.proposed_for != Some(stage) => {
                 self.proposed_for = Some(stage);
                 self.record_decision(format!("proposed rollback: {why}"), &report, now)
                     .await;
+                if matches!(rollout.status, Status::Canary | Status::Progressive) {
+                    let pause = Action::Pause {
+                        reason: Some(format!("auto-halt, rollback proposed: {why}")),
+                    };
+                    Some(self.act(&stored, &pause, &report, now).await)
+                } else {
+                    None
+                }
+            }
+            Step::ProposeRollback(_) => {
+                step = Step::Nothing;
                 None
             }
             _ => None,

@@ -301,7 +301,8 @@ async fn event_loop<B: Backend>(
                                 state.policy.clone(),
                                 state.gates.clone(),
                                 state.default_plan.clone(),
-                            );
+                            )
+                            .ticking_every(refresh);
                             let driver = match state.entry(&id) {
                                 Some(e) => driver.continuing(e.health.tracker.clone()),
                                 None => driver,

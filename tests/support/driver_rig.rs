@@ -395,6 +395,14 @@ pub async fn declined_confirmation_holds(store: Arc<dyn RolloutStore>) {
         later.iter().all(|t| t.step == Step::Nothing),
         "not asked again for the declined stage"
     );
+    assert!(
+        later.iter().all(|t| matches!(
+            &t.decision,
+            rollout_tui::domain::progression::Decision::Hold(w) if w.starts_with("declined by the operator")
+        )),
+        "the decision says it holds because of the answer: {:?}",
+        later.last().map(|t| &t.decision)
+    );
     let r = rig.rollout().await;
     assert_eq!(
         (r.percentage.as_f64(), r.current_stage),
@@ -520,4 +528,66 @@ pub async fn operator_advance_during_a_sample_is_not_doubled(store: Arc<dyn Roll
             .all(|e| e.actor == "operator"),
         "both advances are the operator's"
     );
+}
+
+/// With `auto_rollback = false` a sustained severe breach is the operator's call: the
+/// machine proposes the rollback once, pauses the canary so nothing advances meanwhile,
+/// and never rolls back by itself.
+pub async fn severe_spike_without_auto_rollback_pauses_and_proposes_once(
+    store: Arc<dyn RolloutStore>,
+) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    let mut d = rig.driver(
+        "cockpit-a",
+        Policy {
+            auto_rollback: false,
+            ..policy(ConfirmPolicy::Never)
+        },
+    );
+    rig.run(&mut d, 500, false, |r| r.percentage.as_f64() >= 25.0)
+        .await;
+    rig.sim
+        .inject(ID, Regression::ErrorSpike { error_rate: 0.2 });
+    let reports = rig
+        .run(&mut d, 200, false, |r| r.status == Status::Paused)
+        .await;
+    let proposing = reports.last().unwrap();
+    assert!(
+        matches!(&proposing.step, Step::ProposeRollback(why) if why.contains("error rate")),
+        "{:?}",
+        proposing.step
+    );
+    assert!(
+        proposing.acted.as_ref().is_some_and(|a| a.is_ok()),
+        "paused"
+    );
+    let r = rig.rollout().await;
+    assert_eq!((r.status, r.percentage.as_f64()), (Status::Paused, 25.0));
+    assert!(
+        r.pause_reason
+            .as_deref()
+            .is_some_and(|p| p.contains("rollback proposed")),
+        "{:?}",
+        r.pause_reason
+    );
+    // Later ticks neither roll back nor ask again; the decision still says why.
+    let later = rig.run(&mut d, 40, false, |_| false).await;
+    assert!(later.iter().all(|t| t.step == Step::Nothing), "asked once");
+    assert!(later.iter().all(|t| matches!(
+        t.decision,
+        rollout_tui::domain::progression::Decision::Rollback(_)
+    )));
+    assert_eq!(rig.rollout().await.status, Status::Paused);
+    let proposals = rig
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("proposed rollback"))
+        })
+        .count();
+    assert_eq!(proposals, 1);
 }
