@@ -42,7 +42,12 @@ pub enum HashingArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The cockpit on a demo store (seeded sample rollouts) with simulated traffic.
-    Demo,
+    Demo {
+        /// Simulated seconds per real second (overrides [metrics.simulator] time_compression):
+        /// `--speed 60` passes a 10-minute stage in 10 s, to watch auto-progression (`A`).
+        #[arg(long, value_name = "FACTOR")]
+        speed: Option<f64>,
+    },
     /// A read-only wall screen: every rollout's status and health, rotating.
     Watch {
         /// Seconds each rollout is shown when they do not all fit on screen.

@@ -117,14 +117,14 @@ pub async fn run(cli: Cli) -> CmdResult {
     let mut env = Env::resolve(&cli)?;
     // The demo never touches the operator's real store: it lives in demo/ under the data
     // directory, or exactly where --data-dir says (so `status --json` can read it).
-    if matches!(cli.command, Some(Command::Demo)) && cli.data_dir.is_none() {
+    if matches!(cli.command, Some(Command::Demo { .. })) && cli.data_dir.is_none() {
         env.data_dir = env.data_dir.join("demo");
     }
     if let Err(e) = crate::logging::init(&env.data_dir, &env.config.log.level) {
         eprintln!("warning: logging disabled: {e}");
     }
     tracing::debug!(command = ?cli.command, actor = %env.actor, "command");
-    if !cli.auto.is_empty() && !matches!(cli.command, None | Some(Command::Demo)) {
+    if !cli.auto.is_empty() && !matches!(cli.command, None | Some(Command::Demo { .. })) {
         return Err(Failure::invalid(
             "--auto ID applies to the cockpit and demo only",
         ));
@@ -137,7 +137,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         return cockpit(&env).await;
     };
     match command {
-        Command::Demo => demo(&env).await,
+        Command::Demo { speed } => demo(&env, speed).await,
         Command::Watch {
             rotate,
             stale_after,
@@ -208,20 +208,46 @@ async fn cockpit(env: &Env) -> CmdResult {
         store,
         metrics,
         env.config.metrics.refresh,
+        // Real stores get real timestamps, whatever the simulator's demo clock says.
+        crate::app::clock::Clock::Wall,
         "rollout-tui",
     )
     .await
 }
 
-async fn demo(env: &Env) -> CmdResult {
+async fn demo(env: &Env, speed: Option<f64>) -> CmdResult {
+    let mut metrics = env.config.metrics.clone();
+    if let Some(speed) = speed {
+        if !(speed.is_finite() && (1.0..=3600.0).contains(&speed)) {
+            return Err(Failure::invalid(format!(
+                "--speed {speed}: give a factor from 1 (real time) to 3600 (an hour a second)"
+            )));
+        }
+        metrics.simulator.time_compression = speed;
+    }
     // Before seeding: without a terminal the demo must leave the data directory alone.
     require_terminal()?;
     let store = open_local_store(&env.data_dir)?;
     crate::demo::seed_if_empty(store.as_ref(), Utc::now()).await?;
-    let simulator = crate::demo::simulator(&env.config.metrics);
+    let simulator = crate::demo::simulator(&metrics);
+    // A compressed simulator clock drives the whole cockpit: stage timers, the driver and
+    // the timestamps it writes (the demo store is private to the demo).
+    let clock = if metrics.simulator.time_compression > 1.0 {
+        crate::app::clock::Clock::Simulated(simulator.clone())
+    } else {
+        crate::app::clock::Clock::Wall
+    };
     // A demo should feel live: sample at least every few seconds.
     let refresh = env.config.metrics.refresh.min(crate::demo::REFRESH);
-    open_cockpit(env, store, Some(simulator), refresh, "rollout-tui demo").await
+    open_cockpit(
+        env,
+        store,
+        Some(simulator),
+        refresh,
+        clock,
+        "rollout-tui demo",
+    )
+    .await
 }
 
 async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> CmdResult {
@@ -274,6 +300,7 @@ async fn open_cockpit(
     store: Arc<dyn RolloutStore>,
     metrics: Option<Arc<dyn crate::metrics::MetricsSource>>,
     refresh: std::time::Duration,
+    clock: crate::app::clock::Clock,
     title: &str,
 ) -> CmdResult {
     require_terminal()?;
@@ -281,7 +308,7 @@ async fn open_cockpit(
         title,
         store.describe(),
         metrics.as_ref().map(|m| m.describe()),
-        Utc::now(),
+        clock.now(),
     );
     state.actor = env.actor.clone();
     state.keys = env.config.keymap().map_err(Failure::invalid)?;
@@ -293,6 +320,7 @@ async fn open_cockpit(
         store,
         metrics,
         refresh,
+        clock,
         state,
         theme: crate::ui::Theme::from_env(),
     };

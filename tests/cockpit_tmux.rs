@@ -681,3 +681,52 @@ fn demo_80x24_status_line_shows_the_connection() {
         "status line: {status:?}"
     );
 }
+
+/// `demo --speed N` runs the whole cockpit on the simulator's compressed clock: stage
+/// timers count down N times faster, and auto-progression walks the plan while you watch.
+#[test]
+fn demo_speed_compresses_time_for_timers_and_auto_progression() {
+    let Some(t) = Tmux::start("demo_speed", 200, 60) else {
+        return;
+    };
+    t.launch("", "demo --speed 60");
+    t.wait_for_all(&DEMO_IDS, WAIT);
+    t.keys(&["Enter"]);
+    t.wait_for("current v0.1.1", WAIT);
+    t.keys(&["A"]);
+    t.wait_for("AUTO ● driving", WAIT);
+    // The 5 % stage's 10 minutes pass in about 10 s of real time, then 25 % follows.
+    let started = Instant::now();
+    t.wait_for("progressive  25%", Duration::from_secs(60));
+    println!("demo --speed 60: 0 % -> 25 % in {:?}", started.elapsed());
+    let v = t.status_json("current");
+    assert_eq!(v["rolloutPercentage"], 25, "{v}");
+    let out = t.cli(&["events", "current", "--json"]);
+    let events: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let auto_advances = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "advance" && e["actor"].as_str().unwrap().starts_with("auto:"))
+        .count();
+    assert_eq!(auto_advances, 2, "0 -> 5 -> 25 by the machine: {events}");
+    quit_and_check(&t, "after demo --speed");
+}
+
+/// A speed outside 1..=3600 is refused before anything is seeded.
+#[test]
+fn demo_speed_is_validated() {
+    let Some(t) = Tmux::start("demo_speed_bad", 80, 24) else {
+        return;
+    };
+    t.launch("", "demo --speed 0.5");
+    assert_eq!(t.wait_exit(WAIT), 2);
+    t.wait_for("--speed 0.5: give a factor from 1", WAIT);
+    assert!(
+        t.cli(&["status", "--json"])
+            .stdout
+            .windows(2)
+            .any(|w| w == b"[]"),
+        "nothing was seeded"
+    );
+}

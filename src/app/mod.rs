@@ -1,5 +1,6 @@
 //! The cockpit: state, messages, the reducer, and the runtime that does the IO.
 
+pub mod clock;
 pub mod driver;
 pub mod keymap;
 pub mod runtime;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use crossterm::event::Event as TermEvent;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 
 use std::collections::{HashMap, HashSet};
 
+use crate::app::clock::Clock;
 use crate::app::driver::Driver;
 use crate::app::state::{AppState, EVENTS_SHOWN};
 use crate::app::update::{DriverUpdate, Effect, Msg, WriteOutcome, update};
@@ -37,6 +38,7 @@ pub struct Cockpit {
     pub store: Arc<dyn RolloutStore>,
     pub metrics: Option<Arc<dyn MetricsSource>>,
     pub refresh: Duration,
+    pub clock: Clock,
     pub state: AppState,
     pub theme: Theme,
 }
@@ -54,6 +56,7 @@ trait Backend: Clone + Send + Sync + 'static {
         action: Action,
         actor: String,
         plan: Plan,
+        now: DateTime<Utc>,
     ) -> Option<BoxFuture<'static, WriteOutcome>>;
     /// The store a driver may write through; `None` in read-only mode.
     fn writable(&self) -> Option<Arc<dyn RolloutStore>>;
@@ -86,13 +89,14 @@ impl Backend for Arc<dyn RolloutStore> {
         action: Action,
         actor: String,
         plan: Plan,
+        now: DateTime<Utc>,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         let store = self.clone();
         Some(Box::pin(async move {
             let id = seen.id.clone();
             let ctx = Context {
                 actor: &actor,
-                now: Utc::now(),
+                now,
                 default_plan: &plan,
             };
             let result = tokio::time::timeout(
@@ -148,6 +152,7 @@ impl Backend for ReadOnlyStore {
         action: Action,
         _: String,
         _: Plan,
+        _: DateTime<Utc>,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         tracing::error!(rollout = %seen.id, ?action, "read-only watch mode was asked to write; refused");
         None
@@ -161,11 +166,21 @@ pub async fn run(cockpit: Cockpit) -> Result<(), String> {
         store,
         metrics,
         refresh,
+        clock,
         mut state,
         theme,
     } = cockpit;
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, store, metrics, refresh, &mut state, theme).await;
+    let result = event_loop(
+        &mut terminal,
+        store,
+        metrics,
+        refresh,
+        clock,
+        &mut state,
+        theme,
+    )
+    .await;
     ratatui::restore();
     result
 }
@@ -179,7 +194,16 @@ pub async fn run_watch(
     theme: Theme,
 ) -> Result<(), String> {
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, store, metrics, refresh, &mut state, theme).await;
+    let result = event_loop(
+        &mut terminal,
+        store,
+        metrics,
+        refresh,
+        Clock::Wall,
+        &mut state,
+        theme,
+    )
+    .await;
     ratatui::restore();
     result
 }
@@ -189,9 +213,11 @@ async fn event_loop<B: Backend>(
     store: B,
     metrics: Option<Arc<dyn MetricsSource>>,
     refresh: Duration,
+    clock: Clock,
     state: &mut AppState,
     theme: Theme,
 ) -> Result<(), String> {
+    state.clock_rate = clock.rate();
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
     let (key_tx, mut key_rx) = mpsc::unbounded_channel::<TermEvent>();
     // crossterm's read blocks; a plain thread keeps it off the runtime. It ends when the
@@ -212,6 +238,7 @@ async fn event_loop<B: Backend>(
         tokio::spawn(sample_loop(
             m,
             refresh,
+            clock.clone(),
             rollouts_rx,
             driven.clone(),
             msg_tx.clone(),
@@ -238,14 +265,14 @@ async fn event_loop<B: Backend>(
     let mut dirty = true;
     // One clock for the whole loop: a sleep made afresh on every pass would be reset by each
     // message, so a steady stream of them (metrics, leases) would stop clocks and rotation.
-    let mut clock = tokio::time::interval_at(
+    let mut second = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(1),
         Duration::from_secs(1),
     );
-    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let outcome = loop {
         if dirty {
-            state.now = Utc::now();
+            state.now = clock.now();
             if let Err(e) = terminal.draw(|f| ui::render(state, theme, f)) {
                 break Err(format!("cannot draw: {e}"));
             }
@@ -268,9 +295,9 @@ async fn event_loop<B: Backend>(
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
             _ = sigint.recv() => break Ok(()),
-            _ = clock.tick(), if ticking => Msg::Tick(Utc::now()),
+            _ = second.tick(), if ticking => Msg::Tick(clock.now()),
         };
-        state.now = Utc::now();
+        state.now = clock.now();
         let publish = matches!(msg, Msg::Store(_) | Msg::Performed { .. });
         let mut effects = update(state, msg);
         effects.append(&mut startup);
@@ -302,14 +329,19 @@ async fn event_loop<B: Backend>(
                                 state.gates.clone(),
                                 state.default_plan.clone(),
                             )
-                            .ticking_every(refresh);
+                            .ticking_every(refresh.mul_f64(clock.rate()));
                             let driver = match state.entry(&id) {
                                 Some(e) => driver.continuing(e.health.tracker.clone()),
                                 None => driver,
                             };
                             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-                            let task =
-                                tokio::spawn(driver_task(driver, refresh, cmd_rx, msg_tx.clone()));
+                            let task = tokio::spawn(driver_task(
+                                driver,
+                                refresh,
+                                clock.clone(),
+                                cmd_rx,
+                                msg_tx.clone(),
+                            ));
                             lock(&driven).insert(id.clone());
                             drivers.insert(
                                 id.clone(),
@@ -343,6 +375,7 @@ async fn event_loop<B: Backend>(
                         action.clone(),
                         state.actor.clone(),
                         state.default_plan.clone(),
+                        clock.now(),
                     ) {
                         Some(write) => {
                             tokio::spawn(async move {
@@ -458,12 +491,13 @@ fn evidence_lines(report: &GateReport) -> Vec<String> {
 async fn driver_task(
     mut driver: Driver,
     refresh: Duration,
+    clock: Clock,
     mut commands: mpsc::UnboundedReceiver<DriverCmd>,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
     let id = driver.id.clone();
     loop {
-        let report = driver.tick(Utc::now()).await;
+        let report = driver.tick(clock.now()).await;
         if let Some(sample) = report.sample.clone() {
             let _ = tx.send(Msg::Sample {
                 id: id.clone(),
@@ -499,11 +533,11 @@ async fn driver_task(
                 _ = &mut next_tick => break,
                 cmd = commands.recv() => match cmd {
                     Some(DriverCmd::Answer { stage, yes: true }) => {
-                        let result = driver.confirm(stage, Utc::now()).await;
+                        let result = driver.confirm(stage, clock.now()).await;
                         let _ = tx.send(Msg::AutoConfirmed { id: id.clone(), result });
                         break;
                     }
-                                        Some(DriverCmd::Answer { stage, yes: false }) => driver.decline(stage, Utc::now()).await,
+                                        Some(DriverCmd::Answer { stage, yes: false }) => driver.decline(stage, clock.now()).await,
                     Some(DriverCmd::Stop) | None => {
                         driver.release().await;
                         return;
@@ -546,6 +580,7 @@ async fn forward_store_changes<B: Backend>(store: B, tx: mpsc::UnboundedSender<M
 async fn sample_loop(
     source: Arc<dyn MetricsSource>,
     refresh: Duration,
+    clock: Clock,
     mut rollouts: watch::Receiver<Vec<Rollout>>,
     driven: Driven,
     tx: mpsc::UnboundedSender<Msg>,
@@ -565,8 +600,8 @@ async fn sample_loop(
             .cloned()
             .collect();
         let samples = futures::future::join_all(current.iter().map(|r| {
-            let source = source.clone();
-            async move { (r.id.clone(), source.sample(r, Utc::now()).await) }
+            let (source, now) = (source.clone(), clock.now());
+            async move { (r.id.clone(), source.sample(r, now).await) }
         }))
         .await;
         for (id, sample) in samples {

@@ -231,6 +231,9 @@ pub struct AppState {
     pub dialog: Option<Dialog>,
     /// The rollout as it was when the open dialog opened (see `update::open_dialog`).
     pub dialog_seen: Option<StoredRollout>,
+    /// Simulated seconds per real second (a compressed demo clock); messages meant to be
+    /// read stay up for their real time.
+    pub clock_rate: f64,
     pub help_open: bool,
     pub store_conn: Conn,
     /// When the store last delivered anything (a snapshot or a change).
@@ -272,6 +275,7 @@ impl AppState {
             event_offset: 0,
             dialog: None,
             dialog_seen: None,
+            clock_rate: 1.0,
             help_open: false,
             store_conn: Conn::Connected,
             store_seen_at: None,

@@ -122,11 +122,9 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                 wall.index = wall.index.wrapping_add(1);
                 wall.last_rotate = now;
             }
-            if state
-                .toast
-                .as_ref()
-                .is_some_and(|t| (now - t.at).num_seconds() >= TOAST_SECONDS)
-            {
+            if state.toast.as_ref().is_some_and(|t| {
+                (now - t.at).num_seconds() as f64 >= TOAST_SECONDS as f64 * state.clock_rate
+            }) {
                 state.toast = None;
             }
             vec![]

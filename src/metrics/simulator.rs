@@ -57,6 +57,10 @@ impl Simulator {
         self.started.1 + chrono::Duration::from_std(simulated).unwrap_or_default()
     }
 
+    pub fn time_compression(&self) -> f64 {
+        self.cfg.time_compression
+    }
+
     pub fn inject(&self, rollout_id: &str, regression: Regression) {
         self.lock()
             .entry(rollout_id.to_string())
