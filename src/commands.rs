@@ -316,6 +316,10 @@ async fn open_cockpit(
     state.default_plan = env.default_plan();
     state.policy = env.config.policy.clone();
     state.auto_on_start = env.auto.clone();
+    if let Some(sim) = metrics.as_ref().and_then(|m| m.simulator()) {
+        state.simulated = true;
+        state.faults = sim.all_regressions().into_iter().collect();
+    }
     let cockpit = crate::app::runtime::Cockpit {
         store,
         metrics,

@@ -557,7 +557,7 @@ fn help_lists_every_command_at_200x60() {
     assert!(text.contains("ctrl-c always quits"), "\n{text}");
 }
 
-/// At 80x24 the help overlay has 22 rows for 21 commands, a blank and a footer.
+/// At 80x24 the help overlay has two columns for 22 commands, a blank and a footer.
 #[test]
 fn help_lists_every_command_at_80x24() {
     let (missing, text) = help_missing(80, 24);

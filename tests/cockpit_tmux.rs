@@ -730,3 +730,32 @@ fn demo_speed_is_validated() {
         "nothing was seeded"
     );
 }
+
+/// In the demo, `!` injects a fault into the simulated canary at run time; the next
+/// sample shows it, and clearing it brings the numbers back.
+#[test]
+fn demo_faults_injected_at_run_time_show_in_the_next_sample() {
+    let Some((t, _)) = demo("demo_fault", 200, 60, "") else {
+        return;
+    };
+    t.keys(&["Enter"]);
+    t.wait_for("current v0.1.1", WAIT);
+    // A traffic drop: no canary requests, so the gates cannot pass.
+    t.keys(&["!"]);
+    t.wait_for("Simulate a fault in current's canary", WAIT);
+    t.keys(&["3"]);
+    t.wait_for("SIMULATED FAULT: no canary traffic", WAIT);
+    t.wait_for("inconclusive: 0 requests < 200 minimum", WAIT);
+    // A latency shift instead: p99 against stable fails.
+    t.keys(&["!"]);
+    t.wait_for("Simulate a fault in current's canary", WAIT);
+    t.keys(&["0"]);
+    t.wait_for("current: simulated faults cleared", WAIT);
+    t.keys(&["!", "2"]);
+    t.wait_for("SIMULATED FAULT: latency +400 ms", WAIT);
+    t.wait_until("p99 against stable fails", WAIT, |s| {
+        s.lines()
+            .any(|l| l.contains("✖ FAIL") && l.contains("p99-vs-stable"))
+    });
+    quit_and_check(&t, "after injecting faults");
+}

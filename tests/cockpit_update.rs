@@ -15,6 +15,7 @@ use rollout_tui::app::state::{AppState, Conn, Dialog, HISTORY_LEN, Panel, Screen
 use rollout_tui::app::update::{Effect, Msg, WriteOutcome, input_problem, update};
 use rollout_tui::domain::actions::{Action, UserList};
 use rollout_tui::domain::units::Percent;
+use rollout_tui::metrics::Regression;
 use rollout_tui::ops::diff_fields;
 use rollout_tui::store::{Revision, StoreChange, StoredRollout};
 use rollout_tui::ui::{Theme, render};
@@ -86,6 +87,8 @@ fn dialog_kind(s: &AppState) -> &'static str {
         "set-percent"
     } else if matches!(d, Some(Dialog::AddUser { .. })) {
         "add-user"
+    } else if matches!(d, Some(Dialog::Fault { .. })) {
+        "fault"
     } else if matches!(d, Some(Dialog::Conflict { .. })) {
         "conflict"
     } else {
@@ -1181,6 +1184,43 @@ fn without_any_good_sample_nothing_is_called_last_good() {
         "{text}"
     );
     assert!(!text.contains("LAST GOOD"), "{text}");
+}
+
+#[test]
+fn faults_are_injected_from_a_dialog_with_the_simulator_only() {
+    let mut s = detail("current");
+    assert!(ch(&mut s, '!').is_empty());
+    assert!(s.dialog.is_none(), "no simulator, no fault dialog");
+    assert!(s.toast.as_ref().unwrap().text.contains("traffic simulator"));
+
+    s.simulated = true;
+    ch(&mut s, '!');
+    assert_eq!(dialog_kind(&s), "fault");
+    assert!(screen(&s, 80, 24).contains("1  error spike"));
+    assert!(ch(&mut s, 'z').is_empty(), "other keys keep it open");
+    assert_eq!(
+        ch(&mut s, '1'),
+        vec![Effect::Fault {
+            id: "current".into(),
+            fault: Some(Regression::ErrorSpike { error_rate: 0.2 })
+        }]
+    );
+    assert!(s.dialog.is_none());
+    press(&mut s, KeyCode::Tab);
+    let text = screen(&s, 200, 60);
+    assert!(
+        text.contains("SIMULATED FAULT: error spike (20 % of requests fail)"),
+        "{text}"
+    );
+    ch(&mut s, '!');
+    assert_eq!(
+        ch(&mut s, '0'),
+        vec![Effect::Fault {
+            id: "current".into(),
+            fault: None
+        }]
+    );
+    assert!(!screen(&s, 200, 60).contains("SIMULATED FAULT"));
 }
 
 #[test]

@@ -31,10 +31,11 @@ pub enum Command {
     Rollback,
     Promote,
     Auto,
+    Fault,
 }
 
 impl Command {
-    pub const ALL: [Command; 21] = [
+    pub const ALL: [Command; 22] = [
         Command::Quit,
         Command::Help,
         Command::Up,
@@ -56,6 +57,7 @@ impl Command {
         Command::Rollback,
         Command::Promote,
         Command::Auto,
+        Command::Fault,
     ];
 
     /// The name used in the `[keys]` config table.
@@ -82,6 +84,7 @@ impl Command {
             Command::Rollback => "rollback",
             Command::Promote => "promote",
             Command::Auto => "auto",
+            Command::Fault => "fault",
         }
     }
 
@@ -108,6 +111,7 @@ impl Command {
             Command::Rollback => "ROLL BACK (give a reason)",
             Command::Promote => "promote to 100% (type id)",
             Command::Auto => "auto-progression on/off",
+            Command::Fault => "simulate a fault (demo)",
         }
     }
 
@@ -134,6 +138,7 @@ impl Command {
             Command::Rollback => &["R"],
             Command::Promote => &["P"],
             Command::Auto => &["A"],
+            Command::Fault => &["!"],
         }
     }
 

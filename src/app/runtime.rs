@@ -398,6 +398,13 @@ async fn event_loop<B: Backend>(
                         }
                     }
                 }
+                Effect::Fault { id, fault } => match metrics.as_ref().and_then(|m| m.simulator()) {
+                    Some(sim) => match fault {
+                        Some(f) => sim.inject(&id, f),
+                        None => sim.clear(&id),
+                    },
+                    None => tracing::warn!(rollout = %id, "fault asked for without a simulator"),
+                },
                 Effect::LoadEvents(id) => {
                     let (store, tx) = (store.clone(), msg_tx.clone());
                     tokio::spawn(async move {

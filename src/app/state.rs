@@ -169,6 +169,10 @@ pub enum Dialog {
         action: Action,
         changed: Vec<FieldChange>,
     },
+    /// Simulator only: pick a fault to inject into the rollout's canary (or clear them).
+    Fault {
+        id: String,
+    },
     /// Auto-progression is ready for the next stage and asks: y advances, n holds.
     AutoConfirm {
         id: String,
@@ -188,6 +192,7 @@ impl Dialog {
             | Dialog::SetPercent { id, .. }
             | Dialog::AddUser { id, .. }
             | Dialog::Conflict { id, .. }
+            | Dialog::Fault { id }
             | Dialog::AutoConfirm { id, .. } => id,
         }
     }
@@ -234,6 +239,10 @@ pub struct AppState {
     /// Simulated seconds per real second (a compressed demo clock); messages meant to be
     /// read stay up for their real time.
     pub clock_rate: f64,
+    /// The metrics come from the traffic simulator, so faults can be injected (`!`).
+    pub simulated: bool,
+    /// Faults injected into each rollout's simulated canary, as shown in its header.
+    pub faults: std::collections::BTreeMap<String, Vec<crate::metrics::Regression>>,
     pub help_open: bool,
     pub store_conn: Conn,
     /// When the store last delivered anything (a snapshot or a change).
@@ -276,6 +285,8 @@ impl AppState {
             dialog: None,
             dialog_seen: None,
             clock_rate: 1.0,
+            simulated: false,
+            faults: Default::default(),
             help_open: false,
             store_conn: Conn::Connected,
             store_seen_at: None,

@@ -18,6 +18,7 @@ use crate::domain::health::{HealthSample, evaluate};
 use crate::domain::progression::Decision;
 use crate::domain::rollout::{Rollout, Status};
 use crate::domain::units::Percent;
+use crate::metrics::Regression;
 use crate::ops::FieldChange;
 use crate::store::{Lease, StoreChange, StoredRollout};
 
@@ -98,6 +99,11 @@ pub enum Effect {
         seen: Box<StoredRollout>,
     },
     LoadEvents(String),
+    /// Simulator only: inject `fault` into the rollout's canary, or clear every fault (None).
+    Fault {
+        id: String,
+        fault: Option<Regression>,
+    },
     StartAuto(String),
     StopAuto(String),
     /// The operator's answer to auto-progression's question about `stage`.
@@ -613,6 +619,21 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 vec![Effect::StartAuto(id)]
             }
         }
+        Command::Fault => {
+            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
+                return vec![];
+            };
+            if !state.simulated {
+                toast(
+                    state,
+                    ToastLevel::Error,
+                    "faults can only be simulated with the traffic simulator (rollout-tui demo, or [metrics] kind = \"simulator\")".into(),
+                );
+                return vec![];
+            }
+            open_dialog(state, Dialog::Fault { id });
+            vec![]
+        }
         // Rollback stays reachable on a document that does not parse (the store writes only
         // the rollback fields); every other action needs the parsed rollout.
         Command::Rollback => {
@@ -899,7 +920,10 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
         Dialog::TypedConfirm { id, input, .. } => {
             (input.value().trim() != id).then(|| format!("type {id} to confirm"))
         }
-        Dialog::Confirm { .. } | Dialog::Conflict { .. } | Dialog::AutoConfirm { .. } => None,
+        Dialog::Confirm { .. }
+        | Dialog::Conflict { .. }
+        | Dialog::AutoConfirm { .. }
+        | Dialog::Fault { .. } => None,
     }
 }
 
@@ -970,6 +994,30 @@ fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 vec![]
             }
         },
+        Dialog::Fault { id } => {
+            let fault = match key.code {
+                KeyCode::Char('1') => Some(Regression::ErrorSpike { error_rate: 0.2 }),
+                KeyCode::Char('2') => Some(Regression::LatencyShift { ms: 400.0 }),
+                KeyCode::Char('3') => Some(Regression::TrafficDrop),
+                KeyCode::Char('0') => None,
+                _ => {
+                    state.dialog = Some(Dialog::Fault { id });
+                    return vec![];
+                }
+            };
+            let text = match &fault {
+                Some(f) => {
+                    state.faults.entry(id.clone()).or_default().push(*f);
+                    format!("{id}: simulating {f} in the canary; the next sample shows it")
+                }
+                None => {
+                    state.faults.remove(&id);
+                    format!("{id}: simulated faults cleared")
+                }
+            };
+            toast(state, ToastLevel::Info, text);
+            vec![Effect::Fault { id, fault }]
+        }
         Dialog::Conflict {
             id,
             action,
@@ -1053,6 +1101,9 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
             },
         ),
         Dialog::TypedConfirm { id, action, .. } => perform(state, &id, action),
-        Dialog::Confirm { .. } | Dialog::Conflict { .. } | Dialog::AutoConfirm { .. } => vec![],
+        Dialog::Confirm { .. }
+        | Dialog::Conflict { .. }
+        | Dialog::AutoConfirm { .. }
+        | Dialog::Fault { .. } => vec![],
     }
 }

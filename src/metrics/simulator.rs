@@ -29,6 +29,22 @@ pub enum Regression {
     TrafficDrop,
 }
 
+impl std::fmt::Display for Regression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Regression::ErrorSpike { error_rate } => {
+                write!(
+                    f,
+                    "error spike ({:.0} % of requests fail)",
+                    error_rate * 100.0
+                )
+            }
+            Regression::LatencyShift { ms } => write!(f, "latency +{ms:.0} ms"),
+            Regression::TrafficDrop => write!(f, "no canary traffic"),
+        }
+    }
+}
+
 pub struct Simulator {
     cfg: SimulatorConfig,
     window: std::time::Duration,
@@ -71,6 +87,17 @@ impl Simulator {
     /// Removes every regression from the rollout.
     pub fn clear(&self, rollout_id: &str) {
         self.lock().remove(rollout_id);
+    }
+
+    /// Every rollout's injected regressions, by rollout id.
+    pub fn all_regressions(&self) -> Vec<(String, Vec<Regression>)> {
+        let mut all: Vec<_> = self
+            .lock()
+            .iter()
+            .map(|(id, r)| (id.clone(), r.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     pub fn regressions(&self, rollout_id: &str) -> Vec<Regression> {

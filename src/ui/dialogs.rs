@@ -95,6 +95,24 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
             lines.extend(evidence.iter().map(|e| Line::raw(format!("  {e}"))));
             hint = "y: advance   n/Esc: hold this stage";
         }
+        Dialog::Fault { id } => {
+            title = format!("Simulate a fault in {id}'s canary");
+            let active = state.faults.get(id).map(|f| {
+                f.iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            lines.push(Line::raw(format!(
+                "Now: {}",
+                active.unwrap_or_else(|| "no fault".into())
+            )));
+            lines.push(Line::raw("1  error spike: 20 % of canary requests fail"));
+            lines.push(Line::raw("2  latency: +400 ms on every canary request"));
+            lines.push(Line::raw("3  traffic drop: the canary gets no requests"));
+            lines.push(Line::raw("0  clear every fault"));
+            hint = "1/2/3/0: choose   Esc: cancel";
+        }
         Dialog::Conflict {
             id,
             action,

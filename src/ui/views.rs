@@ -577,7 +577,7 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
     let stale = h.latest.as_ref().is_some_and(|l| l.source_error.is_some());
     let age = age_text(state.now - sample.taken_at);
-    let age_line = if stale && h.last_good.is_none() {
+    let mut age_line = if stale && h.last_good.is_none() {
         // Only failed samples so far: what is shown is the failure, never "last good".
         Line::styled(
             format!(
@@ -603,6 +603,17 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
             theme.dim(),
         )
     };
+    if let Some(faults) = state.faults.get(e.id()).filter(|f| !f.is_empty()) {
+        let text = faults
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        age_line.spans.push(Span::styled(
+            format!(" · SIMULATED FAULT: {text}"),
+            theme.warn(),
+        ));
+    }
     frame.render_widget(Paragraph::new(age_line), age_area);
     let width = sparks.width.saturating_sub(12) as usize;
     // Error rates are drawn against at least the gate's limit; the others on their own scale.
