@@ -1223,6 +1223,42 @@ fn faults_are_injected_from_a_dialog_with_the_simulator_only() {
     assert!(!screen(&s, 200, 60).contains("SIMULATED FAULT"));
 }
 
+/// Backfilled history goes before the live points, never over them, and never past the
+/// sparkline's length; it is not judged by the gates.
+#[test]
+fn history_backfills_the_sparklines_before_the_live_points() {
+    let mut s = empty_state();
+    add(&mut s, &current());
+    feed_samples(&mut s, "current", 3, t0(), healthy_sample);
+    let live: Vec<_> = s
+        .entry("current")
+        .unwrap()
+        .health
+        .history
+        .iter()
+        .map(|p| p.at)
+        .collect();
+    let report = s.entry("current").unwrap().health.report.clone();
+    // 200 past samples, the newest overlapping the live ones.
+    let past: Vec<_> = (0..200)
+        .map(|i| healthy_sample(t0() - mins(200 - i), i as usize))
+        .collect();
+    update(
+        &mut s,
+        Msg::History {
+            id: "current".into(),
+            samples: past,
+        },
+    );
+    let h = &s.entry("current").unwrap().health;
+    assert_eq!(h.history.len(), rollout_tui::app::state::HISTORY_LEN);
+    let times: Vec<_> = h.history.iter().map(|p| p.at.unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "oldest first");
+    let tail: Vec<_> = h.history.iter().rev().take(3).rev().map(|p| p.at).collect();
+    assert_eq!(tail, live, "the live points stay last");
+    assert_eq!(h.report, report, "history is not judged");
+}
+
 #[test]
 fn countdown_ticks_only_on_a_running_detail_view() {
     let mut s = demo_state_current_at_5();

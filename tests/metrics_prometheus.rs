@@ -221,6 +221,29 @@ async fn a_real_prometheus_gives_the_known_truth() {
         Verdict::Fail
     );
 
+    // The sparklines' backfill: range queries give the same numbers at each step.
+    let end = Utc::now();
+    let past = src
+        .history(&r, end, Duration::from_secs(1), 3)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", prom.log()));
+    assert_eq!(past.len(), 3);
+    for (k, h) in past.iter().enumerate() {
+        let want_at = end - chrono::Duration::seconds(2 - k as i64);
+        assert_eq!(h.taken_at.timestamp_millis(), want_at.timestamp_millis());
+        let (st, ca) = (h.stable.as_ref().unwrap(), h.canary.as_ref().unwrap());
+        let near = |got: u64, want: f64| (got as f64 - want).abs() <= want * 0.03 + 1.0;
+        assert!(near(st.requests, STABLE.rps * window), "{k}: {st:?}");
+        assert!(near(ca.requests, CANARY.rps * window), "{k}: {ca:?}");
+        assert!(near(ca.errors, CANARY.error_rps * window), "{k}: {ca:?}");
+        let p99 = ca.p99_ms.expect("canary p99");
+        let want = CANARY.quantile_ms(0.99);
+        assert!(
+            (p99 - want).abs() <= want * 0.025,
+            "{k}: p99 {p99}, want {want}"
+        );
+    }
+
     // A revision Prometheus has never seen: no data, inconclusive, never zeros.
     let s = src
         .sample(&rollout(STABLE.revision, "web-00003"), Utc::now())
@@ -344,4 +367,60 @@ async fn empty_results_and_a_dead_server_are_inconclusive() {
         evaluate(&s, &GateConfig::default(), Utc::now()).verdict,
         Verdict::Inconclusive
     );
+}
+
+#[tokio::test]
+async fn history_uses_query_range_and_refuses_unaggregated_series() {
+    let matrix = |values: &str| {
+        format!(
+            r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{values}]}}]}}}}"#
+        )
+    };
+    let server = FakeServer::start(move |req| {
+        let q = req.param("query").unwrap_or_default();
+        let body = if q.contains("bad") {
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":"1"},"values":[]},{"metric":{"a":"2"},"values":[]}]}}"#.to_string()
+        } else if q.starts_with("requests") {
+            matrix(r#"[1772366340,"100"],[1772366370,"130.4"],[1772366400,"160"]"#)
+        } else if q.starts_with("errors") {
+            // No point at the first step: that step has no side, never zeros.
+            matrix(r#"[1772366370,"2"],[1772366400,"3"]"#)
+        } else {
+            matrix(r#"[1772366340,"250"],[1772366370,"NaN"],[1772366400,"260"]"#)
+        };
+        Response::json(200, body)
+    });
+    let extra = "window = \"1m\"\n[prometheus]\nrequests = 'requests{r=\"{revision}\"}'\nerrors = 'errors{r=\"{revision}\"}'\nlatency = 'latency{r=\"{revision}\"} {quantile}'";
+    let src = source(&server.url(), extra);
+    let end = chrono::DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+    let past = src
+        .history(&rollout("s-1", "c-1"), end, Duration::from_secs(30), 3)
+        .await
+        .unwrap();
+    let canary: Vec<_> = past
+        .iter()
+        .map(|h| h.canary.as_ref().map(|c| (c.requests, c.errors, c.p99_ms)))
+        .collect();
+    assert_eq!(
+        canary,
+        [None, Some((130, 2, None)), Some((160, 3, Some(260.0)))]
+    );
+    assert_eq!(past[2].taken_at, end);
+    for r in server.requests() {
+        assert_eq!(r.path, "/api/v1/query_range");
+        assert_eq!(r.param("start"), Some("1772366340.000"));
+        assert_eq!(r.param("end"), Some("1772366400.000"));
+        assert_eq!(r.param("step"), Some("30.000"));
+    }
+    assert_eq!(server.requests().len(), 6, "requests, errors, p99 per side");
+
+    let bad = source(
+        &server.url(),
+        "[prometheus]\nrequests = 'bad{r=\"{revision}\"}'",
+    );
+    let e = bad
+        .history(&rollout("s-1", "c-1"), end, Duration::from_secs(30), 3)
+        .await
+        .unwrap_err();
+    assert!(e.contains("2 series; aggregate it"), "{e}");
 }

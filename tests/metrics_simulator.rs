@@ -179,3 +179,17 @@ fn the_demo_clock_runs_compressed() {
     assert!((110..200).contains(&advanced), "{advanced}");
     assert!(src.describe().contains("600x"), "{}", src.describe());
 }
+
+#[tokio::test]
+async fn history_is_what_would_have_been_sampled() {
+    let src = simulator("");
+    let r = rollout("web", 5.0, &["a"]);
+    let step = std::time::Duration::from_secs(15);
+    let past = src.history(&r, at(10), step, 4).await.unwrap();
+    assert_eq!(past.len(), 4);
+    for (k, h) in past.iter().enumerate() {
+        let when = at(10) - chrono::Duration::seconds(15 * (3 - k as i64));
+        assert_eq!(h.taken_at, when);
+        assert_eq!(*h, src.sample(&r, when).await);
+    }
+}

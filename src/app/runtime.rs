@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::app::clock::Clock;
 use crate::app::driver::Driver;
-use crate::app::state::{AppState, EVENTS_SHOWN};
+use crate::app::state::{AppState, EVENTS_SHOWN, HISTORY_LEN};
 use crate::app::update::{DriverUpdate, Effect, Msg, WriteOutcome, update};
 use crate::domain::actions::{Action, Context};
 use crate::domain::event::Event;
@@ -596,6 +596,30 @@ async fn sample_loop(
     // samples are not a whole refresh period late.
     let _ =
         tokio::time::timeout(Duration::from_secs(2), rollouts.wait_for(|r| !r.is_empty())).await;
+    // The sparklines start with the past the source can recall (Prometheus' query_range,
+    // the simulator), beside the live samples rather than in front of them.
+    let step = refresh.mul_f64(clock.rate());
+    let end = clock.now() - chrono::Duration::from_std(step).unwrap_or_default();
+    let known: Vec<Rollout> = rollouts
+        .borrow()
+        .iter()
+        .filter(|r| !matches!(r.status, Status::Planned))
+        .cloned()
+        .collect();
+    for r in known {
+        let (source, tx) = (source.clone(), tx.clone());
+        tokio::spawn(async move {
+            match source.history(&r, end, step, HISTORY_LEN - 1).await {
+                Ok(samples) if !samples.is_empty() => {
+                    let _ = tx.send(Msg::History { id: r.id, samples });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::info!(rollout = %r.id, error = %e, "no history for the sparklines")
+                }
+            }
+        });
+    }
     let mut interval = tokio::time::interval(refresh);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

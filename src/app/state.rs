@@ -65,6 +65,22 @@ pub struct HistoryPoint {
     pub canary_rps: Option<f64>,
 }
 
+impl HistoryPoint {
+    pub fn of(sample: &HealthSample) -> HistoryPoint {
+        let window = sample.window.as_secs_f64().max(1.0);
+        let (s, c) = (sample.stable.as_ref(), sample.canary.as_ref());
+        HistoryPoint {
+            at: Some(sample.taken_at),
+            stable_error_rate: s.and_then(|s| s.error_rate()),
+            canary_error_rate: c.and_then(|s| s.error_rate()),
+            stable_p99: s.and_then(|s| s.p99_ms),
+            canary_p99: c.and_then(|s| s.p99_ms),
+            stable_rps: s.map(|s| s.requests as f64 / window),
+            canary_rps: c.map(|s| s.requests as f64 / window),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     /// The newest sample, good or not.

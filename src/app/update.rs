@@ -35,6 +35,11 @@ pub enum Msg {
         id: String,
         sample: HealthSample,
     },
+    /// Samples from before the screen opened, oldest first (sparklines only).
+    History {
+        id: String,
+        samples: Vec<HealthSample>,
+    },
     Events {
         id: String,
         result: Result<Vec<Event>, String>,
@@ -136,6 +141,10 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Store(change) => on_store(state, change),
+        Msg::History { id, samples } => {
+            on_history(state, &id, samples);
+            vec![]
+        }
         Msg::Sample { id, sample } => {
             on_sample(state, &id, sample);
             vec![]
@@ -322,16 +331,7 @@ fn on_sample(state: &mut AppState, id: &str, sample: HealthSample) {
     };
     let mut report = evaluate(&sample, &gates, now.max(sample.taken_at));
     entry.health.tracker.observe(&mut report, &gates);
-    let window = sample.window.as_secs_f64().max(1.0);
-    let point = HistoryPoint {
-        at: Some(sample.taken_at),
-        stable_error_rate: sample.stable.as_ref().and_then(|s| s.error_rate()),
-        canary_error_rate: sample.canary.as_ref().and_then(|s| s.error_rate()),
-        stable_p99: sample.stable.as_ref().and_then(|s| s.p99_ms),
-        canary_p99: sample.canary.as_ref().and_then(|s| s.p99_ms),
-        stable_rps: sample.stable.as_ref().map(|s| s.requests as f64 / window),
-        canary_rps: sample.canary.as_ref().map(|s| s.requests as f64 / window),
-    };
+    let point = HistoryPoint::of(&sample);
     let h = &mut entry.health;
     if h.history.len() == HISTORY_LEN {
         h.history.pop_front();
@@ -342,6 +342,27 @@ fn on_sample(state: &mut AppState, id: &str, sample: HealthSample) {
     }
     h.latest = Some(sample);
     h.report = Some(report);
+}
+
+/// Past samples fetched when the screen opened: they go before what was sampled since,
+/// never replacing a live point and never judged by the gates.
+fn on_history(state: &mut AppState, id: &str, samples: Vec<HealthSample>) {
+    let Some(entry) = state.entry_mut(id) else {
+        return;
+    };
+    let history = &mut entry.health.history;
+    let first_live = history.front().and_then(|p| p.at);
+    let older: Vec<HistoryPoint> = samples
+        .iter()
+        .filter(|s| first_live.is_none_or(|t| s.taken_at < t))
+        .map(HistoryPoint::of)
+        .collect();
+    for point in older.into_iter().rev() {
+        if history.len() == HISTORY_LEN {
+            break;
+        }
+        history.push_front(point);
+    }
 }
 
 fn on_driver(state: &mut AppState, id: String, update: DriverUpdate) -> Vec<Effect> {

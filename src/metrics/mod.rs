@@ -37,6 +37,30 @@ pub trait MetricsSource: Send + Sync {
     fn simulator(&self) -> Option<&Simulator> {
         None
     }
+
+    /// Past samples for the sparklines when a screen opens: windows ending at
+    /// `end - k * step` for k < `points`, oldest first. Only requests, errors and p99 need
+    /// be filled. A source that cannot look back returns none; the screen then fills as
+    /// it samples.
+    async fn history(
+        &self,
+        _rollout: &Rollout,
+        _end: DateTime<Utc>,
+        _step: std::time::Duration,
+        _points: usize,
+    ) -> Result<Vec<HealthSample>, String> {
+        Ok(Vec::new())
+    }
+}
+
+/// The times `history` covers: `points` steps ending at `end`, oldest first.
+pub fn history_times(
+    end: DateTime<Utc>,
+    step: std::time::Duration,
+    points: usize,
+) -> Vec<DateTime<Utc>> {
+    let step = chrono::Duration::from_std(step).unwrap_or_default();
+    (0..points).rev().map(|k| end - step * k as i32).collect()
 }
 
 /// The configured source, or None for `kind = "none"` everywhere.
@@ -112,6 +136,19 @@ impl MetricsSource for Routed {
 
     fn simulator(&self) -> Option<&Simulator> {
         self.default.as_ref().and_then(|s| s.simulator())
+    }
+
+    async fn history(
+        &self,
+        rollout: &Rollout,
+        end: DateTime<Utc>,
+        step: Duration,
+        points: usize,
+    ) -> Result<Vec<HealthSample>, String> {
+        match self.pick(&rollout.id) {
+            Some(s) => s.history(rollout, end, step, points).await,
+            None => Ok(Vec::new()),
+        }
     }
 }
 

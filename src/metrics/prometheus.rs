@@ -1,5 +1,5 @@
-//! The Prometheus HTTP API (`/api/v1/query`, instant queries at `now`) with PromQL
-//! templates. The same code talks to Cloud Monitoring's PromQL endpoint
+//! The Prometheus HTTP API (`/api/v1/query`, instant queries at `now`, and
+//! `/api/v1/query_range` to backfill the sparklines) with PromQL templates. The same code talks to Cloud Monitoring's PromQL endpoint
 //! (`.../v1/projects/P/location/global/prometheus`) with Google credentials.
 
 use async_trait::async_trait;
@@ -59,6 +59,87 @@ impl Prometheus {
             .get(self.query_url(promql, now)?, deadline)
             .await?;
         parse_answer(&body)
+    }
+
+    pub fn range_url(
+        &self,
+        promql: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: std::time::Duration,
+    ) -> Result<Url, String> {
+        let mut url = Url::parse(&format!("{}/api/v1/query_range", self.base))
+            .map_err(|e| format!("bad Prometheus URL: {e}"))?;
+        let secs = |t: DateTime<Utc>| format!("{:.3}", t.timestamp_millis() as f64 / 1000.0);
+        url.query_pairs_mut()
+            .append_pair("query", promql)
+            .append_pair("start", &secs(start))
+            .append_pair("end", &secs(end))
+            .append_pair("step", &format!("{:.3}", step.as_secs_f64()));
+        Ok(url)
+    }
+
+    /// One side's requests, errors and p99 at each of `times` (evenly `step` apart).
+    async fn side_history(
+        &self,
+        side: usize,
+        rev: &str,
+        times: &[DateTime<Utc>],
+        step: std::time::Duration,
+        deadline: Instant,
+    ) -> Result<Vec<Option<SideStats>>, String> {
+        let (Some(start), Some(end)) = (times.first(), times.last()) else {
+            return Ok(Vec::new());
+        };
+        let window = format_duration(self.cfg.window);
+        let escaped = escape(rev);
+        let vars = [
+            ("revision", escaped.as_str()),
+            ("side", SIDE_NAMES[side]),
+            ("window", window.as_str()),
+        ];
+        let t = &self.cfg.prometheus;
+        let p99 = fill(
+            &t.latency,
+            &[vars[0], vars[1], vars[2], ("quantile", "0.99")],
+        );
+        let range = |q: String| async move {
+            let body = self
+                .http
+                .get(self.range_url(&q, *start, *end, step)?, deadline)
+                .await?;
+            parse_matrix(&body)
+        };
+        let (requests, errors, p99) = tokio::join!(
+            range(fill(&t.requests, &vars)),
+            range(fill(&t.errors, &vars)),
+            range(p99),
+        );
+        let requests = requests.map_err(|e| format!("requests query: {e}"))?;
+        let errors = errors.map_err(|e| format!("errors query: {e}"))?;
+        let p99 = p99.map_err(|e| format!("latency query: {e}"))?;
+        let at = |series: &[(i64, f64)], t: &DateTime<Utc>| {
+            series
+                .iter()
+                .find(|(ms, _)| *ms == t.timestamp_millis())
+                .map(|(_, v)| *v)
+        };
+        Ok(times
+            .iter()
+            .map(|t| {
+                let requests = count(at(&requests, t)?, "requests").ok()?;
+                let errors = count(at(&errors, t)?, "errors").ok()?;
+                Some(SideStats {
+                    requests,
+                    errors,
+                    p50_ms: None,
+                    p75_ms: None,
+                    p95_ms: None,
+                    p99_ms: at(&p99, t).filter(|v| v.is_finite() && *v >= 0.0),
+                    newest_point_at: Some(*t),
+                })
+            })
+            .collect())
     }
 
     async fn side(
@@ -140,6 +221,27 @@ impl MetricsSource for Prometheus {
         )
     }
 
+    async fn history(
+        &self,
+        rollout: &Rollout,
+        end: DateTime<Utc>,
+        step: std::time::Duration,
+        points: usize,
+    ) -> Result<Vec<HealthSample>, String> {
+        let grace = std::time::Duration::from_millis(200);
+        tokio::time::timeout(
+            self.cfg.timeout + grace,
+            self.history_of(rollout, end, step, points),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "Prometheus did not answer within {}",
+                format_duration(self.cfg.timeout)
+            ))
+        })
+    }
+
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
         let revs = Revisions::of(rollout);
         let deadline = Instant::now() + self.cfg.timeout;
@@ -190,6 +292,92 @@ impl MetricsSource for Prometheus {
     }
 }
 
+impl Prometheus {
+    async fn history_of(
+        &self,
+        rollout: &Rollout,
+        end: DateTime<Utc>,
+        step: std::time::Duration,
+        points: usize,
+    ) -> Result<Vec<HealthSample>, String> {
+        let revs = Revisions::of(rollout);
+        let times = super::history_times(end, step, points);
+        let deadline = Instant::now() + self.cfg.timeout;
+        let one = |i: usize| {
+            let (revs, times) = (&revs, &times);
+            async move {
+                match revs.get(i) {
+                    None => Err(revs.missing(i)),
+                    Some(r) => self.side_history(i, r, times, step, deadline).await,
+                }
+            }
+        };
+        let (stable, canary) = tokio::join!(one(0), one(1));
+        let (stable, canary) = (stable?, canary?);
+        Ok(times
+            .iter()
+            .zip(stable.into_iter().zip(canary))
+            .map(|(t, (stable, canary))| HealthSample {
+                taken_at: *t,
+                window: self.cfg.window,
+                stable,
+                canary,
+                source_error: None,
+            })
+            .collect())
+    }
+}
+
+/// The `data` of a successful answer; a failed query says why.
+fn success_data(body: &str) -> Result<Data, String> {
+    let r: Response = serde_json::from_str(body).map_err(|e| format!("malformed answer: {e}"))?;
+    if r.status != "success" {
+        return Err(format!(
+            "query failed ({}): {}",
+            r.error_type.as_deref().unwrap_or("error"),
+            r.error.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    Ok(r.data.ok_or("malformed answer: no data")?)
+}
+
+/// One series from a range query as (milliseconds, value), or none (an empty matrix).
+pub fn parse_matrix(body: &str) -> Result<Vec<(i64, f64)>, String> {
+    let data = success_data(body)?;
+    if data.result_type != "matrix" {
+        return Err(format!(
+            "the range query returned a {}; a range vector (matrix) is needed",
+            data.result_type
+        ));
+    }
+    let mut series: Vec<Series> =
+        serde_json::from_value(data.result).map_err(|e| format!("malformed answer: {e}"))?;
+    match series.len() {
+        0 => Ok(Vec::new()),
+        1 => series
+            .remove(0)
+            .values
+            .into_iter()
+            .map(|(t, v)| {
+                let value =
+                    parse_float(&v).ok_or_else(|| format!("malformed answer: value '{v}'"))?;
+                if !t.is_finite() {
+                    return Err(format!("malformed answer: time {t}"));
+                }
+                Ok(((t * 1000.0).round() as i64, value))
+            })
+            .collect(),
+        n => Err(format!(
+            "the query returned {n} series; aggregate it to one (sum(...), max(...))"
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct Series {
+    values: Vec<(f64, String)>,
+}
+
 /// A label value inside a double-quoted PromQL string.
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
@@ -236,15 +424,7 @@ struct Sample {
 
 /// One number from an instant query: a scalar, or a vector of exactly one element.
 pub fn parse_answer(body: &str) -> Result<Answer, String> {
-    let r: Response = serde_json::from_str(body).map_err(|e| format!("malformed answer: {e}"))?;
-    if r.status != "success" {
-        return Err(format!(
-            "query failed ({}): {}",
-            r.error_type.as_deref().unwrap_or("error"),
-            r.error.as_deref().unwrap_or("no reason given")
-        ));
-    }
-    let data = r.data.ok_or("malformed answer: no data")?;
+    let data = success_data(body)?;
     let point = |(t, v): (f64, String)| -> Result<(f64, DateTime<Utc>), String> {
         let value = parse_float(&v).ok_or_else(|| format!("malformed answer: value '{v}'"))?;
         let at = seconds_to_time(t).ok_or_else(|| format!("malformed answer: time {t}"))?;

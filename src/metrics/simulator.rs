@@ -222,6 +222,22 @@ impl MetricsSource for Simulator {
     fn simulator(&self) -> Option<&Simulator> {
         Some(self)
     }
+
+    /// The simulator can always look back: the same numbers it would have sampled then
+    /// (with the regressions in place now).
+    async fn history(
+        &self,
+        rollout: &Rollout,
+        end: DateTime<Utc>,
+        step: std::time::Duration,
+        points: usize,
+    ) -> Result<Vec<HealthSample>, String> {
+        let mut samples = Vec::with_capacity(points);
+        for at in super::history_times(end, step, points) {
+            samples.push(self.sample(rollout, at).await);
+        }
+        Ok(samples)
+    }
 }
 
 /// FNV-1a: a stable hash of the rollout id (std's hasher is seeded per process).
