@@ -986,6 +986,36 @@ fn actions_on_a_malformed_document_are_refused_with_a_reason() {
     }
 }
 
+/// A finished rollout cannot advance, change percentage or be promoted: the key says why
+/// at once instead of asking a question whose answer can only fail.
+#[test]
+fn actions_a_finished_rollout_refuses_are_refused_before_asking() {
+    let mut s = detail("current");
+    let mut done = current().stored;
+    done.fields.insert("status".into(), "rolled-back".into());
+    done.fields.insert("rollbackReason".into(), "errors".into());
+    done.revision = Revision("9".into());
+    upsert(&mut s, done);
+    for c in ['a', '%', 'P'] {
+        assert!(ch(&mut s, c).is_empty(), "{c}");
+        assert_eq!(dialog_kind(&s), "none", "{c} asked anyway");
+        let t = s.toast.as_ref().expect("a toast says why");
+        assert_eq!(t.level, ToastLevel::Error);
+        assert!(t.text.contains("rolled-back"), "{c}: {}", t.text);
+    }
+}
+
+/// A refusal long enough to wrap still leaves the dialog's keys on screen at 80x24.
+#[test]
+fn a_wrapped_refusal_keeps_the_dialog_hint_visible() {
+    let mut s = users_panel(detail("current"));
+    ch(&mut s, 'i');
+    type_text(&mut s, &format!("someone@{}", "x".repeat(60)));
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("✖"), "the refusal is shown:\n{text}");
+    assert!(text.contains("Enter: add   Esc: cancel"), "{text}");
+}
+
 #[test]
 fn rollback_stays_reachable_on_a_malformed_document() {
     let mut s = demo_state();

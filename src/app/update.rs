@@ -744,11 +744,37 @@ fn selected_rollout(state: &mut AppState) -> Option<Rollout> {
     }
 }
 
+/// Why the action would be refused, worked out before a dialog asks anything: a question
+/// about a move that cannot happen (advancing a rolled-back rollout) only misleads.
+fn refusal(state: &AppState, r: &Rollout, action: &Action) -> Option<String> {
+    let fields = &state.entry(&r.id)?.stored.fields;
+    let ctx = actions::Context {
+        actor: &state.actor,
+        now: state.now,
+        default_plan: &state.default_plan,
+    };
+    let checked = match action {
+        Action::SetPercent(_) => actions::check_percent_settable(r),
+        _ => actions::apply(r, fields, action, ctx).map(|_| ()),
+    };
+    checked.err().map(|e| e.to_string())
+}
+
 fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
     let Some(r) = selected_rollout(state) else {
         return vec![];
     };
     let id = r.id.clone();
+    let probe = match command {
+        Command::Advance => Some(Action::Advance),
+        Command::SetPercent => Some(Action::SetPercent(r.percentage)),
+        Command::Promote => Some(Action::Promote),
+        _ => None,
+    };
+    if let Some(why) = probe.and_then(|a| refusal(state, &r, &a)) {
+        toast(state, ToastLevel::Error, format!("{id}: {why}"));
+        return vec![];
+    }
     match command {
         Command::Advance => {
             let plan = r.plan.clone().unwrap_or_else(|| state.default_plan.clone());

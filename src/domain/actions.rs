@@ -304,27 +304,28 @@ fn event_for(
     }
 }
 
+/// Whether the rollout's percentage may be set at all (whatever the value).
+pub fn check_percent_settable(rollout: &Rollout) -> Result<(), ActionError> {
+    match rollout.status {
+        Status::Canary | Status::Progressive | Status::Paused => Ok(()),
+        Status::Planned => Err(not_allowed(
+            rollout,
+            "it has not started; `advance` starts it",
+        )),
+        _ => Err(not_allowed(
+            rollout,
+            "a finished rollout keeps its percentage; `set-revisions` starts a new one",
+        )),
+    }
+}
+
 fn set_percent(
     rollout: &Rollout,
     p: Percent,
     patch: &mut Patch,
     ctx: Context<'_>,
 ) -> Result<String, ActionError> {
-    match rollout.status {
-        Status::Canary | Status::Progressive | Status::Paused => {}
-        Status::Planned => {
-            return Err(not_allowed(
-                rollout,
-                "it has not started; `advance` starts it",
-            ));
-        }
-        _ => {
-            return Err(not_allowed(
-                rollout,
-                "a finished rollout keeps its percentage; `set-revisions` starts a new one",
-            ));
-        }
-    }
+    check_percent_settable(rollout)?;
     if !rollout.hashing.allows(p) {
         return Err(ActionError::Invalid(format!(
             "{p} is not a whole percentage, and rollout '{}' uses {} hashing, which buckets by whole percents",

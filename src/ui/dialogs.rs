@@ -151,22 +151,33 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         .unwrap_or(20)
         .max(title.len() as u16 + 4)
         + 4;
-    let rect = centered(area, width.min(76), lines.len() as u16 + 2);
     let style = if matches!(d, Dialog::Rollback { .. } | Dialog::Conflict { .. }) {
         theme.bad()
     } else {
         theme.accent()
     };
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(style)
-                .title(format!(" {title} ")),
-        ),
-        rect,
+    let above_input: Vec<Line> = input_row
+        .map(|row| lines[..row as usize].to_vec())
+        .unwrap_or_default();
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(style)
+            .title(format!(" {title} ")),
     );
+    // As tall as the text once wrapped, so a long refusal never pushes the hint out.
+    let width = centered(area, width.min(76), 3).width;
+    // line_count wraps at the width it is given and adds only the block's top and bottom.
+    let height = paragraph.line_count(width.saturating_sub(2)) as u16;
+    // The input's screen row counts the wrapped rows above it.
+    let input_row = input_row.map(|_| {
+        Paragraph::new(above_input)
+            .wrap(Wrap { trim: false })
+            .line_count(width.saturating_sub(2)) as u16
+    });
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(paragraph, rect);
     if let (Some(i), Some(row)) = (input, input_row) {
         let x = rect.x + 1 + 2 + i.visual_cursor() as u16;
         let y = rect.y + 1 + row;
