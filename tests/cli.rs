@@ -1110,6 +1110,28 @@ fn an_alias_status_survives_a_percentage_change() {
     assert_eq!(cli.stored("legacy").fields["status"], "canary");
 }
 
+/// `status | head` closes the pipe early: the command ends quietly, not with a panic.
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    let cli = with_web(&[]);
+    for args in [&["status"][..], &["check-config"], &["events", "web"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // closed before anything is written: every write fails with EPIPE
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollout-tui"))
+            .arg("--data-dir")
+            .arg(cli.data_dir())
+            .args(args)
+            .env("HOME", cli.home())
+            .env("XDG_CONFIG_HOME", cli.path("xdg-config"))
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
 /// Without a terminal `demo` refuses before it seeds anything.
 #[test]
 fn demo_without_a_terminal_leaves_the_data_dir_alone() {
