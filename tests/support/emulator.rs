@@ -92,6 +92,12 @@ pub fn project(name: &str) -> String {
 impl Emulator {
     /// Starts an emulator on `port` and waits until it answers.
     pub fn start(port: u16) -> Result<Emulator, String> {
+        Emulator::start_with(port, &[])
+    }
+
+    /// As `start`, with more `gcloud emulators firestore start` flags
+    /// (`--export-on-exit=DIR`, `--import-data=FILE`).
+    pub fn start_with(port: u16, flags: &[String]) -> Result<Emulator, String> {
         let host = format!("127.0.0.1:{port}");
         let log = std::env::temp_dir().join(format!(
             "rollout-tui-emulator-{}-{port}.log",
@@ -109,6 +115,7 @@ impl Emulator {
                 "start",
                 &format!("--host-port={host}"),
             ])
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
