@@ -19,13 +19,6 @@ type Pick = fn(&HistoryPoint) -> Option<f64>;
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// A text sparkline of the last `width` values, scaled to their own maximum; gaps are blank.
-pub fn spark(values: impl Iterator<Item = Option<f64>>, width: usize) -> String {
-    let all: Vec<Option<f64>> = values.collect();
-    let tail = &all[all.len().saturating_sub(width)..];
-    spark_on_scale(tail, series_max(tail))
-}
-
 /// Error rates on a scale of at least the error-rate gate, so a steady 0.2 % reads as low,
 /// not as a full bar; `floor` is also the shared maximum when rows are compared.
 pub fn spark_error_rates(
@@ -53,7 +46,7 @@ fn series_max(values: &[Option<f64>]) -> f64 {
 }
 
 /// Stable and canary on one scale, so the lines can be compared by height.
-fn spark_pair(
+pub fn spark_pair(
     stable: Vec<Option<f64>>,
     canary: Vec<Option<f64>>,
     width: usize,

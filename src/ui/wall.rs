@@ -7,7 +7,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
-use super::views::{error_rate_floor, spark, spark_error_rates};
+use super::views::{error_rate_floor, spark_pair};
 use super::{Theme, age_text, verdict_badge};
 use crate::app::state::{AppState, Conn, Entry, Wall};
 use crate::domain::health::Verdict;
@@ -233,28 +233,30 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
         latest.and_then(|s| s.stable.as_ref()),
         latest.and_then(|s| s.canary.as_ref()),
     );
-    lines.push(Line::from(vec![
-        Span::raw(format!(
-            " err   S {:>7} C {:>7} ",
-            rate(stable),
-            rate(canary)
-        )),
-        Span::styled(
-            spark_error_rates(
-                h.history.iter().map(|p| p.canary_error_rate),
-                width,
-                error_rate_floor(&state.gates),
-            ),
-            theme.warn(),
-        ),
-    ]));
-    lines.push(Line::from(vec![
-        Span::raw(format!(" p99   S {:>7} C {:>7} ", p99(stable), p99(canary))),
-        Span::styled(
-            spark(h.history.iter().map(|p| p.canary_p99), width),
-            theme.warn(),
-        ),
-    ]));
+    // Stable and canary side by side on one scale (stable dim, canary bright), so a canary
+    // that runs hot stands out against its own baseline.
+    let half = width.saturating_sub(1) / 2;
+    let pair = |pick: fn(&crate::app::state::HistoryPoint) -> (Option<f64>, Option<f64>),
+                floor: f64| {
+        let (s, c): (Vec<_>, Vec<_>) = h.history.iter().map(pick).unzip();
+        spark_pair(s, c, half, floor)
+    };
+    let (err_s, err_c) = pair(
+        |p| (p.stable_error_rate, p.canary_error_rate),
+        error_rate_floor(&state.gates),
+    );
+    let (p99_s, p99_c) = pair(|p| (p.stable_p99, p.canary_p99), 0.0);
+    for (label, values, (spark_s, spark_c)) in [
+        (" err  ", (rate(stable), rate(canary)), (err_s, err_c)),
+        (" p99  ", (p99(stable), p99(canary)), (p99_s, p99_c)),
+    ] {
+        lines.push(Line::from(vec![
+            Span::raw(format!("{label} S {:>7} C {:>7} ", values.0, values.1)),
+            Span::styled(spark_s, theme.dim()),
+            Span::raw(" "),
+            Span::styled(spark_c, theme.warn()),
+        ]));
+    }
     if let Some(report) = &h.report {
         // Tall tiles list every gate; short ones only say what is wrong.
         if (inner.height as usize) > lines.len() + report.gates.len() + 1 {
