@@ -1289,6 +1289,29 @@ fn history_backfills_the_sparklines_before_the_live_points() {
     assert_eq!(h.report, report, "history is not judged");
 }
 
+/// At 80 columns a long store path keeps its useful end (the file name), not its start.
+#[test]
+fn the_status_line_keeps_the_end_of_a_long_store_path() {
+    let mut s = demo_state();
+    s.store_desc = format!(
+        "sqlite {}/rollouts.db",
+        "/home/operator/.local/share".repeat(3)
+    );
+    let text = screen(&s, 80, 24);
+    let last = text.lines().last().unwrap();
+    assert!(last.contains("● connected"), "{last}");
+    assert!(last.trim_end().ends_with("rollouts.db"), "{last}");
+    assert!(!last.contains("sqlite /home"), "{last}");
+    let wide = screen(&s, 200, 60);
+    assert!(
+        wide.lines()
+            .last()
+            .unwrap()
+            .trim_end()
+            .ends_with("rollouts.db")
+    );
+}
+
 #[test]
 fn countdown_ticks_only_on_a_running_detail_view() {
     let mut s = demo_state_current_at_5();

@@ -119,7 +119,10 @@ pub fn render(state: &AppState, theme: Theme, frame: &mut Frame) {
         Screen::Detail => views::detail(state, theme, frame, body),
     }
     frame.render_widget(Paragraph::new(hint_line(state, theme, hints.width)), hints);
-    frame.render_widget(Paragraph::new(status_line(state, theme)), status);
+    frame.render_widget(
+        Paragraph::new(status_line(state, theme, status.width)),
+        status,
+    );
     if state.help_open {
         dialogs::help(state, theme, frame, area);
     }
@@ -212,7 +215,7 @@ fn hint_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
         vec![
             "type to filter".into(),
             "Enter keep".into(),
-            "Esc clear".into(),
+            "Esc cancel".into(),
         ]
     } else {
         match state.screen {
@@ -260,7 +263,7 @@ fn hint_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
     Line::styled(text, theme.dim())
 }
 
-fn status_line(state: &AppState, theme: Theme) -> Line<'static> {
+fn status_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
     if let Some(t) = &state.toast {
         let style = match t.level {
             ToastLevel::Info => theme.ok(),
@@ -289,11 +292,27 @@ fn status_line(state: &AppState, theme: Theme) -> Line<'static> {
     // Connection, data age and driver first: at 80 columns the descriptions get cut.
     let metrics = state.metrics_desc.as_deref().unwrap_or("none");
     let metrics_kind = metrics.split(" (").next().unwrap_or(metrics);
-    Line::from(vec![
+    // Narrow screens name only the kind of source, leaving room for the store's name.
+    let metrics_kind = if width < 120 {
+        metrics_kind.split(' ').next().unwrap_or(metrics_kind)
+    } else {
+        metrics_kind
+    };
+    let mut spans = vec![
         Span::raw(" "),
         conn,
         Span::raw(format!(" │ {age} │ {driver} │ ")),
         Span::styled(format!("metrics: {metrics_kind} │ "), theme.dim()),
-        Span::styled(shorten_left(&state.store_desc, 40), theme.dim()),
-    ])
+    ];
+    // The store gets what is left, cut from the left so the file or collection name stays;
+    // with too little room for a useful tail it is left out (the help and check-config say it).
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let room = (width as usize).saturating_sub(used).min(40);
+    if room >= 12 {
+        spans.push(Span::styled(
+            shorten_left(&state.store_desc, room),
+            theme.dim(),
+        ));
+    }
+    Line::from(spans)
 }
