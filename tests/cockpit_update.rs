@@ -747,6 +747,7 @@ fn help_overlay_lists_the_real_keys() {
 fn rebinding_changes_the_keys_and_the_help() {
     let mut overrides = BTreeMap::new();
     overrides.insert("rollback".to_string(), KeySetting::One("ctrl-r".into()));
+    overrides.insert("toggle_excluded".to_string(), KeySetting::One("X".into()));
     overrides.insert(
         "advance".to_string(),
         KeySetting::Many(vec!["+".into(), "f5".into()]),
@@ -787,6 +788,14 @@ fn rebinding_changes_the_keys_and_the_help() {
     press(&mut s, KeyCode::Esc);
     ch(&mut s, '+');
     assert_eq!(dialog_kind(&s), "confirm");
+    press(&mut s, KeyCode::Esc);
+    // Panel titles name the configured keys too.
+    ch(&mut s, 'u');
+    let users = screen(&s, 200, 60);
+    assert!(
+        users.contains("Canary users (2) · X: excluded (1)"),
+        "{users}"
+    );
 }
 
 #[test]

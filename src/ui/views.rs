@@ -658,17 +658,20 @@ fn users(
         UserList::Canary => (&r.canary_users, "excluded", r.excluded_users.len()),
         UserList::Excluded => (&r.excluded_users, "canary", r.canary_users.len()),
     };
+    let key = |c| state.keys.label(c);
     let title = format!(
-        "{} ({}) · x: {other_label} ({other_len})",
+        "{} ({}) · {}: {other_label} ({other_len})",
         capitalize(state.user_list.label()),
-        list.len()
+        list.len(),
+        key(crate::app::keymap::Command::ToggleExcluded)
     );
     let b = block(title, focused, theme);
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let height = inner.height as usize;
     if list.is_empty() {
-        frame.render_widget(Paragraph::new("none · i: add").style(theme.dim()), inner);
+        let add = format!("none · {}: add", key(crate::app::keymap::Command::AddUser));
+        frame.render_widget(Paragraph::new(add).style(theme.dim()), inner);
         return;
     }
     // Only the visible slice is laid out, so thousands of users cost the same as ten.
