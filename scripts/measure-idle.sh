@@ -16,10 +16,14 @@ trap 'tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
 data="$work/data"
 printf '[metrics]\nkind = "simulator"\n' > "$work/config.toml"
 if [ "$mode" != demo ]; then
-  for spec in "current canary" "search-ranking-v2 tiers" "ocr-fallback cohorts"; do
-    set -- $spec
-    "$bin" --data-dir "$data" create "$1" --version 1.0.0 --plan "$2" --canary-user alec@getaifactory.com >/dev/null
+  # The demo's own rollouts: run the demo once to seed the store, then quit it.
+  tmux -L "$sock" new-session -d -s seed -x 80 -y 24 "$bin --data-dir $data demo"
+  for _ in $(seq 1 100); do
+    [ "$("$bin" --data-dir "$data" status --json 2>/dev/null | grep -c '"id"')" -ge 3 ] && break
+    sleep 0.1
   done
+  tmux -L "$sock" send-keys -t seed q
+  sleep 0.5
 fi
 case "$mode" in
   demo) cmd="$bin --data-dir $data demo" ;;
@@ -46,3 +50,9 @@ hz=$(getconf CLK_TCK)
 awk -v m="$mode" -v t=$((end_ticks - start_ticks)) -v hz="$hz" -v s="$secs" -v b=$((end_bytes - start_bytes)) -v rss="$peak_kb" 'BEGIN {
   printf "%s, %ds idle: CPU %.2f s (%.3f s/min), terminal output %d bytes (%.0f bytes/min), peak RSS %.1f MiB\n",
     m, s, t/hz, t/hz*60/s, b, b*60/s, rss/1024 }'
+if [ "$mode" = watch-status ]; then
+  # `watch` itself is small; what it runs each second is the real cost.
+  python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+print("one `rollout-tui status` run: peak RSS %.1f MiB" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))' "$bin" --data-dir "$data" status
+fi
