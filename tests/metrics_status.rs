@@ -437,3 +437,95 @@ fn relative_gates_are_off_at_full_rollout_as_in_the_cockpit() {
         "no stable side to compare with at 100 %: {h}"
     );
 }
+
+/// The Prometheus source against Cloud Monitoring's PromQL endpoint: only `project_id`
+/// is given, so the base URL is Google's and every query carries an ADC bearer token.
+#[test]
+fn prometheus_source_on_googles_promql_endpoint_with_adc() {
+    let cli = Cli::new();
+    created(&cli);
+    let server = FakeServer::start(|req| {
+        if req.path == "/token" {
+            return Response::json(
+                200,
+                json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600})
+                    .to_string(),
+            );
+        }
+        if req.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+            return Response::json(
+                401,
+                r#"{"status":"error","errorType":"unauthorized","error":"no credentials"}"#,
+            );
+        }
+        let q = req.param("query").unwrap_or_default();
+        let now = Utc::now().timestamp();
+        let v = if q.contains("code=~") {
+            "3"
+        } else if q.starts_with("max(timestamp") {
+            return Response::json(
+                200,
+                format!(
+                    r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{now},"{now}"]}}]}}}}"#
+                ),
+            );
+        } else if q.starts_with("histogram_quantile") {
+            "120"
+        } else {
+            "600"
+        };
+        Response::json(
+            200,
+            format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{now},"{v}"]}}]}}}}"#
+            ),
+        )
+    });
+    let adc = cli.write_file(
+        "adc.json",
+        &json!({
+            "type": "authorized_user", "client_id": "id.apps.googleusercontent.com",
+            "client_secret": "client-secret", "refresh_token": "refresh-token",
+            "token_uri": format!("{}/token", server.url()),
+        })
+        .to_string(),
+    );
+    // The endpoint override stands in for monitoring.googleapis.com; the path is Google's.
+    let config = cli.write_file(
+        "config.toml",
+        &format!(
+            "[metrics]\nkind = \"prometheus\"\nproject_id = \"proj-1\"\n\
+             endpoint = \"{}/v1/projects/proj-1/location/global/prometheus\"\ncredentials = \"adc\"\n",
+            server.url()
+        ),
+    );
+    let mut cmd = cli.command(&["--config", config.to_str().unwrap(), "status", "--json"]);
+    cmd.env("GOOGLE_APPLICATION_CREDENTIALS", &adc);
+    let ran = cli_harness::exec_cmd(&mut cmd);
+    assert!(ran.success(), "{ran}");
+    let v = parse_json(&ran.stdout, "status --json");
+    let h = &v["rollouts"][0]["health"];
+    check_health_shape(h);
+    assert!(h.get("sourceError").is_none(), "{h}");
+    assert_eq!(h["canary"]["requests"], 600);
+    assert_eq!(h["canary"]["errors"], 3);
+    assert_eq!(h["canary"]["p99Ms"], 120.0);
+    let reqs = server.requests();
+    let token = reqs
+        .iter()
+        .find(|r| r.path == "/token")
+        .expect("a token request");
+    assert!(String::from_utf8_lossy(&token.body).contains("monitoring.read"));
+    let queries: Vec<&Request> = reqs.iter().filter(|r| r.path != "/token").collect();
+    assert_eq!(queries.len(), 14, "7 per side");
+    for r in queries {
+        assert_eq!(
+            r.path,
+            "/v1/projects/proj-1/location/global/prometheus/api/v1/query"
+        );
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
+    }
+}

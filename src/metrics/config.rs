@@ -232,6 +232,15 @@ impl MetricsConfig {
             SourceKind::Prometheus if self.endpoint.is_none() && self.project_id.is_some() => {
                 Credentials::Adc
             }
+            // Google's PromQL endpoint written out in full needs Google credentials too.
+            SourceKind::Prometheus
+                if self
+                    .endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.contains("monitoring.googleapis.com")) =>
+            {
+                Credentials::Adc
+            }
             _ => Credentials::None,
         })
     }
@@ -586,5 +595,12 @@ mod tests {
             "https://monitoring.googleapis.com/v1/projects/my-proj/location/global/prometheus"
         );
         assert_eq!(cfg.effective_credentials(), Credentials::Adc);
+        let spelled_out = parse(
+            "kind = \"prometheus\"\nendpoint = \"https://monitoring.googleapis.com/v1/projects/p/location/global/prometheus\"",
+        )
+        .unwrap();
+        assert_eq!(spelled_out.effective_credentials(), Credentials::Adc);
+        let own = parse("kind = \"prometheus\"\nendpoint = \"http://prom:9090\"").unwrap();
+        assert_eq!(own.effective_credentials(), Credentials::None);
     }
 }
