@@ -165,6 +165,11 @@ fn slash_filters_by_id() {
     assert!(type_text(&mut s, "qa").is_empty());
     assert!(!s.quit && s.dialog.is_none());
     assert!(s.visible().is_empty());
+    let text = screen(&s, 80, 24);
+    assert!(
+        text.contains("No rollout id contains 'qa' (Esc clears the filter)"),
+        "{text}"
+    );
     for _ in 0..2 {
         press(&mut s, KeyCode::Backspace);
     }

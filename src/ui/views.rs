@@ -138,9 +138,11 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
             series_max(&tail)
         })
         .fold(error_rate_floor(&state.gates), f64::max);
-    let id_width = visible
+    // Sized on every rollout, not just the matching ones, so columns stay put while typing.
+    let id_width = state
+        .rollouts
         .iter()
-        .map(|&i| state.rollouts[i].id().chars().count())
+        .map(|e| e.id().chars().count())
         .max()
         .unwrap_or(2)
         .clamp(2, 28);
@@ -205,18 +207,28 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
     let mut ts =
         TableState::default().with_selected((!visible.is_empty()).then_some(state.selected));
     frame.render_stateful_widget(table, area, &mut ts);
-    if state.rollouts.is_empty() {
+    let empty = if state.rollouts.is_empty() {
+        Some("No rollouts yet. Create one: rollout-tui create ID --version V".to_string())
+    } else if visible.is_empty() {
+        let typed = state
+            .filter_input
+            .as_ref()
+            .map_or(state.filter.as_str(), |i| i.value());
+        Some(format!(
+            "No rollout id contains '{typed}' ({} clears the filter)",
+            state.keys.label(crate::app::keymap::Command::Back)
+        ))
+    } else {
+        None
+    };
+    if let Some(text) = empty {
         let inner = Rect {
             x: area.x + 2,
             y: area.y + 3,
             width: area.width.saturating_sub(4),
             height: 2,
         };
-        frame.render_widget(
-            Paragraph::new("No rollouts yet. Create one: rollout-tui create ID --version V")
-                .style(theme.dim()),
-            inner,
-        );
+        frame.render_widget(Paragraph::new(text).style(theme.dim()), inner);
     }
 }
 
@@ -231,7 +243,10 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
             let text = vec![
                 Line::styled(format!("✖ {e}"), theme.bad()),
                 Line::raw(""),
-                Line::raw("This document cannot be read, so nothing here writes to it."),
+                Line::raw(format!(
+                    "This document cannot be read, so nothing here changes it, except a rollback ({}), which writes only the rollback fields.",
+                    state.keys.label(crate::app::keymap::Command::Rollback)
+                )),
                 Line::raw(format!(
                     "Stored fields: {}",
                     serde_json::Value::Object(entry.stored.fields.clone())
