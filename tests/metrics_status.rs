@@ -203,8 +203,9 @@ fn google_fake(fail: bool) -> FakeServer {
     })
 }
 
-fn cm_status(cli: &Cli, server: &FakeServer) -> cli_harness::Ran {
-    let adc = cli.write_file(
+/// Application Default Credentials (an authorized user) whose token comes from `server`.
+fn adc_file(cli: &Cli, server: &FakeServer) -> std::path::PathBuf {
+    cli.write_file(
         "adc.json",
         &json!({
             "type": "authorized_user", "client_id": "id.apps.googleusercontent.com",
@@ -212,7 +213,11 @@ fn cm_status(cli: &Cli, server: &FakeServer) -> cli_harness::Ran {
             "token_uri": format!("{}/token", server.url()),
         })
         .to_string(),
-    );
+    )
+}
+
+fn cm_status(cli: &Cli, server: &FakeServer) -> cli_harness::Ran {
+    let adc = adc_file(cli, server);
     let config = cli.write_file(
         "config.toml",
         &format!(
@@ -481,15 +486,7 @@ fn prometheus_source_on_googles_promql_endpoint_with_adc() {
             ),
         )
     });
-    let adc = cli.write_file(
-        "adc.json",
-        &json!({
-            "type": "authorized_user", "client_id": "id.apps.googleusercontent.com",
-            "client_secret": "client-secret", "refresh_token": "refresh-token",
-            "token_uri": format!("{}/token", server.url()),
-        })
-        .to_string(),
-    );
+    let adc = adc_file(&cli, &server);
     // The endpoint override stands in for monitoring.googleapis.com; the path is Google's.
     let config = cli.write_file(
         "config.toml",

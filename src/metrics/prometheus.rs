@@ -91,18 +91,9 @@ impl Prometheus {
         let (Some(start), Some(end)) = (times.first(), times.last()) else {
             return Ok(Vec::new());
         };
-        let window = format_duration(self.cfg.window);
-        let escaped = escape(rev);
-        let vars = [
-            ("revision", escaped.as_str()),
-            ("side", SIDE_NAMES[side]),
-            ("window", window.as_str()),
-        ];
+        let vars = SideVars::new(&self.cfg, side, rev);
         let t = &self.cfg.prometheus;
-        let p99 = fill(
-            &t.latency,
-            &[vars[0], vars[1], vars[2], ("quantile", "0.99")],
-        );
+        let p99 = vars.fill_quantile(&t.latency, 0.99);
         let range = |q: String| async move {
             let body = self
                 .http
@@ -111,8 +102,8 @@ impl Prometheus {
             parse_matrix(&body)
         };
         let (requests, errors, p99) = tokio::join!(
-            range(fill(&t.requests, &vars)),
-            range(fill(&t.errors, &vars)),
+            range(vars.fill(&t.requests)),
+            range(vars.fill(&t.errors)),
             range(p99),
         );
         let requests = requests.map_err(|e| format!("requests query: {e}"))?;
@@ -149,26 +140,14 @@ impl Prometheus {
         now: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<SideStats, String> {
-        let window = format_duration(self.cfg.window);
-        let escaped = escape(rev);
-        let vars = [
-            ("revision", escaped.as_str()),
-            ("side", SIDE_NAMES[side]),
-            ("window", window.as_str()),
-        ];
+        let vars = SideVars::new(&self.cfg, side, rev);
         let t = &self.cfg.prometheus;
         let quantile_queries: Vec<String> = QUANTILES
             .iter()
-            .map(|q| {
-                let qs = q.to_string();
-                fill(
-                    &t.latency,
-                    &[vars[0], vars[1], vars[2], ("quantile", qs.as_str())],
-                )
-            })
+            .map(|q| vars.fill_quantile(&t.latency, *q))
             .collect();
-        let newest_query = (!t.newest.trim().is_empty()).then(|| fill(&t.newest, &vars));
-        let (requests_query, errors_query) = (fill(&t.requests, &vars), fill(&t.errors, &vars));
+        let newest_query = (!t.newest.trim().is_empty()).then(|| vars.fill(&t.newest));
+        let (requests_query, errors_query) = (vars.fill(&t.requests), vars.fill(&t.errors));
         let (requests, errors, newest, q0, q1, q2, q3) = tokio::join!(
             self.query(&requests_query, now, deadline),
             self.query(&errors_query, now, deadline),
@@ -376,6 +355,40 @@ pub fn parse_matrix(body: &str) -> Result<Vec<(i64, f64)>, String> {
 #[derive(Deserialize)]
 struct Series {
     values: Vec<(f64, String)>,
+}
+
+/// One side's values for the template placeholders.
+struct SideVars {
+    revision: String,
+    side: &'static str,
+    window: String,
+}
+
+impl SideVars {
+    fn new(cfg: &MetricsConfig, side: usize, rev: &str) -> SideVars {
+        SideVars {
+            revision: escape(rev),
+            side: SIDE_NAMES[side],
+            window: format_duration(cfg.window),
+        }
+    }
+
+    fn vars(&self) -> [(&str, &str); 3] {
+        [
+            ("revision", self.revision.as_str()),
+            ("side", self.side),
+            ("window", self.window.as_str()),
+        ]
+    }
+
+    fn fill(&self, template: &str) -> String {
+        fill(template, &self.vars())
+    }
+
+    fn fill_quantile(&self, template: &str, quantile: f64) -> String {
+        let [r, s, w] = self.vars();
+        fill(template, &[r, s, w, ("quantile", &quantile.to_string())])
+    }
 }
 
 /// A label value inside a double-quoted PromQL string.
