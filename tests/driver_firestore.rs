@@ -86,3 +86,11 @@ async fn severe_spike_without_auto_rollback_pauses_and_proposes_once() {
     };
     driver_rig::severe_spike_without_auto_rollback_pauses_and_proposes_once(s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_without_store_or_metrics_stops_acting() {
+    let Some(s) = store("drv-outage") else {
+        return;
+    };
+    driver_rig::a_driver_without_store_or_metrics_stops_acting(s).await;
+}

@@ -95,3 +95,9 @@ async fn a_slow_refresh_gets_a_lease_that_outlasts_two_ticks() {
         .ticking_every(std::time::Duration::from_secs(15));
     assert_eq!(fast.lease_ttl(), rollout_tui::app::driver::LEASE_TTL);
 }
+
+#[tokio::test]
+async fn a_driver_without_store_or_metrics_stops_acting() {
+    let (_d, s) = store();
+    driver_rig::a_driver_without_store_or_metrics_stops_acting(s).await;
+}

@@ -591,3 +591,222 @@ pub async fn severe_spike_without_auto_rollback_pauses_and_proposes_once(
         .count();
     assert_eq!(proposals, 1);
 }
+
+/// A store and a metrics source that can be cut off, to prove the driver stops acting.
+struct Cut {
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Cut {
+    fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+struct CuttableStore {
+    inner: Arc<dyn RolloutStore>,
+    cut: Arc<Cut>,
+}
+
+impl CuttableStore {
+    fn check(&self) -> rollout_tui::store::StoreResult<()> {
+        if self.cut.is_down() {
+            Err(rollout_tui::store::StoreError::Unavailable(
+                "connection refused (test)".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RolloutStore for CuttableStore {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn list(
+        &self,
+    ) -> rollout_tui::store::StoreResult<Vec<rollout_tui::store::StoredRollout>> {
+        self.check()?;
+        self.inner.list().await
+    }
+    async fn get(
+        &self,
+        id: &str,
+    ) -> rollout_tui::store::StoreResult<Option<rollout_tui::store::StoredRollout>> {
+        self.check()?;
+        self.inner.get(id).await
+    }
+    async fn create(
+        &self,
+        id: &str,
+        fields: &rollout_tui::domain::rollout::Fields,
+        event: &Event,
+    ) -> rollout_tui::store::StoreResult<rollout_tui::store::StoredRollout> {
+        self.check()?;
+        self.inner.create(id, fields, event).await
+    }
+    async fn patch(
+        &self,
+        id: &str,
+        expected: &rollout_tui::store::Revision,
+        patch: &rollout_tui::store::Patch,
+        event: &Event,
+    ) -> rollout_tui::store::StoreResult<rollout_tui::store::StoredRollout> {
+        self.check()?;
+        self.inner.patch(id, expected, patch, event).await
+    }
+    async fn append_event(&self, event: &Event) -> rollout_tui::store::StoreResult<()> {
+        self.check()?;
+        self.inner.append_event(event).await
+    }
+    async fn list_events(
+        &self,
+        rollout_id: &str,
+        limit: usize,
+    ) -> rollout_tui::store::StoreResult<Vec<Event>> {
+        self.check()?;
+        self.inner.list_events(rollout_id, limit).await
+    }
+    async fn acquire_lease(
+        &self,
+        id: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> rollout_tui::store::StoreResult<rollout_tui::store::LeaseOutcome> {
+        self.check()?;
+        self.inner.acquire_lease(id, holder, ttl, now).await
+    }
+    async fn release_lease(&self, id: &str, holder: &str) -> rollout_tui::store::StoreResult<()> {
+        self.check()?;
+        self.inner.release_lease(id, holder).await
+    }
+    async fn get_lease(
+        &self,
+        id: &str,
+    ) -> rollout_tui::store::StoreResult<Option<rollout_tui::store::Lease>> {
+        self.check()?;
+        self.inner.get_lease(id).await
+    }
+    async fn watch(
+        &self,
+    ) -> rollout_tui::store::StoreResult<tokio::sync::mpsc::Receiver<rollout_tui::store::StoreChange>>
+    {
+        self.check()?;
+        self.inner.watch().await
+    }
+}
+
+struct CuttableMetrics {
+    sim: Arc<Simulator>,
+    cut: Arc<Cut>,
+}
+
+#[async_trait::async_trait]
+impl MetricsSource for CuttableMetrics {
+    fn describe(&self) -> String {
+        self.sim.describe()
+    }
+    async fn sample(
+        &self,
+        rollout: &Rollout,
+        now: DateTime<Utc>,
+    ) -> rollout_tui::domain::health::HealthSample {
+        if self.cut.is_down() {
+            return rollout_tui::domain::health::HealthSample {
+                taken_at: now,
+                window: Duration::from_secs(300),
+                stable: None,
+                canary: None,
+                source_error: Some("cannot reach the metrics source (test)".into()),
+            };
+        }
+        self.sim.sample(rollout, now).await
+    }
+}
+
+/// Without its store or its metrics the driver does nothing at all, however long the
+/// outage lasts and however healthy the canary was; it carries on once they are back.
+pub async fn a_driver_without_store_or_metrics_stops_acting(store: Arc<dyn RolloutStore>) {
+    let mut rig = Rig::new(store.clone());
+    rig.create_at_five_percent().await;
+    for part in ["metrics", "store"] {
+        let cut = Arc::new(Cut {
+            down: std::sync::atomic::AtomicBool::new(false),
+        });
+        let cut_store: Arc<dyn RolloutStore> = Arc::new(CuttableStore {
+            inner: store.clone(),
+            cut: if part == "store" {
+                cut.clone()
+            } else {
+                Arc::new(Cut { down: false.into() })
+            },
+        });
+        let metrics = Arc::new(CuttableMetrics {
+            sim: rig.sim.clone(),
+            cut: if part == "metrics" {
+                cut.clone()
+            } else {
+                Arc::new(Cut { down: false.into() })
+            },
+        });
+        let mut d = Driver::new(
+            cut_store,
+            metrics,
+            ID,
+            &format!("cockpit-{part}"),
+            policy(ConfirmPolicy::Never),
+            GateConfig::default(),
+            Plan::preset(PlanPreset::Canary),
+        );
+        let before = rig.rollout().await;
+        d.tick(rig.now).await;
+        cut.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let events_before = rig.events().await.len();
+        // An hour: past the minimum time of the stages it is in (10m, 30m).
+        let reports = rig.run(&mut d, 240, false, |_| false).await;
+        assert!(
+            reports
+                .iter()
+                .all(|t| t.acted.is_none() && t.step == Step::Nothing),
+            "{part} down: the driver acted"
+        );
+        if part == "store" {
+            assert!(
+                reports
+                    .iter()
+                    .all(|t| matches!(t.lease, LeaseState::Unavailable(_))),
+                "no store, no lease"
+            );
+        } else {
+            assert!(reports.iter().all(|t| matches!(
+                &t.decision,
+                rollout_tui::domain::progression::Decision::Hold(w) if w.contains("inconclusive")
+            )));
+        }
+        let after = rig.rollout().await;
+        assert_eq!(
+            (after.current_stage, after.percentage),
+            (before.current_stage, before.percentage),
+            "{part} down: the rollout moved"
+        );
+        assert_eq!(
+            rig.events().await.len(),
+            events_before,
+            "{part}: nothing recorded"
+        );
+        // Back: the driver carries on to the next stage.
+        cut.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        rig.run(&mut d, 200, false, |r| {
+            r.current_stage > before.current_stage
+        })
+        .await;
+        assert!(
+            rig.rollout().await.current_stage > before.current_stage,
+            "{part}: resumes"
+        );
+        d.release().await;
+    }
+}
