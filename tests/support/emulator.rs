@@ -2,7 +2,7 @@
 //!
 //! One shared emulator per test binary (`shared()`), a unique project id per test
 //! (`project()`), and dedicated ones for tests that stop and restart theirs.
-//! Each runs in its own process group, stopped by group (`kill -TERM -<pgid>`). A
+//! Each runs in its own process group, stopped by group (killpg(2), TERM then KILL). A
 //! small `sh -c` loop in the same group is the watchdog: it kills the group once the
 //! test process is gone, because statics are never dropped and a panicking or
 //! killed test must not leave a JVM behind.
@@ -20,6 +20,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+#[path = "process_group.rs"]
+mod process_group;
+
+use nix::sys::signal::Signal;
+use process_group::signal_group;
 use rollout_tui::config::StoreConfig;
 use rollout_tui::store::firestore::FirestoreStore;
 use serde_json::Value;
@@ -140,9 +145,7 @@ impl Emulator {
             .process_group(group)
             .spawn();
         if let Err(e) = guarded {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{group}")])
-                .status();
+            signal_group(group as u32, Signal::SIGKILL);
             return Err(format!("cannot start the emulator watchdog: {e}"));
         }
         let mut emulator = Emulator {
@@ -220,21 +223,15 @@ impl Emulator {
         let Some(mut child) = self.child.lock().unwrap().take() else {
             return;
         };
-        let group = format!("-{}", child.id());
-        let signal = |sig: &str| {
-            Command::new("kill")
-                .args([sig, "--", &group])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        signal("-TERM");
+        let group = child.id();
+        let signal = |sig| signal_group(group, sig);
+        signal(Signal::SIGTERM);
         // The watchdog shell ignores TERM; once the emulator has let go of its port, KILL the rest.
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.listening() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        signal("-KILL");
+        signal(Signal::SIGKILL);
         let _ = child.wait();
         let _ = std::fs::remove_file(&self.log);
     }

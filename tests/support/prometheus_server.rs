@@ -8,7 +8,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use tempfile::TempDir;
+
+#[path = "process_group.rs"]
+mod process_group;
+use process_group::signal_group;
 
 pub const REQUIRE_ENV: &str = "ROLLOUT_TUI_REQUIRE_PROMETHEUS";
 
@@ -105,10 +110,7 @@ impl PrometheusServer {
 impl Drop for PrometheusServer {
     fn drop(&mut self) {
         // The whole group, then the child itself, so nothing outlives the test.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
+        signal_group(self.child.id(), Signal::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

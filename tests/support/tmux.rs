@@ -375,14 +375,14 @@ pub fn process_running(pid: u32) -> bool {
     }
 }
 
-/// Sends a signal with kill(1).
+/// Sends signal `name` ("HUP", "TERM") to one process, with kill(2): never kill(1), whose
+/// argument parsing has sent kill(-1) (see Cargo.toml). Pids 0 and 1 are refused.
 pub fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} {pid} failed");
+    let sig: nix::sys::signal::Signal = format!("SIG{name}").parse().expect("a signal name");
+    let pid = i32::try_from(pid).expect("a pid");
+    assert!(pid > 1, "refusing to signal pid {pid}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+        .unwrap_or_else(|e| panic!("kill -{name} {pid} failed: {e}"));
 }
 
 /// Waits until `pid` has ended; false after `timeout`.
