@@ -101,3 +101,28 @@ async fn a_driver_without_store_or_metrics_stops_acting() {
     let (_d, s) = store();
     driver_rig::a_driver_without_store_or_metrics_stops_acting(s).await;
 }
+
+/// `--auto` with a mistyped id: the driver says so and keeps no lease for it.
+#[tokio::test]
+async fn a_driver_for_a_missing_rollout_holds_no_lease() {
+    let (_d, s) = store();
+    let rig = driver_rig::Rig::new(s.clone());
+    let mut d = rollout_tui::app::driver::Driver::new(
+        s.clone(),
+        rig.sim.clone(),
+        "no-such-rollout",
+        "cockpit-a",
+        driver_rig::policy(rollout_tui::domain::progression::ConfirmPolicy::Never),
+        rollout_tui::domain::health::GateConfig::default(),
+        rollout_tui::domain::rollout::Plan::preset(
+            rollout_tui::domain::rollout::PlanPreset::Canary,
+        ),
+    );
+    let t = d.tick(rig.now).await;
+    assert!(
+        matches!(&t.lease, rollout_tui::app::driver::LeaseState::Unavailable(w) if w.contains("does not exist")),
+        "{:?}",
+        t.lease
+    );
+    assert!(s.get_lease("no-such-rollout").await.unwrap().is_none());
+}

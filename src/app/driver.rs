@@ -211,7 +211,12 @@ impl Driver {
         };
         let stored = match self.store.get(&self.id).await {
             Ok(Some(s)) => s,
-            Ok(None) => return self.hold(lease, format!("rollout '{}' does not exist", self.id)),
+            Ok(None) => {
+                // No lease is kept for a rollout that is not there (a mistyped `--auto ID`).
+                self.release().await;
+                let why = format!("rollout '{}' does not exist", self.id);
+                return self.hold(LeaseState::Unavailable(why.clone()), why);
+            }
             Err(e) => return self.hold(lease, format!("store unavailable: {e}")),
         };
         let rollout = match stored.parse() {
