@@ -208,17 +208,41 @@ impl MetricsSource for Prometheus {
         points: usize,
     ) -> Result<Vec<HealthSample>, String> {
         let grace = std::time::Duration::from_millis(200);
-        tokio::time::timeout(
-            self.cfg.timeout + grace,
-            self.history_of(rollout, end, step, points),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "Prometheus did not answer within {}",
-                format_duration(self.cfg.timeout)
-            ))
-        })
+        let history = async {
+            let revs = Revisions::of(rollout);
+            let times = super::history_times(end, step, points);
+            let deadline = Instant::now() + self.cfg.timeout;
+            let one = |i: usize| {
+                let (revs, times) = (&revs, &times);
+                async move {
+                    match revs.get(i) {
+                        None => Err(revs.missing(i)),
+                        Some(r) => self.side_history(i, r, times, step, deadline).await,
+                    }
+                }
+            };
+            let (stable, canary) = tokio::join!(one(0), one(1));
+            let (stable, canary) = (stable?, canary?);
+            Ok(times
+                .iter()
+                .zip(stable.into_iter().zip(canary))
+                .map(|(t, (stable, canary))| HealthSample {
+                    taken_at: *t,
+                    window: self.cfg.window,
+                    stable,
+                    canary,
+                    source_error: None,
+                })
+                .collect())
+        };
+        tokio::time::timeout(self.cfg.timeout + grace, history)
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "Prometheus did not answer within {}",
+                    format_duration(self.cfg.timeout)
+                ))
+            })
     }
 
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
@@ -268,42 +292,6 @@ impl MetricsSource for Prometheus {
             canary,
             source_error: (!problems.is_empty()).then(|| problems.join("; ")),
         }
-    }
-}
-
-impl Prometheus {
-    async fn history_of(
-        &self,
-        rollout: &Rollout,
-        end: DateTime<Utc>,
-        step: std::time::Duration,
-        points: usize,
-    ) -> Result<Vec<HealthSample>, String> {
-        let revs = Revisions::of(rollout);
-        let times = super::history_times(end, step, points);
-        let deadline = Instant::now() + self.cfg.timeout;
-        let one = |i: usize| {
-            let (revs, times) = (&revs, &times);
-            async move {
-                match revs.get(i) {
-                    None => Err(revs.missing(i)),
-                    Some(r) => self.side_history(i, r, times, step, deadline).await,
-                }
-            }
-        };
-        let (stable, canary) = tokio::join!(one(0), one(1));
-        let (stable, canary) = (stable?, canary?);
-        Ok(times
-            .iter()
-            .zip(stable.into_iter().zip(canary))
-            .map(|(t, (stable, canary))| HealthSample {
-                taken_at: *t,
-                window: self.cfg.window,
-                stable,
-                canary,
-                source_error: None,
-            })
-            .collect())
     }
 }
 
