@@ -106,25 +106,7 @@ pub async fn perform(
         .await
         .map_err(PerformError::Store)?
         .ok_or_else(|| PerformError::NotFound(id.into()))?;
-    let mut retries = 0;
-    let mut seen = seen;
-    loop {
-        match perform_on(store, &seen, action, ctx, None).await {
-            Err(PerformError::Conflict { current, .. })
-                if safe_to_reapply(action) && retries + 1 < MAX_ATTEMPTS =>
-            {
-                retries += 1;
-                tracing::info!(
-                    rollout = id,
-                    retries,
-                    "compare-and-set lost a race; re-validating on the current document"
-                );
-                seen = *current;
-            }
-            Ok(done) => return Ok(Performed { retries, ..done }),
-            Err(e) => return Err(e),
-        }
-    }
+    act_on(store, &seen, action, ctx, None, safe_to_reapply(action)).await
 }
 
 /// Acts on the document as `seen` (what the operator or the driver decided on): the write
@@ -137,6 +119,20 @@ pub async fn perform_on(
     action: &Action,
     ctx: Context<'_>,
     evidence: Option<&Value>,
+) -> Result<Performed, PerformError> {
+    let reapply = matches!(action, Action::Rollback { .. });
+    act_on(store, seen, action, ctx, evidence, reapply).await
+}
+
+/// Applies `action` to `seen` and writes it compare-and-set; on a lost race, re-validates
+/// on the current document if `reapply`, else reports the conflict against `seen`.
+async fn act_on(
+    store: &dyn RolloutStore,
+    seen: &StoredRollout,
+    action: &Action,
+    ctx: Context<'_>,
+    evidence: Option<&Value>,
+    reapply: bool,
 ) -> Result<Performed, PerformError> {
     let id = seen.id.as_str();
     let mut current = seen.clone();
@@ -166,9 +162,14 @@ pub async fn perform_on(
                 });
             }
             Err(StoreError::Conflict { current: now, .. })
-                if matches!(action, Action::Rollback { .. }) && retries + 1 < MAX_ATTEMPTS =>
+                if reapply && retries + 1 < MAX_ATTEMPTS =>
             {
                 retries += 1;
+                tracing::info!(
+                    rollout = id,
+                    retries,
+                    "compare-and-set lost a race; re-validating on the current document"
+                );
                 current = *now;
             }
             Err(StoreError::Conflict { current: now, .. }) => {
