@@ -318,7 +318,7 @@ async fn open_cockpit(
     state.auto_on_start = env.auto.clone();
     if let Some(sim) = metrics.as_ref().and_then(|m| m.simulator()) {
         state.simulated = true;
-        state.faults = sim.all_regressions().into_iter().collect();
+        state.faults = sim.all_regressions();
     }
     let cockpit = crate::app::runtime::Cockpit {
         store,

@@ -314,13 +314,16 @@ impl AppState {
         }
     }
 
-    /// Indices into `rollouts` that pass the filter, in display order.
-    pub fn visible(&self) -> Vec<usize> {
-        let needle = self
-            .filter_input
+    /// The filter in effect: what is being typed, else the kept filter.
+    pub fn filter_text(&self) -> &str {
+        self.filter_input
             .as_ref()
             .map_or(self.filter.as_str(), Input::value)
-            .to_lowercase();
+    }
+
+    /// Indices into `rollouts` that pass the filter, in display order.
+    pub fn visible(&self) -> Vec<usize> {
+        let needle = self.filter_text().to_lowercase();
         self.rollouts
             .iter()
             .enumerate()

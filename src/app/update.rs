@@ -24,6 +24,13 @@ use crate::store::{Lease, StoreChange, StoredRollout};
 
 /// How long a message stays in the status line.
 const TOAST_SECONDS: i64 = 8;
+
+/// The faults the fault dialog offers, by key (`0` clears them).
+pub const FAULT_CHOICES: [(char, Regression); 3] = [
+    ('1', Regression::ErrorSpike { error_rate: 0.2 }),
+    ('2', Regression::LatencyShift { ms: 400.0 }),
+    ('3', Regression::TrafficDrop),
+];
 /// A percentage jump bigger than this (or to 100 %) asks first.
 const BIG_JUMP_POINTS: f64 = 25.0;
 
@@ -1042,11 +1049,12 @@ fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             }
         },
         Dialog::Fault { id } => {
-            let fault = match key.code {
-                KeyCode::Char('1') => Some(Regression::ErrorSpike { error_rate: 0.2 }),
-                KeyCode::Char('2') => Some(Regression::LatencyShift { ms: 400.0 }),
-                KeyCode::Char('3') => Some(Regression::TrafficDrop),
-                KeyCode::Char('0') => None,
+            let chosen = FAULT_CHOICES
+                .iter()
+                .find(|(k, _)| key.code == KeyCode::Char(*k));
+            let fault = match (chosen, key.code) {
+                (Some((_, f)), _) => Some(*f),
+                (None, KeyCode::Char('0')) => None,
                 _ => {
                     state.dialog = Some(Dialog::Fault { id });
                     return vec![];

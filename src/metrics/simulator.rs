@@ -90,14 +90,11 @@ impl Simulator {
     }
 
     /// Every rollout's injected regressions, by rollout id.
-    pub fn all_regressions(&self) -> Vec<(String, Vec<Regression>)> {
-        let mut all: Vec<_> = self
-            .lock()
+    pub fn all_regressions(&self) -> std::collections::BTreeMap<String, Vec<Regression>> {
+        self.lock()
             .iter()
             .map(|(id, r)| (id.clone(), r.clone()))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
+            .collect()
     }
 
     pub fn regressions(&self, rollout_id: &str) -> Vec<Regression> {

@@ -8,7 +8,7 @@ use tui_input::Input;
 
 use super::Theme;
 use crate::app::state::{AppState, Dialog};
-use crate::app::update::{action_name, input_problem};
+use crate::app::update::{FAULT_CHOICES, action_name, input_problem};
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width.saturating_sub(2)).max(10);
@@ -107,9 +107,9 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
                 "Now: {}",
                 active.unwrap_or_else(|| "no fault".into())
             )));
-            lines.push(Line::raw("1  error spike: 20 % of canary requests fail"));
-            lines.push(Line::raw("2  latency: +400 ms on every canary request"));
-            lines.push(Line::raw("3  traffic drop: the canary gets no requests"));
+            for (key, fault) in FAULT_CHOICES {
+                lines.push(Line::raw(format!("{key}  {fault}")));
+            }
             lines.push(Line::raw("0  clear every fault"));
             hint = "1/2/3/0: choose   Esc: cancel";
         }

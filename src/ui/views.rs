@@ -210,12 +210,9 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
     let empty = if state.rollouts.is_empty() {
         Some("No rollouts yet. Create one: rollout-tui create ID --version V".to_string())
     } else if visible.is_empty() {
-        let typed = state
-            .filter_input
-            .as_ref()
-            .map_or(state.filter.as_str(), |i| i.value());
         Some(format!(
-            "No rollout id contains '{typed}' ({} clears the filter)",
+            "No rollout id contains '{}' ({} clears the filter)",
+            state.filter_text(),
             state.keys.label(crate::app::keymap::Command::Back)
         ))
     } else {
