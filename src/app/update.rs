@@ -751,18 +751,22 @@ fn selected_rollout(state: &mut AppState) -> Option<Rollout> {
     }
 }
 
-/// Why the action would be refused, worked out before a dialog asks anything: a question
+/// Why the command would be refused, worked out before a dialog asks anything: a question
 /// about a move that cannot happen (advancing a rolled-back rollout) only misleads.
-fn refusal(state: &AppState, r: &Rollout, action: &Action) -> Option<String> {
+fn refusal(state: &AppState, r: &Rollout, command: Command) -> Option<String> {
     let fields = &state.entry(&r.id)?.stored.fields;
     let ctx = actions::Context {
         actor: &state.actor,
         now: state.now,
         default_plan: &state.default_plan,
     };
-    let checked = match action {
-        Action::SetPercent(_) => actions::check_percent_settable(r),
-        _ => actions::apply(r, fields, action, ctx).map(|_| ()),
+    let dry_run = |action: Action| actions::apply(r, fields, &action, ctx).map(|_| ());
+    let checked = match command {
+        Command::Advance => dry_run(Action::Advance),
+        Command::Promote => dry_run(Action::Promote),
+        // The value is not chosen yet: only whether a percentage may be set at all.
+        Command::SetPercent => actions::check_percent_settable(r),
+        _ => Ok(()),
     };
     checked.err().map(|e| e.to_string())
 }
@@ -772,13 +776,7 @@ fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
         return vec![];
     };
     let id = r.id.clone();
-    let probe = match command {
-        Command::Advance => Some(Action::Advance),
-        Command::SetPercent => Some(Action::SetPercent(r.percentage)),
-        Command::Promote => Some(Action::Promote),
-        _ => None,
-    };
-    if let Some(why) = probe.and_then(|a| refusal(state, &r, &a)) {
+    if let Some(why) = refusal(state, &r, command) {
         toast(state, ToastLevel::Error, format!("{id}: {why}"));
         return vec![];
     }
