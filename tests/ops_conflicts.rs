@@ -46,12 +46,7 @@ impl RolloutStore for RacingStore {
         event: &Event,
     ) -> StoreResult<StoredRollout> {
         if !self.raced.swap(true, Ordering::SeqCst) {
-            let plan = Plan::preset(PlanPreset::Canary);
-            let ctx = Context {
-                actor: "rival",
-                now: Utc::now(),
-                default_plan: &plan,
-            };
+            let ctx = ctx("rival");
             perform(&self.inner, id, &self.rival, ctx)
                 .await
                 .expect("rival's action");
@@ -81,6 +76,17 @@ impl RolloutStore for RacingStore {
     }
     async fn watch(&self) -> StoreResult<mpsc::Receiver<StoreChange>> {
         self.inner.watch().await
+    }
+}
+
+/// Acting now as `actor`, with the canary plan as the default.
+fn ctx(actor: &str) -> Context<'_> {
+    static PLAN: std::sync::LazyLock<Plan> =
+        std::sync::LazyLock::new(|| Plan::preset(PlanPreset::Canary));
+    Context {
+        actor,
+        now: Utc::now(),
+        default_plan: &PLAN,
     }
 }
 
@@ -123,12 +129,7 @@ async fn stage_and_percent(store: &dyn RolloutStore) -> (Option<usize>, f64) {
 #[tokio::test]
 async fn concurrent_advance_is_not_applied_twice() {
     let (_dir, store) = racing(Action::Advance).await;
-    let plan = Plan::preset(PlanPreset::Canary);
-    let ctx = Context {
-        actor: "me",
-        now: Utc::now(),
-        default_plan: &plan,
-    };
+    let ctx = ctx("me");
     let err = perform(store.as_ref(), "current", &Action::Advance, ctx)
         .await
         .unwrap_err();
@@ -158,12 +159,7 @@ async fn concurrent_advance_is_not_applied_twice() {
 #[tokio::test]
 async fn concurrent_absolute_action_is_revalidated_and_applied() {
     let (_dir, store) = racing(Action::Advance).await;
-    let plan = Plan::preset(PlanPreset::Canary);
-    let ctx = Context {
-        actor: "me",
-        now: Utc::now(),
-        default_plan: &plan,
-    };
+    let ctx = ctx("me");
     let done = perform(
         store.as_ref(),
         "current",
@@ -187,12 +183,7 @@ async fn concurrent_rollback_then_rollback_is_refused_not_duplicated() {
         reason: "rival saw errors".into(),
     })
     .await;
-    let plan = Plan::preset(PlanPreset::Canary);
-    let ctx = Context {
-        actor: "me",
-        now: Utc::now(),
-        default_plan: &plan,
-    };
+    let ctx = ctx("me");
     let err = perform(
         store.as_ref(),
         "current",
@@ -219,12 +210,7 @@ async fn concurrent_rollback_then_rollback_is_refused_not_duplicated() {
 #[tokio::test]
 async fn acting_on_a_stale_view_is_a_conflict_and_writes_nothing() {
     let (_dir, store) = racing(Action::Advance).await;
-    let plan = Plan::preset(PlanPreset::Canary);
-    let ctx = Context {
-        actor: "me",
-        now: Utc::now(),
-        default_plan: &plan,
-    };
+    let ctx = ctx("me");
     // What the operator saw: stage 0, 0 %. Another operator advances before the write.
     let seen = store.get("current").await.unwrap().unwrap();
     for action in [Action::Advance, Action::SetPercent("20".parse().unwrap())] {
@@ -259,12 +245,7 @@ async fn acting_on_a_stale_view_is_a_conflict_and_writes_nothing() {
 #[tokio::test]
 async fn a_rollback_on_a_stale_view_still_rolls_back() {
     let (_dir, store) = racing(Action::Advance).await;
-    let plan = Plan::preset(PlanPreset::Canary);
-    let ctx = Context {
-        actor: "me",
-        now: Utc::now(),
-        default_plan: &plan,
-    };
+    let ctx = ctx("me");
     let seen = store.get("current").await.unwrap().unwrap();
     let done = perform_on(
         store.as_ref(),
