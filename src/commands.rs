@@ -12,15 +12,24 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::{Cli, Command, CreateArgs, HashingArg, PlanArg, UsersCommand};
 use crate::config::{Config, ConfigSource};
-use crate::domain::actions::{self, Action, Context, NewRollout, UserList};
+use crate::domain::actions::{self, Action, ActionError, Context, NewRollout, UserList};
 use crate::domain::assign;
-use crate::domain::event::Event;
+use crate::domain::event::{Event, describe_change};
 use crate::domain::health::{GateReport, HealthSample, Verdict};
 use crate::domain::rollout::{Hashing, Plan, PlanPreset, Rollout};
+use crate::domain::text::{escape, escape_keeping_lines, is_unsafe_for_terminal};
 use crate::domain::units::{Percent, format_duration, format_elapsed};
 use crate::ops::{self, PerformError};
 use crate::store::local::LocalStore;
 use crate::store::{RolloutStore, StoreError, StoredRollout};
+
+/// Human output. Whatever it quotes (documents other tools wrote, server errors, user keys)
+/// reaches the terminal with every control and invisible formatting character escaped.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say_raw(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 /// A command that did not succeed: what to tell the user and the exit code.
 #[derive(Debug)]
@@ -53,9 +62,11 @@ impl From<StoreError> for Failure {
 }
 
 impl From<PerformError> for Failure {
+    /// Exit 2 is for input that is wrong whatever the rollout's state; a state that refuses
+    /// the action ("already rolled back", "nothing to change") is exit 1.
     fn from(e: PerformError) -> Self {
         match e {
-            PerformError::Refused(_) => Failure::invalid(e.to_string()),
+            PerformError::Refused(ActionError::Invalid(_)) => Failure::invalid(e.to_string()),
             _ => Failure::failed(e.to_string()),
         }
     }
@@ -71,6 +82,8 @@ pub struct Env {
     pub actor: String,
     /// Rollouts the cockpit drives from the start.
     pub auto: Vec<String>,
+    /// Why the log file is not being written, if it is not.
+    pub log_problem: Option<String>,
 }
 
 impl Env {
@@ -82,12 +95,17 @@ impl Env {
             .data_dir(cli.data_dir.as_deref())
             .map_err(|e| Failure::invalid(e.to_string()))?;
         let actor = config.actor(cli.actor.as_deref());
+        if cli.actor.is_some() {
+            actions::validate_actor(&actor)
+                .map_err(|e| Failure::invalid(format!("--actor / ROLLOUT_TUI_ACTOR: {e}")))?;
+        }
         Ok(Env {
             config,
             config_source,
             data_dir,
             actor,
             auto: Vec::new(),
+            log_problem: None,
         })
     }
 
@@ -120,9 +138,8 @@ pub async fn run(cli: Cli) -> CmdResult {
     if matches!(cli.command, Some(Command::Demo { .. })) && cli.data_dir.is_none() {
         env.data_dir = env.data_dir.join("demo");
     }
-    if let Err(e) = crate::logging::init(&env.data_dir, &env.config.log.level) {
-        eprintln!("warning: logging disabled: {e}");
-    }
+    // A log that cannot be written never stops or clutters a command; check-config says so.
+    env.log_problem = crate::logging::init(&env.data_dir, &env.config.log.level).err();
     tracing::debug!(command = ?cli.command, actor = %env.actor, "command");
     if !cli.auto.is_empty() && !matches!(cli.command, None | Some(Command::Demo { .. })) {
         return Err(Failure::invalid(
@@ -356,21 +373,26 @@ async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
         })?;
     tracing::info!(rollout = id, actor = %env.actor, summary = %done.transition.summary, revision = %done.stored.revision, "action applied");
     match done.stored.parse() {
-        Ok(after) => println!(
+        Ok(after) => say!(
             "{}: {} (now {} at {}, revision {})",
             id, done.transition.summary, after.status, after.percentage, done.stored.revision
         ),
         // Only a rollback is written to a malformed document; it stays malformed.
         Err(e) => {
-            println!(
+            say!(
                 "{}: {} (revision {})",
                 id, done.transition.summary, done.stored.revision
             );
-            eprintln!("warning: {e}; fix the document before changing it further");
+            eprintln!(
+                "{}",
+                escape_keeping_lines(&format!(
+                    "warning: {e}; fix the document before changing it further"
+                ))
+            );
         }
     }
     if done.retries > 0 {
-        println!(
+        say!(
             "note: the rollout changed meanwhile; re-checked and applied on the current document"
         );
     }
@@ -405,7 +427,7 @@ async fn create(env: &Env, args: CreateArgs) -> CmdResult {
     let stored = store.create(&args.id, &fields, &event).await?;
     let r = stored.parse().map_err(|e| Failure::failed(e.to_string()))?;
     let (i, stage) = r.stage().expect("a created rollout has a plan");
-    println!(
+    say!(
         "{}: created version {} in stage {}/{} '{}' ({}), status {}",
         r.id,
         r.version,
@@ -423,8 +445,8 @@ fn check_config(env: &Env) -> CmdResult {
         ConfigSource::File(p) => p.display().to_string(),
         ConfigSource::Defaults => "none found; using the built-in defaults".into(),
     };
-    println!("config file:  {source}");
-    println!("data dir:     {}", env.data_dir.display());
+    say!("config file:  {source}");
+    say!("data dir:     {}", env.data_dir.display());
     // Neither line connects: the Firestore store and the metrics sources connect on first use.
     let store = match env.config.store.kind.as_str() {
         "firestore" => {
@@ -442,32 +464,47 @@ fn check_config(env: &Env) -> CmdResult {
             LocalStore::default_path(&env.data_dir).display()
         ),
     };
-    println!("store:        {store}");
+    say!("store:        {store}");
     let metrics = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
-    println!(
+    say!(
         "metrics:      {}",
         metrics.map_or_else(
             || "none (no health gates are judged)".into(),
             |m| m.describe()
         )
     );
-    println!("actor:        {}", env.actor);
-    println!(
+    say!("actor:        {}", env.actor);
+    match &env.log_problem {
+        None => say!(
+            "log:          {}",
+            crate::logging::log_path(&env.data_dir).display()
+        ),
+        Some(why) => say!("log:          not written: {why}"),
+    }
+    say!(
         "default plan: {} {}",
         env.config.defaults.plan,
         plan_line(&env.default_plan())
     );
-    println!("hashing:      {}", env.config.defaults.hashing);
-    println!(
+    say!("hashing:      {}", env.config.defaults.hashing);
+    say!(
         "policy:       confirm {:?}, auto rollback {}",
         env.config.policy.confirm, env.config.policy.auto_rollback
     );
-    let effective = toml::to_string(&env.config).unwrap_or_default();
-    if let Some(gates) = effective.split("[gates]").nth(1) {
-        let table = gates.split("\n[").next().unwrap_or_default();
-        println!("gates:        {}", table.trim().replace('\n', ", "));
+    say!("gates:        (a document's own `gates` field replaces these for its rollout)");
+    for g in env.config.gates.settings() {
+        let state = if g.on { "on " } else { "OFF" };
+        say!("  {state} {:<24} {}", g.key, g.value);
     }
-    println!("config OK");
+    let g = &env.config.gates;
+    say!(
+        "      min_requests {}, breach_for {}, severe_for {}, max_staleness {}",
+        g.min_requests,
+        format_duration(g.breach_for),
+        format_duration(g.severe_for),
+        format_duration(g.max_staleness)
+    );
+    say!("config OK");
     Ok(())
 }
 
@@ -533,7 +570,7 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
                             text.push_str(&health_text(&source.describe(), sample, report));
                         }
                     }
-                    print!("{text}");
+                    say_raw(&text);
                 }
                 Err(e) => {
                     return Err(Failure::failed(format!(
@@ -544,7 +581,7 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
             }
         }
         None if rollouts.is_empty() => {
-            println!(
+            say!(
                 "no rollouts in {}; create one with `rollout-tui create ID --version V`",
                 store.describe()
             );
@@ -565,7 +602,7 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
                 }
                 None => None,
             };
-            print!("{}", table_text(&rollouts, health.as_ref(), now));
+            say_raw(&table_text(&rollouts, health.as_ref(), now));
         }
     }
     Ok(())
@@ -597,7 +634,7 @@ fn health_text(source: &str, sample: &HealthSample, report: &GateReport) -> Stri
     };
     let _ = writeln!(o, "  health       {verdict} (metrics: {source})");
     if let Some(e) = &sample.source_error {
-        let _ = writeln!(o, "               {e}");
+        let _ = writeln!(o, "               {}", escape(e));
     }
     let ms = |v: Option<f64>| {
         v.filter(|x| x.is_finite())
@@ -630,7 +667,7 @@ fn health_text(source: &str, sample: &HealthSample, report: &GateReport) -> Stri
             Verdict::Fail => "FAIL",
             Verdict::Inconclusive => "wait",
         };
-        let _ = writeln!(o, "    {v:<4} {:<20} {}", g.name, g.detail);
+        let _ = writeln!(o, "    {v:<4} {:<20} {}", escape(&g.name), escape(&g.detail));
     }
     o
 }
@@ -669,15 +706,52 @@ async fn print_status_json(env: &Env, rollouts: Vec<StoredRollout>) -> CmdResult
         })
         .collect();
     let out = json!({ "rollouts": list });
-    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-    serde_json::to_writer(&mut w, &out)
-        .map_err(std::io::Error::from)
-        .and_then(|()| writeln!(w))
-        .and_then(|()| w.flush())
-        .map_err(|e| Failure::failed(format!("cannot write the status: {e}")))?;
+    let text = json_text(&out);
     // The process ends next; freeing a thousand documents one by one would only cost time.
     std::mem::forget(out);
+    write_out(text.as_bytes())?;
     Ok(())
+}
+
+fn say_raw(text: &str) {
+    print!("{}", escape_keeping_lines(text));
+}
+
+/// JSON for scripts. serde_json escapes C0 controls only; DEL, C1 controls and invisible
+/// formatting characters are written as `\uXXXX` too, so piping it to a terminal is as safe
+/// as the tables (every such character sits inside a string, where the escape is valid JSON).
+fn json_text(value: &Value) -> String {
+    let raw = value.to_string();
+    if !raw.chars().any(is_unsafe_for_terminal) {
+        return raw;
+    }
+    let mut out = String::with_capacity(raw.len() + 16);
+    for c in raw.chars() {
+        if is_unsafe_for_terminal(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes JSON and a newline; a reader that stopped reading (`| head -c 10`) ends it quietly.
+fn print_json(value: &Value) -> CmdResult {
+    write_out(json_text(value).as_bytes())
+}
+
+fn write_out(bytes: &[u8]) -> CmdResult {
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(bytes)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::failed(format!("cannot write the output: {e}"))),
+    }
 }
 
 async fn get_existing(store: &dyn RolloutStore, id: &str) -> Result<StoredRollout, Failure> {
@@ -751,6 +825,12 @@ fn table_text(
             row.push(cell);
         }
     }
+    // Escaped before measuring, so a stored newline or escape sequence cannot break a row.
+    for cell in rows.iter_mut().flatten() {
+        if let std::borrow::Cow::Owned(safe) = escape(cell) {
+            *cell = safe;
+        }
+    }
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
@@ -771,21 +851,26 @@ fn table_text(
 
 fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "rollout {} (revision {})", r.id, stored.revision);
+    let _ = writeln!(
+        o,
+        "rollout {} (revision {})",
+        escape(&r.id),
+        escape(&stored.revision.0)
+    );
     let stable_version = r
         .stable_version
         .as_deref()
-        .map(|v| format!(" (stable {v})"))
+        .map(|v| format!(" (stable {})", escape(v)))
         .unwrap_or_default();
-    let _ = writeln!(o, "  version      {}{stable_version}", r.version);
+    let _ = writeln!(o, "  version      {}{stable_version}", escape(&r.version));
     let _ = writeln!(o, "  status       {}", r.status);
     let _ = writeln!(o, "  percentage   {}", r.percentage);
     let _ = writeln!(o, "  hashing      {}", r.hashing);
     let _ = writeln!(
         o,
         "  revisions    stable {}  canary {}",
-        r.stable_revision.as_deref().unwrap_or("-"),
-        r.canary_revision.as_deref().unwrap_or("-")
+        escape(r.stable_revision.as_deref().unwrap_or("-")),
+        escape(r.canary_revision.as_deref().unwrap_or("-"))
     );
     let _ = writeln!(o, "  started      {}", ago(r.started_at, now));
     let _ = writeln!(o, "  updated      {}", ago(r.last_updated_at, now));
@@ -793,13 +878,13 @@ fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> Strin
         let _ = writeln!(o, "  completed    {}", ago(Some(t), now));
     }
     if let Some(by) = &r.approved_by {
-        let _ = writeln!(o, "  approved by  {by}");
+        let _ = writeln!(o, "  approved by  {}", escape(by));
     }
     if let Some(why) = &r.pause_reason {
-        let _ = writeln!(o, "  paused       {why}");
+        let _ = writeln!(o, "  paused       {}", escape(why));
     }
     if let Some(why) = &r.rollback_reason {
-        let _ = writeln!(o, "  rolled back  {why}");
+        let _ = writeln!(o, "  rolled back  {}", escape(why));
     }
     match (&r.plan, r.stage()) {
         (Some(plan), Some((current, _))) => {
@@ -811,7 +896,7 @@ fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> Strin
                     o,
                     "   {marker} {}. {:<16} {:>7}  min {}{confirm}",
                     i + 1,
-                    s.name,
+                    escape(&s.name),
                     s.percent.to_string(),
                     format_duration(s.min_duration)
                 );
@@ -855,7 +940,7 @@ fn preview(users: &[String]) -> String {
     let mut s = users
         .iter()
         .take(SHOWN)
-        .cloned()
+        .map(|u| escape(u))
         .collect::<Vec<_>>()
         .join(", ");
     if users.len() > SHOWN {
@@ -877,12 +962,9 @@ async fn assign_user(env: &Env, id: &str, user: &str, as_json: bool) -> CmdResul
     let a = assign::assign(&r, user).map_err(|e| Failure::invalid(e.to_string()))?;
     let side = serde_json::to_value(a.side).unwrap_or(Value::Null);
     if as_json {
-        println!(
-            "{}",
-            json!({ "side": side, "reason": a.reason.explain(), "bucket": a.bucket() })
-        );
+        print_json(&json!({ "side": side, "reason": a.reason.explain(), "bucket": a.bucket() }))?;
     } else {
-        println!(
+        say!(
             "{}: {} ({})",
             user.trim(),
             side.as_str().unwrap_or("?"),
@@ -901,10 +983,10 @@ async fn list_users(env: &Env, id: &str, excluded: bool, as_json: bool) -> CmdRe
         &r.canary_users
     };
     if as_json {
-        println!("{}", json!({ "users": users }));
+        print_json(&json!({ "users": users }))?;
     } else {
         for u in users {
-            println!("{u}");
+            say!("{}", escape(u));
         }
     }
     Ok(())
@@ -914,13 +996,7 @@ fn event_line(e: &Event) -> String {
     let changes = match (&e.before, &e.after) {
         (Value::Object(b), Value::Object(a)) => a
             .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{k} {} -> {}",
-                    b.get(k).map_or("null".into(), Value::to_string),
-                    v
-                )
-            })
+            .map(|(k, v)| describe_change(k, b.get(k).unwrap_or(&Value::Null), v))
             .collect::<Vec<_>>()
             .join(", "),
         (_, Value::Object(a)) => ["version", "status", "rolloutPercentage", "hashing"]
@@ -933,14 +1009,14 @@ fn event_line(e: &Event) -> String {
     let reason = e
         .reason
         .as_deref()
-        .map(|r| format!("  reason: {r}"))
+        .map(|r| format!("  reason: {}", escape(r)))
         .unwrap_or_default();
     format!(
         "{}  {:<13} {}  {}{reason}",
         e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         e.kind.as_str(),
-        e.actor,
-        changes
+        escape(&e.actor),
+        escape(&changes)
     )
 }
 
@@ -949,12 +1025,12 @@ async fn events(env: &Env, id: &str, limit: usize, as_json: bool) -> CmdResult {
     get_existing(store.as_ref(), id).await?;
     let list = store.list_events(id, limit).await?;
     if as_json {
-        println!("{}", json!({ "events": list }));
+        print_json(&json!({ "events": list }))?;
     } else if list.is_empty() {
-        println!("no events for '{id}'");
+        say!("no events for '{id}'");
     } else {
         for e in &list {
-            println!("{}", event_line(e));
+            say!("{}", event_line(e));
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::keymap::{KeySetting, Keymap};
 
+use crate::domain::gates::Spelling;
 use crate::domain::health::GateConfig;
 use crate::domain::progression::Policy;
 use crate::domain::rollout::{Hashing, Plan, PlanPreset};
@@ -159,6 +160,14 @@ fn gates_from_snake_case<'de, D: serde::Deserializer<'de>>(d: D) -> Result<GateC
     let table = toml::Table::deserialize(d)?;
     let mut camel = serde_json::Map::new();
     for (k, v) in table {
+        // JSON has no NaN or infinity: converted, they would turn into null, which means "off".
+        if let toml::Value::Float(x) = v
+            && !x.is_finite()
+        {
+            return Err(D::Error::custom(format!(
+                "gates.{k} = {x} is not a number; give a threshold, or \"off\" to switch the gate off"
+            )));
+        }
         let value = serde_json::to_value(v).map_err(D::Error::custom)?;
         camel.insert(snake_to_camel(&k), value);
     }
@@ -292,12 +301,21 @@ impl Config {
         self.metrics.validate()?;
         self.default_plan()?;
         self.default_hashing()?;
-        if let Some(actor) = &self.actor
-            && actor.trim().is_empty()
+        if let Some(dir) = &self.data_dir
+            && dir.as_os_str().is_empty()
         {
-            return Err("actor must not be empty; leave it out to use $USER@host".into());
+            return Err(
+                "data_dir = \"\" is empty; give a directory, or leave it out to use the platform data directory"
+                    .into(),
+            );
         }
-        validate_gates(&self.gates)?;
+        if let Some(actor) = &self.actor {
+            if actor.trim().is_empty() {
+                return Err("actor must not be empty; leave it out to use $USER@host".into());
+            }
+            crate::domain::actions::validate_actor(actor).map_err(|e| format!("actor: {e}"))?;
+        }
+        self.gates.validate(Spelling::Config)?;
         self.keymap()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| format!("log.level = '{}' is not a log filter: {e}", self.log.level))?;
@@ -333,6 +351,11 @@ impl Config {
     /// The data directory: flag, else `ROLLOUT_TUI_DATA_DIR`, else config, else platform default.
     pub fn data_dir(&self, flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
         if let Some(p) = flag {
+            if p.as_os_str().is_empty() {
+                return Err(ConfigError::Invalid(
+                    "--data-dir is empty; give a directory".into(),
+                ));
+            }
             return Ok(p.to_path_buf());
         }
         if let Some(p) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
@@ -368,47 +391,6 @@ impl Config {
             format!("{user}@{host}")
         }
     }
-}
-
-fn validate_gates(g: &GateConfig) -> Result<(), String> {
-    let rate = |name: &str, v: Option<f64>| match v {
-        Some(x) if !(0.0..=1.0).contains(&x) => Err(format!(
-            "gates.{name} = {x} must be between 0 and 1 (0.01 = 1 %)"
-        )),
-        _ => Ok(()),
-    };
-    rate("max_error_rate", g.max_error_rate)?;
-    rate("min_success_rate", g.min_success_rate)?;
-    rate("severe_error_rate", g.severe_error_rate)?;
-    if let Some(c) = g.error_rate_confidence
-        && !(0.5..1.0).contains(&c)
-    {
-        return Err(format!(
-            "gates.error_rate_confidence = {c} must be at least 0.5 and below 1 (0.95 = 95 %)"
-        ));
-    }
-    for (name, v) in [
-        ("max_p99_ms", g.max_p99_ms),
-        ("max_p99_ratio", g.max_p99_ratio),
-        ("severe_p99_ratio", g.severe_p99_ratio),
-    ] {
-        if let Some(x) = v
-            && !(x.is_finite() && x > 0.0)
-        {
-            return Err(format!("gates.{name} = {x} must be a positive number"));
-        }
-    }
-    if let (Some(max), Some(severe)) = (g.max_error_rate, g.severe_error_rate)
-        && severe < max
-    {
-        return Err(format!(
-            "gates.severe_error_rate = {severe} is below gates.max_error_rate = {max}"
-        ));
-    }
-    if g.max_staleness.is_zero() {
-        return Err("gates.max_staleness must be longer than 0s".into());
-    }
-    Ok(())
 }
 
 pub fn project_dirs() -> Option<directories::ProjectDirs> {

@@ -4,6 +4,7 @@
 //! `cli` and `config` are the headless front end.
 
 pub mod app;
+pub mod backoff;
 pub mod cli;
 pub mod commands;
 pub mod config;

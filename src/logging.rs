@@ -24,6 +24,8 @@ pub fn init(data_dir: &Path, level: &str) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
+        // A failed log write (a full disk) must not print over the cockpit or a command's output.
+        .log_internal_errors(false)
         .with_writer(std::sync::Mutex::new(file))
         .try_init()
         .map_err(|e| e.to_string())

@@ -23,7 +23,10 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            eprintln!(
+                "error: {}",
+                rollout_tui::domain::text::escape_keeping_lines(&failure.message)
+            );
             ExitCode::from(failure.code)
         }
     }

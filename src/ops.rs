@@ -1,14 +1,20 @@
 //! Performing an action against a store: read, validate, compare-and-set.
 //! Shared by the CLI and the cockpit so both treat conflicts the same way.
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
 use crate::domain::actions::{self, Action, ActionError, Context, Transition};
 use crate::domain::rollout::{DocError, Fields, field};
 use crate::store::{RolloutStore, StoreError, StoredRollout};
 
-/// How often an absolute action is re-validated and retried after losing a race.
-const MAX_ATTEMPTS: u32 = 8;
+/// How often an absolute action is re-validated and retried after losing a race, and the
+/// backoff between tries: eight writers hammering one document all get through (issue 9:
+/// 400 of 400 on both stores), while a write that keeps losing still ends within seconds.
+const MAX_ATTEMPTS: u32 = 60;
+const RETRY_BASE: Duration = Duration::from_millis(5);
+const RETRY_CAP: Duration = Duration::from_millis(400);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PerformError {
@@ -137,7 +143,12 @@ async fn act_on(
     let id = seen.id.as_str();
     let mut current = seen.clone();
     let mut retries = 0;
+    let started = Instant::now();
     loop {
+        // Each try is stamped with its own time (the caller's clock moved on by the time
+        // spent losing races), so its event and timestamps say when it was really written.
+        let mut ctx = ctx;
+        ctx.now += started.elapsed();
         let mut transition = match (current.parse(), action) {
             (Ok(rollout), _) => actions::apply(&rollout, &current.fields, action, ctx),
             (Err(e), Action::Rollback { reason }) => {
@@ -170,7 +181,13 @@ async fn act_on(
                     retries,
                     "compare-and-set lost a race; re-validating on the current document"
                 );
-                current = *now;
+                tokio::time::sleep(crate::backoff::jittered(RETRY_BASE, RETRY_CAP, retries)).await;
+                // Others kept writing while this one waited: try against the newest document.
+                current = match store.get(id).await {
+                    Ok(Some(newest)) => newest,
+                    Ok(None) => return Err(PerformError::NotFound(id.into())),
+                    Err(_) => *now,
+                };
             }
             Err(StoreError::Conflict { current: now, .. }) => {
                 let changed = diff_fields(&seen.fields, &now.fields);

@@ -72,14 +72,20 @@ pub fn step(input: &StepInput<'_>) -> (Decision, Step) {
         Decision::Advance(_) | Decision::Complete => Step::Perform(Action::Advance),
         Decision::AwaitConfirmation(next) => Step::AskConfirmation(next.clone()),
         Decision::Halt(why) => Step::Perform(Action::Pause {
-            reason: Some(format!("auto-halt: {why}")),
+            reason: Some(safe_reason(format!("auto-halt: {why}"))),
         }),
         Decision::Rollback(why) if input.policy.auto_rollback => Step::Perform(Action::Rollback {
-            reason: format!("automatic rollback: {why}"),
+            reason: safe_reason(format!("automatic rollback: {why}")),
         }),
         Decision::Rollback(why) => Step::ProposeRollback(why.clone()),
     };
     (decision, step)
+}
+
+/// A reason the driver writes is built from gate details, which quote what a metrics source
+/// said: it must pass the same input rules as an operator's reason, or the halt would be refused.
+fn safe_reason(why: String) -> String {
+    crate::domain::text::to_safe_line(&why, crate::domain::text::MAX_REASON_CHARS)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -269,7 +275,7 @@ impl Driver {
                     .await;
                 if matches!(rollout.status, Status::Canary | Status::Progressive) {
                     let pause = Action::Pause {
-                        reason: Some(format!("auto-halt, rollback proposed: {why}")),
+                        reason: Some(safe_reason(format!("auto-halt, rollback proposed: {why}"))),
                     };
                     Some(self.act(&stored, &pause, &report, now).await)
                 } else {
@@ -383,7 +389,7 @@ impl Driver {
             at: now,
             before: Value::Null,
             after: Value::Null,
-            reason: Some(reason),
+            reason: Some(safe_reason(reason)),
             gate_report: Some(report.to_json()),
         };
         if let Err(e) = self.store.append_event(&event).await {

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::event::{Event, EventKind};
 use super::patch::Patch;
 use super::rollout::{Fields, Hashing, Plan, Rollout, Status, field, time_to_json};
+use super::text::{MAX_LABEL_CHARS, MAX_REASON_CHARS, describe_char, is_hidden_format, validate_line};
 use super::units::Percent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +140,7 @@ pub fn apply(
     action: &Action,
     ctx: Context<'_>,
 ) -> Result<Transition, ActionError> {
+    validate_actor(ctx.actor)?;
     let mut patch = Patch::default();
     let mut reason = None;
     let summary = match action {
@@ -149,7 +151,12 @@ pub fn apply(
         Action::Pause { reason: why } => {
             require_running(rollout, "only a running rollout can be paused")?;
             patch.set(field::STATUS, Value::from(Status::Paused.as_str()));
-            let why = why.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            let why = why
+                .as_deref()
+                .map(|w| validate_line("the pause reason", w, MAX_REASON_CHARS))
+                .transpose()
+                .map_err(ActionError::Invalid)?
+                .filter(|s| !s.is_empty());
             if let Some(why) = why {
                 patch.set(field::PAUSE_REASON, Value::from(why));
                 reason = Some(why.to_string());
@@ -217,6 +224,7 @@ pub fn rollback_unparsed(
     why: &str,
     ctx: Context<'_>,
 ) -> Result<Transition, ActionError> {
+    validate_actor(ctx.actor)?;
     let raw_status = fields.get(field::STATUS).and_then(Value::as_str);
     if raw_status.and_then(Status::parse) == Some(Status::RolledBack) {
         return Err(ActionError::NotAllowed {
@@ -243,7 +251,8 @@ pub fn rollback_unparsed(
 
 /// What every rollback writes; returns the trimmed reason.
 fn rollback_changes(why: &str, patch: &mut Patch, ctx: Context<'_>) -> Result<String, ActionError> {
-    let why = why.trim();
+    let why = validate_line("the rollback reason", why, MAX_REASON_CHARS)
+        .map_err(ActionError::Invalid)?;
     if why.is_empty() {
         return Err(ActionError::Invalid("a rollback needs a reason".into()));
     }
@@ -289,6 +298,14 @@ fn event_for(
         if name == field::LAST_UPDATED_AT || old == new {
             continue;
         }
+        // A user list can hold 100,000 keys: the event records what changed, not both lists.
+        if (name == field::CANARY_USERS || name == field::EXCLUDED_USERS)
+            && let Some((was, is)) = list_change(&old, &new)
+        {
+            before.insert(name.clone(), was);
+            after.insert(name.clone(), is);
+            continue;
+        }
         before.insert(name.clone(), old);
         after.insert(name.clone(), new);
     }
@@ -302,6 +319,32 @@ fn event_for(
         reason,
         gate_report: None,
     }
+}
+
+/// A user list's change as an event records it: `{"count": n}` before, and after the new
+/// count with the keys `added` and `removed` (each left out when empty). None unless both
+/// sides are lists (or absent) of strings.
+fn list_change(old: &Value, new: &Value) -> Option<(Value, Value)> {
+    let keys = |v: &Value| -> Option<Vec<String>> {
+        match v {
+            Value::Null => Some(Vec::new()),
+            Value::Array(items) => items.iter().map(|i| i.as_str().map(str::to_string)).collect(),
+            _ => None,
+        }
+    };
+    let (old, new) = (keys(old)?, keys(new)?);
+    let (added, removed) = super::event::list_diff(&old, &new);
+    let mut after = Map::new();
+    after.insert("count".into(), Value::from(new.len()));
+    if !added.is_empty() {
+        after.insert("added".into(), Value::from(added));
+    }
+    if !removed.is_empty() {
+        after.insert("removed".into(), Value::from(removed));
+    }
+    let mut before = Map::new();
+    before.insert("count".into(), Value::from(old.len()));
+    Some((Value::Object(before), Value::Object(after)))
 }
 
 /// Whether the rollout's percentage may be set at all (whatever the value).
@@ -503,6 +546,12 @@ pub fn validate_user_key(key: &str) -> Result<String, ActionError> {
     if k.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return refuse("it contains spaces or control characters");
     }
+    if let Some(c) = k.chars().find(|c| is_hidden_format(*c)) {
+        return refuse(&format!(
+            "it contains an invisible formatting character ({}) that would make it display as another user",
+            describe_char(c)
+        ));
+    }
     if k.contains('@') {
         let mut parts = k.split('@');
         let (local, domain) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -593,6 +642,15 @@ fn remove_users(
     ))
 }
 
+/// The name recorded as who acted: one line of plain text.
+pub fn validate_actor(actor: &str) -> Result<(), ActionError> {
+    match validate_line("the actor name", actor, MAX_LABEL_CHARS) {
+        Ok("") => Err(ActionError::Invalid("the actor name is empty".into())),
+        Ok(_) => Ok(()),
+        Err(e) => Err(ActionError::Invalid(e)),
+    }
+}
+
 /// Rollout ids become Firestore document ids and file-safe names.
 pub fn validate_rollout_id(id: &str) -> Result<(), ActionError> {
     let ok = !id.is_empty()
@@ -632,10 +690,18 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<(Fields, Event), ActionError> {
     validate_rollout_id(&new.id)?;
-    let version = new.version.trim();
+    validate_actor(actor)?;
+    let version = validate_line("--version", &new.version, MAX_LABEL_CHARS)
+        .map_err(ActionError::Invalid)?;
     if version.is_empty() {
         return Err(ActionError::Invalid("--version must not be empty".into()));
     }
+    let stable_version = new
+        .stable_version
+        .as_deref()
+        .map(|v| validate_line("--stable-version", v, MAX_LABEL_CHARS))
+        .transpose()
+        .map_err(ActionError::Invalid)?;
     new.plan.validate().map_err(ActionError::Invalid)?;
     if let Some(s) = new
         .plan
@@ -659,8 +725,8 @@ pub fn create(
     let first = &new.plan.stages[0];
     let mut f = Fields::new();
     f.insert(field::VERSION.into(), Value::from(version));
-    if let Some(v) = &new.stable_version {
-        f.insert(field::STABLE_VERSION.into(), Value::from(v.as_str()));
+    if let Some(v) = stable_version.filter(|v| !v.is_empty()) {
+        f.insert(field::STABLE_VERSION.into(), Value::from(v));
     }
     f.insert(
         field::STATUS.into(),

@@ -52,19 +52,25 @@ pub enum Verdict {
 }
 
 /// Gate thresholds: the `[gates]` config table and a rollout document's `gates` field
-/// (camelCase there; the config loader maps snake_case). `None` switches a gate off.
+/// (camelCase there; the config loader maps snake_case). `None` switches a gate off: written
+/// "off" (or null in a document); see `domain::gates` for what is valid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct GateConfig {
     /// Canary error rate must be at most this (0.01 = 1 %).
+    #[serde(with = "crate::domain::gates::optional_limit")]
     pub max_error_rate: Option<f64>,
     /// Canary success rate must be at least this.
+    #[serde(with = "crate::domain::gates::optional_limit")]
     pub min_success_rate: Option<f64>,
     /// Canary p99 latency must be at most this many milliseconds.
+    #[serde(with = "crate::domain::gates::optional_limit")]
     pub max_p99_ms: Option<f64>,
     /// Canary p99 must be at most this multiple of stable p99.
+    #[serde(with = "crate::domain::gates::optional_limit")]
     pub max_p99_ratio: Option<f64>,
     /// Canary error rate must not be worse than stable's with this confidence (0.95).
+    #[serde(with = "crate::domain::gates::optional_limit")]
     pub error_rate_confidence: Option<f64>,
     /// Fewer canary (or, for relative gates, stable) requests in the window is Inconclusive.
     pub min_requests: u64,
@@ -72,8 +78,10 @@ pub struct GateConfig {
     #[serde(with = "duration_text")]
     pub breach_for: Duration,
     /// A canary error rate at or above this is a severe breach (rollback territory).
+    #[serde(with = "crate::domain::gates::optional_limit")]
     pub severe_error_rate: Option<f64>,
     /// A canary p99 at or above this multiple of stable p99 is a severe breach.
+    #[serde(with = "crate::domain::gates::optional_limit")]
     pub severe_p99_ratio: Option<f64>,
     /// How long a severe breach must last before it counts.
     #[serde(with = "duration_text")]

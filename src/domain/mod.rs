@@ -3,8 +3,10 @@
 pub mod actions;
 pub mod assign;
 pub mod event;
+pub mod gates;
 pub mod health;
 pub mod patch;
 pub mod progression;
 pub mod rollout;
+pub mod text;
 pub mod units;

@@ -556,10 +556,16 @@ impl Rollout {
         }
         let gates = match r.get(field::GATES) {
             None => None,
-            Some(v) => Some(
-                serde_json::from_value::<GateConfig>(v.clone())
-                    .map_err(|e| r.err(field::GATES, format!("is invalid: {e}")))?,
-            ),
+            Some(v) => {
+                let gates = serde_json::from_value::<GateConfig>(v.clone())
+                    .map_err(|e| r.err(field::GATES, format!("is invalid: {e}")))?;
+                // A threshold that cannot fail would switch a gate off unseen: refused, so
+                // the driver never acts on this rollout until it is fixed (rollback still works).
+                gates
+                    .validate(crate::domain::gates::Spelling::Document)
+                    .map_err(|e| r.err(field::GATES, format!("is invalid: {e}")))?;
+                Some(gates)
+            }
         };
         let hashing = match r.get(field::HASHING) {
             None => Hashing::default(),

@@ -1,6 +1,5 @@
 //! GET with bounded retries, Google credentials, and error text that never holds a token.
 
-use std::hash::BuildHasher;
 use std::time::Duration;
 
 use firestore::gcloud_sdk::GoogleAuthHeaders;
@@ -137,13 +136,8 @@ fn retryable(s: StatusCode) -> bool {
     s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
 }
 
-/// `base * 2^attempt`, capped, times a random factor in [0.5, 1) so clients spread out.
 pub fn backoff(attempt: u32) -> Duration {
-    let full = BACKOFF_BASE
-        .saturating_mul(1 << attempt.min(16))
-        .min(BACKOFF_CAP);
-    let r = std::collections::hash_map::RandomState::new().hash_one(attempt);
-    full.mul_f64(0.5 + (r % 1000) as f64 / 2000.0)
+    crate::backoff::jittered(BACKOFF_BASE, BACKOFF_CAP, attempt)
 }
 
 /// The server's own message (Google's `error.message`, Prometheus' `error`), else the
@@ -191,17 +185,6 @@ pub fn redact(text: String, token: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_with_jitter_and_a_cap() {
-        for attempt in 0..20 {
-            let d = backoff(attempt);
-            let full = BACKOFF_BASE
-                .saturating_mul(1 << attempt.min(16))
-                .min(BACKOFF_CAP);
-            assert!(d >= full / 2 && d <= full, "{attempt}: {d:?}");
-        }
-    }
 
     #[test]
     fn error_detail_prefers_the_servers_message() {

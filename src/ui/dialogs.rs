@@ -9,6 +9,7 @@ use tui_input::Input;
 use super::Theme;
 use crate::app::state::{AppState, Dialog};
 use crate::app::update::{FAULT_CHOICES, action_name, input_problem};
+use crate::domain::text::escape as shown;
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width.saturating_sub(2)).max(10);
@@ -29,7 +30,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
     match d {
         Dialog::Confirm { title: t, body, .. } => {
             title = t.clone();
-            lines.extend(body.iter().map(|b| Line::raw(b.clone())));
+            lines.extend(body.iter().map(|b| Line::raw(shown(b).into_owned())));
             hint = "y/Enter: yes   n/Esc: no";
         }
         Dialog::TypedConfirm {
@@ -39,7 +40,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
             ..
         } => {
             title = t.clone();
-            lines.extend(body.iter().map(|b| Line::raw(b.clone())));
+            lines.extend(body.iter().map(|b| Line::raw(shown(b).into_owned())));
             input = Some(i);
             hint = "Enter: confirm   Esc: cancel";
         }
@@ -92,7 +93,11 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
                 super::age_text(state.now - *since)
             )));
             lines.push(Line::raw("Evidence:"));
-            lines.extend(evidence.iter().map(|e| Line::raw(format!("  {e}"))));
+            lines.extend(
+                evidence
+                    .iter()
+                    .map(|e| Line::raw(format!("  {}", shown(e)))),
+            );
             hint = "y: advance   n/Esc: hold this stage";
         }
         Dialog::Fault { id } => {
@@ -124,10 +129,8 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
                 action_name(action)
             )));
             for c in changed.iter().take(8) {
-                lines.push(Line::raw(format!(
-                    "  {}: {} -> {}",
-                    c.field, c.before, c.after
-                )));
+                let change = format!("  {}: {} -> {}", c.field, c.before, c.after);
+                lines.push(Line::raw(shown(&change).into_owned()));
             }
             lines.push(Line::raw("The screen now shows the current document."));
             hint = "r: redo on the current document   Esc: dismiss";
@@ -138,7 +141,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
     if let Some(i) = input {
         lines.push(Line::styled(format!("> {}", i.value()), theme.accent()));
         lines.push(match &problem {
-            Some(p) => Line::styled(format!("✖ {p}"), theme.bad()),
+            Some(p) => Line::styled(format!("✖ {}", shown(p)), theme.bad()),
             None => Line::styled("✔ ok", theme.ok()),
         });
     }

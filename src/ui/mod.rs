@@ -15,6 +15,7 @@ use ratatui::widgets::Paragraph;
 use crate::app::keymap::Command;
 use crate::app::state::{AppState, Conn, Panel, Screen, ToastLevel};
 use crate::domain::health::Verdict;
+use crate::domain::text::escape as shown;
 use crate::domain::units::format_elapsed;
 
 /// Colours, or none at all (`NO_COLOR`): styles then only use bold and reverse.
@@ -273,7 +274,8 @@ fn status_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
             ToastLevel::Info => "✔",
             ToastLevel::Error => "✖",
         };
-        return Line::styled(format!(" {mark} {}", t.text), style);
+        // Toasts quote store and server errors, and user keys.
+        return Line::styled(format!(" {mark} {}", shown(&t.text)), style);
     }
     let conn = match &state.store_conn {
         Conn::Connected => Span::styled("● connected", theme.ok()),
@@ -287,7 +289,7 @@ fn status_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
         .and_then(|e| e.lease.as_ref())
         .filter(|l| l.expires_at > state.now)
         .map_or("driver: none".to_string(), |l| {
-            format!("driver: {}", l.holder)
+            format!("driver: {}", shown(&l.holder))
         });
     // Connection, data age and driver first: at 80 columns the descriptions get cut.
     let metrics = state.metrics_desc.as_deref().unwrap_or("none");

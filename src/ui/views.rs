@@ -10,8 +10,10 @@ use super::{Theme, age_text, verdict_badge};
 use crate::app::driver::LeaseState;
 use crate::app::state::{AppState, EVENTS_SHOWN, Entry, HistoryPoint, Panel};
 use crate::domain::actions::UserList;
-use crate::domain::health::{SideStats, Verdict};
+use crate::domain::event::describe_list_change;
+use crate::domain::health::{GateConfig, SideStats, Verdict};
 use crate::domain::rollout::{Rollout, Status};
+use crate::domain::text::escape as shown;
 use crate::domain::units::{format_duration, format_elapsed};
 
 /// Reads one side's value of one metric from a history point.
@@ -96,7 +98,7 @@ fn block(title: String, focused: bool, theme: Theme) -> Block<'static> {
 
 fn stage_text(r: &Rollout) -> String {
     match (r.stage(), &r.plan) {
-        (Some((i, s)), Some(p)) => format!("{}/{} {}", i + 1, p.stages.len(), s.name),
+        (Some((i, s)), Some(p)) => format!("{}/{} {}", i + 1, p.stages.len(), shown(&s.name)),
         _ => "-".into(),
     }
 }
@@ -172,7 +174,7 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
                         err_scale,
                     );
                     Row::new(vec![
-                        Cell::from(r.id.clone()),
+                        Cell::from(shown(&r.id).into_owned()),
                         Cell::from(r.status.to_string()).style(status_style(r.status, theme)),
                         Cell::from(stage_text(r)),
                         Cell::from(r.percentage.to_string()),
@@ -182,10 +184,11 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
                     ])
                 }
                 Err(err) => Row::new(vec![
-                    Cell::from(e.id().to_string()),
+                    Cell::from(shown(e.id()).into_owned()),
                     Cell::from("✖ ERROR").style(theme.bad()),
                     // The field name first: at 80 columns the rest is cut (detail shows it all).
-                    Cell::from(format!("{}: {}", err.field, err.problem)).style(theme.bad()),
+                    Cell::from(shown(&format!("{}: {}", err.field, err.problem)).into_owned())
+                        .style(theme.bad()),
                 ]),
             }
         })
@@ -303,18 +306,21 @@ fn header_line(r: &Rollout, theme: Theme) -> Line<'static> {
     let stable = r
         .stable_version
         .as_deref()
-        .map(|v| format!(" (stable {v})"))
+        .map(|v| format!(" (stable {})", shown(v)))
         .unwrap_or_default();
     let mut spans = vec![
-        Span::styled(format!(" {} ", r.id), theme.accent()),
-        Span::raw(format!("v{}{stable}  ", r.version)),
+        Span::styled(format!(" {} ", shown(&r.id)), theme.accent()),
+        Span::raw(format!("v{}{stable}  ", shown(&r.version))),
         Span::styled(r.status.to_string(), status_style(r.status, theme)),
         Span::raw(format!("  {}  {}", r.percentage, stage_text(r))),
     ];
     if let Some(why) = &r.rollback_reason {
-        spans.push(Span::styled(format!("  rolled back: {why}"), theme.bad()));
+        spans.push(Span::styled(
+            format!("  rolled back: {}", shown(why)),
+            theme.bad(),
+        ));
     } else if let Some(why) = &r.pause_reason {
-        spans.push(Span::styled(format!("  paused: {why}"), theme.warn()));
+        spans.push(Span::styled(format!("  paused: {}", shown(why)), theme.warn()));
     }
     Line::from(spans)
 }
@@ -381,7 +387,7 @@ fn timeline(
                     format!(
                         "{mark} {}. {:<14} {:>6}  min {:<5}{confirm}",
                         i + 1,
-                        s.name,
+                        shown(&s.name),
                         s.percent.to_string(),
                         format_duration(s.min_duration)
                     ),
@@ -399,7 +405,7 @@ fn timeline(
         for g in &report.gates {
             let text = match g.breach_progress(report.sample_taken_at) {
                 Some(progress) if g.verdict == Verdict::Fail && !g.sustained => progress,
-                _ => g.detail.clone(),
+                _ => shown(&g.detail).into_owned(),
             };
             lines.push(Line::from(vec![
                 Span::styled(
@@ -411,6 +417,7 @@ fn timeline(
             ]));
         }
     }
+    lines.push(gates_off_line(r.gates.as_ref(), &state.gates, theme));
     frame.render_widget(
         // Gate details carry the numbers: wrap them rather than cut them.
         Paragraph::new(lines)
@@ -420,6 +427,21 @@ fn timeline(
     );
 }
 
+/// Which gates are switched off, and whose gates these are: a gate that is off never shows
+/// in the report, so its absence is said out loud.
+fn gates_off_line(own: Option<&GateConfig>, config: &GateConfig, theme: Theme) -> Line<'static> {
+    let (gates, whose) = match own {
+        Some(g) => (g, "this rollout's own gates"),
+        None => (config, "gates from the config"),
+    };
+    let off = gates.off_gates();
+    if off.is_empty() {
+        Line::styled(format!("every gate on ({whose})"), theme.dim())
+    } else {
+        Line::styled(format!("gates off: {} ({whose})", off.join(", ")), theme.dim())
+    }
+}
+
 /// Who drives the rollout, and why the machine holds or what it did last.
 fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
     let until = |l: &crate::store::Lease| l.expires_at.format("%H:%M:%S").to_string();
@@ -427,7 +449,11 @@ fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
     let Some(auto) = &e.auto else {
         return vec![match &e.lease {
             Some(l) if l.expires_at > state.now => Line::styled(
-                format!("auto: driven by {} (lease until {})", l.holder, until(l)),
+                format!(
+                    "auto: driven by {} (lease until {})",
+                    shown(&l.holder),
+                    until(l)
+                ),
                 theme.warn(),
             ),
             _ => Line::styled(format!("auto: off ({key} turns it on)"), theme.dim()),
@@ -440,11 +466,15 @@ fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
             theme.ok(),
         ),
         Some(LeaseState::HeldByOther(l)) => Line::styled(
-            format!("AUTO ○ waiting: {} drives until {}", l.holder, until(l)),
+            format!(
+                "AUTO ○ waiting: {} drives until {}",
+                shown(&l.holder),
+                until(l)
+            ),
             theme.warn(),
         ),
         Some(LeaseState::Unavailable(why)) => {
-            Line::styled(format!("AUTO ✖ not acting: {why}"), theme.bad())
+            Line::styled(format!("AUTO ✖ not acting: {}", shown(why)), theme.bad())
         }
     }];
     if let Some(d) = &auto.decision {
@@ -696,9 +726,9 @@ fn users(
         .take(height)
         .map(|(i, u)| {
             if focused && i == cursor {
-                Line::styled(format!("▶ {u}"), theme.selected())
+                Line::styled(format!("▶ {}", shown(u)), theme.selected())
             } else {
-                Line::raw(format!("  {u}"))
+                Line::raw(format!("  {}", shown(u)))
             }
         })
         .collect();
@@ -728,7 +758,13 @@ fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
                 serde_json::Value::Object(m) => m
                     .iter()
                     .filter(|(k, _)| !k.ends_with("At"))
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| {
+                        let before = ev.before.get(k).unwrap_or(&serde_json::Value::Null);
+                        match describe_list_change(before, v) {
+                            Some(list) => format!("{k} {list}"),
+                            None => format!("{k}={v}"),
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join(" "),
                 _ => String::new(),
@@ -741,8 +777,8 @@ fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
             Line::from(vec![
                 Span::styled(format!("{} ", ev.at.format("%m-%d %H:%M:%S")), theme.dim()),
                 Span::styled(format!("{:<13} ", ev.kind.as_str()), style),
-                Span::styled(format!("{} ", ev.actor), theme.dim()),
-                Span::raw(format!("{changes}{reason}")),
+                Span::styled(format!("{} ", shown(&ev.actor)), theme.dim()),
+                Span::raw(shown(&format!("{changes}{reason}")).into_owned()),
             ])
         })
         .collect();

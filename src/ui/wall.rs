@@ -12,6 +12,7 @@ use super::{Theme, age_text, verdict_badge};
 use crate::app::state::{AppState, Conn, Entry, Wall};
 use crate::domain::health::Verdict;
 use crate::domain::rollout::{Rollout, Status};
+use crate::domain::text::escape as shown;
 use crate::domain::units::format_elapsed;
 
 /// Smallest tile that still shows everything; below it the wall rotates.
@@ -145,9 +146,9 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
             let block = Block::default()
                 .borders(Borders::ALL)
                 .border_style(theme.bad())
-                .title(format!(" {} ", e.id()));
+                .title(format!(" {} ", shown(e.id())));
             frame.render_widget(
-                Paragraph::new(format!("✖ {err}"))
+                Paragraph::new(format!("✖ {}", shown(&err.to_string())))
                     .style(theme.bad())
                     .block(block),
                 area,
@@ -162,7 +163,7 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
         .border_type(BorderType::Thick)
         .border_style(style)
         .title(Span::styled(
-            format!(" {} ", r.id),
+            format!(" {} ", shown(&r.id)),
             style.add_modifier(Modifier::BOLD),
         ));
     let inner = block.inner(area);
@@ -177,7 +178,7 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
             verdict_badge(verdict).to_uppercase(),
             theme.verdict(verdict).add_modifier(Modifier::BOLD),
         ),
-        Span::raw(format!("  v{}", r.version)),
+        Span::raw(format!("  v{}", shown(&r.version))),
     ])];
     let pct = r.percentage.to_string();
     let big = big_text(&pct);
@@ -194,7 +195,9 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
         ));
     }
     let stage = match (r.stage(), &r.plan) {
-        (Some((i, s)), Some(p)) => format!("stage {}/{} {}", i + 1, p.stages.len(), s.name),
+        (Some((i, s)), Some(p)) => {
+            format!("stage {}/{} {}", i + 1, p.stages.len(), shown(&s.name))
+        }
         _ => "no plan".into(),
     };
     let in_stage = match r.status {
@@ -215,7 +218,7 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
         None => lines.push(Line::raw(format!(" {stage}"))),
     }
     if let Some(why) = r.rollback_reason.as_deref().or(r.pause_reason.as_deref()) {
-        lines.push(Line::styled(format!(" {why}"), style));
+        lines.push(Line::styled(format!(" {}", shown(why)), style));
     }
     let width = inner.width.saturating_sub(30) as usize;
     let h = &e.health;
@@ -267,14 +270,14 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
                         " {} {}: {}",
                         verdict_badge(Some(g.verdict)),
                         g.name,
-                        g.detail
+                        shown(&g.detail)
                     ),
                     theme.verdict(Some(g.verdict)),
                 ));
             }
         } else if report.verdict != Verdict::Pass {
             lines.push(Line::styled(
-                format!(" {}", report.summary()),
+                format!(" {}", shown(&report.summary())),
                 theme.verdict(Some(report.verdict)),
             ));
         }
