@@ -664,3 +664,58 @@ fn gate_details_fit_at_200x60() {
     assert!(text.contains("(limit 3m)"), "\n{text}");
     assert!(text.contains("confidence"), "\n{text}");
 }
+
+/// Text another tool stored reaches the screen escaped: a user key with a right-to-left
+/// override reads as what it is, not as another user, and no escape sequence is drawn.
+#[test]
+fn stored_text_is_drawn_escaped() {
+    let mut stored = current_at_5().stored;
+    let f = &mut stored.fields;
+    f.insert("version".into(), serde_json::json!("2.0\u{1b}]0;PWNED\u{7}"));
+    f.insert(
+        "canaryUsers".into(),
+        serde_json::json!(["abc\u{202e}fed", "zero\u{200b}width"]),
+    );
+    f.insert("status".into(), serde_json::json!("paused"));
+    f.insert("pauseReason".into(), serde_json::json!("hold\u{1b}[2J\u{9b}on"));
+    let mut s = demo_state();
+    upsert(&mut s, stored);
+    let s = open_on(s, "current", Panel::Users);
+    for (w, h) in SIZES {
+        let text = screen_text(&draw(&s, w, h, false));
+        for c in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\u{200b}'] {
+            assert!(!text.contains(c), "{w}x{h}: raw {c:?}\n{text}");
+        }
+        assert!(text.contains(r"abc\u{202e}fed"), "{w}x{h}\n{text}");
+        assert!(text.contains(r"zero\u{200b}width"), "{w}x{h}\n{text}");
+        assert!(!text.contains("abcfed"), "{w}x{h}: shown as another user\n{text}");
+        if w == 200 {
+            assert!(text.contains(r"v2.0\x1b]0;PWNED\x07"), "\n{text}");
+            assert!(text.contains(r"hold\x1b[2J\x9bon"), "\n{text}");
+        }
+    }
+}
+
+/// The detail view names the gates that are off, and whose gates apply.
+#[test]
+fn detail_lists_gates_that_are_off() {
+    let mut stored = current_at_5().stored;
+    stored.fields.insert(
+        "gates".into(),
+        serde_json::json!({"maxErrorRate": "off", "maxP99Ratio": 2.0}),
+    );
+    let mut s = demo_state();
+    upsert(&mut s, stored);
+    let s = open_on(s, "current", Panel::Timeline);
+    let text = screen_text(&draw(&s, 200, 60, false));
+    assert!(
+        text.contains("gates off: error-rate, success-rate, p99 (this rollout's own gates)"),
+        "\n{text}"
+    );
+    let s = open_on(demo_state(), "current", Panel::Timeline);
+    let text = screen_text(&draw(&s, 80, 24, false));
+    assert!(
+        text.contains("gates off: success-rate, p99 (gates from the config)"),
+        "\n{text}"
+    );
+}

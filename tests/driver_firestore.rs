@@ -94,3 +94,11 @@ async fn a_driver_without_store_or_metrics_stops_acting() {
     };
     driver_rig::a_driver_without_store_or_metrics_stops_acting(s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_document_gates_are_never_acted_on() {
+    let Some(s) = store("drv-bad-gates") else {
+        return;
+    };
+    driver_rig::invalid_document_gates_are_never_acted_on(s).await;
+}

@@ -126,3 +126,9 @@ async fn a_driver_for_a_missing_rollout_holds_no_lease() {
     );
     assert!(s.get_lease("no-such-rollout").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn invalid_document_gates_are_never_acted_on() {
+    let (_d, s) = store();
+    driver_rig::invalid_document_gates_are_never_acted_on(s).await;
+}

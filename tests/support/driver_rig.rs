@@ -810,3 +810,64 @@ pub async fn a_driver_without_store_or_metrics_stops_acting(store: Arc<dyn Rollo
         d.release().await;
     }
 }
+
+/// A document whose own gates would switch the error-rate gate off (`maxErrorRate: 5`) is a
+/// per-rollout error: the driver holds and says why, even with 90 % canary errors for an
+/// hour, and rollback still works.
+pub async fn invalid_document_gates_are_never_acted_on(store: Arc<dyn RolloutStore>) {
+    use rollout_tui::domain::patch::Patch;
+    let mut rig = Rig::new(store.clone());
+    rig.create_at_five_percent().await;
+    let seen = store.get(ID).await.unwrap().unwrap();
+    let mut patch = Patch::default();
+    patch.set("gates", serde_json::json!({"maxErrorRate": 5.0}));
+    let event = Event {
+        rollout_id: ID.into(),
+        kind: EventKind::Decision,
+        actor: "another-tool".into(),
+        at: rig.now,
+        before: serde_json::Value::Null,
+        after: serde_json::Value::Null,
+        reason: Some("gates edited by hand".into()),
+        gate_report: None,
+    };
+    store
+        .patch(ID, &seen.revision, &patch, &event)
+        .await
+        .unwrap();
+    rig.sim.inject(ID, Regression::ErrorSpike { error_rate: 0.9 });
+    let mut d = rig.driver("cockpit-a", policy(ConfirmPolicy::Never));
+    let before = store.get(ID).await.unwrap().unwrap();
+    let mut reports = Vec::new();
+    for _ in 0..240 {
+        reports.push(d.tick(rig.now).await);
+        rig.now += chrono::Duration::from_std(TICK).unwrap();
+    }
+    let after = store.get(ID).await.unwrap().unwrap();
+    assert_eq!(before, after, "nothing was written in an hour");
+    for t in &reports {
+        assert!(
+            matches!(&t.decision, rollout_tui::domain::progression::Decision::Hold(why) if why.contains("gates.maxErrorRate = 5 must be")),
+            "{:?}",
+            t.decision
+        );
+        assert!(t.acted.is_none());
+    }
+    let plan = Plan::preset(PlanPreset::Canary);
+    let ctx = Context {
+        actor: "operator",
+        now: rig.now,
+        default_plan: &plan,
+    };
+    let rolled = ops::perform(
+        store.as_ref(),
+        ID,
+        &Action::Rollback {
+            reason: "gates were wrong".into(),
+        },
+        ctx,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rolled.stored.fields["status"], "rolled-back");
+}
