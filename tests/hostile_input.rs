@@ -321,6 +321,10 @@ fn log_write_failures_stay_off_the_terminal() {
     let created = cli.exec(&["create", "web", "--version", "1.0.0"]);
     assert!(created.success(), "{created}");
     assert_eq!(created.stderr, "", "{created}");
+    // `advance` logs what it applied: that write fails on /dev/full.
+    let advanced = cli.exec(&["advance", "web"]);
+    assert!(advanced.success(), "{advanced}");
+    assert_eq!(advanced.stderr, "", "{advanced}");
     let status = cli.exec(&["status"]);
     assert!(status.success() && status.stderr.is_empty(), "{status}");
     assert!(status.stdout.contains("web"), "{status}");
