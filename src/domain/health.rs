@@ -41,6 +41,14 @@ pub struct HealthSample {
     /// Why a side is missing (source down, query failed, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_error: Option<String>,
+    /// How old the source's newest point normally is when it is read (Cloud Monitoring
+    /// shows Cloud Run points minutes late). The freshness limit is `max_staleness` plus this.
+    #[serde(
+        default,
+        with = "duration_text",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub ingestion_delay: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,7 +86,8 @@ pub struct GateConfig {
     /// How long a severe breach must last before it counts.
     #[serde(with = "duration_text")]
     pub severe_for: Duration,
-    /// Data whose newest point is older than this is Inconclusive.
+    /// Data whose newest point is older than this plus the source's ingestion delay is
+    /// Inconclusive.
     #[serde(with = "duration_text")]
     pub max_staleness: Duration,
 }
@@ -210,6 +219,34 @@ impl HealthSample {
         }
     }
 
+    /// How old the newest point may be: the gates' limit plus the source's usual delay.
+    pub fn staleness_limit(&self, cfg: &GateConfig) -> Duration {
+        cfg.max_staleness.saturating_add(self.ingestion_delay)
+    }
+
+    /// ": 3m + 4m expected ingestion delay" when the source is late by design.
+    fn delay_note(&self, cfg: &GateConfig) -> String {
+        if self.ingestion_delay.is_zero() {
+            String::new()
+        } else {
+            format!(
+                ": {} + {} expected ingestion delay",
+                format_duration(cfg.max_staleness),
+                format_duration(self.ingestion_delay)
+            )
+        }
+    }
+
+    /// Age of the oldest of the sides' newest points (the one freshness judges); zero for
+    /// a point from the future.
+    pub fn data_age(&self, now: DateTime<Utc>) -> Option<Duration> {
+        [Side::Canary, Side::Stable]
+            .iter()
+            .filter_map(|&s| self.side(s)?.newest_point_at)
+            .map(|t| age(t, now))
+            .max()
+    }
+
     fn missing_text(&self, side: Side) -> String {
         match &self.source_error {
             Some(e) => format!("no {} data: {e}", side.name()),
@@ -229,12 +266,17 @@ impl HealthSample {
         let newest = s
             .newest_point_at
             .ok_or_else(|| format!("no time for the newest {name} point"))?;
+        if let Some(ahead) = ahead_of(newest, now) {
+            return Err(future_text(side, ahead));
+        }
         let age = age(newest, now);
-        if age > cfg.max_staleness {
+        let limit = self.staleness_limit(cfg);
+        if age > limit {
             return Err(format!(
-                "{name} data stale (newest point {} old > {} limit)",
+                "{name} data stale (newest point {} old > {} limit{})",
                 format_duration(age),
-                format_duration(cfg.max_staleness)
+                format_duration(limit),
+                self.delay_note(cfg)
             ));
         }
         if s.errors > s.requests {
@@ -262,9 +304,26 @@ fn bad_counts(s: &SideStats, side: Side) -> String {
     )
 }
 
-/// A point from the future (clock skew) counts as fresh.
+/// Clocks of the source and this host may disagree by this much: a point up to this far
+/// in the future is fresh, one further ahead means a clock is wrong and proves nothing.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(2 * 60);
+
+/// A point from the future (within the skew allowed) is zero old.
 fn age(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (now - t).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// How far past `now` a point lies, when that is beyond the allowed clock skew.
+fn ahead_of(t: DateTime<Utc>, now: DateTime<Utc>) -> Option<Duration> {
+    (t - now).to_std().ok().filter(|d| *d > MAX_CLOCK_SKEW)
+}
+
+fn future_text(side: Side, ahead: Duration) -> String {
+    format!(
+        "newest {} point is {} in the future: check the clocks",
+        side.name(),
+        format_duration(ahead)
+    )
 }
 
 fn pct(rate: f64) -> String {
@@ -488,7 +547,8 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
 }
 
 fn freshness_gate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> GateResult {
-    let limit = cfg.max_staleness;
+    let limit = sample.staleness_limit(cfg);
+    let note = sample.delay_note(cfg);
     let mut problems = Vec::new();
     let mut ages = Vec::new();
     for side in [Side::Canary, Side::Stable] {
@@ -496,17 +556,20 @@ fn freshness_gate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -
         match sample.side(side).map(|s| s.newest_point_at) {
             None => problems.push(sample.missing_text(side)),
             Some(None) => problems.push(format!("no time for the newest {name} point")),
-            Some(Some(t)) if age(t, now) > limit => problems.push(format!(
-                "stale: newest {name} point {} old > {} limit",
-                format_duration(age(t, now)),
-                format_duration(limit)
-            )),
-            Some(Some(t)) => ages.push(format!("{name} {} old", format_duration(age(t, now)))),
+            Some(Some(t)) => match (ahead_of(t, now), age(t, now)) {
+                (Some(ahead), _) => problems.push(future_text(side, ahead)),
+                (None, old) if old > limit => problems.push(format!(
+                    "stale: newest {name} point {} old > {} limit{note}",
+                    format_duration(old),
+                    format_duration(limit)
+                )),
+                (None, old) => ages.push(format!("{name} {} old", format_duration(old))),
+            },
         }
     }
     let mut g = if problems.is_empty() {
         let detail = format!(
-            "newest points {} (limit {})",
+            "newest points {} (limit {}{note})",
             ages.join(", "),
             format_duration(limit)
         );
@@ -514,12 +577,7 @@ fn freshness_gate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -
     } else {
         GateResult::new("freshness", Verdict::Inconclusive, problems.join("; "), cfg)
     };
-    let oldest = [Side::Canary, Side::Stable]
-        .iter()
-        .filter_map(|&s| sample.side(s)?.newest_point_at)
-        .map(|t| age(t, now).as_secs_f64())
-        .reduce(f64::max);
-    g.observed = oldest;
+    g.observed = sample.data_age(now).map(|d| d.as_secs_f64());
     g.threshold = Some(limit.as_secs_f64());
     g
 }
