@@ -224,13 +224,13 @@ impl HealthSample {
         cfg.max_staleness.saturating_add(self.ingestion_delay)
     }
 
-    /// ": 3m + 4m expected ingestion delay" when the source is late by design.
+    /// " = 3m + 4m source delay" after the limit when the source is late by design.
     fn delay_note(&self, cfg: &GateConfig) -> String {
         if self.ingestion_delay.is_zero() {
             String::new()
         } else {
             format!(
-                ": {} + {} expected ingestion delay",
+                " = {} + {} source delay",
                 format_duration(cfg.max_staleness),
                 format_duration(self.ingestion_delay)
             )
@@ -563,14 +563,22 @@ fn freshness_gate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -
                     format_duration(old),
                     format_duration(limit)
                 )),
-                (None, old) => ages.push(format!("{name} {} old", format_duration(old))),
+                (None, old) => ages.push((name, format_duration(old))),
             },
         }
     }
     let mut g = if problems.is_empty() {
+        // One age when both sides agree (a source aligned to the minute): it fits a line.
+        let ages = match ages.as_slice() {
+            [(_, c), (_, s)] if c == s => format!("{c} old"),
+            _ => ages
+                .iter()
+                .map(|(name, age)| format!("{name} {age} old"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         let detail = format!(
-            "newest points {} (limit {}{note})",
-            ages.join(", "),
+            "newest points {ages} (limit {}{note})",
             format_duration(limit)
         );
         GateResult::new("freshness", Verdict::Pass, detail, cfg)
@@ -975,6 +983,92 @@ mod tests {
         assert_eq!(s(10, 11).error_rate(), None);
         assert_eq!(s(200, 5).error_rate(), Some(0.025));
         assert_eq!(s(200, 5).success_rate(), Some(0.975));
+    }
+
+    fn timed_sample(newest: DateTime<Utc>, delay: Duration) -> HealthSample {
+        let side = SideStats {
+            requests: 5_000,
+            errors: 5,
+            p99_ms: Some(100.0),
+            newest_point_at: Some(newest),
+            ..SideStats::default()
+        };
+        HealthSample {
+            taken_at: newest,
+            window: Duration::from_secs(300),
+            stable: Some(side.clone()),
+            canary: Some(side),
+            source_error: None,
+            ingestion_delay: delay,
+        }
+    }
+
+    #[test]
+    fn points_from_the_future_beyond_the_skew_are_inconclusive() {
+        let now = DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+        let cfg = GateConfig::default();
+        let ahead = |secs: i64| now + chrono::Duration::seconds(secs);
+        let r = evaluate(&timed_sample(ahead(420), Duration::ZERO), &cfg, now);
+        let fresh = r.gate("freshness").unwrap();
+        assert_eq!(fresh.verdict, Verdict::Inconclusive);
+        assert_eq!(
+            fresh.detail,
+            "newest canary point is 7m in the future: check the clocks; \
+             newest stable point is 7m in the future: check the clocks"
+        );
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert!(
+            r.gates
+                .iter()
+                .all(|g| g.verdict == Verdict::Inconclusive || g.name == "min-requests"),
+            "{r:#?}"
+        );
+        // Up to the skew allowed it is fresh; just past it, not.
+        let at_skew = ahead(MAX_CLOCK_SKEW.as_secs() as i64);
+        assert_eq!(
+            evaluate(&timed_sample(at_skew, Duration::ZERO), &cfg, now).verdict,
+            Verdict::Pass
+        );
+        let past_skew = at_skew + chrono::Duration::seconds(1);
+        assert_eq!(
+            evaluate(&timed_sample(past_skew, Duration::ZERO), &cfg, now).verdict,
+            Verdict::Inconclusive
+        );
+    }
+
+    #[test]
+    fn the_freshness_limit_allows_for_the_sources_delay() {
+        let now = DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+        let cfg = GateConfig::default();
+        let old = |secs: i64| now - chrono::Duration::seconds(secs);
+        let four = Duration::from_secs(240);
+        let r = evaluate(&timed_sample(old(240), four), &cfg, now);
+        let fresh = r.gate("freshness").unwrap();
+        assert_eq!(fresh.verdict, Verdict::Pass, "{}", fresh.detail);
+        assert_eq!(fresh.threshold, Some(420.0));
+        assert!(
+            fresh.detail == "newest points 4m old (limit 7m = 3m + 4m source delay)",
+            "{}",
+            fresh.detail
+        );
+        // The same data from a source with no delay is stale.
+        let r = evaluate(&timed_sample(old(240), Duration::ZERO), &cfg, now);
+        assert_eq!(r.gate("freshness").unwrap().verdict, Verdict::Inconclusive);
+        // Past the widened limit it is stale too, and the gates that need the numbers say so.
+        let r = evaluate(&timed_sample(old(421), four), &cfg, now);
+        let rate = r.gate("error-rate").unwrap();
+        assert_eq!(rate.verdict, Verdict::Inconclusive);
+        assert!(
+            rate.detail.contains(
+                "canary data stale (newest point 7m1s old > 7m limit = 3m + 4m source delay)"
+            ),
+            "{}",
+            rate.detail
+        );
+        assert_eq!(
+            timed_sample(old(90), four).data_age(now),
+            Some(Duration::from_secs(90))
+        );
     }
 
     #[test]

@@ -796,6 +796,13 @@ mod tests {
     }
 
     #[test]
+    fn quantiles_of_huge_counts_do_not_overflow() {
+        let l = Layout::Explicit(vec![10.0, 20.0, 40.0]);
+        let c = [u64::MAX, u64::MAX, u64::MAX, 0];
+        assert_eq!(quantile(&l, &c, 0.5), Some(15.0));
+    }
+
+    #[test]
     fn int64_as_string_or_number() {
         let v: Vec<Int> = serde_json::from_str(r#"["12", 7, "0"]"#).unwrap();
         assert_eq!(v.iter().map(|i| i.0).collect::<Vec<_>>(), [12, 7, 0]);

@@ -272,13 +272,15 @@ impl MetricsConfig {
         }
     }
 
-    /// Whether requests go to Google (Cloud Monitoring's REST API or its PromQL endpoint).
+    /// Whether requests go to Google (Cloud Monitoring's REST API or its PromQL endpoint,
+    /// known by its host or by its path behind a proxy).
     fn is_google(&self) -> bool {
         match self.kind {
             SourceKind::CloudMonitoring => true,
-            SourceKind::Prometheus => self
-                .base_url()
-                .is_some_and(|u| u.contains("monitoring.googleapis.com")),
+            SourceKind::Prometheus => self.base_url().is_some_and(|u| {
+                u.contains("monitoring.googleapis.com")
+                    || u.ends_with("/location/global/prometheus")
+            }),
             _ => false,
         }
     }
@@ -682,6 +684,54 @@ mod tests {
         let other = cfg.for_rollout("web").unwrap();
         assert_eq!(other.kind, SourceKind::Simulator);
         assert_eq!(other.simulator.seed, 7);
+    }
+
+    #[test]
+    fn each_source_has_its_ingestion_delay() {
+        let delay = |text: &str| parse(text).unwrap().effective_ingestion_delay();
+        let four = Duration::from_secs(240);
+        assert_eq!(
+            delay("kind = \"cloud-monitoring\"\nproject_id = \"p\"\nservice = \"s\""),
+            four
+        );
+        assert_eq!(delay("kind = \"prometheus\"\nproject_id = \"p\""), four);
+        assert_eq!(
+            delay(
+                "kind = \"prometheus\"\nendpoint = \"http://proxy:8080/v1/projects/p/location/global/prometheus\""
+            ),
+            four
+        );
+        assert_eq!(
+            delay("kind = \"prometheus\"\nendpoint = \"http://prom:9090\""),
+            Duration::ZERO
+        );
+        assert_eq!(delay("kind = \"simulator\""), Duration::ZERO);
+        // The operator's word wins, per rollout too.
+        let cfg = parse(
+            "kind = \"cloud-monitoring\"\nproject_id = \"p\"\nservice = \"s\"\ningestion_delay = \"0s\"\n\
+             [rollouts.web]\ningestion_delay = \"90s\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.effective_ingestion_delay(), Duration::ZERO);
+        assert_eq!(cfg.query_span(), Duration::from_secs(300));
+        let web = cfg.for_rollout("web").unwrap();
+        assert_eq!(web.effective_ingestion_delay(), Duration::from_secs(90));
+        assert_eq!(web.query_span(), Duration::from_secs(390));
+        let err = parse("ingestion_delay = \"2h\"").unwrap_err();
+        assert!(err.contains("metrics.ingestion_delay"), "{err}");
+    }
+
+    #[test]
+    fn secrets_in_endpoints_are_not_repeated() {
+        for text in [
+            "kind = \"prometheus\"\nendpoint = \"http://alice:s3cret-pw@prom:9090\"",
+            "kind = \"prometheus\"\nendpoint = \"http://alice:s3cret-pw@prom:9090/?x=1\"",
+            "[rollouts.web]\nkind = \"prometheus\"\nendpoint = \"https://alice:s3cret-pw@prom/\"",
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains("[redacted]@prom"), "{err}");
+            assert!(!err.contains("s3cret-pw"), "{err}");
+        }
     }
 
     #[test]

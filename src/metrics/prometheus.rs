@@ -594,6 +594,16 @@ mod tests {
         assert_eq!(parse_answer(scalar).unwrap().unwrap().0, f64::INFINITY);
         let two = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1"},"value":[1,"1"]},{"metric":{"a":"2"},"value":[1,"2"]}]}}"#;
         assert!(parse_answer(two).unwrap_err().contains("2 series"));
+        // Elements past the first two are counted, not built (nor even checked).
+        let mut elements = vec![r#"{"metric":{},"value":[1,"1"]}"#; 2];
+        elements.extend(vec![r#"{"odd":[1,{"x":null}]}"#; 4998]);
+        let many = format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+            elements.join(",")
+        );
+        assert!(parse_answer(&many).unwrap_err().contains("5000 series"));
+        let no_result = r#"{"status":"success","data":{"resultType":"vector"}}"#;
+        assert!(parse_answer(no_result).unwrap_err().contains("no data"));
         let err = r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"}"#;
         assert!(parse_answer(err).unwrap_err().contains("bad_data"));
         assert!(parse_answer("<html>").unwrap_err().contains("malformed"));
