@@ -611,6 +611,10 @@ fn check_config_reports_metrics_mistakes() {
             "must not hold credentials",
         ),
         (
+            "[metrics]\nkind = \"prometheus\"\nendpont = \"http://alice:s3cret-pw@127.0.0.1:9090\"\n",
+            "unknown field `endpont`",
+        ),
+        (
             "[metrics]\nmax_response_bytes = 10\n",
             "metrics.max_response_bytes = 10 must be between 1024",
         ),
