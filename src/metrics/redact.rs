@@ -170,16 +170,22 @@ fn after_scheme(before: &str) -> bool {
     is_scheme(&trimmed[word_start..])
 }
 
+/// Without a trailing quote, perhaps escaped (JSON quoted inside a JSON string), and blanks.
+fn unquote(b: &str) -> &str {
+    let b = b.trim_end_matches([' ', '\t']);
+    let b = b.strip_suffix(['"', '\'']).unwrap_or(b);
+    b.strip_suffix('\\')
+        .unwrap_or(b)
+        .trim_end_matches([' ', '\t'])
+}
+
 /// `"access_token": "<run>`, `assertion=<run>`, `token: <run>` and the like.
 fn after_secret_key(before: &str) -> bool {
-    let b = before.trim_end_matches([' ', '\t']);
-    let b = b.strip_suffix(['"', '\'']).unwrap_or(b);
-    let b = b.trim_end_matches([' ', '\t']);
+    let b = unquote(before);
     let Some(b) = b.strip_suffix([':', '=']) else {
         return false;
     };
-    let b = b.trim_end_matches([' ', '\t']);
-    let b = b.strip_suffix(['"', '\'']).unwrap_or(b);
+    let b = unquote(b);
     let key_start = b
         .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
         .map_or(0, |i| i + 1);
@@ -241,6 +247,10 @@ mod tests {
             (
                 r#"{"access_token": "abc123", "expires_in": 3599}"#,
                 r#"{"access_token": "[redacted]", "expires_in": 3599}"#,
+            ),
+            (
+                r#"first: {"detail":"{\"refresh_token\": \"rt-secret\"}"}"#,
+                r#"first: {"detail":"{\"refresh_token\": \"[redacted]\"}"}"#,
             ),
             (
                 "grant_type=x&assertion=abc.def.ghi&scope=y",

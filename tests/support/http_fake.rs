@@ -243,13 +243,14 @@ fn serve(
         }
         ok
     };
-    if send(out.as_bytes(), false) && send(resp.body.as_bytes(), true) {
-        if let Some((chunk, times)) = &resp.then_repeat {
-            // Stops as soon as the client hangs up.
-            for _ in 0..*times {
-                if !send(chunk.as_bytes(), true) {
-                    break;
-                }
+    if send(out.as_bytes(), false)
+        && send(resp.body.as_bytes(), true)
+        && let Some((chunk, times)) = &resp.then_repeat
+    {
+        // Stops as soon as the client hangs up.
+        for _ in 0..*times {
+            if !send(chunk.as_bytes(), true) {
+                break;
             }
         }
     }
