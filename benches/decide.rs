@@ -50,6 +50,7 @@ fn bench(c: &mut Criterion) {
         stable: Some(side(20_000, 30, 240.0)),
         canary: Some(side(1_000, 2, 250.0)),
         source_error: None,
+        ingestion_delay: std::time::Duration::ZERO,
     };
     let cfg = GateConfig::default();
     let mut report = evaluate(&sample, &cfg, now);

@@ -1,6 +1,7 @@
 //! Turning 10,000-point Cloud Monitoring answers (JSON text) into a health sample: time
 //! (criterion) and allocations (dhat, after the timing), plus the request rate the cockpit
-//! sends per rollout at the default refresh.
+//! sends per rollout at the default refresh, and the memory a hostile Prometheus answer
+//! (50,000 series, under the 4 MiB body cap) costs to refuse.
 //!
 //! `cargo bench --bench metrics`
 
@@ -12,6 +13,7 @@ use criterion::Criterion;
 use rollout_tui::domain::rollout::Rollout;
 use rollout_tui::metrics::MetricsConfig;
 use rollout_tui::metrics::cloud_monitoring::sample_from_pages;
+use rollout_tui::metrics::prometheus::parse_answer;
 use serde_json::{Value, json};
 
 #[global_allocator]
@@ -151,6 +153,37 @@ fn allocations(counts: &str, latencies: &str) {
     }
 }
 
+/// What refusing a 50,000-series instant-query answer allocates: `parse_answer` builds
+/// only the first elements, where building the whole JSON tree first (as the reader once
+/// did) costs many times the answer's size, for each of up to 16 x 14 queries in flight.
+fn prometheus_allocations() {
+    let element = r#"{"metric":{"revision":"web-00001"},"value":[1772366400.123,"12345.6"]}"#;
+    let answer = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+        vec![element; 50_000].join(",")
+    );
+    let measure = |name: &str, f: &dyn Fn(&str) -> bool| {
+        let profiler = dhat::Profiler::builder().testing().build();
+        let refused = black_box(f(black_box(&answer)));
+        let stats = dhat::HeapStats::get();
+        drop(profiler);
+        assert!(refused, "{name}");
+        println!(
+            "refusing a {} KiB, 50,000-series Prometheus answer with {name}: peak {} bytes live, {} blocks",
+            answer.len() / 1024,
+            stats.max_bytes,
+            stats.total_blocks,
+        );
+    };
+    measure("parse_answer", &|a| {
+        parse_answer(a).is_err_and(|e| e.contains("50000 series"))
+    });
+    measure("a full serde_json::Value first", &|a| {
+        serde_json::from_str::<Value>(a)
+            .is_ok_and(|v| v["data"]["result"].as_array().map(Vec::len) == Some(50_000))
+    });
+}
+
 fn requests_per_minute() {
     let d = MetricsConfig::default();
     let samples = 60.0 / d.refresh.as_secs_f64();
@@ -177,5 +210,6 @@ fn main() {
     bench(&mut c, &counts, &latencies);
     c.final_summary();
     allocations(&counts, &latencies);
+    prometheus_allocations();
     requests_per_minute();
 }

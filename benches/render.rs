@@ -59,6 +59,7 @@ fn state() -> AppState {
                 stable: Some(side(20_000, 30 + t as u64 % 7, 240.0 + (t % 5) as f64)),
                 canary: Some(side(1_000, 2 + t as u64 % 3, 250.0 + (t % 9) as f64)),
                 source_error: None,
+                ingestion_delay: std::time::Duration::ZERO,
             };
             if i == 0 || t == 119 {
                 update(

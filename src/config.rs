@@ -290,8 +290,9 @@ impl Config {
 
     /// Parses and validates TOML text; the error names the key and line.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        // The error quotes the line: a password or token on it must not be repeated.
+        let config: Config = toml::from_str(text)
+            .map_err(|e| crate::metrics::redact::secrets(e.to_string().trim_end(), &[]))?;
         config.validate()?;
         Ok(config)
     }

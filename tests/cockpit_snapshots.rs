@@ -245,6 +245,36 @@ fn detail_health_inconclusive() {
     snap("detail_health_inconclusive", &s);
 }
 
+/// A late source (Cloud Monitoring): the newest points are 3 minutes old by design.
+#[test]
+fn detail_health_late_source() {
+    let mut s = empty_state();
+    add(&mut s, &current());
+    feed_samples(&mut s, "current", 8, t0(), |at, i| {
+        let mut sample = healthy_sample(at, i);
+        sample.ingestion_delay = std::time::Duration::from_secs(240);
+        for side in [sample.stable.as_mut(), sample.canary.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            side.newest_point_at = Some(at - mins(3));
+        }
+        sample
+    });
+    let s = open_on(s, "current", Panel::Health);
+    snap("detail_health_late_source", &s);
+    let small = screen_text(&draw(&s, 80, 24, false));
+    assert!(
+        small.contains("data 3m00s old (source ~4m behind) · window 1m"),
+        "{small}"
+    );
+    let wide = screen_text(&draw(&s, 200, 60, false));
+    assert!(
+        wide.contains("newest points 3m old (limit 7m = 3m + 4m source delay)"),
+        "{wide}"
+    );
+}
+
 #[test]
 fn detail_users() {
     let s = open_on(demo_state_current_at_5(), "current", Panel::Users);

@@ -35,6 +35,7 @@ fn sample(canary: Option<SideStats>, stable: Option<SideStats>) -> HealthSample 
         stable,
         canary,
         source_error: None,
+        ingestion_delay: std::time::Duration::ZERO,
     }
 }
 
@@ -498,6 +499,7 @@ fn tick(tracker: &mut BreachTracker, at: TimeDelta, canary_errors: Option<u64>) 
         canary: canary_errors.map(stats),
         stable: Some(stats(10)),
         source_error: None,
+        ingestion_delay: std::time::Duration::ZERO,
     };
     let cfg = GateConfig::default();
     let mut r = evaluate(&s, &cfg, now);

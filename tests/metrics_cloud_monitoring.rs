@@ -185,6 +185,7 @@ fn check_known_truth(s: &HealthSample) {
     assert!(close(ca.p50_ms, 140.0) && close(ca.p75_ms, 190.0), "{ca:?}");
     assert!(close(ca.p95_ms, 350.0) && close(ca.p99_ms, 390.0), "{ca:?}");
     assert_eq!(s.window, Duration::from_secs(300));
+    assert_eq!(s.ingestion_delay, Duration::from_secs(240));
 }
 
 #[tokio::test]
@@ -205,7 +206,8 @@ async fn pages_strings_and_distributions_add_up_to_the_known_truth() {
         assert_eq!(r.method, "GET");
         assert_eq!(r.path, "/v3/projects/proj-1/timeSeries");
         assert_eq!(r.header("authorization"), None, "credentials = none");
-        assert_eq!(r.param("interval.startTime"), Some("2026-03-01T11:55:00Z"));
+        // The 5m window plus Cloud Monitoring's 4m ingestion delay.
+        assert_eq!(r.param("interval.startTime"), Some("2026-03-01T11:51:00Z"));
         assert_eq!(r.param("interval.endTime"), Some("2026-03-01T12:00:00Z"));
         assert_eq!(r.param("aggregation.alignmentPeriod"), Some("60s"));
         assert_eq!(r.param("aggregation.perSeriesAligner"), Some("ALIGN_DELTA"));
@@ -434,4 +436,215 @@ async fn many_rollouts_are_sampled_concurrently_but_bounded() {
         max > 2 && max <= bound,
         "{max} requests in flight at once (bound {bound})"
     );
+}
+
+/// Count and latency pages whose newest point is `minutes` old (negative: in the future),
+/// with enough traffic for every gate.
+fn pages_at(minutes: i64) -> (String, String) {
+    let exp =
+        json!({"exponentialBuckets": {"numFiniteBuckets": 3, "growthFactor": 2.0, "scale": 10.0}});
+    let counts = page(
+        vec![
+            count_series(STABLE, "2xx", &[(minutes, "5000")]),
+            count_series(CANARY, "2xx", &[(minutes, "1000")]),
+        ],
+        "",
+    );
+    let latencies = page(
+        vec![
+            latency_series(STABLE, exp.clone(), &[(minutes, &["0", "50", "40", "10"])]),
+            latency_series(CANARY, exp, &[(minutes, &["0", "50", "40", "10"])]),
+        ],
+        "",
+    );
+    (counts, latencies)
+}
+
+fn serve_pages((counts, latencies): (String, String)) -> FakeServer {
+    FakeServer::start(move |req| {
+        let filter = req.param("filter").unwrap_or_default();
+        let body = if filter.contains("request_count") {
+            counts.clone()
+        } else {
+            latencies.clone()
+        };
+        Response::json(200, body)
+    })
+}
+
+#[tokio::test]
+async fn points_minutes_late_are_fresh_for_cloud_monitoring() {
+    // Cloud Run's newest point is normally 2 to 4 minutes old: with the bare 3m limit the
+    // gates would hold forever. The limit is 3m plus the source's 4m delay.
+    let server = serve_pages(pages_at(4));
+    let s = source(&config(&server.url(), ""))
+        .sample(&rollout("web"), now())
+        .await;
+    assert_eq!(s.source_error, None, "{s:?}");
+    let report = evaluate(&s, &GateConfig::default(), now());
+    let fresh = report.gate("freshness").unwrap();
+    assert_eq!(fresh.verdict, Verdict::Pass, "{}", fresh.detail);
+    assert_eq!(
+        fresh.detail,
+        "newest points 4m old (limit 7m = 3m + 4m source delay)"
+    );
+    assert_eq!(report.verdict, Verdict::Pass, "{report:#?}");
+
+    // Late beyond that is still stale, and says why the limit is what it is.
+    let server = serve_pages(pages_at(8));
+    let s = source(&config(&server.url(), ""))
+        .sample(&rollout("web"), now())
+        .await;
+    let report = evaluate(&s, &GateConfig::default(), now());
+    let fresh = report.gate("freshness").unwrap();
+    assert_eq!(fresh.verdict, Verdict::Inconclusive);
+    assert!(
+        fresh
+            .detail
+            .contains("stale: newest canary point 8m old > 7m limit = 3m + 4m source delay"),
+        "{}",
+        fresh.detail
+    );
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+
+    // An operator who sets the delay to 0s gets the bare limit, and the query window back.
+    let server = serve_pages(pages_at(4));
+    let s = source(&config(&server.url(), "ingestion_delay = \"0s\""))
+        .sample(&rollout("web"), now())
+        .await;
+    assert_eq!(s.ingestion_delay, Duration::ZERO);
+    let report = evaluate(&s, &GateConfig::default(), now());
+    assert_eq!(
+        report.gate("freshness").unwrap().verdict,
+        Verdict::Inconclusive
+    );
+    assert_eq!(
+        server.requests()[0].param("interval.startTime"),
+        Some("2026-03-01T11:55:00Z")
+    );
+}
+
+#[tokio::test]
+async fn points_from_the_future_are_inconclusive() {
+    let server = serve_pages(pages_at(-7));
+    let s = source(&config(&server.url(), ""))
+        .sample(&rollout("web"), now())
+        .await;
+    let report = evaluate(&s, &GateConfig::default(), now());
+    let fresh = report.gate("freshness").unwrap();
+    assert_eq!(fresh.verdict, Verdict::Inconclusive);
+    assert!(
+        fresh
+            .detail
+            .contains("newest canary point is 7m in the future: check the clocks"),
+        "{}",
+        fresh.detail
+    );
+    // Every gate that needs the canary's numbers holds too: none counts as healthy.
+    let error_rate = report.gate("error-rate").unwrap();
+    assert_eq!(error_rate.verdict, Verdict::Inconclusive);
+    assert!(error_rate.detail.contains("check the clocks"));
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+
+    // A minute ahead is ordinary clock skew: fresh.
+    let server = serve_pages(pages_at(-1));
+    let s = source(&config(&server.url(), ""))
+        .sample(&rollout("web"), now())
+        .await;
+    let report = evaluate(&s, &GateConfig::default(), now());
+    assert_eq!(report.gate("freshness").unwrap().verdict, Verdict::Pass);
+}
+
+#[tokio::test]
+async fn an_absurd_bucket_count_is_inconclusive_not_an_abort() {
+    // 4e12 buckets: sizing a histogram by it would abort the process (allocation failure),
+    // leaving the operator's terminal in raw mode.
+    let huge = json!({"exponentialBuckets": {"numFiniteBuckets": 4_000_000_000_000_i64, "growthFactor": 2.0, "scale": 10.0}});
+    let (counts, _) = pages_at(1);
+    let latencies = page(vec![latency_series(CANARY, huge, &[(1, &["1", "2"])])], "");
+    let server = serve_pages((counts, latencies));
+    let s = source(&config(&server.url(), ""))
+        .sample(&rollout("web"), now())
+        .await;
+    let e = s.source_error.clone().unwrap_or_default();
+    assert!(
+        e.contains("4000000000000 buckets is more than the 10000 read"),
+        "{e}"
+    );
+    let canary = s.canary.as_ref().expect("the counts still stand");
+    assert_eq!(canary.p99_ms, None, "no latency made up");
+    let gates = GateConfig {
+        max_p99_ms: Some(500.0),
+        ..GateConfig::default()
+    };
+    assert_eq!(evaluate(&s, &gates, now()).verdict, Verdict::Inconclusive);
+}
+
+#[tokio::test]
+async fn too_many_series_are_refused_with_the_reason() {
+    let series: Vec<Value> = (0..2_001)
+        .map(|i| count_series(&format!("svc-{i:05}-zzz"), "2xx", &[(1, "1")]))
+        .collect();
+    let counts = page(series, "");
+    let server = serve_pages((counts, page(vec![], "")));
+    let s = source(&config(&server.url(), ""))
+        .sample(&rollout("web"), now())
+        .await;
+    let e = s.source_error.clone().unwrap_or_default();
+    assert!(
+        e.contains("2001 series") && e.contains("more than the 2000 series"),
+        "{e}"
+    );
+    assert!(s.stable.is_none() && s.canary.is_none());
+    assert_eq!(
+        evaluate(&s, &GateConfig::default(), now()).verdict,
+        Verdict::Inconclusive
+    );
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_read_only_up_to_the_cap() {
+    // 64 MiB of series with no Content-Length: the client cannot know the size up front.
+    let chunk = format!("{},", count_series(STABLE, "2xx", &[(1, "1")])).repeat(16);
+    let times = (64 << 20) / chunk.len();
+    let server = FakeServer::start(move |_| {
+        Response::streamed(200, "{\"timeSeries\": [", chunk.clone(), times)
+    });
+    let cfg = config(&server.url(), "max_response_bytes = 65536\nretries = 0");
+    let s = source(&cfg).sample(&rollout("web"), now()).await;
+    let e = s.source_error.clone().unwrap_or_default();
+    assert!(
+        e.contains("larger than the 64 KiB limit (metrics.max_response_bytes)"),
+        "{e}"
+    );
+    assert!(s.stable.is_none() && s.canary.is_none());
+    // Both metrics were asked once; wait until the server has stopped writing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.answers_done() < server.requests().len() {
+        assert!(
+            Instant::now() < deadline,
+            "the server never stopped writing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = server.body_bytes_sent();
+    assert!(
+        sent < 2 * (16 << 20),
+        "{sent} bytes were accepted of {} offered: the client read far past its cap",
+        2 * (64 << 20)
+    );
+
+    // A declared Content-Length over the cap is refused before reading.
+    let big = page(
+        vec![count_series(STABLE, "2xx", &[(1, &"9".repeat(100_000))])],
+        "",
+    );
+    let server = FakeServer::start(move |_| Response::json(200, big.clone()));
+    let s = source(&cfg).sample(&rollout("web"), now()).await;
+    assert!(
+        s.source_error
+            .unwrap_or_default()
+            .contains("larger than the 64 KiB limit"),
+    );
+    drop(server);
 }

@@ -424,3 +424,141 @@ async fn history_uses_query_range_and_refuses_unaggregated_series() {
         .unwrap_err();
     assert!(e.contains("2 series; aggregate it"), "{e}");
 }
+
+#[tokio::test]
+async fn huge_answers_are_cut_off_and_bounded() {
+    // An instant query whose answer never ends: read up to the cap, then inconclusive.
+    let element = r#"{"metric":{"revision":"x"},"value":[1772366400,"1"]},"#.repeat(64);
+    let times = (32 << 20) / element.len();
+    let server = FakeServer::start(move |_| {
+        Response::streamed(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":["#,
+            element.clone(),
+            times,
+        )
+    });
+    let src = source(&server.url(), "max_response_bytes = 65536\nretries = 0");
+    let s = src.sample(&rollout("s-1", "c-1"), Utc::now()).await;
+    let e = s.source_error.clone().unwrap_or_default();
+    assert!(
+        e.contains("larger than the 64 KiB limit (metrics.max_response_bytes)"),
+        "{e}"
+    );
+    assert!(s.stable.is_none() && s.canary.is_none());
+    assert_eq!(
+        evaluate(&s, &GateConfig::default(), Utc::now()).verdict,
+        Verdict::Inconclusive
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.answers_done() < server.requests().len() {
+        assert!(
+            Instant::now() < deadline,
+            "the server never stopped writing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let offered = server.requests().len() * (32 << 20);
+    let sent = server.body_bytes_sent();
+    assert!(
+        sent < offered / 4,
+        "{sent} of {offered} bytes accepted: the client read far past its cap"
+    );
+
+    // A vector of 100,000 series within the cap is refused by count; only the first
+    // elements are built.
+    let many = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+        vec![r#"{"metric":{},"value":[1,"1"]}"#; 100_000].join(",")
+    );
+    let server = FakeServer::start(move |_| Response::json(200, many.clone()));
+    let s = source(&server.url(), "max_response_bytes = 8388608")
+        .sample(&rollout("s-1", "c-1"), Utc::now())
+        .await;
+    let e = s.source_error.unwrap_or_default();
+    assert!(e.contains("returned 100000 series; aggregate it"), "{e}");
+}
+
+#[tokio::test]
+async fn range_answers_with_absurd_point_counts_are_refused() {
+    // Asked for 3 points, answered with 20,000: more than Prometheus itself would send.
+    let values = (0..20_000)
+        .map(|i| format!("[{},\"1\"]", 1_772_346_400 + i))
+        .collect::<Vec<_>>()
+        .join(",");
+    let body = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{values}]}}]}}}}"#
+    );
+    let server = FakeServer::start(move |_| Response::json(200, body.clone()));
+    let src = source(&server.url(), "");
+    let end = chrono::DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+    let e = src
+        .history(&rollout("s-1", "c-1"), end, Duration::from_secs(30), 3)
+        .await
+        .unwrap_err();
+    assert!(e.contains("more than 11000 points"), "{e}");
+
+    // Nor does this tool ask for more than that, whatever the caller wants.
+    let server = FakeServer::start(|_| {
+        Response::json(
+            200,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
+        )
+    });
+    let past = source(&server.url(), "")
+        .history(
+            &rollout("s-1", "c-1"),
+            end,
+            Duration::from_secs(1),
+            5_000_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        past.len(),
+        rollout_tui::metrics::prometheus::MAX_RANGE_POINTS
+    );
+    for r in server.requests() {
+        let start: f64 = r.param("start").unwrap().parse().unwrap();
+        let stop: f64 = r.param("end").unwrap().parse().unwrap();
+        assert_eq!(stop - start, 10_999.0, "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn secrets_in_answers_and_endpoints_are_redacted() {
+    // Not the client's own token: a JWT (a signed assertion) and a bearer credential that
+    // a proxy echoes back inside a "successful" answer.
+    const JWT: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzYUBwcm9qLmlhbSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZS1ieXRlcw";
+    let server = FakeServer::start(|req| {
+        let q = req.param("query").unwrap_or_default();
+        let body = if q.starts_with("sum(increase(http_requests_total{revision=\"s-1\"}") {
+            json!({"status": "error", "errorType": "proxy", "error": format!("upstream said: assertion {JWT} and Authorization: Bearer opaque-proxy-credential-123")}).to_string()
+        } else {
+            json!({"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, format!("Bearer {JWT}")]}]}}).to_string()
+        };
+        Response::json(200, body)
+    });
+    let s = source(&server.url(), "")
+        .sample(&rollout("s-1", "c-1"), Utc::now())
+        .await;
+    let e = s.source_error.unwrap_or_default();
+    assert!(e.contains("[redacted]"), "{e}");
+    for secret in [
+        JWT,
+        &JWT[..20],
+        "c2lnbmF0dXJlLXNpZ25hdHVyZS1ieXRlcw",
+        "opaque-proxy-credential",
+    ] {
+        assert!(!e.contains(secret), "{secret} in {e}");
+    }
+
+    // A configured endpoint with a password is refused without repeating the password.
+    let cfg: MetricsConfig = toml::from_str(
+        "kind = \"prometheus\"\nendpoint = \"http://alice:s3cret-pw@127.0.0.1:9090\"",
+    )
+    .unwrap();
+    let e = cfg.validate().unwrap_err();
+    assert!(e.contains("must not hold credentials"), "{e}");
+    assert!(!e.contains("s3cret-pw"), "{e}");
+}

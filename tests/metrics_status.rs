@@ -217,6 +217,10 @@ fn adc_file(cli: &Cli, server: &FakeServer) -> std::path::PathBuf {
 }
 
 fn cm_status(cli: &Cli, server: &FakeServer) -> cli_harness::Ran {
+    cm_run(cli, server, &["status", "--json"])
+}
+
+fn cm_run(cli: &Cli, server: &FakeServer, args: &[&str]) -> cli_harness::Ran {
     let adc = adc_file(cli, server);
     let config = cli.write_file(
         "config.toml",
@@ -226,7 +230,9 @@ fn cm_status(cli: &Cli, server: &FakeServer) -> cli_harness::Ran {
             server.url()
         ),
     );
-    let mut cmd = cli.command(&["--config", config.to_str().unwrap(), "status", "--json"]);
+    let mut full = vec!["--config", config.to_str().unwrap()];
+    full.extend(args);
+    let mut cmd = cli.command(&full);
     cmd.env("GOOGLE_APPLICATION_CREDENTIALS", &adc);
     cli_harness::exec_cmd(&mut cmd)
 }
@@ -266,6 +272,16 @@ fn cloud_monitoring_with_adc_through_the_binary() {
     assert_eq!(h["canary"]["p95Ms"], 300.0);
     assert_eq!(gate(h, "error-rate")["verdict"], "pass");
     assert_eq!(gate(h, "p99-vs-stable")["verdict"], "pass");
+    // Cloud Run's points arrive minutes late: the limit allows for it, and says so.
+    let fresh = gate(h, "freshness");
+    assert_eq!(fresh["verdict"], "pass", "{fresh}");
+    assert!(
+        fresh["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("old (limit 7m = 3m + 4m source delay)"),
+        "{fresh}"
+    );
 
     let reqs = server.requests();
     let token_req = reqs
@@ -285,6 +301,25 @@ fn cloud_monitoring_with_adc_through_the_binary() {
             Some(format!("Bearer {TOKEN}").as_str())
         );
     }
+
+    // `status ID` shows the data's age and the source's delay.
+    let ran = cm_run(&cli, &server, &["status", "web"]);
+    assert!(ran.success(), "{ran}");
+    assert!(
+        ran.stdout
+            .contains("(metrics: Cloud Monitoring: Cloud Run service web, project proj-1 (5m window, data ~4m behind))"),
+        "{ran}"
+    );
+    let fresh = ran
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("pass freshness"))
+        .unwrap_or_else(|| panic!("no freshness line\n{ran}"));
+    assert!(
+        fresh.contains("newest points ")
+            && fresh.contains(" old (limit 7m = 3m + 4m source delay)"),
+        "{fresh}"
+    );
 }
 
 #[test]
@@ -315,6 +350,222 @@ fn the_token_never_reaches_output_or_logs() {
     for entry in walk(&cli.data_dir()) {
         let text = String::from_utf8_lossy(&std::fs::read(&entry).unwrap_or_default()).into_owned();
         assert!(!text.contains(TOKEN), "token in {}", entry.display());
+    }
+}
+
+/// How the echoing fake gives the credentials it was sent back.
+#[derive(Clone, Copy, Debug)]
+enum Echo {
+    /// A 200 whose JSON has the Authorization header where a count belongs.
+    InAField,
+    /// A 200 that is not JSON at all (a proxy's HTML page) quoting the header.
+    NotJson,
+    /// A 200 with `executionErrors` quoting the header.
+    ExecutionError,
+    /// A 500 whose message puts the header just where the 300-character cut falls.
+    CutByTruncation,
+}
+
+/// A JWT this process never sent (a service account's signed assertion, say) that the
+/// fake quotes too: only generic redaction can catch it.
+const OTHER_JWT: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJyb2xsb3V0QHByb2otMS5pYW0iLCJzY29wZSI6Im1vbml0b3JpbmcifQ.b3RoZXItc2lnbmF0dXJlLWJ5dGVzLW5ldmVyLXNlbnQ";
+
+/// A Cloud Monitoring fake (and token endpoint) that echoes the Authorization header it
+/// gets in the request_count answers, the way `echo` says.
+fn echoing_fake(echo: Echo) -> FakeServer {
+    FakeServer::start(move |req| {
+        if req.path == "/token" {
+            return Response::json(
+                200,
+                json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600})
+                    .to_string(),
+            );
+        }
+        if !req
+            .param("filter")
+            .unwrap_or_default()
+            .contains("request_count")
+        {
+            return cm_answer(req);
+        }
+        let auth = req.header("authorization").unwrap_or("none").to_string();
+        let said = format!("{auth} (assertion {OTHER_JWT})");
+        match echo {
+            Echo::InAField => {
+                let end = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                Response::json(
+                    200,
+                    json!({"timeSeries": [{
+                        "resource": {"labels": {"revision_name": "web-1"}},
+                        "metric": {"labels": {"response_code_class": "2xx"}},
+                        "points": [{"interval": {"endTime": end}, "value": {"int64Value": said}}],
+                    }]})
+                    .to_string(),
+                )
+            }
+            Echo::NotJson => Response::text(
+                200,
+                format!("<html><body>proxy debug: Authorization: {said}</body></html>"),
+            ),
+            Echo::ExecutionError => Response::json(
+                200,
+                json!({"timeSeries": [], "executionErrors": [{"code": 7, "message": format!("caller sent {said}")}]})
+                    .to_string(),
+            ),
+            Echo::CutByTruncation => {
+                let pad = "x".repeat(260);
+                Response::json(
+                    500,
+                    json!({"error": {"code": 500, "message": format!("{pad} you sent {said}")}})
+                        .to_string(),
+                )
+            }
+        }
+    })
+}
+
+/// A service-account key made for this run with Debian's `openssl`: with it as ADC the
+/// client signs its own JWT and sends that as the bearer token.
+fn service_account_file(cli: &Cli) -> std::path::PathBuf {
+    let key = cli.path("sa-key.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .output()
+        .expect("run openssl (Debian's openssl package) to make a test key");
+    assert!(out.status.success(), "openssl genpkey: {out:?}");
+    let pem = std::fs::read_to_string(&key).unwrap();
+    cli.write_file(
+        "sa.json",
+        &json!({
+            "type": "service_account", "project_id": "proj-1",
+            "private_key_id": "0123456789abcdef0123456789abcdef01234567",
+            "private_key": pem,
+            "client_email": "rollout@proj-1.iam.gserviceaccount.com",
+            "client_id": "123456789012345678901",
+            "token_uri": "http://127.0.0.1:9/token",
+        })
+        .to_string(),
+    )
+}
+
+/// `status`, `status --json` and `status web` against `server` with `adc` as the
+/// credentials, logging everything.
+fn every_status(
+    cli: &Cli,
+    server: &FakeServer,
+    adc: &std::path::Path,
+) -> Vec<(String, cli_harness::Ran)> {
+    let config = cli.write_file(
+        "config.toml",
+        &format!(
+            "[metrics]\nkind = \"cloud-monitoring\"\nproject_id = \"proj-1\"\nservice = \"web\"\n\
+             endpoint = \"{}\"\ncredentials = \"adc\"\nretries = 0\n[log]\nlevel = \"trace\"\n",
+            server.url()
+        ),
+    );
+    let config = config.to_str().unwrap();
+    [
+        vec!["status"],
+        vec!["status", "--json"],
+        vec!["status", "web"],
+    ]
+    .into_iter()
+    .map(|args| {
+        let mut full = vec!["--config", config];
+        full.extend(&args);
+        let mut cmd = cli.command(&full);
+        cmd.env("GOOGLE_APPLICATION_CREDENTIALS", adc);
+        (args.join(" "), cli_harness::exec_cmd(&mut cmd))
+    })
+    .collect()
+}
+
+/// The bearer token the fake saw.
+fn sent_token(server: &FakeServer) -> String {
+    server
+        .requests()
+        .iter()
+        .find_map(|r| r.header("authorization").map(str::to_string))
+        .expect("a request with credentials")
+        .strip_prefix("Bearer ")
+        .expect("a bearer token")
+        .to_string()
+}
+
+#[test]
+fn no_echo_of_a_token_reaches_any_output_or_the_log() {
+    for service_account in [false, true] {
+        for echo in [
+            Echo::InAField,
+            Echo::NotJson,
+            Echo::ExecutionError,
+            Echo::CutByTruncation,
+        ] {
+            let what = format!("{echo:?}, service account: {service_account}");
+            let cli = Cli::new();
+            created(&cli);
+            let server = echoing_fake(echo);
+            let adc = if service_account {
+                service_account_file(&cli)
+            } else {
+                adc_file(&cli, &server)
+            };
+            let runs = every_status(&cli, &server, &adc);
+            let token = sent_token(&server);
+            if service_account {
+                assert!(token.starts_with("eyJ"), "a self-signed JWT: {token}");
+            } else {
+                assert_eq!(token, TOKEN);
+            }
+            // The whole token, its start (left by a cut), and a JWT's signature.
+            let mut secrets = vec![token.clone(), token[..16].to_string(), OTHER_JWT.into()];
+            secrets.extend(token.rsplit('.').next().map(str::to_string));
+            secrets.extend(OTHER_JWT.rsplit('.').next().map(str::to_string));
+            for (args, ran) in &runs {
+                assert!(ran.success(), "{what}: {args}\n{ran}");
+                for s in &secrets {
+                    assert!(
+                        !ran.stdout.contains(s.as_str()) && !ran.stderr.contains(s.as_str()),
+                        "{what}: `{args}` printed {s}\n{ran}"
+                    );
+                }
+            }
+            let log = cli.data_dir().join("logs").join("rollout-tui.log");
+            assert!(log.is_file(), "{what}: no log at {}", log.display());
+            for file in walk(&cli.data_dir()) {
+                let text =
+                    String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+                for s in &secrets {
+                    assert!(
+                        !text.contains(s.as_str()),
+                        "{what}: {s} in {}",
+                        file.display()
+                    );
+                }
+            }
+            // Still useful: the reason is there, with the secret replaced.
+            let v = parse_json(&runs[1].1.stdout, "status --json");
+            let h = &v["rollouts"][0]["health"];
+            assert_eq!(h["verdict"], "inconclusive", "{what}: {h}");
+            let e = h["sourceError"].as_str().unwrap_or_default();
+            match echo {
+                Echo::NotJson => assert!(e.contains("malformed answer"), "{what}: {e}"),
+                _ => assert!(e.contains("[redacted]"), "{what}: {e}"),
+            }
+            assert!(
+                runs[2].1.stdout.contains("request_count"),
+                "{what}: `status web` names the failure\n{}",
+                runs[2].1.stdout
+            );
+        }
     }
 }
 
@@ -351,6 +602,22 @@ fn check_config_reports_metrics_mistakes() {
             "[metrics.rollouts.web]\nkind = \"simulator\"\n[metrics.rollouts.web.simulator]\ntime_compression = 0.5\n",
             "metrics.rollouts.web.simulator.time_compression",
         ),
+        (
+            "[metrics]\nkind = \"prometheus\"\nendpoint = \"http://alice:s3cret-pw@127.0.0.1:9090\"\n",
+            "metrics.endpoint = 'http://[redacted]@127.0.0.1:9090' must not hold credentials",
+        ),
+        (
+            "[metrics.rollouts.web]\nkind = \"prometheus\"\nendpoint = \"https://bob:s3cret-pw@prom.example/\"\n",
+            "must not hold credentials",
+        ),
+        (
+            "[metrics]\nkind = \"prometheus\"\nendpont = \"http://alice:s3cret-pw@127.0.0.1:9090\"\n",
+            "unknown field `endpont`",
+        ),
+        (
+            "[metrics]\nmax_response_bytes = 10\n",
+            "metrics.max_response_bytes = 10 must be between 1024",
+        ),
     ];
     for (text, needle) in cases {
         let path = cli.write_file("bad.toml", text);
@@ -360,6 +627,7 @@ fn check_config_reports_metrics_mistakes() {
             ran.is_clean_failure() && ran.stderr.contains(needle),
             "{text}\n{ran}"
         );
+        assert!(!ran.stderr.contains("s3cret-pw"), "{text}\n{ran}");
     }
     let good = cli.write_file(
         "good.toml",
@@ -515,6 +783,13 @@ fn prometheus_source_on_googles_promql_endpoint_with_adc() {
     assert!(String::from_utf8_lossy(&token.body).contains("monitoring.read"));
     let queries: Vec<&Request> = reqs.iter().filter(|r| r.path != "/token").collect();
     assert_eq!(queries.len(), 14, "7 per side");
+    // Google's PromQL endpoint is as late as its REST API: ranges reach back 5m + 4m.
+    assert!(
+        queries
+            .iter()
+            .any(|r| r.param("query").unwrap_or_default().contains("[9m]")),
+        "{queries:#?}"
+    );
     for r in queries {
         assert_eq!(
             r.path,

@@ -182,6 +182,7 @@ fn run(path: &Path) {
                 stable: step.stable.as_ref().map(|s| stats(s, newest)),
                 canary: step.canary.as_ref().map(|s| stats(s, newest)),
                 source_error: None,
+                ingestion_delay: std::time::Duration::ZERO,
             };
             let gates = gate_cfg.at_percentage(doc.rollout.percentage);
             let mut report = evaluate(&sample, &gates, now);

@@ -41,6 +41,14 @@ pub struct HealthSample {
     /// Why a side is missing (source down, query failed, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_error: Option<String>,
+    /// How old the source's newest point normally is when it is read (Cloud Monitoring
+    /// shows Cloud Run points minutes late). The freshness limit is `max_staleness` plus this.
+    #[serde(
+        default,
+        with = "duration_text",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub ingestion_delay: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -86,7 +94,8 @@ pub struct GateConfig {
     /// How long a severe breach must last before it counts.
     #[serde(with = "duration_text")]
     pub severe_for: Duration,
-    /// Data whose newest point is older than this is Inconclusive.
+    /// Data whose newest point is older than this plus the source's ingestion delay is
+    /// Inconclusive.
     #[serde(with = "duration_text")]
     pub max_staleness: Duration,
 }
@@ -218,6 +227,34 @@ impl HealthSample {
         }
     }
 
+    /// How old the newest point may be: the gates' limit plus the source's usual delay.
+    pub fn staleness_limit(&self, cfg: &GateConfig) -> Duration {
+        cfg.max_staleness.saturating_add(self.ingestion_delay)
+    }
+
+    /// " = 3m + 4m source delay" after the limit when the source is late by design.
+    fn delay_note(&self, cfg: &GateConfig) -> String {
+        if self.ingestion_delay.is_zero() {
+            String::new()
+        } else {
+            format!(
+                " = {} + {} source delay",
+                format_duration(cfg.max_staleness),
+                format_duration(self.ingestion_delay)
+            )
+        }
+    }
+
+    /// Age of the oldest of the sides' newest points (the one freshness judges); zero for
+    /// a point from the future.
+    pub fn data_age(&self, now: DateTime<Utc>) -> Option<Duration> {
+        [Side::Canary, Side::Stable]
+            .iter()
+            .filter_map(|&s| self.side(s)?.newest_point_at)
+            .map(|t| age(t, now))
+            .max()
+    }
+
     fn missing_text(&self, side: Side) -> String {
         match &self.source_error {
             Some(e) => format!("no {} data: {e}", side.name()),
@@ -237,12 +274,17 @@ impl HealthSample {
         let newest = s
             .newest_point_at
             .ok_or_else(|| format!("no time for the newest {name} point"))?;
+        if let Some(ahead) = ahead_of(newest, now) {
+            return Err(future_text(side, ahead));
+        }
         let age = age(newest, now);
-        if age > cfg.max_staleness {
+        let limit = self.staleness_limit(cfg);
+        if age > limit {
             return Err(format!(
-                "{name} data stale (newest point {} old > {} limit)",
+                "{name} data stale (newest point {} old > {} limit{})",
                 format_duration(age),
-                format_duration(cfg.max_staleness)
+                format_duration(limit),
+                self.delay_note(cfg)
             ));
         }
         if s.errors > s.requests {
@@ -270,9 +312,26 @@ fn bad_counts(s: &SideStats, side: Side) -> String {
     )
 }
 
-/// A point from the future (clock skew) counts as fresh.
+/// Clocks of the source and this host may disagree by this much: a point up to this far
+/// in the future is fresh, one further ahead means a clock is wrong and proves nothing.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(2 * 60);
+
+/// A point from the future (within the skew allowed) is zero old.
 fn age(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (now - t).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// How far past `now` a point lies, when that is beyond the allowed clock skew.
+fn ahead_of(t: DateTime<Utc>, now: DateTime<Utc>) -> Option<Duration> {
+    (t - now).to_std().ok().filter(|d| *d > MAX_CLOCK_SKEW)
+}
+
+fn future_text(side: Side, ahead: Duration) -> String {
+    format!(
+        "newest {} point is {} in the future: check the clocks",
+        side.name(),
+        format_duration(ahead)
+    )
 }
 
 fn pct(rate: f64) -> String {
@@ -496,7 +555,8 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
 }
 
 fn freshness_gate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> GateResult {
-    let limit = cfg.max_staleness;
+    let limit = sample.staleness_limit(cfg);
+    let note = sample.delay_note(cfg);
     let mut problems = Vec::new();
     let mut ages = Vec::new();
     for side in [Side::Canary, Side::Stable] {
@@ -504,30 +564,36 @@ fn freshness_gate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -
         match sample.side(side).map(|s| s.newest_point_at) {
             None => problems.push(sample.missing_text(side)),
             Some(None) => problems.push(format!("no time for the newest {name} point")),
-            Some(Some(t)) if age(t, now) > limit => problems.push(format!(
-                "stale: newest {name} point {} old > {} limit",
-                format_duration(age(t, now)),
-                format_duration(limit)
-            )),
-            Some(Some(t)) => ages.push(format!("{name} {} old", format_duration(age(t, now)))),
+            Some(Some(t)) => match (ahead_of(t, now), age(t, now)) {
+                (Some(ahead), _) => problems.push(future_text(side, ahead)),
+                (None, old) if old > limit => problems.push(format!(
+                    "stale: newest {name} point {} old > {} limit{note}",
+                    format_duration(old),
+                    format_duration(limit)
+                )),
+                (None, old) => ages.push((name, format_duration(old))),
+            },
         }
     }
     let mut g = if problems.is_empty() {
+        // One age when both sides agree (a source aligned to the minute): it fits a line.
+        let ages = match ages.as_slice() {
+            [(_, c), (_, s)] if c == s => format!("{c} old"),
+            _ => ages
+                .iter()
+                .map(|(name, age)| format!("{name} {age} old"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         let detail = format!(
-            "newest points {} (limit {})",
-            ages.join(", "),
+            "newest points {ages} (limit {}{note})",
             format_duration(limit)
         );
         GateResult::new("freshness", Verdict::Pass, detail, cfg)
     } else {
         GateResult::new("freshness", Verdict::Inconclusive, problems.join("; "), cfg)
     };
-    let oldest = [Side::Canary, Side::Stable]
-        .iter()
-        .filter_map(|&s| sample.side(s)?.newest_point_at)
-        .map(|t| age(t, now).as_secs_f64())
-        .reduce(f64::max);
-    g.observed = oldest;
+    g.observed = sample.data_age(now).map(|d| d.as_secs_f64());
     g.threshold = Some(limit.as_secs_f64());
     g
 }
@@ -925,6 +991,92 @@ mod tests {
         assert_eq!(s(10, 11).error_rate(), None);
         assert_eq!(s(200, 5).error_rate(), Some(0.025));
         assert_eq!(s(200, 5).success_rate(), Some(0.975));
+    }
+
+    fn timed_sample(newest: DateTime<Utc>, delay: Duration) -> HealthSample {
+        let side = SideStats {
+            requests: 5_000,
+            errors: 5,
+            p99_ms: Some(100.0),
+            newest_point_at: Some(newest),
+            ..SideStats::default()
+        };
+        HealthSample {
+            taken_at: newest,
+            window: Duration::from_secs(300),
+            stable: Some(side.clone()),
+            canary: Some(side),
+            source_error: None,
+            ingestion_delay: delay,
+        }
+    }
+
+    #[test]
+    fn points_from_the_future_beyond_the_skew_are_inconclusive() {
+        let now = DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+        let cfg = GateConfig::default();
+        let ahead = |secs: i64| now + chrono::Duration::seconds(secs);
+        let r = evaluate(&timed_sample(ahead(420), Duration::ZERO), &cfg, now);
+        let fresh = r.gate("freshness").unwrap();
+        assert_eq!(fresh.verdict, Verdict::Inconclusive);
+        assert_eq!(
+            fresh.detail,
+            "newest canary point is 7m in the future: check the clocks; \
+             newest stable point is 7m in the future: check the clocks"
+        );
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert!(
+            r.gates
+                .iter()
+                .all(|g| g.verdict == Verdict::Inconclusive || g.name == "min-requests"),
+            "{r:#?}"
+        );
+        // Up to the skew allowed it is fresh; just past it, not.
+        let at_skew = ahead(MAX_CLOCK_SKEW.as_secs() as i64);
+        assert_eq!(
+            evaluate(&timed_sample(at_skew, Duration::ZERO), &cfg, now).verdict,
+            Verdict::Pass
+        );
+        let past_skew = at_skew + chrono::Duration::seconds(1);
+        assert_eq!(
+            evaluate(&timed_sample(past_skew, Duration::ZERO), &cfg, now).verdict,
+            Verdict::Inconclusive
+        );
+    }
+
+    #[test]
+    fn the_freshness_limit_allows_for_the_sources_delay() {
+        let now = DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+        let cfg = GateConfig::default();
+        let old = |secs: i64| now - chrono::Duration::seconds(secs);
+        let four = Duration::from_secs(240);
+        let r = evaluate(&timed_sample(old(240), four), &cfg, now);
+        let fresh = r.gate("freshness").unwrap();
+        assert_eq!(fresh.verdict, Verdict::Pass, "{}", fresh.detail);
+        assert_eq!(fresh.threshold, Some(420.0));
+        assert!(
+            fresh.detail == "newest points 4m old (limit 7m = 3m + 4m source delay)",
+            "{}",
+            fresh.detail
+        );
+        // The same data from a source with no delay is stale.
+        let r = evaluate(&timed_sample(old(240), Duration::ZERO), &cfg, now);
+        assert_eq!(r.gate("freshness").unwrap().verdict, Verdict::Inconclusive);
+        // Past the widened limit it is stale too, and the gates that need the numbers say so.
+        let r = evaluate(&timed_sample(old(421), four), &cfg, now);
+        let rate = r.gate("error-rate").unwrap();
+        assert_eq!(rate.verdict, Verdict::Inconclusive);
+        assert!(
+            rate.detail.contains(
+                "canary data stale (newest point 7m1s old > 7m limit = 3m + 4m source delay)"
+            ),
+            "{}",
+            rate.detail
+        );
+        assert_eq!(
+            timed_sample(old(90), four).data_age(now),
+            Some(Duration::from_secs(90))
+        );
     }
 
     #[test]

@@ -12,6 +12,14 @@
 //!
 //! Per-minute points also keep the freshness check honest: the newest point's `endTime` is
 //! the end of the newest minute with traffic, not the end of the query interval.
+//!
+//! Cloud Run's points show up minutes late (`CLOUD_MONITORING_DELAY`), so the interval
+//! reaches back the window plus that delay, and every sample carries the delay for the
+//! freshness gate.
+//!
+//! Every size in an answer is bounded before anything is allocated for it (bucket counts,
+//! series, points, pages, the body itself): a hostile or broken answer makes the sample
+//! inconclusive with the reason, never exhausts memory.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,8 +31,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use tokio::time::Instant;
 
-use super::config::MetricsConfig;
-use super::http::Http;
+use super::config::{CLOUD_MONITORING_DELAY, MetricsConfig};
+use super::http::{ERROR_BODY_CHARS, Http};
+use super::redact;
 use super::{MetricsSource, Revisions};
 use crate::domain::health::{HealthSample, SideStats};
 use crate::domain::rollout::Rollout;
@@ -35,6 +44,14 @@ pub const REQUEST_LATENCIES: &str = "run.googleapis.com/request_latencies";
 pub const ALIGNMENT_PERIOD: &str = "60s";
 /// A runaway `nextPageToken` loop ends here.
 const MAX_PAGES: usize = 100;
+/// Per metric and sample. Two revisions times five response classes is ten series of one
+/// point a minute: these allow for two-week windows and stray revisions with room to spare.
+const MAX_SERIES: usize = 2_000;
+const MAX_POINTS: usize = 200_000;
+/// Cloud Run's latency histograms have about a hundred buckets.
+pub const MAX_BUCKETS: usize = 10_000;
+/// Google's page tokens are short; a huge one would only grow the next URL.
+const MAX_PAGE_TOKEN: usize = 4096;
 
 pub struct CloudMonitoring {
     cfg: MetricsConfig,
@@ -56,7 +73,11 @@ impl CloudMonitoring {
             .ok_or("metrics.service is required for cloud-monitoring")?;
         Ok(CloudMonitoring {
             base: cfg.base_url().unwrap_or_default(),
-            http: Http::new(cfg.effective_credentials(), cfg.retries)?,
+            http: Http::new(
+                cfg.effective_credentials(),
+                cfg.retries,
+                cfg.max_response_bytes,
+            )?,
             cfg: cfg.clone(),
             project,
             service,
@@ -76,7 +97,7 @@ impl CloudMonitoring {
             self.base, self.project
         ))
         .map_err(|e| format!("bad Cloud Monitoring URL: {e}"))?;
-        let start = now - chrono::Duration::from_std(self.cfg.window).unwrap_or_default();
+        let start = now - chrono::Duration::from_std(self.cfg.query_span()).unwrap_or_default();
         let mut filter = format!(
             "metric.type = \"{metric}\" AND resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"{}\"",
             quote(&self.service)
@@ -128,6 +149,7 @@ impl CloudMonitoring {
     ) -> Result<(), String> {
         let names = revs.names();
         let mut token: Option<String> = None;
+        let mut budget = Budget::default();
         for _ in 0..MAX_PAGES {
             let url = self.list_url(metric, &names, now, token.as_deref())?;
             let body = self
@@ -135,7 +157,8 @@ impl CloudMonitoring {
                 .get(url, deadline)
                 .await
                 .map_err(|e| format!("{}: {e}", short(metric)))?;
-            token = add_page(&body, metric, revs, tally)?;
+            token = add_page(&body, metric, revs, tally, &mut budget)
+                .map_err(|e| self.http.scrub_body_text(&e))?;
             if token.is_none() {
                 return Ok(());
             }
@@ -154,11 +177,16 @@ impl MetricsSource for CloudMonitoring {
             .map(|r| format!(" in {r}"))
             .unwrap_or_default();
         format!(
-            "Cloud Monitoring: Cloud Run service {}{region}, project {} ({} window)",
+            "Cloud Monitoring: Cloud Run service {}{region}, project {} ({} window, data ~{} behind)",
             self.service,
             self.project,
-            format_duration(self.cfg.window)
+            format_duration(self.cfg.window),
+            format_duration(self.cfg.effective_ingestion_delay())
         )
+    }
+
+    fn ingestion_delay(&self) -> std::time::Duration {
+        self.cfg.effective_ingestion_delay()
     }
 
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
@@ -192,7 +220,10 @@ impl MetricsSource for CloudMonitoring {
                 }
             }
         }
-        tally.finish(&revs, now, self.cfg.window)
+        let mut s = tally.finish(&revs, now, self.cfg.window);
+        s.ingestion_delay = self.cfg.effective_ingestion_delay();
+        s.source_error = s.source_error.map(|e| self.http.scrub(&e));
+        s
     }
 }
 
@@ -207,13 +238,15 @@ pub fn sample_from_pages(
     let revs = Revisions::of(rollout);
     let mut tally = Tally::default();
     for (pages, metric) in [(counts, REQUEST_COUNT), (latencies, REQUEST_LATENCIES)] {
+        let mut budget = Budget::default();
         for body in pages {
             let target = if metric == REQUEST_COUNT {
                 &mut tally.counts
             } else {
                 &mut tally.latency
             };
-            if let Err(e) = add_page(body, metric, &revs, target) {
+            if let Err(e) = add_page(body, metric, &revs, target, &mut budget) {
+                let e = redact::clip(&redact::secrets(&e, &[]), ERROR_BODY_CHARS);
                 if metric == REQUEST_COUNT {
                     tally.failed = Some(e);
                 } else {
@@ -222,7 +255,9 @@ pub fn sample_from_pages(
             }
         }
     }
-    tally.finish(&revs, now, window)
+    let mut s = tally.finish(&revs, now, window);
+    s.ingestion_delay = CLOUD_MONITORING_DELAY;
+    s
 }
 
 fn short(metric: &str) -> &str {
@@ -312,8 +347,16 @@ impl Tally {
             stable,
             canary,
             source_error: (!error.is_empty()).then(|| error.join("; ")),
+            ingestion_delay: std::time::Duration::ZERO,
         }
     }
+}
+
+/// Series and points seen so far in one metric's answer, across its pages.
+#[derive(Debug, Default)]
+struct Budget {
+    series: usize,
+    points: usize,
 }
 
 /// Folds one page into the tally; returns the next page token.
@@ -322,6 +365,7 @@ fn add_page(
     metric: &str,
     revs: &Revisions,
     tally: &mut [SideTally; 2],
+    budget: &mut Budget,
 ) -> Result<Option<String>, String> {
     let name = short(metric);
     let page: ListPage =
@@ -330,6 +374,26 @@ fn add_page(
         return Err(format!(
             "{name}: incomplete answer ({} execution errors, first: {first})",
             page.execution_errors.len()
+        ));
+    }
+    budget.series += page.time_series.len();
+    budget.points += page
+        .time_series
+        .iter()
+        .map(|s| s.points.len())
+        .sum::<usize>();
+    if budget.series > MAX_SERIES || budget.points > MAX_POINTS {
+        return Err(format!(
+            "{name}: the answer holds {} series and {} points, more than the {MAX_SERIES} series and {MAX_POINTS} points read (shorten metrics.window or set metrics.region)",
+            budget.series, budget.points
+        ));
+    }
+    if let Some(t) = page.next_page_token.as_deref()
+        && t.len() > MAX_PAGE_TOKEN
+    {
+        return Err(format!(
+            "{name}: a nextPageToken of {} characters is not plausible",
+            t.len()
         ));
     }
     for series in &page.time_series {
@@ -462,6 +526,28 @@ impl TryFrom<&BucketOptions> for Layout {
 
     fn try_from(o: &BucketOptions) -> Result<Layout, String> {
         let bad = |what: &str| Err(format!("latency bucketOptions: {what}"));
+        // Checked before anything is sized by them: a histogram is allocated per layout.
+        let too_many = |n: u64| {
+            Err(format!(
+                "latency bucketOptions: {n} buckets is more than the {MAX_BUCKETS} read"
+            ))
+        };
+        for n in [
+            o.linear_buckets.as_ref().map(|l| l.num_finite_buckets),
+            o.exponential_buckets.as_ref().map(|e| e.num_finite_buckets),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if n > MAX_BUCKETS as i64 {
+                return too_many(n as u64);
+            }
+        }
+        if let Some(x) = &o.explicit_buckets
+            && x.bounds.len() > MAX_BUCKETS
+        {
+            return too_many(x.bounds.len() as u64);
+        }
         if let Some(l) = &o.linear_buckets {
             if l.num_finite_buckets < 1
                 || !(l.width.is_finite() && l.width > 0.0)
@@ -507,13 +593,15 @@ impl TryFrom<&BucketOptions> for Layout {
 /// bucket starts at 0; a rank in the overflow bucket answers its lower bound, the largest
 /// value the histogram can vouch for.
 pub fn quantile(layout: &Layout, counts: &[u64], q: f64) -> Option<f64> {
-    let total: u64 = counts.iter().sum();
+    // u128: counts from an answer may be anything up to u64::MAX each.
+    let total: u128 = counts.iter().map(|&c| u128::from(c)).sum();
     if total == 0 || !(0.0..=1.0).contains(&q) {
         return None;
     }
     let rank = q * total as f64;
-    let mut below = 0u64;
+    let mut below = 0u128;
     for (i, &c) in counts.iter().enumerate() {
+        let c = u128::from(c);
         if c == 0 {
             continue;
         }
@@ -705,6 +793,13 @@ mod tests {
         assert_eq!(quantile(&li, &[0, 0, 0], 0.5), None);
         // Trailing zero buckets may be left out of bucketCounts.
         assert_eq!(quantile(&li, &[0, 10], 0.5), Some(2.5));
+    }
+
+    #[test]
+    fn quantiles_of_huge_counts_do_not_overflow() {
+        let l = Layout::Explicit(vec![10.0, 20.0, 40.0]);
+        let c = [u64::MAX, u64::MAX, u64::MAX, 0];
+        assert_eq!(quantile(&l, &c, 0.5), Some(15.0));
     }
 
     #[test]

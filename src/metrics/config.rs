@@ -52,6 +52,17 @@ pub struct MetricsConfig {
     pub endpoint: Option<String>,
     /// Unset: "adc" for cloud-monitoring and for Google's PromQL endpoint, else "none".
     pub credentials: Option<Credentials>,
+    /// Largest answer body read; a larger one makes the sample inconclusive.
+    pub max_response_bytes: usize,
+    /// How old the newest point normally is when it first shows up. Unset: the source's
+    /// known delay (`default_ingestion_delay`). It widens the freshness limit and the query
+    /// window, so a source that is late by design is neither stale nor short of data.
+    #[serde(
+        default,
+        with = "optional_duration_text",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ingestion_delay: Option<Duration>,
     pub prometheus: PrometheusQueries,
     pub simulator: SimulatorConfig,
     /// Per-rollout overrides: any key of this table, merged over it.
@@ -71,6 +82,8 @@ impl Default for MetricsConfig {
             retries: 2,
             endpoint: None,
             credentials: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            ingestion_delay: None,
             prometheus: PrometheusQueries::default(),
             simulator: SimulatorConfig::default(),
             rollouts: BTreeMap::new(),
@@ -154,6 +167,39 @@ impl Default for SimulatedSide {
 pub const PLACEHOLDERS: [&str; 3] = ["revision", "side", "window"];
 pub const DEFAULT_CM_ENDPOINT: &str = "https://monitoring.googleapis.com";
 
+/// Real answers are a few KiB (a handful of series of one-minute points); 4 MiB leaves
+/// room for long windows and many response classes.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+const MIN_RESPONSE_BYTES: usize = 1024;
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Cloud Run writes a point a minute and Cloud Monitoring shows it up to 3 minutes later,
+/// so the newest one-minute point is normally 2 to 4 minutes old when it is read.
+pub const CLOUD_MONITORING_DELAY: Duration = Duration::from_secs(4 * 60);
+const MAX_INGESTION_DELAY: Duration = Duration::from_secs(60 * 60);
+
+/// An optional duration as "5m"-style text.
+mod optional_duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::domain::health::duration_text;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => duration_text::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "duration_text")] Duration);
+        Ok(Some(Wrap::deserialize(d)?.0))
+    }
+}
+
 /// `{name}` spans that are placeholders: a lowercase identifier between braces. PromQL's
 /// own braces hold matchers (`{a="b"}`) or repetition counts (`{2}`), which never match.
 pub fn placeholders(template: &str) -> Vec<(usize, &str)> {
@@ -226,6 +272,37 @@ impl MetricsConfig {
         }
     }
 
+    /// Whether requests go to Google (Cloud Monitoring's REST API or its PromQL endpoint,
+    /// known by its host or by its path behind a proxy).
+    fn is_google(&self) -> bool {
+        match self.kind {
+            SourceKind::CloudMonitoring => true,
+            SourceKind::Prometheus => self.base_url().is_some_and(|u| {
+                u.contains("monitoring.googleapis.com")
+                    || u.ends_with("/location/global/prometheus")
+            }),
+            _ => false,
+        }
+    }
+
+    /// How old the newest point normally is: `ingestion_delay` if set, else the source's
+    /// known delay. Cloud Monitoring (REST or PromQL) reports Cloud Run a few minutes late;
+    /// a Prometheus server scrapes every 15 s to 1 m, which `gates.max_staleness` already
+    /// covers; the simulator is never late.
+    pub fn effective_ingestion_delay(&self) -> Duration {
+        self.ingestion_delay.unwrap_or(if self.is_google() {
+            CLOUD_MONITORING_DELAY
+        } else {
+            Duration::ZERO
+        })
+    }
+
+    /// The span each query covers: the window plus the ingestion delay, so a sample holds
+    /// about a full window of data even though its last minutes have not arrived yet.
+    pub fn query_span(&self) -> Duration {
+        self.window + self.effective_ingestion_delay()
+    }
+
     pub fn effective_credentials(&self) -> Credentials {
         self.credentials.unwrap_or(match self.kind {
             SourceKind::CloudMonitoring => Credentials::Adc,
@@ -245,7 +322,13 @@ impl MetricsConfig {
         })
     }
 
+    /// Errors never quote a secret (an endpoint's `user:password@`, say).
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_all()
+            .map_err(|e| super::redact::secrets(&e, &[]))
+    }
+
+    fn validate_all(&self) -> Result<(), String> {
         self.validate_one("metrics")?;
         for id in self.rollouts.keys() {
             let prefix = format!("metrics.rollouts.{id}");
@@ -269,6 +352,19 @@ impl MetricsConfig {
         if self.retries > 10 {
             return Err(format!("{at}.retries = {} is more than 10", self.retries));
         }
+        if !(MIN_RESPONSE_BYTES..=MAX_RESPONSE_BYTES).contains(&self.max_response_bytes) {
+            return Err(format!(
+                "{at}.max_response_bytes = {} must be between {MIN_RESPONSE_BYTES} and {MAX_RESPONSE_BYTES} (default {DEFAULT_MAX_RESPONSE_BYTES}, 4 MiB)",
+                self.max_response_bytes
+            ));
+        }
+        if let Some(d) = self.ingestion_delay
+            && (d > MAX_INGESTION_DELAY || d.subsec_nanos() != 0)
+        {
+            return Err(format!(
+                "{at}.ingestion_delay = {d:?} must be whole seconds, at most 1h (\"0s\" makes gates.max_staleness an absolute limit)"
+            ));
+        }
         let name_ok = |v: &str| {
             !v.trim().is_empty()
                 && v.chars()
@@ -288,7 +384,8 @@ impl MetricsConfig {
             }
         }
         if let Some(e) = &self.endpoint {
-            check_url(e).map_err(|why| format!("{at}.endpoint = '{e}' {why}"))?;
+            let shown = super::redact::secrets(e, &[]);
+            check_url(e).map_err(|why| format!("{at}.endpoint = '{shown}' {why}"))?;
         }
         match self.kind {
             SourceKind::None => {}
@@ -331,11 +428,13 @@ fn check_url(text: &str) -> Result<(), String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err("has no host".into());
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not hold credentials (user:password@); use credentials = \"adc\" or a proxy that adds them".into(),
+        );
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err("must be a base URL without ?query or #fragment".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not hold credentials".into());
     }
     Ok(())
 }
@@ -585,6 +684,54 @@ mod tests {
         let other = cfg.for_rollout("web").unwrap();
         assert_eq!(other.kind, SourceKind::Simulator);
         assert_eq!(other.simulator.seed, 7);
+    }
+
+    #[test]
+    fn each_source_has_its_ingestion_delay() {
+        let delay = |text: &str| parse(text).unwrap().effective_ingestion_delay();
+        let four = Duration::from_secs(240);
+        assert_eq!(
+            delay("kind = \"cloud-monitoring\"\nproject_id = \"p\"\nservice = \"s\""),
+            four
+        );
+        assert_eq!(delay("kind = \"prometheus\"\nproject_id = \"p\""), four);
+        assert_eq!(
+            delay(
+                "kind = \"prometheus\"\nendpoint = \"http://proxy:8080/v1/projects/p/location/global/prometheus\""
+            ),
+            four
+        );
+        assert_eq!(
+            delay("kind = \"prometheus\"\nendpoint = \"http://prom:9090\""),
+            Duration::ZERO
+        );
+        assert_eq!(delay("kind = \"simulator\""), Duration::ZERO);
+        // The operator's word wins, per rollout too.
+        let cfg = parse(
+            "kind = \"cloud-monitoring\"\nproject_id = \"p\"\nservice = \"s\"\ningestion_delay = \"0s\"\n\
+             [rollouts.web]\ningestion_delay = \"90s\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.effective_ingestion_delay(), Duration::ZERO);
+        assert_eq!(cfg.query_span(), Duration::from_secs(300));
+        let web = cfg.for_rollout("web").unwrap();
+        assert_eq!(web.effective_ingestion_delay(), Duration::from_secs(90));
+        assert_eq!(web.query_span(), Duration::from_secs(390));
+        let err = parse("ingestion_delay = \"2h\"").unwrap_err();
+        assert!(err.contains("metrics.ingestion_delay"), "{err}");
+    }
+
+    #[test]
+    fn secrets_in_endpoints_are_not_repeated() {
+        for text in [
+            "kind = \"prometheus\"\nendpoint = \"http://alice:s3cret-pw@prom:9090\"",
+            "kind = \"prometheus\"\nendpoint = \"http://alice:s3cret-pw@prom:9090/?x=1\"",
+            "[rollouts.web]\nkind = \"prometheus\"\nendpoint = \"https://alice:s3cret-pw@prom/\"",
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains("[redacted]@prom"), "{err}");
+            assert!(!err.contains("s3cret-pw"), "{err}");
+        }
     }
 
     #[test]

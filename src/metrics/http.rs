@@ -1,5 +1,6 @@
 //! GET with bounded retries, Google credentials, and error text that never holds a token.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use firestore::gcloud_sdk::GoogleAuthHeaders;
@@ -9,22 +10,32 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::config::Credentials;
+use super::redact;
 
 pub const MONITORING_READ: &str = "https://www.googleapis.com/auth/monitoring.read";
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(4);
 /// Longest Retry-After honoured; a longer one still never waits past the deadline.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
-const ERROR_BODY_CHARS: usize = 300;
+/// Longest message quoted from an answer.
+pub const ERROR_BODY_CHARS: usize = 300;
+/// How much of an error answer's body is read for its message.
+const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 pub struct Http {
     client: reqwest::Client,
     auth: Option<OnceCell<GoogleAuthHeaders>>,
     retries: u32,
+    max_body: usize,
+    /// Tokens this client has sent, so an echo of one is recognised anywhere.
+    sent: Mutex<Vec<String>>,
 }
 
+/// Tokens remembered for redaction; access tokens are renewed about hourly.
+const SENT_KEPT: usize = 4;
+
 impl Http {
-    pub fn new(credentials: Credentials, retries: u32) -> Result<Http, String> {
+    pub fn new(credentials: Credentials, retries: u32, max_body: usize) -> Result<Http, String> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("rollout-tui/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
@@ -35,7 +46,31 @@ impl Http {
             client,
             auth,
             retries,
+            max_body,
+            sent: Mutex::new(Vec::new()),
         })
+    }
+
+    /// `text` without the tokens this client sent or anything else that looks like a secret.
+    pub fn scrub(&self, text: &str) -> String {
+        let sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let known: Vec<&str> = sent.iter().map(String::as_str).collect();
+        redact::secrets(text, &known)
+    }
+
+    /// A message built from an answer's body: scrubbed, then cut to a readable length.
+    pub fn scrub_body_text(&self, text: &str) -> String {
+        redact::clip(&self.scrub(text), ERROR_BODY_CHARS)
+    }
+
+    fn remember(&self, token: &str) {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        if !sent.iter().any(|t| t == token) {
+            if sent.len() >= SENT_KEPT {
+                sent.remove(0);
+            }
+            sent.push(token.to_string());
+        }
     }
 
     /// Credentials are built on first use, inside the runtime; a failure is not kept, so
@@ -50,44 +85,60 @@ impl Http {
                     .await
                     .map_err(|e| format!("Application Default Credentials: {}", chain(&e)))
             })
-            .await?;
+            .await
+            .map_err(|e| self.scrub(&e))?;
         let headers = auth
             .headers()
             .await
-            .map_err(|e| format!("cannot get an access token: {}", chain(&e)))?;
-        Ok(Some((*headers).clone()))
+            .map_err(|e| self.scrub(&format!("cannot get an access token: {}", chain(&e))))?;
+        let mut headers = (*headers).clone();
+        if let Some(v) = headers.get_mut(AUTHORIZATION) {
+            // Debug output of a sensitive value (a trace log of the request) hides it.
+            v.set_sensitive(true);
+            if let Ok(text) = v.to_str() {
+                let token = text.split_once(' ').map_or(text, |(_, t)| t).trim();
+                self.remember(token);
+            }
+        }
+        Ok(Some(headers))
     }
 
-    /// The body of a 2xx answer. 429, 5xx and connection failures are retried with
-    /// exponential backoff and jitter, honouring Retry-After, never past `deadline`.
+    /// The body of a 2xx answer, at most `max_body` bytes. 429, 5xx and connection failures
+    /// are retried with exponential backoff and jitter, honouring Retry-After, never past
+    /// `deadline`. Every error text is scrubbed of secrets.
     pub async fn get(&self, url: Url, deadline: Instant) -> Result<String, String> {
+        self.get_raw(url, deadline)
+            .await
+            .map_err(|e| self.scrub(&e))
+    }
+
+    async fn get_raw(&self, url: Url, deadline: Instant) -> Result<String, String> {
         let headers = self.auth_headers().await?;
-        let token = headers
-            .as_ref()
-            .and_then(|h| h.get(AUTHORIZATION))
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim_start_matches("Bearer ").to_string());
         let host = url.host_str().unwrap_or("?").to_string();
         let mut attempt = 0;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(redact(format!("{host}: timed out"), token.as_deref()));
+                return Err(format!("{host}: timed out"));
             }
             let mut req = self.client.get(url.clone()).timeout(left);
             if let Some(h) = &headers {
                 req = req.headers(h.clone());
             }
             let (problem, retry_after) = match req.send().await {
-                Ok(resp) if resp.status().is_success() => {
-                    return resp.text().await.map_err(|e| {
-                        redact(
-                            format!("{host}: reading the answer: {}", chain(&e)),
-                            token.as_deref(),
-                        )
-                    });
+                Ok(mut resp) if resp.status().is_success() => {
+                    return match read_body(&mut resp, self.max_body, true).await {
+                        Ok(body) => String::from_utf8(body)
+                            .map_err(|_| format!("{host}: the answer is not UTF-8 text")),
+                        Err(BodyError::TooLarge) => Err(format!(
+                            "{host}: the answer is larger than the {} limit (metrics.max_response_bytes); \
+                             narrow the query or raise the limit",
+                            size_text(self.max_body)
+                        )),
+                        Err(BodyError::Read(e)) => Err(format!("{host}: reading the answer: {e}")),
+                    };
                 }
-                Ok(resp) => {
+                Ok(mut resp) => {
                     let status = resp.status();
                     let retry_after = resp
                         .headers()
@@ -95,15 +146,21 @@ impl Http {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
-                    let body = resp.text().await.unwrap_or_default();
-                    let text = format!("{host} answered {status}{}", error_detail(&body));
+                    // Only the start of an error body is read: enough for its message.
+                    let limit = ERROR_BODY_BYTES.min(self.max_body);
+                    let body = read_body(&mut resp, limit, false).await.unwrap_or_default();
+                    let body = String::from_utf8_lossy(&body);
+                    let text = format!(
+                        "{host} answered {status}{}",
+                        error_detail(&self.scrub(&body))
+                    );
                     if !retryable(status) {
-                        return Err(redact(text, token.as_deref()));
+                        return Err(text);
                     }
                     (text, retry_after)
                 }
                 Err(e) if e.is_timeout() => {
-                    return Err(redact(format!("{host}: timed out"), token.as_deref()));
+                    return Err(format!("{host}: timed out"));
                 }
                 Err(e) => (
                     format!("cannot reach {host}: {}", chain(&e.without_url())),
@@ -112,23 +169,69 @@ impl Http {
             };
             if attempt >= self.retries {
                 let tries = attempt + 1;
-                let text = format!(
+                return Err(format!(
                     "{problem} (after {tries} tr{})",
                     if tries == 1 { "y" } else { "ies" }
-                );
-                return Err(redact(text, token.as_deref()));
+                ));
             }
             let wait = retry_after
                 .map(|d| d.min(RETRY_AFTER_CAP))
                 .unwrap_or_else(|| backoff(attempt));
             if Instant::now() + wait >= deadline {
-                let text = format!("{problem} (no time left to retry)");
-                return Err(redact(text, token.as_deref()));
+                return Err(format!("{problem} (no time left to retry)"));
             }
             tracing::debug!(%host, attempt, wait_ms = wait.as_millis() as u64, "metrics request retried");
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Read(String),
+}
+
+/// Reads the body chunk by chunk and stops at `limit` bytes, so an endless or huge answer
+/// costs at most `limit` of memory. `strict`: going past the limit is an error; otherwise
+/// the first `limit` bytes are kept (for error messages).
+async fn read_body(
+    resp: &mut reqwest::Response,
+    limit: usize,
+    strict: bool,
+) -> Result<Vec<u8>, BodyError> {
+    if strict && resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(None) => return Ok(body),
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    if strict {
+                        return Err(BodyError::TooLarge);
+                    }
+                    body.extend_from_slice(&chunk[..limit - body.len()]);
+                    return Ok(body);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Err(e) => return Err(BodyError::Read(chain(&e.without_url()))),
+        }
+    }
+}
+
+/// "4 MiB", "64 KiB", "900 bytes".
+pub fn size_text(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -141,7 +244,7 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// The server's own message (Google's `error.message`, Prometheus' `error`), else the
-/// start of the body.
+/// start of the body. `body` must already be scrubbed: cutting first could leave half a token.
 fn error_detail(body: &str) -> String {
     let v: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let msg = v.as_ref().and_then(|v| {
@@ -154,9 +257,7 @@ fn error_detail(body: &str) -> String {
     if text.is_empty() {
         return String::new();
     }
-    let short: String = text.chars().take(ERROR_BODY_CHARS).collect();
-    let more = if short.len() < text.len() { "…" } else { "" };
-    format!(": {short}{more}")
+    format!(": {}", redact::clip(&text, ERROR_BODY_CHARS))
 }
 
 /// An error and its causes on one line.
@@ -172,14 +273,6 @@ pub fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-/// A server may echo what it was sent; the token must still never reach a log or screen.
-pub fn redact(text: String, token: Option<&str>) -> String {
-    match token {
-        Some(t) if t.len() >= 8 && text.contains(t) => text.replace(t, "[redacted]"),
-        _ => text,
-    }
 }
 
 #[cfg(test)]
@@ -201,9 +294,9 @@ mod tests {
     }
 
     #[test]
-    fn redaction() {
-        let t = "ya29.secret-token";
-        let s = redact(format!("echo: Bearer {t}"), Some(t));
-        assert!(!s.contains(t) && s.contains("[redacted]"));
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size_text(4 * 1024 * 1024), "4 MiB");
+        assert_eq!(size_text(64 * 1024), "64 KiB");
+        assert_eq!(size_text(1500), "1500 bytes");
     }
 }

@@ -8,6 +8,7 @@ pub mod cloud_monitoring;
 pub mod config;
 mod http;
 pub mod prometheus;
+pub mod redact;
 pub mod simulator;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,6 +33,12 @@ pub trait MetricsSource: Send + Sync {
 
     /// Both sides of the rollout over the configured window ending at `now`.
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample;
+
+    /// How old this source's newest point normally is when it is read; every sample
+    /// carries it so the freshness gate allows for it.
+    fn ingestion_delay(&self) -> Duration {
+        Duration::ZERO
+    }
 
     /// The simulator behind this source, for its clock and regression injection.
     fn simulator(&self) -> Option<&Simulator> {
@@ -130,8 +137,15 @@ impl MetricsSource for Routed {
                     "no metrics source for rollout {} (metrics.kind = \"none\")",
                     rollout.id
                 )),
+                ingestion_delay: Duration::ZERO,
             },
         }
+    }
+
+    fn ingestion_delay(&self) -> Duration {
+        self.default
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.ingestion_delay())
     }
 
     fn simulator(&self) -> Option<&Simulator> {
@@ -218,6 +232,7 @@ pub async fn sample_all(
                 stable: None,
                 canary: None,
                 source_error: Some(format!("sampling rollout {} crashed", r.id)),
+                ingestion_delay: Duration::ZERO,
             })
         })
         .collect()
@@ -402,6 +417,7 @@ mod tests {
             stable: Some(side.clone()),
             canary: good.then_some(side),
             source_error: (!good).then(|| "HTTP 503".to_string()),
+            ingestion_delay: Duration::ZERO,
         }
     }
 

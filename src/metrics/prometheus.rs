@@ -1,11 +1,20 @@
 //! The Prometheus HTTP API (`/api/v1/query`, instant queries at `now`, and
 //! `/api/v1/query_range` to backfill the sparklines) with PromQL templates. The same code talks to Cloud Monitoring's PromQL endpoint
 //! (`.../v1/projects/P/location/global/prometheus`) with Google credentials.
+//!
+//! Answers are read without trusting their sizes: only the first elements of a result are
+//! built (the rest are counted and skipped), and a range series longer than Prometheus' own
+//! 11,000-point limit is refused, so a huge answer costs no more than its capped body.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reqwest::Url;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use tokio::time::Instant;
 
 use super::config::{MetricsConfig, fill};
@@ -16,6 +25,10 @@ use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
 
 pub const QUANTILES: [f64; 4] = [0.50, 0.75, 0.95, 0.99];
+/// Prometheus refuses range queries of more points per series; so does this reader.
+pub const MAX_RANGE_POINTS: usize = 11_000;
+/// Result elements built; the rest of a longer result is only counted.
+const KEPT_ELEMENTS: usize = 2;
 
 pub struct Prometheus {
     cfg: MetricsConfig,
@@ -33,7 +46,11 @@ impl Prometheus {
             .ok_or("metrics.endpoint is required for prometheus")?;
         Ok(Prometheus {
             base,
-            http: Http::new(cfg.effective_credentials(), cfg.retries)?,
+            http: Http::new(
+                cfg.effective_credentials(),
+                cfg.retries,
+                cfg.max_response_bytes,
+            )?,
             cfg: cfg.clone(),
         })
     }
@@ -58,7 +75,7 @@ impl Prometheus {
             .http
             .get(self.query_url(promql, now)?, deadline)
             .await?;
-        parse_answer(&body)
+        parse_answer(&body).map_err(|e| self.http.scrub_body_text(&e))
     }
 
     pub fn range_url(
@@ -99,7 +116,7 @@ impl Prometheus {
                 .http
                 .get(self.range_url(&q, *start, *end, step)?, deadline)
                 .await?;
-            parse_matrix(&body)
+            parse_matrix(&body).map_err(|e| self.http.scrub_body_text(&e))
         };
         let (requests, errors, p99) = tokio::join!(
             range(vars.fill(&t.requests)),
@@ -109,11 +126,10 @@ impl Prometheus {
         let requests = requests.map_err(|e| format!("requests query: {e}"))?;
         let errors = errors.map_err(|e| format!("errors query: {e}"))?;
         let p99 = p99.map_err(|e| format!("latency query: {e}"))?;
-        let at = |series: &[(i64, f64)], t: &DateTime<Utc>| {
-            series
-                .iter()
-                .find(|(ms, _)| *ms == t.timestamp_millis())
-                .map(|(_, v)| *v)
+        let [requests, errors, p99] =
+            [requests, errors, p99].map(|s| s.into_iter().collect::<HashMap<i64, f64>>());
+        let at = |series: &HashMap<i64, f64>, t: &DateTime<Utc>| {
+            series.get(&t.timestamp_millis()).copied()
         };
         Ok(times
             .iter()
@@ -193,11 +209,21 @@ impl Prometheus {
 #[async_trait]
 impl MetricsSource for Prometheus {
     fn describe(&self) -> String {
+        let delay = self.cfg.effective_ingestion_delay();
+        let delay = if delay.is_zero() {
+            String::new()
+        } else {
+            format!(", data ~{} behind", format_duration(delay))
+        };
         format!(
-            "Prometheus at {} ({} window)",
-            self.base,
+            "Prometheus at {} ({} window{delay})",
+            super::redact::secrets(&self.base, &[]),
             format_duration(self.cfg.window)
         )
+    }
+
+    fn ingestion_delay(&self) -> std::time::Duration {
+        self.cfg.effective_ingestion_delay()
     }
 
     async fn history(
@@ -210,7 +236,7 @@ impl MetricsSource for Prometheus {
         let grace = std::time::Duration::from_millis(200);
         let history = async {
             let revs = Revisions::of(rollout);
-            let times = super::history_times(end, step, points);
+            let times = super::history_times(end, step, points.min(MAX_RANGE_POINTS));
             let deadline = Instant::now() + self.cfg.timeout;
             let one = |i: usize| {
                 let (revs, times) = (&revs, &times);
@@ -232,6 +258,7 @@ impl MetricsSource for Prometheus {
                     stable,
                     canary,
                     source_error: None,
+                    ingestion_delay: self.cfg.effective_ingestion_delay(),
                 })
                 .collect())
         };
@@ -243,6 +270,7 @@ impl MetricsSource for Prometheus {
                     format_duration(self.cfg.timeout)
                 ))
             })
+            .map_err(|e| self.http.scrub(&e))
     }
 
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
@@ -290,14 +318,47 @@ impl MetricsSource for Prometheus {
             window: self.cfg.window,
             stable,
             canary,
-            source_error: (!problems.is_empty()).then(|| problems.join("; ")),
+            source_error: (!problems.is_empty()).then(|| self.http.scrub(&problems.join("; "))),
+            ingestion_delay: self.cfg.effective_ingestion_delay(),
         }
     }
 }
 
-/// The `data` of a successful answer; a failed query says why.
-fn success_data(body: &str) -> Result<Data, String> {
-    let r: Response = serde_json::from_str(body).map_err(|e| format!("malformed answer: {e}"))?;
+/// The envelope of an answer, with `result` skipped: read first to learn the result type.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    status: String,
+    #[serde(default)]
+    data: Option<Head>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    result_type: String,
+    #[serde(default)]
+    result: Option<IgnoredAny>,
+}
+
+/// The answer again, with `result` read as `R`.
+#[derive(Deserialize)]
+struct Typed<R> {
+    data: TypedData<R>,
+}
+
+#[derive(Deserialize)]
+struct TypedData<R> {
+    result: R,
+}
+
+/// The result type of a successful answer; a failed query says why.
+fn result_type(body: &str) -> Result<String, String> {
+    let r: Envelope = serde_json::from_str(body).map_err(|e| format!("malformed answer: {e}"))?;
     if r.status != "success" {
         return Err(format!(
             "query failed ({}): {}",
@@ -305,25 +366,103 @@ fn success_data(body: &str) -> Result<Data, String> {
             r.error.as_deref().unwrap_or("no reason given")
         ));
     }
-    Ok(r.data.ok_or("malformed answer: no data")?)
+    match r.data {
+        Some(Head {
+            result_type,
+            result: Some(_),
+        }) => Ok(result_type),
+        _ => Err("malformed answer: no data".into()),
+    }
+}
+
+fn typed_result<'de, R: Deserialize<'de>>(body: &'de str) -> Result<R, String> {
+    serde_json::from_str::<Typed<R>>(body)
+        .map(|t| t.data.result)
+        .map_err(|e| format!("malformed answer: {e}"))
+}
+
+/// A JSON array of which only the first `KEPT_ELEMENTS` are built; `total` counts all.
+struct FirstOf<T> {
+    kept: Vec<T>,
+    total: usize,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for FirstOf<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = FirstOf<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FirstOf<T>, A::Error> {
+                let mut kept = Vec::new();
+                let mut total = 0;
+                while total < KEPT_ELEMENTS {
+                    match seq.next_element::<T>()? {
+                        Some(t) => kept.push(t),
+                        None => return Ok(FirstOf { kept, total }),
+                    }
+                    total += 1;
+                }
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    total += 1;
+                }
+                Ok(FirstOf { kept, total })
+            }
+        }
+        d.deserialize_seq(V(PhantomData))
+    }
+}
+
+/// A range series' values, refused past `MAX_RANGE_POINTS` before more are built.
+struct RangeValues(Vec<(f64, String)>);
+
+impl<'de> Deserialize<'de> for RangeValues {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RangeValues;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of [time, value] pairs")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RangeValues, A::Error> {
+                let mut values = Vec::new();
+                while let Some(v) = seq.next_element::<(f64, String)>()? {
+                    if values.len() == MAX_RANGE_POINTS {
+                        return Err(de::Error::custom(format!(
+                            "a series of more than {MAX_RANGE_POINTS} points"
+                        )));
+                    }
+                    values.push(v);
+                }
+                Ok(RangeValues(values))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+fn too_many_series(n: usize) -> String {
+    format!("the query returned {n} series; aggregate it to one (sum(...), max(...))")
 }
 
 /// One series from a range query as (milliseconds, value), or none (an empty matrix).
 pub fn parse_matrix(body: &str) -> Result<Vec<(i64, f64)>, String> {
-    let data = success_data(body)?;
-    if data.result_type != "matrix" {
+    let kind = result_type(body)?;
+    if kind != "matrix" {
         return Err(format!(
-            "the range query returned a {}; a range vector (matrix) is needed",
-            data.result_type
+            "the range query returned a {kind}; a range vector (matrix) is needed"
         ));
     }
-    let mut series: Vec<Series> =
-        serde_json::from_value(data.result).map_err(|e| format!("malformed answer: {e}"))?;
-    match series.len() {
+    let mut series: FirstOf<Series> = typed_result(body)?;
+    match series.total {
         0 => Ok(Vec::new()),
         1 => series
+            .kept
             .remove(0)
             .values
+            .0
             .into_iter()
             .map(|(t, v)| {
                 let value =
@@ -334,15 +473,13 @@ pub fn parse_matrix(body: &str) -> Result<Vec<(i64, f64)>, String> {
                 Ok(((t * 1000.0).round() as i64, value))
             })
             .collect(),
-        n => Err(format!(
-            "the query returned {n} series; aggregate it to one (sum(...), max(...))"
-        )),
+        n => Err(too_many_series(n)),
     }
 }
 
 #[derive(Deserialize)]
 struct Series {
-    values: Vec<(f64, String)>,
+    values: RangeValues,
 }
 
 /// One side's values for the template placeholders.
@@ -357,7 +494,8 @@ impl SideVars {
         SideVars {
             revision: escape(rev),
             side: SIDE_NAMES[side],
-            window: format_duration(cfg.window),
+            // The last minutes of a late source are empty: reach back over them too.
+            window: format_duration(cfg.query_span()),
         }
     }
 
@@ -400,52 +538,26 @@ fn seconds_to_time(t: f64) -> Option<DateTime<Utc>> {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Response {
-    status: String,
-    #[serde(default)]
-    data: Option<Data>,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    error_type: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Data {
-    result_type: String,
-    result: serde_json::Value,
-}
-
-#[derive(Deserialize)]
 struct Sample {
     value: (f64, String),
 }
 
 /// One number from an instant query: a scalar, or a vector of exactly one element.
 pub fn parse_answer(body: &str) -> Result<Answer, String> {
-    let data = success_data(body)?;
+    let kind = result_type(body)?;
     let point = |(t, v): (f64, String)| -> Result<(f64, DateTime<Utc>), String> {
         let value = parse_float(&v).ok_or_else(|| format!("malformed answer: value '{v}'"))?;
         let at = seconds_to_time(t).ok_or_else(|| format!("malformed answer: time {t}"))?;
         Ok((value, at))
     };
-    match data.result_type.as_str() {
-        "scalar" => {
-            let s: (f64, String) = serde_json::from_value(data.result)
-                .map_err(|e| format!("malformed answer: {e}"))?;
-            point(s).map(Some)
-        }
+    match kind.as_str() {
+        "scalar" => point(typed_result::<(f64, String)>(body)?).map(Some),
         "vector" => {
-            let mut v: Vec<Sample> = serde_json::from_value(data.result)
-                .map_err(|e| format!("malformed answer: {e}"))?;
-            match v.len() {
+            let mut v: FirstOf<Sample> = typed_result(body)?;
+            match v.total {
                 0 => Ok(None),
-                1 => point(v.remove(0).value).map(Some),
-                n => Err(format!(
-                    "the query returned {n} series; aggregate it to one (sum(...), max(...))"
-                )),
+                1 => point(v.kept.remove(0).value).map(Some),
+                n => Err(too_many_series(n)),
             }
         }
         other => Err(format!(
@@ -482,6 +594,16 @@ mod tests {
         assert_eq!(parse_answer(scalar).unwrap().unwrap().0, f64::INFINITY);
         let two = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1"},"value":[1,"1"]},{"metric":{"a":"2"},"value":[1,"2"]}]}}"#;
         assert!(parse_answer(two).unwrap_err().contains("2 series"));
+        // Elements past the first two are counted, not built (nor even checked).
+        let mut elements = vec![r#"{"metric":{},"value":[1,"1"]}"#; 2];
+        elements.extend(vec![r#"{"odd":[1,{"x":null}]}"#; 4998]);
+        let many = format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+            elements.join(",")
+        );
+        assert!(parse_answer(&many).unwrap_err().contains("5000 series"));
+        let no_result = r#"{"status":"success","data":{"resultType":"vector"}}"#;
+        assert!(parse_answer(no_result).unwrap_err().contains("no data"));
         let err = r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"}"#;
         assert!(parse_answer(err).unwrap_err().contains("bad_data"));
         assert!(parse_answer("<html>").unwrap_err().contains("malformed"));

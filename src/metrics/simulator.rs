@@ -213,6 +213,7 @@ impl MetricsSource for Simulator {
             stable: Some(self.side(rollout, 0, rs, now, &faults)),
             canary: Some(self.side(rollout, 1, rc, now, &faults)),
             source_error: None,
+            ingestion_delay: std::time::Duration::ZERO,
         }
     }
 

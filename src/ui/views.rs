@@ -630,9 +630,19 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
             theme.bad(),
         )
     } else {
+        // The data's age, not the sample's: a late source's newest point is minutes old.
+        let data_age = sample.data_age(state.now).map_or(age, format_elapsed);
+        let delay = if sample.ingestion_delay.is_zero() {
+            String::new()
+        } else {
+            format!(
+                " (source ~{} behind)",
+                format_duration(sample.ingestion_delay)
+            )
+        };
         Line::styled(
             format!(
-                "sample {age} old · window {}",
+                "data {data_age} old{delay} · window {}",
                 format_duration(sample.window)
             ),
             theme.dim(),

@@ -270,6 +270,7 @@ pub fn healthy_sample(at: DateTime<Utc>, i: usize) -> HealthSample {
             at,
         )),
         source_error: None,
+        ingestion_delay: std::time::Duration::ZERO,
     }
 }
 
@@ -282,6 +283,7 @@ pub fn failing_sample(at: DateTime<Utc>, i: usize) -> HealthSample {
         stable: Some(side(20_000, 30, 40.0, 118.0, 175.0 + w as f64, at)),
         canary: Some(side(2_000, 42, 44.0, 140.0, 210.0 + 2.0 * w as f64, at)),
         source_error: None,
+        ingestion_delay: std::time::Duration::ZERO,
     }
 }
 
@@ -294,6 +296,7 @@ pub fn inconclusive_sample(at: DateTime<Utc>, i: usize) -> HealthSample {
         stable: Some(side(9_000 + 100 * w, 9 + w, 38.0, 110.0, 160.0, at)),
         canary: Some(side(14, 0, 40.0, 100.0, 150.0 + w as f64, at)),
         source_error: None,
+        ingestion_delay: std::time::Duration::ZERO,
     }
 }
 
@@ -305,6 +308,7 @@ pub fn outage_sample(at: DateTime<Utc>) -> HealthSample {
         stable: None,
         canary: None,
         source_error: Some("prometheus http://127.0.0.1:9090: connection refused".into()),
+        ingestion_delay: std::time::Duration::ZERO,
     }
 }
 

@@ -721,6 +721,7 @@ impl MetricsSource for CuttableMetrics {
                 stable: None,
                 canary: None,
                 source_error: Some("cannot reach the metrics source (test)".into()),
+                ingestion_delay: std::time::Duration::ZERO,
             };
         }
         self.sim.sample(rollout, now).await

@@ -47,6 +47,9 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// Sent after `body`, `.1` times, with no Content-Length: an answer that only ends when
+    /// the connection closes, of a size the client cannot know in advance.
+    pub then_repeat: Option<(String, usize)>,
 }
 
 impl Response {
@@ -55,6 +58,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: body.into(),
+            then_repeat: None,
         }
     }
 
@@ -63,7 +67,20 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "text/plain; version=0.0.4".into())],
             body: body.into(),
+            then_repeat: None,
         }
+    }
+
+    /// `head`, then `chunk` `times` times, streamed without a Content-Length.
+    pub fn streamed(
+        status: u16,
+        head: impl Into<String>,
+        chunk: impl Into<String>,
+        times: usize,
+    ) -> Response {
+        let mut r = Response::json(status, head);
+        r.then_repeat = Some((chunk.into(), times));
+        r
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
@@ -79,6 +96,7 @@ pub struct FakeServer {
     log: Arc<Mutex<Vec<Request>>>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: Arc<AtomicUsize>,
+    traffic: Arc<Traffic>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -92,11 +110,13 @@ impl FakeServer {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let max_in_flight = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (l, f, m, s) = (
+        let traffic = Arc::new(Traffic::default());
+        let (l, f, m, s, t) = (
             log.clone(),
             in_flight.clone(),
             max_in_flight.clone(),
             stop.clone(),
+            traffic.clone(),
         );
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -104,8 +124,8 @@ impl FakeServer {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (h, l, f, m) = (handler.clone(), l.clone(), f.clone(), m.clone());
-                std::thread::spawn(move || serve(conn, &*h, &l, &f, &m));
+                let (h, l, f, m, t) = (handler.clone(), l.clone(), f.clone(), m.clone(), t.clone());
+                std::thread::spawn(move || serve(conn, &*h, &l, &f, &m, &t));
             }
         });
         FakeServer {
@@ -113,6 +133,7 @@ impl FakeServer {
             log,
             in_flight,
             max_in_flight,
+            traffic,
             stop,
             thread: Some(thread),
         }
@@ -130,6 +151,22 @@ impl FakeServer {
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight.load(Ordering::SeqCst)
     }
+
+    /// Body bytes the client accepted (written without error), over all answers.
+    pub fn body_bytes_sent(&self) -> usize {
+        self.traffic.body_bytes.load(Ordering::SeqCst)
+    }
+
+    /// Answers completely written or cut off by the client.
+    pub fn answers_done(&self) -> usize {
+        self.traffic.done.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Default)]
+struct Traffic {
+    body_bytes: AtomicUsize,
+    done: AtomicUsize,
 }
 
 impl Drop for FakeServer {
@@ -149,6 +186,7 @@ fn serve(
     log: &Mutex<Vec<Request>>,
     in_flight: &AtomicUsize,
     max_in_flight: &AtomicUsize,
+    traffic: &Traffic,
 ) {
     let mut reader = BufReader::new(conn.try_clone().expect("clone stream"));
     let mut line = String::new();
@@ -188,20 +226,37 @@ fn serve(
     max_in_flight.fetch_max(now, Ordering::SeqCst);
     let resp = handler(&req);
     in_flight.fetch_sub(1, Ordering::SeqCst);
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        resp.status,
-        reason(resp.status),
-        resp.body.len()
-    );
+    let mut out = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    if resp.then_repeat.is_none() {
+        out.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
+    }
+    out.push_str("Connection: close\r\n");
     for (k, v) in &resp.headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
     out.push_str("\r\n");
-    out.push_str(&resp.body);
     let mut conn = conn;
-    let _ = conn.write_all(out.as_bytes());
+    let mut send = |bytes: &[u8], body: bool| {
+        let ok = conn.write_all(bytes).is_ok();
+        if ok && body {
+            traffic.body_bytes.fetch_add(bytes.len(), Ordering::SeqCst);
+        }
+        ok
+    };
+    if send(out.as_bytes(), false)
+        && send(resp.body.as_bytes(), true)
+        && let Some((chunk, times)) = &resp.then_repeat
+    {
+        // Stops as soon as the client hangs up.
+        for _ in 0..*times {
+            if !send(chunk.as_bytes(), true) {
+                break;
+            }
+        }
+    }
     let _ = conn.flush();
+    drop(conn);
+    traffic.done.fetch_add(1, Ordering::SeqCst);
 }
 
 fn reason(status: u16) -> &'static str {
