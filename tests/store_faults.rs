@@ -98,7 +98,7 @@ fn a_damaged_row_is_one_rollout_in_error_and_a_rollback_repairs_it() {
     for (id, why) in [
         (
             "not-object",
-            "its stored document is JSON a list, not an object",
+            "its stored document is a JSON list, not an object",
         ),
         (
             "not-object",

@@ -573,7 +573,7 @@ async fn a_damaged_row_is_listed_watched_and_rewritten_as_one_rollout() {
     assert_eq!(listed[0].revision, Revision("one".into()));
     let defect = listed[0].defect.as_deref().unwrap();
     assert!(
-        defect.contains("JSON a list") && defect.contains("'one'"),
+        defect.contains("a JSON list") && defect.contains("'one'"),
         "{defect}"
     );
     let error = listed[0].parse().unwrap_err().to_string();

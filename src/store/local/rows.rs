@@ -134,13 +134,13 @@ fn read_doc(doc: &Cell) -> (Fields, Option<String>) {
 fn doc_problem(text: &str, e: &serde_json::Error) -> String {
     if serde_json::from_str::<&RawValue>(text).is_ok() {
         let kind = match text.trim_start().as_bytes().first() {
-            Some(b'[') => "a list",
-            Some(b'"') => "a string",
-            Some(b't' | b'f') => "a boolean",
-            Some(b'n') => "null",
-            _ => "a number",
+            Some(b'[') => "a JSON list",
+            Some(b'"') => "a JSON string",
+            Some(b't' | b'f') => "a JSON boolean",
+            Some(b'n') => "JSON null",
+            _ => "a JSON number",
         };
-        format!("its stored document is JSON {kind}, not an object")
+        format!("its stored document is {kind}, not an object")
     } else {
         format!("its stored document is not valid JSON ({e})")
     }
@@ -285,10 +285,7 @@ fn salvage(text: &str) -> RawDoc {
     let mut i = skip_ws(b, 0);
     if b.get(i) == Some(&b'{') {
         i += 1;
-        loop {
-            let Some((key, next)) = next_value::<String>(text, i) else {
-                break;
-            };
+        while let Some((key, next)) = next_value::<String>(text, i) {
             i = skip_ws(b, next);
             if b.get(i) != Some(&b':') {
                 break;
