@@ -245,13 +245,40 @@ fn is_root() -> bool {
     probe.as_file().metadata().unwrap().uid() == 0
 }
 
+fn nobody() -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+    cmd
+}
+
+/// The binary where `nobody` can run it: where it was built, or else (a build directory
+/// only root can enter) a link or copy of it in the test's home directory.
+fn binary_for_nobody(cli: &Cli) -> PathBuf {
+    let built = PathBuf::from(env!("CARGO_BIN_EXE_rollout-tui"));
+    let runs = |bin: &Path| {
+        nobody()
+            .arg(bin)
+            .arg("--help")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if runs(&built) {
+        return built;
+    }
+    let copy = cli.path("rollout-tui");
+    if std::fs::hard_link(&built, &copy).is_err() {
+        std::fs::copy(&built, &copy).unwrap();
+    }
+    assert!(runs(&copy), "nobody cannot run {}", copy.display());
+    copy
+}
+
 /// The binary run as the unprivileged user `nobody` (65534) through util-linux `setpriv`,
 /// with the harness's isolated environment.
-fn as_nobody(cli: &Cli, args: &[&str]) -> Ran {
+fn as_nobody(cli: &Cli, bin: &Path, args: &[&str]) -> Ran {
     let p = |d: &str| cli.path(d);
-    Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(env!("CARGO_BIN_EXE_rollout-tui"))
+    nobody()
+        .arg(bin)
         .arg("--data-dir")
         .arg(cli.data_dir())
         .args(["--actor", "reader"])
@@ -331,8 +358,9 @@ fn read_only_commands_need_no_write_access_and_create_nothing() {
         );
     } else {
         chmod(cli.home(), 0o755);
+        let bin = binary_for_nobody(&cli);
         for args in READS {
-            let ran = as_nobody(&cli, args);
+            let ran = as_nobody(&cli, &bin, args);
             assert!(ran.success(), "{args:?} as nobody\n{ran}");
             assert_eq!(ran.stdout, answers[args], "{args:?} as nobody");
             assert!(!ran.stderr.contains("warning"), "{args:?}\n{ran}");
@@ -361,7 +389,7 @@ fn read_only_commands_need_no_write_access_and_create_nothing() {
         use rollout_tui::store::RolloutStore;
         cli_harness::block_on(writer.patch("web", &doc.revision, &patch, &event)).unwrap();
         let with_writer = tree(&data);
-        let ran = as_nobody(&cli, &["users", "list", "web"]);
+        let ran = as_nobody(&cli, &bin, &["users", "list", "web"]);
         assert!(ran.success(), "{ran}");
         assert_eq!(ran.stdout, "ana@example.com\nlate@example.com\n", "{ran}");
         let after = tree(&data);

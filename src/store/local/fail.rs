@@ -216,9 +216,14 @@ fn describe_pids(pids: &[u32]) -> String {
 fn command_of(pid: u32) -> Option<String> {
     const MAX: usize = 120;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let text = String::from_utf8_lossy(&cmdline)
-        .split('\0')
-        .filter(|a| !a.is_empty())
+    let text = String::from_utf8_lossy(&cmdline);
+    let mut args = text.split('\0').filter(|a| !a.is_empty());
+    // The program's file name and its arguments: the directory it lives in rarely helps.
+    let text = args
+        .next()
+        .map(|prog| prog.rsplit('/').next().unwrap_or(prog))
+        .into_iter()
+        .chain(args)
         .collect::<Vec<_>>()
         .join(" ");
     let text = if text.is_empty() {
