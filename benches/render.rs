@@ -41,6 +41,7 @@ fn state() -> AppState {
             id: new.id.clone(),
             revision: Revision("1".into()),
             fields,
+            defect: None,
         };
         update(&mut state, Msg::Store(StoreChange::Upserted(stored)));
         for t in 0..120 {

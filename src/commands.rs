@@ -124,11 +124,56 @@ impl Env {
             _ => open_local_store(&self.data_dir),
         }
     }
+
+    /// The store for commands that only read: the local one is opened read-only and must exist.
+    pub fn open_store_read_only(&self) -> Result<Arc<dyn RolloutStore>, Failure> {
+        match self.config.store.kind.as_str() {
+            "firestore" => self.open_store(),
+            _ => open_local_store_read_only(&self.data_dir),
+        }
+    }
 }
 
 pub fn open_local_store(data_dir: &Path) -> Result<Arc<dyn RolloutStore>, Failure> {
     let store = LocalStore::open(&LocalStore::default_path(data_dir))?;
     Ok(Arc::new(store))
+}
+
+/// Opens the local store without creating or changing anything. A missing store is an
+/// error: an empty one made here would look like a healthy system with no rollouts.
+pub fn open_local_store_read_only(data_dir: &Path) -> Result<Arc<dyn RolloutStore>, Failure> {
+    let path = LocalStore::default_path(data_dir);
+    if !path.exists() {
+        let what = if data_dir.is_dir() {
+            format!("{} does not exist", path.display())
+        } else {
+            format!("the data directory {} does not exist", data_dir.display())
+        };
+        return Err(Failure::failed(format!(
+            "no rollout store in {}: {what}. Check --data-dir (or ROLLOUT_TUI_DATA_DIR, or data_dir in the config); \
+             if this is where the store should be, `rollout-tui create ID --version V` makes it",
+            data_dir.display()
+        )));
+    }
+    let store = LocalStore::open_read_only(&path)?;
+    Ok(Arc::new(store))
+}
+
+/// Commands that only read the store: they create nothing, not even the data directory.
+fn is_read_only(command: &Option<Command>) -> bool {
+    matches!(
+        command,
+        Some(
+            Command::Status { .. }
+                | Command::Events { .. }
+                | Command::Assign { .. }
+                | Command::Watch { .. }
+                | Command::CheckConfig
+                | Command::Users {
+                    command: UsersCommand::List { .. },
+                }
+        )
+    )
 }
 
 pub async fn run(cli: Cli) -> CmdResult {
@@ -139,7 +184,13 @@ pub async fn run(cli: Cli) -> CmdResult {
         env.data_dir = env.data_dir.join("demo");
     }
     // A log that cannot be written never stops or clutters a command; check-config says so.
-    env.log_problem = crate::logging::init(&env.data_dir, &env.config.log.level).err();
+    env.log_problem = if is_read_only(&cli.command) {
+        // A reader logs only into a log directory that is already there and writable; one
+        // that cannot (a user with read access only) has nothing to record that matters.
+        crate::logging::init_existing(&env.data_dir, &env.config.log.level).err()
+    } else {
+        crate::logging::init(&env.data_dir, &env.config.log.level).err()
+    };
     tracing::debug!(command = ?cli.command, actor = %env.actor, "command");
     if !cli.auto.is_empty() && !matches!(cli.command, None | Some(Command::Demo { .. })) {
         return Err(Failure::invalid(
@@ -273,9 +324,10 @@ async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> CmdResult {
             .map_err(|e| Failure::invalid(format!("--stale-after: {e}")))?,
         None => env.config.gates.max_staleness,
     };
+    // Only the read-only type leaves this function: watch mode cannot write. Opening it
+    // creates nothing, so a missing store is reported before the terminal is checked.
+    let store = crate::store::ReadOnlyStore::new(env.open_store_read_only()?);
     require_terminal()?;
-    // Only the read-only type leaves this function: watch mode cannot write.
-    let store = crate::store::ReadOnlyStore::new(env.open_store()?);
     let now = Utc::now();
     let mut state =
         crate::app::state::AppState::new("rollout-tui watch", store.describe(), None, now);
@@ -475,10 +527,11 @@ fn check_config(env: &Env) -> CmdResult {
     );
     say!("actor:        {}", env.actor);
     match &env.log_problem {
-        None => say!(
-            "log:          {}",
-            crate::logging::log_path(&env.data_dir).display()
-        ),
+        None => {
+            let path = crate::logging::log_path(&env.data_dir);
+            let note = if path.exists() { "" } else { " (not written yet)" };
+            say!("log:          {}{note}", path.display())
+        }
         Some(why) => say!("log:          not written: {why}"),
     }
     say!(
@@ -542,7 +595,7 @@ fn rollout_json(stored: StoredRollout, error: Option<String>) -> Value {
 }
 
 async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
-    let store = env.open_store()?;
+    let store = env.open_store_read_only()?;
     let rollouts = match id {
         Some(id) => vec![get_existing(store.as_ref(), id).await?],
         None => store.list().await?,
@@ -957,7 +1010,7 @@ async fn parsed(store: &dyn RolloutStore, id: &str) -> Result<Rollout, Failure> 
 }
 
 async fn assign_user(env: &Env, id: &str, user: &str, as_json: bool) -> CmdResult {
-    let store = env.open_store()?;
+    let store = env.open_store_read_only()?;
     let r = parsed(store.as_ref(), id).await?;
     let a = assign::assign(&r, user).map_err(|e| Failure::invalid(e.to_string()))?;
     let side = serde_json::to_value(a.side).unwrap_or(Value::Null);
@@ -975,7 +1028,7 @@ async fn assign_user(env: &Env, id: &str, user: &str, as_json: bool) -> CmdResul
 }
 
 async fn list_users(env: &Env, id: &str, excluded: bool, as_json: bool) -> CmdResult {
-    let store = env.open_store()?;
+    let store = env.open_store_read_only()?;
     let r = parsed(store.as_ref(), id).await?;
     let users = if excluded {
         &r.excluded_users
@@ -1021,7 +1074,7 @@ fn event_line(e: &Event) -> String {
 }
 
 async fn events(env: &Env, id: &str, limit: usize, as_json: bool) -> CmdResult {
-    let store = env.open_store()?;
+    let store = env.open_store_read_only()?;
     get_existing(store.as_ref(), id).await?;
     let list = store.list_events(id, limit).await?;
     if as_json {

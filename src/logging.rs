@@ -15,10 +15,25 @@ pub fn init(data_dir: &Path, level: &str) -> Result<(), String> {
     let path = log_path(data_dir);
     let dir = path.parent().expect("log path has a parent");
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    open(&path, level)
+}
+
+/// Installs the file logger only if the log directory already exists: commands that only
+/// read must not create the data directory (a mistyped path would then look like a store).
+pub fn init_existing(data_dir: &Path, level: &str) -> Result<(), String> {
+    let path = log_path(data_dir);
+    let dir = path.parent().expect("log path has a parent");
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    open(&path, level)
+}
+
+fn open(path: &Path, level: &str) -> Result<(), String> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path)
+        .open(path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let filter = EnvFilter::try_new(level).map_err(|e| format!("log level '{level}': {e}"))?;
     tracing_subscriber::fmt()

@@ -235,7 +235,9 @@ fn status_table_and_detail() {
     }
     assert_eq!(rollout_ids(&cli.json(&["status", "--json"])).len(), 5);
 
+    // A store with no rollouts (no store at all is an error: tests/store_faults.rs).
     let empty = Cli::new();
+    drop(empty.store());
     assert_eq!(empty.json(&["status", "--json"]), json!({"rollouts": []}));
     assert!(empty.ok(&["status"]).contains("no rollouts"));
 }

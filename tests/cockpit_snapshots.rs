@@ -433,6 +433,7 @@ fn conflict_state() -> AppState {
         id: "current".into(),
         revision: Revision("3".into()),
         fields: after_fields,
+        defect: None,
     };
     update(
         &mut s,

@@ -834,6 +834,7 @@ fn conflicted() -> (AppState, StoredRollout) {
         id: "current".into(),
         revision: Revision("3".into()),
         fields,
+        defect: None,
     };
     let effects = update(
         &mut s,

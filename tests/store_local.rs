@@ -526,3 +526,186 @@ async fn everything_survives_reopening() {
     assert_eq!(events.len(), 2);
     assert_eq!(store.get_lease("current").await.unwrap(), Some(lease));
 }
+
+/// Changes a row behind the store's back, as another tool could.
+fn damage(path: &Path, id: &str, doc: Option<&str>, revision: Option<&str>) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    if let Some(doc) = doc {
+        conn.execute(
+            "UPDATE rollouts SET doc = ?2 WHERE id = ?1",
+            rusqlite::params![id, doc],
+        )
+        .unwrap();
+    }
+    if let Some(rev) = revision {
+        conn.execute(
+            "UPDATE rollouts SET revision = ?2 WHERE id = ?1",
+            rusqlite::params![id, rev],
+        )
+        .unwrap();
+    }
+}
+
+fn rollback_patch() -> Patch {
+    let mut patch = Patch::default();
+    patch
+        .set("status", json!("rolled-back"))
+        .set("rolloutPercentage", json!(0))
+        .set("rollbackReason", json!("damaged"));
+    patch
+}
+
+/// A damaged row is one rollout with a defect in every read and in the change stream;
+/// the others are unaffected, and a write compare-and-set against its revision text
+/// stores a valid document that keeps the damaged text.
+#[tokio::test]
+async fn a_damaged_row_is_listed_watched_and_rewritten_as_one_rollout() {
+    let (_dir, store) = temp_store();
+    for id in ["a", "b", "c"] {
+        store
+            .create(id, &seed_doc(), &create_event(id))
+            .await
+            .unwrap();
+    }
+    damage(store.path(), "a", Some("[1, 2]"), Some("one"));
+    let listed = store.list().await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].revision, Revision("one".into()));
+    let defect = listed[0].defect.as_deref().unwrap();
+    assert!(
+        defect.contains("a JSON list") && defect.contains("'one'"),
+        "{defect}"
+    );
+    let error = listed[0].parse().unwrap_err().to_string();
+    assert!(
+        error.contains("rollout 'a'") && error.contains(defect),
+        "{error}"
+    );
+    assert!(
+        listed[1..]
+            .iter()
+            .all(|r| r.defect.is_none() && r.parse().is_ok())
+    );
+    assert_eq!(store.get("a").await.unwrap().as_ref(), Some(&listed[0]));
+
+    let mut rx = store.watch().await.unwrap();
+    let initial: Vec<StoredRollout> = vec![
+        next_upsert(&mut rx, Duration::from_secs(5)).await,
+        next_upsert(&mut rx, Duration::from_secs(1)).await,
+        next_upsert(&mut rx, Duration::from_secs(1)).await,
+    ];
+    assert_eq!(initial, listed);
+
+    damage(
+        store.path(),
+        "b",
+        Some(r#"{"version": "9", "#),
+        Some("garbled"),
+    );
+    let b = next_upsert(&mut rx, Duration::from_secs(2)).await;
+    assert_eq!((b.id.as_str(), b.revision.0.as_str()), ("b", "garbled"));
+    assert!(
+        b.defect.as_deref().unwrap().contains("not valid JSON"),
+        "{b:?}"
+    );
+    assert_eq!(b.fields.get("version"), Some(&json!("9")), "salvaged");
+    let c = store.get("c").await.unwrap().unwrap();
+    let (patch, ev) = add_user(&c, "still@example.com");
+    let c = store.patch("c", &c.revision, &patch, &ev).await.unwrap();
+    assert_eq!(next_upsert(&mut rx, Duration::from_secs(2)).await, c);
+
+    let ev = event(
+        "a",
+        EventKind::Rollback,
+        Utc::now(),
+        json!({}),
+        json!({"status": "rolled-back"}),
+    );
+    match store
+        .patch("a", &Revision("1".into()), &rollback_patch(), &ev)
+        .await
+    {
+        Err(StoreError::Conflict { current, .. }) => assert_eq!(*current, listed[0]),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    let a = store
+        .patch("a", &Revision("one".into()), &rollback_patch(), &ev)
+        .await
+        .unwrap();
+    assert_eq!((a.defect.as_ref(), a.revision.0.as_str()), (None, "2"));
+    let r = a.parse().unwrap();
+    assert_eq!(
+        (r.version.as_str(), r.status.as_str()),
+        ("(unreadable)", "rolled-back")
+    );
+    assert_eq!(a.fields["unreadableDocument"], json!("[1, 2]"));
+    assert_eq!(next_upsert(&mut rx, Duration::from_secs(2)).await, a);
+    assert_eq!(store.get("a").await.unwrap(), Some(a));
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A read-only store creates nothing (not even a missing file) and cannot write; its
+/// watch starts on a store no one has open and hears the writers that come later.
+#[tokio::test]
+async fn a_read_only_store_creates_nothing_and_its_watch_hears_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = LocalStore::default_path(dir.path());
+    let created = {
+        let store = LocalStore::open(&path).unwrap();
+        store
+            .create("current", &seed_doc(), &create_event("current"))
+            .await
+            .unwrap()
+    };
+    assert_eq!(names_in(dir.path()), ["rollouts.db"]);
+    let missing = dir.path().join("elsewhere.db");
+    match LocalStore::open_read_only(&missing) {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("elsewhere.db"), "{msg}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+
+    let reader = LocalStore::open_read_only(&path).unwrap();
+    assert_eq!(reader.list().await.unwrap(), vec![created.clone()]);
+    let mut rx = reader.watch().await.unwrap();
+    assert_eq!(next_upsert(&mut rx, Duration::from_secs(5)).await, created);
+    assert_eq!(names_in(dir.path()), ["rollouts.db"], "nothing was created");
+    let (patch, ev) = add_user(&created, "ro@example.com");
+    match reader
+        .patch("current", &created.revision, &patch, &ev)
+        .await
+    {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("cannot write"), "{msg}"),
+        other => panic!("a read-only store wrote: {other:?}"),
+    }
+
+    // A short-lived writer (a CLI command: open, write, close) and a lasting one.
+    let mut doc = created;
+    for k in 0..2 {
+        let writer = LocalStore::open(&path).unwrap();
+        let (patch, ev) = add_user(&doc, &format!("w{k}@example.com"));
+        doc = writer
+            .patch("current", &doc.revision, &patch, &ev)
+            .await
+            .unwrap();
+        drop(writer);
+        assert_eq!(next_upsert(&mut rx, Duration::from_secs(2)).await, doc);
+    }
+    let writer = LocalStore::open(&path).unwrap();
+    for k in 2..4 {
+        let (patch, ev) = add_user(&doc, &format!("w{k}@example.com"));
+        doc = writer
+            .patch("current", &doc.revision, &patch, &ev)
+            .await
+            .unwrap();
+        assert_eq!(next_upsert(&mut rx, Duration::from_secs(2)).await, doc);
+    }
+    assert_eq!(reader.get("current").await.unwrap(), Some(doc));
+}

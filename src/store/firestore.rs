@@ -651,6 +651,7 @@ fn stored(doc: fs::Document) -> StoredRollout {
         id: doc_id(&doc.name).to_string(),
         revision: revision_of(doc.update_time.as_ref()),
         fields: from_fields(&doc.fields),
+        defect: None,
     }
 }
 
@@ -792,6 +793,7 @@ impl RolloutStore for FirestoreStore {
                         .and_then(|r| r.update_time.as_ref()),
                 ),
                 fields: sort(normalized),
+                defect: None,
             }),
             Err(s) if matches!(s.code(), Code::AlreadyExists | Code::FailedPrecondition) => {
                 match self.read(&mut client, id).await? {

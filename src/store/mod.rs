@@ -31,10 +31,23 @@ pub struct StoredRollout {
     pub id: String,
     pub revision: Revision,
     pub fields: Fields,
+    /// The stored row itself could not be read (a document that is not a JSON object, a
+    /// revision that is not a counter), and why. `fields` then holds what could be
+    /// salvaged, and the rollout is shown with this error like a malformed field.
+    pub defect: Option<String>,
 }
 
 impl StoredRollout {
     pub fn parse(&self) -> Result<Rollout, DocError> {
+        if let Some(defect) = &self.defect {
+            return Err(DocError {
+                rollout: self.id.clone(),
+                field: "(stored row)".into(),
+                problem: format!(
+                    "cannot be read: {defect}. A rollback rewrites it as a valid document and keeps what it cannot read"
+                ),
+            });
+        }
         Rollout::from_fields(&self.id, &self.fields)
     }
 }

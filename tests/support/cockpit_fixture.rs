@@ -126,6 +126,7 @@ impl Spec {
                 id: self.id.clone(),
                 revision: Revision(revision.to_string()),
                 fields,
+                defect: None,
             },
             events,
         }
@@ -225,6 +226,7 @@ pub fn malformed() -> StoredRollout {
         id: "billing-export".into(),
         revision: Revision("7".into()),
         fields,
+        defect: None,
     }
 }
 
