@@ -148,7 +148,9 @@ async fn act_on(
         // Each try is stamped with its own time (the caller's clock moved on by the time
         // spent losing races), so its event and timestamps say when it was really written.
         let mut ctx = ctx;
-        ctx.now += started.elapsed();
+        if retries > 0 {
+            ctx.now += started.elapsed();
+        }
         let mut transition = match (current.parse(), action) {
             (Ok(rollout), _) => actions::apply(&rollout, &current.fields, action, ctx),
             (Err(e), Action::Rollback { reason }) => {
