@@ -427,13 +427,19 @@ async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
     match done.stored.parse() {
         Ok(after) => say!(
             "{}: {} (now {} at {}, revision {})",
-            id, done.transition.summary, after.status, after.percentage, done.stored.revision
+            id,
+            done.transition.summary,
+            after.status,
+            after.percentage,
+            done.stored.revision
         ),
         // Only a rollback is written to a malformed document; it stays malformed.
         Err(e) => {
             say!(
                 "{}: {} (revision {})",
-                id, done.transition.summary, done.stored.revision
+                id,
+                done.transition.summary,
+                done.stored.revision
             );
             eprintln!(
                 "{}",
@@ -444,9 +450,7 @@ async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
         }
     }
     if done.retries > 0 {
-        say!(
-            "note: the rollout changed meanwhile; re-checked and applied on the current document"
-        );
+        say!("note: the rollout changed meanwhile; re-checked and applied on the current document");
     }
     Ok(())
 }
@@ -529,7 +533,11 @@ fn check_config(env: &Env) -> CmdResult {
     match &env.log_problem {
         None => {
             let path = crate::logging::log_path(&env.data_dir);
-            let note = if path.exists() { "" } else { " (not written yet)" };
+            let note = if path.exists() {
+                ""
+            } else {
+                " (not written yet)"
+            };
             say!("log:          {}{note}", path.display())
         }
         Some(why) => say!("log:          not written: {why}"),
@@ -542,7 +550,8 @@ fn check_config(env: &Env) -> CmdResult {
     say!("hashing:      {}", env.config.defaults.hashing);
     say!(
         "policy:       confirm {:?}, auto rollback {}",
-        env.config.policy.confirm, env.config.policy.auto_rollback
+        env.config.policy.confirm,
+        env.config.policy.auto_rollback
     );
     say!("gates:        (a document's own `gates` field replaces these for its rollout)");
     for g in env.config.gates.settings() {
@@ -720,7 +729,12 @@ fn health_text(source: &str, sample: &HealthSample, report: &GateReport) -> Stri
             Verdict::Fail => "FAIL",
             Verdict::Inconclusive => "wait",
         };
-        let _ = writeln!(o, "    {v:<4} {:<20} {}", escape(&g.name), escape(&g.detail));
+        let _ = writeln!(
+            o,
+            "    {v:<4} {:<20} {}",
+            escape(&g.name),
+            escape(&g.detail)
+        );
     }
     o
 }

@@ -702,13 +702,19 @@ fn gate_details_fit_at_200x60() {
 fn stored_text_is_drawn_escaped() {
     let mut stored = current_at_5().stored;
     let f = &mut stored.fields;
-    f.insert("version".into(), serde_json::json!("2.0\u{1b}]0;PWNED\u{7}"));
+    f.insert(
+        "version".into(),
+        serde_json::json!("2.0\u{1b}]0;PWNED\u{7}"),
+    );
     f.insert(
         "canaryUsers".into(),
         serde_json::json!(["abc\u{202e}fed", "zero\u{200b}width"]),
     );
     f.insert("status".into(), serde_json::json!("paused"));
-    f.insert("pauseReason".into(), serde_json::json!("hold\u{1b}[2J\u{9b}on"));
+    f.insert(
+        "pauseReason".into(),
+        serde_json::json!("hold\u{1b}[2J\u{9b}on"),
+    );
     let mut s = demo_state();
     upsert(&mut s, stored);
     let s = open_on(s, "current", Panel::Users);
@@ -719,7 +725,10 @@ fn stored_text_is_drawn_escaped() {
         }
         assert!(text.contains(r"abc\u{202e}fed"), "{w}x{h}\n{text}");
         assert!(text.contains(r"zero\u{200b}width"), "{w}x{h}\n{text}");
-        assert!(!text.contains("abcfed"), "{w}x{h}: shown as another user\n{text}");
+        assert!(
+            !text.contains("abcfed"),
+            "{w}x{h}: shown as another user\n{text}"
+        );
         if w == 200 {
             assert!(text.contains(r"v2.0\x1b]0;PWNED\x07"), "\n{text}");
             assert!(text.contains(r"hold\x1b[2J\x9bon"), "\n{text}");

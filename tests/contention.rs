@@ -91,8 +91,7 @@ impl Target {
 
     fn events(&self, kind: &str) -> Vec<Value> {
         let v: Value =
-            serde_json::from_str(&self.ok(&["events", ID, "--json", "--limit", "100000"]))
-                .unwrap();
+            serde_json::from_str(&self.ok(&["events", ID, "--json", "--limit", "100000"])).unwrap();
         v["events"]
             .as_array()
             .unwrap()
@@ -230,9 +229,15 @@ fn edit_a_big_list(target: &Target, key: impl Fn(usize) -> String, n: usize) {
     let added = &target.events("add-users")[1];
     assert_eq!(added["before"]["canaryUsers"]["count"], n);
     assert_eq!(added["after"]["canaryUsers"]["count"], n + 1);
-    assert_eq!(added["after"]["canaryUsers"]["added"][0], "newcomer@example.com");
+    assert_eq!(
+        added["after"]["canaryUsers"]["added"][0],
+        "newcomer@example.com"
+    );
     let removed = &target.events("remove-users")[0];
-    assert_eq!(removed["after"]["canaryUsers"]["removed"][0], key(n / 2).as_str());
+    assert_eq!(
+        removed["after"]["canaryUsers"]["removed"][0],
+        key(n / 2).as_str()
+    );
     let text = target.ok(&["events", ID, "--limit", "3"]);
     assert!(
         text.contains(&format!("canaryUsers -{} ({} -> {n})", key(n / 2), n + 1)),

@@ -76,11 +76,17 @@ fn stored_text_reaches_the_terminal_escaped_in_every_output() {
     // What was stored is shown, visibly escaped, not dropped.
     let detail = cli.ok(&["status", "evil"]);
     assert!(detail.contains(r"1\x1b]0;PWNED\x07"), "{detail}");
-    assert!(detail.contains(r"bad canary\x1b[2J\x1b[H all clear"), "{detail}");
+    assert!(
+        detail.contains(r"bad canary\x1b[2J\x1b[H all clear"),
+        "{detail}"
+    );
     assert!(detail.contains(r"abc\u{202e}fed"), "{detail}");
     let events = cli.ok(&["events", "evil"]);
     assert!(events.contains(r"mallory\x1b]0;owned\x07"), "{events}");
-    assert!(events.contains(r"clear\x1b[2J\x1b[3J screen\u{202e}"), "{events}");
+    assert!(
+        events.contains(r"clear\x1b[2J\x1b[3J screen\u{202e}"),
+        "{events}"
+    );
     let users = cli.ok(&["users", "list", "evil"]);
     assert_eq!(users, "abc\\u{202e}fed\nplain@example.com\n");
 }
@@ -122,7 +128,10 @@ fn error_messages_quote_stored_values_escaped() {
     assert_inert("`advance broken` stderr", &ran.stderr);
     // The table names the broken rollout on its own line, escaped.
     let table = cli.ok(&["status"]);
-    assert!(table.contains("broken") && table.contains("ERROR"), "{table}");
+    assert!(
+        table.contains("broken") && table.contains("ERROR"),
+        "{table}"
+    );
     assert_inert("`status`", &table);
 }
 
@@ -138,7 +147,14 @@ fn control_characters_in_typed_text_are_refused_and_nothing_is_written() {
             "--version contains a control character (U+001B escape)",
         ),
         (
-            &["create", "y", "--version", "1.0", "--stable-version", "0.9\u{202e}"],
+            &[
+                "create",
+                "y",
+                "--version",
+                "1.0",
+                "--stable-version",
+                "0.9\u{202e}",
+            ],
             "right-to-left override",
         ),
         (
@@ -158,7 +174,10 @@ fn control_characters_in_typed_text_are_refused_and_nothing_is_written() {
             &["users", "add", "web", "abc\u{202e}fed"],
             "would make it display as another user",
         ),
-        (&["users", "add", "web", "zero\u{200b}width"], "U+200B zero-width space"),
+        (
+            &["users", "add", "web", "zero\u{200b}width"],
+            "U+200B zero-width space",
+        ),
     ]);
     // Every one of those is invalid input: exit 2.
     for args in [
@@ -169,14 +188,18 @@ fn control_characters_in_typed_text_are_refused_and_nothing_is_written() {
         assert_eq!(cli.exec(args).code, Some(2), "{args:?}");
     }
     // The actor is typed too.
-    let ran = exec_cmd(
-        cli.bare()
-            .arg("--data-dir")
-            .arg(cli.data_dir())
-            .args(["--actor", "eve\u{1b}[2J", "pause", "web"]),
-    );
+    let ran = exec_cmd(cli.bare().arg("--data-dir").arg(cli.data_dir()).args([
+        "--actor",
+        "eve\u{1b}[2J",
+        "pause",
+        "web",
+    ]));
     assert_eq!(ran.code, Some(2), "{ran}");
-    assert!(ran.stderr.contains("the actor name contains a control character"), "{ran}");
+    assert!(
+        ran.stderr
+            .contains("the actor name contains a control character"),
+        "{ran}"
+    );
     assert_eq!(cli.rollout("web")["status"], "progressive");
     // A reason at the limit is fine.
     let at_limit = "y".repeat(2000);
@@ -189,11 +212,18 @@ fn a_refusal_by_state_exits_1_and_bad_input_exits_2() {
     let cli = Cli::new();
     cli.ok(&["create", "web", "--version", "1.0.0"]);
     cli.ok(&["advance", "web"]);
-    assert_eq!(cli.exec(&["set-percent", "web", "5"]).code, Some(1), "already there");
+    assert_eq!(
+        cli.exec(&["set-percent", "web", "5"]).code,
+        Some(1),
+        "already there"
+    );
     assert_eq!(cli.exec(&["resume", "web"]).code, Some(1), "not paused");
     assert_eq!(cli.exec(&["set-percent", "web", "101"]).code, Some(2));
     assert_eq!(cli.exec(&["users", "add", "web", "a@@b"]).code, Some(2));
-    assert_eq!(cli.exec(&["rollback", "web", "--reason", " "]).code, Some(2));
+    assert_eq!(
+        cli.exec(&["rollback", "web", "--reason", " "]).code,
+        Some(2)
+    );
     cli.ok(&["rollback", "web", "--reason", "bad canary"]);
     let again = cli.exec(&["rollback", "web", "--reason", "again"]);
     assert_eq!(again.code, Some(1), "{again}");
@@ -220,13 +250,28 @@ fn an_empty_data_dir_is_refused() {
 fn non_finite_and_never_failing_gates_are_refused_in_the_config() {
     let cli = Cli::new();
     for (line, key) in [
-        ("max_error_rate = nan", "gates.max_error_rate = NaN is not a number"),
-        ("max_p99_ratio = inf", "gates.max_p99_ratio = inf is not a number"),
-        ("severe_error_rate = -inf", "gates.severe_error_rate = -inf is not a number"),
+        (
+            "max_error_rate = nan",
+            "gates.max_error_rate = NaN is not a number",
+        ),
+        (
+            "max_p99_ratio = inf",
+            "gates.max_p99_ratio = inf is not a number",
+        ),
+        (
+            "severe_error_rate = -inf",
+            "gates.severe_error_rate = -inf is not a number",
+        ),
         ("max_error_rate = 5.0", "gates.max_error_rate = 5 must be"),
         ("max_error_rate = 1.0", "gates.max_error_rate = 1 must be"),
-        ("min_success_rate = 0.0", "gates.min_success_rate = 0 must be"),
-        ("max_p99_ratio = 0.5", "gates.max_p99_ratio = 0.5 must be at least 1"),
+        (
+            "min_success_rate = 0.0",
+            "gates.min_success_rate = 0 must be",
+        ),
+        (
+            "max_p99_ratio = 0.5",
+            "gates.max_p99_ratio = 0.5 must be at least 1",
+        ),
         ("max_error_rate = \"of\"", "\"off\" to switch the gate off"),
     ] {
         let config = cli.write_file("gates.toml", &format!("[gates]\n{line}\n"));
@@ -246,7 +291,10 @@ fn switching_a_gate_off_is_explicit_and_listed() {
     );
     let out = cli_harness::ok_cmd(cli.bare().arg("--config").arg(&config).arg("check-config"));
     assert!(out.contains("  OFF max_error_rate           off"), "{out}");
-    assert!(out.contains("  on  max_p99_ms               900 ms"), "{out}");
+    assert!(
+        out.contains("  on  max_p99_ms               900 ms"),
+        "{out}"
+    );
     assert!(out.contains("  on  max_p99_ratio            1.5x"), "{out}");
     assert!(out.contains("config OK"), "{out}");
 }
@@ -265,7 +313,9 @@ fn invalid_gates_in_a_document_make_that_rollout_an_error_that_can_still_roll_ba
     cli.put_doc("bad-gates", doc);
     let table = cli.ok(&["status"]);
     assert!(
-        table.contains("error: rollout 'bad-gates': field 'gates' is invalid: gates.maxErrorRate = 5 must be"),
+        table.contains(
+            "error: rollout 'bad-gates': field 'gates' is invalid: gates.maxErrorRate = 5 must be"
+        ),
         "{table}"
     );
     assert!(table.lines().any(|l| l.starts_with("ok ")), "{table}");

@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 use super::event::{Event, EventKind};
 use super::patch::Patch;
 use super::rollout::{Fields, Hashing, Plan, Rollout, Status, field, time_to_json};
-use super::text::{MAX_LABEL_CHARS, MAX_REASON_CHARS, describe_char, is_hidden_format, validate_line};
+use super::text::{
+    MAX_LABEL_CHARS, MAX_REASON_CHARS, describe_char, is_hidden_format, validate_line,
+};
 use super::units::Percent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,7 +330,10 @@ fn list_change(old: &Value, new: &Value) -> Option<(Value, Value)> {
     let keys = |v: &Value| -> Option<Vec<String>> {
         match v {
             Value::Null => Some(Vec::new()),
-            Value::Array(items) => items.iter().map(|i| i.as_str().map(str::to_string)).collect(),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect(),
             _ => None,
         }
     };
@@ -691,8 +696,8 @@ pub fn create(
 ) -> Result<(Fields, Event), ActionError> {
     validate_rollout_id(&new.id)?;
     validate_actor(actor)?;
-    let version = validate_line("--version", &new.version, MAX_LABEL_CHARS)
-        .map_err(ActionError::Invalid)?;
+    let version =
+        validate_line("--version", &new.version, MAX_LABEL_CHARS).map_err(ActionError::Invalid)?;
     if version.is_empty() {
         return Err(ActionError::Invalid("--version must not be empty".into()));
     }

@@ -66,8 +66,16 @@ pub fn list_diff(old: &[String], new: &[String]) -> (Vec<String>, Vec<String>) {
     use std::collections::HashSet;
     let was: HashSet<&str> = old.iter().map(String::as_str).collect();
     let is: HashSet<&str> = new.iter().map(String::as_str).collect();
-    let added = new.iter().filter(|k| !was.contains(k.as_str())).cloned().collect();
-    let removed = old.iter().filter(|k| !is.contains(k.as_str())).cloned().collect();
+    let added = new
+        .iter()
+        .filter(|k| !was.contains(k.as_str()))
+        .cloned()
+        .collect();
+    let removed = old
+        .iter()
+        .filter(|k| !is.contains(k.as_str()))
+        .cloned()
+        .collect();
     (added, removed)
 }
 
@@ -151,6 +159,9 @@ mod tests {
             &json!({"count": 0}),
             &json!({"count": 12, "added": added}),
         );
-        assert_eq!(text, "excludedUsers +u0 +u1 +u2 +u3 +u4 and 7 more (0 -> 12)");
+        assert_eq!(
+            text,
+            "excludedUsers +u0 +u1 +u2 +u3 +u4 and 7 more (0 -> 12)"
+        );
     }
 }

@@ -127,23 +127,47 @@ impl GateConfig {
 
     /// Every switchable gate and its setting, in a fixed order.
     pub fn settings(&self) -> Vec<GateSetting> {
-        let pct = |v: f64| format!("{:.2} %", v * 100.0);
-        let times = |v: f64| format!("{v}x");
-        let ms = |v: f64| format!("{v} ms");
-        let conf = |v: f64| format!("{} %", v * 100.0);
-        let rows: [(&'static str, &'static str, Option<f64>, &dyn Fn(f64) -> String); 7] = [
-            ("max_error_rate", "error-rate", self.max_error_rate, &pct),
-            ("min_success_rate", "success-rate", self.min_success_rate, &pct),
-            ("max_p99_ms", "p99", self.max_p99_ms, &ms),
-            ("max_p99_ratio", "p99-vs-stable", self.max_p99_ratio, &times),
+        fn pct(v: f64) -> String {
+            format!("{:.2} %", v * 100.0)
+        }
+        fn times(v: f64) -> String {
+            format!("{v}x")
+        }
+        fn ms(v: f64) -> String {
+            format!("{v} ms")
+        }
+        fn conf(v: f64) -> String {
+            format!("{} %", v * 100.0)
+        }
+        type Row = (&'static str, &'static str, Option<f64>, fn(f64) -> String);
+        let rows: [Row; 7] = [
+            ("max_error_rate", "error-rate", self.max_error_rate, pct),
+            (
+                "min_success_rate",
+                "success-rate",
+                self.min_success_rate,
+                pct,
+            ),
+            ("max_p99_ms", "p99", self.max_p99_ms, ms),
+            ("max_p99_ratio", "p99-vs-stable", self.max_p99_ratio, times),
             (
                 "error_rate_confidence",
                 "error-rate-vs-stable",
                 self.error_rate_confidence,
-                &conf,
+                conf,
             ),
-            ("severe_error_rate", "severe error rate", self.severe_error_rate, &pct),
-            ("severe_p99_ratio", "severe p99 ratio", self.severe_p99_ratio, &times),
+            (
+                "severe_error_rate",
+                "severe error rate",
+                self.severe_error_rate,
+                pct,
+            ),
+            (
+                "severe_p99_ratio",
+                "severe p99 ratio",
+                self.severe_p99_ratio,
+                times,
+            ),
         ];
         rows.into_iter()
             .map(|(key, gate, v, show)| GateSetting {
@@ -250,7 +274,10 @@ mod tests {
             serde_json::from_str(r#"{"maxErrorRate": "off", "maxP99Ratio": null}"#).unwrap();
         assert_eq!((g.max_error_rate, g.max_p99_ratio), (None, None));
         let e = serde_json::from_str::<GateConfig>(r#"{"maxErrorRate": "of"}"#).unwrap_err();
-        assert!(e.to_string().contains("\"off\" to switch the gate off"), "{e}");
+        assert!(
+            e.to_string().contains("\"off\" to switch the gate off"),
+            "{e}"
+        );
         let text = serde_json::to_string(&g).unwrap();
         assert!(text.contains(r#""maxErrorRate":"off""#), "{text}");
     }

@@ -138,7 +138,10 @@ mod tests {
         assert!(validate_line("r", &at_limit, MAX_REASON_CHARS).is_ok());
         let over = "é".repeat(MAX_REASON_CHARS + 1);
         let e = validate_line("r", &over, MAX_REASON_CHARS).unwrap_err();
-        assert!(e.contains("2001 characters") && e.contains("limit is 2000"), "{e}");
+        assert!(
+            e.contains("2001 characters") && e.contains("limit is 2000"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -165,7 +168,9 @@ mod tests {
 
     #[test]
     fn hidden_format_characters() {
-        for c in ['\u{202e}', '\u{2067}', '\u{200b}', '\u{200d}', '\u{feff}', '\u{2060}'] {
+        for c in [
+            '\u{202e}', '\u{2067}', '\u{200b}', '\u{200d}', '\u{feff}', '\u{2060}',
+        ] {
             assert!(is_hidden_format(c), "{c:?}");
             assert!(is_unsafe_for_terminal(c), "{c:?}");
         }

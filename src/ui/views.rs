@@ -320,7 +320,10 @@ fn header_line(r: &Rollout, theme: Theme) -> Line<'static> {
             theme.bad(),
         ));
     } else if let Some(why) = &r.pause_reason {
-        spans.push(Span::styled(format!("  paused: {}", shown(why)), theme.warn()));
+        spans.push(Span::styled(
+            format!("  paused: {}", shown(why)),
+            theme.warn(),
+        ));
     }
     Line::from(spans)
 }
@@ -438,7 +441,10 @@ fn gates_off_line(own: Option<&GateConfig>, config: &GateConfig, theme: Theme) -
     if off.is_empty() {
         Line::styled(format!("every gate on ({whose})"), theme.dim())
     } else {
-        Line::styled(format!("gates off: {} ({whose})", off.join(", ")), theme.dim())
+        Line::styled(
+            format!("gates off: {} ({whose})", off.join(", ")),
+            theme.dim(),
+        )
     }
 }
 

@@ -836,7 +836,8 @@ pub async fn invalid_document_gates_are_never_acted_on(store: Arc<dyn RolloutSto
         .patch(ID, &seen.revision, &patch, &event)
         .await
         .unwrap();
-    rig.sim.inject(ID, Regression::ErrorSpike { error_rate: 0.9 });
+    rig.sim
+        .inject(ID, Regression::ErrorSpike { error_rate: 0.9 });
     let mut d = rig.driver("cockpit-a", policy(ConfirmPolicy::Never));
     let before = store.get(ID).await.unwrap().unwrap();
     let mut reports = Vec::new();
