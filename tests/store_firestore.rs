@@ -893,3 +893,117 @@ async fn measure_status_json_with_200_rollouts() {
         started.elapsed()
     );
 }
+
+/// How many freeze/thaw cycles `a_frozen_emulator_goes_stale_then_catches_up` runs;
+/// more give a better measurement (`ROLLOUT_TUI_FREEZE_RUNS=10`).
+const FREEZE_RUNS_ENV: &str = "ROLLOUT_TUI_FREEZE_RUNS";
+/// The store promises Disconnected within 30 s of silence.
+const STALE_WITHIN: Duration = Duration::from_secs(30);
+/// One-shot calls against a frozen server fail within this.
+const CALL_BOUND: Duration = Duration::from_secs(15);
+
+/// A one-shot call against a frozen server: Unavailable, within `CALL_BOUND`.
+async fn times_out<T: std::fmt::Debug>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Duration {
+    let started = Instant::now();
+    let result = tokio::time::timeout(CALL_BOUND, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} against a frozen store hung for {CALL_BOUND:?}"));
+    match result {
+        Err(StoreError::Unavailable(msg)) => {
+            assert!(
+                msg.contains("no answer within") && msg.contains("is the emulator running"),
+                "{what}: {msg}"
+            );
+        }
+        other => panic!("{what}: expected Unavailable, got {other:?}"),
+    }
+    started.elapsed()
+}
+
+/// A frozen server (SIGSTOP: connections stay open, nothing answers) is what a hung
+/// backend or a black-holed network looks like. The watch says so within
+/// `STALE_WITHIN`, one-shot calls fail within `CALL_BOUND`, and after the thaw the
+/// watch reconnects and catches up with a change made after it. Prints how long the
+/// store took to show as stale, from the freeze.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_emulator_goes_stale_then_catches_up() {
+    if emulator::shared().is_none() {
+        return;
+    }
+    let runs: usize = std::env::var(FREEZE_RUNS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    // A dedicated emulator: freezing it must not stall the other tests.
+    let emu = Emulator::start(emulator::free_port()).unwrap_or_else(|e| panic!("{e}"));
+    let project = emulator::project("frozen");
+    let store = emu.store(&project);
+    let mut doc = store
+        .create("current", &seed_doc(), &create_event("current"))
+        .await
+        .unwrap();
+    let mut rx = store.watch().await.unwrap();
+    assert_eq!(next_upsert(&mut rx, Duration::from_secs(5)).await, doc);
+
+    let (mut stale, mut back, mut calls) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        // Freeze at a random point of the heartbeat cycle.
+        tokio::time::sleep(Duration::from_millis(emulator::random() % 10_000)).await;
+        let frozen_at = Instant::now();
+        let frozen = emu.freeze();
+        match next_change(&mut rx, STALE_WITHIN).await {
+            StoreChange::Disconnected(msg) => {
+                stale.push(frozen_at.elapsed());
+                assert!(
+                    msg.contains("no word from the store for") && msg.contains(&emu.host),
+                    "{msg}"
+                );
+                if run == 0 {
+                    println!("frozen store: {msg}");
+                }
+            }
+            other => panic!("run {run}: expected Disconnected, got {other:?}"),
+        }
+        if run == 0 {
+            let (patch, ev) = add_user(&doc, "lost@example.com");
+            calls.push(times_out("get", store.get("current")).await);
+            calls.push(times_out("list", store.list()).await);
+            calls
+                .push(times_out("patch", store.patch("current", &doc.revision, &patch, &ev)).await);
+        }
+        let thawed_at = Instant::now();
+        frozen.thaw();
+        // Another client changes the rollout right after the thaw.
+        let other = emu.store(&project);
+        let (patch, ev) = add_user(&doc, &format!("thawed-{run}@example.com"));
+        let meanwhile = other
+            .patch("current", &doc.revision, &patch, &ev)
+            .await
+            .expect("the failed patch wrote nothing, so this one is not a conflict");
+        assert_eq!(
+            next_change(&mut rx, Duration::from_secs(60)).await,
+            StoreChange::Reconnected,
+            "run {run}: said Disconnected once, then Reconnected"
+        );
+        back.push(thawed_at.elapsed());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen =
+                next_upsert(&mut rx, deadline.saturating_duration_since(Instant::now())).await;
+            if seen == meanwhile {
+                break;
+            }
+            assert_eq!(seen, doc, "run {run}: only the old or the newer version");
+        }
+        doc = meanwhile;
+    }
+    println!(
+        "frozen store -> Disconnected in the watch, from the freeze: {}",
+        stats(stale)
+    );
+    println!("thaw -> Reconnected: {}", stats(back));
+    println!("get, list, patch against the frozen store failed after: {calls:?}");
+}

@@ -1,5 +1,7 @@
 //! The listen protocol: one stream on the rollouts collection, its snapshots, and its breaks.
 
+use std::time::Instant;
+
 use super::*;
 
 /// The listen protocol's state for one target. Changes are buffered until the
@@ -59,10 +61,10 @@ impl View {
                     }
                 }
             }
-            Some(ResponseType::DocumentDelete(d)) => {
+            Some(ResponseType::DocumentDelete(d)) if ours(&d.removed_target_ids) => {
                 self.pending.insert(doc_id(&d.document).to_string(), None);
             }
-            Some(ResponseType::DocumentRemove(d)) => {
+            Some(ResponseType::DocumentRemove(d)) if ours(&d.removed_target_ids) => {
                 self.pending.insert(doc_id(&d.document).to_string(), None);
             }
             Some(ResponseType::Filter(f)) if f.target_id == TARGET_ID => {
@@ -130,21 +132,103 @@ impl View {
     }
 }
 
+/// Nothing heard for this long: ask the server something on the stream itself.
+const QUIET: Duration = Duration::from_secs(10);
+/// Nothing heard for this long, the question included: the store is gone, whatever
+/// the connection says (a frozen server or a black-holed network keeps it open).
+pub(super) const SILENCE: Duration = Duration::from_secs(20);
+/// A collection nobody writes: listening to it costs a read and answers at once.
+const HEARTBEAT_COLLECTION: &str = "rollout-tui-heartbeat";
+
+/// Why a stream stopped being useful.
+pub(super) enum Break {
+    /// It failed or ended; the message says how.
+    Failed(String),
+    /// Nothing came for `SILENCE`, though a heartbeat asked.
+    Silent,
+}
+
 /// One Listen stream on the rollouts collection, reopened when it breaks.
 pub(super) struct Listener {
-    client: Client,
+    link: Arc<Link>,
     names: Arc<Names>,
     stream: Option<Streaming<fs::ListenResponse>>,
+    /// The request side: it stays open while the stream lives, and carries heartbeats.
+    requests: Option<futures::channel::mpsc::UnboundedSender<fs::ListenRequest>>,
     view: View,
+    last_heard: Instant,
+    /// A heartbeat is out and unanswered.
+    asked: bool,
+    /// Heartbeat targets get fresh ids, so one never meets an earlier one's removal.
+    next_heartbeat: i32,
 }
 
 impl Listener {
-    pub(super) fn new(client: Client, names: Arc<Names>) -> Listener {
+    pub(super) fn new(link: Arc<Link>, names: Arc<Names>) -> Listener {
         Listener {
-            client,
+            link,
             names,
             stream: None,
+            requests: None,
             view: View::default(),
+            last_heard: Instant::now(),
+            asked: false,
+            next_heartbeat: TARGET_ID + 1,
+        }
+    }
+
+    fn query_target(&self, target_id: i32, collection_id: &str) -> fs::ListenRequest {
+        let query = fs::StructuredQuery {
+            from: collection(collection_id),
+            ..Default::default()
+        };
+        fs::ListenRequest {
+            database: self.names.database_path(),
+            target_change: Some(fs::listen_request::TargetChange::AddTarget(fs::Target {
+                target_id,
+                target_type: Some(fs::target::TargetType::Query(fs::target::QueryTarget {
+                    parent: self.names.documents(),
+                    query_type: Some(fs::target::query_target::QueryType::StructuredQuery(query)),
+                })),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// Adds and at once removes a target on an empty collection: the server answers
+    /// on this very stream (ADD, CURRENT, NO_CHANGE, REMOVE), which an idle listen
+    /// never does by itself, and the view ignores targets other than its own.
+    fn heartbeat(&mut self) {
+        let id = self.next_heartbeat;
+        self.next_heartbeat = id.checked_add(1).unwrap_or(TARGET_ID + 1);
+        let add = self.query_target(id, HEARTBEAT_COLLECTION);
+        let remove = fs::ListenRequest {
+            database: self.names.database_path(),
+            target_change: Some(fs::listen_request::TargetChange::RemoveTarget(id)),
+            ..Default::default()
+        };
+        if let Some(requests) = &self.requests {
+            // A closed request side means the stream is gone; the silence will say so.
+            let _ = requests.unbounded_send(add);
+            let _ = requests.unbounded_send(remove);
+        }
+        self.asked = true;
+    }
+
+    fn silence(&self) -> String {
+        format!(
+            "no word from the store for {} s ({} stopped answering); {}",
+            self.last_heard.elapsed().as_secs(),
+            self.names.place(),
+            self.names.reach_hint()
+        )
+    }
+
+    fn describe(&self, b: Break) -> String {
+        match b {
+            Break::Failed(why) => why,
+            Break::Silent => self.silence(),
         }
     }
 
@@ -157,64 +241,77 @@ impl Listener {
         within: Duration,
     ) -> Result<Vec<StoreChange>, String> {
         self.stream = None;
+        self.requests = None;
         self.view.restart();
+        self.last_heard = Instant::now();
+        self.asked = false;
         let opening = async {
-            let query = fs::StructuredQuery {
-                from: collection(&self.names.collection),
-                ..Default::default()
-            };
-            let request = fs::ListenRequest {
-                database: self.names.database_path(),
-                target_change: Some(fs::listen_request::TargetChange::AddTarget(fs::Target {
-                    target_id: TARGET_ID,
-                    target_type: Some(fs::target::TargetType::Query(fs::target::QueryTarget {
-                        parent: self.names.documents(),
-                        query_type: Some(fs::target::query_target::QueryType::StructuredQuery(
-                            query,
-                        )),
-                    })),
-                    ..Default::default()
-                })),
-                ..Default::default()
-            };
-            // The request stream stays open: closing it would end the listen.
-            let requests = tokio_stream::once(request).chain(tokio_stream::pending());
-            let stream = self
-                .client
-                .listen(requests)
+            let mut client = self
+                .link
+                .client()
                 .await
-                .map_err(|s| message(self.names.error("listening", &s)))?
+                .map_err(|e| Break::Failed(message(e)))?;
+            let (requests, outgoing) = futures::channel::mpsc::unbounded();
+            requests
+                .unbounded_send(self.query_target(TARGET_ID, &self.names.collection))
+                .map_err(|e| Break::Failed(e.to_string()))?;
+            let stream = client
+                .listen(outgoing)
+                .await
+                .map_err(|s| Break::Failed(message(self.names.error("listening", &s))))?
                 .into_inner();
             self.stream = Some(stream);
+            self.requests = Some(requests);
             self.next_snapshot(full).await
         };
-        let result = tokio::time::timeout(within, opening)
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
+        let result = match tokio::time::timeout(within, opening).await {
+            Ok(Ok(changes)) => return Ok(changes),
+            Ok(Err(b)) => self.describe(b),
+            Err(_) => {
+                self.link.redial();
+                format!(
                     "listening on {}: no snapshot within {within:?}; {}",
                     self.names.place(),
                     self.names.reach_hint()
-                ))
-            });
-        if result.is_err() {
-            self.stream = None;
-        }
-        result
+                )
+            }
+        };
+        self.stream = None;
+        self.requests = None;
+        Err(result)
     }
 
-    async fn next_snapshot(&mut self, full: bool) -> Result<Vec<StoreChange>, String> {
+    async fn next_snapshot(&mut self, full: bool) -> Result<Vec<StoreChange>, Break> {
         loop {
-            let stream = self.stream.as_mut().ok_or("not listening")?;
-            let response = match stream.message().await {
-                Ok(Some(r)) => r,
-                Ok(None) => return Err(format!("{} ended the listen stream", self.names.place())),
-                Err(s) => return Err(message(self.names.error("listening", &s))),
+            let wait = if self.asked { SILENCE } else { QUIET };
+            let deadline = tokio::time::Instant::from_std(self.last_heard + wait);
+            let stream = self
+                .stream
+                .as_mut()
+                .ok_or_else(|| Break::Failed("not listening".into()))?;
+            let response = match tokio::time::timeout_at(deadline, stream.message()).await {
+                Err(_) if self.asked => return Err(Break::Silent),
+                Err(_) => {
+                    self.heartbeat();
+                    continue;
+                }
+                Ok(Ok(Some(r))) => r,
+                Ok(Ok(None)) => {
+                    return Err(Break::Failed(format!(
+                        "{} ended the listen stream",
+                        self.names.place()
+                    )));
+                }
+                Ok(Err(s)) => {
+                    return Err(Break::Failed(message(self.names.error("listening", &s))));
+                }
             };
+            self.last_heard = Instant::now();
+            self.asked = false;
             match self.view.hear(response) {
                 Ok(true) => return Ok(self.view.snapshot(full)),
                 Ok(false) => {}
-                Err(e) => return Err(format!("{}: {e}", self.names.place())),
+                Err(e) => return Err(Break::Failed(format!("{}: {e}", self.names.place()))),
             }
         }
     }
@@ -233,23 +330,34 @@ impl Listener {
                         }
                         continue;
                     }
-                    Err(e) => e,
+                    Err(b) => b,
                 },
             };
-            tracing::warn!("firestore listener: {broken}");
-            // One quiet retry: servers end long-lived streams, and a lost-track filter
-            // needs a fresh listen; neither is worth alarming the operator.
-            let quiet = tokio::select! {
-                _ = tx.closed() => return,
-                r = self.open(false, QUIET_REOPEN) => r,
-            };
-            if let Ok(changes) = quiet {
-                if !send_all(&tx, changes).await {
-                    return;
+            let why = match broken {
+                // The silence took long enough to notice: say so now, and dial anew.
+                Break::Silent => {
+                    self.link.redial();
+                    self.silence()
                 }
-                continue;
-            }
-            if tx.send(StoreChange::Disconnected(broken)).await.is_err() {
+                Break::Failed(why) => {
+                    tracing::warn!("firestore listener: {why}");
+                    // One quiet retry: servers end long-lived streams, and a lost-track
+                    // filter needs a fresh listen; neither is worth alarming the operator.
+                    let quiet = tokio::select! {
+                        _ = tx.closed() => return,
+                        r = self.open(false, QUIET_REOPEN) => r,
+                    };
+                    if let Ok(changes) = quiet {
+                        if !send_all(&tx, changes).await {
+                            return;
+                        }
+                        continue;
+                    }
+                    why
+                }
+            };
+            tracing::warn!("firestore listener disconnected: {why}");
+            if tx.send(StoreChange::Disconnected(why)).await.is_err() {
                 return;
             }
             let mut backoff = MIN_BACKOFF;
@@ -494,5 +602,34 @@ mod tests {
                 .unwrap_err()
                 .contains("permission denied")
         );
+    }
+
+    #[test]
+    fn heartbeat_targets_leave_the_view_alone() {
+        use TargetChangeType::*;
+        let mut view = View::default();
+        view.restart();
+        let initial = vec![
+            changed("a", 1),
+            heard(Current, &[TARGET_ID], true),
+            heard(NoChange, &[], true),
+        ];
+        assert_eq!(ids(&feed(&mut view, true, initial).unwrap()), ["+a@01"]);
+        let beat = TARGET_ID + 1;
+        let mut gone_elsewhere = deleted("a");
+        if let Some(fs::listen_response::ResponseType::DocumentDelete(d)) =
+            &mut gone_elsewhere.response_type
+        {
+            d.removed_target_ids = vec![beat];
+        }
+        let answer = vec![
+            heard(Add, &[beat], false),
+            gone_elsewhere,
+            heard(Current, &[beat], true),
+            heard(NoChange, &[], true),
+        ];
+        assert_eq!(feed(&mut view, false, answer), Some(vec![]));
+        assert_eq!(view.hear(heard(Remove, &[beat], false)), Ok(false));
+        assert_eq!(view.len(), 1, "a is still there");
     }
 }

@@ -25,7 +25,6 @@ use firestore::gcloud_sdk::google_cloud_auth::credentials::{
 };
 use firestore::gcloud_sdk::prost_types::Timestamp;
 use firestore::gcloud_sdk::tonic::codegen::http::HeaderValue;
-use firestore::gcloud_sdk::tonic::codegen::tokio_stream::{self, StreamExt as _};
 use firestore::gcloud_sdk::tonic::{Code, Extensions, Status, Streaming};
 use firestore::gcloud_sdk::{GoogleAuthMiddleware, HeaderMap};
 use firestore::{FirestoreDb, FirestoreDbOptions};
@@ -37,7 +36,7 @@ use fs::structured_query::{
 use fs::target_change::TargetChangeType;
 use fs::value::ValueType;
 use serde_json::{Map, Value as Json};
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::{Mutex, mpsc};
 
 use super::{
     Lease, LeaseOutcome, Patch, Revision, RolloutStore, StoreChange, StoreError, StoreResult,
@@ -57,10 +56,11 @@ type Client = FirestoreClient<GoogleAuthMiddleware>;
 
 pub const EMULATOR_ENV: &str = "FIRESTORE_EMULATOR_HOST";
 
-/// Bounds every unary call, so a black-holed network is an error rather than a hang.
-const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bounds every unary call, so a frozen server or a black-holed network is an error
+/// rather than a hang. Firestore answers in well under a second when it answers at all.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Opening a listen stream and receiving its first consistent snapshot.
-const LISTEN_TIMEOUT: Duration = Duration::from_secs(20);
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(15);
 /// The same for the one quiet reopen after a break, before the watcher is told.
 const QUIET_REOPEN: Duration = Duration::from_secs(5);
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
@@ -169,11 +169,39 @@ impl CredentialsProvider for EmulatorCredentials {
     }
 }
 
+/// The connection: dialled on first use, and again after it stopped answering.
+pub(super) struct Link {
+    names: Arc<Names>,
+    db: Mutex<Option<FirestoreDb>>,
+}
+
+impl Link {
+    /// The lock is not held while dialling: a call must not wait out another's dial.
+    async fn client(&self) -> StoreResult<Client> {
+        if let Some(db) = self.db.lock().await.as_ref() {
+            return Ok(db.client().get());
+        }
+        let db = connect(&self.names).await?;
+        let client = db.client().get();
+        self.db.lock().await.get_or_insert(db);
+        Ok(client)
+    }
+
+    /// A connection that stopped answering may lead into a black hole, which the
+    /// channel's own keepalive would notice only minutes later: the next call dials anew.
+    /// (If someone is dialling right now, that connection is new anyway.)
+    fn redial(&self) {
+        if let Ok(mut db) = self.db.try_lock() {
+            *db = None;
+        }
+    }
+}
+
 /// Rollouts in Google Firestore (or its emulator). Connects on first use, so
 /// opening never blocks and a failed connection is retried by the next call.
 pub struct FirestoreStore {
     names: Arc<Names>,
-    db: OnceCell<FirestoreDb>,
+    link: Arc<Link>,
 }
 
 impl FirestoreStore {
@@ -194,22 +222,32 @@ impl FirestoreStore {
             .or_else(|| std::env::var(EMULATOR_ENV).ok())
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty());
+        let names = Arc::new(Names {
+            project,
+            database: config.database.clone(),
+            collection: config.collection.clone(),
+            events: config.events_collection.clone(),
+            leases: config.leases_collection.clone(),
+            emulator,
+        });
         Ok(FirestoreStore {
-            names: Arc::new(Names {
-                project,
-                database: config.database.clone(),
-                collection: config.collection.clone(),
-                events: config.events_collection.clone(),
-                leases: config.leases_collection.clone(),
-                emulator,
+            link: Arc::new(Link {
+                names: names.clone(),
+                db: Mutex::new(None),
             }),
-            db: OnceCell::new(),
+            names,
         })
     }
 
     async fn client(&self) -> StoreResult<Client> {
-        let db = self.db.get_or_try_init(|| connect(&self.names)).await?;
-        Ok(db.client().get())
+        self.link.client().await
+    }
+
+    fn error(&self, what: &str, s: &Status) -> StoreError {
+        if s.code() == Code::DeadlineExceeded {
+            self.link.redial();
+        }
+        self.names.error(what, s)
     }
 
     fn rollout_name(&self, id: &str) -> StoreResult<String> {
@@ -222,7 +260,7 @@ impl FirestoreStore {
         get_doc(client, &name, None)
             .await
             .map(|d| d.map(stored))
-            .map_err(|s| self.names.error(&format!("reading rollout '{id}'"), &s))
+            .map_err(|s| self.error(&format!("reading rollout '{id}'"), &s))
     }
 
     async fn commit(
@@ -307,7 +345,7 @@ impl FirestoreStore {
             let tx = self
                 .begin(&mut client)
                 .await
-                .map_err(|s| self.names.error(what, &s))?;
+                .map_err(|s| self.error(what, &s))?;
             let result = match body(client.clone(), tx.clone()).await {
                 Ok(Step::Done(value)) => {
                     self.rollback(&mut client, tx).await;
@@ -328,7 +366,7 @@ impl FirestoreStore {
                     tokio::time::sleep(jitter(Duration::from_millis(10 * u64::from(attempt))))
                         .await;
                 }
-                Err(s) => return Err(self.names.error(what, &s)),
+                Err(s) => return Err(self.error(what, &s)),
             }
         }
     }
@@ -352,7 +390,7 @@ impl FirestoreStore {
             }
             Ok(docs)
         };
-        timed(run).await.map_err(|s| self.names.error(what, &s))
+        timed(run).await.map_err(|s| self.error(what, &s))
     }
 }
 
@@ -569,10 +607,10 @@ impl RolloutStore for FirestoreStore {
             Err(s) if matches!(s.code(), Code::AlreadyExists | Code::FailedPrecondition) => {
                 match self.read(&mut client, id).await? {
                     Some(_) => Err(StoreError::AlreadyExists(id.to_string())),
-                    None => Err(self.names.error(&format!("creating rollout '{id}'"), &s)),
+                    None => Err(self.error(&format!("creating rollout '{id}'"), &s)),
                 }
             }
-            Err(s) => Err(self.names.error(&format!("creating rollout '{id}'"), &s)),
+            Err(s) => Err(self.error(&format!("creating rollout '{id}'"), &s)),
         }
     }
 
@@ -642,7 +680,7 @@ impl RolloutStore for FirestoreStore {
                     None => Err(StoreError::NotFound(id.to_string())),
                 }
             }
-            Err(s) => Err(self.names.error(
+            Err(s) => Err(self.error(
                 &format!(
                     "writing rollout '{id}' (document and event are written together or not at all)"
                 ),
@@ -657,7 +695,7 @@ impl RolloutStore for FirestoreStore {
         self.commit_retrying(&mut client, writes)
             .await
             .map(|_| ())
-            .map_err(|s| self.names.error("appending an event", &s))
+            .map_err(|s| self.error("appending an event", &s))
     }
 
     async fn list_events(&self, rollout_id: &str, limit: usize) -> StoreResult<Vec<Event>> {
@@ -766,15 +804,14 @@ impl RolloutStore for FirestoreStore {
         let what = format!("reading the lease of '{rollout_id}'");
         let doc = get_doc(&mut client, &name, None)
             .await
-            .map_err(|s| self.names.error(&what, &s))?;
+            .map_err(|s| self.error(&what, &s))?;
         doc.map(|d| lease_of(rollout_id, &d))
             .transpose()
-            .map_err(|s| self.names.error(&what, &s))
+            .map_err(|s| self.error(&what, &s))
     }
 
     async fn watch(&self) -> StoreResult<mpsc::Receiver<StoreChange>> {
-        let client = self.client().await?;
-        let mut listener = Listener::new(client, self.names.clone());
+        let mut listener = Listener::new(self.link.clone(), self.names.clone());
         // The first snapshot is complete before returning, so any later write arrives as a change.
         let initial = listener
             .open(true, LISTEN_TIMEOUT)
