@@ -1007,3 +1007,74 @@ async fn a_frozen_emulator_goes_stale_then_catches_up() {
     println!("thaw -> Reconnected: {}", stats(back));
     println!("get, list, patch against the frozen store failed after: {calls:?}");
 }
+
+/// Events list in commit order, whatever the writers' clocks say: here each later
+/// commit carries an older `at`, from two clients. An event written before commit
+/// times were recorded (only `at`, as another tool or an older version writes it)
+/// still lists, by its `at`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_list_in_commit_order_whatever_the_clocks_say() {
+    let emu = emulator_or_skip!();
+    let project = emulator::project("event-order");
+    let legacy = json!({"fields": {
+        "rolloutId": {"stringValue": "current"},
+        "kind": {"stringValue": "pause"},
+        "actor": {"stringValue": "old-version@example.com"},
+        "at": {"timestampValue": "2020-01-01T00:00:00Z"},
+        "before": {"mapValue": {}},
+        "after": {"mapValue": {"fields": {"status": {"stringValue": "paused"}}}},
+    }});
+    Rest::default()
+        .call(
+            Method::POST,
+            &format!(
+                "{}/rollout_events?documentId=legacy-1",
+                emu.documents_url(&project)
+            ),
+            Some(&legacy),
+        )
+        .await;
+    let (a, b) = (emu.store(&project), emu.store(&project));
+    // Whole seconds: Firestore keeps microseconds.
+    let now = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let mut doc = a
+        .create("current", &seed_doc(), &create_event("current"))
+        .await
+        .unwrap();
+    let mut written = Vec::new();
+    for (i, writer) in [&b, &a, &b].into_iter().enumerate() {
+        let (patch, mut ev) = add_user(&doc, &format!("u{i}@example.com"));
+        // A clock further behind with every write.
+        ev.at = now - chrono::Duration::hours(i as i64 + 1);
+        doc = writer
+            .patch("current", &doc.revision, &patch, &ev)
+            .await
+            .unwrap();
+        written.push(ev);
+    }
+    let listed = a.list_events("current", 10).await.unwrap();
+    let users: Vec<String> = listed
+        .iter()
+        .map(|e| match e.kind {
+            EventKind::AddUsers => e.after["canaryUsers"][0].as_str().unwrap().to_string(),
+            kind => kind.as_str().to_string(),
+        })
+        .collect();
+    assert_eq!(
+        users,
+        [
+            "u2@example.com",
+            "u1@example.com",
+            "u0@example.com",
+            "create",
+            "pause"
+        ],
+        "newest commit first"
+    );
+    assert_eq!(listed[0], written[2]);
+    assert_eq!(listed[4].actor, "old-version@example.com");
+    assert_eq!(
+        b.list_events("current", 2).await.unwrap(),
+        [written[2].clone(), written[1].clone()]
+    );
+}

@@ -7,9 +7,10 @@
 //! field masks, preconditions and the listen protocol (its listener retries
 //! silently, so it could not report disconnects).
 //!
-//! On real Firestore `list_events` needs one composite index on
-//! `events_collection`: `rolloutId` ascending, `at` descending (the error names a
-//! link that creates it). The emulator needs none.
+//! On real Firestore `list_events` needs two composite indexes on
+//! `events_collection`: `rolloutId` ascending with `committedAt` descending, and
+//! `rolloutId` ascending with `at` descending (the error names a link that creates
+//! each). The emulator needs none.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -68,7 +69,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const TX_ATTEMPTS: u32 = 25;
 const WATCH_BUFFER: usize = 256;
 const TARGET_ID: i32 = 1;
+/// The client's time of an event (`Event::at`).
 const EVENT_TIME: &str = "at";
+/// The server's time of the commit that wrote an event; events written by
+/// earlier versions lack it.
+const EVENT_COMMITTED: &str = "committedAt";
 const EVENT_ROLLOUT: &str = "rolloutId";
 
 /// Where the store lives, and how to say so in messages.
@@ -308,7 +313,18 @@ impl FirestoreStore {
             .map(|(k, v)| (k.clone(), to_field(k, v, &[EVENT_TIME])))
             .collect();
         let name = self.names.doc(&self.names.events, &event_id());
-        Ok(update(name, fields, None, exists(false)))
+        let mut write = update(name, fields, None, exists(false));
+        // Commit order, whatever the writers' clocks say: the server's time, set in
+        // the same commit as the document the event describes.
+        write.update_transforms = vec![fs::document_transform::FieldTransform {
+            field_path: EVENT_COMMITTED.to_string(),
+            transform_type: Some(
+                fs::document_transform::field_transform::TransformType::SetToServerValue(
+                    fs::document_transform::field_transform::ServerValue::RequestTime as i32,
+                ),
+            ),
+        }];
+        Ok(write)
     }
 
     async fn begin(&self, client: &mut Client) -> Result<Vec<u8>, Status> {
@@ -702,7 +718,7 @@ impl RolloutStore for FirestoreStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let query = fs::StructuredQuery {
+        let newest_by = |time: &str| fs::StructuredQuery {
             from: collection(&self.names.events),
             r#where: Some(Filter {
                 filter_type: Some(FilterType::FieldFilter(FieldFilter {
@@ -714,16 +730,25 @@ impl RolloutStore for FirestoreStore {
                 })),
             }),
             order_by: vec![
-                order(EVENT_TIME, Direction::Descending),
+                order(time, Direction::Descending),
                 order("__name__", Direction::Descending),
             ],
             limit: Some(i32::try_from(limit).unwrap_or(i32::MAX)),
             ..Default::default()
         };
-        let docs = self
-            .query(&format!("listing events of '{rollout_id}'"), query)
-            .await?;
-        docs.iter().map(event_of).collect()
+        // Ordering by the commit time leaves out events written before it was recorded
+        // (a query skips documents without its order field), so the newest by client
+        // time come too, and the two lists merge.
+        let what = format!("listing events of '{rollout_id}'");
+        let (committed, written) = tokio::try_join!(
+            self.query(&what, newest_by(EVENT_COMMITTED)),
+            self.query(&what, newest_by(EVENT_TIME)),
+        )?;
+        let mut docs: BTreeMap<(EventOrder, String), fs::Document> = BTreeMap::new();
+        for doc in committed.into_iter().chain(written) {
+            docs.insert((event_order(&doc), doc.name.clone()), doc);
+        }
+        docs.values().rev().take(limit).map(event_of).collect()
     }
 
     async fn acquire_lease(

@@ -145,6 +145,20 @@ pub(super) fn stored(doc: fs::Document) -> StoredRollout {
     }
 }
 
+/// Where an event stands in commit order: the server's commit time where recorded,
+/// else the client's time; then the commit's exact time (microseconds, where the
+/// recorded one has milliseconds).
+pub(super) type EventOrder = (Option<(i64, i32)>, Option<(i64, i32)>);
+
+pub(super) fn event_order(doc: &fs::Document) -> EventOrder {
+    let time = |name: &str| match doc.fields.get(name).and_then(|v| v.value_type.as_ref()) {
+        Some(ValueType::TimestampValue(t)) => Some((t.seconds, t.nanos)),
+        _ => None,
+    };
+    let created = doc.create_time.as_ref().map(|t| (t.seconds, t.nanos));
+    (time(EVENT_COMMITTED).or_else(|| time(EVENT_TIME)), created)
+}
+
 pub(super) fn event_of(doc: &fs::Document) -> StoreResult<Event> {
     let fields = from_fields(&doc.fields);
     serde_json::from_value(Json::Object(fields.clone())).map_err(|e| {
