@@ -1078,3 +1078,110 @@ async fn events_list_in_commit_order_whatever_the_clocks_say() {
         [written[2].clone(), written[1].clone()]
     );
 }
+
+/// Sets `canaryUsers` to `n` keys made by `key`; `Err` with the message when refused.
+async fn set_users(
+    store: &FirestoreStore,
+    doc: &mut StoredRollout,
+    n: usize,
+    key: fn(usize) -> String,
+) -> Result<(), String> {
+    let users: Vec<Value> = (0..n).map(|i| json!(key(i))).collect();
+    let mut patch = Patch::default();
+    patch.set("canaryUsers", Value::Array(users));
+    let ev = event(
+        &doc.id,
+        EventKind::AddUsers,
+        Utc::now(),
+        json!({}),
+        json!({"canaryUsers": n}),
+    );
+    match store.patch(&doc.id, &doc.revision, &patch, &ev).await {
+        Ok(next) => {
+            *doc = next;
+            Ok(())
+        }
+        Err(StoreError::Other(msg)) => Err(msg),
+        Err(e) => panic!("{n} users: {e}"),
+    }
+}
+
+/// A write over Firestore's 1 MiB document limit fails before it is sent, saying so
+/// and what makes it big, and changes nothing. Then measures how many canary users
+/// fit in one rollout: the most this store lets through, which the emulator takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_over_one_mebibyte_is_refused_before_sending() {
+    let emu = emulator_or_skip!();
+    let project = emulator::project("one-mib");
+    let store = emu.store(&project);
+    let created = store
+        .create("current", &seed_doc(), &create_event("current"))
+        .await
+        .unwrap();
+
+    // Through the CLI, 5,000 keys of 250 bytes: about 1.25 MB. (Fewer, longer keys
+    // than real ones: adding users checks each against the list, so tens of
+    // thousands in one command take minutes in a debug build.)
+    let cli = Cli::new(&emu.host, &project);
+    let keys: Vec<String> = (0..5_000)
+        .map(|i| format!("canary{i:06}-{}@example.com", "x".repeat(225)))
+        .collect();
+    let mut args = vec!["users", "add", "current"];
+    args.extend(keys.iter().map(String::as_str));
+    let stderr = tokio::task::block_in_place(|| cli.fails(&args, "over Firestore's 1 MiB limit"));
+    for needle in [
+        "the document would be 1.2",
+        "canaryUsers (5,001 entries)",
+        "Nothing was written",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+    }
+    assert_eq!(store.get("current").await.unwrap().unwrap(), created);
+    assert_eq!(store.list_events("current", 10).await.unwrap().len(), 1);
+
+    // How many fit: a binary search on the real store, refusals made before sending.
+    let email: fn(usize) -> String = |i| format!("canary{i:06}@example.com");
+    let short: fn(usize) -> String = |i| format!("u{i:06}");
+    for (kind, key) in [
+        ("email-like keys of 24 chars", email),
+        ("ids like u123456", short),
+    ] {
+        let mut doc = store.get("current").await.unwrap().unwrap();
+        let (mut fits, mut refused) = (0, 1_000_000);
+        while refused - fits > 1 {
+            let n = (fits + refused) / 2;
+            match set_users(&store, &mut doc, n, key).await {
+                Ok(()) => fits = n,
+                Err(msg) => {
+                    assert!(msg.contains("over Firestore's 1 MiB limit"), "{msg}");
+                    refused = n;
+                }
+            }
+        }
+        // The emulator took the largest; one more is refused here, before sending,
+        // and the emulator itself refuses it too: the limit is Firestore's, exactly.
+        let stored = store.get("current").await.unwrap().unwrap();
+        assert_eq!(stored.fields["canaryUsers"].as_array().unwrap().len(), fits);
+        let values: Vec<Value> = (0..=fits).map(|i| json!({"stringValue": key(i)})).collect();
+        let refused = reqwest::Client::new()
+            .patch(format!(
+                "{}/feature_rollouts/current?updateMask.fieldPaths=canaryUsers",
+                emu.documents_url(&project)
+            ))
+            .bearer_auth("owner")
+            .json(&json!({"fields": {"canaryUsers": {"arrayValue": {"values": values}}}}))
+            .send()
+            .await
+            .unwrap();
+        let status = refused.status();
+        let text = refused.text().await.unwrap_or_default();
+        assert!(
+            status == reqwest::StatusCode::BAD_REQUEST && text.contains("maximum entity size"),
+            "{} {kind} straight to the emulator: {status} {text}",
+            fits + 1
+        );
+        println!(
+            "canary users that fit in one Firestore rollout document ({kind}, with the seed's other fields): {fits}"
+        );
+    }
+}

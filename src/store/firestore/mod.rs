@@ -313,6 +313,14 @@ impl FirestoreStore {
             .map(|(k, v)| (k.clone(), to_field(k, v, &[EVENT_TIME])))
             .collect();
         let name = self.names.doc(&self.names.events, &event_id());
+        // The commit time the server adds: its name, and a timestamp's 8 bytes.
+        let committed = EVENT_COMMITTED.len() + 1 + 8;
+        fits(
+            &format!("rollout '{}': the audit event", event.rollout_id),
+            &name,
+            &fields,
+            committed,
+        )?;
         let mut write = update(name, fields, None, exists(false));
         // Commit order, whatever the writers' clocks say: the server's time, set in
         // the same commit as the document the event describes.
@@ -605,6 +613,7 @@ impl RolloutStore for FirestoreStore {
             .map(|(k, v)| (k.clone(), rollout_field(k, v)))
             .collect();
         let normalized = Map::from_iter(values.iter().map(|(k, v)| (k.clone(), from_value(v))));
+        fits(&format!("rollout '{id}': the document"), &name, &values, 0)?;
         let writes = vec![
             update(name, values, None, exists(false)),
             self.event_write(event)?,
@@ -667,6 +676,13 @@ impl RolloutStore for FirestoreStore {
                 .map(|(k, v)| (k.clone(), v.as_ref().map(|_| from_value(&values[k]))))
                 .collect(),
         };
+        let mut after = current.fields.clone();
+        normalized.apply_to(&mut after);
+        let after: HashMap<String, fs::Value> = after
+            .iter()
+            .map(|(k, v)| (k.clone(), rollout_field(k, v)))
+            .collect();
+        fits(&format!("rollout '{id}': the document"), &name, &after, 0)?;
         let precondition =
             fs::precondition::ConditionType::UpdateTime(expected_time.unwrap_or_default());
         let writes = vec![

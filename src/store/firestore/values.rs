@@ -212,6 +212,94 @@ pub(super) fn lease_of(rollout_id: &str, doc: &fs::Document) -> Result<Lease, St
     })
 }
 
+/// Firestore's limit on one document (the document and its event are checked alike).
+pub(super) const MAX_DOCUMENT: usize = 1_048_576;
+
+/// Storage size of a value, as Firestore counts it against `MAX_DOCUMENT`
+/// (its "storage size calculations": text is UTF-8 plus one byte, numbers and
+/// times 8, maps the sizes of their keys and values).
+pub(super) fn value_size(v: &fs::Value) -> usize {
+    match &v.value_type {
+        None | Some(ValueType::NullValue(_)) | Some(ValueType::BooleanValue(_)) => 1,
+        Some(ValueType::IntegerValue(_))
+        | Some(ValueType::DoubleValue(_))
+        | Some(ValueType::TimestampValue(_)) => 8,
+        Some(ValueType::GeoPointValue(_)) => 16,
+        Some(ValueType::StringValue(s)) => s.len() + 1,
+        Some(ValueType::BytesValue(b)) => b.len(),
+        Some(ValueType::ReferenceValue(r)) => name_size(r),
+        Some(ValueType::ArrayValue(a)) => a.values.iter().map(value_size).sum(),
+        Some(ValueType::MapValue(m)) => fields_size(&m.fields),
+        Some(other) => format!("{other:?}").len(),
+    }
+}
+
+fn field_size(name: &str, v: &fs::Value) -> usize {
+    name.len() + 1 + value_size(v)
+}
+
+fn fields_size(fields: &HashMap<String, fs::Value>) -> usize {
+    fields.iter().map(|(k, v)| field_size(k, v)).sum()
+}
+
+/// A document name counts its collection and document ids, plus 16.
+fn name_size(name: &str) -> usize {
+    let path = name.split_once("/documents/").map_or(name, |(_, p)| p);
+    path.split('/').map(|id| id.len() + 1).sum::<usize>() + 16
+}
+
+pub(super) fn document_size(name: &str, fields: &HashMap<String, fs::Value>) -> usize {
+    name_size(name) + fields_size(fields) + 32
+}
+
+/// Refuses, before sending, a document Firestore would refuse for its size, and
+/// says what makes it big.
+pub(super) fn fits(
+    what: &str,
+    name: &str,
+    fields: &HashMap<String, fs::Value>,
+    extra: usize,
+) -> StoreResult<()> {
+    let size = document_size(name, fields) + extra;
+    if size <= MAX_DOCUMENT {
+        return Ok(());
+    }
+    let biggest = fields
+        .iter()
+        .max_by_key(|(k, v)| field_size(k, v))
+        .map(|(k, v)| {
+            let entries = match &v.value_type {
+                Some(ValueType::ArrayValue(a)) => format!(" ({} entries)", grouped(a.values.len())),
+                _ => String::new(),
+            };
+            format!("; {k}{entries} takes {}", megabytes(field_size(k, v)))
+        })
+        .unwrap_or_default();
+    Err(StoreError::Other(format!(
+        "{what} would be {} ({} bytes), over Firestore's 1 MiB limit ({} bytes) for one document{biggest}. Nothing was written: make it smaller (a canary percentage reaches users without listing each one)",
+        megabytes(size),
+        grouped(size),
+        grouped(MAX_DOCUMENT),
+    )))
+}
+
+fn megabytes(bytes: usize) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+/// 1234567 -> "1,234,567".
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub(super) const B64: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -324,5 +412,38 @@ mod tests {
         assert_eq!(field_path("a.b"), "`a.b`");
         assert_eq!(field_path("1st"), "`1st`");
         assert_eq!(field_path("we`ird\\"), "`we\\`ird\\\\`");
+    }
+
+    #[test]
+    fn document_sizes_follow_firestores_rules() {
+        // Firestore's documented example: a `users/jeff/tasks/my_task_id` document of 147 bytes.
+        let name = "projects/p/databases/(default)/documents/users/jeff/tasks/my_task_id";
+        assert_eq!(name_size(name), 6 + 5 + 6 + 11 + 16);
+        let fields = HashMap::from([
+            ("type".to_string(), to_value(&json!("Personal"))),
+            ("done".to_string(), to_value(&json!(false))),
+            ("priority".to_string(), to_value(&json!(1))),
+            (
+                "description".to_string(),
+                to_value(&json!("Learn Cloud Firestore")),
+            ),
+        ]);
+        assert_eq!(document_size(name, &fields), 147);
+        assert_eq!(grouped(1_048_576), "1,048,576");
+        assert_eq!(grouped(999), "999");
+        assert!(fits("it", name, &fields, 0).is_ok());
+        let big = HashMap::from([(
+            "canaryUsers".to_string(),
+            to_value(&json!(vec!["user@example.com"; 70_000])),
+        )]);
+        let err = fits("rollout 'x': the document", name, &big, 0).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the document would be 1.19 MB (1,190,")
+                && err
+                    .to_string()
+                    .contains("canaryUsers (70,000 entries) takes 1.19 MB"),
+            "{err}"
+        );
     }
 }
