@@ -1185,3 +1185,80 @@ async fn a_document_over_one_mebibyte_is_refused_before_sending() {
         );
     }
 }
+
+/// A rollout document another tool filled with values of the wrong Firestore types
+/// (and some rollout-tui has no JSON for) is one rollout's problem: `list`, `get`
+/// and `watch` return it with every other rollout, and it fails to parse on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unreadable_rollout_does_not_hide_the_others() {
+    let emu = emulator_or_skip!();
+    let project = emulator::project("hostile");
+    let store = emu.store(&project);
+    let good = store
+        .create("good", &seed_doc(), &create_event("good"))
+        .await
+        .unwrap();
+    let mut deep = json!({"stringValue": "bottom"});
+    for _ in 0..18 {
+        deep = json!({"mapValue": {"fields": {"d": deep}}});
+    }
+    let hostile = json!({"fields": {
+        "version": {"integerValue": "2"},
+        "status": {"geoPointValue": {"latitude": 1.0, "longitude": 2.0}},
+        "canaryUsers": {"stringValue": "not-a-list"},
+        "rolloutPercentage": {"mapValue": {"fields": {"x": {"integerValue": "1"}}}},
+        "startedAt": {"bytesValue": "/w=="},
+        "plan": {"arrayValue": {"values": [{"nullValue": null}, {"doubleValue": "NaN"}]}},
+        "nan": {"doubleValue": "NaN"},
+        "infinity": {"doubleValue": "-Infinity"},
+        "far": {"timestampValue": "9999-12-31T23:59:59.999999Z"},
+        "early": {"timestampValue": "0001-01-01T00:00:00Z"},
+        "a.b": {"stringValue": "a dotted name"},
+        "deep": deep,
+    }});
+    Rest::default()
+        .call(
+            Method::PATCH,
+            &format!("{}/feature_rollouts/hostile", emu.documents_url(&project)),
+            Some(&hostile),
+        )
+        .await;
+
+    let listed = store.list().await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["good", "hostile"]);
+    assert_eq!(listed[0], good);
+    assert!(listed[0].parse().is_ok());
+    let bad = &listed[1];
+    let err = bad
+        .parse()
+        .expect_err("the hostile document does not parse");
+    println!("the hostile rollout: {err}");
+    assert_eq!(bad.fields["nan"], json!("NaN"));
+    assert_eq!(bad.fields["far"], json!("9999-12-31T23:59:59.999999Z"));
+    assert_eq!(bad.fields["a.b"], json!("a dotted name"));
+    assert_eq!(store.get("hostile").await.unwrap().as_ref(), Some(bad));
+
+    let mut rx = store.watch().await.unwrap();
+    let mut heard = vec![
+        next_upsert(&mut rx, Duration::from_secs(5)).await,
+        next_upsert(&mut rx, Duration::from_secs(5)).await,
+    ];
+    heard.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(heard, listed);
+
+    // The good rollout stays usable next to it, from the CLI too.
+    let cli = Cli::new(&emu.host, &project);
+    cli.ok(&["set-percent", "good", "5"]);
+    let status = cli.json(&["status", "--json"]);
+    let rollouts = status["rollouts"].as_array().unwrap();
+    assert_eq!(rollouts.len(), 2, "{status}");
+    assert_eq!(rollouts[0]["rolloutPercentage"], json!(5));
+    assert!(
+        rollouts[1]["_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("'hostile'") && e.contains("status")),
+        "{}",
+        rollouts[1]
+    );
+}
