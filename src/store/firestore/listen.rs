@@ -8,7 +8,7 @@ use super::*;
 /// server marks a consistent snapshot (a global NO_CHANGE with a read time, after
 /// CURRENT), so a watcher never sees half of a multi-document commit.
 #[derive(Default)]
-pub(super) struct View {
+struct View {
     /// What the watcher has been told: id -> revision.
     known: HashMap<String, Revision>,
     /// Changes since the last snapshot; `None` is a removal.
@@ -136,12 +136,12 @@ impl View {
 const QUIET: Duration = Duration::from_secs(10);
 /// Nothing heard for this long, the question included: the store is gone, whatever
 /// the connection says (a frozen server or a black-holed network keeps it open).
-pub(super) const SILENCE: Duration = Duration::from_secs(20);
+const SILENCE: Duration = Duration::from_secs(20);
 /// A collection nobody writes: listening to it costs a read and answers at once.
 const HEARTBEAT_COLLECTION: &str = "rollout-tui-heartbeat";
 
 /// Why a stream stopped being useful.
-pub(super) enum Break {
+enum Break {
     /// It failed or ended; the message says how.
     Failed(String),
     /// Nothing came for `SILENCE`, though a heartbeat asked.
@@ -390,14 +390,14 @@ impl Listener {
     }
 }
 
-pub(super) fn message(e: StoreError) -> String {
+fn message(e: StoreError) -> String {
     match e {
         StoreError::Unavailable(m) | StoreError::Other(m) => m,
         e => e.to_string(),
     }
 }
 
-pub(super) async fn send_all(tx: &mpsc::Sender<StoreChange>, changes: Vec<StoreChange>) -> bool {
+async fn send_all(tx: &mpsc::Sender<StoreChange>, changes: Vec<StoreChange>) -> bool {
     for change in changes {
         if tx.send(change).await.is_err() {
             return false;
