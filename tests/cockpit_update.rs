@@ -1102,6 +1102,29 @@ fn store_outage_banner_ages_the_store_data() {
     );
 }
 
+/// A store that went silent notices only after a while; the data was already that
+/// old when it said so.
+#[test]
+fn a_silent_store_ages_the_data_from_its_last_word() {
+    let mut s = demo_state();
+    let why =
+        "no word from the store for 20 s (the Firestore emulator at 127.0.0.1:1 stopped answering)";
+    update(&mut s, Msg::Store(StoreChange::Disconnected(why.into())));
+    assert!(
+        matches!(&s.store_conn, Conn::Disconnected { since, .. } if *since == t0() - chrono::Duration::seconds(20))
+    );
+    tick(&mut s, t0() + chrono::Duration::seconds(5));
+    let text = screen(&s, 200, 60);
+    let banner = text
+        .lines()
+        .find(|l| l.contains("STORE DISCONNECTED"))
+        .expect("banner");
+    assert!(
+        banner.contains("data 25s old") && banner.contains("no word from the store for 20 s"),
+        "{banner}"
+    );
+}
+
 #[test]
 fn live_upsert_reloads_events_of_the_open_rollout_only() {
     let mut s = detail("current");

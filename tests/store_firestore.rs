@@ -893,3 +893,372 @@ async fn measure_status_json_with_200_rollouts() {
         started.elapsed()
     );
 }
+
+/// How many freeze/thaw cycles `a_frozen_emulator_goes_stale_then_catches_up` runs;
+/// more give a better measurement (`ROLLOUT_TUI_FREEZE_RUNS=10`).
+const FREEZE_RUNS_ENV: &str = "ROLLOUT_TUI_FREEZE_RUNS";
+/// The store promises Disconnected within 30 s of silence.
+const STALE_WITHIN: Duration = Duration::from_secs(30);
+/// One-shot calls against a frozen server fail within this.
+const CALL_BOUND: Duration = Duration::from_secs(15);
+
+/// A one-shot call against a frozen server: Unavailable, within `CALL_BOUND`.
+async fn times_out<T: std::fmt::Debug>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Duration {
+    let started = Instant::now();
+    let result = tokio::time::timeout(CALL_BOUND, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} against a frozen store hung for {CALL_BOUND:?}"));
+    match result {
+        Err(StoreError::Unavailable(msg)) => {
+            assert!(
+                msg.contains("no answer within") && msg.contains("is the emulator running"),
+                "{what}: {msg}"
+            );
+        }
+        other => panic!("{what}: expected Unavailable, got {other:?}"),
+    }
+    started.elapsed()
+}
+
+/// A frozen server (SIGSTOP: connections stay open, nothing answers) is what a hung
+/// backend or a black-holed network looks like. The watch says so within
+/// `STALE_WITHIN`, one-shot calls fail within `CALL_BOUND`, and after the thaw the
+/// watch reconnects and catches up with a change made after it. Prints how long the
+/// store took to show as stale, from the freeze.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_emulator_goes_stale_then_catches_up() {
+    if emulator::shared().is_none() {
+        return;
+    }
+    let runs: usize = std::env::var(FREEZE_RUNS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    // A dedicated emulator: freezing it must not stall the other tests.
+    let emu = Emulator::start(emulator::free_port()).unwrap_or_else(|e| panic!("{e}"));
+    let project = emulator::project("frozen");
+    let store = emu.store(&project);
+    let mut doc = store
+        .create("current", &seed_doc(), &create_event("current"))
+        .await
+        .unwrap();
+    let mut rx = store.watch().await.unwrap();
+    assert_eq!(next_upsert(&mut rx, Duration::from_secs(5)).await, doc);
+
+    let (mut stale, mut back, mut calls) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        // Freeze at a random point of the heartbeat cycle.
+        tokio::time::sleep(Duration::from_millis(emulator::random() % 10_000)).await;
+        let frozen_at = Instant::now();
+        let frozen = emu.freeze();
+        match next_change(&mut rx, STALE_WITHIN).await {
+            StoreChange::Disconnected(msg) => {
+                stale.push(frozen_at.elapsed());
+                assert!(
+                    msg.contains("no word from the store for") && msg.contains(&emu.host),
+                    "{msg}"
+                );
+                if run == 0 {
+                    println!("frozen store: {msg}");
+                }
+            }
+            other => panic!("run {run}: expected Disconnected, got {other:?}"),
+        }
+        if run == 0 {
+            let (patch, ev) = add_user(&doc, "lost@example.com");
+            calls.push(times_out("get", store.get("current")).await);
+            calls.push(times_out("list", store.list()).await);
+            calls
+                .push(times_out("patch", store.patch("current", &doc.revision, &patch, &ev)).await);
+        }
+        let thawed_at = Instant::now();
+        frozen.thaw();
+        // Another client changes the rollout right after the thaw.
+        let other = emu.store(&project);
+        let (patch, ev) = add_user(&doc, &format!("thawed-{run}@example.com"));
+        let meanwhile = other
+            .patch("current", &doc.revision, &patch, &ev)
+            .await
+            .expect("the failed patch wrote nothing, so this one is not a conflict");
+        assert_eq!(
+            next_change(&mut rx, Duration::from_secs(60)).await,
+            StoreChange::Reconnected,
+            "run {run}: said Disconnected once, then Reconnected"
+        );
+        back.push(thawed_at.elapsed());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen =
+                next_upsert(&mut rx, deadline.saturating_duration_since(Instant::now())).await;
+            if seen == meanwhile {
+                break;
+            }
+            assert_eq!(seen, doc, "run {run}: only the old or the newer version");
+        }
+        doc = meanwhile;
+    }
+    println!(
+        "frozen store -> Disconnected in the watch, from the freeze: {}",
+        stats(stale)
+    );
+    println!("thaw -> Reconnected: {}", stats(back));
+    println!("get, list, patch against the frozen store failed after: {calls:?}");
+}
+
+/// Events list in commit order, whatever the writers' clocks say: here each later
+/// commit carries an older `at`, from two clients. An event written before commit
+/// times were recorded (only `at`, as another tool or an older version writes it)
+/// still lists, by its `at`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_list_in_commit_order_whatever_the_clocks_say() {
+    let emu = emulator_or_skip!();
+    let project = emulator::project("event-order");
+    let legacy = json!({"fields": {
+        "rolloutId": {"stringValue": "current"},
+        "kind": {"stringValue": "pause"},
+        "actor": {"stringValue": "old-version@example.com"},
+        "at": {"timestampValue": "2020-01-01T00:00:00Z"},
+        "before": {"mapValue": {}},
+        "after": {"mapValue": {"fields": {"status": {"stringValue": "paused"}}}},
+    }});
+    Rest::default()
+        .call(
+            Method::POST,
+            &format!(
+                "{}/rollout_events?documentId=legacy-1",
+                emu.documents_url(&project)
+            ),
+            Some(&legacy),
+        )
+        .await;
+    let (a, b) = (emu.store(&project), emu.store(&project));
+    // Whole seconds: Firestore keeps microseconds.
+    let now = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let mut doc = a
+        .create("current", &seed_doc(), &create_event("current"))
+        .await
+        .unwrap();
+    let mut written = Vec::new();
+    for (i, writer) in [&b, &a, &b].into_iter().enumerate() {
+        let (patch, mut ev) = add_user(&doc, &format!("u{i}@example.com"));
+        // A clock further behind with every write.
+        ev.at = now - chrono::Duration::hours(i as i64 + 1);
+        doc = writer
+            .patch("current", &doc.revision, &patch, &ev)
+            .await
+            .unwrap();
+        written.push(ev);
+    }
+    let listed = a.list_events("current", 10).await.unwrap();
+    let users: Vec<String> = listed
+        .iter()
+        .map(|e| match e.kind {
+            EventKind::AddUsers => e.after["canaryUsers"][0].as_str().unwrap().to_string(),
+            kind => kind.as_str().to_string(),
+        })
+        .collect();
+    assert_eq!(
+        users,
+        [
+            "u2@example.com",
+            "u1@example.com",
+            "u0@example.com",
+            "create",
+            "pause"
+        ],
+        "newest commit first"
+    );
+    assert_eq!(listed[0], written[2]);
+    assert_eq!(listed[4].actor, "old-version@example.com");
+    assert_eq!(
+        b.list_events("current", 2).await.unwrap(),
+        [written[2].clone(), written[1].clone()]
+    );
+}
+
+/// Sets `canaryUsers` to `n` keys made by `key`; `Err` with the message when refused.
+async fn set_users(
+    store: &FirestoreStore,
+    doc: &mut StoredRollout,
+    n: usize,
+    key: fn(usize) -> String,
+) -> Result<(), String> {
+    let users: Vec<Value> = (0..n).map(|i| json!(key(i))).collect();
+    let mut patch = Patch::default();
+    patch.set("canaryUsers", Value::Array(users));
+    let ev = event(
+        &doc.id,
+        EventKind::AddUsers,
+        Utc::now(),
+        json!({}),
+        json!({"canaryUsers": n}),
+    );
+    match store.patch(&doc.id, &doc.revision, &patch, &ev).await {
+        Ok(next) => {
+            *doc = next;
+            Ok(())
+        }
+        Err(StoreError::Other(msg)) => Err(msg),
+        Err(e) => panic!("{n} users: {e}"),
+    }
+}
+
+/// A write over Firestore's 1 MiB document limit fails before it is sent, saying so
+/// and what makes it big, and changes nothing. Then measures how many canary users
+/// fit in one rollout: the most this store lets through, which the emulator takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_over_one_mebibyte_is_refused_before_sending() {
+    let emu = emulator_or_skip!();
+    let project = emulator::project("one-mib");
+    let store = emu.store(&project);
+    let created = store
+        .create("current", &seed_doc(), &create_event("current"))
+        .await
+        .unwrap();
+
+    // Through the CLI, 5,000 keys of 250 bytes: about 1.25 MB. (Fewer, longer keys
+    // than real ones: adding users checks each against the list, so tens of
+    // thousands in one command take minutes in a debug build.)
+    let cli = Cli::new(&emu.host, &project);
+    let keys: Vec<String> = (0..5_000)
+        .map(|i| format!("canary{i:06}-{}@example.com", "x".repeat(225)))
+        .collect();
+    let mut args = vec!["users", "add", "current"];
+    args.extend(keys.iter().map(String::as_str));
+    let stderr = tokio::task::block_in_place(|| cli.fails(&args, "over Firestore's 1 MiB limit"));
+    for needle in [
+        "the document would be 1.2",
+        "canaryUsers (5,001 entries)",
+        "Nothing was written",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+    }
+    assert_eq!(store.get("current").await.unwrap().unwrap(), created);
+    assert_eq!(store.list_events("current", 10).await.unwrap().len(), 1);
+
+    // How many fit: a binary search on the real store, refusals made before sending.
+    let email: fn(usize) -> String = |i| format!("canary{i:06}@example.com");
+    let short: fn(usize) -> String = |i| format!("u{i:06}");
+    for (kind, key) in [
+        ("email-like keys of 24 chars", email),
+        ("ids like u123456", short),
+    ] {
+        let mut doc = store.get("current").await.unwrap().unwrap();
+        let (mut fits, mut refused) = (0, 1_000_000);
+        while refused - fits > 1 {
+            let n = (fits + refused) / 2;
+            match set_users(&store, &mut doc, n, key).await {
+                Ok(()) => fits = n,
+                Err(msg) => {
+                    assert!(msg.contains("over Firestore's 1 MiB limit"), "{msg}");
+                    refused = n;
+                }
+            }
+        }
+        // The emulator took the largest; one more is refused here, before sending,
+        // and the emulator itself refuses it too: the limit is Firestore's, exactly.
+        let stored = store.get("current").await.unwrap().unwrap();
+        assert_eq!(stored.fields["canaryUsers"].as_array().unwrap().len(), fits);
+        let values: Vec<Value> = (0..=fits).map(|i| json!({"stringValue": key(i)})).collect();
+        let refused = reqwest::Client::new()
+            .patch(format!(
+                "{}/feature_rollouts/current?updateMask.fieldPaths=canaryUsers",
+                emu.documents_url(&project)
+            ))
+            .bearer_auth("owner")
+            .json(&json!({"fields": {"canaryUsers": {"arrayValue": {"values": values}}}}))
+            .send()
+            .await
+            .unwrap();
+        let status = refused.status();
+        let text = refused.text().await.unwrap_or_default();
+        assert!(
+            status == reqwest::StatusCode::BAD_REQUEST && text.contains("maximum entity size"),
+            "{} {kind} straight to the emulator: {status} {text}",
+            fits + 1
+        );
+        println!(
+            "canary users that fit in one Firestore rollout document ({kind}, with the seed's other fields): {fits}"
+        );
+    }
+}
+
+/// A rollout document another tool filled with values of the wrong Firestore types
+/// (and some rollout-tui has no JSON for) is one rollout's problem: `list`, `get`
+/// and `watch` return it with every other rollout, and it fails to parse on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unreadable_rollout_does_not_hide_the_others() {
+    let emu = emulator_or_skip!();
+    let project = emulator::project("hostile");
+    let store = emu.store(&project);
+    let good = store
+        .create("good", &seed_doc(), &create_event("good"))
+        .await
+        .unwrap();
+    let mut deep = json!({"stringValue": "bottom"});
+    for _ in 0..18 {
+        deep = json!({"mapValue": {"fields": {"d": deep}}});
+    }
+    let hostile = json!({"fields": {
+        "version": {"integerValue": "2"},
+        "status": {"geoPointValue": {"latitude": 1.0, "longitude": 2.0}},
+        "canaryUsers": {"stringValue": "not-a-list"},
+        "rolloutPercentage": {"mapValue": {"fields": {"x": {"integerValue": "1"}}}},
+        "startedAt": {"bytesValue": "/w=="},
+        "plan": {"arrayValue": {"values": [{"nullValue": null}, {"doubleValue": "NaN"}]}},
+        "nan": {"doubleValue": "NaN"},
+        "infinity": {"doubleValue": "-Infinity"},
+        "far": {"timestampValue": "9999-12-31T23:59:59.999999Z"},
+        "early": {"timestampValue": "0001-01-01T00:00:00Z"},
+        "a.b": {"stringValue": "a dotted name"},
+        "deep": deep,
+    }});
+    Rest::default()
+        .call(
+            Method::PATCH,
+            &format!("{}/feature_rollouts/hostile", emu.documents_url(&project)),
+            Some(&hostile),
+        )
+        .await;
+
+    let listed = store.list().await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["good", "hostile"]);
+    assert_eq!(listed[0], good);
+    assert!(listed[0].parse().is_ok());
+    let bad = &listed[1];
+    let err = bad
+        .parse()
+        .expect_err("the hostile document does not parse");
+    println!("the hostile rollout: {err}");
+    assert_eq!(bad.fields["nan"], json!("NaN"));
+    assert_eq!(bad.fields["far"], json!("9999-12-31T23:59:59.999999Z"));
+    assert_eq!(bad.fields["a.b"], json!("a dotted name"));
+    assert_eq!(store.get("hostile").await.unwrap().as_ref(), Some(bad));
+
+    let mut rx = store.watch().await.unwrap();
+    let mut heard = vec![
+        next_upsert(&mut rx, Duration::from_secs(5)).await,
+        next_upsert(&mut rx, Duration::from_secs(5)).await,
+    ];
+    heard.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(heard, listed);
+
+    // The good rollout stays usable next to it, from the CLI too.
+    let cli = Cli::new(&emu.host, &project);
+    cli.ok(&["set-percent", "good", "5"]);
+    let status = cli.json(&["status", "--json"]);
+    let rollouts = status["rollouts"].as_array().unwrap();
+    assert_eq!(rollouts.len(), 2, "{status}");
+    assert_eq!(rollouts[0]["rolloutPercentage"], json!(5));
+    assert!(
+        rollouts[1]["_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("'hostile'") && e.contains("status")),
+        "{}",
+        rollouts[1]
+    );
+}

@@ -246,7 +246,7 @@ fn on_store(state: &mut AppState, change: StoreChange) -> Vec<Effect> {
         StoreChange::Disconnected(why) => {
             if state.store_conn == Conn::Connected {
                 state.store_conn = Conn::Disconnected {
-                    since: state.now,
+                    since: state.now - silent_for(&why),
                     why,
                 };
             }
@@ -257,6 +257,16 @@ fn on_store(state: &mut AppState, change: StoreChange) -> Vec<Effect> {
         }
     }
     vec![]
+}
+
+/// A store that noticed silence says how long it heard nothing ("no word from the
+/// store for 20 s", the Firestore store): the data on screen is as old as the last
+/// word, not as the notice.
+fn silent_for(why: &str) -> chrono::Duration {
+    why.split_once("no word from the store for ")
+        .and_then(|(_, rest)| rest.split_once(" s"))
+        .and_then(|(secs, _)| secs.parse().ok())
+        .map_or_else(chrono::Duration::zero, chrono::Duration::seconds)
 }
 
 fn upsert(state: &mut AppState, stored: StoredRollout) {

@@ -218,6 +218,22 @@ impl Emulator {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
+    /// Freezes the whole process group (SIGSTOP), as a hung server or a black-holed
+    /// network looks to a client: connections stay open and nothing answers. The
+    /// guard thaws it (SIGCONT) when dropped, a panicking test included.
+    pub fn freeze(&self) -> Frozen<'_> {
+        let group = self.group().expect("a running emulator");
+        assert!(
+            signal_group(group, Signal::SIGSTOP),
+            "SIGSTOP to group {group}"
+        );
+        Frozen(self)
+    }
+
+    fn group(&self) -> Option<u32> {
+        self.child.lock().unwrap().as_ref().map(Child::id)
+    }
+
     /// Stops the whole process group: TERM first, KILL if it lingers.
     pub fn stop(&self) {
         let Some(mut child) = self.child.lock().unwrap().take() else {
@@ -225,6 +241,8 @@ impl Emulator {
         };
         let group = child.id();
         let signal = |sig| signal_group(group, sig);
+        // A frozen group would hold TERM until thawed.
+        signal(Signal::SIGCONT);
         signal(Signal::SIGTERM);
         // The watchdog shell ignores TERM; once the emulator has let go of its port, KILL the rest.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -255,6 +273,21 @@ impl Emulator {
             "http://{}/v1/projects/{project}/databases/(default)/documents",
             self.host
         )
+    }
+}
+
+/// A frozen emulator; dropping this thaws it.
+pub struct Frozen<'a>(&'a Emulator);
+
+impl Frozen<'_> {
+    pub fn thaw(self) {}
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        if let Some(group) = self.0.group() {
+            signal_group(group, Signal::SIGCONT);
+        }
     }
 }
 
