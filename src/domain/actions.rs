@@ -580,41 +580,82 @@ pub fn validate_user_key(key: &str) -> Result<String, ActionError> {
     Ok(k.to_string())
 }
 
+/// What makes two user keys the same user (see `same_user`): an email address compares
+/// case-insensitively, an opaque id exactly. One hash lookup instead of a scan per key, so
+/// editing a 100,000-user list with thousands of keys stays linear.
+fn user_identity(key: &str) -> std::borrow::Cow<'_, str> {
+    let k = key.trim();
+    if k.contains('@') {
+        std::borrow::Cow::Owned(k.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(k)
+    }
+}
+
+/// "a, b, c" for a few keys; the first five and a count for many.
+fn keys_summary(keys: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = keys
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if keys.len() > SHOWN {
+        text.push_str(&format!(" and {} more", keys.len() - SHOWN));
+    }
+    text
+}
+
 fn add_users(
     rollout: &Rollout,
     list: UserList,
     keys: &[String],
     patch: &mut Patch,
 ) -> Result<String, ActionError> {
+    use std::collections::HashSet;
     if keys.is_empty() {
         return Err(ActionError::Invalid("give at least one user key".into()));
     }
-    let mut users: Vec<String> = list.of(rollout).to_vec();
+    let in_list: HashSet<_> = list.of(rollout).iter().map(|u| user_identity(u)).collect();
+    let in_other: HashSet<_> = list
+        .other()
+        .of(rollout)
+        .iter()
+        .map(|u| user_identity(u))
+        .collect();
+    let mut given = HashSet::new();
     let mut added: Vec<String> = Vec::new();
     for key in keys {
         let k = validate_user_key(key)?;
-        if added.iter().any(|u| same_user(u, &k)) {
-            return Err(ActionError::Invalid(format!("'{k}' is given twice")));
-        }
-        if users.iter().any(|u| same_user(u, &k)) {
+        let id = user_identity(&k).into_owned();
+        if in_list.contains(id.as_str()) {
             return Err(ActionError::Invalid(format!(
                 "'{k}' is already in {} of '{}'",
                 list.label(),
                 rollout.id
             )));
         }
-        if list.other().of(rollout).iter().any(|u| same_user(u, &k)) {
+        if in_other.contains(id.as_str()) {
             return Err(ActionError::Invalid(format!(
                 "'{k}' is in {} of '{}'; remove it there first",
                 list.other().label(),
                 rollout.id
             )));
         }
-        users.push(k.clone());
+        if !given.insert(id) {
+            return Err(ActionError::Invalid(format!("'{k}' is given twice")));
+        }
         added.push(k);
     }
+    let mut users: Vec<String> = list.of(rollout).to_vec();
+    users.extend(added.iter().cloned());
     patch.set(list.field(), Value::from(users));
-    Ok(format!("added to {}: {}", list.label(), added.join(", ")))
+    Ok(format!(
+        "added to {}: {}",
+        list.label(),
+        keys_summary(&added)
+    ))
 }
 
 fn remove_users(
@@ -623,27 +664,43 @@ fn remove_users(
     keys: &[String],
     patch: &mut Patch,
 ) -> Result<String, ActionError> {
+    use std::collections::HashMap;
     if keys.is_empty() {
         return Err(ActionError::Invalid("give at least one user key".into()));
     }
-    let mut users: Vec<String> = list.of(rollout).to_vec();
-    let mut removed = Vec::new();
+    // Each key given removes one matching entry, the first in the list.
+    let mut wanted: HashMap<std::borrow::Cow<'_, str>, usize> = HashMap::new();
     for key in keys {
-        let k = key.trim();
-        let Some(pos) = users.iter().position(|u| same_user(u, k)) else {
-            return Err(ActionError::Invalid(format!(
-                "'{k}' is not in {} of '{}'",
-                list.label(),
-                rollout.id
-            )));
-        };
-        removed.push(users.remove(pos));
+        *wanted.entry(user_identity(key)).or_default() += 1;
+    }
+    let mut users = Vec::with_capacity(list.of(rollout).len());
+    let mut removed = Vec::new();
+    for u in list.of(rollout) {
+        match wanted.get_mut(user_identity(u).as_ref()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                removed.push(u.clone());
+            }
+            _ => users.push(u.clone()),
+        }
+    }
+    if let Some(missing) = keys.iter().find(|k| {
+        wanted
+            .get(user_identity(k).as_ref())
+            .is_some_and(|n| *n > 0)
+    }) {
+        return Err(ActionError::Invalid(format!(
+            "'{}' is not in {} of '{}'",
+            missing.trim(),
+            list.label(),
+            rollout.id
+        )));
     }
     patch.set(list.field(), Value::from(users));
     Ok(format!(
         "removed from {}: {}",
         list.label(),
-        removed.join(", ")
+        keys_summary(&removed)
     ))
 }
 
@@ -770,4 +827,100 @@ pub fn create(
         gate_report: None,
     };
     Ok((f, event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rollout_with(canary: Vec<String>, excluded: Vec<String>) -> (Rollout, Fields) {
+        let new = NewRollout {
+            id: "web".into(),
+            version: "1.0".into(),
+            stable_version: None,
+            plan: Plan::preset(super::super::rollout::PlanPreset::Canary),
+            hashing: Hashing::FractionalV1,
+            stable_revision: None,
+            canary_revision: None,
+            canary_users: Vec::new(),
+        };
+        let (mut f, _) = create(&new, "t", DateTime::<Utc>::UNIX_EPOCH).unwrap();
+        f.insert(field::CANARY_USERS.into(), Value::from(canary));
+        f.insert(field::EXCLUDED_USERS.into(), Value::from(excluded));
+        (Rollout::from_fields("web", &f).unwrap(), f)
+    }
+
+    fn ctx(plan: &Plan) -> Context<'_> {
+        Context {
+            actor: "t",
+            now: DateTime::<Utc>::UNIX_EPOCH,
+            default_plan: plan,
+        }
+    }
+
+    proptest! {
+        /// The hash identity agrees with `same_user` on every pair.
+        #[test]
+        fn identity_is_same_user(a in "[a-zA-Z0-9@.]{1,8}", b in "[a-zA-Z0-9@.]{1,8}") {
+            prop_assert_eq!(user_identity(&a) == user_identity(&b), same_user(&a, &b));
+        }
+    }
+
+    #[test]
+    fn thousands_of_keys_on_a_100k_list_are_checked_one_by_one() {
+        let plan = Plan::preset(super::super::rollout::PlanPreset::Canary);
+        let list: Vec<String> = (0..100_000)
+            .map(|i| format!("user{i}@example.com"))
+            .collect();
+        let (r, f) = rollout_with(list, vec!["Bot@Example.com".into()]);
+        let keys: Vec<String> = (0..20_000).map(|i| format!("new{i}@example.com")).collect();
+        let add = Action::AddUsers {
+            list: UserList::Canary,
+            keys: keys.clone(),
+        };
+        let t = apply(&r, &f, &add, ctx(&plan)).unwrap();
+        assert_eq!(
+            t.summary,
+            "added to canary users: new0@example.com, new1@example.com, new2@example.com, new3@example.com, new4@example.com and 19995 more"
+        );
+        assert_eq!(t.event.after["canaryUsers"]["count"], 120_000);
+        // Emails compare case-insensitively: already there, in the other list, given twice.
+        for (keys, needle) in [
+            (vec!["USER7@example.com"], "already in canary users"),
+            (
+                vec!["bot@example.com"],
+                "in excluded users of 'web'; remove it there first",
+            ),
+            (vec!["a@x.com", "A@X.com"], "'A@X.com' is given twice"),
+        ] {
+            let add = Action::AddUsers {
+                list: UserList::Canary,
+                keys: keys.into_iter().map(String::from).collect(),
+            };
+            let e = apply(&r, &f, &add, ctx(&plan)).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        let remove = Action::RemoveUsers {
+            list: UserList::Canary,
+            keys: (0..20_000)
+                .map(|i| format!("USER{i}@example.com"))
+                .collect(),
+        };
+        let t = apply(&r, &f, &remove, ctx(&plan)).unwrap();
+        assert_eq!(t.event.after["canaryUsers"]["count"], 80_000);
+        assert_eq!(
+            t.event.after["canaryUsers"]["removed"][0],
+            "user0@example.com"
+        );
+        let twice = Action::RemoveUsers {
+            list: UserList::Canary,
+            keys: vec!["user1@example.com".into(), "user1@example.com".into()],
+        };
+        let e = apply(&r, &f, &twice, ctx(&plan)).unwrap_err().to_string();
+        assert!(
+            e.contains("'user1@example.com' is not in canary users"),
+            "{e}"
+        );
+    }
 }
