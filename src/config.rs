@@ -169,7 +169,7 @@ fn gates_from_snake_case<'de, D: serde::Deserializer<'de>>(d: D) -> Result<GateC
             )));
         }
         let value = serde_json::to_value(v).map_err(D::Error::custom)?;
-        camel.insert(snake_to_camel(&k), value);
+        camel.insert(crate::domain::gates::snake_to_camel(&k), value);
     }
     serde_json::from_value(serde_json::Value::Object(camel))
         .map_err(|e| D::Error::custom(camel_words_to_snake(&e.to_string())))
@@ -185,22 +185,6 @@ fn gates_to_snake_case<S: serde::Serializer>(g: &GateConfig, s: S) -> Result<S::
         map.serialize_entry(&camel_to_snake(&k), &v)?;
     }
     map.end()
-}
-
-fn snake_to_camel(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut upper = false;
-    for c in s.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn camel_to_snake(s: &str) -> String {

@@ -16,23 +16,26 @@ impl Spelling {
     fn key(self, snake: &str) -> String {
         match self {
             Spelling::Config => format!("gates.{snake}"),
-            Spelling::Document => {
-                let mut out = String::from("gates.");
-                let mut upper = false;
-                for c in snake.chars() {
-                    if c == '_' {
-                        upper = true;
-                    } else if upper {
-                        out.extend(c.to_uppercase());
-                        upper = false;
-                    } else {
-                        out.push(c);
-                    }
-                }
-                out
-            }
+            Spelling::Document => format!("gates.{}", snake_to_camel(snake)),
         }
     }
+}
+
+/// `max_error_rate` -> `maxErrorRate`: the config's spelling of a key to the document's.
+pub fn snake_to_camel(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut upper = false;
+    for c in s.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One gate as listed for the operator.
