@@ -1262,3 +1262,47 @@ async fn one_unreadable_rollout_does_not_hide_the_others() {
         rollouts[1]
     );
 }
+
+/// One audit event another tool wrote wrongly is listed as unreadable, with what it held,
+/// among the rollout's other events; `events` keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unreadable_event_does_not_hide_the_others() {
+    let emu = emulator_or_skip!();
+    let project = emulator::project("bad-event");
+    let store = emu.store(&project);
+    store
+        .create("web", &seed_doc(), &create_event("web"))
+        .await
+        .unwrap();
+    let bad = json!({"fields": {
+        "rolloutId": {"stringValue": "web"},
+        "kind": {"integerValue": "42"},
+        "actor": {"stringValue": "other-tool"},
+        "at": {"timestampValue": "2026-05-04T11:00:00Z"},
+    }});
+    Rest::default()
+        .call(
+            Method::PATCH,
+            &format!("{}/rollout_events/bad-one", emu.documents_url(&project)),
+            Some(&bad),
+        )
+        .await;
+    let events = store.list_events("web", 10).await.unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let unreadable = events
+        .iter()
+        .find(|e| e.after.get("unreadableEvent").is_some())
+        .expect("the bad event is listed");
+    assert_eq!(unreadable.actor, "other-tool");
+    assert!(
+        unreadable
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("could not be read")),
+        "{unreadable:?}"
+    );
+    assert!(events.iter().any(|e| e.kind == EventKind::Create));
+    let cli = Cli::new(&emu.host, &project);
+    let text = cli.ok(&["events", "web"]);
+    assert!(text.contains("could not be read"), "{text}");
+}

@@ -61,6 +61,46 @@ pub struct Event {
     pub gate_report: Option<Value>,
 }
 
+impl Event {
+    /// A stored event that cannot be read, shown as what can be told about it (kind, actor
+    /// and time where they read; the stored text under `after.unreadableEvent`) instead of
+    /// hiding every other event of the rollout. `stored` is the raw text; `label` names the
+    /// record ("stored event #12"); `fallback_at` is the store's own time for it, if any.
+    pub fn unreadable(
+        rollout_id: &str,
+        stored: &str,
+        label: &str,
+        why: &str,
+        fallback_at: Option<DateTime<Utc>>,
+    ) -> Event {
+        let obj = serde_json::from_str::<Value>(stored).unwrap_or(Value::Null);
+        let at = obj
+            .get("at")
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        Event {
+            rollout_id: rollout_id.to_string(),
+            kind: obj
+                .get("kind")
+                .and_then(|k| EventKind::deserialize(k).ok())
+                .unwrap_or(EventKind::Decision),
+            actor: obj
+                .get("actor")
+                .and_then(Value::as_str)
+                .unwrap_or("(unknown)")
+                .to_string(),
+            at: at.or(fallback_at).unwrap_or(DateTime::UNIX_EPOCH),
+            before: Value::Null,
+            after: serde_json::json!({ "unreadableEvent": stored }),
+            reason: Some(format!(
+                "{label} could not be read ({why}); its stored text is under after.unreadableEvent"
+            )),
+            gate_report: None,
+        }
+    }
+}
+
 /// Keys in `new` but not `old`, and in `old` but not `new`, each in list order.
 pub fn list_diff(old: &[String], new: &[String]) -> (Vec<String>, Vec<String>) {
     use std::collections::HashSet;

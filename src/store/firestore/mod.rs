@@ -765,7 +765,12 @@ impl RolloutStore for FirestoreStore {
         for doc in committed.into_iter().chain(written) {
             docs.insert((event_order(&doc), doc.name.clone()), doc);
         }
-        docs.values().rev().take(limit).map(event_of).collect()
+        Ok(docs
+            .values()
+            .rev()
+            .take(limit)
+            .map(|doc| event_of(rollout_id, doc))
+            .collect())
     }
 
     async fn acquire_lease(

@@ -160,15 +160,22 @@ pub(super) fn event_order(doc: &fs::Document) -> EventOrder {
     (time(EVENT_COMMITTED).or_else(|| time(EVENT_TIME)), created)
 }
 
-pub(super) fn event_of(doc: &fs::Document) -> StoreResult<Event> {
-    let fields = from_fields(&doc.fields);
-    serde_json::from_value(Json::Object(fields.clone())).map_err(|e| {
-        StoreError::Other(format!(
-            "stored event {} is unreadable ({e}): {}",
-            doc.name,
-            Json::Object(fields)
-        ))
-    })
+/// An event document; one that does not read as an event is shown as unreadable (with its
+/// fields), so one bad document never hides the rest of a rollout's audit log.
+pub(super) fn event_of(rollout_id: &str, doc: &fs::Document) -> Event {
+    let fields = Json::Object(from_fields(&doc.fields));
+    match serde_json::from_value::<Event>(fields.clone()) {
+        Ok(event) => event,
+        Err(e) => Event::unreadable(
+            rollout_id,
+            &fields.to_string(),
+            &format!("stored event {}", doc.name),
+            &e.to_string(),
+            doc.create_time.as_ref().and_then(|t| {
+                DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+            }),
+        ),
+    }
 }
 
 pub(super) fn lease_fields(lease: &Lease) -> HashMap<String, fs::Value> {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::fail::{Fail, other};
-use crate::domain::event::{Event, EventKind};
+use crate::domain::event::Event;
 use crate::domain::rollout::{Fields, Rollout, field};
 use crate::store::{Patch, Revision, StoredRollout};
 
@@ -360,33 +360,16 @@ pub(super) fn to_event(seq: i64, rollout_id: &str, at: &Cell, body: &Cell) -> Ev
         Cell::Bytes(_) => "not UTF-8 text".into(),
         Cell::Null => "NULL".into(),
     };
-    let text = body.lossy();
-    let obj = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
-    let time = |t: Option<&str>| {
-        t.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
-    };
-    Event {
-        rollout_id: rollout_id.to_string(),
-        kind: obj
-            .get("kind")
-            .and_then(|k| EventKind::deserialize(k).ok())
-            .unwrap_or(EventKind::Decision),
-        actor: obj
-            .get("actor")
-            .and_then(Value::as_str)
-            .unwrap_or("(unknown)")
-            .to_string(),
-        at: time(obj.get("at").and_then(Value::as_str))
-            .or_else(|| time(Some(&at.lossy())))
-            .unwrap_or(DateTime::UNIX_EPOCH),
-        before: Value::Null,
-        after: serde_json::json!({ "unreadableEvent": text }),
-        reason: Some(format!(
-            "stored event #{seq} could not be read ({why}); its stored text is under after.unreadableEvent"
-        )),
-        gate_report: None,
-    }
+    let fallback_at = DateTime::parse_from_rfc3339(&at.lossy())
+        .ok()
+        .map(|t| t.with_timezone(&Utc));
+    Event::unreadable(
+        rollout_id,
+        &body.lossy(),
+        &format!("stored event #{seq}"),
+        &why,
+        fallback_at,
+    )
 }
 
 #[cfg(test)]
