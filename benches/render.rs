@@ -13,6 +13,7 @@ use rollout_tui::app::update::{Msg, update};
 use rollout_tui::domain::actions::{self, NewRollout};
 use rollout_tui::domain::health::{HealthSample, SideStats};
 use rollout_tui::domain::rollout::{Hashing, Plan, PlanPreset};
+use rollout_tui::engine::EngineEvent;
 use rollout_tui::store::{Revision, StoreChange, StoredRollout};
 use rollout_tui::ui::{Theme, render};
 
@@ -43,7 +44,10 @@ fn state() -> AppState {
             fields,
             defect: None,
         };
-        update(&mut state, Msg::Store(StoreChange::Upserted(stored)));
+        update(
+            &mut state,
+            Msg::Engine(EngineEvent::Store(StoreChange::Upserted(stored))),
+        );
         for t in 0..120 {
             let side = |requests: u64, errors: u64, p99: f64| SideStats {
                 requests,
@@ -63,12 +67,15 @@ fn state() -> AppState {
                 ingestion_delay: std::time::Duration::ZERO,
             };
             if i == 0 || t == 119 {
+                let report =
+                    rollout_tui::domain::health::evaluate(&sample, &state.gates, sample.taken_at);
                 update(
                     &mut state,
-                    Msg::Sample {
+                    Msg::Engine(EngineEvent::Health {
                         id: new.id.clone(),
                         sample,
-                    },
+                        report,
+                    }),
                 );
             }
         }

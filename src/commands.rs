@@ -277,7 +277,7 @@ async fn cockpit(env: &Env) -> CmdResult {
         metrics,
         env.config.metrics.refresh,
         // Real stores get real timestamps, whatever the simulator's demo clock says.
-        crate::app::clock::Clock::Wall,
+        crate::engine::clock::Clock::Wall,
         "rollout-tui",
     )
     .await
@@ -301,9 +301,9 @@ async fn demo(env: &Env, speed: Option<f64>) -> CmdResult {
     // A compressed simulator clock drives the whole cockpit: stage timers, the driver and
     // the timestamps it writes (the demo store is private to the demo).
     let clock = if metrics.simulator.time_compression > 1.0 {
-        crate::app::clock::Clock::Simulated(simulator.clone())
+        crate::engine::clock::Clock::Simulated(simulator.clone())
     } else {
-        crate::app::clock::Clock::Wall
+        crate::engine::clock::Clock::Wall
     };
     // A demo should feel live: sample at least every few seconds.
     let refresh = env.config.metrics.refresh.min(crate::demo::REFRESH);
@@ -369,7 +369,7 @@ async fn open_cockpit(
     store: Arc<dyn RolloutStore>,
     metrics: Option<Arc<dyn crate::metrics::MetricsSource>>,
     refresh: std::time::Duration,
-    clock: crate::app::clock::Clock,
+    clock: crate::engine::clock::Clock,
     title: &str,
 ) -> CmdResult {
     require_terminal()?;

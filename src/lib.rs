@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod engine;
 pub mod logging;
 pub mod metrics;
 pub mod ops;

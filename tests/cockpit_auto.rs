@@ -10,12 +10,13 @@ use cockpit_fixture::*;
 use crossterm::event::KeyCode;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use rollout_tui::app::driver::{LeaseState, Step};
 use rollout_tui::app::state::{AppState, Dialog, Panel};
-use rollout_tui::app::update::{DriverUpdate, Effect, Msg, update};
+use rollout_tui::app::update::{Effect, Msg, update};
 use rollout_tui::domain::actions::Action;
 use rollout_tui::domain::progression::{Decision, NextStage};
 use rollout_tui::domain::units::Percent;
+use rollout_tui::engine::DriverUpdate;
+use rollout_tui::engine::driver::{LeaseState, Step};
 use rollout_tui::store::Lease;
 use rollout_tui::ui::{Theme, render};
 
@@ -54,7 +55,7 @@ fn next_stage() -> NextStage {
 }
 
 fn driver_msg(step: Step, decision: Decision) -> Msg {
-    Msg::Driver {
+    Msg::Engine(EngineEvent::Driver {
         id: "current".into(),
         update: DriverUpdate {
             lease: LeaseState::Held(lease("me@host#1")),
@@ -63,13 +64,16 @@ fn driver_msg(step: Step, decision: Decision) -> Msg {
             acted: None,
             evidence: vec!["✔ pass error-rate: canary error rate 0.08 % <= 1.00 %".into()],
         },
-    }
+    })
 }
 
 fn driving() -> AppState {
     let mut s = demo_state_current_at_5();
     open(&mut s, "current");
-    assert_eq!(ch(&mut s, 'A'), vec![Effect::StartAuto("current".into())]);
+    assert_eq!(
+        ch(&mut s, 'A'),
+        vec![Effect::Engine(EngineCommand::StartAuto("current".into()))]
+    );
     s
 }
 
@@ -77,7 +81,10 @@ fn driving() -> AppState {
 fn a_toggles_auto_progression() {
     let mut s = driving();
     assert!(s.entry("current").unwrap().auto.is_some());
-    assert_eq!(ch(&mut s, 'A'), vec![Effect::StopAuto("current".into())]);
+    assert_eq!(
+        ch(&mut s, 'A'),
+        vec![Effect::Engine(EngineCommand::StopAuto("current".into()))]
+    );
     assert!(s.entry("current").unwrap().auto.is_none());
 }
 
@@ -105,11 +112,11 @@ fn a_question_opens_the_dialog_and_y_answers_yes() {
     assert!(ch(&mut s, 'a').is_empty());
     assert_eq!(
         ch(&mut s, 'y'),
-        vec![Effect::AutoAnswer {
+        vec![Effect::Engine(EngineCommand::AutoAnswer {
             id: "current".into(),
             stage: 2,
             yes: true
-        }]
+        })]
     );
     assert!(s.dialog.is_none());
 }
@@ -127,11 +134,11 @@ fn n_or_esc_answers_no() {
         );
         assert_eq!(
             press(&mut s, key),
-            vec![Effect::AutoAnswer {
+            vec![Effect::Engine(EngineCommand::AutoAnswer {
                 id: "current".into(),
                 stage: 2,
                 yes: false
-            }]
+            })]
         );
         assert!(s.dialog.is_none());
     }
@@ -167,11 +174,11 @@ fn a_proposed_rollback_is_one_key_away() {
     );
     let effects = ch(&mut s, 'y');
     let [
-        Effect::Perform {
+        Effect::Engine(EngineCommand::Perform {
             id,
             action: Action::Rollback { reason },
             ..
-        },
+        }),
     ] = effects.as_slice()
     else {
         panic!("y performs the rollback, got {effects:?}");
@@ -200,10 +207,10 @@ fn the_stages_panel_says_who_drives_and_why_it_holds() {
     open(&mut other, "current");
     update(
         &mut other,
-        Msg::Lease {
+        Msg::Engine(EngineEvent::Lease {
             id: "current".into(),
             lease: Some(lease("alice@bastion#42")),
-        },
+        }),
     );
     let text = screen(&other, 80, 24);
     assert!(
@@ -240,10 +247,10 @@ fn an_unavailable_driver_is_switched_off_with_the_reason() {
     let mut s = driving();
     update(
         &mut s,
-        Msg::AutoUnavailable {
+        Msg::Engine(EngineEvent::AutoUnavailable {
             id: "current".into(),
             why: "no metrics source is configured".into(),
-        },
+        }),
     );
     assert!(s.entry("current").unwrap().auto.is_none());
     assert!(screen(&s, 80, 24).contains("auto-progression unavailable: no metrics source"));

@@ -13,9 +13,10 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier, Style};
 use rollout_tui::app::state::{AppState, Dialog, Panel, Screen};
-use rollout_tui::app::update::{Msg, WriteOutcome, update};
+use rollout_tui::app::update::{Msg, update};
 use rollout_tui::domain::actions::Action;
 use rollout_tui::domain::units::Percent;
+use rollout_tui::engine::WriteOutcome;
 use rollout_tui::ops::diff_fields;
 use rollout_tui::store::{Revision, StoreChange, StoredRollout};
 use rollout_tui::ui::{Theme, render};
@@ -437,14 +438,14 @@ fn conflict_state() -> AppState {
     };
     update(
         &mut s,
-        Msg::Performed {
+        Msg::Engine(EngineEvent::Written {
             id: "current".into(),
             action: Action::Advance,
             outcome: WriteOutcome::Conflict {
                 changed: diff_fields(&before.fields, &current_doc.fields),
                 current: current_doc,
             },
-        },
+        }),
     );
     assert!(matches!(s.dialog, Some(Dialog::Conflict { .. })));
     s
@@ -463,7 +464,7 @@ fn write_failed_toast() {
     press(&mut s, KeyCode::Enter);
     update(
         &mut s,
-        Msg::Performed {
+        Msg::Engine(EngineEvent::Written {
             id: "current".into(),
             action: Action::Rollback {
                 reason: "bad build".into(),
@@ -471,7 +472,7 @@ fn write_failed_toast() {
             outcome: WriteOutcome::Failed(
                 "store unavailable: /srv/rollouts/rollouts.db: database is locked".into(),
             ),
-        },
+        }),
     );
     snap("toast_write_failed", &s);
 }
@@ -491,9 +492,9 @@ fn store_outage_banner() {
     let mut s = demo_state();
     update(
         &mut s,
-        Msg::Store(StoreChange::Disconnected(
+        Msg::Engine(EngineEvent::Store(StoreChange::Disconnected(
             "/srv/rollouts/rollouts.db: No such file or directory (os error 2)".into(),
-        )),
+        ))),
     );
     tick(&mut s, t0() + chrono::Duration::seconds(95));
     snap("store_outage_overview", &s);
@@ -659,9 +660,9 @@ fn store_outage_shows_data_age_at_80x24() {
     let mut s = demo_state();
     update(
         &mut s,
-        Msg::Store(StoreChange::Disconnected(
+        Msg::Engine(EngineEvent::Store(StoreChange::Disconnected(
             "/srv/rollouts/rollouts.db: No such file or directory (os error 2)".into(),
-        )),
+        ))),
     );
     tick(&mut s, t0() + chrono::Duration::seconds(95));
     let text = screen_text(&draw(&s, 80, 24, false));

@@ -710,7 +710,17 @@ fn demo_speed_compresses_time_for_timers_and_auto_progression() {
         .filter(|e| e["kind"] == "advance" && e["actor"].as_str().unwrap().starts_with("auto:"))
         .count();
     assert_eq!(auto_advances, 2, "0 -> 5 -> 25 by the machine: {events}");
-    quit_and_check(&t, "after demo --speed");
+    // Quitting while this cockpit drives asks first; n stays, y quits.
+    t.keys(&["q"]);
+    t.wait_for("Quit while driving?", WAIT);
+    t.keys(&["n"]);
+    t.wait_gone("Quit while driving?", WAIT);
+    t.keys(&["q"]);
+    t.wait_for("This cockpit runs auto-progression for current.", WAIT);
+    t.keys(&["y"]);
+    assert_eq!(t.wait_exit(WAIT), 0, "exit code after q, y");
+    assert!(!t.alternate_screen_on(), "still on the alternate screen");
+    assert_cooked(&t.stty_in_pane(), "after demo --speed");
 }
 
 /// A speed outside 1..=3600 is refused before anything is seeded.

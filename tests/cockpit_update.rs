@@ -12,9 +12,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use rollout_tui::app::keymap::{Command, KeySetting, Keymap};
 use rollout_tui::app::state::{AppState, Conn, Dialog, HISTORY_LEN, Panel, Screen, ToastLevel};
-use rollout_tui::app::update::{Effect, Msg, WriteOutcome, input_problem, update};
+use rollout_tui::app::update::{Effect, Msg, input_problem, update};
 use rollout_tui::domain::actions::{Action, UserList};
 use rollout_tui::domain::units::Percent;
+use rollout_tui::engine::WriteOutcome;
 use rollout_tui::metrics::Regression;
 use rollout_tui::ops::diff_fields;
 use rollout_tui::store::{Revision, StoreChange, StoredRollout};
@@ -26,11 +27,11 @@ fn pct(text: &str) -> Percent {
 
 /// The write a key should lead to: compare-and-set against the document as shown.
 fn perform(s: &AppState, id: &str, action: Action) -> Vec<Effect> {
-    vec![Effect::Perform {
+    vec![Effect::Engine(EngineCommand::Perform {
         id: id.into(),
         action,
         seen: Box::new(s.entry(id).expect("the rollout is shown").stored.clone()),
-    }]
+    })]
 }
 
 fn screen(state: &AppState, w: u16, h: u16) -> String {
@@ -103,7 +104,12 @@ fn open_loads_events_and_esc_goes_back() {
     let mut s = demo_state();
     select(&mut s, "ocr-fallback");
     let effects = press(&mut s, KeyCode::Enter);
-    assert_eq!(effects, vec![Effect::LoadEvents("ocr-fallback".into())]);
+    assert_eq!(
+        effects,
+        vec![Effect::Engine(EngineCommand::LoadEvents(
+            "ocr-fallback".into()
+        ))]
+    );
     assert_eq!((s.screen, s.focus), (Screen::Detail, Panel::Timeline));
     for panel in [Panel::Health, Panel::Users, Panel::Events, Panel::Timeline] {
         press(&mut s, KeyCode::Tab);
@@ -252,7 +258,7 @@ fn a_dialog_writes_against_the_document_it_was_opened_on() {
     upsert(&mut s, changed);
     assert_eq!(dialog_kind(&s), "confirm", "the question stays open");
     let effects = ch(&mut s, 'y');
-    let [Effect::Perform { seen, action, .. }] = effects.as_slice() else {
+    let [Effect::Engine(EngineCommand::Perform { seen, action, .. })] = effects.as_slice() else {
         panic!("{effects:?}");
     };
     assert_eq!(*action, Action::Advance);
@@ -267,7 +273,7 @@ fn a_dialog_writes_against_the_document_it_was_opened_on() {
     let shown = s.entry("current").unwrap().stored.clone();
     assert_eq!(shown, newer);
     let effects = ch(&mut s, 'p');
-    let [Effect::Perform { seen, .. }] = effects.as_slice() else {
+    let [Effect::Engine(EngineCommand::Perform { seen, .. })] = effects.as_slice() else {
         panic!("{effects:?}");
     };
     assert_eq!(**seen, shown);
@@ -505,7 +511,7 @@ fn pause_performs_at_once_and_resume_follows() {
     let effects = ch(&mut s, 'p');
     assert!(matches!(
         effects.as_slice(),
-        [Effect::Perform { action: Action::Pause { reason: Some(r) }, .. }] if r.contains(ACTOR)
+        [Effect::Engine(EngineCommand::Perform { action: Action::Pause { reason: Some(r) }, .. })] if r.contains(ACTOR)
     ));
 }
 
@@ -540,13 +546,17 @@ fn u_works_from_the_overview() {
     select(&mut s, "ocr-fallback");
     assert_eq!(
         ch(&mut s, 'u'),
-        vec![Effect::LoadEvents("ocr-fallback".into())]
+        vec![Effect::Engine(EngineCommand::LoadEvents(
+            "ocr-fallback".into()
+        ))]
     );
     assert_eq!((s.screen, s.focus), (Screen::Detail, Panel::Users));
     assert_eq!(s.selected_entry().unwrap().id(), "ocr-fallback");
     assert_eq!(
         ch(&mut s, 'e'),
-        vec![Effect::LoadEvents("ocr-fallback".into())]
+        vec![Effect::Engine(EngineCommand::LoadEvents(
+            "ocr-fallback".into()
+        ))]
     );
     assert_eq!(s.focus, Panel::Events);
 }
@@ -693,7 +703,7 @@ fn d_after_removing_the_last_user_acts_on_the_highlighted_one() {
     after.revision = Revision("9".into());
     update(
         &mut s,
-        Msg::Performed {
+        Msg::Engine(EngineEvent::Written {
             id: "current".into(),
             action: Action::RemoveUsers {
                 list: UserList::Canary,
@@ -703,7 +713,7 @@ fn d_after_removing_the_last_user_acts_on_the_highlighted_one() {
                 summary: "removed 1 canary user".into(),
                 stored: after,
             },
-        },
+        }),
     );
     let text = screen(&s, 80, 24);
     assert!(text.contains("▶ qa-team-1"), "{text}");
@@ -838,14 +848,14 @@ fn conflicted() -> (AppState, StoredRollout) {
     };
     let effects = update(
         &mut s,
-        Msg::Performed {
+        Msg::Engine(EngineEvent::Written {
             id: "current".into(),
             action: Action::Advance,
             outcome: WriteOutcome::Conflict {
                 changed: diff_fields(&before.fields, &now_doc.fields),
                 current: now_doc.clone(),
             },
-        },
+        }),
     );
     assert!(effects.is_empty());
     (s, now_doc)
@@ -932,13 +942,13 @@ fn failed_write_shows_an_error_toast_that_expires() {
     assert_eq!(s.pending_writes, 1);
     let effects = update(
         &mut s,
-        Msg::Performed {
+        Msg::Engine(EngineEvent::Written {
             id: "current".into(),
             action: Action::Rollback {
                 reason: "bad".into(),
             },
             outcome: WriteOutcome::Failed("store unavailable: disk I/O error".into()),
-        },
+        }),
     );
     assert!(effects.is_empty());
     assert_eq!(s.pending_writes, 0);
@@ -964,16 +974,19 @@ fn done_write_updates_the_rollout_toasts_and_reloads_events() {
     after.revision = Revision("3".into());
     let effects = update(
         &mut s,
-        Msg::Performed {
+        Msg::Engine(EngineEvent::Written {
             id: "current".into(),
             action: Action::SetPercent(pct("5")),
             outcome: WriteOutcome::Done {
                 summary: "set to 5%".into(),
                 stored: after,
             },
-        },
+        }),
     );
-    assert_eq!(effects, vec![Effect::LoadEvents("current".into())]);
+    assert_eq!(
+        effects,
+        vec![Effect::Engine(EngineCommand::LoadEvents("current".into()))]
+    );
     assert_eq!(s.pending_writes, 0);
     let r = s.entry("current").unwrap().rollout.clone().unwrap();
     assert_eq!(r.percentage, pct("5"));
@@ -1058,7 +1071,10 @@ fn rollback_stays_reachable_on_a_malformed_document() {
 fn store_disconnect_and_reconnect_toggle_the_banner() {
     let mut s = demo_state();
     assert_eq!(s.store_conn, Conn::Connected);
-    update(&mut s, Msg::Store(StoreChange::Disconnected("gone".into())));
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::Store(StoreChange::Disconnected("gone".into()))),
+    );
     assert_eq!(
         s.store_conn,
         Conn::Disconnected {
@@ -1071,11 +1087,16 @@ fn store_disconnect_and_reconnect_toggle_the_banner() {
     tick(&mut s, t0() + chrono::Duration::seconds(30));
     update(
         &mut s,
-        Msg::Store(StoreChange::Disconnected("still gone".into())),
+        Msg::Engine(EngineEvent::Store(StoreChange::Disconnected(
+            "still gone".into(),
+        ))),
     );
     assert!(matches!(&s.store_conn, Conn::Disconnected { since, .. } if *since == t0()));
     assert!(screen(&s, 200, 60).contains("STORE DISCONNECTED 30s"));
-    update(&mut s, Msg::Store(StoreChange::Reconnected));
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::Store(StoreChange::Reconnected)),
+    );
     assert_eq!(s.store_conn, Conn::Connected);
     assert_eq!(s.store_seen_at, Some(t0() + chrono::Duration::seconds(30)));
     let text = screen(&s, 200, 60);
@@ -1088,7 +1109,10 @@ fn store_disconnect_and_reconnect_toggle_the_banner() {
 #[test]
 fn store_outage_banner_ages_the_store_data() {
     let mut s = demo_state();
-    update(&mut s, Msg::Store(StoreChange::Disconnected("gone".into())));
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::Store(StoreChange::Disconnected("gone".into()))),
+    );
     let end = t0() + chrono::Duration::minutes(2);
     feed_samples(&mut s, "current", 8, end, healthy_sample);
     let text = screen(&s, 200, 60);
@@ -1109,7 +1133,10 @@ fn a_silent_store_ages_the_data_from_its_last_word() {
     let mut s = demo_state();
     let why =
         "no word from the store for 20 s (the Firestore emulator at 127.0.0.1:1 stopped answering)";
-    update(&mut s, Msg::Store(StoreChange::Disconnected(why.into())));
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::Store(StoreChange::Disconnected(why.into()))),
+    );
     assert!(
         matches!(&s.store_conn, Conn::Disconnected { since, .. } if *since == t0() - chrono::Duration::seconds(20))
     );
@@ -1133,7 +1160,7 @@ fn live_upsert_reloads_events_of_the_open_rollout_only() {
     changed.revision = Revision("5".into());
     assert_eq!(
         upsert(&mut s, changed),
-        vec![Effect::LoadEvents("current".into())]
+        vec![Effect::Engine(EngineCommand::LoadEvents("current".into()))]
     );
     assert_eq!(
         s.entry("current")
@@ -1173,7 +1200,9 @@ fn removed_while_open_goes_back_with_a_note() {
     let mut s = detail("search-ranking-v2");
     update(
         &mut s,
-        Msg::Store(StoreChange::Removed("search-ranking-v2".into())),
+        Msg::Engine(EngineEvent::Store(StoreChange::Removed(
+            "search-ranking-v2".into(),
+        ))),
     );
     assert_eq!(s.screen, Screen::Overview);
     assert_eq!(s.rollouts.len(), 2);
@@ -1211,13 +1240,8 @@ fn a_metrics_outage_keeps_the_last_good_sample() {
         .taken_at;
     let later = t0() + chrono::Duration::seconds(60);
     tick(&mut s, later);
-    update(
-        &mut s,
-        Msg::Sample {
-            id: "current".into(),
-            sample: outage_sample(later),
-        },
-    );
+    let msg = health_msg(&s, "current", outage_sample(later));
+    update(&mut s, msg);
     let h = &s.entry("current").unwrap().health;
     assert_eq!(h.last_good.as_ref().unwrap().taken_at, good_at);
     assert!(h.source_error().unwrap().contains("connection refused"));
@@ -1236,13 +1260,8 @@ fn a_metrics_outage_keeps_the_last_good_sample() {
 fn without_any_good_sample_nothing_is_called_last_good() {
     let mut s = empty_state();
     add(&mut s, &current());
-    update(
-        &mut s,
-        Msg::Sample {
-            id: "current".into(),
-            sample: outage_sample(t0()),
-        },
-    );
+    let msg = health_msg(&s, "current", outage_sample(t0()));
+    update(&mut s, msg);
     assert!(s.entry("current").unwrap().health.last_good.is_none());
     open(&mut s, "current");
     press(&mut s, KeyCode::Tab);
@@ -1268,10 +1287,10 @@ fn faults_are_injected_from_a_dialog_with_the_simulator_only() {
     assert!(ch(&mut s, 'z').is_empty(), "other keys keep it open");
     assert_eq!(
         ch(&mut s, '1'),
-        vec![Effect::Fault {
+        vec![Effect::Engine(EngineCommand::Fault {
             id: "current".into(),
             fault: Some(Regression::ErrorSpike { error_rate: 0.2 })
-        }]
+        })]
     );
     assert!(s.dialog.is_none());
     press(&mut s, KeyCode::Tab);
@@ -1283,10 +1302,10 @@ fn faults_are_injected_from_a_dialog_with_the_simulator_only() {
     ch(&mut s, '!');
     assert_eq!(
         ch(&mut s, '0'),
-        vec![Effect::Fault {
+        vec![Effect::Engine(EngineCommand::Fault {
             id: "current".into(),
             fault: None
-        }]
+        })]
     );
     assert!(!screen(&s, 200, 60).contains("SIMULATED FAULT"));
 }
@@ -1313,10 +1332,10 @@ fn history_backfills_the_sparklines_before_the_live_points() {
         .collect();
     update(
         &mut s,
-        Msg::History {
+        Msg::Engine(EngineEvent::History {
             id: "current".into(),
             samples: past,
-        },
+        }),
     );
     let h = &s.entry("current").unwrap().health;
     assert_eq!(h.history.len(), rollout_tui::app::state::HISTORY_LEN);

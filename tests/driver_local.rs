@@ -93,7 +93,7 @@ async fn a_slow_refresh_gets_a_lease_that_outlasts_two_ticks() {
     let fast = rig
         .driver("cockpit-b", policy)
         .ticking_every(std::time::Duration::from_secs(15));
-    assert_eq!(fast.lease_ttl(), rollout_tui::app::driver::LEASE_TTL);
+    assert_eq!(fast.lease_ttl(), rollout_tui::engine::driver::LEASE_TTL);
 }
 
 #[tokio::test]
@@ -107,7 +107,7 @@ async fn a_driver_without_store_or_metrics_stops_acting() {
 async fn a_driver_for_a_missing_rollout_holds_no_lease() {
     let (_d, s) = store();
     let rig = driver_rig::Rig::new(s.clone());
-    let mut d = rollout_tui::app::driver::Driver::new(
+    let mut d = rollout_tui::engine::driver::Driver::new(
         s.clone(),
         rig.sim.clone(),
         "no-such-rollout",
@@ -120,7 +120,7 @@ async fn a_driver_for_a_missing_rollout_holds_no_lease() {
     );
     let t = d.tick(rig.now).await;
     assert!(
-        matches!(&t.lease, rollout_tui::app::driver::LeaseState::Unavailable(w) if w.contains("does not exist")),
+        matches!(&t.lease, rollout_tui::engine::driver::LeaseState::Unavailable(w) if w.contains("does not exist")),
         "{:?}",
         t.lease
     );

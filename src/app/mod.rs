@@ -1,7 +1,5 @@
 //! The cockpit: state, messages, the reducer, and the runtime that does the IO.
 
-pub mod clock;
-pub mod driver;
 pub mod keymap;
 pub mod runtime;
 pub mod state;

@@ -6,13 +6,13 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
-use crate::app::driver::LeaseState;
 use crate::app::keymap::Keymap;
 use crate::domain::actions::{Action, UserList};
 use crate::domain::event::Event;
-use crate::domain::health::{BreachTracker, GateConfig, GateReport, HealthSample, Verdict};
+use crate::domain::health::{GateConfig, GateReport, HealthSample, Verdict};
 use crate::domain::progression::{Decision, NextStage, Policy};
 use crate::domain::rollout::{DocError, Plan, Rollout, Status};
+use crate::engine::driver::LeaseState;
 use crate::ops::FieldChange;
 use crate::store::{Lease, StoredRollout};
 
@@ -88,7 +88,6 @@ pub struct Health {
     /// The newest sample that had both sides: stays visible, marked with its age, through outages.
     pub last_good: Option<HealthSample>,
     pub report: Option<GateReport>,
-    pub tracker: BreachTracker,
     pub history: VecDeque<HistoryPoint>,
 }
 
@@ -189,6 +188,11 @@ pub enum Dialog {
     Fault {
         id: String,
     },
+    /// Quitting would stop auto-progression this cockpit runs: y quits (the leases are
+    /// released, so another cockpit can take over), n stays.
+    Quit {
+        driving: Vec<String>,
+    },
     /// Auto-progression is ready for the next stage and asks: y advances, n holds.
     AutoConfirm {
         id: String,
@@ -199,8 +203,8 @@ pub enum Dialog {
 }
 
 impl Dialog {
-    /// The rollout the dialog is about.
-    pub fn rollout_id(&self) -> &str {
+    /// The rollout the dialog is about (none for the quit question).
+    pub fn rollout_id(&self) -> Option<&str> {
         match self {
             Dialog::Confirm { id, .. }
             | Dialog::TypedConfirm { id, .. }
@@ -209,7 +213,8 @@ impl Dialog {
             | Dialog::AddUser { id, .. }
             | Dialog::Conflict { id, .. }
             | Dialog::Fault { id }
-            | Dialog::AutoConfirm { id, .. } => id,
+            | Dialog::AutoConfirm { id, .. } => Some(id),
+            Dialog::Quit { .. } => None,
         }
     }
 }
@@ -268,6 +273,8 @@ pub struct AppState {
     pub pending_writes: usize,
     pub now: DateTime<Utc>,
     pub quit: bool,
+    /// Something visible changed since the last draw (set by `update`, cleared by the runtime).
+    pub dirty: bool,
     /// Some in watch mode: nothing can be written, whatever the keys.
     pub wall: Option<Wall>,
 }
@@ -310,8 +317,34 @@ impl AppState {
             pending_writes: 0,
             now,
             quit: false,
+            dirty: true,
             wall: None,
         }
+    }
+
+    /// Whether anything of rollout `id` is on screen now (its row, its detail, its tile).
+    pub fn shows(&self, id: &str) -> bool {
+        if self.wall.is_some() {
+            return true;
+        }
+        match self.screen {
+            Screen::Detail => self.selected_entry().is_some_and(|e| e.id() == id),
+            Screen::Overview => self.visible().iter().any(|&i| self.rollouts[i].id() == id),
+        }
+    }
+
+    /// The rollouts this cockpit's auto-progression drives now (it holds their lease).
+    pub fn driving(&self) -> Vec<String> {
+        self.rollouts
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.auto.as_ref().and_then(|a| a.lease.as_ref()),
+                    Some(LeaseState::Held(_))
+                )
+            })
+            .map(|e| e.id().to_string())
+            .collect()
     }
 
     /// The filter in effect: what is being typed, else the kept filter.

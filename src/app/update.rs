@@ -6,21 +6,20 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyM
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use crate::app::driver::{LeaseState, Step};
 use crate::app::keymap::Command;
 use crate::app::state::{
     AppState, AutoView, Conn, Dialog, EVENTS_SHOWN, Entry, HISTORY_LEN, HistoryPoint, Panel,
     Screen, Toast, ToastLevel,
 };
 use crate::domain::actions::{self, Action, UserList};
-use crate::domain::event::Event;
-use crate::domain::health::{HealthSample, evaluate};
-use crate::domain::progression::Decision;
+use crate::domain::health::{GateReport, HealthSample};
 use crate::domain::rollout::{Rollout, Status};
 use crate::domain::units::Percent;
+use crate::domain::units::format_elapsed;
+use crate::engine::driver::{LeaseState, Step};
+use crate::engine::{Command as EngineCommand, DriverUpdate, EngineEvent, WriteOutcome};
 use crate::metrics::Regression;
-use crate::ops::FieldChange;
-use crate::store::{Lease, StoreChange, StoredRollout};
+use crate::store::{StoreChange, StoredRollout};
 
 /// How long a message stays in the status line.
 const TOAST_SECONDS: i64 = 8;
@@ -34,105 +33,54 @@ pub const FAULT_CHOICES: [(char, Regression); 3] = [
 /// A percentage jump bigger than this (or to 100 %) asks first.
 const BIG_JUMP_POINTS: f64 = 25.0;
 
+// Nearly every message is an engine event, moved once from the channel into `update`:
+// boxing it would add an allocation per message for no saving.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Msg {
     Key(KeyEvent),
-    Store(StoreChange),
-    Sample {
-        id: String,
-        sample: HealthSample,
-    },
-    /// Samples from before the screen opened, oldest first (sparklines only).
-    History {
-        id: String,
-        samples: Vec<HealthSample>,
-    },
-    Events {
-        id: String,
-        result: Result<Vec<Event>, String>,
-    },
-    Lease {
-        id: String,
-        lease: Option<Lease>,
-    },
-    Performed {
-        id: String,
-        action: Action,
-        outcome: WriteOutcome,
-    },
-    /// One auto-progression tick's outcome (its sample arrives as `Sample`).
-    Driver {
-        id: String,
-        update: DriverUpdate,
-    },
-    /// The driver's answer to an operator's yes.
-    AutoConfirmed {
-        id: String,
-        result: Result<String, String>,
-    },
-    /// The driver could not start (no metrics source, read-only mode).
-    AutoUnavailable {
-        id: String,
-        why: String,
-    },
+    /// What the engine says changed.
+    Engine(EngineEvent),
     Tick(DateTime<Utc>),
     Resize,
 }
 
-#[derive(Debug, Clone)]
-pub enum WriteOutcome {
-    Done {
-        summary: String,
-        stored: StoredRollout,
-    },
-    Conflict {
-        changed: Vec<FieldChange>,
-        current: StoredRollout,
-    },
-    Failed(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct DriverUpdate {
-    pub lease: LeaseState,
-    pub decision: Decision,
-    pub step: Step,
-    pub acted: Option<Result<String, String>>,
-    /// The gates behind the decision, for a confirmation dialog.
-    pub evidence: Vec<String>,
+impl From<EngineEvent> for Msg {
+    fn from(e: EngineEvent) -> Msg {
+        Msg::Engine(e)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// A write, compare-and-set against `seen`: the document the operator decided on.
-    Perform {
-        id: String,
-        action: Action,
-        seen: Box<StoredRollout>,
-    },
-    LoadEvents(String),
-    /// Simulator only: inject `fault` into the rollout's canary, or clear every fault (None).
-    Fault {
-        id: String,
-        fault: Option<Regression>,
-    },
-    StartAuto(String),
-    StopAuto(String),
-    /// The operator's answer to auto-progression's question about `stage`.
-    AutoAnswer {
-        id: String,
-        stage: usize,
-        yes: bool,
-    },
+    /// Asks the engine to do something (write, load, drive).
+    Engine(EngineCommand),
     Quit,
 }
 
+impl From<EngineCommand> for Effect {
+    fn from(c: EngineCommand) -> Effect {
+        Effect::Engine(c)
+    }
+}
+
+/// Applies a message; returns what the runtime should do. Sets `state.dirty` when the
+/// screen must be drawn again (messages that change nothing visible leave it alone).
 pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
     match msg {
-        Msg::Key(key) if key.kind != KeyEventKind::Release => on_key(state, key),
-        Msg::Key(_) | Msg::Resize => vec![],
+        Msg::Key(key) if key.kind != KeyEventKind::Release => {
+            state.dirty = true;
+            on_key(state, key)
+        }
+        Msg::Key(_) => vec![],
+        Msg::Resize => {
+            state.dirty = true;
+            vec![]
+        }
         Msg::Tick(now) => {
             state.now = now;
+            // The runtime ticks only while a clock, a countdown or a message is on screen.
+            state.dirty = true;
             if let Some(wall) = state.wall.as_mut()
                 && !wall.paused
                 && (now - wall.last_rotate).to_std().unwrap_or_default() >= wall.rotate_every
@@ -147,20 +95,34 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
-        Msg::Store(change) => on_store(state, change),
-        Msg::History { id, samples } => {
+        Msg::Engine(event) => on_engine(state, event),
+    }
+}
+
+fn on_engine(state: &mut AppState, event: EngineEvent) -> Vec<Effect> {
+    match event {
+        EngineEvent::Store(change) => {
+            state.dirty = true;
+            on_store(state, change)
+        }
+        EngineEvent::History { id, samples } => {
+            state.dirty |= state.shows(&id);
             on_history(state, &id, samples);
             vec![]
         }
-        Msg::Sample { id, sample } => {
-            on_sample(state, &id, sample);
+        EngineEvent::Health { id, sample, report } => {
+            state.dirty |= state.shows(&id);
+            on_health(state, &id, sample, report);
             vec![]
         }
-        Msg::Events { id, result } => {
+        EngineEvent::Events { id, result } => {
             match result {
                 Ok(events) => {
-                    if let Some(e) = state.entry_mut(&id) {
+                    if let Some(e) = state.entry_mut(&id)
+                        && e.events != events
+                    {
                         e.events = events;
+                        state.dirty = true;
                     }
                 }
                 Err(why) => toast(
@@ -171,19 +133,28 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
-        Msg::Lease { id, lease } => {
-            if let Some(e) = state.entry_mut(&id) {
+        EngineEvent::Lease { id, lease } => {
+            if let Some(e) = state.entry_mut(&id)
+                && e.lease != lease
+            {
                 e.lease = lease;
+                state.dirty = true;
             }
             vec![]
         }
-        Msg::Performed {
+        EngineEvent::Written {
             id,
             action,
             outcome,
-        } => on_performed(state, id, action, outcome),
-        Msg::Driver { id, update } => on_driver(state, id, update),
-        Msg::AutoConfirmed { id, result } => {
+        } => {
+            state.dirty = true;
+            on_performed(state, id, action, outcome)
+        }
+        EngineEvent::Driver { id, update } => {
+            state.dirty = true;
+            on_driver(state, id, update)
+        }
+        EngineEvent::AutoConfirmed { id, result } => {
             match result {
                 Ok(summary) => toast(state, ToastLevel::Info, format!("{id}: {summary}")),
                 Err(why) => toast(
@@ -192,9 +163,9 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                     format!("{id}: not advanced: {why}"),
                 ),
             }
-            vec![Effect::LoadEvents(id)]
+            vec![EngineCommand::LoadEvents(id).into()]
         }
-        Msg::AutoUnavailable { id, why } => {
+        EngineEvent::AutoUnavailable { id, why } => {
             if let Some(e) = state.entry_mut(&id) {
                 e.auto = None;
             }
@@ -205,10 +176,27 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
             );
             vec![]
         }
+        EngineEvent::TaskFailed {
+            task,
+            error,
+            restart_in,
+        } => {
+            let next = match restart_in {
+                Some(wait) => format!("restarting in {}", format_elapsed(wait)),
+                None => "not restarted".to_string(),
+            };
+            toast(
+                state,
+                ToastLevel::Error,
+                format!("{task} failed ({error}); {next}"),
+            );
+            vec![]
+        }
     }
 }
 
 fn toast(state: &mut AppState, level: ToastLevel, text: String) {
+    state.dirty = true;
     state.toast = Some(Toast {
         text,
         level,
@@ -227,7 +215,7 @@ fn on_store(state: &mut AppState, change: StoreChange) -> Vec<Effect> {
             if state.screen == Screen::Detail
                 && state.selected_entry().is_some_and(|e| e.id() == id)
             {
-                return vec![Effect::LoadEvents(id)];
+                return vec![Effect::Engine(EngineCommand::LoadEvents(id))];
             }
         }
         StoreChange::Removed(id) => {
@@ -332,22 +320,12 @@ fn clamp_selection(state: &mut AppState) {
     state.user_cursor = state.user_cursor.min(users.saturating_sub(1));
 }
 
-fn on_sample(state: &mut AppState, id: &str, sample: HealthSample) {
-    let defaults = state.gates.clone();
-    let now = state.now;
+/// A sample and the engine's report of it: the screen shows the judgment the driver acts
+/// on, never a second one of its own.
+fn on_health(state: &mut AppState, id: &str, sample: HealthSample, report: GateReport) {
     let Some(entry) = state.entry_mut(id) else {
         return;
     };
-    let gates = match entry.rollout.as_ref() {
-        Ok(r) => r
-            .gates
-            .as_ref()
-            .unwrap_or(&defaults)
-            .at_percentage(r.percentage),
-        Err(_) => defaults,
-    };
-    let mut report = evaluate(&sample, &gates, now.max(sample.taken_at));
-    entry.health.tracker.observe(&mut report, &gates);
     let point = HistoryPoint::of(&sample);
     let h = &mut entry.health;
     if h.history.len() == HISTORY_LEN {
@@ -401,7 +379,7 @@ fn on_driver(state: &mut AppState, id: String, update: DriverUpdate) -> Vec<Effe
         if let Some(auto) = entry.auto.as_mut() {
             auto.acted = Some(result.clone());
         }
-        effects.push(Effect::LoadEvents(id.clone()));
+        effects.push(Effect::Engine(EngineCommand::LoadEvents(id.clone())));
         let (level, text) = match result {
             Ok(summary) => (ToastLevel::Info, format!("{id}: auto: {summary}")),
             Err(why) => (
@@ -458,7 +436,7 @@ fn on_performed(
             upsert(state, stored);
             clamp_selection(state);
             toast(state, ToastLevel::Info, format!("{id}: {summary}"));
-            vec![Effect::LoadEvents(id)]
+            vec![Effect::Engine(EngineCommand::LoadEvents(id))]
         }
         WriteOutcome::Conflict { changed, current } => {
             upsert(state, current);
@@ -502,7 +480,10 @@ pub fn action_name(action: &Action) -> &'static str {
 /// dialog leads to is compare-and-set against this revision, so a change made meanwhile
 /// is shown as a conflict instead of being built upon unseen.
 fn open_dialog(state: &mut AppState, dialog: Dialog) {
-    state.dialog_seen = state.entry(dialog.rollout_id()).map(|e| e.stored.clone());
+    state.dialog_seen = dialog
+        .rollout_id()
+        .and_then(|id| state.entry(id))
+        .map(|e| e.stored.clone());
     state.dialog = Some(dialog);
 }
 
@@ -519,11 +500,11 @@ fn perform(state: &mut AppState, id: &str, action: Action) -> Vec<Effect> {
         return vec![];
     };
     state.pending_writes += 1;
-    vec![Effect::Perform {
+    vec![Effect::Engine(EngineCommand::Perform {
         id: id.to_string(),
         action,
         seen: Box::new(seen),
-    }]
+    })]
 }
 
 fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
@@ -567,8 +548,13 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     };
     match command {
         Command::Quit => {
-            state.quit = true;
-            vec![Effect::Quit]
+            let driving = state.driving();
+            if driving.is_empty() {
+                state.quit = true;
+                return vec![Effect::Quit];
+            }
+            open_dialog(state, Dialog::Quit { driving });
+            vec![]
         }
         Command::Help => {
             state.help_open = true;
@@ -592,7 +578,7 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 state.focus = Panel::Timeline;
                 state.user_cursor = 0;
                 state.event_offset = 0;
-                return vec![Effect::LoadEvents(id)];
+                return vec![Effect::Engine(EngineCommand::LoadEvents(id))];
             }
             vec![]
         }
@@ -630,7 +616,7 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             } else {
                 Panel::Events
             };
-            vec![Effect::LoadEvents(id)]
+            vec![Effect::Engine(EngineCommand::LoadEvents(id))]
         }
         Command::AddUser | Command::RemoveUser | Command::ToggleExcluded => {
             users_command(state, command)
@@ -646,7 +632,7 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                     ToastLevel::Info,
                     format!("{id}: auto-progression off (lease released)"),
                 );
-                vec![Effect::StopAuto(id)]
+                vec![EngineCommand::StopAuto(id).into()]
             } else {
                 entry.auto = Some(AutoView::default());
                 toast(
@@ -654,7 +640,7 @@ fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                     ToastLevel::Info,
                     format!("{id}: auto-progression on"),
                 );
-                vec![Effect::StartAuto(id)]
+                vec![EngineCommand::StartAuto(id).into()]
             }
         }
         Command::Fault => {
@@ -985,6 +971,7 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
         Dialog::Confirm { .. }
         | Dialog::Conflict { .. }
         | Dialog::AutoConfirm { .. }
+        | Dialog::Quit { .. }
         | Dialog::Fault { .. } => None,
     }
 }
@@ -996,11 +983,11 @@ fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     if key.code == KeyCode::Esc {
         // Dismissing auto-progression's question is a no: it must not re-ask every tick.
         if let Dialog::AutoConfirm { id, next, .. } = dialog {
-            return vec![Effect::AutoAnswer {
+            return vec![Effect::Engine(EngineCommand::AutoAnswer {
                 id,
                 stage: next.index,
                 yes: false,
-            }];
+            })];
         }
         return vec![];
     }
@@ -1023,28 +1010,41 @@ fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 vec![]
             }
         },
+        Dialog::Quit { driving } => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                state.quit = true;
+                vec![Effect::Quit]
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') => vec![],
+            _ => {
+                state.dialog = Some(Dialog::Quit { driving });
+                vec![]
+            }
+        },
         Dialog::AutoConfirm {
             id,
             next,
             evidence,
             since,
         } => match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') => vec![Effect::AutoAnswer {
-                id,
-                stage: next.index,
-                yes: true,
-            }],
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                vec![Effect::Engine(EngineCommand::AutoAnswer {
+                    id,
+                    stage: next.index,
+                    yes: true,
+                })]
+            }
             KeyCode::Char('n') | KeyCode::Char('N') => {
                 toast(
                     state,
                     ToastLevel::Info,
                     format!("{id}: holding at the current stage (answered no)"),
                 );
-                vec![Effect::AutoAnswer {
+                vec![Effect::Engine(EngineCommand::AutoAnswer {
                     id,
                     stage: next.index,
                     yes: false,
-                }]
+                })]
             }
             _ => {
                 state.dialog = Some(Dialog::AutoConfirm {
@@ -1079,7 +1079,7 @@ fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 }
             };
             toast(state, ToastLevel::Info, text);
-            vec![Effect::Fault { id, fault }]
+            vec![EngineCommand::Fault { id, fault }.into()]
         }
         Dialog::Conflict {
             id,
@@ -1167,6 +1167,7 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
         Dialog::Confirm { .. }
         | Dialog::Conflict { .. }
         | Dialog::AutoConfirm { .. }
+        | Dialog::Quit { .. }
         | Dialog::Fault { .. } => vec![],
     }
 }

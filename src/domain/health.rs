@@ -863,6 +863,15 @@ fn severe_key(gate: &str) -> String {
     format!("{gate}{SEVERE_SUFFIX}")
 }
 
+/// One sample judged the one way every front end judges it: evaluated as of when it was
+/// taken (so the screen, the driver and `status` agree on the same sample whenever they
+/// look at it), then breaches carried on by `tracker`.
+pub fn judge(sample: &HealthSample, gates: &GateConfig, tracker: &mut BreachTracker) -> GateReport {
+    let mut report = evaluate(sample, gates, sample.taken_at);
+    tracker.observe(&mut report, gates);
+    report
+}
+
 impl BreachTracker {
     /// Fills `failing_since` and `sustained`. A Pass ends a breach; an Inconclusive sample
     /// neither confirms nor ends it, so the start is kept but nothing is sustained on it.

@@ -503,6 +503,15 @@ fn parse_plan(v: &Value) -> Result<Plan, String> {
 
 impl Rollout {
     /// Reads a stored document. Unknown fields are ignored here and kept by the store.
+    /// The gates that judge this rollout: its own, else `defaults`, without the relative
+    /// ones at 100 % (see `GateConfig::at_percentage`). The one rule for every front end.
+    pub fn gates_in_effect(&self, defaults: &GateConfig) -> GateConfig {
+        self.gates
+            .as_ref()
+            .unwrap_or(defaults)
+            .at_percentage(self.percentage)
+    }
+
     pub fn from_fields(id: &str, fields: &Fields) -> Result<Rollout, DocError> {
         let r = Reader { id, fields };
         let version = r

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 pub use config::{Credentials, MetricsConfig, SourceKind};
 pub use simulator::{Regression, Simulator};
 
-use crate::domain::health::{GateConfig, GateReport, HealthSample, SideStats, evaluate};
+use crate::domain::health::{GateConfig, GateReport, HealthSample, SideStats, judge};
 use crate::domain::rollout::{Rollout, time_to_json};
 use crate::domain::units::format_duration;
 
@@ -282,12 +282,12 @@ pub async fn judge_all(
         .into_iter()
         .zip(rollouts)
         .map(|(s, r)| {
-            let gates = r
-                .gates
-                .as_ref()
-                .unwrap_or(default_gates)
-                .at_percentage(r.percentage);
-            let report = evaluate(&s, &gates, now);
+            // The same judgment as the cockpit's and the driver's (a fresh breach history).
+            let report = judge(
+                &s,
+                &r.gates_in_effect(default_gates),
+                &mut Default::default(),
+            );
             (s, report)
         })
         .collect()

@@ -28,6 +28,17 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
     let title: String;
     let hint: &str;
     match d {
+        Dialog::Quit { driving } => {
+            title = "Quit while driving?".into();
+            lines.push(Line::raw(format!(
+                "This cockpit runs auto-progression for {}.",
+                shown(&driving.join(", "))
+            )));
+            lines.push(Line::raw(
+                "Quitting stops it and releases the lease, so another cockpit can take over.",
+            ));
+            hint = "y: quit   n/Esc: stay";
+        }
         Dialog::Confirm { title: t, body, .. } => {
             title = t.clone();
             lines.extend(body.iter().map(|b| Line::raw(shown(b).into_owned())));

@@ -7,7 +7,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
 use super::{Theme, age_text, verdict_badge};
-use crate::app::driver::LeaseState;
 use crate::app::state::{AppState, EVENTS_SHOWN, Entry, HistoryPoint, Panel};
 use crate::domain::actions::UserList;
 use crate::domain::event::describe_list_change;
@@ -15,6 +14,7 @@ use crate::domain::health::{GateConfig, SideStats, Verdict};
 use crate::domain::rollout::{Rollout, Status};
 use crate::domain::text::escape as shown;
 use crate::domain::units::{format_duration, format_elapsed};
+use crate::engine::driver::LeaseState;
 
 /// Reads one side's value of one metric from a history point.
 type Pick = fn(&HistoryPoint) -> Option<f64>;

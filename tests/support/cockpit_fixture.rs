@@ -1,7 +1,7 @@
 //! Deterministic cockpit states, built without IO: fixed times, rollouts made by
 //! the real domain actions (`create` + `apply`), fed to the reducer as the store
-//! and the metrics source would feed them (`Msg::Store`, `Msg::Sample`,
-//! `Msg::Events`). Include with `#[path = "support/cockpit_fixture.rs"] mod cockpit_fixture;`.
+//! and the engine would feed them (`EngineEvent::Store`, `EngineEvent::Health`,
+//! `EngineEvent::Events`). Include with `#[path = "support/cockpit_fixture.rs"] mod cockpit_fixture;`.
 #![allow(dead_code)]
 
 use std::time::Duration as StdDuration;
@@ -16,6 +16,8 @@ use rollout_tui::domain::actions::{self, Action, Context, NewRollout, UserList};
 use rollout_tui::domain::event::Event;
 use rollout_tui::domain::health::{HealthSample, SideStats};
 use rollout_tui::domain::rollout::{Fields, Hashing, Plan, PlanPreset, Rollout};
+#[allow(unused_imports)]
+pub use rollout_tui::engine::{Command as EngineCommand, EngineEvent};
 use rollout_tui::store::{Revision, StoreChange, StoredRollout};
 
 pub const ACTOR: &str = "tester";
@@ -327,14 +329,27 @@ pub fn feed_samples(
     for i in 0..n {
         let at = end - Duration::seconds(SAMPLE_EVERY_SECS * (n - 1 - i) as i64);
         tick(state, at);
-        update(
-            state,
-            Msg::Sample {
-                id: id.into(),
-                sample: make(at, i),
-            },
-        );
+        let msg = health_msg(state, id, make(at, i));
+        update(state, msg);
     }
+}
+
+thread_local! {
+    /// The engine's judges for this test (each test runs on its own thread).
+    static JUDGES: rollout_tui::engine::judge::Judges = Default::default();
+}
+
+/// A sample as the engine sends it: judged by the rollout's one judge.
+pub fn health_msg(state: &AppState, id: &str, sample: HealthSample) -> Msg {
+    let report = match state.entry(id).and_then(|e| e.rollout.as_ref().ok()) {
+        Some(r) => JUDGES.with(|j| j.judge(r, &sample, &state.gates)),
+        None => rollout_tui::domain::health::evaluate(&sample, &state.gates, sample.taken_at),
+    };
+    Msg::Engine(EngineEvent::Health {
+        id: id.into(),
+        sample,
+        report,
+    })
 }
 
 // ---------------------------------------------------------------- states
@@ -356,17 +371,20 @@ pub fn tick(state: &mut AppState, now: DateTime<Utc>) {
 }
 
 pub fn upsert(state: &mut AppState, stored: StoredRollout) -> Vec<Effect> {
-    update(state, Msg::Store(StoreChange::Upserted(stored)))
+    update(
+        state,
+        Msg::Engine(EngineEvent::Store(StoreChange::Upserted(stored))),
+    )
 }
 
 pub fn add(state: &mut AppState, built: &Built) {
     upsert(state, built.stored.clone());
     update(
         state,
-        Msg::Events {
+        Msg::Engine(EngineEvent::Events {
             id: built.stored.id.clone(),
             result: Ok(built.events.clone()),
-        },
+        }),
     );
 }
 

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use rollout_tui::app::driver::{Driver, LeaseState, Step, TickReport};
 use rollout_tui::domain::actions::{self, Action, Context, NewRollout};
 use rollout_tui::domain::event::{Event, EventKind};
 use rollout_tui::domain::health::{BreachTracker, GateConfig, Verdict, evaluate};
 use rollout_tui::domain::progression::{ConfirmPolicy, Policy};
 use rollout_tui::domain::rollout::{Hashing, Plan, PlanPreset, Rollout, Status};
+use rollout_tui::engine::driver::{Driver, LeaseState, Step, TickReport};
 use rollout_tui::metrics::MetricsSource;
 use rollout_tui::metrics::config::SimulatorConfig;
 use rollout_tui::metrics::simulator::{Regression, Simulator};
@@ -293,7 +293,7 @@ pub async fn breach_seen_before_auto_carries_over(store: Arc<dyn RolloutStore>) 
     rig.now = seen_at + chrono::Duration::seconds(4 * 60 + 50);
     let mut d = rig
         .driver("cockpit-a", policy(ConfirmPolicy::Never))
-        .continuing(seen);
+        .sharing(std::sync::Arc::new(std::sync::Mutex::new(seen)));
     let reports = rig
         .run(&mut d, 200, false, |r| r.status == Status::Paused)
         .await;

@@ -9,9 +9,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::judge::{Tracker, judge_with};
 use crate::domain::actions::{Action, Context};
 use crate::domain::event::{Event, EventKind};
-use crate::domain::health::{BreachTracker, GateConfig, GateReport, HealthSample, evaluate};
+use crate::domain::health::{GateConfig, GateReport, HealthSample};
 use crate::domain::progression::{Decision, NextStage, Policy, decide};
 use crate::domain::rollout::{Plan, Rollout, Status};
 use crate::metrics::MetricsSource;
@@ -116,7 +117,7 @@ pub struct Driver {
     policy: Policy,
     default_gates: GateConfig,
     default_plan: Plan,
-    tracker: BreachTracker,
+    tracker: Tracker,
     lease: Option<Lease>,
     declined_stage: Option<usize>,
     last_stage: Option<usize>,
@@ -147,7 +148,7 @@ impl Driver {
             policy,
             default_gates,
             default_plan,
-            tracker: BreachTracker::default(),
+            tracker: Tracker::default(),
             lease: None,
             declined_stage: None,
             last_stage: None,
@@ -182,11 +183,11 @@ impl Driver {
         }
     }
 
-    /// Carries on the breaches the cockpit already saw, so "for 3m of 5m" means the same on
-    /// every line of the screen. Only failing gates are remembered, so this can make the
-    /// driver halt sooner, never advance sooner.
-    pub fn continuing(mut self, breaches: BreachTracker) -> Driver {
-        self.tracker = breaches;
+    /// Judges with `tracker`, the rollout's one breach history that the engine's sampler
+    /// used before auto-progression started: "for 3m of 5m" means the same on every line
+    /// of the screen and to the driver.
+    pub fn sharing(mut self, tracker: Tracker) -> Driver {
+        self.tracker = tracker;
         self
     }
 
@@ -237,13 +238,7 @@ impl Driver {
             self.last_stage = stage;
         }
         let sample = self.metrics.sample(&rollout, now).await;
-        let gates = rollout
-            .gates
-            .as_ref()
-            .unwrap_or(&self.default_gates)
-            .at_percentage(rollout.percentage);
-        let mut report = evaluate(&sample, &gates, now);
-        self.tracker.observe(&mut report, &gates);
+        let report = judge_with(&self.tracker, &rollout, &sample, &self.default_gates);
         let (decision, mut step) = step(&StepInput {
             rollout: &rollout,
             report: Some(&report),

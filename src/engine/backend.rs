@@ -1,0 +1,137 @@
+//! What the engine can do with a store. The cockpit gets the full store; the wall gets
+//! `ReadOnlyStore`, which has no write methods, so it cannot write whatever happens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use super::WriteOutcome;
+use crate::domain::actions::{Action, Context};
+use crate::domain::event::Event;
+use crate::domain::rollout::Plan;
+use crate::ops::{self, PerformError};
+use crate::store::{Lease, ReadOnlyStore, RolloutStore, StoreChange, StoreResult, StoredRollout};
+
+/// Events loaded for the detail view.
+pub const EVENTS_LOADED: usize = 50;
+
+/// A write that takes longer than this is reported as failed (it may still land; the
+/// store's change stream will show it).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub trait Backend: Clone + Send + Sync + 'static {
+    fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>>;
+    fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>>;
+    fn lease(&self, id: String) -> BoxFuture<'_, StoreResult<Option<Lease>>>;
+    /// Runs a write and reports its outcome; `None` when this backend cannot write.
+    fn perform(
+        &self,
+        seen: StoredRollout,
+        action: Action,
+        actor: String,
+        plan: Plan,
+        now: DateTime<Utc>,
+    ) -> Option<BoxFuture<'static, WriteOutcome>>;
+    /// The store a driver may write through; `None` in read-only mode.
+    fn writable(&self) -> Option<Arc<dyn RolloutStore>>;
+}
+
+impl Backend for Arc<dyn RolloutStore> {
+    fn lease(&self, id: String) -> BoxFuture<'_, StoreResult<Option<Lease>>> {
+        Box::pin(async move { self.get_lease(&id).await })
+    }
+
+    fn writable(&self) -> Option<Arc<dyn RolloutStore>> {
+        Some(self.clone())
+    }
+
+    fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>> {
+        Box::pin(self.watch())
+    }
+
+    fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>> {
+        Box::pin(async move {
+            self.list_events(&id, EVENTS_LOADED)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn perform(
+        &self,
+        seen: StoredRollout,
+        action: Action,
+        actor: String,
+        plan: Plan,
+        now: DateTime<Utc>,
+    ) -> Option<BoxFuture<'static, WriteOutcome>> {
+        let store = self.clone();
+        Some(Box::pin(async move {
+            let id = seen.id.clone();
+            let ctx = Context {
+                actor: &actor,
+                now,
+                default_plan: &plan,
+            };
+            let result = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                ops::perform_on(store.as_ref(), &seen, &action, ctx, None),
+            )
+            .await;
+            match result {
+                Err(_) => WriteOutcome::Failed(format!(
+                    "no answer from the store in {}s; check `events {id}` before retrying",
+                    WRITE_TIMEOUT.as_secs()
+                )),
+                Ok(Ok(done)) => WriteOutcome::Done {
+                    summary: done.transition.summary,
+                    stored: done.stored,
+                },
+                Ok(Err(PerformError::Conflict {
+                    current, changed, ..
+                })) => WriteOutcome::Conflict {
+                    changed,
+                    current: *current,
+                },
+                Ok(Err(e)) => WriteOutcome::Failed(e.to_string()),
+            }
+        }))
+    }
+}
+
+impl Backend for ReadOnlyStore {
+    fn lease(&self, id: String) -> BoxFuture<'_, StoreResult<Option<Lease>>> {
+        Box::pin(async move { self.get_lease(&id).await })
+    }
+
+    fn writable(&self) -> Option<Arc<dyn RolloutStore>> {
+        None
+    }
+
+    fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>> {
+        Box::pin(self.watch())
+    }
+
+    fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>> {
+        Box::pin(async move {
+            self.list_events(&id, EVENTS_LOADED)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn perform(
+        &self,
+        seen: StoredRollout,
+        action: Action,
+        _: String,
+        _: Plan,
+        _: DateTime<Utc>,
+    ) -> Option<BoxFuture<'static, WriteOutcome>> {
+        tracing::error!(rollout = %seen.id, ?action, "read-only watch mode was asked to write; refused");
+        None
+    }
+}

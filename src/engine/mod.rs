@@ -1,0 +1,280 @@
+//! The headless engine under every front end (the cockpit, the wall, and the one-shot
+//! commands through `judge`): it owns the store subscription, compare-and-set writes, the
+//! drivers and their leases, the clock, bounded sampling, and one health judge per rollout.
+//! It takes typed `Command`s and emits one typed stream of `EngineEvent`s that say what
+//! changed. Its work runs as supervised tasks: a task that fails is reported as an event
+//! and restarted with backoff where that is safe (see `supervise`).
+//!
+//! ```text
+//! front end ──Command──> engine ──> store writes, drivers, fault injection
+//!     ^                    │
+//!     └────EngineEvent─────┘  store changes, judged samples, leases, write outcomes
+//! ```
+
+pub mod backend;
+pub mod clock;
+pub mod driver;
+pub mod judge;
+pub mod supervise;
+mod tasks;
+
+pub use tasks::{HISTORY_POINTS, SAMPLER_PANIC_FOR_TEST_ENV};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::domain::actions::Action;
+use crate::domain::event::Event;
+use crate::domain::health::{GateConfig, GateReport, HealthSample};
+use crate::domain::progression::{Decision, Policy};
+use crate::domain::rollout::Plan;
+use crate::metrics::{MetricsSource, Regression};
+use crate::ops::FieldChange;
+use crate::store::{Lease, StoreChange, StoredRollout};
+
+use backend::Backend;
+use clock::Clock;
+use driver::{LeaseState, Step};
+
+/// Events waiting for the front end; when it falls behind, the engine's tasks wait.
+const EVENT_BUFFER: usize = 512;
+/// Commands waiting for the engine.
+const COMMAND_BUFFER: usize = 64;
+
+/// What changed, as the engine saw it.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    Store(StoreChange),
+    /// A sample and the report the rollout's one judge made of it (the driver acts on this
+    /// same report when it drives the rollout).
+    Health {
+        id: String,
+        sample: HealthSample,
+        report: GateReport,
+    },
+    /// Samples from before the screen opened, oldest first (sparklines only, never judged).
+    History {
+        id: String,
+        samples: Vec<HealthSample>,
+    },
+    Events {
+        id: String,
+        result: Result<Vec<Event>, String>,
+    },
+    /// Who drives a rollout now (sent when it changes).
+    Lease {
+        id: String,
+        lease: Option<Lease>,
+    },
+    Written {
+        id: String,
+        action: Action,
+        outcome: WriteOutcome,
+    },
+    /// One auto-progression tick's outcome (its sample arrives as `Health`).
+    Driver {
+        id: String,
+        update: DriverUpdate,
+    },
+    /// The driver's answer to an operator's yes.
+    AutoConfirmed {
+        id: String,
+        result: Result<String, String>,
+    },
+    /// Auto-progression could not start, or stopped on its own (a crash, read-only mode).
+    AutoUnavailable {
+        id: String,
+        why: String,
+    },
+    /// A background task failed; `restart_in` says when it runs again (None: it does not).
+    TaskFailed {
+        task: String,
+        error: String,
+        restart_in: Option<Duration>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum WriteOutcome {
+    Done {
+        summary: String,
+        stored: StoredRollout,
+    },
+    Conflict {
+        changed: Vec<FieldChange>,
+        current: StoredRollout,
+    },
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct DriverUpdate {
+    pub lease: LeaseState,
+    pub decision: Decision,
+    pub step: Step,
+    pub acted: Option<Result<String, String>>,
+    /// The gates behind the decision, for a confirmation dialog.
+    pub evidence: Vec<String>,
+}
+
+/// What a front end asks of the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// A write, compare-and-set against `seen`: the document the operator decided on.
+    Perform {
+        id: String,
+        action: Action,
+        seen: Box<StoredRollout>,
+    },
+    LoadEvents(String),
+    /// Simulator only: inject `fault` into the rollout's canary, or clear every fault (None).
+    Fault {
+        id: String,
+        fault: Option<Regression>,
+    },
+    StartAuto(String),
+    StopAuto(String),
+    /// The operator's answer to auto-progression's question about `stage`.
+    AutoAnswer {
+        id: String,
+        stage: usize,
+        yes: bool,
+    },
+}
+
+/// How the engine judges and acts.
+#[derive(Clone)]
+pub struct Settings {
+    pub metrics: Option<Arc<dyn MetricsSource>>,
+    pub refresh: Duration,
+    pub clock: Clock,
+    pub gates: GateConfig,
+    pub policy: Policy,
+    pub default_plan: Plan,
+    /// Who writes (the audit log's actor).
+    pub actor: String,
+    /// This process as a lease holder: `actor#pid`.
+    pub holder: String,
+}
+
+/// Writes started and not yet answered, so quitting can wait for them.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    settled: Notify,
+    /// What each unanswered write is, for the message when quitting cannot wait longer.
+    what: std::sync::Mutex<HashMap<u64, String>>,
+    next: AtomicUsize,
+}
+
+impl InFlight {
+    fn begin(self: &Arc<Self>, what: String) -> WriteGuard {
+        let key = self.next.fetch_add(1, Ordering::Relaxed) as u64;
+        lock(&self.what).insert(key, what);
+        self.count.fetch_add(1, Ordering::SeqCst);
+        WriteGuard {
+            inflight: self.clone(),
+            key,
+        }
+    }
+}
+
+/// Ends a write's record when dropped, whatever way the write ended (a panic included).
+pub(crate) struct WriteGuard {
+    inflight: Arc<InFlight>,
+    key: u64,
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        lock(&self.inflight.what).remove(&self.key);
+        self.inflight.count.fetch_sub(1, Ordering::SeqCst);
+        self.inflight.settled.notify_waiters();
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The front end's handle: commands in, events out.
+pub struct Engine {
+    commands: mpsc::Sender<Command>,
+    pub events: mpsc::Receiver<EngineEvent>,
+    inflight: Arc<InFlight>,
+    stop: watch::Sender<bool>,
+    core: tokio::task::JoinHandle<()>,
+}
+
+/// How quitting went.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Shutdown {
+    /// Writes still unanswered when the wait ended: what each was.
+    pub unfinished: Vec<String>,
+}
+
+impl Engine {
+    /// Starts the engine's tasks on `store` (the full store, or `ReadOnlyStore` for the
+    /// wall, which has no way to write).
+    pub fn start<B: Backend>(store: B, settings: Settings) -> Engine {
+        let (event_tx, events) = mpsc::channel(EVENT_BUFFER);
+        let (commands, command_rx) = mpsc::channel(COMMAND_BUFFER);
+        let (stop, stop_rx) = watch::channel(false);
+        let inflight = Arc::new(InFlight::default());
+        let core = tokio::spawn(tasks::core(
+            store,
+            settings,
+            command_rx,
+            event_tx,
+            inflight.clone(),
+            stop_rx,
+        ));
+        Engine {
+            commands,
+            events,
+            inflight,
+            stop,
+            core,
+        }
+    }
+
+    /// Queues a command; waits only when the engine is `COMMAND_BUFFER` commands behind.
+    pub async fn send(&self, command: Command) {
+        if self.commands.send(command).await.is_err() {
+            tracing::error!("the engine has stopped; a command was dropped");
+        }
+    }
+
+    pub fn writes_in_flight(&self) -> usize {
+        self.inflight.count.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no write is in flight, or `limit` passes.
+    pub async fn settle(&self, limit: Duration) -> Shutdown {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.inflight.settled.notified();
+            if self.writes_in_flight() == 0 {
+                return Shutdown::default();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let unfinished = lock(&self.inflight.what).values().cloned().collect();
+                return Shutdown { unfinished };
+            }
+        }
+    }
+
+    /// Stops the drivers (releasing their leases, so another cockpit can take over at once)
+    /// and every task, after writes in flight are answered or `limit` passes.
+    pub async fn shutdown(self, limit: Duration) -> Shutdown {
+        let outcome = self.settle(limit).await;
+        let _ = self.stop.send(true);
+        // The core releases leases on the way out; bounded, so a dead store cannot hold us.
+        let _ = tokio::time::timeout(Duration::from_secs(3), self.core).await;
+        outcome
+    }
+}

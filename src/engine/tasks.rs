@@ -1,0 +1,506 @@
+//! The engine's tasks: the command loop (`core`) and the supervised workers it starts.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::backend::Backend;
+use super::clock::Clock;
+use super::driver::Driver;
+use super::judge::Judges;
+use super::supervise::{spawn, supervise};
+use super::{Command, DriverUpdate, EngineEvent, InFlight, Settings, WriteOutcome};
+use crate::domain::health::GateReport;
+use crate::domain::rollout::{Rollout, Status};
+use crate::metrics::MetricsSource;
+use crate::store::{Lease, StoreChange};
+
+/// How often the engine asks who drives each rollout (leases last 30 s).
+const LEASE_POLL: Duration = Duration::from_secs(10);
+/// How many samples the sparklines keep, and so how much history is fetched at start.
+pub const HISTORY_POINTS: usize = 120;
+
+/// Set in tests only: the sampler panics on its first round (once per process), to prove a
+/// failed task is reported and restarted while the cockpit stays usable.
+pub const SAMPLER_PANIC_FOR_TEST_ENV: &str = "ROLLOUT_TUI_SAMPLER_PANIC_FOR_TEST";
+
+/// Rollouts a driver samples itself; the sampler skips them.
+type Driven = Arc<Mutex<HashSet<String>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+struct DriverHandle {
+    commands: mpsc::UnboundedSender<DriverCmd>,
+    task: tokio::task::JoinHandle<Option<String>>,
+}
+
+enum DriverCmd {
+    Answer { stage: usize, yes: bool },
+    Stop,
+}
+
+/// Receives commands and runs the workers until `stop`.
+pub(super) async fn core<B: Backend>(
+    store: B,
+    settings: Settings,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<EngineEvent>,
+    inflight: Arc<InFlight>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let judges = Judges::default();
+    let (rollouts_tx, rollouts_rx) = watch::channel(Vec::<Rollout>::new());
+    let rollouts_tx = Arc::new(rollouts_tx);
+    let driven: Driven = Arc::default();
+    {
+        let (store, events2, rollouts_tx, judges) = (
+            store.clone(),
+            events.clone(),
+            rollouts_tx.clone(),
+            judges.clone(),
+        );
+        supervise(
+            "store subscription".into(),
+            true,
+            events.clone(),
+            stop.clone(),
+            move || {
+                Box::pin(forward_store_changes(
+                    store.clone(),
+                    events2.clone(),
+                    rollouts_tx.clone(),
+                    judges.clone(),
+                ))
+            },
+        );
+    }
+    if let Some(source) = settings.metrics.clone() {
+        let (events2, rollouts_rx, driven, judges, settings) = (
+            events.clone(),
+            rollouts_rx.clone(),
+            driven.clone(),
+            judges.clone(),
+            settings.clone(),
+        );
+        let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        supervise(
+            "sampler".into(),
+            true,
+            events.clone(),
+            stop.clone(),
+            move || {
+                Box::pin(sample_loop(
+                    source.clone(),
+                    settings.clone(),
+                    rollouts_rx.clone(),
+                    driven.clone(),
+                    judges.clone(),
+                    events2.clone(),
+                    first.clone(),
+                ))
+            },
+        );
+    }
+    {
+        let (store, events2, rollouts_rx) = (store.clone(), events.clone(), rollouts_rx.clone());
+        supervise(
+            "lease watch".into(),
+            true,
+            events.clone(),
+            stop.clone(),
+            move || {
+                Box::pin(lease_loop(
+                    store.clone(),
+                    rollouts_rx.clone(),
+                    events2.clone(),
+                ))
+            },
+        );
+    }
+    let mut drivers: HashMap<String, DriverHandle> = HashMap::new();
+    loop {
+        let command = tokio::select! {
+            c = commands.recv() => match c {
+                Some(c) => c,
+                None => break,
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        match command {
+            Command::Perform { id, action, seen } => {
+                let what = format!("{} of {id}", action.kind().as_str());
+                let guard = inflight.begin(what);
+                let write = store.perform(
+                    *seen,
+                    action.clone(),
+                    settings.actor.clone(),
+                    settings.default_plan.clone(),
+                    settings.clock.now(),
+                );
+                let events = events.clone();
+                spawn(async move {
+                    let outcome = match write {
+                        Some(write) => write.await,
+                        None => WriteOutcome::Failed("watch mode is read-only".into()),
+                    };
+                    tracing::info!(rollout = %id, ?action, ?outcome, "cockpit write");
+                    let _ = events
+                        .send(EngineEvent::Written {
+                            id,
+                            action,
+                            outcome,
+                        })
+                        .await;
+                    // Settled only once the outcome is on its way to the screen.
+                    drop(guard);
+                });
+            }
+            Command::LoadEvents(id) => {
+                let (store, events) = (store.clone(), events.clone());
+                spawn(async move {
+                    let result = store.load_events(id.clone()).await;
+                    let _ = events.send(EngineEvent::Events { id, result }).await;
+                });
+            }
+            Command::Fault { id, fault } => {
+                match settings.metrics.as_ref().and_then(|m| m.simulator()) {
+                    Some(sim) => match fault {
+                        Some(f) => sim.inject(&id, f),
+                        None => sim.clear(&id),
+                    },
+                    None => tracing::warn!(rollout = %id, "fault asked for without a simulator"),
+                }
+            }
+            Command::StartAuto(id) => {
+                if drivers.get(&id).is_some_and(|d| !d.task.is_finished()) {
+                    continue;
+                }
+                let started = match (store.writable(), settings.metrics.clone()) {
+                    (None, _) => Err("this mode is read-only".to_string()),
+                    (_, None) => Err("no metrics source is configured ([metrics] kind)".into()),
+                    (Some(writable), Some(source)) => {
+                        let driver = Driver::new(
+                            writable,
+                            source,
+                            &id,
+                            &settings.holder,
+                            settings.policy.clone(),
+                            settings.gates.clone(),
+                            settings.default_plan.clone(),
+                        )
+                        .ticking_every(settings.refresh.mul_f64(settings.clock.rate()))
+                        .sharing(judges.tracker(&id));
+                        let handle =
+                            start_driver(driver, &settings, &events, &stop, driven.clone());
+                        lock(&driven).insert(id.clone());
+                        drivers.insert(id.clone(), handle);
+                        Ok(())
+                    }
+                };
+                if let Err(why) = started {
+                    let _ = events.send(EngineEvent::AutoUnavailable { id, why }).await;
+                }
+            }
+            Command::StopAuto(id) => {
+                if let Some(d) = drivers.remove(&id) {
+                    let _ = d.commands.send(DriverCmd::Stop);
+                }
+                lock(&driven).remove(&id);
+            }
+            Command::AutoAnswer { id, stage, yes } => {
+                if let Some(d) = drivers.get(&id) {
+                    let _ = d.commands.send(DriverCmd::Answer { stage, yes });
+                }
+            }
+        }
+    }
+    // Leaving releases every lease at once, so another cockpit can take over.
+    for (_, d) in drivers.drain() {
+        let _ = d.commands.send(DriverCmd::Stop);
+        let _ = tokio::time::timeout(Duration::from_secs(3), d.task).await;
+    }
+}
+
+/// A driver as a supervised task; a crash stops auto-progression for that rollout and says so
+/// (it is not restarted behind the operator's back: `A` turns it on again).
+fn start_driver(
+    driver: Driver,
+    settings: &Settings,
+    events: &mpsc::Sender<EngineEvent>,
+    stop: &watch::Receiver<bool>,
+    driven: Driven,
+) -> DriverHandle {
+    let id = driver.id.clone();
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let slot = Arc::new(Mutex::new(Some((driver, command_rx))));
+    let (refresh, clock, events2) = (settings.refresh, settings.clock.clone(), events.clone());
+    let supervised = supervise(
+        format!("auto-progression of {id}"),
+        false,
+        events.clone(),
+        stop.clone(),
+        move || {
+            let taken = lock(&slot).take();
+            let (clock, events) = (clock.clone(), events2.clone());
+            Box::pin(async move {
+                if let Some((driver, commands)) = taken {
+                    driver_task(driver, refresh, clock, commands, events).await;
+                }
+            })
+        },
+    );
+    let events = events.clone();
+    let task = spawn(async move {
+        let failed = supervised.await.ok().flatten();
+        if let Some(error) = &failed {
+            lock(&driven).remove(&id);
+            let why = format!("auto-progression stopped: it failed ({error}); A turns it on again");
+            let _ = events.send(EngineEvent::AutoUnavailable { id, why }).await;
+        }
+        failed
+    });
+    DriverHandle { commands, task }
+}
+
+/// One line per gate: what a confirmation dialog shows as evidence.
+fn evidence_lines(report: &GateReport) -> Vec<String> {
+    report
+        .gates
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {}: {}",
+                crate::ui::verdict_badge(Some(g.verdict)),
+                g.name,
+                g.detail
+            )
+        })
+        .collect()
+}
+
+/// Ticks a driver every `refresh` and relays the operator's answers to it.
+async fn driver_task(
+    mut driver: Driver,
+    refresh: Duration,
+    clock: Clock,
+    mut commands: mpsc::UnboundedReceiver<DriverCmd>,
+    events: mpsc::Sender<EngineEvent>,
+) {
+    let id = driver.id.clone();
+    loop {
+        let report = driver.tick(clock.now()).await;
+        if let (Some(sample), Some(judged)) = (report.sample.clone(), report.report.clone()) {
+            let health = EngineEvent::Health {
+                id: id.clone(),
+                sample,
+                report: judged,
+            };
+            if events.send(health).await.is_err() {
+                driver.release().await;
+                return;
+            }
+        }
+        let evidence = report
+            .report
+            .as_ref()
+            .map(evidence_lines)
+            .unwrap_or_default();
+        let update = DriverUpdate {
+            lease: report.lease,
+            decision: report.decision,
+            step: report.step,
+            acted: report.acted,
+            evidence,
+        };
+        let sent = events
+            .send(EngineEvent::Driver {
+                id: id.clone(),
+                update,
+            })
+            .await;
+        if sent.is_err() {
+            driver.release().await;
+            return;
+        }
+        let next_tick = tokio::time::sleep(refresh);
+        tokio::pin!(next_tick);
+        loop {
+            tokio::select! {
+                _ = &mut next_tick => break,
+                cmd = commands.recv() => match cmd {
+                    Some(DriverCmd::Answer { stage, yes: true }) => {
+                        let result = driver.confirm(stage, clock.now()).await;
+                        let _ = events.send(EngineEvent::AutoConfirmed { id: id.clone(), result }).await;
+                        break;
+                    }
+                    Some(DriverCmd::Answer { stage, yes: false }) => {
+                        driver.decline(stage, clock.now()).await;
+                    }
+                    Some(DriverCmd::Stop) | None => {
+                        driver.release().await;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Keeps a store subscription alive: a failed subscribe is reported as a disconnect and
+/// retried with backoff, so the front end starts (and stays) usable through outages. Also
+/// publishes the readable rollouts for the sampler and the lease watch.
+async fn forward_store_changes<B: Backend>(
+    store: B,
+    events: mpsc::Sender<EngineEvent>,
+    rollouts: Arc<watch::Sender<Vec<Rollout>>>,
+    judges: Judges,
+) {
+    let mut known: BTreeMap<String, Rollout> = BTreeMap::new();
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match store.subscribe().await {
+            Ok(mut rx) => {
+                backoff = Duration::from_millis(500);
+                while let Some(change) = rx.recv().await {
+                    let changed = match &change {
+                        StoreChange::Upserted(stored) => {
+                            match stored.parse() {
+                                Ok(r) => known.insert(stored.id.clone(), r),
+                                Err(_) => known.remove(&stored.id),
+                            };
+                            true
+                        }
+                        StoreChange::Removed(id) => {
+                            known.remove(id);
+                            judges.retain(|k| k != id);
+                            true
+                        }
+                        _ => false,
+                    };
+                    if changed {
+                        rollouts.send_replace(known.values().cloned().collect());
+                    }
+                    if events.send(EngineEvent::Store(change)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let down = EngineEvent::Store(StoreChange::Disconnected(e.to_string()));
+                if events.send(down).await.is_err() {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Samples every rollout that can have traffic (those a driver samples excepted), with
+/// bounded concurrency, and judges each sample with the rollout's one judge.
+async fn sample_loop(
+    source: Arc<dyn MetricsSource>,
+    settings: Settings,
+    mut rollouts: watch::Receiver<Vec<Rollout>>,
+    driven: Driven,
+    judges: Judges,
+    events: mpsc::Sender<EngineEvent>,
+    first_run: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let clock = settings.clock.clone();
+    // The store's first snapshot arrives just after start; wait briefly so the first
+    // samples are not a whole refresh period late.
+    let _ =
+        tokio::time::timeout(Duration::from_secs(2), rollouts.wait_for(|r| !r.is_empty())).await;
+    if first_run.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        if std::env::var_os(SAMPLER_PANIC_FOR_TEST_ENV).is_some() {
+            panic!("sampler panic requested by {SAMPLER_PANIC_FOR_TEST_ENV}");
+        }
+        // The sparklines start with the past the source can recall (Prometheus'
+        // query_range, the simulator), beside the live samples rather than in front.
+        let step = settings.refresh.mul_f64(clock.rate());
+        let end = clock.now() - chrono::Duration::from_std(step).unwrap_or_default();
+        let known: Vec<Rollout> = rollouts
+            .borrow()
+            .iter()
+            .filter(|r| !matches!(r.status, Status::Planned))
+            .cloned()
+            .collect();
+        for r in known {
+            let (source, events) = (source.clone(), events.clone());
+            spawn(async move {
+                match source.history(&r, end, step, HISTORY_POINTS - 1).await {
+                    Ok(samples) if !samples.is_empty() => {
+                        let _ = events
+                            .send(EngineEvent::History { id: r.id, samples })
+                            .await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::info!(rollout = %r.id, error = %e, "no history for the sparklines")
+                    }
+                }
+            });
+        }
+    }
+    let mut interval = tokio::time::interval(settings.refresh);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let current: Vec<Rollout> = rollouts
+            .borrow()
+            .iter()
+            .filter(|r| !matches!(r.status, Status::Planned) && !lock(&driven).contains(&r.id))
+            .cloned()
+            .collect();
+        let samples = crate::metrics::sample_all(source.clone(), &current, clock.now()).await;
+        for (r, sample) in current.iter().zip(samples) {
+            let report = judges.judge(r, &sample, &settings.gates);
+            let health = EngineEvent::Health {
+                id: r.id.clone(),
+                sample,
+                report,
+            };
+            if events.send(health).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Says who drives every rollout, when that changes, so a front end that does not drive
+/// one can still show its driver and when the lease runs out.
+async fn lease_loop<B: Backend>(
+    store: B,
+    mut rollouts: watch::Receiver<Vec<Rollout>>,
+    events: mpsc::Sender<EngineEvent>,
+) {
+    let _ =
+        tokio::time::timeout(Duration::from_secs(2), rollouts.wait_for(|r| !r.is_empty())).await;
+    let mut known: HashMap<String, Option<Lease>> = HashMap::new();
+    let mut interval = tokio::time::interval(LEASE_POLL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let ids: Vec<String> = rollouts.borrow().iter().map(|r| r.id.clone()).collect();
+        known.retain(|id, _| ids.contains(id));
+        for id in ids {
+            // A failed read leaves the last known lease on screen; the store banner says why.
+            let Ok(lease) = store.lease(id.clone()).await else {
+                continue;
+            };
+            if known.get(&id) == Some(&lease) {
+                continue;
+            }
+            known.insert(id.clone(), lease.clone());
+            if events.send(EngineEvent::Lease { id, lease }).await.is_err() {
+                return;
+            }
+        }
+    }
+}
