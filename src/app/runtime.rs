@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use crate::app::state::{AppState, ToastLevel};
 use crate::app::update::{Effect, Msg, update};
 use crate::engine::clock::Clock;
-use crate::engine::{Engine, Settings};
+use crate::engine::{Engine, EngineEvent, Settings, WriteOutcome};
 use crate::metrics::MetricsSource;
 use crate::store::{ReadOnlyStore, RolloutStore};
 use crate::ui::{self, Theme};
@@ -38,10 +38,31 @@ pub struct Cockpit {
 /// How a run of the shell ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShellEnd {
-    /// Frames drawn.
-    pub frames: usize,
     /// Writes still unanswered when quitting stopped waiting: what each was.
     pub unfinished: Vec<String>,
+    /// Writes that failed while quitting waited for them: what each was and why.
+    pub failed: Vec<String>,
+}
+
+/// Counts of what the shell did, readable while it runs (tests wait on them).
+#[derive(Debug, Default)]
+pub struct ShellProbe {
+    /// Frames drawn.
+    pub frames: std::sync::atomic::AtomicUsize,
+    /// Messages handled (keys, engine events, ticks).
+    pub messages: std::sync::atomic::AtomicUsize,
+}
+
+impl ShellProbe {
+    pub fn frames(&self) -> usize {
+        self.frames.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    pub fn messages(&self) -> usize {
+        self.messages.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn count(counter: &std::sync::atomic::AtomicUsize) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn settings(
@@ -97,18 +118,23 @@ async fn run_in_terminal(
 ) -> Result<(), String> {
     let mut terminal = enter_terminal().map_err(|e| format!("cannot open the terminal: {e}"))?;
     let keys = read_keys();
-    let end = shell(&mut terminal, engine, keys, state, theme, clock).await;
+    let probe = ShellProbe::default();
+    let end = shell(&mut terminal, engine, keys, state, theme, clock, &probe).await;
     restore_terminal();
     let end = end?;
-    if end.unfinished.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
+    let mut problems = end.failed;
+    if !end.unfinished.is_empty() {
+        problems.push(format!(
             "quit with {} write(s) still unanswered after {}s: {}. They may still land: check `rollout-tui events ID`",
             end.unfinished.len(),
             QUIT_WAIT.as_secs(),
             end.unfinished.join(", ")
-        ))
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
     }
 }
 
@@ -161,9 +187,9 @@ pub async fn shell<T: ratatui::backend::Backend>(
     state: &mut AppState,
     theme: Theme,
     clock: Clock,
+    probe: &ShellProbe,
 ) -> Result<ShellEnd, String> {
     state.clock_rate = clock.rate();
-    let mut frames = 0usize;
     let mut startup: Vec<Effect> = state
         .auto_on_start
         .iter()
@@ -187,7 +213,7 @@ pub async fn shell<T: ratatui::backend::Backend>(
             if let Err(e) = terminal.draw(|f| ui::render(state, theme, f)) {
                 break Err(format!("cannot draw: {e}"));
             }
-            frames += 1;
+            ShellProbe::count(&probe.frames);
             state.dirty = false;
             // Lets the end-to-end tests prove the panic path restores the terminal.
             if std::env::var_os(PANIC_FOR_TEST_ENV).is_some() {
@@ -211,6 +237,7 @@ pub async fn shell<T: ratatui::backend::Backend>(
         };
         state.now = clock.now();
         let mut effects = update(state, msg);
+        ShellProbe::count(&probe.messages);
         effects.append(&mut startup);
         for effect in effects {
             match effect {
@@ -223,26 +250,30 @@ pub async fn shell<T: ratatui::backend::Backend>(
             break Ok(());
         }
     };
-    let unfinished = finish_writes(terminal, &mut engine, state, theme, &clock, &mut frames).await;
+    let end = finish_writes(terminal, &mut engine, state, theme, &clock, probe).await;
     engine.shutdown(Duration::ZERO).await;
-    outcome.map(|()| ShellEnd { frames, unfinished })
+    outcome.map(|()| end)
 }
 
 /// Quitting waits for writes in flight, at most `QUIT_WAIT`, and says so on screen; what
-/// they answer meanwhile is shown. Returns what was still unanswered.
+/// they answer meanwhile is shown, and a failure is kept to be said after the screen closes.
 async fn finish_writes<T: ratatui::backend::Backend>(
     terminal: &mut Terminal<T>,
     engine: &mut Engine,
     state: &mut AppState,
     theme: Theme,
     clock: &Clock,
-    frames: &mut usize,
-) -> Vec<String> {
+    probe: &ShellProbe,
+) -> ShellEnd {
     let deadline = tokio::time::Instant::now() + QUIT_WAIT;
+    let mut failed = Vec::new();
     loop {
         let waiting = engine.writes_in_flight();
         if waiting == 0 {
-            return Vec::new();
+            return ShellEnd {
+                unfinished: Vec::new(),
+                failed,
+            };
         }
         state.now = clock.now();
         state.toast = Some(crate::app::state::Toast {
@@ -254,13 +285,24 @@ async fn finish_writes<T: ratatui::backend::Backend>(
             at: state.now,
         });
         let _ = terminal.draw(|f| ui::render(state, theme, f));
-        *frames += 1;
+        ShellProbe::count(&probe.frames);
         tokio::select! {
             Some(event) = engine.events.recv() => {
+                if let EngineEvent::Written { id, action, outcome: WriteOutcome::Failed(why) } = &event {
+                    failed.push(format!("{} of {id} failed: {why}", action.kind().as_str()));
+                }
+                if let EngineEvent::Written { id, action, outcome: WriteOutcome::Conflict { .. } } = &event {
+                    failed.push(format!(
+                        "{} of {id} was not written: the rollout changed meanwhile",
+                        action.kind().as_str()
+                    ));
+                }
                 update(state, Msg::Engine(event));
+                ShellProbe::count(&probe.messages);
             }
             _ = tokio::time::sleep_until(deadline) => {
-                return engine.settle(Duration::ZERO).await.unfinished;
+                let unfinished = engine.settle(Duration::ZERO).await.unfinished;
+                return ShellEnd { unfinished, failed };
             }
         }
     }

@@ -102,7 +102,10 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
 fn on_engine(state: &mut AppState, event: EngineEvent) -> Vec<Effect> {
     match event {
         EngineEvent::Store(change) => {
-            state.dirty = true;
+            // A resync repeats documents that did not change: nothing to draw for those.
+            let same = matches!(&change, StoreChange::Upserted(stored)
+                if state.entry(&stored.id).is_some_and(|e| e.stored == *stored));
+            state.dirty |= !same;
             on_store(state, change)
         }
         EngineEvent::History { id, samples } => {

@@ -203,7 +203,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The front end's handle: commands in, events out.
 pub struct Engine {
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<(Command, Option<WriteGuard>)>,
     pub events: mpsc::Receiver<EngineEvent>,
     inflight: Arc<InFlight>,
     stop: watch::Sender<bool>,
@@ -225,14 +225,7 @@ impl Engine {
         let (commands, command_rx) = mpsc::channel(COMMAND_BUFFER);
         let (stop, stop_rx) = watch::channel(false);
         let inflight = Arc::new(InFlight::default());
-        let core = tokio::spawn(tasks::core(
-            store,
-            settings,
-            command_rx,
-            event_tx,
-            inflight.clone(),
-            stop_rx,
-        ));
+        let core = tokio::spawn(tasks::core(store, settings, command_rx, event_tx, stop_rx));
         Engine {
             commands,
             events,
@@ -243,8 +236,16 @@ impl Engine {
     }
 
     /// Queues a command; waits only when the engine is `COMMAND_BUFFER` commands behind.
+    /// A write counts as in flight from here, so quitting right after asking for it waits.
     pub async fn send(&self, command: Command) {
-        if self.commands.send(command).await.is_err() {
+        let guard = match &command {
+            Command::Perform { id, action, .. } => Some(
+                self.inflight
+                    .begin(format!("{} of {id}", action.kind().as_str())),
+            ),
+            _ => None,
+        };
+        if self.commands.send((command, guard)).await.is_err() {
             tracing::error!("the engine has stopped; a command was dropped");
         }
     }

@@ -11,7 +11,7 @@ use super::clock::Clock;
 use super::driver::Driver;
 use super::judge::Judges;
 use super::supervise::{spawn, supervise};
-use super::{Command, DriverUpdate, EngineEvent, InFlight, Settings, WriteOutcome};
+use super::{Command, DriverUpdate, EngineEvent, Settings, WriteGuard, WriteOutcome};
 use crate::domain::health::GateReport;
 use crate::domain::rollout::{Rollout, Status};
 use crate::metrics::MetricsSource;
@@ -26,6 +26,9 @@ pub const HISTORY_POINTS: usize = 120;
 /// failed task is reported and restarted while the cockpit stays usable.
 pub const SAMPLER_PANIC_FOR_TEST_ENV: &str = "ROLLOUT_TUI_SAMPLER_PANIC_FOR_TEST";
 
+/// Operator answers waiting for a driver (one question is open at a time).
+const DRIVER_COMMANDS: usize = 8;
+
 /// Rollouts a driver samples itself; the sampler skips them.
 type Driven = Arc<Mutex<HashSet<String>>>;
 
@@ -34,7 +37,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 struct DriverHandle {
-    commands: mpsc::UnboundedSender<DriverCmd>,
+    commands: mpsc::Sender<DriverCmd>,
     task: tokio::task::JoinHandle<Option<String>>,
 }
 
@@ -47,9 +50,8 @@ enum DriverCmd {
 pub(super) async fn core<B: Backend>(
     store: B,
     settings: Settings,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: mpsc::Receiver<(Command, Option<WriteGuard>)>,
     events: mpsc::Sender<EngineEvent>,
-    inflight: Arc<InFlight>,
     mut stop: watch::Receiver<bool>,
 ) {
     let judges = Judges::default();
@@ -123,7 +125,7 @@ pub(super) async fn core<B: Backend>(
     }
     let mut drivers: HashMap<String, DriverHandle> = HashMap::new();
     loop {
-        let command = tokio::select! {
+        let (command, guard) = tokio::select! {
             c = commands.recv() => match c {
                 Some(c) => c,
                 None => break,
@@ -132,8 +134,6 @@ pub(super) async fn core<B: Backend>(
         };
         match command {
             Command::Perform { id, action, seen } => {
-                let what = format!("{} of {id}", action.kind().as_str());
-                let guard = inflight.begin(what);
                 let write = store.perform(
                     *seen,
                     action.clone(),
@@ -207,20 +207,24 @@ pub(super) async fn core<B: Backend>(
             }
             Command::StopAuto(id) => {
                 if let Some(d) = drivers.remove(&id) {
-                    let _ = d.commands.send(DriverCmd::Stop);
+                    let _ = d.commands.try_send(DriverCmd::Stop);
                 }
                 lock(&driven).remove(&id);
             }
             Command::AutoAnswer { id, stage, yes } => {
-                if let Some(d) = drivers.get(&id) {
-                    let _ = d.commands.send(DriverCmd::Answer { stage, yes });
+                if let Some(d) = drivers.get(&id)
+                    && d.commands
+                        .try_send(DriverCmd::Answer { stage, yes })
+                        .is_err()
+                {
+                    tracing::warn!(rollout = %id, "the driver is not taking answers; dropped one");
                 }
             }
         }
     }
     // Leaving releases every lease at once, so another cockpit can take over.
     for (_, d) in drivers.drain() {
-        let _ = d.commands.send(DriverCmd::Stop);
+        let _ = d.commands.try_send(DriverCmd::Stop);
         let _ = tokio::time::timeout(Duration::from_secs(3), d.task).await;
     }
 }
@@ -235,7 +239,7 @@ fn start_driver(
     driven: Driven,
 ) -> DriverHandle {
     let id = driver.id.clone();
-    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (commands, command_rx) = mpsc::channel(DRIVER_COMMANDS);
     let slot = Arc::new(Mutex::new(Some((driver, command_rx))));
     let (refresh, clock, events2) = (settings.refresh, settings.clock.clone(), events.clone());
     let supervised = supervise(
@@ -287,7 +291,7 @@ async fn driver_task(
     mut driver: Driver,
     refresh: Duration,
     clock: Clock,
-    mut commands: mpsc::UnboundedReceiver<DriverCmd>,
+    mut commands: mpsc::Receiver<DriverCmd>,
     events: mpsc::Sender<EngineEvent>,
 ) {
     let id = driver.id.clone();
