@@ -14,12 +14,13 @@ use crate::cli::{Cli, Command, CreateArgs, HashingArg, PlanArg, UsersCommand};
 use crate::config::{Config, ConfigSource};
 use crate::domain::actions::{self, Action, ActionError, Context, NewRollout, UserList};
 use crate::domain::assign;
-use crate::domain::event::{Event, describe_change};
-use crate::domain::health::{GateReport, HealthSample, Verdict};
+use crate::domain::event::Event;
+use crate::domain::health::{GateReport, HealthSample};
 use crate::domain::rollout::{Hashing, Plan, PlanPreset, Rollout};
-use crate::domain::text::{escape, escape_keeping_lines, is_unsafe_for_terminal};
-use crate::domain::units::{Percent, format_duration, format_elapsed};
+use crate::domain::text::{escape_keeping_lines, is_unsafe_for_terminal};
+use crate::domain::units::Percent;
 use crate::ops::{self, PerformError};
+use crate::present::{self, escape, format_duration};
 use crate::store::local::LocalStore;
 use crate::store::{RolloutStore, StoreError, StoredRollout};
 
@@ -429,7 +430,7 @@ async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
             "{}: {} (now {} at {}, revision {})",
             id,
             done.transition.summary,
-            after.status,
+            present::status_label(after.status),
             after.percentage,
             done.stored.revision
         ),
@@ -483,15 +484,13 @@ async fn create(env: &Env, args: CreateArgs) -> CmdResult {
     let stored = store.create(&args.id, &fields, &event).await?;
     let r = stored.parse().map_err(|e| Failure::failed(e.to_string()))?;
     let (i, stage) = r.stage().expect("a created rollout has a plan");
+    let total = r.plan.as_ref().map(|p| p.stages.len());
     say!(
-        "{}: created version {} in stage {}/{} '{}' ({}), status {}",
+        "{}: created version {} in {}, status {}",
         r.id,
         r.version,
-        i + 1,
-        r.plan.as_ref().map_or(0, |p| p.stages.len()),
-        stage.name,
-        r.percentage,
-        r.status
+        present::stage_position(i, total, &stage.name, r.percentage),
+        present::status_label(r.status)
     );
     Ok(())
 }
@@ -545,7 +544,7 @@ fn check_config(env: &Env) -> CmdResult {
     say!(
         "default plan: {} {}",
         env.config.defaults.plan,
-        plan_line(&env.default_plan())
+        present::plan_line(&env.default_plan())
     );
     say!("hashing:      {}", env.config.defaults.hashing);
     say!(
@@ -568,20 +567,6 @@ fn check_config(env: &Env) -> CmdResult {
     );
     say!("config OK");
     Ok(())
-}
-
-fn plan_line(plan: &Plan) -> String {
-    plan.stages
-        .iter()
-        .map(|s| {
-            if s.min_duration.is_zero() {
-                s.percent.to_string()
-            } else {
-                format!("{} ({})", s.percent, format_duration(s.min_duration))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" -> ")
 }
 
 /// The JSON form of a stored rollout: `id` first, then every stored field.
@@ -658,7 +643,7 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
                     let column: HashMap<String, String> = readable
                         .iter()
                         .zip(judged)
-                        .map(|(r, (_, report))| (r.id.clone(), verdict_cell(&report)))
+                        .map(|(r, (_, report))| (r.id.clone(), present::health_cell(&report)))
                         .collect();
                     Some(column)
                 }
@@ -670,44 +655,22 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
     Ok(())
 }
 
-/// The HEALTH column: the verdict and, unless all pass, the gates behind it.
-fn verdict_cell(report: &GateReport) -> String {
-    let names = |gates: Vec<&str>| gates.join(",");
-    match report.verdict {
-        Verdict::Pass => "pass".into(),
-        Verdict::Fail => format!(
-            "FAIL {}",
-            names(report.failing().map(|g| g.name.as_str()).collect())
-        ),
-        Verdict::Inconclusive => format!(
-            "inconclusive {}",
-            names(report.inconclusive().map(|g| g.name.as_str()).collect())
-        ),
-    }
-}
-
 /// The health section of `status ID`: both sides' numbers and every gate's verdict.
 fn health_text(source: &str, sample: &HealthSample, report: &GateReport) -> String {
     let mut o = String::new();
-    let verdict = match report.verdict {
-        Verdict::Pass => "pass",
-        Verdict::Fail => "FAIL",
-        Verdict::Inconclusive => "inconclusive",
-    };
-    let _ = writeln!(o, "  health       {verdict} (metrics: {source})");
+    let _ = writeln!(
+        o,
+        "  health       {} (metrics: {source})",
+        present::verdict_word(report.verdict)
+    );
     if let Some(e) = &sample.source_error {
         let _ = writeln!(o, "               {}", escape(e));
     }
-    let ms = |v: Option<f64>| {
-        v.filter(|x| x.is_finite())
-            .map_or("-".to_string(), |x| format!("{x:.0}ms"))
-    };
+    let ms = present::ms;
     for (name, side) in [("stable", &sample.stable), ("canary", &sample.canary)] {
         match side {
             Some(s) => {
-                let rate = s
-                    .error_rate()
-                    .map_or("-".to_string(), |r| format!("{:.2}%", r * 100.0));
+                let rate = present::rate_pct(s.error_rate());
                 let _ = writeln!(
                     o,
                     "    {name}  requests {}  errors {} ({rate})  p50 {}  p95 {}  p99 {}",
@@ -724,14 +687,10 @@ fn health_text(source: &str, sample: &HealthSample, report: &GateReport) -> Stri
         }
     }
     for g in &report.gates {
-        let v = match g.verdict {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "FAIL",
-            Verdict::Inconclusive => "wait",
-        };
         let _ = writeln!(
             o,
-            "    {v:<4} {:<20} {}",
+            "    {:<4} {:<20} {}",
+            present::gate_word(g.verdict),
             escape(&g.name),
             escape(&g.detail)
         );
@@ -828,23 +787,6 @@ async fn get_existing(store: &dyn RolloutStore, id: &str) -> Result<StoredRollou
         .ok_or_else(|| Failure::failed(format!("rollout '{id}' does not exist")))
 }
 
-fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
-    match t {
-        Some(t) => format!(
-            "{} ago",
-            format_elapsed((now - t).to_std().unwrap_or_default())
-        ),
-        None => "-".into(),
-    }
-}
-
-fn stage_label(r: &Rollout) -> String {
-    match (r.stage(), &r.plan) {
-        (Some((i, s)), Some(p)) => format!("{}/{} {}", i + 1, p.stages.len(), s.name),
-        _ => "(no plan)".into(),
-    }
-}
-
 /// The rollouts as a table; `health` (by id) adds a HEALTH column when metrics are configured.
 fn table_text(
     rollouts: &[StoredRollout],
@@ -865,12 +807,12 @@ fn table_text(
         match stored.parse() {
             Ok(r) => rows.push(vec![
                 r.id.clone(),
-                r.status.to_string(),
-                stage_label(&r),
+                present::status_label(r.status).into(),
+                present::stage_label(&r),
                 r.percentage.to_string(),
                 r.canary_users.len().to_string(),
                 r.version.clone(),
-                ago(r.last_updated_at.or(r.started_at), now),
+                present::ago(r.last_updated_at.or(r.started_at), now),
             ]),
             Err(e) => {
                 rows.push(vec![
@@ -930,7 +872,7 @@ fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> Strin
         .map(|v| format!(" (stable {})", escape(v)))
         .unwrap_or_default();
     let _ = writeln!(o, "  version      {}{stable_version}", escape(&r.version));
-    let _ = writeln!(o, "  status       {}", r.status);
+    let _ = writeln!(o, "  status       {}", present::status_label(r.status));
     let _ = writeln!(o, "  percentage   {}", r.percentage);
     let _ = writeln!(o, "  hashing      {}", r.hashing);
     let _ = writeln!(
@@ -939,10 +881,10 @@ fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> Strin
         escape(r.stable_revision.as_deref().unwrap_or("-")),
         escape(r.canary_revision.as_deref().unwrap_or("-"))
     );
-    let _ = writeln!(o, "  started      {}", ago(r.started_at, now));
-    let _ = writeln!(o, "  updated      {}", ago(r.last_updated_at, now));
+    let _ = writeln!(o, "  started      {}", present::ago(r.started_at, now));
+    let _ = writeln!(o, "  updated      {}", present::ago(r.last_updated_at, now));
     if let Some(t) = r.completed_at {
-        let _ = writeln!(o, "  completed    {}", ago(Some(t), now));
+        let _ = writeln!(o, "  completed    {}", present::ago(Some(t), now));
     }
     if let Some(by) = &r.approved_by {
         let _ = writeln!(o, "  approved by  {}", escape(by));
@@ -958,26 +900,11 @@ fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> Strin
             let _ = writeln!(o, "  plan");
             for (i, s) in plan.stages.iter().enumerate() {
                 let marker = if i == current { ">" } else { " " };
-                let confirm = if s.confirm { "  confirm" } else { "" };
-                let _ = writeln!(
-                    o,
-                    "   {marker} {}. {:<16} {:>7}  min {}{confirm}",
-                    i + 1,
-                    escape(&s.name),
-                    s.percent.to_string(),
-                    format_duration(s.min_duration)
-                );
+                let row = format!("   {marker} {}", present::stage_row(i, s));
+                let _ = writeln!(o, "{}", row.trim_end());
             }
-            if let (false, Some(in_stage), Some((_, stage))) =
-                (r.status.is_terminal(), r.time_in_stage(now), r.stage())
-            {
-                let wait = stage.min_duration.saturating_sub(in_stage);
-                let may = if wait.is_zero() {
-                    "minimum time met".to_string()
-                } else {
-                    format!("may advance in {}", format_elapsed(wait))
-                };
-                let _ = writeln!(o, "  in stage     {} ({may})", format_elapsed(in_stage));
+            if let Some(clock) = present::stage_clock(r, now) {
+                let _ = writeln!(o, "  in stage     {} ({})", clock.in_stage, clock.countdown);
             }
         }
         _ => {
@@ -988,32 +915,15 @@ fn detail_text(r: &Rollout, stored: &StoredRollout, now: DateTime<Utc>) -> Strin
         o,
         "  canary users ({}): {}",
         r.canary_users.len(),
-        preview(&r.canary_users)
+        present::user_preview(&r.canary_users)
     );
     let _ = writeln!(
         o,
         "  excluded     ({}): {}",
         r.excluded_users.len(),
-        preview(&r.excluded_users)
+        present::user_preview(&r.excluded_users)
     );
     o
-}
-
-fn preview(users: &[String]) -> String {
-    const SHOWN: usize = 5;
-    if users.is_empty() {
-        return "-".into();
-    }
-    let mut s = users
-        .iter()
-        .take(SHOWN)
-        .map(|u| escape(u))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if users.len() > SHOWN {
-        let _ = write!(s, " … (+{}; `users list` shows all)", users.len() - SHOWN);
-    }
-    s
 }
 
 async fn parsed(store: &dyn RolloutStore, id: &str) -> Result<Rollout, Failure> {
@@ -1060,30 +970,12 @@ async fn list_users(env: &Env, id: &str, excluded: bool, as_json: bool) -> CmdRe
 }
 
 fn event_line(e: &Event) -> String {
-    let changes = match (&e.before, &e.after) {
-        (Value::Object(b), Value::Object(a)) => a
-            .iter()
-            .map(|(k, v)| describe_change(k, b.get(k).unwrap_or(&Value::Null), v))
-            .collect::<Vec<_>>()
-            .join(", "),
-        (_, Value::Object(a)) => ["version", "status", "rolloutPercentage", "hashing"]
-            .iter()
-            .filter_map(|k| a.get(*k).map(|v| format!("{k} {v}")))
-            .collect::<Vec<_>>()
-            .join(", "),
-        _ => String::new(),
-    };
-    let reason = e
-        .reason
-        .as_deref()
-        .map(|r| format!("  reason: {}", escape(r)))
-        .unwrap_or_default();
     format!(
-        "{}  {:<13} {}  {}{reason}",
+        "{}  {:<13} {}  {}",
         e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         e.kind.as_str(),
         escape(&e.actor),
-        escape(&changes)
+        present::event_text(e)
     )
 }
 

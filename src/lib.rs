@@ -1,7 +1,8 @@
 //! rollout-tui: a terminal cockpit for progressive rollouts.
 //!
 //! `domain` is pure (no IO, time passed in); `store` persists rollout documents;
-//! `cli` and `config` are the headless front end.
+//! `cli` and `config` are the headless front end; `present` holds the words, labels and
+//! formats every front end shows.
 
 pub mod app;
 pub mod backoff;
@@ -14,5 +15,6 @@ pub mod engine;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod present;
 pub mod store;
 pub mod ui;

@@ -737,6 +737,55 @@ fn stored_text_is_drawn_escaped() {
     }
 }
 
+/// Text from outside the document (server errors, a malformed document's values) is
+/// escaped too: in the banners, the health panel and the malformed-document view.
+#[test]
+fn outside_text_is_drawn_escaped() {
+    let hidden = |at| {
+        let mut sample = outage_sample(at);
+        sample.source_error = Some("proxy said \u{202e}ok\u{200b}".into());
+        sample
+    };
+    let mut s = demo_state();
+    feed_samples(
+        &mut s,
+        "current",
+        2,
+        t0() + chrono::Duration::seconds(60),
+        |at, _| hidden(at),
+    );
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::Store(StoreChange::Disconnected(
+            "gone \u{202e}away".into(),
+        ))),
+    );
+    let mut doc = malformed();
+    doc.fields.insert(
+        "rolloutPercentage".into(),
+        serde_json::json!("lots\u{202e}"),
+    );
+    upsert(&mut s, doc);
+    let check = |s: &AppState, what: &str, needles: &[&str]| {
+        let text = screen_text(&draw(s, 200, 60, false));
+        for c in ['\u{202e}', '\u{200b}'] {
+            assert!(!text.contains(c), "{what}: raw {c:?}\n{text}");
+        }
+        for n in needles {
+            assert!(text.contains(n), "{what}: no {n:?}\n{text}");
+        }
+    };
+    check(
+        &s,
+        "overview",
+        &[r"proxy said \u{202e}ok\u{200b}", r"gone \u{202e}away"],
+    );
+    let health = open_on(s.clone(), "current", Panel::Health);
+    check(&health, "health panel", &[r"proxy said \u{202e}ok\u{200b}"]);
+    let broken = open_on(s, "billing-export", Panel::Timeline);
+    check(&broken, "malformed detail", &[r"lots\u{202e}"]);
+}
+
 /// The detail view names the gates that are off, and whose gates apply.
 #[test]
 fn detail_lists_gates_that_are_off() {

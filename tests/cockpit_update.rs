@@ -314,7 +314,7 @@ fn advance_with_failing_health_warns_in_the_question() {
     };
     assert!(
         body.iter()
-            .any(|l| l.starts_with("health: fail") && l.contains("2.10 %")),
+            .any(|l| l.starts_with("health: FAIL: ") && l.contains("2.10 %")),
         "{body:?}"
     );
 }

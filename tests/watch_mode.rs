@@ -235,11 +235,12 @@ fn watch_end_to_end_in_tmux() {
         t.cli(&["events", "current", "--json"]).stdout,
     );
     t.launch("", "watch --rotate 1");
-    let screen = t.wait_for("READ-ONLY", Duration::from_secs(10));
-    let first_id = ["current", "search-ranking-v2", "ocr-fallback"]
-        .into_iter()
-        .find(|id| screen.contains(id))
-        .unwrap();
+    let ids = ["current", "search-ranking-v2", "ocr-fallback"];
+    // The wall's first frame can come before the store's first list: wait for a rollout.
+    let (screen, _) = t.wait_until("the wall with a rollout", Duration::from_secs(10), |s| {
+        s.contains("READ-ONLY") && ids.iter().any(|id| s.contains(id))
+    });
+    let first_id = ids.into_iter().find(|id| screen.contains(id)).unwrap();
     // Rotation: another rollout takes the screen within a few seconds.
     let start = Instant::now();
     loop {

@@ -19,6 +19,7 @@ use crate::domain::units::format_elapsed;
 use crate::engine::driver::{LeaseState, Step};
 use crate::engine::{Command as EngineCommand, DriverUpdate, EngineEvent, WriteOutcome};
 use crate::metrics::Regression;
+use crate::present;
 use crate::store::{StoreChange, StoredRollout};
 
 /// How long a message stays in the status line.
@@ -383,12 +384,9 @@ fn on_driver(state: &mut AppState, id: String, update: DriverUpdate) -> Vec<Effe
             auto.acted = Some(result.clone());
         }
         effects.push(Effect::Engine(EngineCommand::LoadEvents(id.clone())));
-        let (level, text) = match result {
-            Ok(summary) => (ToastLevel::Info, format!("{id}: auto: {summary}")),
-            Err(why) => (
-                ToastLevel::Error,
-                format!("{id}: auto-progression could not act: {why}"),
-            ),
+        let (level, text) = match present::auto_acted(&id, result) {
+            Ok(text) => (ToastLevel::Info, text),
+            Err(text) => (ToastLevel::Error, text),
         };
         toast(state, level, text);
     }
@@ -454,7 +452,7 @@ fn on_performed(
             vec![]
         }
         WriteOutcome::Failed(why) => {
-            let what = action_name(&action);
+            let what = present::action_label(&action);
             toast(
                 state,
                 ToastLevel::Error,
@@ -462,20 +460,6 @@ fn on_performed(
             );
             vec![]
         }
-    }
-}
-
-pub fn action_name(action: &Action) -> &'static str {
-    match action {
-        Action::SetPercent(_) => "set percentage",
-        Action::AddUsers { .. } => "add user",
-        Action::RemoveUsers { .. } => "remove user",
-        Action::Advance => "advance",
-        Action::Pause { .. } => "pause",
-        Action::Resume => "resume",
-        Action::Rollback { .. } => "rollback",
-        Action::Promote => "promote",
-        Action::SetRevisions { .. } => "set revisions",
     }
 }
 
@@ -781,29 +765,8 @@ fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
     }
     match command {
         Command::Advance => {
-            let plan = r.plan.clone().unwrap_or_else(|| state.default_plan.clone());
-            let next = r.next_stage_index(&plan);
-            let from = match r.stage() {
-                Some((i, s)) => format!(
-                    "stage {}/{} '{}' ({})",
-                    i + 1,
-                    plan.stages.len(),
-                    s.name,
-                    r.percentage
-                ),
-                None => format!("{}", r.percentage),
-            };
-            let to = match plan.stages.get(next) {
-                Some(s) => format!(
-                    "stage {}/{} '{}' ({})",
-                    next + 1,
-                    plan.stages.len(),
-                    s.name,
-                    s.percent
-                ),
-                None => "complete".to_string(),
-            };
-            let mut body = vec![format!("from {from}"), format!("to   {to}")];
+            let plan = r.plan.as_ref().unwrap_or(&state.default_plan);
+            let mut body = present::advance_lines(&r, plan).to_vec();
             body.extend(health_warning(state, &id));
             open_dialog(
                 state,
@@ -858,16 +821,10 @@ fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
     }
 }
 
-/// A line for confirmation dialogs when the gates are not green.
+/// The health line of a confirmation dialog.
 fn health_warning(state: &AppState, id: &str) -> Option<String> {
     let report = state.entry(id)?.health.report.as_ref();
-    match report {
-        None => Some("health: no data (advancing blind)".into()),
-        Some(r) if r.verdict != crate::domain::health::Verdict::Pass => {
-            Some(format!("health: {:?}: {}", r.verdict, r.summary()).to_lowercase())
-        }
-        Some(_) => Some("health: all gates pass".into()),
-    }
+    Some(present::health_line(report))
 }
 
 fn users_command(state: &mut AppState, command: Command) -> Vec<Effect> {
@@ -933,13 +890,9 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
                 Err(e) => return Some(e.to_string()),
             };
             let r = state.entry(id)?.rollout.as_ref().ok()?;
-            if !r.hashing.allows(p) {
-                return Some(format!(
-                    "{} hashing takes whole percentages only",
-                    r.hashing
-                ));
-            }
-            (p == r.percentage).then(|| format!("already at {p}"))
+            actions::check_set_percent(r, p)
+                .err()
+                .map(|e| e.to_string())
         }
         Dialog::AddUser { id, list, input } => {
             let text = input.value();
@@ -1138,11 +1091,10 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
                 .map(|r| r.percentage);
             let jump = current.map_or(0.0, |c| p.points_above(c));
             if p == Percent::FULL || jump > BIG_JUMP_POINTS {
-                let from = current.map_or("?".into(), |c| c.to_string());
                 state.dialog = Some(Dialog::Confirm {
                     id: id.clone(),
                     title: format!("Set {id} to {p}?"),
-                    body: std::iter::once(format!("a jump from {from} to {p}"))
+                    body: std::iter::once(present::jump_line(current, p))
                         .chain(health_warning(state, &id))
                         .collect(),
                     action: Action::SetPercent(p),

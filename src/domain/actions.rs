@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::event::{Event, EventKind};
 use super::patch::Patch;
-use super::rollout::{Fields, Hashing, Plan, Rollout, Status, field, time_to_json};
+use super::rollout::{Fields, Hashing, Plan, Rollout, Status, field, stage_phrase, time_to_json};
 use super::text::{
     MAX_LABEL_CHARS, MAX_REASON_CHARS, describe_char, is_hidden_format, validate_line,
 };
@@ -367,12 +367,9 @@ pub fn check_percent_settable(rollout: &Rollout) -> Result<(), ActionError> {
     }
 }
 
-fn set_percent(
-    rollout: &Rollout,
-    p: Percent,
-    patch: &mut Patch,
-    ctx: Context<'_>,
-) -> Result<String, ActionError> {
+/// Whether `p` may be set on the rollout: the one check behind `set-percent` and the
+/// cockpit's percentage dialog (which runs it as the operator types).
+pub fn check_set_percent(rollout: &Rollout, p: Percent) -> Result<(), ActionError> {
     check_percent_settable(rollout)?;
     if !rollout.hashing.allows(p) {
         return Err(ActionError::Invalid(format!(
@@ -387,6 +384,16 @@ fn set_percent(
             rollout.id
         )));
     }
+    Ok(())
+}
+
+fn set_percent(
+    rollout: &Rollout,
+    p: Percent,
+    patch: &mut Patch,
+    ctx: Context<'_>,
+) -> Result<String, ActionError> {
+    check_set_percent(rollout, p)?;
     patch.set(field::ROLLOUT_PERCENTAGE, p.to_json());
     // Only a real change is written, so a status stored under an alias (`in_progress`)
     // is left as the tool that wrote it spelled it.
@@ -441,11 +448,8 @@ fn advance(rollout: &Rollout, patch: &mut Patch, ctx: Context<'_>) -> Result<Str
         Value::from(Status::running_at(stage.percent).as_str()),
     );
     Ok(format!(
-        "advanced to stage {}/{} '{}' ({})",
-        next + 1,
-        plan.stages.len(),
-        stage.name,
-        stage.percent
+        "advanced to {}",
+        stage_phrase(next, Some(plan.stages.len()), &stage.name, stage.percent)
     ))
 }
 
@@ -507,8 +511,8 @@ fn set_revisions(
             patch.delete(stale);
         }
         said.push(format!(
-            "plan restarted at stage 1 '{}' ({})",
-            first.name, first.percent
+            "plan restarted at {}",
+            stage_phrase(0, None, &first.name, first.percent)
         ));
     }
     Ok(said.join("; "))

@@ -3,6 +3,7 @@
 //! rollout document's `gates` field go through the same rules, each in its own spelling.
 
 use super::health::GateConfig;
+use super::units::format_rate as pct;
 
 /// How a gate's key is spelled where it was written: `gates.max_error_rate` in the config
 /// file, `gates.maxErrorRate` in a document.
@@ -130,9 +131,6 @@ impl GateConfig {
 
     /// Every switchable gate and its setting, in a fixed order.
     pub fn settings(&self) -> Vec<GateSetting> {
-        fn pct(v: f64) -> String {
-            format!("{:.2} %", v * 100.0)
-        }
         fn times(v: f64) -> String {
             format!("{v}x")
         }

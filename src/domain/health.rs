@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::units::format_duration;
+use crate::domain::units::{format_duration, format_rate as pct};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -332,10 +332,6 @@ fn future_text(side: Side, ahead: Duration) -> String {
         side.name(),
         format_duration(ahead)
     )
-}
-
-fn pct(rate: f64) -> String {
-    format!("{:.2} %", rate * 100.0)
 }
 
 fn ms(v: f64) -> String {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::health::{GateReport, Verdict};
-use super::rollout::{Rollout, Stage, Status};
+use super::rollout::{Rollout, Stage, Status, stage_phrase};
 use super::units::{Percent, format_duration, format_elapsed};
 
 /// When the machine asks an operator before advancing.
@@ -50,6 +50,13 @@ pub struct NextStage {
     pub percent: Percent,
 }
 
+impl NextStage {
+    /// "stage 3 '25%' (25%)"
+    pub fn phrase(&self) -> String {
+        stage_phrase(self.index, None, &self.name, self.percent)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Hold(String),
@@ -68,19 +75,9 @@ impl Decision {
         match self {
             Decision::Hold(why) => format!("holding: {why}"),
             Decision::AwaitConfirmation(n) => {
-                format!(
-                    "ready for stage {} '{}' ({}): waiting for confirmation",
-                    n.index + 1,
-                    n.name,
-                    n.percent
-                )
+                format!("ready for {}: waiting for confirmation", n.phrase())
             }
-            Decision::Advance(n) => format!(
-                "advancing to stage {} '{}' ({})",
-                n.index + 1,
-                n.name,
-                n.percent
-            ),
+            Decision::Advance(n) => format!("advancing to {}", n.phrase()),
             Decision::Halt(why) => format!("halting: {why}"),
             Decision::Rollback(why) => format!("rolling back: {why}"),
             Decision::Complete => "completing: last stage healthy for its minimum time".into(),
@@ -180,12 +177,11 @@ pub fn decide(
         .unwrap_or_else(|| plan.stage_for_percent(rollout.percentage).unwrap_or(0))
         .min(plan.last_index());
     if rollout.next_stage_index(plan) <= current_index {
+        let stage = &plan.stages[current_index];
         return Decision::Hold(format!(
-            "{} is below stage {} '{}' ({}); advance by hand to enter it",
+            "{} is below {}; advance by hand to enter it",
             rollout.percentage,
-            current_index + 1,
-            plan.stages[current_index].name,
-            plan.stages[current_index].percent
+            stage_phrase(current_index, None, &stage.name, stage.percent)
         ));
     }
     let current = &plan.stages[current_index];

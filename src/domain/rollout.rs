@@ -167,6 +167,13 @@ pub struct Plan {
     pub stages: Vec<Stage>,
 }
 
+/// A stage named in a sentence, as summaries, decisions and dialogs say it:
+/// "stage 2/5 '5%' (5%)", or without the plan's length "stage 2 '5%' (5%)".
+pub fn stage_phrase(index: usize, total: Option<usize>, name: &str, percent: Percent) -> String {
+    let of = total.map(|t| format!("/{t}")).unwrap_or_default();
+    format!("stage {}{of} '{name}' ({percent})", index + 1)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PlanPreset {
     Canary,

@@ -127,6 +127,11 @@ impl fmt::Display for Percent {
     }
 }
 
+/// A rate (a fraction) as gate details and settings write it: 0.021 -> "2.10 %".
+pub fn format_rate(rate: f64) -> String {
+    format!("{:.2} %", rate * 100.0)
+}
+
 /// Parses "10m", "48h", "1w", "1h30m", "90s" or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -249,5 +254,6 @@ mod tests {
             assert_eq!(parse_duration(&format_duration(d)).unwrap(), d, "{s}");
         }
         assert_eq!(format_elapsed(Duration::from_secs(252)), "4m12s");
+        assert_eq!(format_rate(0.021), "2.10 %");
     }
 }

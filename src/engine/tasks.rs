@@ -272,18 +272,7 @@ fn start_driver(
 
 /// One line per gate: what a confirmation dialog shows as evidence.
 fn evidence_lines(report: &GateReport) -> Vec<String> {
-    report
-        .gates
-        .iter()
-        .map(|g| {
-            format!(
-                "{} {}: {}",
-                crate::ui::verdict_badge(Some(g.verdict)),
-                g.name,
-                g.detail
-            )
-        })
-        .collect()
+    report.gates.iter().map(crate::present::gate_line).collect()
 }
 
 /// Ticks a driver every `refresh` and relays the operator's answers to it.

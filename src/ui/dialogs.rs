@@ -8,8 +8,8 @@ use tui_input::Input;
 
 use super::Theme;
 use crate::app::state::{AppState, Dialog};
-use crate::app::update::{FAULT_CHOICES, action_name, input_problem};
-use crate::domain::text::escape as shown;
+use crate::app::update::{FAULT_CHOICES, input_problem};
+use crate::present::{self, escape as shown};
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width.saturating_sub(2)).max(10);
@@ -92,16 +92,14 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
             title = format!("AUTO-PROGRESSION: {id} is ready for the next stage");
             lines.push(Line::styled(
                 format!(
-                    "Advance to stage {} '{}' ({})?",
-                    next.index + 1,
-                    next.name,
-                    next.percent
+                    "Advance to {}?",
+                    present::stage_position(next.index, None, &next.name, next.percent)
                 ),
                 theme.accent(),
             ));
             lines.push(Line::raw(format!(
                 "waiting for you {}",
-                super::age_text(state.now - *since)
+                present::since(state.now - *since)
             )));
             lines.push(Line::raw("Evidence:"));
             lines.extend(
@@ -137,11 +135,11 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
             title = format!("{id} changed under you");
             lines.push(Line::raw(format!(
                 "Your {} was not written: someone else changed the rollout first.",
-                action_name(action)
+                present::action_label(action)
             )));
             for c in changed.iter().take(8) {
-                let change = format!("  {}: {} -> {}", c.field, c.before, c.after);
-                lines.push(Line::raw(shown(&change).into_owned()));
+                let change = present::field_change(&c.field, &c.before, &c.after);
+                lines.push(Line::raw(format!("  {change}")));
             }
             lines.push(Line::raw("The screen now shows the current document."));
             hint = "r: redo on the current document   Esc: dismiss";
@@ -177,7 +175,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         Block::default()
             .borders(Borders::ALL)
             .border_style(style)
-            .title(format!(" {title} ")),
+            .title(format!(" {} ", shown(&title))),
     );
     // As tall as the text once wrapped, so a long refusal never pushes the hint out.
     let width = centered(area, width.min(76), 3).width;

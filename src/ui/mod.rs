@@ -5,7 +5,6 @@ mod dialogs;
 mod views;
 mod wall;
 
-use chrono::Duration;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
@@ -15,8 +14,7 @@ use ratatui::widgets::Paragraph;
 use crate::app::keymap::Command;
 use crate::app::state::{AppState, Conn, Panel, Screen, ToastLevel};
 use crate::domain::health::Verdict;
-use crate::domain::text::escape as shown;
-use crate::domain::units::format_elapsed;
+use crate::present::{self, escape as shown};
 
 /// Colours, or none at all (`NO_COLOR`): styles then only use bold and reverse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,16 +75,6 @@ impl Theme {
             Some(Verdict::Inconclusive) => self.warn(),
             None => self.dim(),
         }
-    }
-}
-
-/// The badge for a verdict: symbol and word, so it reads without colour.
-pub fn verdict_badge(v: Option<Verdict>) -> &'static str {
-    match v {
-        Some(Verdict::Pass) => "✔ pass",
-        Some(Verdict::Fail) => "✖ FAIL",
-        Some(Verdict::Inconclusive) => "? wait",
-        None => "· none",
     }
 }
 
@@ -165,14 +153,12 @@ fn title_line(state: &AppState, theme: Theme) -> Line<'static> {
 fn banner_lines(state: &AppState) -> Vec<String> {
     let mut lines = Vec::new();
     if let Conn::Disconnected { since, why } = &state.store_conn {
-        let age = state
-            .data_age()
-            .map(age_text)
-            .unwrap_or_else(|| "unknown".into());
+        let age = present::data_age(state.data_age());
         // The essentials first: at 80 columns the cause may be cut, never the age.
         lines.push(format!(
-            " STORE DISCONNECTED {} · data {age} old · writes may fail · {why} ",
-            age_text(state.now - *since)
+            " STORE DISCONNECTED {} · {age} · writes may fail · {} ",
+            present::since(state.now - *since),
+            shown(why)
         ));
     }
     let failing: Vec<&str> = state
@@ -187,8 +173,9 @@ fn banner_lines(state: &AppState) -> Vec<String> {
             .find_map(|e| e.health.source_error())
             .unwrap_or_default();
         lines.push(format!(
-            " METRICS UNAVAILABLE for {}: {first} — health is inconclusive ",
-            failing.join(", ")
+            " METRICS UNAVAILABLE for {}: {} — health is inconclusive ",
+            shown(&failing.join(", ")),
+            shown(first)
         ));
     }
     lines
@@ -202,10 +189,6 @@ fn shorten_left(text: &str, max: usize) -> String {
     }
     let tail: String = text.chars().skip(n - (max - 1)).collect();
     format!("…{tail}")
-}
-
-pub fn age_text(d: Duration) -> String {
-    format_elapsed(d.to_std().unwrap_or_default())
 }
 
 /// Key hints, most important first, as many as fit the width (rollback always does).
@@ -281,9 +264,7 @@ fn status_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
         Conn::Connected => Span::styled("● connected", theme.ok()),
         Conn::Disconnected { .. } => Span::styled("○ DISCONNECTED", theme.bad()),
     };
-    let age = state.data_age().map_or("no data yet".to_string(), |d| {
-        format!("data {} old", age_text(d))
-    });
+    let age = present::data_age(state.data_age());
     let driver = state
         .selected_entry()
         .and_then(|e| e.lease.as_ref())

@@ -6,15 +6,13 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
-use super::{Theme, age_text, verdict_badge};
+use super::Theme;
 use crate::app::state::{AppState, EVENTS_SHOWN, Entry, HistoryPoint, Panel};
 use crate::domain::actions::UserList;
-use crate::domain::event::describe_list_change;
-use crate::domain::health::{GateConfig, SideStats, Verdict};
+use crate::domain::health::SideStats;
 use crate::domain::rollout::{Rollout, Status};
-use crate::domain::text::escape as shown;
-use crate::domain::units::{format_duration, format_elapsed};
 use crate::engine::driver::LeaseState;
+use crate::present::{self, escape as shown, format_duration, ms, rate_pct, verdict_badge};
 
 /// Reads one side's value of one metric from a history point.
 type Pick = fn(&HistoryPoint) -> Option<f64>;
@@ -72,17 +70,6 @@ fn spark_on_scale(tail: &[Option<f64>], max: f64) -> String {
         .collect()
 }
 
-fn pct(rate: Option<f64>) -> String {
-    rate.map_or("-".into(), |r| format!("{:.2}%", r * 100.0))
-}
-
-fn ms(v: Option<f64>) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{x:.0}ms"),
-        _ => "-".into(),
-    }
-}
-
 fn block(title: String, focused: bool, theme: Theme) -> Block<'static> {
     let title = if focused {
         format!("▸ {title} ")
@@ -94,13 +81,6 @@ fn block(title: String, focused: bool, theme: Theme) -> Block<'static> {
         .borders(Borders::ALL)
         .border_style(style)
         .title(Span::styled(title, style))
-}
-
-fn stage_text(r: &Rollout) -> String {
-    match (r.stage(), &r.plan) {
-        (Some((i, s)), Some(p)) => format!("{}/{} {}", i + 1, p.stages.len(), shown(&s.name)),
-        _ => "-".into(),
-    }
 }
 
 fn status_style(status: Status, theme: Theme) -> ratatui::style::Style {
@@ -175,8 +155,9 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
                     );
                     Row::new(vec![
                         Cell::from(shown(&r.id).into_owned()),
-                        Cell::from(r.status.to_string()).style(status_style(r.status, theme)),
-                        Cell::from(stage_text(r)),
+                        Cell::from(present::status_label(r.status))
+                            .style(status_style(r.status, theme)),
+                        Cell::from(present::stage_label(r)),
                         Cell::from(r.percentage.to_string()),
                         Cell::from(r.canary_users.len().to_string()),
                         Cell::from(verdict_badge(verdict)).style(theme.verdict(verdict)),
@@ -241,7 +222,7 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
         Ok(r) => r,
         Err(e) => {
             let text = vec![
-                Line::styled(format!("✖ {e}"), theme.bad()),
+                Line::styled(format!("✖ {}", shown(&e.to_string())), theme.bad()),
                 Line::raw(""),
                 Line::raw(format!(
                     "This document cannot be read, so nothing here changes it, except a rollback ({}), which writes only the rollback fields.",
@@ -249,13 +230,13 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
                 )),
                 Line::raw(format!(
                     "Stored fields: {}",
-                    serde_json::Value::Object(entry.stored.fields.clone())
+                    shown(&serde_json::Value::Object(entry.stored.fields.clone()).to_string())
                 )),
             ];
             frame.render_widget(
                 Paragraph::new(text)
                     .wrap(ratatui::widgets::Wrap { trim: false })
-                    .block(block(e.rollout.clone(), true, theme)),
+                    .block(block(shown(&e.rollout).into_owned(), true, theme)),
                 area,
             );
             return;
@@ -311,8 +292,11 @@ fn header_line(r: &Rollout, theme: Theme) -> Line<'static> {
     let mut spans = vec![
         Span::styled(format!(" {} ", shown(&r.id)), theme.accent()),
         Span::raw(format!("v{}{stable}  ", shown(&r.version))),
-        Span::styled(r.status.to_string(), status_style(r.status, theme)),
-        Span::raw(format!("  {}  {}", r.percentage, stage_text(r))),
+        Span::styled(
+            present::status_label(r.status),
+            status_style(r.status, theme),
+        ),
+        Span::raw(format!("  {}  {}", r.percentage, present::stage_label(r))),
     ];
     if let Some(why) = &r.rollback_reason {
         spans.push(Span::styled(
@@ -358,20 +342,10 @@ fn timeline(
     // Why the rollout may or may not move comes first: at 80x24 the panel is short, and
     // the lines at the bottom are the ones cut.
     let mut lines = Vec::new();
-    if matches!(
-        r.status,
-        Status::Canary | Status::Progressive | Status::Paused
-    ) && let (Some(in_stage), Some((_, stage))) = (r.time_in_stage(state.now), r.stage())
-    {
-        let wait = stage.min_duration.saturating_sub(in_stage);
-        let countdown = if wait.is_zero() {
-            "minimum time met".to_string()
-        } else {
-            format!("may advance in {}", format_elapsed(wait))
-        };
+    if let Some(clock) = present::stage_clock(r, state.now) {
         lines.push(Line::raw(format!(
-            "in stage {} · {countdown}",
-            format_elapsed(in_stage)
+            "in stage {} · {}",
+            clock.in_stage, clock.countdown
         )));
     }
     lines.extend(auto_lines(state, e, theme));
@@ -385,15 +359,8 @@ fn timeline(
                     Some(c) if i < c => ("✓", theme.dim()),
                     _ => (" ", ratatui::style::Style::default()),
                 };
-                let confirm = if s.confirm { " confirm" } else { "" };
                 lines.push(Line::styled(
-                    format!(
-                        "{mark} {}. {:<14} {:>6}  min {:<5}{confirm}",
-                        i + 1,
-                        shown(&s.name),
-                        s.percent.to_string(),
-                        format_duration(s.min_duration)
-                    ),
+                    format!("{mark} {}", present::stage_row(i, s)),
                     style,
                 ));
             }
@@ -406,21 +373,21 @@ fn timeline(
     if let Some(report) = &e.health.report {
         lines.push(Line::raw(""));
         for g in &report.gates {
-            let text = match g.breach_progress(report.sample_taken_at) {
-                Some(progress) if g.verdict == Verdict::Fail && !g.sustained => progress,
-                _ => shown(&g.detail).into_owned(),
-            };
+            let text = present::gate_text(g, report.sample_taken_at);
             lines.push(Line::from(vec![
                 Span::styled(
                     format!("{} ", verdict_badge(Some(g.verdict))),
                     theme.verdict(Some(g.verdict)),
                 ),
-                Span::styled(format!("{:<20} ", g.name), theme.dim()),
+                Span::styled(format!("{:<20} ", shown(&g.name)), theme.dim()),
                 Span::raw(text),
             ]));
         }
     }
-    lines.push(gates_off_line(r.gates.as_ref(), &state.gates, theme));
+    lines.push(Line::styled(
+        present::gates_off(r.gates.as_ref(), &state.gates),
+        theme.dim(),
+    ));
     frame.render_widget(
         // Gate details carry the numbers: wrap them rather than cut them.
         Paragraph::new(lines)
@@ -430,27 +397,9 @@ fn timeline(
     );
 }
 
-/// Which gates are switched off, and whose gates these are: a gate that is off never shows
-/// in the report, so its absence is said out loud.
-fn gates_off_line(own: Option<&GateConfig>, config: &GateConfig, theme: Theme) -> Line<'static> {
-    let (gates, whose) = match own {
-        Some(g) => (g, "this rollout's own gates"),
-        None => (config, "gates from the config"),
-    };
-    let off = gates.off_gates();
-    if off.is_empty() {
-        Line::styled(format!("every gate on ({whose})"), theme.dim())
-    } else {
-        Line::styled(
-            format!("gates off: {} ({whose})", off.join(", ")),
-            theme.dim(),
-        )
-    }
-}
-
 /// Who drives the rollout, and why the machine holds or what it did last.
 fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
-    let until = |l: &crate::store::Lease| l.expires_at.format("%H:%M:%S").to_string();
+    let until = |l: &crate::store::Lease| present::clock(l.expires_at);
     let key = state.keys.label(crate::app::keymap::Command::Auto);
     let Some(auto) = &e.auto else {
         return vec![match &e.lease {
@@ -484,11 +433,11 @@ fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
         }
     }];
     if let Some(d) = &auto.decision {
-        lines.push(Line::raw(format!("→ {}", d.label())));
+        lines.push(Line::raw(format!("→ {}", shown(&d.label()))));
     }
     if let Some(Err(why)) = &auto.acted {
         lines.push(Line::styled(
-            format!("last action failed: {why}"),
+            format!("last action failed: {}", shown(why)),
             theme.bad(),
         ));
     }
@@ -574,7 +523,7 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
             None,
         ),
         (
-            side_row("error rate", s, c, SideStats::error_rate, pct),
+            side_row("error rate", s, c, SideStats::error_rate, rate_pct),
             gate("error-rate").or(gate("error-rate-vs-stable")),
         ),
         (side_row("p50", s, c, |x| x.p50_ms, ms), None),
@@ -617,27 +566,30 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
     ];
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
     let stale = h.latest.as_ref().is_some_and(|l| l.source_error.is_some());
-    let age = age_text(state.now - sample.taken_at);
     let mut age_line = if stale && h.last_good.is_none() {
         // Only failed samples so far: what is shown is the failure, never "last good".
         Line::styled(
             format!(
                 "NO GOOD SAMPLE YET · {}",
-                h.source_error().unwrap_or("no data")
+                shown(h.source_error().unwrap_or("no data"))
             ),
             theme.bad(),
         )
     } else if stale {
         Line::styled(
             format!(
-                "LAST GOOD sample {age} ago · now: {}",
-                h.source_error().unwrap_or("no data")
+                "LAST GOOD sample {} · now: {}",
+                present::ago(Some(sample.taken_at), state.now),
+                shown(h.source_error().unwrap_or("no data"))
             ),
             theme.bad(),
         )
     } else {
         // The data's age, not the sample's: a late source's newest point is minutes old.
-        let data_age = sample.data_age(state.now).map_or(age, format_elapsed);
+        let data_age = sample
+            .data_age(state.now)
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .unwrap_or(state.now - sample.taken_at);
         let delay = if sample.ingestion_delay.is_zero() {
             String::new()
         } else {
@@ -648,7 +600,8 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
         };
         Line::styled(
             format!(
-                "data {data_age} old{delay} · window {}",
+                "{}{delay} · window {}",
+                present::data_age(Some(data_age)),
                 format_duration(sample.window)
             ),
             theme.dim(),
@@ -719,7 +672,7 @@ fn users(
     let key = |c| state.keys.label(c);
     let title = format!(
         "{} ({}) · {}: {other_label} ({other_len})",
-        capitalize(state.user_list.label()),
+        present::list_title(state.user_list),
         list.len(),
         key(crate::app::keymap::Command::ToggleExcluded)
     );
@@ -751,13 +704,6 @@ fn users(
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
-}
-
 fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut Frame, area: Rect) {
     let lines: Vec<Line> = e
         .events
@@ -770,31 +716,11 @@ fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
             } else {
                 ratatui::style::Style::default()
             };
-            let changes = match &ev.after {
-                serde_json::Value::Object(m) => m
-                    .iter()
-                    .filter(|(k, _)| !k.ends_with("At"))
-                    .map(|(k, v)| {
-                        let before = ev.before.get(k).unwrap_or(&serde_json::Value::Null);
-                        match describe_list_change(before, v) {
-                            Some(list) => format!("{k} {list}"),
-                            None => format!("{k}={v}"),
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                _ => String::new(),
-            };
-            let reason = ev
-                .reason
-                .as_deref()
-                .map(|r| format!(" — {r}"))
-                .unwrap_or_default();
             Line::from(vec![
                 Span::styled(format!("{} ", ev.at.format("%m-%d %H:%M:%S")), theme.dim()),
                 Span::styled(format!("{:<13} ", ev.kind.as_str()), style),
                 Span::styled(format!("{} ", shown(&ev.actor)), theme.dim()),
-                Span::raw(shown(&format!("{changes}{reason}")).into_owned()),
+                Span::raw(present::event_text(ev)),
             ])
         })
         .collect();

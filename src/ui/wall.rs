@@ -7,13 +7,12 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
+use super::Theme;
 use super::views::{error_rate_floor, spark_pair};
-use super::{Theme, age_text, verdict_badge};
 use crate::app::state::{AppState, Conn, Entry, Wall};
 use crate::domain::health::Verdict;
 use crate::domain::rollout::{Rollout, Status};
-use crate::domain::text::escape as shown;
-use crate::domain::units::format_elapsed;
+use crate::present::{self, escape as shown, format_elapsed, verdict_badge};
 
 /// Smallest tile that still shows everything; below it the wall rotates.
 const TILE_MIN: (u16, u16) = (38, 11);
@@ -98,7 +97,10 @@ fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area:
     let conn = match &state.store_conn {
         Conn::Connected => Span::styled("● store connected", theme.ok()),
         Conn::Disconnected { since, .. } => Span::styled(
-            format!("○ STORE DISCONNECTED {}", age_text(state.now - *since)),
+            format!(
+                "○ STORE DISCONNECTED {}",
+                present::since(state.now - *since)
+            ),
             theme.bad(),
         ),
     };
@@ -110,7 +112,7 @@ fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area:
     let line = Line::from(vec![
         Span::styled(" READ-ONLY ", marker),
         Span::styled(format!(" {} ", state.title), theme.accent()),
-        Span::raw(format!("{} UTC  ", state.now.format("%H:%M:%S"))),
+        Span::raw(format!("{} UTC  ", present::clock(state.now))),
         conn,
         Span::styled(rotation, theme.dim()),
     ]);
@@ -120,13 +122,13 @@ fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area:
         Some(a) if stale => Line::styled(
             format!(
                 " STALE: newest data is {} old (limit {}) ",
-                age_text(a),
+                present::since(a),
                 format_elapsed(wall.stale_after)
             ),
             theme.banner(),
         ),
-        Some(a) => Line::styled(format!(" data {} old", age_text(a)), theme.dim()),
-        None => Line::styled(" waiting for data…", theme.warn()),
+        Some(_) => Line::styled(format!(" {}", present::data_age(age)), theme.dim()),
+        None => Line::styled(format!(" {}", present::data_age(age)), theme.warn()),
     };
     frame.render_widget(Paragraph::new(vec![line, second]), area);
 }
@@ -170,7 +172,7 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
     frame.render_widget(block, area);
     let mut lines = vec![Line::from(vec![
         Span::styled(
-            format!(" {} ", r.status.as_str().to_uppercase()),
+            format!(" {} ", present::status_label(r.status).to_uppercase()),
             style.add_modifier(Modifier::REVERSED),
         ),
         Span::raw("  "),
@@ -194,18 +196,12 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
             style.add_modifier(Modifier::BOLD),
         ));
     }
-    let stage = match (r.stage(), &r.plan) {
-        (Some((i, s)), Some(p)) => {
-            format!("stage {}/{} {}", i + 1, p.stages.len(), shown(&s.name))
-        }
-        _ => "no plan".into(),
+    let stage = match r.stage() {
+        Some(_) => format!("stage {}", present::stage_label(r)),
+        None => present::stage_label(r),
     };
-    let in_stage = match r.status {
-        Status::Canary | Status::Progressive | Status::Paused => r
-            .time_in_stage(state.now)
-            .map(|d| format!("in stage {}", format_elapsed(d))),
-        _ => None,
-    };
+    let in_stage =
+        present::stage_clock(r, state.now).map(|clock| format!("in stage {}", clock.in_stage));
     match in_stage {
         // On one line where it fits; a narrow tile gives the clock its own line, never a cut.
         Some(t) if stage.chars().count() + t.chars().count() + 5 <= inner.width as usize => {
@@ -224,14 +220,9 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
     let h = &e.health;
     let latest = h.last_good.as_ref();
     let rate = |s: Option<&crate::domain::health::SideStats>| {
-        s.and_then(|s| s.error_rate())
-            .map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0))
+        present::rate_pct(s.and_then(|s| s.error_rate()))
     };
-    let p99 = |s: Option<&crate::domain::health::SideStats>| {
-        s.and_then(|s| s.p99_ms)
-            .filter(|x| x.is_finite())
-            .map_or("-".to_string(), |x| format!("{x:.0}ms"))
-    };
+    let p99 = |s: Option<&crate::domain::health::SideStats>| present::ms(s.and_then(|s| s.p99_ms));
     let (stable, canary) = (
         latest.and_then(|s| s.stable.as_ref()),
         latest.and_then(|s| s.canary.as_ref()),
@@ -266,12 +257,7 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
             lines.push(Line::raw(""));
             for g in &report.gates {
                 lines.push(Line::styled(
-                    format!(
-                        " {} {}: {}",
-                        verdict_badge(Some(g.verdict)),
-                        g.name,
-                        shown(&g.detail)
-                    ),
+                    format!(" {}", present::gate_line(g)),
                     theme.verdict(Some(g.verdict)),
                 ));
             }

@@ -1,0 +1,26 @@
+//! The one presentation layer: every word, label and number format the front ends show
+//! (the `status` and `events` tables, the cockpit's views and dialogs, the wall, and the
+//! texts the reducer puts in toasts and dialogs). Pure: domain types in, text out; no IO,
+//! no terminal types. Outside text (names, reasons, gate details, server errors) comes out
+//! escaped, so whatever the store held stays inert on a terminal; escaping is idempotent,
+//! so a front end that escapes again changes nothing.
+
+mod event;
+mod health;
+mod messages;
+mod rollout;
+mod time;
+
+pub use crate::domain::text::escape;
+pub use crate::domain::units::{format_duration, format_elapsed};
+pub use event::{event_text, field_change};
+pub use health::{
+    gate_line, gate_text, gate_word, health_cell, health_line, ms, rate_pct, verdict_badge,
+    verdict_word,
+};
+pub use messages::{action_label, advance_lines, auto_acted, jump_line};
+pub use rollout::{
+    StageClock, countdown, gates_off, list_title, plan_line, stage_clock, stage_label,
+    stage_position, stage_row, status_label, user_preview,
+};
+pub use time::{ago, clock, data_age, since};

@@ -1,0 +1,49 @@
+//! Ages and times of day.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::units::format_elapsed;
+
+/// How long ago something was, as an elapsed time ("4m12s"); a time in the future
+/// (clocks apart) reads as 0s rather than as a negative age.
+pub fn since(d: chrono::Duration) -> String {
+    format_elapsed(d.to_std().unwrap_or_default())
+}
+
+/// "4m12s ago", or "-" when the time is not known.
+pub fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    t.map_or_else(|| "-".into(), |t| format!("{} ago", since(now - t)))
+}
+
+/// The age of the newest data on screen: "data 5s old", or "no data yet".
+pub fn data_age(age: Option<chrono::Duration>) -> String {
+    age.map_or_else(
+        || "no data yet".into(),
+        |a| format!("data {} old", since(a)),
+    )
+}
+
+/// A time of day in UTC, as leases and the wall's clock show it: "08:56:00".
+pub fn clock(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%S").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH + chrono::Duration::seconds(secs)
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(since(chrono::Duration::seconds(252)), "4m12s");
+        assert_eq!(since(chrono::Duration::seconds(-5)), "0s");
+        assert_eq!(ago(Some(at(0)), at(7_500)), "2h05m ago");
+        assert_eq!(ago(None, at(0)), "-");
+        assert_eq!(data_age(Some(chrono::Duration::seconds(5))), "data 5s old");
+        assert_eq!(data_age(None), "no data yet");
+        assert_eq!(clock(at(8 * 3600 + 56 * 60 + 7)), "08:56:07");
+    }
+}
