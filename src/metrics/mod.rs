@@ -232,19 +232,6 @@ impl<'a> Revisions<'a> {
         self.0[side]
     }
 
-    /// Distinct revision names to ask for.
-    pub fn names(&self) -> Vec<&'a str> {
-        let mut v: Vec<&str> = self.0.iter().flatten().copied().collect();
-        v.dedup();
-        v
-    }
-
-    /// Both sides when stable and canary name the same revision.
-    pub fn sides_of(&self, rev: &str) -> impl Iterator<Item = usize> + use<> {
-        let hit = self.0.map(|r| r == Some(rev));
-        (0..2).filter(move |&i| hit[i])
-    }
-
     pub fn missing(&self, side: usize) -> String {
         format!("the rollout has no {}Revision", SIDE_NAMES[side])
     }
