@@ -487,7 +487,11 @@ fn service_fake_failing(
             .param("pageToken")
             .map_or(0, |t| t.trim_start_matches('s').parse().unwrap());
         let to = (from + PAGE).min(series.len());
-        let next = if to < series.len() { format!("s{to}") } else { String::new() };
+        let next = if to < series.len() {
+            format!("s{to}")
+        } else {
+            String::new()
+        };
         Response::json(200, page(series[from..to].to_vec(), &next))
     })
 }
@@ -522,7 +526,11 @@ fn fifty_rollouts(service: &str, prefix: &str) -> Vec<Rollout> {
 
 /// Revisions 0-4 (stables), 10-57 (canaries) and 60-69 (serving, but no rollout's).
 fn serving(service: &str) -> Vec<String> {
-    (0..5).chain(10..58).chain(60..70).map(|i| rev(service, i)).collect()
+    (0..5)
+        .chain(10..58)
+        .chain(60..70)
+        .map(|i| rev(service, i))
+        .collect()
 }
 
 /// List calls (pages included) one service-wide round of `revisions` costs in `service_fake`.
@@ -549,13 +557,27 @@ async fn fifty_rollouts_on_one_service_cost_what_one_does() {
     let per_rollout_calls = server.requests().len();
     assert!(per_rollout_calls >= 2 * 50, "{per_rollout_calls}");
     // The answers are worth comparing: both sides, no data, and no canary revision.
-    assert!(alone[0].source_error.is_none() && alone[0].canary.is_some(), "{:?}", alone[0]);
     assert!(
-        alone[48].source_error.as_deref().unwrap().contains("no request_count data for revision svc-never-served"),
+        alone[0].source_error.is_none() && alone[0].canary.is_some(),
+        "{:?}",
+        alone[0]
+    );
+    assert!(
+        alone[48]
+            .source_error
+            .as_deref()
+            .unwrap()
+            .contains("no request_count data for revision svc-never-served"),
         "{:?}",
         alone[48]
     );
-    assert!(alone[49].source_error.as_deref().unwrap().contains("no canaryRevision"));
+    assert!(
+        alone[49]
+            .source_error
+            .as_deref()
+            .unwrap()
+            .contains("no canaryRevision")
+    );
 
     // Batched: one round for 1 rollout, then for 50, cost exactly the same calls: the
     // service's pages of each metric.
@@ -638,11 +660,19 @@ async fn one_failing_call_fails_every_rollout_of_its_group_alone() {
     let mut rollouts = fifty_rollouts("svc", "r");
     let api_rollouts = fifty_rollouts("api", "api-");
     rollouts.extend(api_rollouts.iter().cloned());
-    let src = source(&two_service_config(&server.url(), "retries = 0", &api_rollouts));
+    let src = source(&two_service_config(
+        &server.url(),
+        "retries = 0",
+        &api_rollouts,
+    ));
     let all = sample_all(src, &rollouts, now()).await;
     for (r, s) in rollouts.iter().zip(&all) {
         if r.id.starts_with("api-") {
-            assert_eq!((s.stable.as_ref(), s.canary.as_ref()), (None, None), "{s:?}");
+            assert_eq!(
+                (s.stable.as_ref(), s.canary.as_ref()),
+                (None, None),
+                "{s:?}"
+            );
             let e = s.source_error.as_deref().unwrap();
             assert!(
                 e.starts_with("Cloud Monitoring request_count: ")

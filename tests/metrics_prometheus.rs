@@ -312,8 +312,16 @@ fn fleet_exporter() -> FakeServer {
             let f = i as f64;
             let n = |rate: f64| (rate * t).floor();
             let (rps, errors) = (50.0 + 3.0 * f, 1.0 + f % 4.0);
-            let _ = writeln!(out, "http_requests_total{{revision=\"{r}\",code=\"200\"}} {}", n(rps - errors));
-            let _ = writeln!(out, "http_requests_total{{revision=\"{r}\",code=\"500\"}} {}", n(errors));
+            let _ = writeln!(
+                out,
+                "http_requests_total{{revision=\"{r}\",code=\"200\"}} {}",
+                n(rps - errors)
+            );
+            let _ = writeln!(
+                out,
+                "http_requests_total{{revision=\"{r}\",code=\"500\"}} {}",
+                n(errors)
+            );
             let shares = [0.2 + (f % 5.0) * 0.05, 0.6, 0.85, 0.97, 1.0];
             for (le, share) in [0.05, 0.1, 0.25, 0.5, 1.0].iter().zip(shares) {
                 let _ = writeln!(
@@ -360,7 +368,13 @@ async fn fifty_rollouts_cost_seven_queries_with_the_same_answers() {
     let prom = PrometheusServer::start(&binary, &exporter.addr.to_string());
     // Three scrapes: every revision has a rate, a histogram and a newest point.
     let waited = Instant::now();
-    while exporter.requests().iter().filter(|r| r.path == "/metrics").count() < 4 {
+    while exporter
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/metrics")
+        .count()
+        < 4
+    {
         assert!(
             waited.elapsed() < Duration::from_secs(60),
             "not scraped\n{}",
@@ -370,7 +384,8 @@ async fn fifty_rollouts_cost_seven_queries_with_the_same_answers() {
     }
     let src = source(&prom.url(), "window = \"10s\"");
     assert!(
-        src.describe().ends_with("; one query per template for all rollouts)"),
+        src.describe()
+            .ends_with("; one query per template for all rollouts)"),
         "{}",
         src.describe()
     );
@@ -384,7 +399,12 @@ async fn fifty_rollouts_cost_seven_queries_with_the_same_answers() {
         alone.push(src.sample(r, now).await);
     }
     let per_rollout = logged(&prom, 49 * 14 + 7).await.len();
-    assert!(alone[0].source_error.is_none(), "{:?}\n{}", alone[0], prom.log());
+    assert!(
+        alone[0].source_error.is_none(),
+        "{:?}\n{}",
+        alone[0],
+        prom.log()
+    );
     assert!(alone[0].canary.as_ref().unwrap().p99_ms.is_some());
     assert!(alone[47].canary.is_some());
     assert!(
@@ -394,7 +414,13 @@ async fn fifty_rollouts_cost_seven_queries_with_the_same_answers() {
             .unwrap()
             .contains("canary: no data for revision web-never-seen")
     );
-    assert!(alone[49].source_error.as_deref().unwrap().contains("no canaryRevision"));
+    assert!(
+        alone[49]
+            .source_error
+            .as_deref()
+            .unwrap()
+            .contains("no canaryRevision")
+    );
 
     // Batched: 1 rollout and 50 rollouts both cost one query per template, and every
     // rollout's sample is exactly what it got alone.
@@ -474,7 +500,13 @@ async fn long_revision_lists_are_split_over_queries() {
     assert_eq!(server.requests().len(), 7 * chunks);
     for s in &all {
         assert_eq!(s.source_error, None, "{s:?}");
-        assert_eq!((s.stable.as_ref().unwrap().requests, s.canary.as_ref().unwrap().errors), (7, 7));
+        assert_eq!(
+            (
+                s.stable.as_ref().unwrap().requests,
+                s.canary.as_ref().unwrap().errors
+            ),
+            (7, 7)
+        );
     }
     for r in server.requests() {
         assert!(r.param("query").unwrap().len() < 4_500, "{r:?}");

@@ -260,7 +260,10 @@ async fn the_per_rollout_batch_is_bounded_ordered_and_survives_a_panic() {
     };
     let waited = Instant::now();
     while src.in_flight.load(Ordering::SeqCst) < SAMPLE_CONCURRENCY {
-        assert!(waited.elapsed() < Duration::from_secs(30), "never {SAMPLE_CONCURRENCY} at once");
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "never {SAMPLE_CONCURRENCY} at once"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for _ in 0..10 {

@@ -234,7 +234,14 @@ impl CloudMonitoring {
             let work = async {
                 tokio::join!(
                     self.fetch(REQUEST_COUNT, filter, &routes, now, deadline, &mut counts),
-                    self.fetch(REQUEST_LATENCIES, filter, &routes, now, deadline, &mut latency),
+                    self.fetch(
+                        REQUEST_LATENCIES,
+                        filter,
+                        &routes,
+                        now,
+                        deadline,
+                        &mut latency
+                    ),
                 )
             };
             let grace = std::time::Duration::from_millis(200);
@@ -418,12 +425,7 @@ impl Tally {
             }
         }
         let [stable, canary] = sides;
-        let error = self
-            .failed
-            .iter()
-            .cloned()
-            .chain(notes)
-            .collect::<Vec<_>>();
+        let error = self.failed.iter().cloned().chain(notes).collect::<Vec<_>>();
         HealthSample {
             taken_at: now,
             window,

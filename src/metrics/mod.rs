@@ -173,15 +173,16 @@ impl MetricsSource for Routed {
                 None => batches.push((source, vec![i])),
             }
         }
-        let answers = futures::future::join_all(batches.iter().map(|(source, members)| async move {
-            if members.len() == rollouts.len() {
-                // The common case, one source for all: no copies.
-                return source.sample_many(rollouts, now).await;
-            }
-            let subset: Vec<Rollout> = members.iter().map(|&i| rollouts[i].clone()).collect();
-            source.sample_many(&subset, now).await
-        }))
-        .await;
+        let answers =
+            futures::future::join_all(batches.iter().map(|(source, members)| async move {
+                if members.len() == rollouts.len() {
+                    // The common case, one source for all: no copies.
+                    return source.sample_many(rollouts, now).await;
+                }
+                let subset: Vec<Rollout> = members.iter().map(|&i| rollouts[i].clone()).collect();
+                source.sample_many(&subset, now).await
+            }))
+            .await;
         for ((_, members), samples) in batches.iter().zip(answers) {
             for (&i, s) in members.iter().zip(samples) {
                 out[i] = Some(s);
@@ -276,8 +277,15 @@ pub async fn sample_all(
     {
         Ok(samples) if samples.len() == rollouts.len() => samples,
         Ok(samples) => {
-            let why = format!("got {} samples for {} rollouts", samples.len(), rollouts.len());
-            rollouts.iter().map(|r| failed_sample(r, now, &why)).collect()
+            let why = format!(
+                "got {} samples for {} rollouts",
+                samples.len(),
+                rollouts.len()
+            );
+            rollouts
+                .iter()
+                .map(|r| failed_sample(r, now, &why))
+                .collect()
         }
         Err(_) => rollouts
             .iter()

@@ -378,7 +378,8 @@ impl Prometheus {
             match tokio::time::timeout_at(deadline + grace, work).await {
                 Err(_) => Err(self.too_slow()),
                 Ok(done) => {
-                    let mut all = vec![vec![Err("no answer".to_string()); names.len()]; plan.0.len()];
+                    let mut all =
+                        vec![vec![Err("no answer".to_string()); names.len()]; plan.0.len()];
                     for (t, chunk, got) in done {
                         for (slot, a) in all[t][chunk].iter_mut().zip(got) {
                             *slot = a;
@@ -413,7 +414,10 @@ impl Prometheus {
         let regex = escape(&promql::alternatives(names));
         let promql = fill(&g.template, &[("revision", &regex)]);
         let got = async {
-            let body = self.http.get(self.query_url(&promql, now)?, deadline).await?;
+            let body = self
+                .http
+                .get(self.query_url(&promql, now)?, deadline)
+                .await?;
             split_answer(&body, &g.label, names).map_err(|e| self.http.scrub_body_text(&e))
         }
         .await;
@@ -979,7 +983,11 @@ mod tests {
         let e = split_answer(body, "rev", &["a"]).unwrap_err();
         assert!(e.contains("without the rev label"), "{e}");
         let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#;
-        assert!(split_answer(scalar, "revision", &["a"]).unwrap_err().contains("scalar"));
+        assert!(
+            split_answer(scalar, "revision", &["a"])
+                .unwrap_err()
+                .contains("scalar")
+        );
     }
 
     #[test]

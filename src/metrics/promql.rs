@@ -161,7 +161,9 @@ fn lex(s: &str) -> Result<Vec<Tok<'_>>, String> {
                 }
                 K::Ident
             }
-            c if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) => {
+            c if c.is_ascii_digit()
+                || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) =>
+            {
                 // Numbers and durations (5m, 1h30m, 0x1f, 1.5e3) alike.
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'_')
                 {
@@ -176,7 +178,10 @@ fn lex(s: &str) -> Result<Vec<Tok<'_>>, String> {
                 } else if "+-*/%^<>=@:".contains(c as char) {
                     1
                 } else {
-                    return Err(format!("unexpected character '{}'", &s[i..].chars().next().unwrap_or('?')));
+                    return Err(format!(
+                        "unexpected character '{}'",
+                        &s[i..].chars().next().unwrap_or('?')
+                    ));
                 };
                 K::Op
             }
@@ -473,7 +478,9 @@ impl<'a> Parser<'a> {
                 if self.peek().is_some_and(|t| t.kind == K::Open('{')) {
                     self.matchers()
                 } else {
-                    Err(format!("a selector without the {{revision}} matcher ({text})"))
+                    Err(format!(
+                        "a selector without the {{revision}} matcher ({text})"
+                    ))
                 }
             }
             _ => Err(format!("unexpected '{text}'")),
@@ -501,7 +508,9 @@ impl<'a> Parser<'a> {
             let value = self.expect(K::Str)?.text;
             if value.contains("{revision}") {
                 if value != "\"{revision}\"" || op_text != "=" {
-                    return Err(format!("{{revision}} in `{name}{op_text}{value}`, not as `{name}=\"{{revision}}\"`"));
+                    return Err(format!(
+                        "{{revision}} in `{name}{op_text}{value}`, not as `{name}=\"{{revision}}\"`"
+                    ));
                 }
                 if self.label.as_ref().is_some_and(|l| *l != name) {
                     return Err("{revision} matches two different labels".into());
@@ -738,10 +747,7 @@ mod tests {
                 r#"-x{r="{revision}"} + ignoring(code) y{r="{revision}"} > bool 0"#,
                 r#"-x{r=~"{revision}"} + ignoring(code) y{r=~"{revision}"} > bool 0"#,
             ),
-            (
-                r#"(sum(x{r="{revision}"}) or vector(-1.5))"#,
-                "",
-            ),
+            (r#"(sum(x{r="{revision}"}) or vector(-1.5))"#, ""),
         ] {
             match group(t) {
                 Ok(g) => assert_eq!(g.template, want, "{t}"),
@@ -756,17 +762,32 @@ mod tests {
             (r#"sum(x{r="{revision}",s="{side}"})"#, "uses {side}"),
             (r#"sum(x{r=~"{revision}"})"#, "not as `r=\"{revision}\"`"),
             (r#"sum(x{r="{revision}-.*"})"#, "not as"),
-            (r#"sum(x{r="{revision}"}) / sum(y)"#, "without the {revision} matcher"),
-            (r#"sum(x{r="{revision}"}) / sum(y{q="{revision}"})"#, "two different labels"),
+            (
+                r#"sum(x{r="{revision}"}) / sum(y)"#,
+                "without the {revision} matcher",
+            ),
+            (
+                r#"sum(x{r="{revision}"}) / sum(y{q="{revision}"})"#,
+                "two different labels",
+            ),
             (
                 r#"label_replace(x{r="{revision}"}, "r", "a", "r", ".*")"#,
                 "the function label_replace",
             ),
             (r#"topk(1, x{r="{revision}"})"#, "topk"),
             (r#"sum without (r) (x{r="{revision}"})"#, "without (r)"),
-            (r#"x{r="{revision}"} / on() y{r="{revision}"}"#, "does not match on r"),
-            (r#"x{r="{revision}"} / on(r) group_left y{r="{revision}"}"#, "group_left"),
-            (r#"x{r="{revision}"} or vector(0)"#, "trailing `or vector(N)`"),
+            (
+                r#"x{r="{revision}"} / on() y{r="{revision}"}"#,
+                "does not match on r",
+            ),
+            (
+                r#"x{r="{revision}"} / on(r) group_left y{r="{revision}"}"#,
+                "group_left",
+            ),
+            (
+                r#"x{r="{revision}"} or vector(0)"#,
+                "trailing `or vector(N)`",
+            ),
             (r#"(sum(x{r="{revision}"}) or vector(0)) * 2"#, "trailing"),
             (r#"scalar(sum(x{r="{revision}"}))"#, "the function scalar"),
             (r#"sum(x{r="{revision}"}) # {revision}"#, "other than as"),
@@ -774,6 +795,17 @@ mod tests {
             let e = group(t).expect_err(t);
             assert!(e.contains(why), "{t}: {e} (wanted {why})");
         }
+    }
+
+    #[test]
+    fn the_cloud_run_promql_example_groups() {
+        let t = r#"sum(increase(run_googleapis_com:request_count{monitored_resource="cloud_run_revision",revision_name="{revision}"}[9m]))"#;
+        let g = grouped(t);
+        assert_eq!(g.label, "revision_name");
+        assert_eq!(
+            g.template,
+            r#"sum by (revision_name) (increase(run_googleapis_com:request_count{monitored_resource="cloud_run_revision",revision_name=~"{revision}"}[9m]))"#
+        );
     }
 
     #[test]
