@@ -209,6 +209,14 @@ enum Shape {
     Fallback(f64),
 }
 
+/// `(a, b)` after by, without, on or ignoring.
+struct LabelList {
+    names: Vec<String>,
+    /// Where `)` is, and whether a name (not a comma) precedes it.
+    close: usize,
+    after_name: bool,
+}
+
 struct Edit {
     at: usize,
     len: usize,
@@ -308,8 +316,7 @@ impl<'a> Parser<'a> {
 
     fn expr(&mut self, min: u8) -> Result<Shape, String> {
         let mut left = self.unary()?;
-        loop {
-            let Some(t) = self.peek() else { break };
+        while let Some(t) = self.peek() {
             if !matches!(t.kind, K::Op | K::Ident) {
                 break;
             }
@@ -338,7 +345,7 @@ impl<'a> Parser<'a> {
             return Ok(None);
         }
         self.pos += 1;
-        let (labels, _) = self.label_list()?;
+        let labels = self.label_list()?.names;
         if matches!(self.peek_text(), "group_left" | "group_right") {
             return Err(format!("{} matching", self.peek_text()));
         }
@@ -536,15 +543,21 @@ impl<'a> Parser<'a> {
         Ok(Shape::Vector(None))
     }
 
-    /// `(a, b)`: the names and the position of `)`, with whether a name precedes it.
-    fn label_list(&mut self) -> Result<(Vec<String>, (usize, bool)), String> {
+    /// `(a, b)`.
+    fn label_list(&mut self) -> Result<LabelList, String> {
         self.expect(K::Open('('))?;
         let mut names = Vec::new();
         let mut after_name = false;
         loop {
             let t = self.next()?;
             match t.kind {
-                K::Close(')') => return Ok((names, (t.start, after_name))),
+                K::Close(')') => {
+                    return Ok(LabelList {
+                        names,
+                        close: t.start,
+                        after_name,
+                    });
+                }
                 K::Ident => {
                     names.push(t.text.to_string());
                     after_name = true;
@@ -555,15 +568,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// `by (...)` or `without (...)`, before or after the argument.
-    fn grouping(&mut self) -> Result<Option<(bool, Vec<String>, (usize, bool))>, String> {
+    /// `by (...)` (true) or `without (...)`, before or after the argument.
+    fn grouping(&mut self) -> Result<Option<(bool, LabelList)>, String> {
         let kw = self.peek_text();
         if kw != "by" && kw != "without" {
             return Ok(None);
         }
         self.pos += 1;
-        let (names, close) = self.label_list()?;
-        Ok(Some((kw == "by", names, close)))
+        Ok(Some((kw == "by", self.label_list()?)))
     }
 
     fn aggregation(&mut self) -> Result<Shape, String> {
@@ -593,7 +605,12 @@ impl<'a> Parser<'a> {
                 });
                 Ok(Shape::Vector(Some(BTreeSet::new())))
             }
-            Some((true, names, (close, after_name))) => {
+            Some((true, list)) => {
+                let LabelList {
+                    names,
+                    close,
+                    after_name,
+                } = list;
                 if !names.contains(&label) {
                     self.edits.push(Edit {
                         at: close,
@@ -607,8 +624,8 @@ impl<'a> Parser<'a> {
                 }
                 Ok(Shape::Vector(Some(names.into_iter().collect())))
             }
-            Some((false, names, _)) => {
-                if names.contains(&label) {
+            Some((false, list)) => {
+                if list.names.contains(&label) {
                     return Err(format!("without ({label})"));
                 }
                 Ok(Shape::Vector(None))
