@@ -26,7 +26,6 @@
 //! inconclusive with the reason, never exhausts memory.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -39,7 +38,7 @@ use tokio::time::Instant;
 use super::config::{CLOUD_MONITORING_DELAY, MetricsConfig};
 use super::http::{ERROR_BODY_CHARS, Http};
 use super::redact;
-use super::{MetricsSource, Revisions};
+use super::{Distinct, MetricsSource, Revisions};
 use crate::domain::health::{HealthSample, SideStats};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
@@ -153,7 +152,7 @@ impl CloudMonitoring {
         &self,
         metric: &str,
         filter: &[&str],
-        routes: &Routes<'_>,
+        routes: &Distinct<'_>,
         now: DateTime<Utc>,
         deadline: Instant,
         tally: &mut [SideTally],
@@ -223,9 +222,9 @@ impl CloudMonitoring {
         service_wide: bool,
     ) -> Vec<HealthSample> {
         let revs: Vec<Revisions> = rollouts.iter().map(Revisions::of).collect();
-        let routes = Routes::of(&revs);
-        let mut counts = routes.tallies();
-        let mut latency = routes.tallies();
+        let routes = Distinct::of(&revs);
+        let mut counts = tallies(&routes);
+        let mut latency = tallies(&routes);
         let mut failed = None;
         let mut notes = Vec::new();
         if !routes.names.is_empty() {
@@ -287,10 +286,10 @@ pub fn sample_from_pages(
     latencies: &[&str],
 ) -> HealthSample {
     let revs = [Revisions::of(rollout)];
-    let routes = Routes::of(&revs);
+    let routes = Distinct::of(&revs);
     let mut tally = Tally {
-        counts: routes.tallies(),
-        latency: routes.tallies(),
+        counts: tallies(&routes),
+        latency: tallies(&routes),
         failed: None,
         notes: Vec::new(),
     };
@@ -317,31 +316,9 @@ pub fn sample_from_pages(
     s
 }
 
-/// The distinct revisions of a group of rollouts, in first-seen order: each gets one tally,
-/// which every side naming it reads.
-struct Routes<'a> {
-    names: Vec<&'a str>,
-    index: HashMap<&'a str, usize>,
-}
-
-impl<'a> Routes<'a> {
-    fn of(revs: &[Revisions<'a>]) -> Routes<'a> {
-        let mut routes = Routes {
-            names: Vec::new(),
-            index: HashMap::new(),
-        };
-        for name in revs.iter().flat_map(|r| [r.get(0), r.get(1)]).flatten() {
-            routes.index.entry(name).or_insert_with(|| {
-                routes.names.push(name);
-                routes.names.len() - 1
-            });
-        }
-        routes
-    }
-
-    fn tallies(&self) -> Vec<SideTally> {
-        self.names.iter().map(|_| SideTally::default()).collect()
-    }
+/// One empty tally per distinct revision.
+fn tallies(routes: &Distinct) -> Vec<SideTally> {
+    routes.names.iter().map(|_| SideTally::default()).collect()
 }
 
 fn short(metric: &str) -> &str {
@@ -382,7 +359,7 @@ impl Tally {
     fn finish(
         &self,
         revs: &Revisions,
-        routes: &Routes,
+        routes: &Distinct,
         now: DateTime<Utc>,
         window: std::time::Duration,
     ) -> HealthSample {
@@ -449,7 +426,7 @@ struct Budget {
 fn add_page(
     body: &str,
     metric: &str,
-    routes: &Routes,
+    routes: &Distinct,
     tally: &mut [SideTally],
     budget: &mut Budget,
 ) -> Result<Option<String>, String> {

@@ -8,7 +8,7 @@ pub mod cloud_monitoring;
 pub mod config;
 mod http;
 pub mod prometheus;
-pub mod promql;
+mod promql;
 pub mod redact;
 pub mod simulator;
 
@@ -235,6 +235,29 @@ impl<'a> Revisions<'a> {
 
     pub fn missing(&self, side: usize) -> String {
         format!("the rollout has no {}Revision", SIDE_NAMES[side])
+    }
+}
+
+/// The distinct revisions of a batch of rollouts in first-seen order, each with its
+/// position: what one query asks for and how its answer is split back.
+pub(crate) struct Distinct<'a> {
+    pub names: Vec<&'a str>,
+    pub index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Distinct<'a> {
+    pub fn of(revs: &[Revisions<'a>]) -> Distinct<'a> {
+        let mut d = Distinct {
+            names: Vec::new(),
+            index: HashMap::new(),
+        };
+        for name in revs.iter().flat_map(|r| r.0).flatten() {
+            d.index.entry(name).or_insert_with(|| {
+                d.names.push(name);
+                d.names.len() - 1
+            });
+        }
+        d
     }
 }
 

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use super::config::{MetricsConfig, fill};
 use super::http::Http;
 use super::promql::{self, Grouped};
-use super::{MetricsSource, Revisions, SIDE_NAMES};
+use super::{Distinct, MetricsSource, Revisions, SIDE_NAMES};
 use crate::domain::health::{HealthSample, SideStats};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
@@ -56,7 +56,10 @@ type Answer = Option<(f64, DateTime<Utc>)>;
 
 /// The templates of one sample, grouped: requests, errors, newest (when set), then the four
 /// quantiles, in the order of `Answers`.
-struct GroupPlan(Vec<Grouped>, bool);
+struct GroupPlan {
+    templates: Vec<Grouped>,
+    has_newest: bool,
+}
 
 impl GroupPlan {
     fn new(cfg: &MetricsConfig) -> Result<GroupPlan, String> {
@@ -67,18 +70,21 @@ impl GroupPlan {
             let filled = fill(template, &[("window", &window), ("quantile", &q)]);
             promql::group(&filled).map_err(|e| format!("the {name} template {e}"))
         };
-        let mut plan = vec![
+        let mut templates = vec![
             one("requests", &t.requests, None)?,
             one("errors", &t.errors, None)?,
         ];
-        let newest = !t.newest.trim().is_empty();
-        if newest {
-            plan.push(one("newest", &t.newest, None)?);
+        let has_newest = !t.newest.trim().is_empty();
+        if has_newest {
+            templates.push(one("newest", &t.newest, None)?);
         }
         for q in QUANTILES {
-            plan.push(one("latency", &t.latency, Some(q))?);
+            templates.push(one("latency", &t.latency, Some(q))?);
         }
-        Ok(GroupPlan(plan, newest))
+        Ok(GroupPlan {
+            templates,
+            has_newest,
+        })
     }
 }
 
@@ -93,16 +99,13 @@ struct Answers {
 
 impl Answers {
     /// From the answers in `GroupPlan` order.
-    fn from_list(mut list: Vec<Result<Answer, String>>, has_newest: bool) -> Answers {
-        let quantiles: Vec<_> = list.split_off(list.len() - QUANTILES.len());
-        let newest = has_newest.then(|| list.remove(2));
+    fn from_list(list: Vec<Result<Answer, String>>, has_newest: bool) -> Answers {
         let mut list = list.into_iter();
-        let mut q = quantiles.into_iter();
-        let mut next = move || q.next().unwrap_or_else(|| Err("no answer".into()));
+        let mut next = || list.next().unwrap_or_else(|| Err("no answer".into()));
         Answers {
-            requests: list.next().unwrap_or_else(|| Err("no answer".into())),
-            errors: list.next().unwrap_or_else(|| Err("no answer".into())),
-            newest,
+            requests: next(),
+            errors: next(),
+            newest: has_newest.then(&mut next),
             quantiles: [next(), next(), next(), next()],
         }
     }
@@ -158,11 +161,6 @@ impl Prometheus {
             cfg: cfg.clone(),
             grouped: GroupPlan::new(cfg),
         })
-    }
-
-    /// None when every template can answer many revisions at once, else why not.
-    pub fn per_rollout_reason(&self) -> Option<&str> {
-        self.grouped.as_ref().err().map(String::as_str)
     }
 
     pub fn query_url(&self, promql: &str, now: DateTime<Utc>) -> Result<Url, String> {
@@ -343,17 +341,10 @@ impl Prometheus {
         now: DateTime<Utc>,
     ) -> Vec<HealthSample> {
         let revs: Vec<Revisions> = rollouts.iter().map(Revisions::of).collect();
-        let mut names: Vec<&str> = Vec::new();
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        for name in revs.iter().flat_map(|r| [r.get(0), r.get(1)]).flatten() {
-            index.entry(name).or_insert_with(|| {
-                names.push(name);
-                names.len() - 1
-            });
-        }
+        let Distinct { names, index } = Distinct::of(&revs);
         let chunks = chunks(&names);
         let deadline = Instant::now() + self.cfg.timeout;
-        let jobs: Vec<(usize, std::ops::Range<usize>)> = (0..plan.0.len())
+        let jobs: Vec<(usize, std::ops::Range<usize>)> = (0..plan.templates.len())
             .flat_map(|t| chunks.iter().map(move |c| (t, c.clone())))
             .collect();
         type Job<'f> = futures::future::BoxFuture<
@@ -364,7 +355,7 @@ impl Prometheus {
             .into_iter()
             .map(|(t, chunk)| {
                 let asked = &names[chunk.clone()];
-                self.grouped_query(&plan.0[t], asked, now, deadline)
+                self.grouped_query(&plan.templates[t], asked, now, deadline)
                     .map(move |answers| (t, chunk, answers))
                     .boxed()
             })
@@ -379,7 +370,7 @@ impl Prometheus {
                 Err(_) => Err(self.too_slow()),
                 Ok(done) => {
                     let mut all =
-                        vec![vec![Err("no answer".to_string()); names.len()]; plan.0.len()];
+                        vec![vec![Err("no answer".to_string()); names.len()]; plan.templates.len()];
                     for (t, chunk, got) in done {
                         for (slot, a) in all[t][chunk].iter_mut().zip(got) {
                             *slot = a;
@@ -396,7 +387,7 @@ impl Prometheus {
                     let rev = r.get(i).ok_or_else(|| r.missing(i))?;
                     let k = index[rev];
                     let list = all.iter().map(|t| t[k].clone()).collect();
-                    Answers::from_list(list, plan.1).side(rev)
+                    Answers::from_list(list, plan.has_newest).side(rev)
                 };
                 self.finish(now, side(0), side(1))
             })
