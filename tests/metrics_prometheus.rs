@@ -452,7 +452,7 @@ async fn templates_that_cannot_be_grouped_are_asked_per_rollout() {
     );
     assert!(
         src.describe()
-            .ends_with("; queries per rollout: the requests template uses {side})"),
+            .ends_with("; queries per rollout, requests template: uses {side})"),
         "{}",
         src.describe()
     );

@@ -68,7 +68,7 @@ impl GroupPlan {
         let one = |name: &str, template: &str, quantile: Option<f64>| {
             let q = quantile.map(|q| q.to_string()).unwrap_or_default();
             let filled = fill(template, &[("window", &window), ("quantile", &q)]);
-            promql::group(&filled).map_err(|e| format!("the {name} template {e}"))
+            promql::group(&filled).map_err(|e| format!("{name} template: {e}"))
         };
         let mut templates = vec![
             one("requests", &t.requests, None)?,
@@ -457,7 +457,7 @@ impl MetricsSource for Prometheus {
         };
         let mode = match &self.grouped {
             Ok(_) => "one query per template for all rollouts".to_string(),
-            Err(why) => format!("queries per rollout: {why}"),
+            Err(why) => format!("queries per rollout, {why}"),
         };
         format!(
             "Prometheus at {} ({} window{delay}; {mode})",
