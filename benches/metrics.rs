@@ -1,9 +1,13 @@
 //! Turning 10,000-point Cloud Monitoring answers (JSON text) into a health sample: time
-//! (criterion) and allocations (dhat, after the timing), plus the request rate the cockpit
-//! sends per rollout at the default refresh, and the memory a hostile Prometheus answer
-//! (50,000 series, under the 4 MiB body cap) costs to refuse.
+//! (criterion) and allocations (dhat, after the timing), plus the requests per minute a
+//! sample round costs for 1 and 50 rollouts on one service (counted by loopback fakes),
+//! and the memory a hostile Prometheus answer (50,000 series, under the 4 MiB body cap)
+//! costs to refuse.
 //!
 //! `cargo bench --bench metrics`
+
+#[path = "../tests/support/http_fake.rs"]
+mod http_fake;
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -11,9 +15,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::Criterion;
 use rollout_tui::domain::rollout::Rollout;
-use rollout_tui::metrics::MetricsConfig;
 use rollout_tui::metrics::cloud_monitoring::sample_from_pages;
 use rollout_tui::metrics::prometheus::parse_answer;
+use rollout_tui::metrics::{MetricsConfig, MetricsSource, build_source};
 use serde_json::{Value, json};
 
 #[global_allocator]
@@ -184,18 +188,80 @@ fn prometheus_allocations() {
     });
 }
 
+/// 1 or 50 rollouts on one service, each with its own stable and canary revision.
+fn fleet(n: usize) -> Vec<Rollout> {
+    (0..n)
+        .map(|k| {
+            let doc = json!({"version": "2", "status": "progressive", "rolloutPercentage": 25,
+                "stableRevision": rev(2 * k), "canaryRevision": rev(2 * k + 1)});
+            Rollout::from_fields(&format!("r{k}"), doc.as_object().unwrap()).unwrap()
+        })
+        .collect()
+}
+
+/// Requests a loopback fake of each source receives for one sample round, each rollout
+/// sampled on its own (as before `sample_many`) and batched, at 1 and 50 rollouts; shown
+/// per minute at the default refresh.
 fn requests_per_minute() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let d = MetricsConfig::default();
-    let samples = 60.0 / d.refresh.as_secs_f64();
-    // Cloud Monitoring: one list call per metric (request_count, request_latencies), each
-    // one page for a single service's two revisions. Prometheus: 7 instant queries per side
-    // (requests, errors, newest, 4 quantiles).
+    let rounds = 60.0 / d.refresh.as_secs_f64();
+    let cm =
+        http_fake::FakeServer::start(|_| http_fake::Response::json(200, r#"{"timeSeries": []}"#));
+    let prom = http_fake::FakeServer::start(|_| {
+        http_fake::Response::json(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+        )
+    });
+    let sources = [
+        (
+            "cloud-monitoring",
+            &cm,
+            format!(
+                "kind = \"cloud-monitoring\"\nproject_id = \"p\"\nservice = \"svc\"\nendpoint = \"{}\"\ncredentials = \"none\"",
+                cm.url()
+            ),
+        ),
+        (
+            "prometheus (default templates)",
+            &prom,
+            format!("kind = \"prometheus\"\nendpoint = \"{}\"", prom.url()),
+        ),
+    ];
     println!(
-        "requests per rollout at refresh {}s: cloud-monitoring {} per minute (2 per sample), prometheus {} per minute (14 per sample)",
-        d.refresh.as_secs(),
-        samples * 2.0,
-        samples * 14.0
+        "requests per minute at refresh {}s, for rollouts on one service:",
+        d.refresh.as_secs()
     );
+    for (name, server, text) in sources {
+        let cfg: MetricsConfig = toml::from_str(&text).unwrap();
+        let src: std::sync::Arc<dyn MetricsSource> = build_source(&cfg).unwrap().unwrap();
+        let mut line = format!("  {name}:");
+        for n in [1, 50] {
+            let rollouts = fleet(n);
+            let now = now();
+            let before = server.requests().len();
+            rt.block_on(async {
+                for r in &rollouts {
+                    src.sample(r, now).await;
+                }
+            });
+            let each = server.requests().len() - before;
+            rt.block_on(src.sample_many(&rollouts, now));
+            let batched = server.requests().len() - before - each;
+            line.push_str(&format!(
+                " {n} rollout{}: {} per rollout, {} batched;",
+                if n == 1 { "" } else { "s" },
+                each as f64 * rounds,
+                batched as f64 * rounds,
+            ));
+        }
+        println!("{}", line.trim_end_matches(';'));
+    }
 }
 
 fn main() {

@@ -416,26 +416,288 @@ async fn missing_revisions_are_named() {
     );
 }
 
-#[tokio::test]
-async fn many_rollouts_are_sampled_concurrently_but_bounded() {
-    let server = FakeServer::start(|req| {
-        std::thread::sleep(Duration::from_millis(100));
-        answer(req)
+/// Series per page in `service_fake`: small, so a service's answer takes several pages.
+const PAGE: usize = 25;
+
+/// One revision's numbers in `service_fake`, made up from its name: 2xx and 5xx requests a
+/// minute (5xx may be 0: then, as on Cloud Monitoring, there is no 5xx series) and latency
+/// bucket counts for bounds 50/100/200/400 ms.
+fn traffic(rev: &str) -> (u64, u64, [u64; 5]) {
+    let h: u64 = rev.bytes().map(u64::from).sum();
+    (
+        100 + h % 97,
+        h % 5,
+        [h % 7, 10 + h % 11, 5 + h % 13, h % 3, 1],
+    )
+}
+
+/// Cloud Monitoring for Cloud Run services, each with the revisions that served traffic in
+/// the last two minutes: honours the filter's service and `one_of` revisions, groups by
+/// revision (and response class for counts), and pages `PAGE` series at a time.
+fn service_fake(services: Vec<(&'static str, Vec<String>)>) -> FakeServer {
+    service_fake_failing(services, None)
+}
+
+/// `service_fake` whose request_count calls for service `failing` answer 503.
+fn service_fake_failing(
+    services: Vec<(&'static str, Vec<String>)>,
+    failing: Option<&'static str>,
+) -> FakeServer {
+    FakeServer::start(move |req| {
+        let filter = req.param("filter").unwrap_or_default();
+        let service = filter
+            .split_once("service_name = \"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(s, _)| s)
+            .unwrap_or_default();
+        if failing == Some(service) && filter.contains("request_count") {
+            return Response::json(
+                503,
+                r#"{"error":{"code":503,"message":"The service is currently unavailable."}}"#,
+            );
+        }
+        let only: Option<Vec<&str>> = filter.split_once("one_of(").map(|(_, rest)| {
+            rest.trim_end_matches(')')
+                .split(", ")
+                .map(|q| q.trim_matches('"'))
+                .collect()
+        });
+        let revisions = services
+            .iter()
+            .filter(|(name, _)| *name == service)
+            .flat_map(|(_, revs)| revs)
+            .filter(|r| only.as_ref().is_none_or(|o| o.contains(&r.as_str())));
+        let explicit = json!({"explicitBuckets": {"bounds": [50.0, 100.0, 200.0, 400.0]}});
+        let mut series = Vec::new();
+        for rev in revisions {
+            let (ok, errors, buckets) = traffic(rev);
+            if filter.contains("request_count") {
+                let (a, b) = ((ok / 2).to_string(), (ok - ok / 2).to_string());
+                series.push(count_series(rev, "2xx", &[(1, &a), (2, &b)]));
+                if errors > 0 {
+                    series.push(count_series(rev, "5xx", &[(2, &errors.to_string())]));
+                }
+            } else {
+                let counts: Vec<String> = buckets.iter().map(u64::to_string).collect();
+                let counts: Vec<&str> = counts.iter().map(String::as_str).collect();
+                series.push(latency_series(rev, explicit.clone(), &[(1, &counts)]));
+            }
+        }
+        let from: usize = req
+            .param("pageToken")
+            .map_or(0, |t| t.trim_start_matches('s').parse().unwrap());
+        let to = (from + PAGE).min(series.len());
+        let next = if to < series.len() {
+            format!("s{to}")
+        } else {
+            String::new()
+        };
+        Response::json(200, page(series[from..to].to_vec(), &next))
+    })
+}
+
+fn rev(service: &str, i: usize) -> String {
+    format!("{service}-{i:05}-x")
+}
+
+fn rollout_on(id: &str, stable: Option<&str>, canary: Option<&str>) -> Rollout {
+    let doc = json!({
+        "version": "2.0.0", "status": "progressive", "rolloutPercentage": 5,
+        "stableRevision": stable, "canaryRevision": canary,
     });
+    Rollout::from_fields(id, doc.as_object().unwrap()).unwrap()
+}
+
+/// 50 rollouts on `service`: five stables shared among them, a canary each; one canary
+/// never served traffic and one rollout has no canary yet.
+fn fifty_rollouts(service: &str, prefix: &str) -> Vec<Rollout> {
+    (0..50)
+        .map(|k| {
+            let stable = rev(service, k % 5);
+            let canary = match k {
+                48 => Some(format!("{service}-never-served")),
+                49 => None,
+                _ => Some(rev(service, 10 + k)),
+            };
+            rollout_on(&format!("{prefix}{k}"), Some(&stable), canary.as_deref())
+        })
+        .collect()
+}
+
+/// Revisions 0-4 (stables), 10-57 (canaries) and 60-69 (serving, but no rollout's).
+fn serving(service: &str) -> Vec<String> {
+    (0..5)
+        .chain(10..58)
+        .chain(60..70)
+        .map(|i| rev(service, i))
+        .collect()
+}
+
+/// List calls (pages included) one service-wide round of `revisions` costs in `service_fake`.
+fn pages_for(revisions: &[String]) -> usize {
+    let counts: usize = revisions
+        .iter()
+        .map(|r| if traffic(r).1 > 0 { 2 } else { 1 })
+        .sum();
+    counts.div_ceil(PAGE) + revisions.len().div_ceil(PAGE)
+}
+
+#[tokio::test]
+async fn fifty_rollouts_on_one_service_cost_what_one_does() {
+    let revisions = serving("svc");
+    let server = service_fake(vec![("svc", revisions.clone())]);
     let src = source(&config(&server.url(), ""));
-    let rollouts: Vec<Rollout> = (0..40).map(|i| rollout(&format!("r{i}"))).collect();
-    let samples = sample_all(src, &rollouts, now()).await;
-    assert_eq!(samples.len(), 40);
-    samples.iter().for_each(check_known_truth);
-    // One list call per metric and page: the cost per rollout per refresh, no more.
-    let pages = count_pages().len() + latency_pages().len();
-    assert_eq!(server.requests().len(), 40 * pages);
-    let max = server.max_in_flight();
-    let bound = 2 * rollout_tui::metrics::SAMPLE_CONCURRENCY;
+    let rollouts = fifty_rollouts("svc", "r");
+
+    // Each rollout on its own: its two revisions' list calls, 50 times over.
+    let mut alone = Vec::new();
+    for r in &rollouts {
+        alone.push(src.sample(r, now()).await);
+    }
+    let per_rollout_calls = server.requests().len();
+    assert!(per_rollout_calls >= 2 * 50, "{per_rollout_calls}");
+    // The answers are worth comparing: both sides, no data, and no canary revision.
     assert!(
-        max > 2 && max <= bound,
-        "{max} requests in flight at once (bound {bound})"
+        alone[0].source_error.is_none() && alone[0].canary.is_some(),
+        "{:?}",
+        alone[0]
     );
+    assert!(
+        alone[48]
+            .source_error
+            .as_deref()
+            .unwrap()
+            .contains("no request_count data for revision svc-never-served"),
+        "{:?}",
+        alone[48]
+    );
+    assert!(
+        alone[49]
+            .source_error
+            .as_deref()
+            .unwrap()
+            .contains("no canaryRevision")
+    );
+
+    // Batched: one round for 1 rollout, then for 50, cost exactly the same calls: the
+    // service's pages of each metric.
+    let pages = pages_for(&revisions);
+    assert!(pages > 2, "the answer spans pages: {pages}");
+    let one = src.sample_many(&rollouts[..1], now()).await;
+    let calls_for_one = server.requests().len() - per_rollout_calls;
+    assert_eq!(calls_for_one, pages);
+    assert_eq!(one, alone[..1]);
+    let all = sample_all(src.clone(), &rollouts, now()).await;
+    let calls_for_fifty = server.requests().len() - per_rollout_calls - calls_for_one;
+    assert_eq!(calls_for_fifty, pages, "50 rollouts cost what 1 does");
+    // Split by revision, every rollout gets exactly what it got alone.
+    assert_eq!(all, alone);
+
+    for r in &server.requests()[per_rollout_calls..] {
+        let filter = r.param("filter").unwrap();
+        assert!(
+            filter.ends_with(
+                "resource.labels.service_name = \"svc\" AND resource.labels.location = \"europe-west1\""
+            ),
+            "filtered on the service, not on revisions: {filter}"
+        );
+        assert_eq!(
+            r.params("aggregation.groupByFields")[0],
+            "resource.labels.revision_name"
+        );
+    }
+}
+
+/// Rollouts `api-*` on another service through `[metrics.rollouts.ID]`: identical overrides
+/// share one source, so each service is one group.
+fn two_service_config(url: &str, top: &str, api: &[Rollout]) -> MetricsConfig {
+    let tables: String = api
+        .iter()
+        .map(|r| format!("[rollouts.{}]\nservice = \"api\"\n", r.id))
+        .collect();
+    config(url, &format!("{top}\n{tables}"))
+}
+
+#[tokio::test]
+async fn two_services_are_two_groups() {
+    let svc = serving("svc");
+    let api = serving("api");
+    let server = service_fake(vec![("svc", svc.clone()), ("api", api.clone())]);
+    let mut rollouts = fifty_rollouts("svc", "r");
+    let api_rollouts = fifty_rollouts("api", "api-");
+    rollouts.extend(api_rollouts.iter().cloned());
+    let src = source(&two_service_config(&server.url(), "", &api_rollouts));
+
+    let mut alone = Vec::new();
+    for r in &rollouts {
+        alone.push(src.sample(r, now()).await);
+    }
+    let before = server.requests().len();
+    let all = sample_all(src, &rollouts, now()).await;
+    assert_eq!(all, alone);
+    let calls = &server.requests()[before..];
+    let on = |service: &str| {
+        calls
+            .iter()
+            .filter(|r| {
+                r.param("filter")
+                    .unwrap()
+                    .contains(&format!("service_name = \"{service}\""))
+            })
+            .count()
+    };
+    assert_eq!((on("svc"), on("api")), (pages_for(&svc), pages_for(&api)));
+    assert_eq!(calls.len(), pages_for(&svc) + pages_for(&api));
+}
+
+#[tokio::test]
+async fn one_failing_call_fails_every_rollout_of_its_group_alone() {
+    // The api service's request_count calls fail; everything else is answered.
+    let server = service_fake_failing(
+        vec![("svc", serving("svc")), ("api", serving("api"))],
+        Some("api"),
+    );
+    let mut rollouts = fifty_rollouts("svc", "r");
+    let api_rollouts = fifty_rollouts("api", "api-");
+    rollouts.extend(api_rollouts.iter().cloned());
+    let src = source(&two_service_config(
+        &server.url(),
+        "retries = 0",
+        &api_rollouts,
+    ));
+    let all = sample_all(src, &rollouts, now()).await;
+    for (r, s) in rollouts.iter().zip(&all) {
+        if r.id.starts_with("api-") {
+            assert_eq!(
+                (s.stable.as_ref(), s.canary.as_ref()),
+                (None, None),
+                "{s:?}"
+            );
+            let e = s.source_error.as_deref().unwrap();
+            assert!(
+                e.starts_with("Cloud Monitoring request_count: ")
+                    && e.contains("503")
+                    && e.contains("The service is currently unavailable."),
+                "{e}"
+            );
+            assert_eq!(
+                evaluate(s, &GateConfig::default(), now()).verdict,
+                Verdict::Inconclusive
+            );
+        } else if r.id != "r48" && r.id != "r49" {
+            assert!(s.source_error.is_none() && s.canary.is_some(), "{s:?}");
+        }
+    }
+    // One failed call for the whole api group (no retries), not one per rollout.
+    let failed = server
+        .requests()
+        .iter()
+        .filter(|r| {
+            let f = r.param("filter").unwrap();
+            f.contains("service_name = \"api\"") && f.contains("request_count")
+        })
+        .count();
+    assert_eq!(failed, 1);
 }
 
 /// Count and latency pages whose newest point is `minutes` old (negative: in the future),

@@ -14,15 +14,19 @@ use http_fake::{FakeServer, Response};
 use prometheus_server::PrometheusServer;
 use rollout_tui::domain::health::{GateConfig, SideStats, Verdict, evaluate};
 use rollout_tui::domain::rollout::Rollout;
-use rollout_tui::metrics::{MetricsConfig, MetricsSource, build_source};
+use rollout_tui::metrics::{MetricsConfig, MetricsSource, build_source, sample_all};
 use serde_json::json;
 
 fn rollout(stable: &str, canary: &str) -> Rollout {
+    rollout_named("web", Some(stable), Some(canary))
+}
+
+fn rollout_named(id: &str, stable: Option<&str>, canary: Option<&str>) -> Rollout {
     let doc = json!({
         "version": "2.0.0", "status": "progressive", "rolloutPercentage": 25,
         "stableRevision": stable, "canaryRevision": canary,
     });
-    Rollout::from_fields("web", doc.as_object().unwrap()).unwrap()
+    Rollout::from_fields(id, doc.as_object().unwrap()).unwrap()
 }
 
 fn source(url: &str, extra: &str) -> std::sync::Arc<dyn MetricsSource> {
@@ -270,6 +274,243 @@ async fn a_real_prometheus_gives_the_known_truth() {
     let s = bad.sample(&r, Utc::now()).await;
     let e = s.source_error.unwrap();
     assert!(e.contains("400") || e.contains("parse error"), "{e}");
+}
+
+/// 50 rollouts: five stables shared among them, a canary each; one canary Prometheus never
+/// saw and one rollout without a canary yet.
+fn fifty_rollouts() -> Vec<Rollout> {
+    (0..50)
+        .map(|k| {
+            let stable = format!("web-s{}", k % 5);
+            let canary = match k {
+                48 => Some("web-never-seen".to_string()),
+                49 => None,
+                _ => Some(format!("web-c{k}")),
+            };
+            rollout_named(&format!("r{k}"), Some(&stable), canary.as_deref())
+        })
+        .collect()
+}
+
+/// An exporter for every revision of `fifty_rollouts` but the unseen one, each with its
+/// own rates and latency shape.
+fn fleet_exporter() -> FakeServer {
+    let started = Instant::now();
+    let revisions: Vec<String> = (0..5)
+        .map(|i| format!("web-s{i}"))
+        .chain((0..48).map(|k| format!("web-c{k}")))
+        .collect();
+    FakeServer::start(move |req| {
+        if req.path != "/metrics" {
+            return Response::text(404, "not found");
+        }
+        let t = started.elapsed().as_secs_f64();
+        let mut out = String::from(
+            "# TYPE http_requests_total counter\n# TYPE http_request_duration_seconds histogram\n",
+        );
+        for (i, r) in revisions.iter().enumerate() {
+            let f = i as f64;
+            let n = |rate: f64| (rate * t).floor();
+            let (rps, errors) = (50.0 + 3.0 * f, 1.0 + f % 4.0);
+            let _ = writeln!(
+                out,
+                "http_requests_total{{revision=\"{r}\",code=\"200\"}} {}",
+                n(rps - errors)
+            );
+            let _ = writeln!(
+                out,
+                "http_requests_total{{revision=\"{r}\",code=\"500\"}} {}",
+                n(errors)
+            );
+            let shares = [0.2 + (f % 5.0) * 0.05, 0.6, 0.85, 0.97, 1.0];
+            for (le, share) in [0.05, 0.1, 0.25, 0.5, 1.0].iter().zip(shares) {
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_bucket{{revision=\"{r}\",le=\"{le}\"}} {}",
+                    n(rps * share)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_bucket{{revision=\"{r}\",le=\"+Inf\"}} {}",
+                n(rps)
+            );
+        }
+        Response::text(200, out)
+    })
+}
+
+/// Waits until the server's query log holds `n` queries, then checks it holds no more.
+async fn logged(prom: &PrometheusServer, n: usize) -> Vec<String> {
+    let waited = Instant::now();
+    loop {
+        let q = prom.queries();
+        if q.len() >= n {
+            assert_eq!(q.len(), n, "{q:#?}");
+            return q;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "{} of {n} queries logged\n{}",
+            q.len(),
+            prom.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_rollouts_cost_seven_queries_with_the_same_answers() {
+    let Some(binary) = prometheus_server::binary_or_skip() else {
+        return;
+    };
+    let exporter = fleet_exporter();
+    let prom = PrometheusServer::start(&binary, &exporter.addr.to_string());
+    // Three scrapes: every revision has a rate, a histogram and a newest point.
+    let waited = Instant::now();
+    while exporter
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/metrics")
+        .count()
+        < 4
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "not scraped\n{}",
+            prom.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let src = source(&prom.url(), "window = \"10s\"");
+    assert!(
+        src.describe()
+            .ends_with("; one query per template for all rollouts)"),
+        "{}",
+        src.describe()
+    );
+    let rollouts = fifty_rollouts();
+    // In the past, so scrapes landing meanwhile change no answer.
+    let now = Utc::now() - chrono::Duration::seconds(2);
+
+    // Each rollout on its own: 7 queries per side it has.
+    let mut alone = Vec::new();
+    for r in &rollouts {
+        alone.push(src.sample(r, now).await);
+    }
+    let per_rollout = logged(&prom, 49 * 14 + 7).await.len();
+    assert!(
+        alone[0].source_error.is_none(),
+        "{:?}\n{}",
+        alone[0],
+        prom.log()
+    );
+    assert!(alone[0].canary.as_ref().unwrap().p99_ms.is_some());
+    assert!(alone[47].canary.is_some());
+    assert!(
+        alone[48]
+            .source_error
+            .as_deref()
+            .unwrap()
+            .contains("canary: no data for revision web-never-seen")
+    );
+    assert!(
+        alone[49]
+            .source_error
+            .as_deref()
+            .unwrap()
+            .contains("no canaryRevision")
+    );
+
+    // Batched: 1 rollout and 50 rollouts both cost one query per template, and every
+    // rollout's sample is exactly what it got alone.
+    let one = src.sample_many(&rollouts[..1], now).await;
+    logged(&prom, per_rollout + 7).await;
+    assert_eq!(one, alone[..1]);
+    let all = sample_all(src.clone(), &rollouts, now).await;
+    let queries = logged(&prom, per_rollout + 14).await;
+    assert_eq!(all, alone);
+    for q in &queries[per_rollout + 7..] {
+        assert!(
+            q.contains(r#"revision=~"web-s0|web-c0|web-s1|web-c1|"#) && q.contains("by ("),
+            "{q}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn templates_that_cannot_be_grouped_are_asked_per_rollout() {
+    let server = FakeServer::start(|_| {
+        Response::json(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1772366400,"5"]}]}}"#,
+        )
+    });
+    let src = source(
+        &server.url(),
+        "[prometheus]\nrequests = 'sum(increase(x{revision=\"{revision}\",side=\"{side}\"}[{window}]))'",
+    );
+    assert!(
+        src.describe()
+            .ends_with("; queries per rollout, requests template: uses {side})"),
+        "{}",
+        src.describe()
+    );
+    let rollouts: Vec<Rollout> = (0..3)
+        .map(|k| rollout_named(&format!("r{k}"), Some("s-1"), Some(&format!("c-{k}"))))
+        .collect();
+    let now = chrono::DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+    let all = src.sample_many(&rollouts, now).await;
+    assert_eq!(server.requests().len(), 3 * 14);
+    for s in &all {
+        assert_eq!(s.source_error, None);
+        assert_eq!(s.canary.as_ref().unwrap().requests, 5);
+    }
+}
+
+#[tokio::test]
+async fn long_revision_lists_are_split_over_queries() {
+    // Each query answers every revision it asked for.
+    let server = FakeServer::start(|req| {
+        let q = req.param("query").unwrap_or_default();
+        let Some((_, rest)) = q.split_once("revision=~\"") else {
+            return Response::json(400, r#"{"status":"error","error":"not grouped"}"#);
+        };
+        let asked = rest.split_once('"').map_or(rest, |(a, _)| a);
+        let result: Vec<_> = asked
+            .split('|')
+            .map(|r| json!({"metric": {"revision": r}, "value": [1772366400, "7"]}))
+            .collect();
+        Response::json(
+            200,
+            json!({"status": "success", "data": {"resultType": "vector", "result": result}})
+                .to_string(),
+        )
+    });
+    let src = source(&server.url(), "");
+    // 40 rollouts of two 100-character revisions: 8,080 characters of names.
+    let name = |k: usize, side: &str| format!("{side}{k:03}-{}", "x".repeat(95));
+    let rollouts: Vec<Rollout> = (0..40)
+        .map(|k| rollout_named(&format!("r{k}"), Some(&name(k, "s")), Some(&name(k, "c"))))
+        .collect();
+    let now = chrono::DateTime::from_timestamp(1_772_366_400, 0).unwrap();
+    let all = src.sample_many(&rollouts, now).await;
+    let chunks = 8_080usize.div_ceil(rollout_tui::metrics::prometheus::GROUP_NAME_CHARS);
+    assert_eq!(chunks, 3);
+    assert_eq!(server.requests().len(), 7 * chunks);
+    for s in &all {
+        assert_eq!(s.source_error, None, "{s:?}");
+        assert_eq!(
+            (
+                s.stable.as_ref().unwrap().requests,
+                s.canary.as_ref().unwrap().errors
+            ),
+            (7, 7)
+        );
+    }
+    for r in server.requests() {
+        assert!(r.param("query").unwrap().len() < 4_500, "{r:?}");
+    }
 }
 
 #[tokio::test]

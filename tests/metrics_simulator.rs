@@ -1,12 +1,17 @@
 //! The simulator: deterministic, follows the rollout's traffic split, and regressions
-//! injected at run time show in the next window.
+//! injected at run time show in the next window. Also the per-rollout batch every source
+//! without grouped queries uses (`sample_many`'s default).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use rollout_tui::domain::health::{GateConfig, HealthSample, Verdict, evaluate};
 use rollout_tui::domain::rollout::Rollout;
-use rollout_tui::metrics::{MetricsConfig, MetricsSource, Regression, build_source};
+use rollout_tui::metrics::{
+    MetricsConfig, MetricsSource, Regression, SAMPLE_CONCURRENCY, build_source, sample_all,
+};
 use serde_json::json;
 
 fn t0() -> DateTime<Utc> {
@@ -191,5 +196,90 @@ async fn history_is_what_would_have_been_sampled() {
         let when = at(10) - chrono::Duration::seconds(15 * (3 - k as i64));
         assert_eq!(h.taken_at, when);
         assert_eq!(*h, src.sample(&r, when).await);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_each_rollouts_own_sample() {
+    let src = simulator("[simulator]\nseed = 9");
+    let rollouts: Vec<Rollout> = (0..30)
+        .map(|k| rollout(&format!("r{k}"), (k % 4) as f64 * 10.0, &[]))
+        .collect();
+    let mut alone = Vec::new();
+    for r in &rollouts {
+        alone.push(src.sample(r, at(3)).await);
+    }
+    assert_eq!(src.sample_many(&rollouts, at(3)).await, alone);
+    assert_eq!(sample_all(src, &rollouts, at(3)).await, alone);
+}
+
+/// Counts samples in flight and holds each until released; rollout `r7` panics.
+struct Held {
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+    release: tokio::sync::watch::Receiver<bool>,
+}
+
+#[async_trait::async_trait]
+impl MetricsSource for Held {
+    fn describe(&self) -> String {
+        "held".into()
+    }
+
+    async fn sample(&self, r: &Rollout, now: DateTime<Utc>) -> HealthSample {
+        let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(n, Ordering::SeqCst);
+        let _ = self.release.clone().wait_for(|go| *go).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        assert_ne!(r.id, "r7", "a source bug");
+        HealthSample {
+            taken_at: now,
+            window: Duration::from_secs(300),
+            stable: None,
+            canary: None,
+            source_error: Some(format!("answer for {}", r.id)),
+            ingestion_delay: Duration::ZERO,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_per_rollout_batch_is_bounded_ordered_and_survives_a_panic() {
+    let (go, release) = tokio::sync::watch::channel(false);
+    let src = Arc::new(Held {
+        in_flight: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+        release,
+    });
+    let rollouts: Vec<Rollout> = (0..40)
+        .map(|k| rollout(&format!("r{k}"), 5.0, &[]))
+        .collect();
+    let batch = {
+        let (src, rollouts) = (src.clone() as Arc<dyn MetricsSource>, rollouts.clone());
+        tokio::spawn(async move { sample_all(src, &rollouts, at(0)).await })
+    };
+    let waited = Instant::now();
+    while src.in_flight.load(Ordering::SeqCst) < SAMPLE_CONCURRENCY {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "never {SAMPLE_CONCURRENCY} at once"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(src.most.load(Ordering::SeqCst), SAMPLE_CONCURRENCY);
+    go.send(true).unwrap();
+    let samples = batch.await.unwrap();
+    assert_eq!(src.most.load(Ordering::SeqCst), SAMPLE_CONCURRENCY);
+    assert_eq!(samples.len(), 40);
+    for (k, s) in samples.iter().enumerate() {
+        let want = if k == 7 {
+            "sampling rollout r7 crashed".to_string()
+        } else {
+            format!("answer for r{k}")
+        };
+        assert_eq!(s.source_error.as_deref(), Some(want.as_str()));
     }
 }

@@ -731,27 +731,30 @@ fn prometheus_source_on_googles_promql_endpoint_with_adc() {
                 r#"{"status":"error","errorType":"unauthorized","error":"no credentials"}"#,
             );
         }
+        // One query per template for every revision (`revision=~"a|b"`), answered per
+        // revision as Prometheus does.
         let q = req.param("query").unwrap_or_default();
         let now = Utc::now().timestamp();
-        let v = if q.contains("code=~") {
-            "3"
-        } else if q.starts_with("max(timestamp") {
-            return Response::json(
-                200,
-                format!(
-                    r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{now},"{now}"]}}]}}}}"#
-                ),
-            );
-        } else if q.starts_with("histogram_quantile") {
-            "120"
-        } else {
-            "600"
+        let Some((_, rest)) = q.split_once("revision=~\"") else {
+            return Response::json(400, r#"{"status":"error","error":"not grouped"}"#);
         };
+        let revisions = rest.split_once('"').map_or(rest, |(r, _)| r).split('|');
+        let v = if q.contains("code=~") {
+            "3".to_string()
+        } else if q.contains("(timestamp(") {
+            now.to_string()
+        } else if q.starts_with("histogram_quantile") {
+            "120".to_string()
+        } else {
+            "600".to_string()
+        };
+        let result: Vec<Value> = revisions
+            .map(|r| json!({"metric": {"revision": r}, "value": [now, v]}))
+            .collect();
         Response::json(
             200,
-            format!(
-                r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[{now},"{v}"]}}]}}}}"#
-            ),
+            json!({"status": "success", "data": {"resultType": "vector", "result": result}})
+                .to_string(),
         )
     });
     let adc = adc_file(&cli, &server);
@@ -782,7 +785,7 @@ fn prometheus_source_on_googles_promql_endpoint_with_adc() {
         .expect("a token request");
     assert!(String::from_utf8_lossy(&token.body).contains("monitoring.read"));
     let queries: Vec<&Request> = reqs.iter().filter(|r| r.path != "/token").collect();
-    assert_eq!(queries.len(), 14, "7 per side");
+    assert_eq!(queries.len(), 7, "one per template for both sides");
     // Google's PromQL endpoint is as late as its REST API: ranges reach back 5m + 4m.
     assert!(
         queries

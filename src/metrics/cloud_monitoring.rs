@@ -17,6 +17,10 @@
 //! reaches back the window plus that delay, and every sample carries the delay for the
 //! freshness gate.
 //!
+//! `sample_many` asks the same two calls once for every rollout of the service: filtered on
+//! the service (and region) alone, grouped by revision as always, then split by each
+//! rollout's revisions. 50 rollouts cost what one does.
+//!
 //! Every size in an answer is bounded before anything is allocated for it (bucket counts,
 //! series, points, pages, the body itself): a hostile or broken answer makes the sample
 //! inconclusive with the reason, never exhausts memory.
@@ -34,7 +38,7 @@ use tokio::time::Instant;
 use super::config::{CLOUD_MONITORING_DELAY, MetricsConfig};
 use super::http::{ERROR_BODY_CHARS, Http};
 use super::redact;
-use super::{MetricsSource, Revisions};
+use super::{Distinct, MetricsSource, Revisions};
 use crate::domain::health::{HealthSample, SideStats};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
@@ -44,8 +48,9 @@ pub const REQUEST_LATENCIES: &str = "run.googleapis.com/request_latencies";
 pub const ALIGNMENT_PERIOD: &str = "60s";
 /// A runaway `nextPageToken` loop ends here.
 const MAX_PAGES: usize = 100;
-/// Per metric and sample. Two revisions times five response classes is ten series of one
-/// point a minute: these allow for two-week windows and stray revisions with room to spare.
+/// Per metric and query. Two revisions times five response classes is ten series of one
+/// point a minute: these allow for two-week windows and stray revisions with room to spare,
+/// or a whole service's serving revisions over hours.
 const MAX_SERIES: usize = 2_000;
 const MAX_POINTS: usize = 200_000;
 /// Cloud Run's latency histograms have about a hundred buckets.
@@ -84,7 +89,8 @@ impl CloudMonitoring {
         })
     }
 
-    /// The `timeSeries.list` URL for one metric over both revisions.
+    /// The `timeSeries.list` URL for one metric over `revisions`, or over every revision of
+    /// the service when there are none.
     pub fn list_url(
         &self,
         metric: &str,
@@ -108,14 +114,16 @@ impl CloudMonitoring {
                 quote(region)
             ));
         }
-        let list: Vec<String> = revisions
-            .iter()
-            .map(|r| format!("\"{}\"", quote(r)))
-            .collect();
-        filter.push_str(&format!(
-            " AND resource.labels.revision_name = one_of({})",
-            list.join(", ")
-        ));
+        if !revisions.is_empty() {
+            let list: Vec<String> = revisions
+                .iter()
+                .map(|r| format!("\"{}\"", quote(r)))
+                .collect();
+            filter.push_str(&format!(
+                " AND resource.labels.revision_name = one_of({})",
+                list.join(", ")
+            ));
+        }
         let mut q = url.query_pairs_mut();
         q.append_pair("filter", &filter)
             .append_pair("interval.startTime", &rfc3339(start))
@@ -138,26 +146,27 @@ impl CloudMonitoring {
         Ok(url)
     }
 
-    /// Every page of one metric, folded into `tally` as it arrives.
+    /// Every page of one metric, folded into `tally` (one per routed revision) as it
+    /// arrives. `filter`: the revisions to ask for; none asks for the whole service.
     async fn fetch(
         &self,
         metric: &str,
-        revs: &Revisions<'_>,
+        filter: &[&str],
+        routes: &Distinct<'_>,
         now: DateTime<Utc>,
         deadline: Instant,
-        tally: &mut [SideTally; 2],
+        tally: &mut [SideTally],
     ) -> Result<(), String> {
-        let names = revs.names();
         let mut token: Option<String> = None;
         let mut budget = Budget::default();
         for _ in 0..MAX_PAGES {
-            let url = self.list_url(metric, &names, now, token.as_deref())?;
+            let url = self.list_url(metric, filter, now, token.as_deref())?;
             let body = self
                 .http
                 .get(url, deadline)
                 .await
                 .map_err(|e| format!("{}: {e}", short(metric)))?;
-            token = add_page(&body, metric, revs, tally, &mut budget)
+            token = add_page(&body, metric, routes, tally, &mut budget)
                 .map_err(|e| self.http.scrub_body_text(&e))?;
             if token.is_none() {
                 return Ok(());
@@ -190,40 +199,81 @@ impl MetricsSource for CloudMonitoring {
     }
 
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
-        let revs = Revisions::of(rollout);
-        let mut tally = Tally::default();
-        if !revs.names().is_empty() {
+        let mut one = self
+            .sample_group(std::slice::from_ref(rollout), now, false)
+            .await;
+        one.remove(0)
+    }
+
+    /// One pair of list calls for all `rollouts`, whatever their number.
+    async fn sample_many(&self, rollouts: &[Rollout], now: DateTime<Utc>) -> Vec<HealthSample> {
+        self.sample_group(rollouts, now, true).await
+    }
+}
+
+impl CloudMonitoring {
+    /// Samples `rollouts` from one `timeSeries.list` per metric: over their revisions, or
+    /// over the whole service (`service_wide`, so the query does not grow with them). A
+    /// failed call fails every rollout's sample alike.
+    async fn sample_group(
+        &self,
+        rollouts: &[Rollout],
+        now: DateTime<Utc>,
+        service_wide: bool,
+    ) -> Vec<HealthSample> {
+        let revs: Vec<Revisions> = rollouts.iter().map(Revisions::of).collect();
+        let routes = Distinct::of(&revs);
+        let mut counts = tallies(&routes);
+        let mut latency = tallies(&routes);
+        let mut failed = None;
+        let mut notes = Vec::new();
+        if !routes.names.is_empty() {
+            let filter: &[&str] = if service_wide { &[] } else { &routes.names };
             let deadline = Instant::now() + self.cfg.timeout;
-            let Tally {
-                counts, latency, ..
-            } = &mut tally;
             let work = async {
                 tokio::join!(
-                    self.fetch(REQUEST_COUNT, &revs, now, deadline, counts),
-                    self.fetch(REQUEST_LATENCIES, &revs, now, deadline, latency),
+                    self.fetch(REQUEST_COUNT, filter, &routes, now, deadline, &mut counts),
+                    self.fetch(
+                        REQUEST_LATENCIES,
+                        filter,
+                        &routes,
+                        now,
+                        deadline,
+                        &mut latency
+                    ),
                 )
             };
             let grace = std::time::Duration::from_millis(200);
             match tokio::time::timeout_at(deadline + grace, work).await {
                 Ok((c, l)) => {
                     if let Err(e) = c {
-                        tally.failed = Some(format!("Cloud Monitoring {e}"));
+                        failed = Some(format!("Cloud Monitoring {e}"));
                     } else if let Err(e) = l {
-                        tally.notes.push(format!("Cloud Monitoring {e}"));
+                        notes.push(format!("Cloud Monitoring {e}"));
                     }
                 }
                 Err(_) => {
-                    tally.failed = Some(format!(
+                    failed = Some(format!(
                         "Cloud Monitoring did not answer within {}",
                         format_duration(self.cfg.timeout)
                     ))
                 }
             }
         }
-        let mut s = tally.finish(&revs, now, self.cfg.window);
-        s.ingestion_delay = self.cfg.effective_ingestion_delay();
-        s.source_error = s.source_error.map(|e| self.http.scrub(&e));
-        s
+        let tally = Tally {
+            counts,
+            latency,
+            failed,
+            notes,
+        };
+        revs.iter()
+            .map(|r| {
+                let mut s = tally.finish(r, &routes, now, self.cfg.window);
+                s.ingestion_delay = self.cfg.effective_ingestion_delay();
+                s.source_error = s.source_error.map(|e| self.http.scrub(&e));
+                s
+            })
+            .collect()
     }
 }
 
@@ -235,8 +285,14 @@ pub fn sample_from_pages(
     counts: &[&str],
     latencies: &[&str],
 ) -> HealthSample {
-    let revs = Revisions::of(rollout);
-    let mut tally = Tally::default();
+    let revs = [Revisions::of(rollout)];
+    let routes = Distinct::of(&revs);
+    let mut tally = Tally {
+        counts: tallies(&routes),
+        latency: tallies(&routes),
+        failed: None,
+        notes: Vec::new(),
+    };
     for (pages, metric) in [(counts, REQUEST_COUNT), (latencies, REQUEST_LATENCIES)] {
         let mut budget = Budget::default();
         for body in pages {
@@ -245,7 +301,7 @@ pub fn sample_from_pages(
             } else {
                 &mut tally.latency
             };
-            if let Err(e) = add_page(body, metric, &revs, target, &mut budget) {
+            if let Err(e) = add_page(body, metric, &routes, target, &mut budget) {
                 let e = redact::clip(&redact::secrets(&e, &[]), ERROR_BODY_CHARS);
                 if metric == REQUEST_COUNT {
                     tally.failed = Some(e);
@@ -255,9 +311,14 @@ pub fn sample_from_pages(
             }
         }
     }
-    let mut s = tally.finish(&revs, now, window);
+    let mut s = tally.finish(&revs[0], &routes, now, window);
     s.ingestion_delay = CLOUD_MONITORING_DELAY;
     s
+}
+
+/// One empty tally per distinct revision.
+fn tallies(routes: &Distinct) -> Vec<SideTally> {
+    routes.names.iter().map(|_| SideTally::default()).collect()
 }
 
 fn short(metric: &str) -> &str {
@@ -273,11 +334,12 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// What a group's two list calls gave, per routed revision.
 #[derive(Debug, Default)]
 struct Tally {
-    counts: [SideTally; 2],
-    latency: [SideTally; 2],
-    /// The request counts are unusable: both sides are unknown.
+    counts: Vec<SideTally>,
+    latency: Vec<SideTally>,
+    /// The request counts are unusable: both sides of every rollout are unknown.
     failed: Option<String>,
     notes: Vec<String>,
 }
@@ -293,22 +355,26 @@ struct SideTally {
 }
 
 impl Tally {
+    /// One rollout's sample: the tallies of its two revisions.
     fn finish(
-        mut self,
+        &self,
         revs: &Revisions,
+        routes: &Distinct,
         now: DateTime<Utc>,
         window: std::time::Duration,
     ) -> HealthSample {
+        let mut notes = self.notes.clone();
         let mut sides = [None, None];
         if self.failed.is_none() {
             for (i, slot) in sides.iter_mut().enumerate() {
                 let Some(rev) = revs.get(i) else {
-                    self.notes.push(revs.missing(i));
+                    notes.push(revs.missing(i));
                     continue;
                 };
-                let c = &self.counts[i];
+                let k = routes.index[rev];
+                let c = &self.counts[k];
                 if c.series == 0 {
-                    self.notes.push(format!(
+                    notes.push(format!(
                         "no request_count data for revision {rev} in the last {}",
                         format_duration(window)
                     ));
@@ -320,27 +386,23 @@ impl Tally {
                     newest_point_at: c.newest,
                     ..SideStats::default()
                 };
-                let l = &self.latency[i];
+                let l = &self.latency[k];
                 match (&l.dist, &l.dist_problem) {
-                    (_, Some(p)) => self.notes.push(format!("{rev}: {p}")),
+                    (_, Some(p)) => notes.push(format!("{rev}: {p}")),
                     (Some((layout, counts)), None) => {
                         [s.p50_ms, s.p75_ms, s.p95_ms, s.p99_ms] =
                             [0.50, 0.75, 0.95, 0.99].map(|q| quantile(layout, counts, q));
                     }
-                    (None, None) if c.requests > 0 => self
-                        .notes
-                        .push(format!("no request_latencies data for revision {rev}")),
+                    (None, None) if c.requests > 0 => {
+                        notes.push(format!("no request_latencies data for revision {rev}"))
+                    }
                     (None, None) => {}
                 }
                 *slot = Some(s);
             }
         }
         let [stable, canary] = sides;
-        let error = self
-            .failed
-            .into_iter()
-            .chain(self.notes)
-            .collect::<Vec<_>>();
+        let error = self.failed.iter().cloned().chain(notes).collect::<Vec<_>>();
         HealthSample {
             taken_at: now,
             window,
@@ -359,12 +421,13 @@ struct Budget {
     points: usize,
 }
 
-/// Folds one page into the tally; returns the next page token.
+/// Folds one page into the tallies of the routed revisions (others are skipped); returns
+/// the next page token.
 fn add_page(
     body: &str,
     metric: &str,
-    revs: &Revisions,
-    tally: &mut [SideTally; 2],
+    routes: &Distinct,
+    tally: &mut [SideTally],
     budget: &mut Budget,
 ) -> Result<Option<String>, String> {
     let name = short(metric);
@@ -400,29 +463,30 @@ fn add_page(
         let Some(rev) = series.resource.labels.revision_name.as_deref() else {
             continue;
         };
-        for side in revs.sides_of(rev) {
-            let t = &mut tally[side];
-            t.series += 1;
-            let is_error = series
-                .metric
-                .labels
-                .response_code_class
-                .as_deref()
-                .is_some_and(|c| c == "5xx");
-            for p in &series.points {
-                t.newest = t.newest.max(Some(p.interval.end_time));
-                if metric == REQUEST_COUNT {
-                    let n = p
-                        .value
-                        .count()
-                        .ok_or_else(|| format!("{name}: a point for {rev} has no int64Value"))?;
-                    t.requests = t.requests.saturating_add(n);
-                    if is_error {
-                        t.errors = t.errors.saturating_add(n);
-                    }
-                } else if let Some(d) = &p.value.distribution_value {
-                    t.add_distribution(d);
+        let Some(&k) = routes.index.get(rev) else {
+            continue;
+        };
+        let t = &mut tally[k];
+        t.series += 1;
+        let is_error = series
+            .metric
+            .labels
+            .response_code_class
+            .as_deref()
+            .is_some_and(|c| c == "5xx");
+        for p in &series.points {
+            t.newest = t.newest.max(Some(p.interval.end_time));
+            if metric == REQUEST_COUNT {
+                let n = p
+                    .value
+                    .count()
+                    .ok_or_else(|| format!("{name}: a point for {rev} has no int64Value"))?;
+                t.requests = t.requests.saturating_add(n);
+                if is_error {
+                    t.errors = t.errors.saturating_add(n);
                 }
+            } else if let Some(d) = &p.value.distribution_value {
+                t.add_distribution(d);
             }
         }
     }

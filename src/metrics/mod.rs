@@ -8,6 +8,7 @@ pub mod cloud_monitoring;
 pub mod config;
 mod http;
 pub mod prometheus;
+mod promql;
 pub mod redact;
 pub mod simulator;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 
 pub use config::{Credentials, MetricsConfig, SourceKind};
@@ -33,6 +35,14 @@ pub trait MetricsSource: Send + Sync {
 
     /// Both sides of the rollout over the configured window ending at `now`.
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample;
+
+    /// Every rollout's sample, in input order: what `sample` gives each one. Sources whose
+    /// queries can answer many revisions at once override it so a sample round costs about
+    /// what one rollout's does; by default each rollout is sampled on its own, at most
+    /// `SAMPLE_CONCURRENCY` at a time.
+    async fn sample_many(&self, rollouts: &[Rollout], now: DateTime<Utc>) -> Vec<HealthSample> {
+        sample_each(self, rollouts, now).await
+    }
 
     /// How old this source's newest point normally is when it is read; every sample
     /// carries it so the freshness gate allows for it.
@@ -78,9 +88,26 @@ pub fn build_source(cfg: &MetricsConfig) -> Result<Option<Arc<dyn MetricsSource>
     if cfg.rollouts.is_empty() {
         return Ok(default);
     }
+    // Rollouts whose merged settings are the same share one source, so they share its
+    // queries too (`sample_many`). Simulators are left apart: each keeps its own clock.
+    let mut shared: Vec<(MetricsConfig, Option<Arc<dyn MetricsSource>>)> = Vec::new();
+    if cfg.kind != SourceKind::Simulator {
+        shared.push((global, default.clone()));
+    }
     let mut by_rollout = HashMap::new();
     for id in cfg.rollouts.keys() {
-        by_rollout.insert(id.clone(), build_one(&cfg.for_rollout(id)?)?);
+        let one = cfg.for_rollout(id)?;
+        let source = match shared.iter().find(|(c, _)| *c == one) {
+            Some((_, s)) => s.clone(),
+            None => {
+                let s = build_one(&one)?;
+                if one.kind != SourceKind::Simulator {
+                    shared.push((one, s.clone()));
+                }
+                s
+            }
+        };
+        by_rollout.insert(id.clone(), source);
     }
     if default.is_none() && by_rollout.values().all(Option::is_none) {
         return Ok(None);
@@ -128,18 +155,43 @@ impl MetricsSource for Routed {
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
         match self.pick(&rollout.id) {
             Some(s) => s.sample(rollout, now).await,
-            None => HealthSample {
-                taken_at: now,
-                window: Duration::ZERO,
-                stable: None,
-                canary: None,
-                source_error: Some(format!(
-                    "no metrics source for rollout {} (metrics.kind = \"none\")",
-                    rollout.id
-                )),
-                ingestion_delay: Duration::ZERO,
-            },
+            None => no_source(rollout, now),
         }
+    }
+
+    /// Each source answers its own rollouts in one batch; the batches run at once.
+    async fn sample_many(&self, rollouts: &[Rollout], now: DateTime<Utc>) -> Vec<HealthSample> {
+        let mut out: Vec<Option<HealthSample>> = vec![None; rollouts.len()];
+        let mut batches: Vec<(&Arc<dyn MetricsSource>, Vec<usize>)> = Vec::new();
+        for (i, r) in rollouts.iter().enumerate() {
+            let Some(source) = self.pick(&r.id) else {
+                out[i] = Some(no_source(r, now));
+                continue;
+            };
+            match batches.iter_mut().find(|(s, _)| Arc::ptr_eq(s, source)) {
+                Some((_, members)) => members.push(i),
+                None => batches.push((source, vec![i])),
+            }
+        }
+        let answers =
+            futures::future::join_all(batches.iter().map(|(source, members)| async move {
+                if members.len() == rollouts.len() {
+                    // The common case, one source for all: no copies.
+                    return source.sample_many(rollouts, now).await;
+                }
+                let subset: Vec<Rollout> = members.iter().map(|&i| rollouts[i].clone()).collect();
+                source.sample_many(&subset, now).await
+            }))
+            .await;
+        for ((_, members), samples) in batches.iter().zip(answers) {
+            for (&i, s) in members.iter().zip(samples) {
+                out[i] = Some(s);
+            }
+        }
+        out.into_iter()
+            .zip(rollouts)
+            .map(|(s, r)| s.unwrap_or_else(|| failed_sample(r, now, "got no sample")))
+            .collect()
     }
 
     fn ingestion_delay(&self) -> Duration {
@@ -181,61 +233,110 @@ impl<'a> Revisions<'a> {
         self.0[side]
     }
 
-    /// Distinct revision names to ask for.
-    pub fn names(&self) -> Vec<&'a str> {
-        let mut v: Vec<&str> = self.0.iter().flatten().copied().collect();
-        v.dedup();
-        v
-    }
-
-    /// Both sides when stable and canary name the same revision.
-    pub fn sides_of(&self, rev: &str) -> impl Iterator<Item = usize> + use<> {
-        let hit = self.0.map(|r| r == Some(rev));
-        (0..2).filter(move |&i| hit[i])
-    }
-
     pub fn missing(&self, side: usize) -> String {
         format!("the rollout has no {}Revision", SIDE_NAMES[side])
     }
 }
 
-/// How many rollouts are sampled at once: 200 rollouts take ~13 round trips, not 200.
+/// The distinct revisions of a batch of rollouts in first-seen order, each with its
+/// position: what one query asks for and how its answer is split back.
+pub(crate) struct Distinct<'a> {
+    pub names: Vec<&'a str>,
+    pub index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Distinct<'a> {
+    pub fn of(revs: &[Revisions<'a>]) -> Distinct<'a> {
+        let mut d = Distinct {
+            names: Vec::new(),
+            index: HashMap::new(),
+        };
+        for name in revs.iter().flat_map(|r| r.0).flatten() {
+            d.index.entry(name).or_insert_with(|| {
+                d.names.push(name);
+                d.names.len() - 1
+            });
+        }
+        d
+    }
+}
+
+/// How many rollouts are sampled at once where each needs its own queries: 200 rollouts
+/// take ~13 round trips, not 200.
 pub const SAMPLE_CONCURRENCY: usize = 16;
 
-/// Samples every rollout, at most `SAMPLE_CONCURRENCY` at a time; results in input order.
+/// Samples each rollout on its own, at most `SAMPLE_CONCURRENCY` at a time; results in input
+/// order. A sample that panics is that rollout's error, not the others'.
+pub async fn sample_each<S: MetricsSource + ?Sized>(
+    source: &S,
+    rollouts: &[Rollout],
+    now: DateTime<Utc>,
+) -> Vec<HealthSample> {
+    // Boxed up front: a stream closure over `&Rollout` trips the compiler's Send check.
+    let samples: Vec<futures::future::BoxFuture<'_, HealthSample>> = rollouts
+        .iter()
+        .map(|r| {
+            std::panic::AssertUnwindSafe(source.sample(r, now))
+                .catch_unwind()
+                .map(move |done| done.unwrap_or_else(|_| failed_sample(r, now, "crashed")))
+                .boxed()
+        })
+        .collect();
+    futures::stream::iter(samples)
+        .buffered(SAMPLE_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// Samples every rollout through the source's batched call; results in input order.
 pub async fn sample_all(
     source: Arc<dyn MetricsSource>,
     rollouts: &[Rollout],
     now: DateTime<Utc>,
 ) -> Vec<HealthSample> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(SAMPLE_CONCURRENCY));
-    let mut set = tokio::task::JoinSet::new();
-    for (i, r) in rollouts.iter().enumerate() {
-        let (source, permits, r) = (source.clone(), permits.clone(), r.clone());
-        set.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            (i, source.sample(&r, now).await)
-        });
-    }
-    let mut out: Vec<Option<HealthSample>> = vec![None; rollouts.len()];
-    while let Some(done) = set.join_next().await {
-        if let Ok((i, s)) = done {
-            out[i] = Some(s);
+    match std::panic::AssertUnwindSafe(source.sample_many(rollouts, now))
+        .catch_unwind()
+        .await
+    {
+        Ok(samples) if samples.len() == rollouts.len() => samples,
+        Ok(samples) => {
+            let why = format!(
+                "got {} samples for {} rollouts",
+                samples.len(),
+                rollouts.len()
+            );
+            rollouts
+                .iter()
+                .map(|r| failed_sample(r, now, &why))
+                .collect()
         }
+        Err(_) => rollouts
+            .iter()
+            .map(|r| failed_sample(r, now, "crashed"))
+            .collect(),
     }
-    out.into_iter()
-        .zip(rollouts)
-        .map(|(s, r)| {
-            s.unwrap_or_else(|| HealthSample {
-                taken_at: now,
-                window: Duration::ZERO,
-                stable: None,
-                canary: None,
-                source_error: Some(format!("sampling rollout {} crashed", r.id)),
-                ingestion_delay: Duration::ZERO,
-            })
-        })
-        .collect()
+}
+
+/// An inconclusive sample: "sampling rollout ID <why>".
+fn failed_sample(r: &Rollout, now: DateTime<Utc>, why: &str) -> HealthSample {
+    HealthSample {
+        taken_at: now,
+        window: Duration::ZERO,
+        stable: None,
+        canary: None,
+        source_error: Some(format!("sampling rollout {} {why}", r.id)),
+        ingestion_delay: Duration::ZERO,
+    }
+}
+
+fn no_source(r: &Rollout, now: DateTime<Utc>) -> HealthSample {
+    HealthSample {
+        source_error: Some(format!(
+            "no metrics source for rollout {} (metrics.kind = \"none\")",
+            r.id
+        )),
+        ..failed_sample(r, now, "")
+    }
 }
 
 /// The `health` object of `status --json`.

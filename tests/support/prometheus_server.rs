@@ -1,6 +1,6 @@
 //! A real Prometheus server (Debian's `prometheus` package) for one test: its own config,
-//! a free loopback port, a temporary TSDB, its own process group, killed on drop (also
-//! when the test panics). No system service is used or needed.
+//! a free loopback port, a temporary TSDB, a query log, its own process group, killed on
+//! drop (also when the test panics). No system service is used or needed.
 #![allow(dead_code)]
 
 use std::os::unix::process::CommandExt;
@@ -60,9 +60,10 @@ impl PrometheusServer {
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  query_log_file: {}\n\
                  scrape_configs:\n  - job_name: exporter\n    scrape_interval: 1s\n    scrape_timeout: 1s\n\
-                 \x20   static_configs:\n      - targets: ['{target}']\n"
+                 \x20   static_configs:\n      - targets: ['{target}']\n",
+                dir.path().join("queries.log").display()
             ),
         )
         .expect("write prometheus.yml");
@@ -93,6 +94,15 @@ impl PrometheusServer {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// The PromQL of every query the server has run, oldest first, from its query log.
+    pub fn queries(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.path().join("queries.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["params"]["query"].as_str().map(str::to_string))
+            .collect()
     }
 
     fn wait_ready(&self, limit: Duration) {
