@@ -288,3 +288,34 @@ fn watch_end_to_end_in_tmux() {
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(Duration::from_secs(5)), 0);
 }
+
+/// An idle wall wakes once a minute (its clock and stage times are to the minute), or sooner
+/// when data is about to turn stale or the next rollout is due in the rotation.
+#[test]
+fn an_idle_wall_wakes_once_a_minute_or_when_data_turns_stale() {
+    let mut s = wall_state();
+    s.wall.as_mut().unwrap().paused = true;
+    s.wall.as_mut().unwrap().stale_after = std::time::Duration::from_secs(3600);
+    s.now = t0() + chrono::Duration::seconds(10);
+    assert_eq!(
+        s.next_clock_change(),
+        Some(t0() + chrono::Duration::seconds(60)),
+        "the next minute"
+    );
+    // The newest sample is at t0: with a 20 s limit it turns stale at t0 + 20 s.
+    s.wall.as_mut().unwrap().stale_after = std::time::Duration::from_secs(20);
+    let at = s.next_clock_change().unwrap();
+    assert_eq!(
+        at.timestamp(),
+        (t0() + chrono::Duration::seconds(20)).timestamp()
+    );
+    // Rotation due before either.
+    let w = s.wall.as_mut().unwrap();
+    w.paused = false;
+    w.last_rotate = t0();
+    w.rotate_every = std::time::Duration::from_secs(15);
+    assert_eq!(
+        s.next_clock_change(),
+        Some(t0() + chrono::Duration::seconds(15))
+    );
+}

@@ -200,13 +200,6 @@ pub async fn shell<T: ratatui::backend::Backend>(
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     state.dirty = true;
-    // One clock for the whole loop: a sleep made afresh on every pass would be reset by each
-    // message, so a steady stream of them (samples) would stop clocks and rotation.
-    let mut second = tokio::time::interval_at(
-        tokio::time::Instant::now() + Duration::from_secs(1),
-        Duration::from_secs(1),
-    );
-    second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let outcome = loop {
         if state.dirty {
             state.now = clock.now();
@@ -220,8 +213,13 @@ pub async fn shell<T: ratatui::backend::Backend>(
                 panic!("panic requested by {PANIC_FOR_TEST_ENV} (terminal restore test)");
             }
         }
-        // A 1 s tick only while something on screen counts down or a message must expire.
-        let ticking = state.countdown_visible() || state.toast.is_some();
+        // Woken by the clock only when time alone changes the screen (a countdown each
+        // second, the wall once a minute). The deadline is absolute, so messages arriving in
+        // between never push it back.
+        let wake = state.next_clock_change().map(|at| {
+            let wait = (at - clock.now()).to_std().unwrap_or_default();
+            tokio::time::Instant::now() + wait.div_f64(clock.rate().max(1.0))
+        });
         let msg = tokio::select! {
             ev = keys.recv() => match ev {
                 Some(TermEvent::Key(k)) => Msg::Key(k),
@@ -233,7 +231,7 @@ pub async fn shell<T: ratatui::backend::Backend>(
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
             _ = sigint.recv() => break Ok(()),
-            _ = second.tick(), if ticking => Msg::Tick(clock.now()),
+            _ = sleep_until(wake) => Msg::Tick(clock.now()),
         };
         state.now = clock.now();
         let mut effects = update(state, msg);
@@ -253,6 +251,13 @@ pub async fn shell<T: ratatui::backend::Backend>(
     let end = finish_writes(terminal, &mut engine, state, theme, &clock, probe).await;
     engine.shutdown(Duration::ZERO).await;
     outcome.map(|()| end)
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Quitting waits for writes in flight, at most `QUIT_WAIT`, and says so on screen; what

@@ -16,6 +16,14 @@ use crate::engine::driver::LeaseState;
 use crate::ops::FieldChange;
 use crate::store::{Lease, StoredRollout};
 
+/// How long a message stays in the status line, in real seconds.
+pub const TOAST_SECONDS: i64 = 8;
+
+/// A message's lifetime on the cockpit's clock (a compressed demo clock runs faster).
+pub fn toast_lifetime(clock_rate: f64) -> chrono::Duration {
+    chrono::Duration::milliseconds((TOAST_SECONDS as f64 * 1000.0 * clock_rate) as i64)
+}
+
 /// How many health points each rollout keeps for sparklines (bounded for long runs).
 pub const HISTORY_LEN: usize = 120;
 /// Events kept per rollout for the detail view.
@@ -379,22 +387,60 @@ impl AppState {
         self.rollouts.iter_mut().find(|e| e.id() == id)
     }
 
-    /// A countdown is on screen: the rollout shown is running and waiting out a stage.
-    /// The wall always shows a clock and data ages, so it ticks too.
+    /// A countdown is on screen: the rollout shown is running (or paused) in a stage, its
+    /// clock in seconds; or auto-progression's question shows how long it has waited.
     pub fn countdown_visible(&self) -> bool {
-        // The wall shows a clock; auto-progression's question shows how long it has waited.
-        if self.wall.is_some() || matches!(self.dialog, Some(Dialog::AutoConfirm { .. })) {
+        if matches!(self.dialog, Some(Dialog::AutoConfirm { .. })) {
             return true;
         }
-        let running = |e: &Entry| {
-            e.rollout
-                .as_ref()
-                .is_ok_and(|r| matches!(r.status, Status::Canary | Status::Progressive))
+        let in_stage = |e: &Entry| {
+            e.rollout.as_ref().is_ok_and(|r| {
+                matches!(
+                    r.status,
+                    Status::Canary | Status::Progressive | Status::Paused
+                )
+            })
         };
-        match self.screen {
-            Screen::Detail => self.selected_entry().is_some_and(running),
-            Screen::Overview => false,
+        self.wall.is_none()
+            && self.screen == Screen::Detail
+            && self.selected_entry().is_some_and(in_stage)
+    }
+
+    /// When the screen next changes by the passing of time alone (a clock, a countdown, a
+    /// message expiring, data turning stale, the wall rotating); None when only a message
+    /// can change it. The runtime sleeps until then: an idle wall wakes once a minute.
+    pub fn next_clock_change(&self) -> Option<DateTime<Utc>> {
+        let second = self.now
+            + chrono::Duration::milliseconds(1000 - self.now.timestamp_subsec_millis() as i64);
+        let mut next: Option<DateTime<Utc>> = None;
+        let mut at = |t: DateTime<Utc>| next = Some(next.map_or(t, |n| n.min(t)));
+        if let Some(t) = &self.toast {
+            at(t.at + toast_lifetime(self.clock_rate));
         }
+        if self.countdown_visible() {
+            at(second);
+        }
+        if let Some(wall) = &self.wall {
+            // The wall's clock and stage times are shown to the minute.
+            let minute = self.now + chrono::Duration::seconds(60 - self.now.timestamp() % 60)
+                - chrono::Duration::nanoseconds(self.now.timestamp_subsec_nanos() as i64);
+            at(minute);
+            if matches!(self.store_conn, Conn::Disconnected { .. }) {
+                at(second);
+            }
+            if !wall.paused && self.rollouts.len() > 1 {
+                at(wall.last_rotate
+                    + chrono::Duration::from_std(wall.rotate_every).unwrap_or_default());
+            }
+            // The moment the newest data turns stale, the wall must say so.
+            if let Some(age) = self.data_age() {
+                let limit = chrono::Duration::from_std(wall.stale_after).unwrap_or_default();
+                if age <= limit {
+                    at(self.now + (limit - age) + chrono::Duration::milliseconds(1));
+                }
+            }
+        }
+        next
     }
 
     /// Age of the newest data on screen: the metrics' newest sample when a source is

@@ -9,7 +9,7 @@ use tui_input::backend::crossterm::EventHandler;
 use crate::app::keymap::Command;
 use crate::app::state::{
     AppState, AutoView, Conn, Dialog, EVENTS_SHOWN, Entry, HISTORY_LEN, HistoryPoint, Panel,
-    Screen, Toast, ToastLevel,
+    Screen, Toast, ToastLevel, toast_lifetime,
 };
 use crate::domain::actions::{self, Action, UserList};
 use crate::domain::health::{GateReport, HealthSample};
@@ -21,9 +21,6 @@ use crate::engine::{Command as EngineCommand, DriverUpdate, EngineEvent, WriteOu
 use crate::metrics::Regression;
 use crate::present;
 use crate::store::{StoreChange, StoredRollout};
-
-/// How long a message stays in the status line.
-const TOAST_SECONDS: i64 = 8;
 
 /// The faults the fault dialog offers, by key (`0` clears them).
 pub const FAULT_CHOICES: [(char, Regression); 3] = [
@@ -89,9 +86,11 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                 wall.index = wall.index.wrapping_add(1);
                 wall.last_rotate = now;
             }
-            if state.toast.as_ref().is_some_and(|t| {
-                (now - t.at).num_seconds() as f64 >= TOAST_SECONDS as f64 * state.clock_rate
-            }) {
+            if state
+                .toast
+                .as_ref()
+                .is_some_and(|t| now - t.at >= toast_lifetime(state.clock_rate))
+            {
                 state.toast = None;
             }
             vec![]

@@ -23,4 +23,4 @@ pub use rollout::{
     StageClock, countdown, gates_off, list_title, plan_line, stage_clock, stage_label,
     stage_position, stage_row, status_label, user_preview,
 };
-pub use time::{ago, clock, data_age, since};
+pub use time::{ago, clock, clock_minutes, data_age, minutes, since};

@@ -31,6 +31,8 @@ pub fn stage_position(index: usize, total: Option<usize>, name: &str, percent: P
 /// How long a running rollout has been in its stage and when it may move on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageClock {
+    /// How long the rollout has been in its stage.
+    pub elapsed: chrono::Duration,
     /// "4m00s"
     pub in_stage: String,
     /// "may advance in 6m00s", or "minimum time met"
@@ -48,6 +50,7 @@ pub fn stage_clock(r: &Rollout, now: DateTime<Utc>) -> Option<StageClock> {
     let (_, stage) = r.stage()?;
     let in_stage = r.time_in_stage(now)?;
     Some(StageClock {
+        elapsed: chrono::Duration::from_std(in_stage).unwrap_or_default(),
         in_stage: format_elapsed(in_stage),
         countdown: countdown(stage.min_duration.saturating_sub(in_stage)),
     })
@@ -189,6 +192,7 @@ mod tests {
         assert_eq!(
             stage_clock(&r, at("2026-03-01T08:04:00Z")),
             Some(StageClock {
+                elapsed: chrono::Duration::minutes(4),
                 in_stage: "4m00s".into(),
                 countdown: "may advance in 6m00s".into(),
             })

@@ -15,6 +15,23 @@ pub fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     t.map_or_else(|| "-".into(), |t| format!("{} ago", since(now - t)))
 }
 
+/// A duration to the minute, for the wall (read from across the room, redrawn once a
+/// minute): "<1m", "5m", "2h05m", "3d04h".
+pub fn minutes(d: chrono::Duration) -> String {
+    let m = d.num_minutes().max(0);
+    match m {
+        0 => "<1m".into(),
+        1..60 => format!("{m}m"),
+        60..1440 => format!("{}h{:02}m", m / 60, m % 60),
+        _ => format!("{}d{:02}h", m / 1440, m % 1440 / 60),
+    }
+}
+
+/// Hours and minutes, for the wall's clock.
+pub fn clock_minutes(t: DateTime<Utc>) -> String {
+    t.format("%H:%M").to_string()
+}
+
 /// The age of the newest data on screen: "data 5s old", or "no data yet".
 pub fn data_age(age: Option<chrono::Duration>) -> String {
     age.map_or_else(
@@ -34,6 +51,16 @@ mod tests {
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::UNIX_EPOCH + chrono::Duration::seconds(secs)
+    }
+
+    #[test]
+    fn minutes_for_the_wall() {
+        let m = |s: i64| minutes(chrono::Duration::seconds(s));
+        assert_eq!(
+            [m(-3), m(59), m(60), m(3599), m(3600), m(3725), m(90_000)],
+            ["<1m", "<1m", "1m", "59m", "1h00m", "1h02m", "1d01h"]
+        );
+        assert_eq!(clock_minutes(at(3_725)), "01:02");
     }
 
     #[test]

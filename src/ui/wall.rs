@@ -99,7 +99,7 @@ fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area:
         Conn::Disconnected { since, .. } => Span::styled(
             format!(
                 "○ STORE DISCONNECTED {}",
-                present::since(state.now - *since)
+                present::minutes(state.now - *since)
             ),
             theme.bad(),
         ),
@@ -112,7 +112,7 @@ fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area:
     let line = Line::from(vec![
         Span::styled(" READ-ONLY ", marker),
         Span::styled(format!(" {} ", state.title), theme.accent()),
-        Span::raw(format!("{} UTC  ", present::clock(state.now))),
+        Span::raw(format!("{} UTC  ", present::clock_minutes(state.now))),
         conn,
         Span::styled(rotation, theme.dim()),
     ]);
@@ -122,7 +122,7 @@ fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area:
         Some(a) if stale => Line::styled(
             format!(
                 " STALE: newest data is {} old (limit {}) ",
-                present::since(a),
+                present::minutes(a),
                 format_elapsed(wall.stale_after)
             ),
             theme.banner(),
@@ -200,8 +200,9 @@ fn tile(state: &AppState, e: &Entry, theme: Theme, frame: &mut Frame, area: Rect
         Some(_) => format!("stage {}", present::stage_label(r)),
         None => present::stage_label(r),
     };
-    let in_stage =
-        present::stage_clock(r, state.now).map(|clock| format!("in stage {}", clock.in_stage));
+    // To the minute: the wall is read from across the room and redrawn once a minute.
+    let in_stage = present::stage_clock(r, state.now)
+        .map(|clock| format!("in stage {}", present::minutes(clock.elapsed)));
     match in_stage {
         // On one line where it fits; a narrow tile gives the clock its own line, never a cut.
         Some(t) if stage.chars().count() + t.chars().count() + 5 <= inner.width as usize => {
