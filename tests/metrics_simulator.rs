@@ -173,15 +173,40 @@ async fn injected_regressions_show_in_the_next_window() {
     assert_eq!(src.sample(&r, at(0)).await, before);
 }
 
+/// The clock runs 600x: checked against the real time between two readings, bracketed by
+/// `Instant`s on both sides, so however late this thread runs the check holds.
 #[test]
 fn the_demo_clock_runs_compressed() {
     let src = simulator("[simulator]\ntime_compression = 600.0");
     let sim = src.simulator().unwrap();
+    let before_a = Instant::now();
     let a = sim.now();
-    std::thread::sleep(Duration::from_millis(200));
-    let advanced = (sim.now() - a).num_seconds();
-    // 0.2 real seconds at 600x is 120 simulated seconds: a 10-minute stage in one second.
-    assert!((110..200).contains(&advanced), "{advanced}");
+    let after_a = Instant::now();
+    // A 10-minute stage passes in one real second: wait for two simulated minutes.
+    let deadline = after_a + Duration::from_secs(30);
+    let (b, before_b, after_b) = loop {
+        let before_b = Instant::now();
+        let b = sim.now();
+        let after_b = Instant::now();
+        if b - a >= chrono::Duration::seconds(120) {
+            break (b, before_b, after_b);
+        }
+        assert!(
+            after_b < deadline,
+            "the demo clock stands still: {a} then {b}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let advanced = (b - a).to_std().unwrap();
+    // Between the readings, at least `before_b - after_a` and at most `after_b - before_a`
+    // passed; a millisecond of slack for rounding.
+    let (least, most) = (before_b - after_a, after_b - before_a);
+    let slack = Duration::from_millis(1);
+    println!("demo clock: {advanced:?} simulated in {least:?}..{most:?} real");
+    assert!(
+        advanced + slack >= least * 600 && advanced <= most * 600 + slack,
+        "{advanced:?} simulated in {least:?}..{most:?} real is not 600x"
+    );
     assert!(src.describe().contains("600x"), "{}", src.describe());
 }
 

@@ -28,6 +28,11 @@ use tokio::sync::mpsc::Receiver;
 
 const WRITERS: usize = 8;
 const EDITS: usize = 50;
+/// How long a change may take to be heard before a test fails: a deadline against hangs,
+/// generous so a busy machine never trips it (latencies are printed, not asserted).
+const SOON: Duration = Duration::from_secs(30);
+/// How long one CLI command may run before it counts as hung.
+const HANG: Duration = Duration::from_secs(60);
 
 macro_rules! emulator_or_skip {
     () => {
@@ -619,7 +624,7 @@ async fn watch_hears_other_clients_and_measure_latency() {
         .await
         .unwrap();
     let mut rx = store.watch().await.unwrap();
-    assert_eq!(next_upsert(&mut rx, Duration::from_secs(5)).await, created);
+    assert_eq!(next_upsert(&mut rx, SOON).await, created);
 
     let rest = Rest::default();
     let docs = format!("{}/feature_rollouts", emu.documents_url(&project));
@@ -636,7 +641,7 @@ async fn watch_hears_other_clients_and_measure_latency() {
                 started.elapsed()
             }
         });
-        let doc = next_upsert(&mut rx, Duration::from_secs(1)).await;
+        let doc = next_upsert(&mut rx, SOON).await;
         latencies.push(started.elapsed());
         let committed = chrono::DateTime::parse_from_rfc3339(&doc.revision.0).unwrap();
         from_commit.push(
@@ -663,7 +668,7 @@ async fn watch_hears_other_clients_and_measure_latency() {
         json!({"fields": {"version": {"stringValue": "9"}, "status": {"stringValue": "planned"}}});
     rest.call(Method::PATCH, &format!("{docs}/other"), Some(&other))
         .await;
-    let doc = next_upsert(&mut rx, Duration::from_secs(1)).await;
+    let doc = next_upsert(&mut rx, SOON).await;
     assert_eq!(
         (doc.id.as_str(), &doc.fields["version"]),
         ("other", &json!("9"))
@@ -671,7 +676,7 @@ async fn watch_hears_other_clients_and_measure_latency() {
     rest.call(Method::DELETE, &format!("{docs}/other"), None)
         .await;
     assert_eq!(
-        next_change(&mut rx, Duration::from_secs(1)).await,
+        next_change(&mut rx, SOON).await,
         StoreChange::Removed("other".into())
     );
 
@@ -696,7 +701,7 @@ async fn emulator_stopped_mid_run_disconnects_and_resyncs() {
         .await
         .unwrap();
     let mut rx = store.watch().await.unwrap();
-    assert_eq!(next_upsert(&mut rx, Duration::from_secs(5)).await, created);
+    assert_eq!(next_upsert(&mut rx, SOON).await, created);
     // (`--export-on-exit` does not export when the emulator is stopped by a signal.)
     let saved = tempfile::tempdir().unwrap();
     Rest::default()
@@ -712,7 +717,7 @@ async fn emulator_stopped_mid_run_disconnects_and_resyncs() {
 
     let stopped = Instant::now();
     tokio::task::block_in_place(|| emu.stop());
-    match next_change(&mut rx, Duration::from_secs(15)).await {
+    match next_change(&mut rx, SOON).await {
         StoreChange::Disconnected(msg) => {
             println!(
                 "disconnected {:?} after the stop began: {msg}",
@@ -738,13 +743,6 @@ async fn emulator_stopped_mid_run_disconnects_and_resyncs() {
         store.list().await,
         Err(StoreError::Unavailable(_))
     ));
-    // Disconnected is said once, not once per retry.
-    assert!(
-        tokio::time::timeout(Duration::from_secs(2), rx.recv())
-            .await
-            .is_err(),
-        "nothing more while the emulator is down"
-    );
 
     let metadata = std::fs::read_dir(saved.path())
         .unwrap()
@@ -756,6 +754,12 @@ async fn emulator_stopped_mid_run_disconnects_and_resyncs() {
         .unwrap_or_else(|| panic!("the emulator saved nothing in {}", saved.path().display()));
     let restarted = Emulator::start_with(port, &[format!("--import-data={}", metadata.display())])
         .unwrap_or_else(|e| panic!("{e}"));
+    // The watch retried all through the restart (a JVM start: seconds, many backoffs).
+    println!(
+        "the emulator was down for {:?}, its restart took {:?}",
+        stopped.elapsed(),
+        restarted.started_in
+    );
     // Another client changes the rollout as soon as the emulator is back, before this
     // store has necessarily reconnected: the resync must catch up with it.
     let other = restarted.store(&project);
@@ -776,12 +780,14 @@ async fn emulator_stopped_mid_run_disconnects_and_resyncs() {
         .patch("current", &seen.revision, &patch, &ev)
         .await
         .unwrap();
+    // Disconnected is said once, not once per retry: the next change is Reconnected.
     assert_eq!(
-        next_change(&mut rx, Duration::from_secs(15)).await,
-        StoreChange::Reconnected
+        next_change(&mut rx, SOON).await,
+        StoreChange::Reconnected,
+        "nothing between Disconnected and Reconnected while the emulator was down"
     );
     // The resync (and any change heard after it) ends at the other client's version.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + SOON;
     loop {
         let doc = next_upsert(&mut rx, deadline.saturating_duration_since(Instant::now())).await;
         assert!(
@@ -800,22 +806,31 @@ async fn emulator_stopped_mid_run_disconnects_and_resyncs() {
         .patch("current", &meanwhile.revision, &patch, &ev)
         .await
         .unwrap();
-    assert_eq!(next_upsert(&mut rx, Duration::from_secs(1)).await, patched);
+    assert_eq!(next_upsert(&mut rx, SOON).await, patched);
     drop(restarted);
 }
 
+/// Fails, and does not hang (the time it took is printed).
 #[test]
 fn an_unreachable_emulator_is_a_clear_error() {
     let port = emulator::free_port();
     let cli = Cli::new(&format!("127.0.0.1:{port}"), "nowhere");
     let started = Instant::now();
-    let stderr = cli.fails(&["status"], "is the emulator running");
-    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    let out = cli.command(&["status"]).timeout(HANG).output().unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "{:?}",
-        started.elapsed()
+        out.status.code().is_some(),
+        "`status` against an unreachable emulator still ran after {took:?} ({}):\n{stderr}",
+        out.status
     );
+    println!("`status` against an unreachable emulator failed after {took:?}");
+    assert!(!out.status.success(), "`status` should fail: {stderr}");
+    assert!(
+        stderr.contains("is the emulator running") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
 }
 
 /// Offline (as tests are) the channel fails before credentials are looked up, so the
@@ -832,7 +847,7 @@ fn an_unreachable_real_project_says_what_to_do() {
     let out = cli
         .command(&["status"])
         .env("GOOGLE_APPLICATION_CREDENTIALS", &missing)
-        .timeout(Duration::from_secs(60))
+        .timeout(HANG)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -897,24 +912,28 @@ async fn measure_status_json_with_200_rollouts() {
 /// How many freeze/thaw cycles `a_frozen_emulator_goes_stale_then_catches_up` runs;
 /// more give a better measurement (`ROLLOUT_TUI_FREEZE_RUNS=10`).
 const FREEZE_RUNS_ENV: &str = "ROLLOUT_TUI_FREEZE_RUNS";
-/// The store promises Disconnected within 30 s of silence.
-const STALE_WITHIN: Duration = Duration::from_secs(30);
-/// One-shot calls against a frozen server fail within this.
-const CALL_BOUND: Duration = Duration::from_secs(15);
+/// The store's limits (as the README promises): Disconnected after 20 s of silence, which
+/// its message states as measured, and one-shot calls give up after 10 s, which theirs
+/// name. The times are measured and printed; the test's deadlines only catch a hang, far
+/// enough past the limits that a busy machine never trips them.
+const SILENCE_SECS: u64 = 20;
+const CALL_LIMIT_SAID: &str = "no answer within 10s";
+const STALE_DEADLINE: Duration = Duration::from_secs(90);
+const CALL_DEADLINE: Duration = Duration::from_secs(60);
 
-/// A one-shot call against a frozen server: Unavailable, within `CALL_BOUND`.
+/// A one-shot call against a frozen server: Unavailable after the store's call limit.
 async fn times_out<T: std::fmt::Debug>(
     what: &str,
     call: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Duration {
     let started = Instant::now();
-    let result = tokio::time::timeout(CALL_BOUND, call)
+    let result = tokio::time::timeout(CALL_DEADLINE, call)
         .await
-        .unwrap_or_else(|_| panic!("{what} against a frozen store hung for {CALL_BOUND:?}"));
+        .unwrap_or_else(|_| panic!("{what} against a frozen store hung for {CALL_DEADLINE:?}"));
     match result {
         Err(StoreError::Unavailable(msg)) => {
             assert!(
-                msg.contains("no answer within") && msg.contains("is the emulator running"),
+                msg.contains(CALL_LIMIT_SAID) && msg.contains("is the emulator running"),
                 "{what}: {msg}"
             );
         }
@@ -924,10 +943,10 @@ async fn times_out<T: std::fmt::Debug>(
 }
 
 /// A frozen server (SIGSTOP: connections stay open, nothing answers) is what a hung
-/// backend or a black-holed network looks like. The watch says so within
-/// `STALE_WITHIN`, one-shot calls fail within `CALL_BOUND`, and after the thaw the
-/// watch reconnects and catches up with a change made after it. Prints how long the
-/// store took to show as stale, from the freeze.
+/// backend or a black-holed network looks like. The watch says so (after its 20 s of
+/// silence), one-shot calls fail (after their 10 s), and after the thaw the watch
+/// reconnects and catches up with a change made after it. Prints how long the store
+/// took to show as stale, from the freeze, and how long the calls took to fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_emulator_goes_stale_then_catches_up() {
     if emulator::shared().is_none() {
@@ -946,21 +965,25 @@ async fn a_frozen_emulator_goes_stale_then_catches_up() {
         .await
         .unwrap();
     let mut rx = store.watch().await.unwrap();
-    assert_eq!(next_upsert(&mut rx, Duration::from_secs(5)).await, doc);
+    assert_eq!(next_upsert(&mut rx, SOON).await, doc);
 
     let (mut stale, mut back, mut calls) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
-        // Freeze at a random point of the heartbeat cycle.
+        // Freeze at a random point of the heartbeat cycle. (This sleep only spreads the
+        // measurement over the cycle; nothing asserted depends on it.)
         tokio::time::sleep(Duration::from_millis(emulator::random() % 10_000)).await;
         let frozen_at = Instant::now();
         let frozen = emu.freeze();
-        match next_change(&mut rx, STALE_WITHIN).await {
+        match next_change(&mut rx, STALE_DEADLINE).await {
             StoreChange::Disconnected(msg) => {
                 stale.push(frozen_at.elapsed());
-                assert!(
-                    msg.contains("no word from the store for") && msg.contains(&emu.host),
-                    "{msg}"
-                );
+                assert!(msg.contains(&emu.host), "{msg}");
+                // Said after the silence, never before it (a busy machine can only delay it).
+                let silent: u64 = msg
+                    .split_once("no word from the store for ")
+                    .and_then(|(_, rest)| rest.split_once(" s ")?.0.parse().ok())
+                    .unwrap_or_else(|| panic!("no silence in seconds: {msg}"));
+                assert!(silent >= SILENCE_SECS, "stale after {silent} s: {msg}");
                 if run == 0 {
                     println!("frozen store: {msg}");
                 }
@@ -989,7 +1012,7 @@ async fn a_frozen_emulator_goes_stale_then_catches_up() {
             "run {run}: said Disconnected once, then Reconnected"
         );
         back.push(thawed_at.elapsed());
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + SOON;
         loop {
             let seen =
                 next_upsert(&mut rx, deadline.saturating_duration_since(Instant::now())).await;
@@ -1241,8 +1264,8 @@ async fn one_unreadable_rollout_does_not_hide_the_others() {
 
     let mut rx = store.watch().await.unwrap();
     let mut heard = vec![
-        next_upsert(&mut rx, Duration::from_secs(5)).await,
-        next_upsert(&mut rx, Duration::from_secs(5)).await,
+        next_upsert(&mut rx, SOON).await,
+        next_upsert(&mut rx, SOON).await,
     ];
     heard.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(heard, listed);

@@ -157,9 +157,10 @@ impl Emulator {
         };
         loop {
             if emulator.answers() {
+                emulator.serves_firestore(started + READY_WITHIN)?;
                 emulator.started_in = started.elapsed();
                 eprintln!(
-                    "firestore emulator on {} answered after {:?}",
+                    "firestore emulator on {} served Firestore calls after {:?}",
                     emulator.host, emulator.started_in
                 );
                 return Ok(emulator);
@@ -210,6 +211,47 @@ impl Emulator {
         s.write_all(request.as_bytes()).is_ok()
             && s.read_exact(&mut reply).is_ok()
             && &reply == b"HTTP/1.1 200"
+    }
+
+    /// Waits until the store's own calls (a list, a create, a watch) succeed. The root
+    /// answering is not enough: on a busy machine a cold emulator can take longer over its
+    /// first Firestore requests than the store's 10 s call timeout, and the first test call
+    /// would fail. Runs on its own thread and runtime, as callers may be inside one.
+    fn serves_firestore(&self, deadline: Instant) -> Result<(), String> {
+        use rollout_tui::store::RolloutStore;
+        let config = self.config(&project("warm-up"));
+        let warm = || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("a runtime for the warm-up: {e}"))?;
+            runtime.block_on(async {
+                let store = FirestoreStore::open(&config).map_err(|e| e.to_string())?;
+                for attempt in 0.. {
+                    let id = format!("warm-up-{attempt}");
+                    let calls = async {
+                        store.list().await?;
+                        let doc = super::conformance::seed_doc();
+                        store
+                            .create(&id, &doc, &super::conformance::create_event(&id))
+                            .await?;
+                        store.watch().await.map(drop)
+                    };
+                    match calls.await {
+                        Ok(()) => return Ok(()),
+                        Err(e) if Instant::now() > deadline => {
+                            return Err(format!(
+                                "the emulator answered but did not serve Firestore calls within {READY_WITHIN:?}: {e}\n{}",
+                                self.log_tail()
+                            ));
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+                unreachable!("the warm-up loop ends by returning")
+            })
+        };
+        std::thread::scope(|s| s.spawn(warm).join().expect("the warm-up thread"))
     }
 
     pub fn log_tail(&self) -> String {

@@ -24,8 +24,9 @@ use tempfile::TempDir;
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_rollout-tui");
 
-/// How long a screen may take to show what a test waits for before it fails.
-pub const WAIT: Duration = Duration::from_secs(10);
+/// How long a screen may take to show what a test waits for before it fails: a deadline
+/// against hangs, generous so a busy 2-core machine never trips it (timings are printed).
+pub const WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
