@@ -606,7 +606,7 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
                 Ok(r) => {
                     let mut text = detail_text(&r, stored, now);
                     if let Some(source) = source {
-                        let judged = crate::metrics::judge_all(
+                        let judged = crate::engine::oneshot::judge_all(
                             source.clone(),
                             std::slice::from_ref(&r),
                             &env.config.gates,
@@ -639,7 +639,7 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
                     let readable: Vec<Rollout> =
                         rollouts.iter().filter_map(|s| s.parse().ok()).collect();
                     let judged =
-                        crate::metrics::judge_all(source, &readable, &env.config.gates, now).await;
+                        crate::engine::oneshot::judge_all(source, &readable, &env.config.gates, now).await;
                     let column: HashMap<String, String> = readable
                         .iter()
                         .zip(judged)
@@ -714,7 +714,7 @@ async fn print_status_json(env: &Env, rollouts: Vec<StoredRollout>) -> CmdResult
             .filter_map(|(i, r)| r.as_ref().ok().map(|r| (i, r.clone())))
             .unzip();
         let values =
-            crate::metrics::health_of_all(source, &readable, &env.config.gates, Utc::now()).await;
+            crate::engine::oneshot::health_of_all(source, &readable, &env.config.gates, Utc::now()).await;
         for (i, h) in at.into_iter().zip(values) {
             health[i] = Some(h);
         }

@@ -15,6 +15,7 @@ pub mod backend;
 pub mod clock;
 pub mod driver;
 pub mod judge;
+pub mod oneshot;
 pub mod supervise;
 mod tasks;
 

@@ -19,13 +19,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
-use serde_json::{Value, json};
 
 pub use config::{Credentials, MetricsConfig, SourceKind};
 pub use simulator::{Regression, Simulator};
 
-use crate::domain::health::{GateConfig, GateReport, HealthSample, SideStats, judge};
-use crate::domain::rollout::{Rollout, time_to_json};
+use crate::domain::health::HealthSample;
+use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
 
 #[async_trait]
@@ -339,75 +338,6 @@ fn no_source(r: &Rollout, now: DateTime<Utc>) -> HealthSample {
     }
 }
 
-/// The `health` object of `status --json`.
-pub fn health_json(sample: &HealthSample, report: &GateReport) -> Value {
-    let side = |s: Option<&SideStats>| match s {
-        None => Value::Null,
-        Some(s) => json!({
-            "requests": s.requests,
-            "errors": s.errors,
-            "errorRate": s.error_rate(),
-            "p50Ms": s.p50_ms,
-            "p95Ms": s.p95_ms,
-            "p99Ms": s.p99_ms,
-            "newestPointAt": s.newest_point_at.map(time_to_json),
-        }),
-    };
-    let gates: Vec<Value> = report
-        .gates
-        .iter()
-        .map(|g| json!({ "name": g.name, "verdict": g.verdict, "detail": g.detail }))
-        .collect();
-    let mut h = json!({
-        "stable": side(sample.stable.as_ref()),
-        "canary": side(sample.canary.as_ref()),
-        "gates": gates,
-        "verdict": report.verdict,
-    });
-    if let Some(e) = &sample.source_error {
-        h["sourceError"] = Value::from(e.as_str());
-    }
-    h
-}
-
-/// Samples and judges every rollout with the gates the cockpit and the driver use: its own,
-/// else `default_gates`, without the relative ones at 100 %.
-pub async fn judge_all(
-    source: Arc<dyn MetricsSource>,
-    rollouts: &[Rollout],
-    default_gates: &GateConfig,
-    now: DateTime<Utc>,
-) -> Vec<(HealthSample, GateReport)> {
-    let samples = sample_all(source, rollouts, now).await;
-    samples
-        .into_iter()
-        .zip(rollouts)
-        .map(|(s, r)| {
-            // The same judgment as the cockpit's and the driver's (a fresh breach history).
-            let report = judge(
-                &s,
-                &r.gates_in_effect(default_gates),
-                &mut Default::default(),
-            );
-            (s, report)
-        })
-        .collect()
-}
-
-/// `judge_all` as the `health` objects of `status --json`.
-pub async fn health_of_all(
-    source: Arc<dyn MetricsSource>,
-    rollouts: &[Rollout],
-    default_gates: &GateConfig,
-    now: DateTime<Utc>,
-) -> Vec<Value> {
-    judge_all(source, rollouts, default_gates, now)
-        .await
-        .iter()
-        .map(|(s, report)| health_json(s, report))
-        .collect()
-}
-
 /// The last good sample of each rollout, so a failing source leaves the last numbers on
 /// screen, marked with their age. Display only: gates must judge the current sample, so a
 /// stale one can never make a rollout look healthy.
@@ -503,6 +433,7 @@ impl Shown<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::health::SideStats;
     use chrono::TimeZone;
 
     fn sample(at: DateTime<Utc>, good: bool) -> HealthSample {
