@@ -3,10 +3,11 @@
 # says otherwise, e.g. 200x60): CPU time, peak RSS and bytes written to the terminal.
 #   scripts/measure-idle.sh SECONDS demo [SIZE]          the cockpit demo (simulator traffic)
 #   scripts/measure-idle.sh SECONDS watch [SIZE]         the read-only wall, simulator metrics
+#   scripts/measure-idle.sh SECONDS cockpit [SIZE]       the cockpit's overview, simulator metrics
 #   scripts/measure-idle.sh SECONDS watch-status [SIZE]  `watch -n 1 rollout-tui status`
-#   scripts/measure-idle.sh SECONDS compare [SIZE]       watch and watch-status side by side,
-#                                                        at the same time, on the same rollouts
-#                                                        and metrics source, with their ratio
+#   scripts/measure-idle.sh SECONDS compare [SIZE]       watch, cockpit and watch-status side by
+#                                                        side, at the same time, on the same
+#                                                        rollouts and metrics source, with ratios
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
@@ -35,6 +36,7 @@ command_for() {
   case "$1" in
     demo) echo "$bin --data-dir $data demo" ;;
     watch) echo "$bin --config $work/config.toml --data-dir $data watch" ;;
+    cockpit) echo "$bin --config $work/config.toml --data-dir $data" ;;
     # The same metrics source as the wall, so `status` judges the same health.
     watch-status) echo "watch -n 1 $bin --config $work/config.toml --data-dir $data status" ;;
     *) echo "unknown mode $1" >&2; exit 2 ;;
@@ -48,7 +50,7 @@ launch() {
   tmux -L "$sock" pipe-pane -t "$1" -O "cat > $work/$1.out"
   for _ in $(seq 1 50); do [ -s "$work/$1.pid" ] && break; sleep 0.1; done
 }
-if [ "$mode" = compare ]; then modes="watch watch-status"; else modes="$mode"; fi
+if [ "$mode" = compare ]; then modes="watch cockpit watch-status"; else modes="$mode"; fi
 for m in $modes; do launch "$m"; done
 sleep 3 # start-up is not idle
 # CPU of the process and every child it ran (watch forks status each second).
@@ -76,9 +78,11 @@ for m in $modes; do
       m, size, s, t/hz, t/hz*60/s, b, b*60/s, rss/1024 }'
 done
 if [ "$mode" = compare ]; then
-  awk -v a="${cpu[watch-status]}" -v b="${cpu[watch]}" 'BEGIN {
-    if (b == 0) printf "watch -n 1 status used %d ticks; watch used none measurable\n", a;
-    else printf "watch -n 1 status uses %.1fx the CPU of watch\n", a / b }'
+  for m in watch cockpit; do
+    awk -v a="${cpu[watch-status]}" -v b="${cpu[$m]}" -v m="$m" 'BEGIN {
+      if (b == 0) printf "watch -n 1 status used %d ticks; %s used none measurable\n", a, m;
+      else printf "watch -n 1 status uses %.1fx the CPU of %s\n", a / b, m }'
+  done
 fi
 if [ "$mode" = watch-status ] || [ "$mode" = compare ]; then
   # `watch` itself is small; what it runs each second is the real cost.

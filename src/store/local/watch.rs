@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -13,6 +13,14 @@ use super::rows::{self, Rev};
 use crate::store::{StoreChange, StoreError, StoreResult};
 
 const POLL_EVERY: Duration = Duration::from_millis(100);
+/// A store quiet for `QUIET_AFTER` is polled this often instead: an idle wall's main cost
+/// was this thread waking ten times a second. A change is still seen within a quarter
+/// second, and polling speeds up again at once.
+const POLL_QUIET: Duration = Duration::from_millis(250);
+const QUIET_AFTER: Duration = Duration::from_secs(10);
+/// Between polls that find the files untouched, SQLite itself is asked this often anyway
+/// (a file system with coarse timestamps could hide a same-size commit).
+const ASK_SQLITE_EVERY: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Polls `PRAGMA data_version` on its own connection: it changes whenever any
@@ -27,6 +35,29 @@ pub(super) struct Watcher {
     data_version: i64,
     /// Each rollout's revision as text (a damaged row's is not a number).
     known: HashMap<String, String>,
+    /// The files as the last SQLite check saw them, and when that was.
+    files: Option<(Files, Instant)>,
+}
+
+/// The database and its write-ahead log as the file system shows them. A commit appends to
+/// the WAL and a checkpoint writes the database, both with write(2), so an idle store keeps
+/// these still and a poll can skip asking SQLite (an idle wall's main cost).
+#[derive(PartialEq)]
+struct Files {
+    db: FileState,
+    wal: Option<(u64, Option<SystemTime>)>,
+}
+
+impl Files {
+    fn of(path: &Path) -> Option<Files> {
+        let wal = std::fs::metadata(super::fail::sibling(path, "-wal"))
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()));
+        Some(Files {
+            db: FileState::of(path).ok()?,
+            wal,
+        })
+    }
 }
 
 fn file_id(path: &Path) -> std::io::Result<FileId> {
@@ -42,6 +73,7 @@ impl Watcher {
             file: Default::default(),
             data_version: 0,
             known: HashMap::new(),
+            files: None,
         };
         let initial = watcher.connect().map_err(StoreError::Unavailable)?;
         Ok((watcher, initial))
@@ -54,18 +86,24 @@ impl Watcher {
             return;
         }
         let mut backoff = POLL_EVERY;
+        let mut last_change = Instant::now();
         loop {
-            std::thread::sleep(if self.conn.is_some() {
-                POLL_EVERY
-            } else {
-                backoff
+            std::thread::sleep(match &self.conn {
+                Some(_) if last_change.elapsed() < QUIET_AFTER => POLL_EVERY,
+                Some(_) => POLL_QUIET,
+                None => backoff,
             });
             if tx.is_closed() {
                 return;
             }
             let sent = if self.conn.is_some() {
                 match self.poll() {
-                    Ok(changes) => send_all(changes),
+                    Ok(changes) => {
+                        if !changes.is_empty() {
+                            last_change = Instant::now();
+                        }
+                        send_all(changes)
+                    }
                     Err(msg) => {
                         self.conn = None;
                         backoff = POLL_EVERY * 2;
@@ -141,6 +179,15 @@ impl Watcher {
             self.data_version = self.read_version()?;
             return self.resync(false);
         }
+        let files = Files::of(&self.path);
+        if let (Some(now), Some((seen, at))) = (&files, &self.files)
+            && now == seen
+            && at.elapsed() < ASK_SQLITE_EVERY
+        {
+            return Ok(Vec::new());
+        }
+        // Taken before SQLite is asked: a commit landing in between moves the files again.
+        self.files = files.map(|f| (f, Instant::now()));
         // Read before listing: a commit racing the listing then shows up on the next poll.
         let version = self.read_version()?;
         if version == self.data_version {
