@@ -638,8 +638,13 @@ async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdResult {
                 Some(source) => {
                     let readable: Vec<Rollout> =
                         rollouts.iter().filter_map(|s| s.parse().ok()).collect();
-                    let judged =
-                        crate::engine::oneshot::judge_all(source, &readable, &env.config.gates, now).await;
+                    let judged = crate::engine::oneshot::judge_all(
+                        source,
+                        &readable,
+                        &env.config.gates,
+                        now,
+                    )
+                    .await;
                     let column: HashMap<String, String> = readable
                         .iter()
                         .zip(judged)
@@ -714,7 +719,8 @@ async fn print_status_json(env: &Env, rollouts: Vec<StoredRollout>) -> CmdResult
             .filter_map(|(i, r)| r.as_ref().ok().map(|r| (i, r.clone())))
             .unzip();
         let values =
-            crate::engine::oneshot::health_of_all(source, &readable, &env.config.gates, Utc::now()).await;
+            crate::engine::oneshot::health_of_all(source, &readable, &env.config.gates, Utc::now())
+                .await;
         for (i, h) in at.into_iter().zip(values) {
             health[i] = Some(h);
         }

@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::keymap::{KeySetting, Keymap};
+use crate::keys::{KeySetting, Keymap};
 
 use crate::domain::gates::Spelling;
 use crate::domain::health::GateConfig;
 use crate::domain::progression::Policy;
 use crate::domain::rollout::{Hashing, Plan, PlanPreset};
 use crate::metrics::MetricsConfig;
+pub use crate::store::{STORE_KINDS, StoreConfig};
 
 pub const CONFIG_ENV: &str = "ROLLOUT_TUI_CONFIG";
 pub const DATA_DIR_ENV: &str = "ROLLOUT_TUI_DATA_DIR";
@@ -39,85 +40,6 @@ pub struct Config {
     pub log: LogConfig,
     /// Key binding overrides: command name -> key or list of keys.
     pub keys: BTreeMap<String, KeySetting>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StoreConfig {
-    /// "local" (the embedded SQLite store in the data directory) or "firestore".
-    pub kind: String,
-    /// Firestore: the Google Cloud project (required for kind = "firestore").
-    pub project_id: Option<String>,
-    /// Firestore: the database id.
-    pub database: String,
-    /// Firestore: the rollouts collection.
-    pub collection: String,
-    /// Firestore: the audit event collection.
-    pub events_collection: String,
-    /// Firestore: the lease collection (one document per driven rollout).
-    pub leases_collection: String,
-    /// Firestore: an emulator address (host:port); `FIRESTORE_EMULATOR_HOST` also works.
-    pub emulator_host: Option<String>,
-}
-
-pub const STORE_KINDS: [&str; 2] = ["local", "firestore"];
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig {
-            kind: "local".into(),
-            project_id: None,
-            database: "(default)".into(),
-            collection: "feature_rollouts".into(),
-            events_collection: "rollout_events".into(),
-            leases_collection: "rollout_leases".into(),
-            emulator_host: None,
-        }
-    }
-}
-
-impl StoreConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if !STORE_KINDS.contains(&self.kind.as_str()) {
-            return Err(format!(
-                "store.kind = '{}' is not a store kind; expected \"local\" or \"firestore\"",
-                self.kind
-            ));
-        }
-        if self.kind == "firestore" {
-            match &self.project_id {
-                None => {
-                    return Err(
-                        "store.project_id is required when store.kind = \"firestore\"".into(),
-                    );
-                }
-                Some(p) if p.trim().is_empty() => {
-                    return Err("store.project_id must not be empty".into());
-                }
-                _ => {}
-            }
-        }
-        for (name, value) in [
-            ("database", &self.database),
-            ("collection", &self.collection),
-            ("events_collection", &self.events_collection),
-            ("leases_collection", &self.leases_collection),
-        ] {
-            if value.trim().is_empty() || value.contains('/') {
-                return Err(format!(
-                    "store.{name} = '{value}' must be a non-empty name without '/'"
-                ));
-            }
-        }
-        if let Some(host) = &self.emulator_host
-            && !host.contains(':')
-        {
-            return Err(format!(
-                "store.emulator_host = '{host}' must be host:port, such as 127.0.0.1:8080"
-            ));
-        }
-        Ok(())
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod engine;
+pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod ops;

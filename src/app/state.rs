@@ -6,14 +6,14 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
-use crate::app::keymap::Keymap;
 use crate::domain::actions::{Action, UserList};
 use crate::domain::event::Event;
 use crate::domain::health::{GateConfig, GateReport, HealthSample, Verdict};
 use crate::domain::progression::{Decision, NextStage, Policy};
 use crate::domain::rollout::{DocError, Plan, Rollout, Status};
-use crate::engine::driver::LeaseState;
+use crate::keys::Keymap;
 use crate::ops::FieldChange;
+use crate::store::LeaseState;
 use crate::store::{Lease, StoredRollout};
 
 /// How long a message stays in the status line, in real seconds.

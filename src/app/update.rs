@@ -6,7 +6,6 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyM
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use crate::app::keymap::Command;
 use crate::app::state::{
     AppState, AutoView, Conn, Dialog, EVENTS_SHOWN, Entry, HISTORY_LEN, HistoryPoint, Panel,
     Screen, Toast, ToastLevel, toast_lifetime,
@@ -18,6 +17,7 @@ use crate::domain::units::Percent;
 use crate::domain::units::format_elapsed;
 use crate::engine::driver::{LeaseState, Step};
 use crate::engine::{Command as EngineCommand, DriverUpdate, EngineEvent, WriteOutcome};
+use crate::keys::Command;
 use crate::metrics::Regression;
 use crate::present;
 use crate::store::{StoreChange, StoredRollout};

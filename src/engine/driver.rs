@@ -17,6 +17,7 @@ use crate::domain::progression::{Decision, NextStage, Policy, decide};
 use crate::domain::rollout::{Plan, Rollout, Status};
 use crate::metrics::MetricsSource;
 use crate::ops::{self, PerformError};
+pub use crate::store::LeaseState;
 use crate::store::{Lease, LeaseOutcome, RolloutStore, StoredRollout};
 
 /// How long a lease lasts without renewal; a killed driver's lease frees itself after this.
@@ -87,14 +88,6 @@ pub fn step(input: &StepInput<'_>) -> (Decision, Step) {
 /// said: it must pass the same input rules as an operator's reason, or the halt would be refused.
 fn safe_reason(why: String) -> String {
     crate::domain::text::to_safe_line(&why, crate::domain::text::MAX_REASON_CHARS)
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum LeaseState {
-    Held(Lease),
-    HeldByOther(Lease),
-    /// The store could not be asked: the driver does nothing until it can.
-    Unavailable(String),
 }
 
 /// What one tick saw and did.

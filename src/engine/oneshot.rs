@@ -76,4 +76,3 @@ pub async fn health_of_all(
         .map(|(s, report)| health_json(s, report))
         .collect()
 }
-

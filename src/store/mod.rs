@@ -11,9 +11,91 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::domain::event::Event;
 pub use crate::domain::patch::Patch;
 use crate::domain::rollout::{DocError, Fields, Rollout};
+
+/// Where the rollouts are kept: the `[store]` config table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// "local" (the embedded SQLite store in the data directory) or "firestore".
+    pub kind: String,
+    /// Firestore: the Google Cloud project (required for kind = "firestore").
+    pub project_id: Option<String>,
+    /// Firestore: the database id.
+    pub database: String,
+    /// Firestore: the rollouts collection.
+    pub collection: String,
+    /// Firestore: the audit event collection.
+    pub events_collection: String,
+    /// Firestore: the lease collection (one document per driven rollout).
+    pub leases_collection: String,
+    /// Firestore: an emulator address (host:port); `FIRESTORE_EMULATOR_HOST` also works.
+    pub emulator_host: Option<String>,
+}
+
+pub const STORE_KINDS: [&str; 2] = ["local", "firestore"];
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: "local".into(),
+            project_id: None,
+            database: "(default)".into(),
+            collection: "feature_rollouts".into(),
+            events_collection: "rollout_events".into(),
+            leases_collection: "rollout_leases".into(),
+            emulator_host: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !STORE_KINDS.contains(&self.kind.as_str()) {
+            return Err(format!(
+                "store.kind = '{}' is not a store kind; expected \"local\" or \"firestore\"",
+                self.kind
+            ));
+        }
+        if self.kind == "firestore" {
+            match &self.project_id {
+                None => {
+                    return Err(
+                        "store.project_id is required when store.kind = \"firestore\"".into(),
+                    );
+                }
+                Some(p) if p.trim().is_empty() => {
+                    return Err("store.project_id must not be empty".into());
+                }
+                _ => {}
+            }
+        }
+        for (name, value) in [
+            ("database", &self.database),
+            ("collection", &self.collection),
+            ("events_collection", &self.events_collection),
+            ("leases_collection", &self.leases_collection),
+        ] {
+            if value.trim().is_empty() || value.contains('/') {
+                return Err(format!(
+                    "store.{name} = '{value}' must be a non-empty name without '/'"
+                ));
+            }
+        }
+        if let Some(host) = &self.emulator_host
+            && !host.contains(':')
+        {
+            return Err(format!(
+                "store.emulator_host = '{host}' must be host:port, such as 127.0.0.1:8080"
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Opaque compare-and-set token: a counter in SQLite, `update_time` in Firestore.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -66,6 +148,15 @@ pub enum LeaseOutcome {
     Held(Lease),
     /// Someone else holds an unexpired lease.
     HeldByOther(Lease),
+}
+
+/// A lease as a driver holds it, or cannot: what the screens show about who drives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaseState {
+    Held(Lease),
+    HeldByOther(Lease),
+    /// The store could not be asked: the driver does nothing until it can.
+    Unavailable(String),
 }
 
 /// What a watcher hears.

@@ -11,9 +11,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::app::keymap::Command;
 use crate::app::state::{AppState, Conn, Panel, Screen, ToastLevel};
 use crate::domain::health::Verdict;
+use crate::keys::Command;
 use crate::present::{self, escape as shown};
 
 /// Colours, or none at all (`NO_COLOR`): styles then only use bold and reverse.

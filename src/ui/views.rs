@@ -11,8 +11,8 @@ use crate::app::state::{AppState, EVENTS_SHOWN, Entry, HistoryPoint, Panel};
 use crate::domain::actions::UserList;
 use crate::domain::health::SideStats;
 use crate::domain::rollout::{Rollout, Status};
-use crate::engine::driver::LeaseState;
 use crate::present::{self, escape as shown, format_duration, ms, rate_pct, verdict_badge};
+use crate::store::LeaseState;
 
 /// Reads one side's value of one metric from a history point.
 type Pick = fn(&HistoryPoint) -> Option<f64>;
@@ -197,7 +197,7 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
         Some(format!(
             "No rollout id contains '{}' ({} clears the filter)",
             state.filter_text(),
-            state.keys.label(crate::app::keymap::Command::Back)
+            state.keys.label(crate::keys::Command::Back)
         ))
     } else {
         None
@@ -226,7 +226,7 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
                 Line::raw(""),
                 Line::raw(format!(
                     "This document cannot be read, so nothing here changes it, except a rollback ({}), which writes only the rollback fields.",
-                    state.keys.label(crate::app::keymap::Command::Rollback)
+                    state.keys.label(crate::keys::Command::Rollback)
                 )),
                 Line::raw(format!(
                     "Stored fields: {}",
@@ -400,7 +400,7 @@ fn timeline(
 /// Who drives the rollout, and why the machine holds or what it did last.
 fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
     let until = |l: &crate::store::Lease| present::clock(l.expires_at);
-    let key = state.keys.label(crate::app::keymap::Command::Auto);
+    let key = state.keys.label(crate::keys::Command::Auto);
     let Some(auto) = &e.auto else {
         return vec![match &e.lease {
             Some(l) if l.expires_at > state.now => Line::styled(
@@ -674,14 +674,14 @@ fn users(
         "{} ({}) · {}: {other_label} ({other_len})",
         present::list_title(state.user_list),
         list.len(),
-        key(crate::app::keymap::Command::ToggleExcluded)
+        key(crate::keys::Command::ToggleExcluded)
     );
     let b = block(title, focused, theme);
     let inner = b.inner(area);
     frame.render_widget(b, area);
     let height = inner.height as usize;
     if list.is_empty() {
-        let add = format!("none · {}: add", key(crate::app::keymap::Command::AddUser));
+        let add = format!("none · {}: add", key(crate::keys::Command::AddUser));
         frame.render_widget(Paragraph::new(add).style(theme.dim()), inner);
         return;
     }

@@ -43,9 +43,9 @@ use super::{
     Lease, LeaseOutcome, Patch, Revision, RolloutStore, StoreChange, StoreError, StoreResult,
     StoredRollout,
 };
-use crate::config::StoreConfig;
 use crate::domain::event::Event;
 use crate::domain::rollout::{Fields, field};
+use crate::store::StoreConfig;
 
 mod listen;
 mod values;
