@@ -1,0 +1,393 @@
+//! Keys outside dialogs: navigation, the wall's keys, and the commands that act on the
+//! selected rollout or its users (most open a dialog first).
+
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
+
+use crate::app::state::{AppState, AutoView, Dialog, EVENTS_SHOWN, Panel, Screen, ToastLevel};
+use crate::domain::actions::{self, Action, UserList};
+use crate::domain::rollout::{Rollout, Status};
+use crate::engine::Command as EngineCommand;
+use crate::keys::Command;
+use crate::present;
+
+use super::dialogs::{dialog_key, health_warning, open_dialog, perform};
+use super::{Effect, clamp_selection, toast};
+
+pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
+    // ctrl-c always quits, whatever the bindings: the way out must never be rebound away.
+    if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        state.quit = true;
+        return vec![Effect::Quit];
+    }
+    if state.wall.is_some() {
+        return wall_key(state, key);
+    }
+    if state.dialog.is_some() {
+        return dialog_key(state, key);
+    }
+    // No dialog is open: what an earlier one saw must not stand for what is shown now.
+    state.dialog_seen = None;
+    let command = state.keys.command_for(&key);
+    if state.help_open {
+        if matches!(command, Some(Command::Help | Command::Back | Command::Quit)) {
+            state.help_open = false;
+        }
+        return vec![];
+    }
+    if let Some(input) = state.filter_input.as_mut() {
+        match key.code {
+            KeyCode::Enter => {
+                state.filter = input.value().to_string();
+                state.filter_input = None;
+            }
+            KeyCode::Esc => state.filter_input = None,
+            _ => {
+                input.handle_event(&TermEvent::Key(key));
+                state.selected = 0;
+            }
+        }
+        clamp_selection(state);
+        return vec![];
+    }
+    let Some(command) = command else {
+        return vec![];
+    };
+    match command {
+        Command::Quit => {
+            let driving = state.driving();
+            if driving.is_empty() {
+                state.quit = true;
+                return vec![Effect::Quit];
+            }
+            open_dialog(state, Dialog::Quit { driving });
+            vec![]
+        }
+        Command::Help => {
+            state.help_open = true;
+            vec![]
+        }
+        Command::Up | Command::Down | Command::PageUp | Command::PageDown => {
+            let step: isize = match command {
+                Command::Up => -1,
+                Command::Down => 1,
+                Command::PageUp => -10,
+                _ => 10,
+            };
+            move_cursor(state, step);
+            vec![]
+        }
+        Command::Open => {
+            if state.screen == Screen::Overview
+                && let Some(id) = state.selected_entry().map(|e| e.id().to_string())
+            {
+                state.screen = Screen::Detail;
+                state.focus = Panel::Timeline;
+                state.user_cursor = 0;
+                state.event_offset = 0;
+                return vec![Effect::Engine(EngineCommand::LoadEvents(id))];
+            }
+            vec![]
+        }
+        Command::Back => {
+            match state.screen {
+                Screen::Detail => state.screen = Screen::Overview,
+                Screen::Overview => state.filter.clear(),
+            }
+            clamp_selection(state);
+            vec![]
+        }
+        Command::NextPanel => {
+            if state.screen == Screen::Detail {
+                state.focus = state.focus.next();
+            }
+            vec![]
+        }
+        Command::Filter => {
+            if state.screen == Screen::Overview {
+                state.filter_input = Some(Input::new(state.filter.clone()));
+            }
+            vec![]
+        }
+        Command::Users | Command::Events => {
+            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
+                return vec![];
+            };
+            if state.screen == Screen::Overview {
+                state.user_cursor = 0;
+                state.event_offset = 0;
+            }
+            state.screen = Screen::Detail;
+            state.focus = if command == Command::Users {
+                Panel::Users
+            } else {
+                Panel::Events
+            };
+            vec![Effect::Engine(EngineCommand::LoadEvents(id))]
+        }
+        Command::AddUser | Command::RemoveUser | Command::ToggleExcluded => {
+            users_command(state, command)
+        }
+        Command::Auto => {
+            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
+                return vec![];
+            };
+            let entry = state.entry_mut(&id).expect("selected entry exists");
+            if entry.auto.take().is_some() {
+                toast(
+                    state,
+                    ToastLevel::Info,
+                    format!("{id}: auto-progression off (lease released)"),
+                );
+                vec![EngineCommand::StopAuto(id).into()]
+            } else {
+                entry.auto = Some(AutoView::default());
+                toast(
+                    state,
+                    ToastLevel::Info,
+                    format!("{id}: auto-progression on"),
+                );
+                vec![EngineCommand::StartAuto(id).into()]
+            }
+        }
+        Command::Fault => {
+            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
+                return vec![];
+            };
+            if !state.simulated {
+                toast(
+                    state,
+                    ToastLevel::Error,
+                    "faults can only be simulated with the traffic simulator (rollout-tui demo, or [metrics] kind = \"simulator\")".into(),
+                );
+                return vec![];
+            }
+            open_dialog(state, Dialog::Fault { id });
+            vec![]
+        }
+        // Rollback stays reachable on a document that does not parse (the store writes only
+        // the rollback fields); every other action needs the parsed rollout.
+        Command::Rollback => {
+            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
+                return vec![];
+            };
+            open_dialog(
+                state,
+                Dialog::Rollback {
+                    id,
+                    input: Input::default(),
+                },
+            );
+            vec![]
+        }
+        Command::Advance | Command::PauseResume | Command::SetPercent | Command::Promote => {
+            rollout_command(state, command)
+        }
+    }
+}
+
+/// Watch mode: quit, pause rotation, flip between rollouts. No key reaches a write.
+fn wall_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
+    let command = state.keys.command_for(&key);
+    let now = state.now;
+    let count = state.rollouts.len().max(1);
+    let Some(wall) = state.wall.as_mut() else {
+        return vec![];
+    };
+    match (key.code, command) {
+        (_, Some(Command::Quit)) => {
+            state.quit = true;
+            return vec![Effect::Quit];
+        }
+        (KeyCode::Char(' '), _) => wall.paused = !wall.paused,
+        (KeyCode::Right | KeyCode::Char('l') | KeyCode::Char('n'), _)
+        | (_, Some(Command::Down)) => {
+            wall.index = (wall.index % count + 1) % count;
+            wall.last_rotate = now;
+        }
+        (KeyCode::Left | KeyCode::Char('h'), _) | (_, Some(Command::Up)) => {
+            wall.index = (wall.index % count + count - 1) % count;
+            wall.last_rotate = now;
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn move_cursor(state: &mut AppState, step: isize) {
+    let clamp = |v: isize, len: usize| v.clamp(0, len.saturating_sub(1) as isize) as usize;
+    match (state.screen, state.focus) {
+        (Screen::Detail, Panel::Users) => {
+            let len = state
+                .selected_entry()
+                .and_then(|e| e.rollout.as_ref().ok())
+                .map_or(0, |r| match state.user_list {
+                    UserList::Canary => r.canary_users.len(),
+                    UserList::Excluded => r.excluded_users.len(),
+                });
+            state.user_cursor = clamp(state.user_cursor as isize + step, len);
+        }
+        (Screen::Detail, Panel::Events) => {
+            let len = state
+                .selected_entry()
+                .map_or(0, |e| e.events.len().min(EVENTS_SHOWN));
+            state.event_offset = clamp(state.event_offset as isize + step, len);
+        }
+        (Screen::Detail, _) => {}
+        (Screen::Overview, _) => {
+            let len = state.visible().len();
+            state.selected = clamp(state.selected as isize + step, len);
+        }
+    }
+}
+
+/// The selected rollout, parsed; a malformed one gets a toast instead.
+fn selected_rollout(state: &mut AppState) -> Option<Rollout> {
+    let entry = state.selected_entry()?;
+    match &entry.rollout {
+        Ok(r) => Some(r.clone()),
+        Err(e) => {
+            let text = format!("cannot act on a malformed document: {e}");
+            toast(state, ToastLevel::Error, text);
+            None
+        }
+    }
+}
+
+/// Why the command would be refused, worked out before a dialog asks anything: a question
+/// about a move that cannot happen (advancing a rolled-back rollout) only misleads.
+fn refusal(state: &AppState, r: &Rollout, command: Command) -> Option<String> {
+    let fields = &state.entry(&r.id)?.stored.fields;
+    let ctx = actions::Context {
+        actor: &state.actor,
+        now: state.now,
+        default_plan: &state.default_plan,
+    };
+    let dry_run = |action: Action| actions::apply(r, fields, &action, ctx).map(|_| ());
+    let checked = match command {
+        Command::Advance => dry_run(Action::Advance),
+        Command::Promote => dry_run(Action::Promote),
+        // The value is not chosen yet: only whether a percentage may be set at all.
+        Command::SetPercent => actions::check_percent_settable(r),
+        _ => Ok(()),
+    };
+    checked.err().map(|e| e.to_string())
+}
+
+pub(super) fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
+    let Some(r) = selected_rollout(state) else {
+        return vec![];
+    };
+    let id = r.id.clone();
+    if let Some(why) = refusal(state, &r, command) {
+        toast(state, ToastLevel::Error, format!("{id}: {why}"));
+        return vec![];
+    }
+    match command {
+        Command::Advance => {
+            let plan = r.plan.as_ref().unwrap_or(&state.default_plan);
+            let mut body = present::advance_lines(&r, plan).to_vec();
+            body.extend(health_warning(state, &id));
+            open_dialog(
+                state,
+                Dialog::Confirm {
+                    id: id.clone(),
+                    title: format!("Advance {id}?"),
+                    body,
+                    action: Action::Advance,
+                },
+            );
+            vec![]
+        }
+        Command::PauseResume => {
+            let action = if r.status == Status::Paused {
+                Action::Resume
+            } else {
+                Action::Pause {
+                    reason: Some(format!("paused from the cockpit by {}", state.actor)),
+                }
+            };
+            perform(state, &id, action)
+        }
+        Command::SetPercent => {
+            open_dialog(
+                state,
+                Dialog::SetPercent {
+                    id,
+                    input: Input::default(),
+                },
+            );
+            vec![]
+        }
+        Command::Promote => {
+            let body = vec![
+                format!("{id} goes straight to 100 % and is marked complete,"),
+                "skipping the remaining stages and their health gates.".into(),
+                format!("Type the rollout id ({id}) and press Enter."),
+            ];
+            open_dialog(
+                state,
+                Dialog::TypedConfirm {
+                    id: id.clone(),
+                    title: format!("Promote {id} to 100 %?"),
+                    body,
+                    action: Action::Promote,
+                    input: Input::default(),
+                },
+            );
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+fn users_command(state: &mut AppState, command: Command) -> Vec<Effect> {
+    if state.screen != Screen::Detail || state.focus != Panel::Users {
+        return vec![];
+    }
+    let Some(r) = selected_rollout(state) else {
+        return vec![];
+    };
+    match command {
+        Command::ToggleExcluded => {
+            state.user_list = match state.user_list {
+                UserList::Canary => UserList::Excluded,
+                UserList::Excluded => UserList::Canary,
+            };
+            state.user_cursor = 0;
+        }
+        Command::AddUser => {
+            open_dialog(
+                state,
+                Dialog::AddUser {
+                    id: r.id.clone(),
+                    list: state.user_list,
+                    input: Input::default(),
+                },
+            );
+        }
+        Command::RemoveUser => {
+            let users = match state.user_list {
+                UserList::Canary => &r.canary_users,
+                UserList::Excluded => &r.excluded_users,
+            };
+            if let Some(user) = users.get(state.user_cursor) {
+                open_dialog(
+                    state,
+                    Dialog::Confirm {
+                        id: r.id.clone(),
+                        title: format!("Remove {user}?"),
+                        body: vec![format!("from the {} of {}", state.user_list.label(), r.id)],
+                        action: Action::RemoveUsers {
+                            list: state.user_list,
+                            keys: vec![user.clone()],
+                        },
+                    },
+                );
+            }
+        }
+        _ => {}
+    }
+    vec![]
+}

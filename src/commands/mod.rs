@@ -1,0 +1,342 @@
+//! The headless commands: each reads or changes the store and prints for
+//! people (tables) or machines (`--json`).
+//!
+//! This module resolves the environment, dispatches, and holds the output helpers every
+//! command prints through; the commands themselves live in the submodules.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::cli::{Cli, Command, UsersCommand};
+use crate::config::{Config, ConfigSource};
+use crate::domain::actions::{self, Action, ActionError, UserList};
+use crate::domain::rollout::{Plan, PlanPreset, Rollout};
+use crate::domain::text::{escape_keeping_lines, is_unsafe_for_terminal};
+use crate::domain::units::Percent;
+use crate::ops::PerformError;
+use crate::store::local::LocalStore;
+use crate::store::{RolloutStore, StoreError, StoredRollout};
+
+/// Human output. Whatever it quotes (documents other tools wrote, server errors, user keys)
+/// reaches the terminal with every control and invisible formatting character escaped.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::commands::say_raw(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+mod check_config;
+mod edit;
+mod inspect;
+mod screens;
+mod status;
+
+use check_config::check_config;
+use edit::{act, create};
+use inspect::{assign_user, events, list_users};
+use screens::{cockpit, demo, watch};
+use status::status;
+
+/// A command that did not succeed: what to tell the user and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    /// The input was wrong (exit 2, like a usage error).
+    pub fn invalid(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 2,
+        }
+    }
+    /// The input was fine but the operation could not be done (exit 1).
+    pub fn failed(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::failed(e.to_string())
+    }
+}
+
+impl From<PerformError> for Failure {
+    /// Exit 2 is for input that is wrong whatever the rollout's state; a state that refuses
+    /// the action ("already rolled back", "nothing to change") is exit 1.
+    fn from(e: PerformError) -> Self {
+        match e {
+            PerformError::Refused(ActionError::Invalid(_)) => Failure::invalid(e.to_string()),
+            _ => Failure::failed(e.to_string()),
+        }
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+/// Everything a command needs, resolved once from flags, env and config.
+pub struct Env {
+    pub config: Config,
+    pub config_source: ConfigSource,
+    pub data_dir: PathBuf,
+    pub actor: String,
+    /// Rollouts the cockpit drives from the start.
+    pub auto: Vec<String>,
+    /// Why the log file is not being written, if it is not.
+    pub log_problem: Option<String>,
+}
+
+impl Env {
+    pub fn resolve(cli: &Cli) -> Result<Env, Failure> {
+        let config_source =
+            Config::locate(cli.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
+        let config = Config::load(&config_source).map_err(|e| Failure::invalid(e.to_string()))?;
+        let data_dir = config
+            .data_dir(cli.data_dir.as_deref())
+            .map_err(|e| Failure::invalid(e.to_string()))?;
+        let actor = config.actor(cli.actor.as_deref());
+        if cli.actor.is_some() {
+            actions::validate_actor(&actor)
+                .map_err(|e| Failure::invalid(format!("--actor / ROLLOUT_TUI_ACTOR: {e}")))?;
+        }
+        Ok(Env {
+            config,
+            config_source,
+            data_dir,
+            actor,
+            auto: Vec::new(),
+            log_problem: None,
+        })
+    }
+
+    pub fn default_plan(&self) -> Plan {
+        // Validated when the config was loaded.
+        self.config
+            .default_plan()
+            .unwrap_or_else(|_| Plan::preset(PlanPreset::Canary))
+    }
+
+    pub fn open_store(&self) -> Result<Arc<dyn RolloutStore>, Failure> {
+        match self.config.store.kind.as_str() {
+            "firestore" => Ok(Arc::new(crate::store::firestore::FirestoreStore::open(
+                &self.config.store,
+            )?)),
+            _ => open_local_store(&self.data_dir),
+        }
+    }
+
+    /// The store for commands that only read: the local one is opened read-only and must exist.
+    pub fn open_store_read_only(&self) -> Result<Arc<dyn RolloutStore>, Failure> {
+        match self.config.store.kind.as_str() {
+            "firestore" => self.open_store(),
+            _ => open_local_store_read_only(&self.data_dir),
+        }
+    }
+}
+
+pub fn open_local_store(data_dir: &Path) -> Result<Arc<dyn RolloutStore>, Failure> {
+    let store = LocalStore::open(&LocalStore::default_path(data_dir))?;
+    Ok(Arc::new(store))
+}
+
+/// Opens the local store without creating or changing anything. A missing store is an
+/// error: an empty one made here would look like a healthy system with no rollouts.
+pub fn open_local_store_read_only(data_dir: &Path) -> Result<Arc<dyn RolloutStore>, Failure> {
+    let path = LocalStore::default_path(data_dir);
+    if !path.exists() {
+        let what = if data_dir.is_dir() {
+            format!("{} does not exist", path.display())
+        } else {
+            format!("the data directory {} does not exist", data_dir.display())
+        };
+        return Err(Failure::failed(format!(
+            "no rollout store in {}: {what}. Check --data-dir (or ROLLOUT_TUI_DATA_DIR, or data_dir in the config); \
+             if this is where the store should be, `rollout-tui create ID --version V` makes it",
+            data_dir.display()
+        )));
+    }
+    let store = LocalStore::open_read_only(&path)?;
+    Ok(Arc::new(store))
+}
+
+/// Commands that only read the store: they create nothing, not even the data directory.
+fn is_read_only(command: &Option<Command>) -> bool {
+    matches!(
+        command,
+        Some(
+            Command::Status { .. }
+                | Command::Events { .. }
+                | Command::Assign { .. }
+                | Command::Watch { .. }
+                | Command::CheckConfig
+                | Command::Users {
+                    command: UsersCommand::List { .. },
+                }
+        )
+    )
+}
+
+pub async fn run(cli: Cli) -> CmdResult {
+    let mut env = Env::resolve(&cli)?;
+    // The demo never touches the operator's real store: it lives in demo/ under the data
+    // directory, or exactly where --data-dir says (so `status --json` can read it).
+    if matches!(cli.command, Some(Command::Demo { .. })) && cli.data_dir.is_none() {
+        env.data_dir = env.data_dir.join("demo");
+    }
+    // A log that cannot be written never stops or clutters a command; check-config says so.
+    env.log_problem = if is_read_only(&cli.command) {
+        // A reader logs only into a log directory that is already there and writable; one
+        // that cannot (a user with read access only) has nothing to record that matters.
+        crate::logging::init_existing(&env.data_dir, &env.config.log.level).err()
+    } else {
+        crate::logging::init(&env.data_dir, &env.config.log.level).err()
+    };
+    tracing::debug!(command = ?cli.command, actor = %env.actor, "command");
+    if !cli.auto.is_empty() && !matches!(cli.command, None | Some(Command::Demo { .. })) {
+        return Err(Failure::invalid(
+            "--auto ID applies to the cockpit and demo only",
+        ));
+    }
+    for id in &cli.auto {
+        actions::validate_rollout_id(id).map_err(|e| Failure::invalid(format!("--auto: {e}")))?;
+    }
+    env.auto = cli.auto.clone();
+    let Some(command) = cli.command else {
+        return cockpit(&env).await;
+    };
+    match command {
+        Command::Demo { speed } => demo(&env, speed).await,
+        Command::Watch {
+            rotate,
+            stale_after,
+        } => watch(&env, rotate, stale_after.as_deref()).await,
+        Command::CheckConfig => check_config(&env),
+        Command::Create(args) => create(&env, args).await,
+        Command::Status { id, json } => status(&env, id.as_deref(), json).await,
+        Command::Assign { id, user, json } => assign_user(&env, &id, &user, json).await,
+        Command::Events { id, limit, json } => events(&env, &id, limit as usize, json).await,
+        Command::Users {
+            command: UsersCommand::List { id, excluded, json },
+        } => list_users(&env, &id, excluded, json).await,
+        Command::Users {
+            command: UsersCommand::Add { id, keys, excluded },
+        } => {
+            act(
+                &env,
+                &id,
+                Action::AddUsers {
+                    list: user_list(excluded),
+                    keys,
+                },
+            )
+            .await
+        }
+        Command::Users {
+            command: UsersCommand::Remove { id, keys, excluded },
+        } => {
+            act(
+                &env,
+                &id,
+                Action::RemoveUsers {
+                    list: user_list(excluded),
+                    keys,
+                },
+            )
+            .await
+        }
+        Command::SetRevisions { id, stable, canary } => {
+            act(&env, &id, Action::SetRevisions { stable, canary }).await
+        }
+        Command::SetPercent { id, percent } => {
+            let p: Percent = percent
+                .parse()
+                .map_err(|e| Failure::invalid(format!("invalid percentage: {e}")))?;
+            act(&env, &id, Action::SetPercent(p)).await
+        }
+        Command::Advance { id } => act(&env, &id, Action::Advance).await,
+        Command::Pause { id, reason } => act(&env, &id, Action::Pause { reason }).await,
+        Command::Resume { id } => act(&env, &id, Action::Resume).await,
+        Command::Rollback { id, reason } => act(&env, &id, Action::Rollback { reason }).await,
+        Command::Promote { id, force } => {
+            if !force {
+                return Err(Failure::invalid(format!(
+                    "promote skips the remaining stages and their health gates; run `promote {id} --force` if you mean it"
+                )));
+            }
+            act(&env, &id, Action::Promote).await
+        }
+    }
+}
+
+fn user_list(excluded: bool) -> UserList {
+    if excluded {
+        UserList::Excluded
+    } else {
+        UserList::Canary
+    }
+}
+
+fn say_raw(text: &str) {
+    print!("{}", escape_keeping_lines(text));
+}
+
+/// JSON for scripts. serde_json escapes C0 controls only; DEL, C1 controls and invisible
+/// formatting characters are written as `\uXXXX` too, so piping it to a terminal is as safe
+/// as the tables (every such character sits inside a string, where the escape is valid JSON).
+fn json_text(value: &Value) -> String {
+    let raw = value.to_string();
+    if !raw.chars().any(is_unsafe_for_terminal) {
+        return raw;
+    }
+    let mut out = String::with_capacity(raw.len() + 16);
+    for c in raw.chars() {
+        if is_unsafe_for_terminal(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes JSON and a newline; a reader that stopped reading (`| head -c 10`) ends it quietly.
+fn print_json(value: &Value) -> CmdResult {
+    write_out(json_text(value).as_bytes())
+}
+
+fn write_out(bytes: &[u8]) -> CmdResult {
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(bytes)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::failed(format!("cannot write the output: {e}"))),
+    }
+}
+
+async fn get_existing(store: &dyn RolloutStore, id: &str) -> Result<StoredRollout, Failure> {
+    store
+        .get(id)
+        .await?
+        .ok_or_else(|| Failure::failed(format!("rollout '{id}' does not exist")))
+}
+
+async fn parsed(store: &dyn RolloutStore, id: &str) -> Result<Rollout, Failure> {
+    get_existing(store, id)
+        .await?
+        .parse()
+        .map_err(|e| Failure::failed(e.to_string()))
+}
