@@ -473,6 +473,20 @@ fn rollback_needs_a_reason_and_then_performs_at_once() {
     assert!(s.dialog.is_none());
 }
 
+/// A reason the store would refuse is said while typing, and the dialog stays open.
+#[test]
+fn a_rollback_reason_over_the_limit_is_refused_while_typing() {
+    let mut s = detail("search-ranking-v2");
+    ch(&mut s, 'R');
+    type_text(&mut s, &"x".repeat(2001));
+    let p = problem(&s).expect("a problem");
+    assert!(p.contains("2001 characters; the limit is 2000"), "{p}");
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert_eq!(dialog_kind(&s), "rollback");
+    press(&mut s, KeyCode::Backspace);
+    assert_eq!(problem(&s), None);
+}
+
 #[test]
 fn rollback_esc_cancels() {
     let mut s = detail("current");

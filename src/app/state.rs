@@ -6,12 +6,15 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
-use crate::domain::actions::{Action, UserList};
+use crate::domain::actions::{self, Action, UserList};
 use crate::domain::event::Event;
 use crate::domain::health::{GateConfig, GateReport, HealthSample, Verdict};
 use crate::domain::progression::{Decision, NextStage, Policy};
 use crate::domain::rollout::{DocError, Plan, Rollout, Status};
+use crate::domain::text::{MAX_REASON_CHARS, validate_line};
+use crate::domain::units::Percent;
 use crate::keys::Keymap;
+use crate::metrics::Regression;
 use crate::ops::FieldChange;
 use crate::store::LeaseState;
 use crate::store::{Lease, StoredRollout};
@@ -461,5 +464,69 @@ impl AppState {
             .filter_map(|e| e.health.last_good.as_ref().map(|s| s.taken_at))
             .max()?;
         Some((self.now - newest_sample).max(store_age))
+    }
+}
+
+/// The faults the fault dialog offers, by key (`0` clears them).
+pub const FAULT_CHOICES: [(char, Regression); 3] = [
+    ('1', Regression::ErrorSpike { error_rate: 0.2 }),
+    ('2', Regression::LatencyShift { ms: 400.0 }),
+    ('3', Regression::TrafficDrop),
+];
+
+/// What is wrong with the text in an input dialog, checked as the operator types.
+pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
+    match dialog {
+        Dialog::SetPercent { id, input } => {
+            let text = input.value();
+            if text.trim().is_empty() {
+                return Some("type a percentage, e.g. 5, 25 or 0.5".into());
+            }
+            let p = match text.parse::<Percent>() {
+                Ok(p) => p,
+                Err(e) => return Some(e.to_string()),
+            };
+            let r = state.entry(id)?.rollout.as_ref().ok()?;
+            actions::check_set_percent(r, p)
+                .err()
+                .map(|e| e.to_string())
+        }
+        Dialog::AddUser { id, list, input } => {
+            let text = input.value();
+            if text.trim().is_empty() {
+                return Some("type an email address or a user id".into());
+            }
+            let key = match actions::validate_user_key(text) {
+                Ok(k) => k,
+                Err(e) => return Some(e.to_string()),
+            };
+            let r = state.entry(id)?.rollout.as_ref().ok()?;
+            let (same, other) = match list {
+                UserList::Canary => (&r.canary_users, &r.excluded_users),
+                UserList::Excluded => (&r.excluded_users, &r.canary_users),
+            };
+            if same.iter().any(|u| actions::same_user(u, &key)) {
+                return Some(format!("{key} is already in this list"));
+            }
+            if other.iter().any(|u| actions::same_user(u, &key)) {
+                return Some(format!("{key} is in the other list; remove it there first"));
+            }
+            None
+        }
+        Dialog::Rollback { input, .. } => {
+            match validate_line("the rollback reason", input.value(), MAX_REASON_CHARS) {
+                Ok("") => Some("a reason is required".to_string()),
+                Ok(_) => None,
+                Err(e) => Some(e),
+            }
+        }
+        Dialog::TypedConfirm { id, input, .. } => {
+            (input.value().trim() != id).then(|| format!("type {id} to confirm"))
+        }
+        Dialog::Confirm { .. }
+        | Dialog::Conflict { .. }
+        | Dialog::AutoConfirm { .. }
+        | Dialog::Quit { .. }
+        | Dialog::Fault { .. } => None,
     }
 }

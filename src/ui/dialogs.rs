@@ -7,8 +7,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use tui_input::Input;
 
 use super::Theme;
-use crate::app::state::{AppState, Dialog};
-use crate::app::update::{FAULT_CHOICES, input_problem};
+use crate::app::state::{AppState, Dialog, FAULT_CHOICES, input_problem};
 use crate::present::{self, escape as shown};
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {

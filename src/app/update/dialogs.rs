@@ -1,26 +1,20 @@
 //! Dialogs: opening one (remembering the revision it shows), the keys while one is open,
-//! checking typed input, and the write a confirmed dialog leads to.
+//! and the write a confirmed dialog leads to (typed input is checked by
+//! `state::input_problem`, which the dialogs' drawing shows too).
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent};
 use tui_input::backend::crossterm::EventHandler;
 
-use crate::app::state::{AppState, Dialog, ToastLevel};
-use crate::domain::actions::{self, Action, UserList};
+use crate::app::state::{AppState, Dialog, FAULT_CHOICES, ToastLevel, input_problem};
+use crate::domain::actions::Action;
 use crate::domain::units::Percent;
 use crate::engine::Command as EngineCommand;
 use crate::keys::Command;
-use crate::metrics::Regression;
 use crate::present;
 
 use super::keys::rollout_command;
 use super::{Effect, select_id, toast};
 
-/// The faults the fault dialog offers, by key (`0` clears them).
-pub const FAULT_CHOICES: [(char, Regression); 3] = [
-    ('1', Regression::ErrorSpike { error_rate: 0.2 }),
-    ('2', Regression::LatencyShift { ms: 400.0 }),
-    ('3', Regression::TrafficDrop),
-];
 /// A percentage jump bigger than this (or to 100 %) asks first.
 const BIG_JUMP_POINTS: f64 = 25.0;
 
@@ -59,61 +53,6 @@ pub(super) fn perform(state: &mut AppState, id: &str, action: Action) -> Vec<Eff
 pub(super) fn health_warning(state: &AppState, id: &str) -> Option<String> {
     let report = state.entry(id)?.health.report.as_ref();
     Some(present::health_line(report))
-}
-
-/// What is wrong with the text in an input dialog, checked as the operator types.
-pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
-    match dialog {
-        Dialog::SetPercent { id, input } => {
-            let text = input.value();
-            if text.trim().is_empty() {
-                return Some("type a percentage, e.g. 5, 25 or 0.5".into());
-            }
-            let p = match text.parse::<Percent>() {
-                Ok(p) => p,
-                Err(e) => return Some(e.to_string()),
-            };
-            let r = state.entry(id)?.rollout.as_ref().ok()?;
-            actions::check_set_percent(r, p)
-                .err()
-                .map(|e| e.to_string())
-        }
-        Dialog::AddUser { id, list, input } => {
-            let text = input.value();
-            if text.trim().is_empty() {
-                return Some("type an email address or a user id".into());
-            }
-            let key = match actions::validate_user_key(text) {
-                Ok(k) => k,
-                Err(e) => return Some(e.to_string()),
-            };
-            let r = state.entry(id)?.rollout.as_ref().ok()?;
-            let (same, other) = match list {
-                UserList::Canary => (&r.canary_users, &r.excluded_users),
-                UserList::Excluded => (&r.excluded_users, &r.canary_users),
-            };
-            if same.iter().any(|u| actions::same_user(u, &key)) {
-                return Some(format!("{key} is already in this list"));
-            }
-            if other.iter().any(|u| actions::same_user(u, &key)) {
-                return Some(format!("{key} is in the other list; remove it there first"));
-            }
-            None
-        }
-        Dialog::Rollback { input, .. } => input
-            .value()
-            .trim()
-            .is_empty()
-            .then(|| "a reason is required".to_string()),
-        Dialog::TypedConfirm { id, input, .. } => {
-            (input.value().trim() != id).then(|| format!("type {id} to confirm"))
-        }
-        Dialog::Confirm { .. }
-        | Dialog::Conflict { .. }
-        | Dialog::AutoConfirm { .. }
-        | Dialog::Quit { .. }
-        | Dialog::Fault { .. } => None,
-    }
 }
 
 pub(super) fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {

@@ -15,7 +15,7 @@ mod dialogs;
 mod engine_events;
 mod keys;
 
-pub use dialogs::{FAULT_CHOICES, input_problem};
+pub use crate::app::state::{FAULT_CHOICES, input_problem};
 
 use engine_events::on_engine;
 use keys::on_key;
