@@ -480,7 +480,7 @@ fn a_rollback_reason_over_the_limit_is_refused_while_typing() {
     ch(&mut s, 'R');
     type_text(&mut s, &"x".repeat(2001));
     let p = problem(&s).expect("a problem");
-    assert!(p.contains("2001 characters; the limit is 2000"), "{p}");
+    assert!(p.contains("2001 characters long; the limit is 2000"), "{p}");
     assert!(press(&mut s, KeyCode::Enter).is_empty());
     assert_eq!(dialog_kind(&s), "rollback");
     press(&mut s, KeyCode::Backspace);
