@@ -147,6 +147,11 @@ impl FakeServer {
         self.log.lock().unwrap().clone()
     }
 
+    /// Requests being answered now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
     /// Most requests that were being answered at one moment.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight.load(Ordering::SeqCst)
