@@ -88,7 +88,7 @@ pub fn diff_fields(before: &Fields, after: &Fields) -> Vec<FieldChange> {
 /// Advancing is relative to the stage seen; everything else states its target,
 /// and its validation refuses a second application.
 fn safe_to_reapply(action: &Action) -> bool {
-    !matches!(action, Action::Advance)
+    !matches!(action.base(), Action::Advance)
 }
 
 #[derive(Debug)]
@@ -126,7 +126,7 @@ pub async fn perform_on(
     ctx: Context<'_>,
     evidence: Option<&Value>,
 ) -> Result<Performed, PerformError> {
-    let reapply = matches!(action, Action::Rollback { .. });
+    let reapply = matches!(action.base(), Action::Rollback { .. });
     act_on(store, seen, action, ctx, evidence, reapply).await
 }
 

@@ -175,6 +175,17 @@ pub enum Dialog {
         action: Action,
         input: Input,
     },
+    /// A widening move over failing or unknown health or unserved bake time: the operator
+    /// must type why. Enter with a reason performs (recorded as an override); Esc, the
+    /// safe choice, stays.
+    Override {
+        id: String,
+        title: String,
+        body: Vec<String>,
+        risks: Vec<String>,
+        action: Action,
+        input: Input,
+    },
     /// A reason is required; Enter with a non-empty reason rolls back at once.
     Rollback {
         id: String,
@@ -219,6 +230,7 @@ impl Dialog {
         match self {
             Dialog::Confirm { id, .. }
             | Dialog::TypedConfirm { id, .. }
+            | Dialog::Override { id, .. }
             | Dialog::Rollback { id, .. }
             | Dialog::SetPercent { id, .. }
             | Dialog::AddUser { id, .. }
@@ -522,6 +534,13 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
         }
         Dialog::TypedConfirm { id, input, .. } => {
             (input.value().trim() != id).then(|| format!("type {id} to confirm"))
+        }
+        Dialog::Override { input, .. } => {
+            match validate_line("the override reason", input.value(), MAX_REASON_CHARS) {
+                Ok("") => Some("type why this cannot wait, or Esc to stay".to_string()),
+                Ok(_) => None,
+                Err(e) => Some(e),
+            }
         }
         Dialog::Confirm { .. }
         | Dialog::Conflict { .. }

@@ -76,11 +76,29 @@ pub enum Action {
         stable: Option<String>,
         canary: Option<String>,
     },
+    /// A widening move made over failing or unknown health or unserved bake time (see
+    /// `guard::widening_risks`): what it overrode and the operator's reason go into the
+    /// audit event, with the gate report the operator saw.
+    Overridden {
+        action: Box<Action>,
+        risks: Vec<String>,
+        reason: String,
+        gate_report: Option<Value>,
+    },
 }
 
 impl Action {
+    /// The move itself, without an override around it.
+    pub fn base(&self) -> &Action {
+        match self {
+            Action::Overridden { action, .. } => action.base(),
+            other => other,
+        }
+    }
+
     pub fn kind(&self) -> EventKind {
         match self {
+            Action::Overridden { action, .. } => action.kind(),
             Action::SetPercent(_) => EventKind::SetPercent,
             Action::AddUsers { .. } => EventKind::AddUsers,
             Action::RemoveUsers { .. } => EventKind::RemoveUsers,
@@ -143,6 +161,15 @@ pub fn apply(
     ctx: Context<'_>,
 ) -> Result<Transition, ActionError> {
     validate_actor(ctx.actor)?;
+    if let Action::Overridden {
+        action,
+        risks,
+        reason,
+        gate_report,
+    } = action
+    {
+        return overridden(rollout, fields, action, risks, reason, gate_report, ctx);
+    }
     let mut patch = Patch::default();
     let mut reason = None;
     let summary = match action {
@@ -207,6 +234,7 @@ pub fn apply(
         Action::SetRevisions { stable, canary } => {
             set_revisions(rollout, stable, canary, &mut patch, ctx)?
         }
+        Action::Overridden { .. } => unreachable!("handled above"),
     };
     patch.set(field::LAST_UPDATED_AT, time_to_json(ctx.now));
     let event = event_for(&rollout.id, fields, &patch, action.kind(), reason, ctx);
@@ -252,6 +280,29 @@ pub fn rollback_unparsed(
 }
 
 /// What every rollback writes; returns the trimmed reason.
+fn overridden(
+    rollout: &Rollout,
+    fields: &Fields,
+    action: &Action,
+    risks: &[String],
+    reason: &str,
+    gate_report: &Option<Value>,
+    ctx: Context<'_>,
+) -> Result<Transition, ActionError> {
+    let reason = validate_line("the override reason", reason, MAX_REASON_CHARS)
+        .map_err(ActionError::Invalid)?;
+    if reason.is_empty() {
+        return Err(ActionError::Invalid(
+            "an override needs a reason: say why this cannot wait for healthy gates".into(),
+        ));
+    }
+    let mut transition = apply(rollout, fields, action, ctx)?;
+    transition.event.reason = Some(super::guard::override_reason(risks, reason));
+    transition.event.gate_report = gate_report.clone();
+    transition.summary = format!("{} (override recorded)", transition.summary);
+    Ok(transition)
+}
+
 fn rollback_changes(why: &str, patch: &mut Patch, ctx: Context<'_>) -> Result<String, ActionError> {
     let why = validate_line("the rollback reason", why, MAX_REASON_CHARS)
         .map_err(ActionError::Invalid)?;

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod assign;
 pub mod event;
 pub mod gates;
+pub mod guard;
 pub mod health;
 pub mod patch;
 pub mod progression;

@@ -19,6 +19,7 @@ pub fn action_label(action: &Action) -> &'static str {
         Action::Rollback { .. } => "rollback",
         Action::Promote => "promote",
         Action::SetRevisions { .. } => "set revisions",
+        Action::Overridden { action, .. } => action_label(action),
     }
 }
 

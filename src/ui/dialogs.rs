@@ -54,6 +54,27 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
             input = Some(i);
             hint = "Enter: confirm   Esc: cancel";
         }
+        Dialog::Override {
+            title: t,
+            body,
+            risks,
+            input: i,
+            ..
+        } => {
+            title = t.clone();
+            lines.extend(body.iter().map(|b| Line::raw(shown(b).into_owned())));
+            lines.push(Line::styled("This overrides:", theme.bad()));
+            lines.extend(
+                risks
+                    .iter()
+                    .map(|r| Line::styled(format!("  ✖ {}", shown(r)), theme.bad())),
+            );
+            lines.push(Line::raw(
+                "Reason (recorded in the audit log with the gate report):",
+            ));
+            input = Some(i);
+            hint = "Esc: stay (safe)   Enter: override with this reason";
+        }
         Dialog::Rollback { id, input: i } => {
             title = format!("ROLL BACK {id}");
             lines.push(Line::raw("Everyone goes back to stable at once."));
@@ -162,7 +183,10 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         .unwrap_or(20)
         .max(title.len() as u16 + 4)
         + 4;
-    let style = if matches!(d, Dialog::Rollback { .. } | Dialog::Conflict { .. }) {
+    let style = if matches!(
+        d,
+        Dialog::Rollback { .. } | Dialog::Conflict { .. } | Dialog::Override { .. }
+    ) {
         theme.bad()
     } else {
         theme.accent()

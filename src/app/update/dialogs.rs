@@ -12,7 +12,7 @@ use crate::engine::Command as EngineCommand;
 use crate::keys::Command;
 use crate::present;
 
-use super::keys::rollout_command;
+use super::keys::{guarded, rollout_command};
 use super::{Effect, select_id, toast};
 
 /// A percentage jump bigger than this (or to 100 %) asks first.
@@ -167,7 +167,7 @@ pub(super) fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         } => match key.code {
             // Advance is relative to the stage seen: redo means asking again, showing the
             // move it would now make. Other actions state their target and redo directly.
-            KeyCode::Char('r') | KeyCode::Char('R') if action == Action::Advance => {
+            KeyCode::Char('r') | KeyCode::Char('R') if *action.base() == Action::Advance => {
                 select_id(state, &id);
                 rollout_command(state, Command::Advance)
             }
@@ -186,6 +186,7 @@ pub(super) fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 if let Dialog::SetPercent { input, .. }
                 | Dialog::AddUser { input, .. }
                 | Dialog::Rollback { input, .. }
+                | Dialog::Override { input, .. }
                 | Dialog::TypedConfirm { input, .. } = &mut dialog
                 {
                     input.handle_event(&TermEvent::Key(key));
@@ -213,6 +214,15 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
                 .and_then(|e| e.rollout.as_ref().ok())
                 .map(|r| r.percentage);
             let jump = current.map_or(0.0, |c| p.points_above(c));
+            let rollout = state.entry(&id).and_then(|e| e.rollout.clone().ok());
+            if let Some(r) = rollout.filter(|r| p > r.percentage) {
+                let title = format!("Set {id} to {p}?");
+                let body = vec![present::jump_line(current, p)];
+                if let Ok(dialog) = guarded(state, &r, title, body, Action::SetPercent(p)) {
+                    state.dialog = Some(dialog);
+                    return vec![];
+                }
+            }
             if p == Percent::FULL || jump > BIG_JUMP_POINTS {
                 state.dialog = Some(Dialog::Confirm {
                     id: id.clone(),
@@ -242,6 +252,25 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
             },
         ),
         Dialog::TypedConfirm { id, action, .. } => perform(state, &id, action),
+        Dialog::Override {
+            id,
+            risks,
+            action,
+            input,
+            ..
+        } => {
+            let gate_report = state
+                .entry(&id)
+                .and_then(|e| e.health.report.as_ref())
+                .map(|r| r.to_json());
+            let action = Action::Overridden {
+                action: Box::new(action),
+                risks,
+                reason: input.value().trim().to_string(),
+                gate_report,
+            };
+            perform(state, &id, action)
+        }
         Dialog::Confirm { .. }
         | Dialog::Conflict { .. }
         | Dialog::AutoConfirm { .. }

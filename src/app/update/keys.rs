@@ -7,6 +7,7 @@ use tui_input::backend::crossterm::EventHandler;
 
 use crate::app::state::{AppState, AutoView, Dialog, EVENTS_SHOWN, Panel, Screen, ToastLevel};
 use crate::domain::actions::{self, Action, UserList};
+use crate::domain::guard;
 use crate::domain::rollout::{Rollout, Status};
 use crate::engine::Command as EngineCommand;
 use crate::keys::Command;
@@ -275,6 +276,30 @@ fn refusal(state: &AppState, r: &Rollout, command: Command) -> Option<String> {
     checked.err().map(|e| e.to_string())
 }
 
+/// The override dialog for a widening move that skips over failing or unknown health or
+/// unserved bake time; `Err` gives the title and body back for the ordinary confirmation.
+pub(super) fn guarded(
+    state: &AppState,
+    r: &Rollout,
+    title: String,
+    body: Vec<String>,
+    action: Action,
+) -> Result<Dialog, (String, Vec<String>)> {
+    let report = state.entry(&r.id).and_then(|e| e.health.report.as_ref());
+    let risks = guard::widening_risks(r, report, state.now);
+    if risks.is_empty() {
+        return Err((title, body));
+    }
+    Ok(Dialog::Override {
+        id: r.id.clone(),
+        title: format!("OVERRIDE: {title}"),
+        body,
+        risks,
+        action,
+        input: Input::default(),
+    })
+}
+
 pub(super) fn rollout_command(state: &mut AppState, command: Command) -> Vec<Effect> {
     let Some(r) = selected_rollout(state) else {
         return vec![];
@@ -289,15 +314,17 @@ pub(super) fn rollout_command(state: &mut AppState, command: Command) -> Vec<Eff
             let plan = r.plan.as_ref().unwrap_or(&state.default_plan);
             let mut body = present::advance_lines(&r, plan).to_vec();
             body.extend(health_warning(state, &id));
-            open_dialog(
-                state,
-                Dialog::Confirm {
-                    id: id.clone(),
-                    title: format!("Advance {id}?"),
-                    body,
-                    action: Action::Advance,
-                },
-            );
+            let title = format!("Advance {id}?");
+            let dialog =
+                guarded(state, &r, title, body, Action::Advance).unwrap_or_else(|(title, body)| {
+                    Dialog::Confirm {
+                        id: id.clone(),
+                        title,
+                        body,
+                        action: Action::Advance,
+                    }
+                });
+            open_dialog(state, dialog);
             vec![]
         }
         Command::PauseResume => {
@@ -324,18 +351,21 @@ pub(super) fn rollout_command(state: &mut AppState, command: Command) -> Vec<Eff
             let body = vec![
                 format!("{id} goes straight to 100 % and is marked complete,"),
                 "skipping the remaining stages and their health gates.".into(),
-                format!("Type the rollout id ({id}) and press Enter."),
             ];
-            open_dialog(
-                state,
-                Dialog::TypedConfirm {
-                    id: id.clone(),
-                    title: format!("Promote {id} to 100 %?"),
-                    body,
-                    action: Action::Promote,
-                    input: Input::default(),
+            let title = format!("Promote {id} to 100 %?");
+            let dialog = guarded(state, &r, title, body, Action::Promote).unwrap_or_else(
+                |(title, mut body)| {
+                    body.push(format!("Type the rollout id ({id}) and press Enter."));
+                    Dialog::TypedConfirm {
+                        id: id.clone(),
+                        title,
+                        body,
+                        action: Action::Promote,
+                        input: Input::default(),
+                    }
                 },
             );
+            open_dialog(state, dialog);
             vec![]
         }
         _ => vec![],
