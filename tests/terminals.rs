@@ -22,9 +22,7 @@ const ASCII: Theme = Theme {
 
 fn draw(state: &AppState, width: u16, height: u16, theme: Theme) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|f| render(state, theme, f))
-        .expect("draw");
+    terminal.draw(|f| render(state, theme, f)).expect("draw");
     terminal.backend().buffer().clone()
 }
 
@@ -74,9 +72,11 @@ fn assert_ascii_twin(state: &AppState, width: u16, height: u16, what: &str) -> B
             hidden = 0;
         }
         let under_wide = hidden > 0;
-        hidden = hidden
-            .saturating_sub(1)
-            .max(ratatui::text::Span::raw(u.symbol()).width().saturating_sub(1));
+        hidden = hidden.saturating_sub(1).max(
+            ratatui::text::Span::raw(u.symbol())
+                .width()
+                .saturating_sub(1),
+        );
         assert!(
             a.symbol().bytes().all(|b| b < 0x80),
             "{what}: cell {x},{y} holds {:?}:\n{}",
@@ -92,7 +92,10 @@ fn assert_ascii_twin(state: &AppState, width: u16, height: u16, what: &str) -> B
         .iter()
         .filter(|c| !c.symbol().is_ascii())
         .count();
-    assert!(unicode_cells > 0, "{what}: nothing to replace, a vacuous test");
+    assert!(
+        unicode_cells > 0,
+        "{what}: nothing to replace, a vacuous test"
+    );
     ascii
 }
 
@@ -166,8 +169,14 @@ fn every_colour_on_every_screen_fits_the_depth() {
     ch(&mut help, '?');
     let screens = [
         ("overview", demo_state()),
-        ("detail", open_on(demo_state(), "search-ranking-v2", Panel::Health)),
-        ("users", open_on(demo_state_current_at_5(), "current", Panel::Users)),
+        (
+            "detail",
+            open_on(demo_state(), "search-ranking-v2", Panel::Health),
+        ),
+        (
+            "users",
+            open_on(demo_state_current_at_5(), "current", Panel::Users),
+        ),
         ("events", open_on(demo_state(), "current", Panel::Events)),
         ("help", help),
         ("wall", wall_state()),
@@ -202,7 +211,9 @@ fn every_colour_on_every_screen_fits_the_depth() {
         assert!(seen.contains(expected), "{expected} not seen: {seen:?}");
     }
     assert!(
-        !seen.iter().any(|s| s.starts_with("None ") && !s.ends_with("Reset")),
+        !seen
+            .iter()
+            .any(|s| s.starts_with("None ") && !s.ends_with("Reset")),
         "{seen:?}"
     );
 }
@@ -211,7 +222,11 @@ fn every_colour_on_every_screen_fits_the_depth() {
 /// projectors: the terminal's own foreground, never grey.
 #[test]
 fn text_that_matters_is_not_grey() {
-    for depth in [ColorDepth::Ansi16, ColorDepth::Indexed256, ColorDepth::TrueColor] {
+    for depth in [
+        ColorDepth::Ansi16,
+        ColorDepth::Indexed256,
+        ColorDepth::TrueColor,
+    ] {
         let theme = Theme {
             depth,
             ascii: false,
@@ -220,12 +235,20 @@ fn text_that_matters_is_not_grey() {
         let buf = draw(&s, 80, 24, theme);
         let hint_row = 22;
         assert!(
-            screen_text(&buf).lines().nth(hint_row).unwrap().contains("q quit"),
+            screen_text(&buf)
+                .lines()
+                .nth(hint_row)
+                .unwrap()
+                .contains("q quit"),
             "{}",
             screen_text(&buf)
         );
         for x in 0..80 {
-            assert_eq!(buf[(x, hint_row as u16)].fg, Color::Reset, "hint at {x}, {depth:?}");
+            assert_eq!(
+                buf[(x, hint_row as u16)].fg,
+                Color::Reset,
+                "hint at {x}, {depth:?}"
+            );
         }
         // The overview's column headers (row 2: ID STATUS ...).
         for x in 2..8 {

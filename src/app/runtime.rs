@@ -168,9 +168,9 @@ fn enter_terminal() -> std::io::Result<Screen> {
         previous(info);
     }));
     take_terminal()?;
-    Terminal::new(ratatui::backend::CrosstermBackend::new(
-        ClassicColors::new(std::io::stdout()),
-    ))
+    Terminal::new(ratatui::backend::CrosstermBackend::new(ClassicColors::new(
+        std::io::stdout(),
+    )))
 }
 
 /// The real terminal, its colours written in the classic codes every terminal reads.
@@ -280,8 +280,7 @@ async fn run_shell<T: ratatui::backend::Backend>(
                     {
                         break Err(format!("cannot suspend or resume the terminal: {e}"));
                     }
-                    // Whatever the terminal showed meanwhile is gone from ratatui's view of it.
-                    if let Err(e) = terminal.clear() {
+                    if let Err(e) = redraw_everything(terminal) {
                         break Err(format!("cannot draw: {e}"));
                     }
                     state.dirty = true;
@@ -316,6 +315,19 @@ async fn run_shell<T: ratatui::backend::Backend>(
     let end = finish_writes(terminal, &mut engine, state, theme, &clock, probe).await;
     engine.shutdown(Duration::ZERO).await;
     outcome.map(|()| end)
+}
+
+/// After a suspension the screen holds whatever the shell wrote: clear it and forget the last
+/// frame, so the next draw writes every cell. (`Terminal::clear` would ask the terminal for
+/// the cursor position, and the key reader would swallow the answer.)
+fn redraw_everything<T: ratatui::backend::Backend>(
+    terminal: &mut Terminal<T>,
+) -> Result<(), T::Error> {
+    terminal
+        .backend_mut()
+        .clear_region(ratatui::backend::ClearType::All)?;
+    terminal.swap_buffers();
+    Ok(())
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -72,11 +72,19 @@ fn classic(params: &[u8]) -> String {
             }
             // 24-bit colour: its three values are not codes of their own.
             (Some(_), Some(&"2"), _) => {
-                out.extend(parts[i..(i + 5).min(parts.len())].iter().map(|p| p.to_string()));
+                out.extend(
+                    parts[i..(i + 5).min(parts.len())]
+                        .iter()
+                        .map(|p| p.to_string()),
+                );
                 i += 5;
             }
             (Some(_), Some(&"5"), _) => {
-                out.extend(parts[i..(i + 3).min(parts.len())].iter().map(|p| p.to_string()));
+                out.extend(
+                    parts[i..(i + 3).min(parts.len())]
+                        .iter()
+                        .map(|p| p.to_string()),
+                );
                 i += 3;
             }
             _ => {

@@ -70,7 +70,9 @@ impl ColorDepth {
         match (self, color) {
             (ColorDepth::None, _) => None,
             (ColorDepth::TrueColor, c) => Some(c),
-            (ColorDepth::Indexed256, Color::Rgb(r, g, b)) => Some(Color::Indexed(index_of(r, g, b))),
+            (ColorDepth::Indexed256, Color::Rgb(r, g, b)) => {
+                Some(Color::Indexed(index_of(r, g, b)))
+            }
             (ColorDepth::Indexed256, c) => Some(c),
             (ColorDepth::Ansi16, Color::Rgb(r, g, b)) => Some(nearest_ansi(r, g, b)),
             (ColorDepth::Ansi16, Color::Indexed(n)) => {
@@ -164,10 +166,16 @@ mod tests {
         assert_eq!(d(None, None), ColorDepth::Ansi16);
         assert_eq!(d(Some("xterm-256color"), None), ColorDepth::Indexed256);
         assert_eq!(d(Some("tmux-256color"), None), ColorDepth::Indexed256);
-        assert_eq!(d(Some("xterm-256color"), Some("truecolor")), ColorDepth::TrueColor);
+        assert_eq!(
+            d(Some("xterm-256color"), Some("truecolor")),
+            ColorDepth::TrueColor
+        );
         assert_eq!(d(Some("xterm"), Some("24bit")), ColorDepth::TrueColor);
         // COLORTERM=yes (some emulators) promises no 24-bit colour.
-        assert_eq!(d(Some("xterm-256color"), Some("yes")), ColorDepth::Indexed256);
+        assert_eq!(
+            d(Some("xterm-256color"), Some("yes")),
+            ColorDepth::Indexed256
+        );
         assert_eq!(d(Some("vt100"), Some("truecolor")), ColorDepth::None);
         assert_eq!(d(Some("dumb"), None), ColorDepth::None);
     }
@@ -196,7 +204,13 @@ mod tests {
         for term in ["linux", "vt100", "dumb"] {
             assert!(wants_ascii(None, None, utf8, Some(term)), "{term}");
         }
-        for term in ["xterm", "xterm-256color", "screen", "tmux-256color", "vt100-like"] {
+        for term in [
+            "xterm",
+            "xterm-256color",
+            "screen",
+            "tmux-256color",
+            "vt100-like",
+        ] {
             assert!(!wants_ascii(None, None, utf8, Some(term)), "{term}");
         }
         assert!(!wants_ascii(None, None, utf8, None));
@@ -209,11 +223,30 @@ mod tests {
         assert_eq!(ColorDepth::Indexed256.fit(grey), Some(Color::Indexed(244)));
         assert_eq!(ColorDepth::Ansi16.fit(grey), Some(Color::DarkGray));
         assert_eq!(ColorDepth::None.fit(grey), None);
-        assert_eq!(ColorDepth::Ansi16.fit(Color::Indexed(196)), Some(Color::LightRed));
-        assert_eq!(ColorDepth::Ansi16.fit(Color::Indexed(2)), Some(Color::Green));
-        assert_eq!(ColorDepth::Indexed256.fit(Color::Rgb(255, 0, 0)), Some(Color::Indexed(196)));
-        for named in [Color::Red, Color::Green, Color::Yellow, Color::Cyan, Color::White] {
-            for depth in [ColorDepth::Ansi16, ColorDepth::Indexed256, ColorDepth::TrueColor] {
+        assert_eq!(
+            ColorDepth::Ansi16.fit(Color::Indexed(196)),
+            Some(Color::LightRed)
+        );
+        assert_eq!(
+            ColorDepth::Ansi16.fit(Color::Indexed(2)),
+            Some(Color::Green)
+        );
+        assert_eq!(
+            ColorDepth::Indexed256.fit(Color::Rgb(255, 0, 0)),
+            Some(Color::Indexed(196))
+        );
+        for named in [
+            Color::Red,
+            Color::Green,
+            Color::Yellow,
+            Color::Cyan,
+            Color::White,
+        ] {
+            for depth in [
+                ColorDepth::Ansi16,
+                ColorDepth::Indexed256,
+                ColorDepth::TrueColor,
+            ] {
                 assert_eq!(depth.fit(named), Some(named), "{named:?} at {depth:?}");
             }
         }
