@@ -129,7 +129,7 @@ async fn run_in_terminal(
         theme,
         clock,
         &probe,
-        Some(&stop_until_resumed),
+        Some(stop_until_resumed),
     )
     .await;
     restore_terminal();
@@ -239,7 +239,7 @@ async fn run_shell<T: ratatui::backend::Backend>(
     theme: Theme,
     clock: Clock,
     probe: &ShellProbe,
-    suspend: Option<&dyn Fn() -> std::io::Result<()>>,
+    suspend: Option<fn() -> std::io::Result<()>>,
 ) -> Result<ShellEnd, String> {
     state.clock_rate = clock.rate();
     let mut startup: Vec<Effect> = state
