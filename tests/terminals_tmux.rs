@@ -123,6 +123,27 @@ fn ascii_flag_writes_no_byte_above_0x7f() {
 }
 
 #[test]
+fn ascii_wall_writes_no_byte_above_0x7f() {
+    let Some(t) = Tmux::start("ascii_wall", 200, 60) else {
+        return;
+    };
+    for id in DEMO_IDS {
+        let out = t.cli(&["create", id, "--version", "1.0.0"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let file = record(&t);
+    t.launch("", "--ascii watch");
+    t.wait_for_all(&DEMO_IDS, WAIT);
+    t.wait_for("READ-ONLY", WAIT);
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(WAIT), 0);
+    let bytes = recorded(&file, "EXIT=0");
+    assert_all_ascii(&bytes, "watch --ascii");
+    // The big percentage digits ("0" for a new rollout) in '#'.
+    assert!(String::from_utf8_lossy(&bytes).contains("###"));
+}
+
+#[test]
 fn term_vt100_draws_ascii_without_colour() {
     let Some(bytes) = demo_bytes("term_vt100", "TERM=vt100", "demo") else {
         return;
@@ -210,6 +231,11 @@ fn suspend_and_resume(t: &Tmux, what: &str, full_screen: &[&str]) {
     let pid = t.pid();
     t.wait_for_all(full_screen, WAIT);
     assert!(t.alternate_screen_on(), "{what}: on the alternate screen");
+    assert_eq!(
+        t.display("#{cursor_flag}"),
+        "0",
+        "{what}: the cursor is hidden"
+    );
     t.keys(&["C-z"]);
     let (screen, took) = t.wait_until("the shell prompt after Ctrl-Z", WAIT, |s| {
         s.lines().any(|l| l.trim_end() == "$") && !t.alternate_screen_on()
@@ -228,6 +254,11 @@ fn suspend_and_resume(t: &Tmux, what: &str, full_screen: &[&str]) {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    assert_eq!(
+        t.display("#{cursor_flag}"),
+        "1",
+        "{what}: the cursor is shown"
+    );
     assert_cooked(&t.stty_in_pane(), &format!("{what}, suspended"));
     t.run_line("fg");
     let (screen, took) = t.wait_until("the full screen after fg", WAIT, |s| {
