@@ -218,7 +218,13 @@ fn every_colour_on_every_screen_fits_the_depth() {
     );
 }
 
-/// Hints, the status line's sources and column headers are read on dark screens and
+/// The screen column of `needle` in a line of single-width characters.
+fn column(line: &str, needle: &str) -> u16 {
+    let byte = line.find(needle).expect("needle on the line");
+    line[..byte].chars().count() as u16
+}
+
+/// Hints (the key line's and a dialog's) and column headers are read on dark screens and
 /// projectors: the terminal's own foreground, never grey.
 #[test]
 fn text_that_matters_is_not_grey() {
@@ -255,6 +261,23 @@ fn text_that_matters_is_not_grey() {
             let cell = &buf[(x, 2)];
             assert_eq!(cell.fg, Color::Reset, "header at {x}, {depth:?}");
         }
+        // A dialog's key hint.
+        let mut dialog = demo_state();
+        ch(&mut dialog, 'R');
+        let buf = draw(&dialog, 80, 24, theme);
+        let text = screen_text(&buf);
+        let (y, line) = text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains("Esc: cancel"))
+            .unwrap_or_else(|| panic!("no dialog hint:\n{text}"));
+        let x = column(line, "Esc: cancel");
+        assert_eq!(buf[(x, y as u16)].symbol(), "E");
+        assert_eq!(
+            buf[(x, y as u16)].fg,
+            Color::Reset,
+            "dialog hint, {depth:?}"
+        );
         let detail = open_on(demo_state(), "search-ranking-v2", Panel::Health);
         let buf = draw(&detail, 200, 60, theme);
         let text = screen_text(&buf);
@@ -263,7 +286,8 @@ fn text_that_matters_is_not_grey() {
             .enumerate()
             .find(|(_, l)| l.contains("STABLE") && l.contains("VERDICT"))
             .expect("the health table's header");
-        let x = line.find("STABLE").unwrap() as u16;
+        let x = column(line, "STABLE");
+        assert_eq!(buf[(x, y as u16)].symbol(), "S");
         assert_eq!(buf[(x, y as u16)].fg, Color::Reset, "{depth:?}");
     }
 }

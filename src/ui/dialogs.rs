@@ -154,7 +154,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         });
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled(hint, theme.dim()));
+    lines.push(Line::styled(hint, theme.label()));
     let width = lines
         .iter()
         .map(|l| l.width() as u16)

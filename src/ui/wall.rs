@@ -69,7 +69,7 @@ pub fn render_wall(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Fram
     let entries: Vec<&Entry> = state.rollouts.iter().collect();
     if entries.is_empty() {
         frame.render_widget(
-            Paragraph::new("No rollouts in the store.").style(theme.dim()),
+            Paragraph::new("No rollouts in the store.").style(theme.label()),
             body,
         );
         return;
