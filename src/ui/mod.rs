@@ -30,7 +30,8 @@ pub struct Theme {
 impl Theme {
     /// From `NO_COLOR`, `TERM`, `COLORTERM` and the locale; `force_ascii` is `--ascii`.
     pub fn from_env(force_ascii: bool) -> Theme {
-        let var = |name| std::env::var(name).ok();
+        // Lossy: a value that is not UTF-8 (NO_COLOR=\xff) still counts as set.
+        let var = |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
         let term = var("TERM");
         Theme {
             depth: terminal::color_depth(
