@@ -85,7 +85,7 @@ fn state() -> AppState {
 }
 
 fn bench(c: &mut Criterion) {
-    let theme = Theme { color: true };
+    let theme = Theme::with_color(true);
     let mut detail = state();
     detail.screen = Screen::Detail;
     detail.focus = Panel::Users;

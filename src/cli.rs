@@ -19,6 +19,11 @@ pub struct Cli {
     /// Cockpit and demo: turn auto-progression on for this rollout at start (repeatable).
     #[arg(long = "auto", global = true, value_name = "ID")]
     pub auto: Vec<String>,
+    /// Cockpit, demo and watch: draw with ASCII only (boxes, sparklines, symbols). Automatic
+    /// when the locale (LC_ALL, else LC_CTYPE, else LANG) is not UTF-8 or TERM is linux,
+    /// vt100 or dumb. Colours follow NO_COLOR, TERM (256color) and COLORTERM (truecolor).
+    #[arg(long, global = true)]
+    pub ascii: bool,
     /// Without a command: the full-screen cockpit on the configured store and metrics.
     #[command(subcommand)]
     pub command: Option<Command>,

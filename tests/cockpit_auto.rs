@@ -22,7 +22,7 @@ use rollout_tui::ui::{Theme, render};
 
 fn screen(state: &AppState, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| render(state, Theme { color: false }, f))
+    t.draw(|f| render(state, Theme::with_color(false), f))
         .unwrap();
     let buf = t.backend().buffer().clone();
     (0..h)

@@ -26,7 +26,7 @@ const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
 fn draw(state: &AppState, width: u16, height: u16, color: bool) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     terminal
-        .draw(|f| render(state, Theme { color }, f))
+        .draw(|f| render(state, Theme::with_color(color), f))
         .expect("draw");
     terminal.backend().buffer().clone()
 }

@@ -36,7 +36,7 @@ fn perform(s: &AppState, id: &str, action: Action) -> Vec<Effect> {
 
 fn screen(state: &AppState, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| render(state, Theme { color: false }, f))
+    t.draw(|f| render(state, Theme::with_color(false), f))
         .unwrap();
     let buf = t.backend().buffer().clone();
     (0..h)

@@ -113,7 +113,7 @@ async fn the_screen_is_drawn_only_when_something_visible_changed() {
                 engine,
                 keys,
                 &mut state,
-                Theme { color: false },
+                Theme::with_color(false),
                 Clock::Wall,
                 &probe,
             )

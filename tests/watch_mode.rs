@@ -33,7 +33,7 @@ fn wall_state() -> AppState {
 
 fn text(state: &AppState, width: u16, height: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
-    t.draw(|f| render(state, Theme { color: false }, f))
+    t.draw(|f| render(state, Theme::with_color(false), f))
         .unwrap();
     let buf = t.backend().buffer().clone();
     (0..height)

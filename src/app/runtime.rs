@@ -1,15 +1,17 @@
 //! The cockpit's thin shell around the engine: the terminal, one `select` over keys, engine
 //! events, signals and a 1 s clock; `update` turns each into state and effects; effects go to
 //! the engine; the screen is drawn only when something visible changed (`state.dirty`).
+//! Ctrl-Z suspends: the terminal is restored, the process stops, and `fg` redraws it all.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossterm::event::Event as TermEvent;
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::Terminal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
+use crate::app::sgr::ClassicColors;
 use crate::app::state::{AppState, ToastLevel};
 use crate::app::update::{Effect, Msg, update};
 use crate::engine::clock::Clock;
@@ -119,7 +121,17 @@ async fn run_in_terminal(
     let mut terminal = enter_terminal().map_err(|e| format!("cannot open the terminal: {e}"))?;
     let keys = read_keys();
     let probe = ShellProbe::default();
-    let end = shell(&mut terminal, engine, keys, state, theme, clock, &probe).await;
+    let end = run_shell(
+        &mut terminal,
+        engine,
+        keys,
+        state,
+        theme,
+        clock,
+        &probe,
+        Some(stop_until_resumed),
+    )
+    .await;
     restore_terminal();
     let end = end?;
     let mut problems = end.failed;
@@ -142,7 +154,7 @@ async fn run_in_terminal(
 /// a panic of the screen's own code: a background task's panic is the engine's to report
 /// (`EngineEvent::TaskFailed`), and restoring then would leave the cockpit drawing on a
 /// cooked terminal.
-fn enter_terminal() -> std::io::Result<ratatui::DefaultTerminal> {
+fn enter_terminal() -> std::io::Result<Screen> {
     let ui_thread = std::thread::current().id();
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -155,9 +167,33 @@ fn enter_terminal() -> std::io::Result<ratatui::DefaultTerminal> {
         restore_terminal();
         previous(info);
     }));
+    take_terminal()?;
+    Terminal::new(ratatui::backend::CrosstermBackend::new(ClassicColors::new(
+        std::io::stdout(),
+    )))
+}
+
+/// The real terminal, its colours written in the classic codes every terminal reads.
+type Screen = Terminal<ratatui::backend::CrosstermBackend<ClassicColors<std::io::Stdout>>>;
+
+fn take_terminal() -> std::io::Result<()> {
     crossterm::terminal::enable_raw_mode()?;
-    crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
-    Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))
+    crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)
+}
+
+/// Ctrl-Z in raw mode is only a key: the shell gives the terminal back as on quitting, stops
+/// the process the way the terminal would have (SIGTSTP, so the shell's job control sees a
+/// stopped job), and takes the terminal again once `fg` continues it.
+fn stop_until_resumed() -> std::io::Result<()> {
+    restore_terminal();
+    nix::sys::signal::raise(nix::sys::signal::Signal::SIGTSTP).map_err(std::io::Error::from)?;
+    take_terminal()
+}
+
+fn is_suspend_key(key: &KeyEvent) -> bool {
+    key.code == KeyCode::Char('z')
+        && key.modifiers.contains(KeyModifiers::CONTROL)
+        && key.kind != KeyEventKind::Release
 }
 
 fn restore_terminal() {
@@ -179,8 +215,23 @@ fn read_keys() -> mpsc::Receiver<TermEvent> {
     rx
 }
 
-/// The event loop, on any ratatui backend (tests use `TestBackend` and count frames).
+/// The event loop, on any ratatui backend (tests use `TestBackend` and count frames). Without
+/// a real terminal there is nothing to suspend: Ctrl-Z goes to the reducer like any key.
 pub async fn shell<T: ratatui::backend::Backend>(
+    terminal: &mut Terminal<T>,
+    engine: Engine,
+    keys: mpsc::Receiver<TermEvent>,
+    state: &mut AppState,
+    theme: Theme,
+    clock: Clock,
+    probe: &ShellProbe,
+) -> Result<ShellEnd, String> {
+    run_shell(terminal, engine, keys, state, theme, clock, probe, None).await
+}
+
+/// `suspend` gives the terminal back and returns once the process is resumed.
+#[allow(clippy::too_many_arguments)]
+async fn run_shell<T: ratatui::backend::Backend>(
     terminal: &mut Terminal<T>,
     mut engine: Engine,
     mut keys: mpsc::Receiver<TermEvent>,
@@ -188,6 +239,7 @@ pub async fn shell<T: ratatui::backend::Backend>(
     theme: Theme,
     clock: Clock,
     probe: &ShellProbe,
+    suspend: Option<fn() -> std::io::Result<()>>,
 ) -> Result<ShellEnd, String> {
     state.clock_rate = clock.rate();
     let mut startup: Vec<Effect> = state
@@ -222,6 +274,18 @@ pub async fn shell<T: ratatui::backend::Backend>(
         });
         let msg = tokio::select! {
             ev = keys.recv() => match ev {
+                Some(TermEvent::Key(k)) if is_suspend_key(&k) && suspend.is_some() => {
+                    if let Some(suspend) = suspend
+                        && let Err(e) = suspend()
+                    {
+                        break Err(format!("cannot suspend or resume the terminal: {e}"));
+                    }
+                    if let Err(e) = redraw_everything(terminal) {
+                        break Err(format!("cannot draw: {e}"));
+                    }
+                    state.dirty = true;
+                    continue;
+                }
                 Some(TermEvent::Key(k)) => Msg::Key(k),
                 Some(TermEvent::Resize(..)) => Msg::Resize,
                 Some(_) => continue,
@@ -251,6 +315,19 @@ pub async fn shell<T: ratatui::backend::Backend>(
     let end = finish_writes(terminal, &mut engine, state, theme, &clock, probe).await;
     engine.shutdown(Duration::ZERO).await;
     outcome.map(|()| end)
+}
+
+/// After a suspension the screen holds whatever the shell wrote: clear it and forget the last
+/// frame, so the next draw writes every cell. (`Terminal::clear` would ask the terminal for
+/// the cursor position, and the key reader would swallow the answer.)
+fn redraw_everything<T: ratatui::backend::Backend>(
+    terminal: &mut Terminal<T>,
+) -> Result<(), T::Error> {
+    terminal
+        .backend_mut()
+        .clear_region(ratatui::backend::ClearType::All)?;
+    terminal.swap_buffers();
+    Ok(())
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

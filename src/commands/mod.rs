@@ -92,6 +92,8 @@ pub struct Env {
     pub actor: String,
     /// Rollouts the cockpit drives from the start.
     pub auto: Vec<String>,
+    /// `--ascii`: the screens draw with ASCII only, whatever the locale says.
+    pub ascii: bool,
     /// Why the log file is not being written, if it is not.
     pub log_problem: Option<String>,
 }
@@ -115,6 +117,7 @@ impl Env {
             data_dir,
             actor,
             auto: Vec::new(),
+            ascii: false,
             log_problem: None,
         })
     }
@@ -211,6 +214,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         actions::validate_rollout_id(id).map_err(|e| Failure::invalid(format!("--auto: {e}")))?;
     }
     env.auto = cli.auto.clone();
+    env.ascii = cli.ascii;
     let Some(command) = cli.command else {
         return cockpit(&env).await;
     };

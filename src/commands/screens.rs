@@ -86,7 +86,7 @@ pub(super) async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> 
         metrics,
         env.config.metrics.refresh,
         state,
-        crate::ui::Theme::from_env(),
+        crate::ui::Theme::from_env(env.ascii),
     )
     .await
     .map_err(Failure::failed)
@@ -134,7 +134,7 @@ async fn open_cockpit(
         refresh,
         clock,
         state,
-        theme: crate::ui::Theme::from_env(),
+        theme: crate::ui::Theme::from_env(env.ascii),
     };
     crate::app::runtime::run(cockpit)
         .await

@@ -175,7 +175,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         });
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled(hint, theme.dim()));
+    lines.push(Line::styled(hint, theme.label()));
     let width = lines
         .iter()
         .map(|l| l.width() as u16)
@@ -251,10 +251,12 @@ pub fn help(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
         entries.into_iter().map(Line::raw).collect()
     };
     lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        " ctrl-c always quits. Keys can be changed in the [keys] config table.",
-        theme.dim(),
-    ));
+    for note in [
+        " ctrl-c always quits; ctrl-z suspends (fg resumes).",
+        " Keys can be changed in the [keys] config table.",
+    ] {
+        lines.push(Line::styled(note, theme.label()));
+    }
     let width = lines.iter().map(|l| l.width() as u16).max().unwrap_or(40) + 4;
     let rect = centered(area, width, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);

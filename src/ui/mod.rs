@@ -1,7 +1,9 @@
 //! Drawing: `render(&AppState, &mut Frame)` is a pure function of the state.
 //! Everything reads without colour too: verdicts carry symbols and words.
 
+pub mod ascii;
 mod dialogs;
+pub mod terminal;
 mod views;
 mod wall;
 
@@ -15,25 +17,54 @@ use crate::app::state::{AppState, Conn, Panel, Screen, ToastLevel};
 use crate::domain::health::Verdict;
 use crate::keys::Command;
 use crate::present::{self, escape as shown};
+pub use terminal::ColorDepth;
 
-/// Colours, or none at all (`NO_COLOR`): styles then only use bold and reverse.
+/// What the terminal shows: its colour depth (none with `NO_COLOR`: styles then only use
+/// bold and reverse) and whether it is limited to ASCII.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
-    pub color: bool,
+    pub depth: ColorDepth,
+    pub ascii: bool,
 }
 
 impl Theme {
-    pub fn from_env() -> Theme {
+    /// From `NO_COLOR`, `TERM`, `COLORTERM` and the locale; `force_ascii` is `--ascii`.
+    pub fn from_env(force_ascii: bool) -> Theme {
+        // Lossy: a value that is not UTF-8 (NO_COLOR=\xff) still counts as set.
+        let var = |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+        let term = var("TERM");
         Theme {
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            depth: terminal::color_depth(
+                var("NO_COLOR").as_deref(),
+                term.as_deref(),
+                var("COLORTERM").as_deref(),
+            ),
+            ascii: force_ascii
+                || terminal::wants_ascii(
+                    var("LC_ALL").as_deref(),
+                    var("LC_CTYPE").as_deref(),
+                    var("LANG").as_deref(),
+                    term.as_deref(),
+                ),
+        }
+    }
+
+    /// Unicode, with the 16 ANSI colours or none.
+    pub const fn with_color(color: bool) -> Theme {
+        Theme {
+            depth: if color {
+                ColorDepth::Ansi16
+            } else {
+                ColorDepth::None
+            },
+            ascii: false,
         }
     }
 
     fn fg(self, c: Color) -> Style {
-        if self.color {
-            Style::default().fg(c)
-        } else {
-            Style::default()
+        match self.depth.fit(c) {
+            Some(c) => Style::default().fg(c),
+            None => Style::default(),
         }
     }
     pub fn ok(self) -> Style {
@@ -45,12 +76,19 @@ impl Theme {
     pub fn warn(self) -> Style {
         self.fg(Color::Yellow)
     }
+    /// Decoration only (borders, placeholders, sparkline labels): a mid grey that recedes.
+    /// Text that must be read on a dark screen or a projector uses `label` or `header`.
     pub fn dim(self) -> Style {
-        if self.color {
-            Style::default().fg(Color::DarkGray)
-        } else {
-            Style::default()
-        }
+        self.fg(Color::Rgb(128, 128, 128))
+    }
+    /// Secondary text that must stay readable (hints, sources, ages): the terminal's own
+    /// foreground, never grey on black.
+    pub fn label(self) -> Style {
+        Style::default()
+    }
+    /// Column headers: bold in the terminal's foreground.
+    pub fn header(self) -> Style {
+        Style::default().add_modifier(Modifier::BOLD)
     }
     pub fn accent(self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
@@ -59,7 +97,7 @@ impl Theme {
         Style::default().add_modifier(Modifier::REVERSED)
     }
     pub fn banner(self) -> Style {
-        if self.color {
+        if self.depth > ColorDepth::None {
             Style::default()
                 .fg(Color::White)
                 .bg(Color::Red)
@@ -79,6 +117,13 @@ impl Theme {
 }
 
 pub fn render(state: &AppState, theme: Theme, frame: &mut Frame) {
+    draw(state, theme, frame);
+    if theme.ascii {
+        ascii::to_ascii(frame.buffer_mut());
+    }
+}
+
+fn draw(state: &AppState, theme: Theme, frame: &mut Frame) {
     if let Some(w) = &state.wall {
         wall::render_wall(state, w, theme, frame);
         return;
@@ -244,7 +289,7 @@ fn hint_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
         text.push_str("  ");
         text.push_str(&item);
     }
-    Line::styled(text, theme.dim())
+    Line::styled(text, theme.label())
 }
 
 fn status_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
@@ -285,7 +330,7 @@ fn status_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
         Span::raw(" "),
         conn,
         Span::raw(format!(" │ {age} │ {driver} │ ")),
-        Span::styled(format!("metrics: {metrics_kind} │ "), theme.dim()),
+        Span::styled(format!("metrics: {metrics_kind} │ "), theme.label()),
     ];
     // The store gets what is left, cut from the left so the file or collection name stays;
     // with too little room for a useful tail it is left out (the help and check-config say it).
@@ -294,7 +339,7 @@ fn status_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
     if room >= 12 {
         spans.push(Span::styled(
             shorten_left(&state.store_desc, room),
-            theme.dim(),
+            theme.label(),
         ));
     }
     Line::from(spans)

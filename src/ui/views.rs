@@ -2,7 +2,6 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
@@ -139,7 +138,7 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
             spark_title,
         ]
         .into_iter()
-        .map(|h| Cell::from(h).style(theme.dim().add_modifier(Modifier::BOLD))),
+        .map(|h| Cell::from(h).style(theme.header())),
     );
     let rows: Vec<Row> = visible
         .iter()
@@ -547,7 +546,7 @@ fn health(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
         })
         .collect();
     let header = Row::new(
-        ["", "STABLE", "CANARY", "DIFF", "VERDICT"].map(|h| Cell::from(h).style(theme.dim())),
+        ["", "STABLE", "CANARY", "DIFF", "VERDICT"].map(|h| Cell::from(h).style(theme.header())),
     );
     let inner = block(title.clone(), focused, theme).inner(area);
     frame.render_widget(block(title, focused, theme), area);

@@ -69,7 +69,7 @@ pub fn render_wall(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Fram
     let entries: Vec<&Entry> = state.rollouts.iter().collect();
     if entries.is_empty() {
         frame.render_widget(
-            Paragraph::new("No rollouts in the store.").style(theme.dim()),
+            Paragraph::new("No rollouts in the store.").style(theme.label()),
             body,
         );
         return;
@@ -114,7 +114,7 @@ fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area:
         Span::styled(format!(" {} ", state.title), theme.accent()),
         Span::raw(format!("{} UTC  ", present::clock_minutes(state.now))),
         conn,
-        Span::styled(rotation, theme.dim()),
+        Span::styled(rotation, theme.label()),
     ]);
     let age = state.data_age();
     let stale = age.is_some_and(|a| a.to_std().unwrap_or_default() > wall.stale_after);
@@ -127,7 +127,7 @@ fn top_bar(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Frame, area:
             ),
             theme.banner(),
         ),
-        Some(_) => Line::styled(format!(" {}", present::data_age(age)), theme.dim()),
+        Some(_) => Line::styled(format!(" {}", present::data_age(age)), theme.label()),
         None => Line::styled(format!(" {}", present::data_age(age)), theme.warn()),
     };
     frame.render_widget(Paragraph::new(vec![line, second]), area);
