@@ -2,6 +2,7 @@
 //! Everything reads without colour too: verdicts carry symbols and words.
 
 mod dialogs;
+mod overview;
 mod views;
 mod wall;
 
@@ -84,6 +85,10 @@ pub fn render(state: &AppState, theme: Theme, frame: &mut Frame) {
         return;
     }
     let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(state, theme, frame);
+        return;
+    }
     let banners = banner_lines(state);
     let [top, banner, body, hints, status] = Layout::vertical([
         Constraint::Length(1),
@@ -104,7 +109,7 @@ pub fn render(state: &AppState, theme: Theme, frame: &mut Frame) {
         banner,
     );
     match state.screen {
-        Screen::Overview => views::overview(state, theme, frame, body),
+        Screen::Overview => overview::overview(state, theme, frame, body),
         Screen::Detail => views::detail(state, theme, frame, body),
     }
     frame.render_widget(Paragraph::new(hint_line(state, theme, hints.width)), hints);
@@ -118,6 +123,45 @@ pub fn render(state: &AppState, theme: Theme, frame: &mut Frame) {
     if let Some(d) = &state.dialog {
         dialogs::dialog(state, d, theme, frame, area);
     }
+}
+
+/// The smallest screen the cockpit draws on: below it, dialogs and their inputs would be
+/// cut without a word, so the whole screen says so instead.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+/// What a too-small terminal shows: the size needed, the way out, and a rollback in
+/// progress (the keys work at any size, so its reason can still be typed and sent).
+fn too_small(state: &AppState, theme: Theme, frame: &mut Frame) {
+    let k = |c| state.keys.label(c);
+    let mut lines = vec![
+        Line::styled(
+            format!("terminal too small (need at least {MIN_WIDTH}x{MIN_HEIGHT})"),
+            theme.bad(),
+        ),
+        Line::raw(format!(
+            "{} quit · {} roll back",
+            k(Command::Quit),
+            k(Command::Rollback)
+        )),
+    ];
+    if let Some(crate::app::state::Dialog::Rollback { id, input }) = &state.dialog {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            format!("ROLL BACK {}", shown(id)),
+            theme.bad(),
+        ));
+        lines.push(Line::raw(format!("reason: {}▏", shown(input.value()))));
+        lines.push(Line::styled("Enter rolls back · Esc cancels", theme.dim()));
+    }
+    if let Some(t) = &state.toast {
+        lines.push(Line::raw(""));
+        lines.push(Line::raw(shown(&t.text).into_owned()));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        frame.area(),
+    );
 }
 
 fn title_line(state: &AppState, theme: Theme) -> Line<'static> {
