@@ -316,7 +316,10 @@ fn rows_show_stable_beside_canary_time_in_stage_and_the_last_change() {
             .to_string()
     };
     // Error rate 0.15 % stable (30 of 20000) and 2.10 % canary (42 of 2000).
-    assert!(row("search-ranking-v2").contains("0.15/2.10%"), "{text}");
+    assert!(
+        row("search-ranking-v2").contains("0.15/2.10 177/214ms"),
+        "{text}"
+    );
     assert!(row("billing-v3").contains("rolled back 3m ago"), "{text}");
     assert!(
         row("legacy-api").contains("rolled back 5h00m ago"),

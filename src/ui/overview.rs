@@ -65,6 +65,7 @@ enum Col {
     Status,
     Stage,
     Pct,
+    Users,
     Health,
     Err,
     P99,
@@ -74,11 +75,12 @@ enum Col {
 }
 
 impl Col {
-    const ALL: [Col; 10] = [
+    const ALL: [Col; 11] = [
         Col::Id,
         Col::Status,
         Col::Stage,
         Col::Pct,
+        Col::Users,
         Col::Health,
         Col::Err,
         Col::P99,
@@ -86,15 +88,11 @@ impl Col {
         Col::Last,
         Col::Spark,
     ];
-    /// What a narrow screen gives up first: pictures before words, history before now.
-    const DROP_ORDER: [Col; 6] = [
-        Col::Spark,
-        Col::Last,
-        Col::InStage,
-        Col::P99,
-        Col::Err,
-        Col::Stage,
-    ];
+    /// What a narrow screen gives up first (pictures before words, history before now),
+    /// before the stage name is cut.
+    const DROP_FIRST: [Col; 4] = [Col::Spark, Col::Users, Col::Last, Col::InStage];
+    /// What goes next, once the stage name is cut as short as it may be.
+    const DROP_THEN: [Col; 3] = [Col::P99, Col::Err, Col::Stage];
 
     fn header(self, spark_width: usize) -> &'static str {
         match self {
@@ -102,6 +100,7 @@ impl Col {
             Col::Status => "STATUS",
             Col::Stage => "STAGE",
             Col::Pct => "PCT",
+            Col::Users => "USERS",
             Col::Health => "HEALTH",
             Col::Err => "ERR% S/C",
             Col::P99 => "P99 S/C",
@@ -112,10 +111,11 @@ impl Col {
         }
     }
 
-    /// The narrowest a column that stays may be (the stage name may be cut to this).
-    fn min_width(self, content: usize) -> usize {
+    /// The narrowest a column that stays may be (the stage name may be cut to "1/5 25%"
+    /// when `cut_stage`).
+    fn min_width(self, content: usize, cut_stage: bool) -> usize {
         match self {
-            Col::Stage => content.min(7),
+            Col::Stage if cut_stage => content.min(7),
             Col::Spark => SPARK_MIN,
             _ => content,
         }
@@ -198,19 +198,28 @@ fn list(state: &AppState, visible: &[usize], theme: Theme, frame: &mut Frame, ar
             (c, w)
         })
         .collect();
-    let needed = |cols: &[(Col, usize)]| -> usize {
-        1 + cols.iter().map(|&(c, w)| c.min_width(w) + 1).sum::<usize>()
+    // Each column and the gap after it; the selection mark stands in for the last gap.
+    let needed = |cols: &[(Col, usize)], cut_stage: bool| -> usize {
+        cols.iter()
+            .map(|&(c, w)| c.min_width(w, cut_stage) + 1)
+            .sum::<usize>()
     };
-    for drop in Col::DROP_ORDER {
-        if needed(&widths) <= width {
+    for drop in Col::DROP_FIRST {
+        if needed(&widths, false) <= width {
+            break;
+        }
+        widths.retain(|&(c, _)| c != drop);
+    }
+    for drop in Col::DROP_THEN {
+        if needed(&widths, true) <= width {
             break;
         }
         widths.retain(|&(c, _)| c != drop);
     }
     // Room left over goes to the stage name (up to its length), then to the sparkline.
-    let mut spare = width.saturating_sub(needed(&widths));
+    let mut spare = width.saturating_sub(needed(&widths, true));
     for (c, w) in widths.iter_mut() {
-        let min = c.min_width(*w);
+        let min = c.min_width(*w, true);
         let grow = (*w - min).min(spare);
         spare -= grow;
         *w = min + grow;
@@ -386,8 +395,9 @@ fn row_cells(state: &AppState, e: &Entry, theme: Theme) -> RowCells {
         ),
         (present::stage_label(r), plain),
         (r.percentage.to_string(), plain),
+        (r.canary_users.len().to_string(), plain),
         health,
-        (pair(se, ce, 2, "%"), plain),
+        (pair(se, ce, 2, ""), plain),
         (pair(sp, cp, 0, "ms"), plain),
         (in_stage, plain),
         (last, theme.dim()),
@@ -401,7 +411,7 @@ fn shown_sample(e: &Entry) -> Option<&HealthSample> {
     e.health.last_good.as_ref().or(e.health.latest.as_ref())
 }
 
-/// "0.15/2.10%": stable, then canary; "-" for a side without a number.
+/// "0.15/2.10": stable, then canary; "-" for a side without a number.
 fn pair(stable: Option<f64>, canary: Option<f64>, decimals: usize, unit: &str) -> String {
     if stable.is_none() && canary.is_none() {
         return "-".into();
@@ -578,7 +588,8 @@ fn attention_line(state: &AppState, e: &Entry, r: &Rollout, theme: Theme) -> Opt
     ))
 }
 
-/// "stages ✓ 0% 08:20 → ▶ 5% 08:56 → 25% → 50% → 100%", the current stage marked.
+/// "stages ✓ 0% 08:20 → ▶ 5% 08:56 → 25% → 50% → 100%", the current stage marked, and
+/// how many users each list holds.
 fn stages_line(e: &Entry, r: &Rollout, state: &AppState, theme: Theme) -> Line<'static> {
     let Some(plan) = &r.plan else {
         return Line::styled("stages  no plan in the document", theme.dim());
@@ -597,6 +608,14 @@ fn stages_line(e: &Entry, r: &Rollout, state: &AppState, theme: Theme) -> Line<'
         };
         spans.push(Span::styled(step, style));
     }
+    spans.push(Span::styled(
+        format!(
+            "  · users: {} canary, {} excluded",
+            r.canary_users.len(),
+            r.excluded_users.len()
+        ),
+        theme.dim(),
+    ));
     Line::from(spans)
 }
 
