@@ -254,6 +254,66 @@ fn n_says_so_when_nothing_needs_attention() {
     );
 }
 
+#[test]
+fn a_driver_waiting_for_a_yes_puts_its_rollout_under_failing_ones() {
+    use rollout_tui::app::update::{Msg, update};
+    use rollout_tui::domain::progression::{Decision, NextStage};
+    use rollout_tui::domain::units::Percent;
+    use rollout_tui::engine::DriverUpdate;
+    use rollout_tui::engine::driver::{LeaseState, Step};
+    use rollout_tui::store::Lease;
+
+    let mut s = triage_state();
+    select(&mut s, "ocr-fallback");
+    ch(&mut s, 'A');
+    let next = NextStage {
+        index: 2,
+        name: "25%".into(),
+        percent: Percent::from_hundredths(2_500).unwrap(),
+    };
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::Driver {
+            id: "ocr-fallback".into(),
+            update: DriverUpdate {
+                lease: LeaseState::Held(Lease {
+                    rollout_id: "ocr-fallback".into(),
+                    holder: "me@host#1".into(),
+                    acquired_at: t0(),
+                    expires_at: t0() + Duration::seconds(30),
+                }),
+                decision: Decision::AwaitConfirmation(next.clone()),
+                step: Step::AskConfirmation(next),
+                acted: None,
+                evidence: vec![],
+            },
+        }),
+    );
+    let e = s.entry("ocr-fallback").unwrap();
+    assert_eq!(s.attention(e), Attention::AwaitingConfirmation);
+    assert_eq!(
+        ids(&s),
+        [
+            "billing-v3",
+            "search-ranking-v2",
+            "ocr-fallback",
+            "payments-v2",
+            "checkout",
+            "current",
+            "legacy-api",
+        ]
+    );
+    assert_eq!(selected_id(&s), "ocr-fallback", "the cursor moved with it");
+    // Behind the question, the row says what it waits for.
+    press(&mut s, KeyCode::Esc);
+    let text = screen(&s, 200, 60);
+    let row = text
+        .lines()
+        .find(|l| l.contains("ocr-fallback "))
+        .expect("the row");
+    assert!(row.contains("✔ confirm?"), "{row}");
+}
+
 // ---------------------------------------------------------------- no traffic
 
 #[test]
