@@ -256,6 +256,8 @@ fn hint_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
                 hint(Command::SetPercent, "percent"),
                 hint(Command::Filter, "filter"),
                 hint(Command::Auto, "auto"),
+                hint(Command::NextAttention, "next needing attention"),
+                hint(Command::Sort, "sort"),
             ],
             Screen::Detail if state.focus == Panel::Users => vec![
                 hint(Command::Back, "back"),

@@ -154,7 +154,7 @@ fn list(state: &AppState, visible: &[usize], theme: Theme, frame: &mut Frame, ar
         String::new()
     };
     let title = format!(
-        "Rollouts ({}/{}) · sort: {} ({}){need}{filter}",
+        "Rollouts ({}/{}){filter} · sort: {} ({}){need}",
         visible.len(),
         state.rollouts.len(),
         state.sort.label(),
