@@ -431,6 +431,22 @@ fn ids_are_never_cut_while_the_list_fits_the_smallest_screen() {
 }
 
 #[test]
+fn on_the_smallest_screen_the_list_keeps_its_rows_before_the_preview() {
+    let s = demo_state();
+    let text = screen(&s, MIN_WIDTH, MIN_HEIGHT);
+    for id in ["current", "ocr-fallback", "search-ranking-v2"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("│ {id} ")) || l.starts_with(&format!("│▶{id} "))),
+            "{id} is not listed:\n{text}"
+        );
+    }
+    assert!(!text.contains("STABLE"), "no room for a preview:\n{text}");
+    // With room to spare, the preview is there.
+    assert!(screen(&s, 80, 24).contains("STABLE"));
+}
+
+#[test]
 fn a_long_list_says_how_many_more_rows_are_below() {
     let mut s = empty_state();
     for n in 0..30 {

@@ -29,8 +29,11 @@ pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
     let selected = state.selected_entry();
     // Borders, header, and the rows (or two lines of explanation when there are none).
     let wanted = visible.len().max(2) as u16 + 3;
+    // The list comes first: the preview only takes rows the list can spare once five of
+    // its rows (or all, if fewer) are on screen.
+    let list_min = wanted.min(3 + 5);
     let (list_area, preview_area) = match selected {
-        Some(_) if area.height >= 4 + PREVIEW_MIN_HEIGHT => {
+        Some(_) if area.height >= list_min + PREVIEW_MIN_HEIGHT => {
             let list_height = wanted.min(area.height - PREVIEW_MIN_HEIGHT);
             let (list, rest) = split_rows(area, list_height);
             (list, Some(rest))
