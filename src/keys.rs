@@ -32,10 +32,12 @@ pub enum Command {
     Promote,
     Auto,
     Fault,
+    Sort,
+    NextAttention,
 }
 
 impl Command {
-    pub const ALL: [Command; 22] = [
+    pub const ALL: [Command; 24] = [
         Command::Quit,
         Command::Help,
         Command::Up,
@@ -58,6 +60,8 @@ impl Command {
         Command::Promote,
         Command::Auto,
         Command::Fault,
+        Command::Sort,
+        Command::NextAttention,
     ];
 
     /// The name used in the `[keys]` config table.
@@ -85,6 +89,8 @@ impl Command {
             Command::Promote => "promote",
             Command::Auto => "auto",
             Command::Fault => "fault",
+            Command::Sort => "sort",
+            Command::NextAttention => "next_attention",
         }
     }
 
@@ -112,6 +118,8 @@ impl Command {
             Command::Promote => "promote to 100% (type id)",
             Command::Auto => "auto-progression on/off",
             Command::Fault => "simulate a fault (demo)",
+            Command::Sort => "sort: attention/id/updated",
+            Command::NextAttention => "next needing attention",
         }
     }
 
@@ -139,6 +147,8 @@ impl Command {
             Command::Promote => &["P"],
             Command::Auto => &["A"],
             Command::Fault => &["!"],
+            Command::Sort => &["s"],
+            Command::NextAttention => &["n"],
         }
     }
 
@@ -415,6 +425,11 @@ mod tests {
         assert_eq!(k.command_for(&ev(KeyCode::Down)), Some(Command::Down));
         assert_eq!(k.command_for(&ev(KeyCode::Enter)), Some(Command::Open));
         assert_eq!(k.command_for(&ev(KeyCode::Tab)), Some(Command::NextPanel));
+        assert_eq!(k.command_for(&ev(KeyCode::Char('s'))), Some(Command::Sort));
+        assert_eq!(
+            k.command_for(&ev(KeyCode::Char('n'))),
+            Some(Command::NextAttention)
+        );
         assert_eq!(k.label(Command::Down), "↓/j");
         assert_eq!(k.help_rows().len(), Command::ALL.len());
     }

@@ -589,7 +589,7 @@ fn help_lists_every_command_at_200x60() {
     assert!(text.contains("ctrl-c always quits"), "\n{text}");
 }
 
-/// At 80x24 the help overlay has two columns for 22 commands, a blank and a footer.
+/// At 80x24 the help overlay has two columns for 24 commands, a blank and a footer.
 #[test]
 fn help_lists_every_command_at_80x24() {
     let (missing, text) = help_missing(80, 24);
@@ -615,10 +615,9 @@ fn rising_error_state() -> AppState {
     s
 }
 
-/// The overview row's sparkline, read from the right edge of the first data row.
-fn overview_spark(buf: &Buffer) -> String {
-    let row = row_text(buf, 3);
-    let inner = row.trim_end().trim_end_matches('│').trim_end();
+/// The sparkline at the end of `text` (a row's right border and blanks dropped).
+fn trailing_spark(text: &str) -> String {
+    let inner = text.trim_end().trim_end_matches('│').trim_end();
     let mut spark: Vec<char> = inner
         .chars()
         .rev()
@@ -628,17 +627,43 @@ fn overview_spark(buf: &Buffer) -> String {
     spark.into_iter().collect()
 }
 
-/// The overview sparkline ends with the newest point, at every size.
+/// The canary error-rate sparklines of the overview: the first data row's, at its right
+/// edge, where the width leaves room for one, and the preview's (after "C " on its
+/// "err%" line).
+fn overview_sparks(buf: &Buffer) -> (Option<String>, Option<String>) {
+    let row = Some(trailing_spark(&row_text(buf, 3))).filter(|s| !s.is_empty());
+    let preview = (0..buf.area.height).find_map(|y| {
+        let text = row_text(buf, y);
+        let (_, after) = text.split_once("│err%")?;
+        Some(trailing_spark(after.split_once(" C ")?.1))
+    });
+    (row, preview)
+}
+
+/// The overview's sparklines end with the newest point, at every size: the preview's
+/// always, the list row's where the width keeps it (not at 80 columns, which drop the
+/// sparkline column first).
 #[test]
 fn overview_sparkline_ends_with_the_newest_point() {
     let s = rising_error_state();
     for (w, h) in SIZES {
         let buf = draw(&s, w, h, false);
-        assert!(
-            overview_spark(&buf).ends_with("▇█"),
-            "{w}x{h}: the sparkline does not end with the newest points (▇█):\n{}",
-            screen_text(&buf)
-        );
+        let (row, preview) = overview_sparks(&buf);
+        let sparks = if w >= 120 {
+            vec![
+                row.expect("a sparkline in the row"),
+                preview.expect("a preview sparkline"),
+            ]
+        } else {
+            vec![preview.expect("a preview sparkline")]
+        };
+        for spark in sparks {
+            assert!(
+                spark.ends_with("▇█"),
+                "{w}x{h}: the sparkline does not end with the newest points (▇█):\n{}",
+                screen_text(&buf)
+            );
+        }
     }
 }
 

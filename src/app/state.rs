@@ -16,6 +16,7 @@ use crate::domain::units::Percent;
 use crate::keys::Keymap;
 use crate::metrics::Regression;
 use crate::ops::FieldChange;
+use crate::present::{self, Attention, Signals, SortKey};
 use crate::store::LeaseState;
 use crate::store::{Lease, StoredRollout};
 
@@ -110,6 +111,22 @@ impl Health {
     pub fn source_error(&self) -> Option<&str> {
         self.latest.as_ref().and_then(|s| s.source_error.as_deref())
     }
+
+    /// Since when every sample has counted zero canary requests: None when the newest
+    /// sample saw canary traffic or has no canary numbers (an outage is not a silence).
+    /// The silence starts at the last sample with traffic, else at the first silent one.
+    pub fn canary_silent_since(&self) -> Option<DateTime<Utc>> {
+        let mut since = None;
+        for p in self.history.iter().rev() {
+            match p.canary_rps {
+                Some(rps) if rps <= 0.0 => since = p.at.or(since),
+                // The last sample with traffic: the silence began after it.
+                Some(_) => return since.and(p.at),
+                None => break,
+            }
+        }
+        since
+    }
 }
 
 /// Auto-progression as the cockpit sees it (the driver runs in a background task).
@@ -135,6 +152,56 @@ pub struct Entry {
 impl Entry {
     pub fn id(&self) -> &str {
         &self.stored.id
+    }
+
+    /// When the rollout was rolled back: `rolledBackAt`, else its last update (documents
+    /// other tools rolled back may lack the field).
+    pub fn rolled_back_at(&self) -> Option<DateTime<Utc>> {
+        self.stored
+            .fields
+            .get(crate::domain::rollout::field::ROLLED_BACK_AT)
+            .and_then(|v| crate::domain::rollout::parse_time(v).ok())
+            .or_else(|| self.rollout.as_ref().ok()?.last_updated_at)
+    }
+
+    /// When the rollout was last paused, from its audit log (a pause stores no time).
+    pub fn paused_at(&self) -> Option<DateTime<Utc>> {
+        self.events
+            .iter()
+            .find(|ev| ev.kind == crate::domain::event::EventKind::Pause)
+            .map(|ev| ev.at)
+    }
+
+    /// When each stage of the plan was last entered, as far as is known: the current one
+    /// from the document, earlier ones from the audit log when it is loaded, the first
+    /// from the start.
+    pub fn stage_entries(&self, r: &Rollout) -> Vec<Option<DateTime<Utc>>> {
+        let Some(plan) = &r.plan else {
+            return Vec::new();
+        };
+        let mut entered = vec![None; plan.stages.len()];
+        // Newest first: the first event that put the rollout in a stage is its last entry.
+        for ev in &self.events {
+            let after = |f: &str| ev.after.get(f);
+            if let (Some(i), Some(at)) = (
+                after(crate::domain::rollout::field::CURRENT_STAGE).and_then(|v| v.as_u64()),
+                after(crate::domain::rollout::field::STAGE_ENTERED_AT)
+                    .and_then(|v| crate::domain::rollout::parse_time(v).ok()),
+            ) && let Some(slot) = entered.get_mut(i as usize)
+                && slot.is_none()
+            {
+                *slot = Some(at);
+            }
+        }
+        if let Some(first) = entered.first_mut()
+            && first.is_none()
+        {
+            *first = r.started_at;
+        }
+        if let (Some((i, _)), Some(at)) = (r.stage(), r.stage_entered_at) {
+            entered[i] = Some(at);
+        }
+        entered
     }
 }
 
@@ -269,6 +336,11 @@ pub struct AppState {
     pub rollouts: Vec<Entry>,
     /// Index into `visible()`.
     pub selected: usize,
+    /// The overview's order (the sort key cycles it).
+    pub sort: SortKey,
+    /// Rollout ids in the order the overview lists them. `update` re-sorts after every
+    /// message and keeps the cursor on its rollout, so a row never moves under a key.
+    pub order: Vec<String>,
     pub filter: String,
     /// Some while the filter is being typed.
     pub filter_input: Option<Input>,
@@ -321,6 +393,8 @@ impl AppState {
             auto_on_start: Vec::new(),
             rollouts: Vec::new(),
             selected: 0,
+            sort: SortKey::default(),
+            order: Vec::new(),
             filter: String::new(),
             filter_input: None,
             screen: Screen::Overview,
@@ -377,15 +451,84 @@ impl AppState {
             .map_or(self.filter.as_str(), Input::value)
     }
 
-    /// Indices into `rollouts` that pass the filter, in display order.
+    /// Indices into `rollouts` that pass the filter, in display order (`order`; a rollout
+    /// not sorted yet comes last, by id).
     pub fn visible(&self) -> Vec<usize> {
         let needle = self.filter_text().to_lowercase();
-        self.rollouts
+        let mut shown: Vec<usize> = self
+            .rollouts
             .iter()
             .enumerate()
             .filter(|(_, e)| needle.is_empty() || e.id().to_lowercase().contains(&needle))
             .map(|(i, _)| i)
-            .collect()
+            .collect();
+        if !self.order.is_empty() {
+            let rank: std::collections::HashMap<&str, usize> = self
+                .order
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i))
+                .collect();
+            shown.sort_by_key(|&i| {
+                rank.get(self.rollouts[i].id())
+                    .copied()
+                    .unwrap_or(usize::MAX)
+            });
+        }
+        shown
+    }
+
+    /// Every rollout id in the order of the sort key, at `now` (`rollouts` is kept by id,
+    /// and the sorts are stable, so ties stay in id order).
+    pub fn sorted_ids(&self) -> Vec<String> {
+        let mut entries: Vec<&Entry> = self.rollouts.iter().collect();
+        match self.sort {
+            SortKey::Id => {}
+            SortKey::Attention => entries.sort_by_cached_key(|e| self.attention(e)),
+            SortKey::Updated => entries.sort_by_key(|e| {
+                std::cmp::Reverse(e.rollout.as_ref().ok().and_then(|r| r.last_updated_at))
+            }),
+        }
+        entries.iter().map(|e| e.id().to_string()).collect()
+    }
+
+    /// What triage sees of a rollout now.
+    pub fn signals(&self, e: &Entry) -> Signals {
+        let r = e.rollout.as_ref().ok();
+        let gates = r.map_or_else(|| self.gates.clone(), |r| r.gates_in_effect(&self.gates));
+        let delay = e
+            .health
+            .latest
+            .as_ref()
+            .map(|s| s.ingestion_delay)
+            .unwrap_or_default();
+        let freshness_limit = chrono::Duration::from_std(gates.max_staleness.saturating_add(delay))
+            .unwrap_or(chrono::Duration::MAX);
+        let awaiting_confirmation = e
+            .auto
+            .as_ref()
+            .is_some_and(|a| matches!(a.decision, Some(Decision::AwaitConfirmation(_))))
+            || matches!(&self.dialog, Some(Dialog::AutoConfirm { id, .. }) if id == e.id());
+        // A silence is counted from the stage's start at the earliest: a canary that has
+        // just been given a share has not had the time to answer yet.
+        let canary_silent_since = e
+            .health
+            .canary_silent_since()
+            .map(|t| r.and_then(|r| r.stage_entered_at).map_or(t, |s| t.max(s)));
+        Signals {
+            status: r.map(|r| r.status),
+            percent: r.map_or(crate::domain::units::Percent::ZERO, |r| r.percentage),
+            verdict: e.health.verdict(),
+            rolled_back_at: e.rolled_back_at(),
+            awaiting_confirmation,
+            canary_silent_since,
+            freshness_limit,
+        }
+    }
+
+    /// Why the rollout needs attention now, if it does.
+    pub fn attention(&self, e: &Entry) -> Attention {
+        present::classify(&self.signals(e), self.now)
     }
 
     pub fn selected_entry(&self) -> Option<&Entry> {

@@ -5,6 +5,7 @@
 //! escaped, so whatever the store held stays inert on a terminal; escaping is idempotent,
 //! so a front end that escapes again changes nothing.
 
+mod attention;
 mod event;
 mod health;
 mod messages;
@@ -13,6 +14,10 @@ mod time;
 
 pub use crate::domain::text::escape;
 pub use crate::domain::units::{format_duration, format_elapsed};
+pub use attention::{
+    Attention, Signals, SortKey, classify, entry_time, last_transition, recent_rollback,
+    stage_steps,
+};
 pub use event::{event_text, field_change};
 pub use health::{
     gate_line, gate_text, gate_word, health_cell, health_line, ms, rate_pct, verdict_badge,

@@ -3,6 +3,7 @@
 
 pub mod ascii;
 mod dialogs;
+mod overview;
 pub mod terminal;
 mod views;
 mod wall;
@@ -129,6 +130,10 @@ fn draw(state: &AppState, theme: Theme, frame: &mut Frame) {
         return;
     }
     let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(state, theme, frame);
+        return;
+    }
     let banners = banner_lines(state);
     let [top, banner, body, hints, status] = Layout::vertical([
         Constraint::Length(1),
@@ -149,7 +154,7 @@ fn draw(state: &AppState, theme: Theme, frame: &mut Frame) {
         banner,
     );
     match state.screen {
-        Screen::Overview => views::overview(state, theme, frame, body),
+        Screen::Overview => overview::overview(state, theme, frame, body),
         Screen::Detail => views::detail(state, theme, frame, body),
     }
     frame.render_widget(Paragraph::new(hint_line(state, theme, hints.width)), hints);
@@ -163,6 +168,45 @@ fn draw(state: &AppState, theme: Theme, frame: &mut Frame) {
     if let Some(d) = &state.dialog {
         dialogs::dialog(state, d, theme, frame, area);
     }
+}
+
+/// The smallest screen the cockpit draws on: below it, dialogs and their inputs would be
+/// cut without a word, so the whole screen says so instead.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+/// What a too-small terminal shows: the size needed, the way out, and a rollback in
+/// progress (the keys work at any size, so its reason can still be typed and sent).
+fn too_small(state: &AppState, theme: Theme, frame: &mut Frame) {
+    let k = |c| state.keys.label(c);
+    let mut lines = vec![
+        Line::styled(
+            format!("terminal too small (need at least {MIN_WIDTH}x{MIN_HEIGHT})"),
+            theme.bad(),
+        ),
+        Line::raw(format!(
+            "{} quit · {} roll back",
+            k(Command::Quit),
+            k(Command::Rollback)
+        )),
+    ];
+    if let Some(crate::app::state::Dialog::Rollback { id, input }) = &state.dialog {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            format!("ROLL BACK {}", shown(id)),
+            theme.bad(),
+        ));
+        lines.push(Line::raw(format!("reason: {}▏", shown(input.value()))));
+        lines.push(Line::styled("Enter rolls back · Esc cancels", theme.dim()));
+    }
+    if let Some(t) = &state.toast {
+        lines.push(Line::raw(""));
+        lines.push(Line::raw(shown(&t.text).into_owned()));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        frame.area(),
+    );
 }
 
 fn title_line(state: &AppState, theme: Theme) -> Line<'static> {
@@ -257,6 +301,8 @@ fn hint_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
                 hint(Command::SetPercent, "percent"),
                 hint(Command::Filter, "filter"),
                 hint(Command::Auto, "auto"),
+                hint(Command::NextAttention, "next needing attention"),
+                hint(Command::Sort, "sort"),
             ],
             Screen::Detail if state.focus == Panel::Users => vec![
                 hint(Command::Back, "back"),

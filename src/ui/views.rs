@@ -1,9 +1,9 @@
-//! The overview table and the detail panels.
+//! The detail panels, and the drawing helpers the overview shares.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use super::Theme;
 use crate::app::state::{AppState, EVENTS_SHOWN, Entry, HistoryPoint, Panel};
@@ -35,7 +35,7 @@ pub fn error_rate_floor(gates: &crate::domain::health::GateConfig) -> f64 {
     gates.max_error_rate.unwrap_or(0.01)
 }
 
-fn series_max(values: &[Option<f64>]) -> f64 {
+pub(super) fn series_max(values: &[Option<f64>]) -> f64 {
     values
         .iter()
         .flatten()
@@ -69,7 +69,7 @@ fn spark_on_scale(tail: &[Option<f64>], max: f64) -> String {
         .collect()
 }
 
-fn block(title: String, focused: bool, theme: Theme) -> Block<'static> {
+pub(super) fn block(title: String, focused: bool, theme: Theme) -> Block<'static> {
     let title = if focused {
         format!("▸ {title} ")
     } else {
@@ -82,133 +82,12 @@ fn block(title: String, focused: bool, theme: Theme) -> Block<'static> {
         .title(Span::styled(title, style))
 }
 
-fn status_style(status: Status, theme: Theme) -> ratatui::style::Style {
+pub(super) fn status_style(status: Status, theme: Theme) -> ratatui::style::Style {
     match status {
         Status::RolledBack => theme.bad(),
         Status::Paused => theme.warn(),
         Status::Complete => theme.ok(),
         _ => ratatui::style::Style::default(),
-    }
-}
-
-pub fn overview(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
-    let visible = state.visible();
-    let filter = match (&state.filter_input, state.filter.is_empty()) {
-        (Some(input), _) => format!(" filter: {}▏", input.value()),
-        (None, false) => format!(" filter: {}", state.filter),
-        _ => String::new(),
-    };
-    let title = format!(
-        "Rollouts ({}/{}){filter}",
-        visible.len(),
-        state.rollouts.len()
-    );
-    let wide = area.width >= 100;
-    let spark_width: usize = if wide { 24 } else { 6 };
-    let spark_title = if wide { "CANARY ERR%" } else { "ERR%" };
-    // One scale for every row, so rollouts compare by bar height.
-    let err_scale = visible
-        .iter()
-        .map(|&i| {
-            let h = &state.rollouts[i].health.history;
-            let tail: Vec<Option<f64>> = h
-                .iter()
-                .skip(h.len().saturating_sub(spark_width))
-                .map(|p| p.canary_error_rate)
-                .collect();
-            series_max(&tail)
-        })
-        .fold(error_rate_floor(&state.gates), f64::max);
-    // Sized on every rollout, not just the matching ones, so columns stay put while typing.
-    let id_width = state
-        .rollouts
-        .iter()
-        .map(|e| e.id().chars().count())
-        .max()
-        .unwrap_or(2)
-        .clamp(2, 28);
-    let header = Row::new(
-        [
-            "ID",
-            "STATUS",
-            "STAGE",
-            "PCT",
-            "USERS",
-            "HEALTH",
-            spark_title,
-        ]
-        .into_iter()
-        .map(|h| Cell::from(h).style(theme.header())),
-    );
-    let rows: Vec<Row> = visible
-        .iter()
-        .map(|&i| {
-            let e = &state.rollouts[i];
-            match &e.rollout {
-                Ok(r) => {
-                    let verdict = e.health.verdict();
-                    let line = spark_error_rates(
-                        e.health.history.iter().map(|p| p.canary_error_rate),
-                        spark_width,
-                        err_scale,
-                    );
-                    Row::new(vec![
-                        Cell::from(shown(&r.id).into_owned()),
-                        Cell::from(present::status_label(r.status))
-                            .style(status_style(r.status, theme)),
-                        Cell::from(present::stage_label(r)),
-                        Cell::from(r.percentage.to_string()),
-                        Cell::from(r.canary_users.len().to_string()),
-                        Cell::from(verdict_badge(verdict)).style(theme.verdict(verdict)),
-                        Cell::from(line),
-                    ])
-                }
-                Err(err) => Row::new(vec![
-                    Cell::from(shown(e.id()).into_owned()),
-                    Cell::from("✖ ERROR").style(theme.bad()),
-                    // The field name first: at 80 columns the rest is cut (detail shows it all).
-                    Cell::from(shown(&format!("{}: {}", err.field, err.problem)).into_owned())
-                        .style(theme.bad()),
-                ]),
-            }
-        })
-        .collect();
-    let widths = [
-        Constraint::Length(id_width as u16),
-        Constraint::Length(11),
-        Constraint::Fill(1),
-        Constraint::Length(6),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Length(spark_width as u16),
-    ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block(title, true, theme))
-        .row_highlight_style(theme.selected())
-        .highlight_symbol("▶");
-    let mut ts =
-        TableState::default().with_selected((!visible.is_empty()).then_some(state.selected));
-    frame.render_stateful_widget(table, area, &mut ts);
-    let empty = if state.rollouts.is_empty() {
-        Some("No rollouts yet. Create one: rollout-tui create ID --version V".to_string())
-    } else if visible.is_empty() {
-        Some(format!(
-            "No rollout id contains '{}' ({} clears the filter)",
-            state.filter_text(),
-            state.keys.label(crate::keys::Command::Back)
-        ))
-    } else {
-        None
-    };
-    if let Some(text) = empty {
-        let inner = Rect {
-            x: area.x + 2,
-            y: area.y + 3,
-            width: area.width.saturating_sub(4),
-            height: 2,
-        };
-        frame.render_widget(Paragraph::new(text).style(theme.dim()), inner);
     }
 }
 

@@ -105,6 +105,18 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             }
             vec![]
         }
+        Command::Sort => {
+            if state.screen == Screen::Overview {
+                state.sort = state.sort.next();
+            }
+            vec![]
+        }
+        Command::NextAttention => {
+            if state.screen == Screen::Overview {
+                next_attention(state);
+            }
+            vec![]
+        }
         Command::Filter => {
             if state.screen == Screen::Overview {
                 state.filter_input = Some(Input::new(state.filter.clone()));
@@ -240,6 +252,25 @@ fn move_cursor(state: &mut AppState, step: isize) {
             let len = state.visible().len();
             state.selected = clamp(state.selected as isize + step, len);
         }
+    }
+}
+
+/// Moves the cursor to the next rollout below it that needs attention, wrapping around.
+fn next_attention(state: &mut AppState) {
+    let visible = state.visible();
+    let n = visible.len();
+    let found = (1..=n).map(|k| (state.selected + k) % n).find(|&pos| {
+        state
+            .attention(&state.rollouts[visible[pos]])
+            .needs_attention()
+    });
+    match found {
+        Some(pos) => state.selected = pos,
+        None => toast(
+            state,
+            ToastLevel::Info,
+            "no rollout needs attention".to_string(),
+        ),
     }
 }
 

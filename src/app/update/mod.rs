@@ -54,6 +54,12 @@ impl From<EngineCommand> for Effect {
 /// Applies a message; returns what the runtime should do. Sets `state.dirty` when the
 /// screen must be drawn again (messages that change nothing visible leave it alone).
 pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
+    let effects = on_msg(state, msg);
+    follow_order(state);
+    effects
+}
+
+fn on_msg(state: &mut AppState, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) if key.kind != KeyEventKind::Release => {
             state.dirty = true;
@@ -95,6 +101,20 @@ fn toast(state: &mut AppState, level: ToastLevel, text: String) {
         level,
         at: state.now,
     });
+}
+
+/// Re-sorts the overview (what changed, or the time alone, may move a rollout to another
+/// group); the cursor stays on the rollout it was on.
+fn follow_order(state: &mut AppState) {
+    let order = state.sorted_ids();
+    if order != state.order {
+        let keep = state.selected_entry().map(|e| e.id().to_string());
+        state.order = order;
+        if let Some(id) = keep {
+            select_id(state, &id);
+        }
+        state.dirty = true;
+    }
 }
 
 /// Puts the cursor on `id` if it is visible.
