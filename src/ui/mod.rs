@@ -2,6 +2,7 @@
 //! Everything reads without colour too: verdicts carry symbols and words.
 
 mod dialogs;
+mod timeline;
 mod views;
 mod wall;
 
