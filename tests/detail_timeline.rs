@@ -215,3 +215,20 @@ fn small_panels_keep_the_compact_line() {
         );
     }
 }
+
+/// A stage name another tool stored reaches the timeline escaped, in both forms.
+#[test]
+fn stage_names_are_drawn_escaped() {
+    let mut b = current_at_5();
+    b.stored.fields["plan"]["stages"][4]["name"] = serde_json::json!("beta\u{1b}[2J\u{202e}");
+    let s = open_timeline(state_with(&b), "current");
+    for (w, h) in SIZES {
+        let text = screen_text(&draw(&s, w, h));
+        assert!(!text.contains('\u{1b}'), "{w}x{h}\n{text}");
+        assert!(!text.contains('\u{202e}'), "{w}x{h}\n{text}");
+        assert!(
+            text.contains(r"beta\x1b[2J\u{202e}"),
+            "{w}x{h}: the name, escaped\n{text}"
+        );
+    }
+}
