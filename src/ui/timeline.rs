@@ -160,6 +160,11 @@ impl Timeline {
         )
     }
 
+    /// The rollout goes on past now (running, or planned and not started): now is marked.
+    fn open_ended(&self) -> bool {
+        self.running() || !self.planned.is_empty()
+    }
+
     /// Spans over a day name the date too.
     fn long(&self) -> bool {
         self.end - self.start > chrono::Duration::hours(24)
@@ -412,6 +417,10 @@ fn compact_parts(tl: &Timeline, r: &Rollout) -> Vec<(String, Part)> {
             }
         })
         .collect();
+    if tl.status == Status::Planned {
+        // Nothing has happened yet: the plan alone says what will.
+        past.clear();
+    }
     if past.len() > COMPACT_PAST {
         past.drain(..past.len() - COMPACT_PAST);
         past.insert(0, ("…".into(), Part::Past));
@@ -729,9 +738,7 @@ fn draw_steps(
         };
         label_above(&mut prints, x0, until, y, &pieces, style);
     }
-    if tl.running()
-        && let (Some(current), Some(first)) = (tl.segments.last(), tl.planned.first())
-    {
+    if let (Some(current), Some(first)) = (tl.segments.last(), tl.planned.first()) {
         // The current stage until its minimum is met.
         let y = y_of(current.percent);
         plan_h.push((col(tl.now), col(first.from), y));
@@ -772,7 +779,7 @@ fn draw_steps(
             label_above(&mut prints, last_x, until, y, &pieces, plan_style);
         }
     }
-    let now_x = tl.running().then(|| col(tl.now));
+    let now_x = tl.open_ended().then(|| col(tl.now));
     let top = f64::from(rows.saturating_sub(1));
     let canvas = Canvas::default()
         .x_bounds([0.0, f64::from(w.saturating_sub(1)).max(1.0)])
@@ -828,7 +835,7 @@ fn label_above(
 /// The axis under the step line, with a letter where each event happened and a tick at now.
 fn mark_row(tl: &Timeline, width: u16, theme: Theme) -> Line<'static> {
     let mut cells: Vec<(char, Option<MarkKind>)> = vec![('─', None); usize::from(width)];
-    if tl.running()
+    if tl.open_ended()
         && let Some(c) = cells.get_mut(usize::from(column(tl.now, tl.start, tl.end, width)))
     {
         c.0 = '┴';
@@ -868,7 +875,7 @@ fn time_row(tl: &Timeline, width: u16, theme: Theme) -> Line<'static> {
     put(0, &start);
     let end_at = width.saturating_sub(end.chars().count());
     put(end_at, &end);
-    if tl.running() {
+    if tl.open_ended() {
         let now = format!("now {}", tl.when(tl.now));
         let x = usize::from(column(tl.now, tl.start, tl.end, width as u16));
         let at = x.saturating_sub(now.chars().count() / 2);
@@ -1162,6 +1169,20 @@ mod tests {
         );
         assert!(tl.marks.is_empty());
         assert_eq!(tl.start, at("10:41"));
+    }
+
+    #[test]
+    fn a_rollout_not_started_shows_the_whole_plan_from_now() {
+        let r = rollout(json!({
+            "version": "2", "status": "planned", "rolloutPercentage": 0,
+            "plan": Plan::preset(PlanPreset::Canary).to_json(),
+        }));
+        let tl = build(&r, &[], &VecDeque::new(), at("10:00"));
+        assert_eq!(
+            compact(&tl, &r),
+            "canary users ≥10:00 → 5% ≥10:00 → 25% ≥10:10 → 50% ≥10:40 → 100% ≥11:40"
+        );
+        assert_eq!(tl.may_advance_at, None);
     }
 
     #[test]
