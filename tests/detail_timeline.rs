@@ -232,3 +232,15 @@ fn stage_names_are_drawn_escaped() {
         );
     }
 }
+
+/// A minimum another tool stored beyond the calendar draws (the plan runs off the axis).
+#[test]
+fn a_minimum_beyond_the_calendar_draws() {
+    let mut b = current_at_5();
+    b.stored.fields["plan"]["stages"][2]["minDuration"] = serde_json::json!(u64::MAX);
+    let s = open_timeline(state_with(&b), "current");
+    for (w, h) in SIZES {
+        let text = screen_text(&draw(&s, w, h));
+        assert!(text.contains("may advance in 6m00s"), "{w}x{h}\n{text}");
+    }
+}

@@ -216,6 +216,14 @@ fn stage_in(v: &Value) -> Option<usize> {
         .and_then(|i| usize::try_from(i).ok())
 }
 
+/// `d` after `t`; a duration another tool stored beyond the calendar ends it.
+fn later(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// The timeline of `r` from its audit events (any order) and health history, at `now`.
 pub fn build(
     r: &Rollout,
@@ -289,7 +297,7 @@ pub fn build(
         let mut from = now;
         if running && let Some((_, stage)) = r.stage() {
             let entered = r.stage_entered_at.or(r.started_at).unwrap_or(now);
-            let met = entered + chrono::Duration::from_std(stage.min_duration).unwrap_or_default();
+            let met = later(entered, stage.min_duration);
             may_advance_at = Some(met);
             from = met.max(now);
         }
@@ -305,7 +313,7 @@ pub fn build(
                 stage: i,
                 min: s.min_duration,
             });
-            from += chrono::Duration::from_std(s.min_duration).unwrap_or_default();
+            from = later(from, s.min_duration);
         }
     }
 
@@ -319,13 +327,13 @@ pub fn build(
         .unwrap_or(now);
     let mut end = planned
         .last()
-        .map_or(now, |p| {
-            p.from + chrono::Duration::from_std(p.min).unwrap_or_default()
-        })
+        .map_or(now, |p| later(p.from, p.min))
         .max(now);
     if !planned.is_empty() {
         // Room to show the last stage, which has no minimum of its own.
-        end += (end - start) / 12;
+        end = end
+            .checked_add_signed((end - start) / 12)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
     }
     let end = end.max(start + chrono::Duration::minutes(1));
     Timeline {
@@ -757,7 +765,7 @@ fn draw_steps(
             let min = if p.min.is_zero() {
                 String::new()
             } else {
-                present::minutes(chrono::Duration::from_std(p.min).unwrap_or_default())
+                present::format_duration(p.min)
             };
             let pieces = vec![
                 format!("≥{}", tl.when(p.from)),
@@ -1183,6 +1191,21 @@ mod tests {
             "canary users ≥10:00 → 5% ≥10:00 → 25% ≥10:10 → 50% ≥10:40 → 100% ≥11:40"
         );
         assert_eq!(tl.may_advance_at, None);
+    }
+
+    #[test]
+    fn a_minimum_beyond_the_calendar_does_not_overflow() {
+        let r = rollout(json!({
+            "version": "2", "status": "progressive", "rolloutPercentage": 5,
+            "plan": {"stages": [
+                {"name": "a", "percent": 5, "minDuration": u64::MAX},
+                {"name": "b", "percent": 100, "minDuration": u64::MAX},
+            ]},
+            "currentStage": 0, "stageEnteredAt": "2026-03-01T10:00:00Z",
+        }));
+        let tl = build(&r, &[], &VecDeque::new(), at("10:30"));
+        assert_eq!(tl.end, DateTime::<Utc>::MAX_UTC);
+        assert_eq!(column(at("10:30"), tl.start, tl.end, 80), 0);
     }
 
     #[test]
