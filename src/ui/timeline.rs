@@ -29,9 +29,10 @@ use crate::present::{self, escape as shown, verdict_badge};
 
 /// Columns left of the plots for the axis labels ("   100%┤", "  2.10%┤", " 214ms┤").
 const LABEL_WIDTH: u16 = 8;
-/// Narrower plots than this cannot hold the stage labels and the legend: the compact line
-/// is drawn instead (an 80-column screen gets the compact line).
-const MIN_PLOT_WIDTH: u16 = 82;
+/// A narrower plot has no room for the stage labels, a lower panel none for the chart with
+/// the gates below it: the compact line is drawn instead (80x24's panel is 78x17).
+const MIN_PLOT_WIDTH: u16 = 60;
+const MIN_CHART_PANEL_ROWS: u16 = 20;
 /// Rows of each metric chart at most, and at least (fewer say nothing).
 const MAX_CHART_ROWS: u16 = 8;
 const MIN_CHART_ROWS: u16 = 3;
@@ -525,10 +526,11 @@ pub fn draw(
     let room = inner.height.saturating_sub(header_rows + footer_rows);
     let levels = tl.levels(r);
     let step_rows = 2 * levels.len() as u16;
-    // The step line, its marker row, the time row and a legend row.
-    let step_block = step_rows + 3;
+    let step_legend = legend_lines(false, inner.width, theme).len() as u16;
+    // The step line, its marker row, the time row and the legend.
+    let step_block = step_rows + 2 + step_legend;
     let plot_width = inner.width.saturating_sub(LABEL_WIDTH);
-    if plot_width < MIN_PLOT_WIDTH || room < step_block {
+    if plot_width < MIN_PLOT_WIDTH || inner.height < MIN_CHART_PANEL_ROWS || room < step_block {
         let mut lines = header;
         lines.push(Line::raw(""));
         lines.push(compact_line(&tl, r, theme));
@@ -538,15 +540,22 @@ pub fn draw(
         return;
     }
     let has_history = e.health.history.iter().any(|p| p.at.is_some());
-    let spare = room - step_block;
-    // Two charts and the second legend row.
-    let chart_rows = if has_history && spare > 2 * MIN_CHART_ROWS {
-        ((spare - 1) / 2).min(MAX_CHART_ROWS)
+    let legend = legend_lines(has_history, inner.width, theme);
+    let chart_legend = legend.len() as u16 - step_legend;
+    let spare = (room - step_block).saturating_sub(chart_legend);
+    // Two charts, or none where they would be too flat to read.
+    let chart_rows = if has_history && spare >= 2 * MIN_CHART_ROWS {
+        (spare / 2).min(MAX_CHART_ROWS)
     } else {
         0
     };
-    let legend_rows = if chart_rows > 0 { 2 } else { 1 };
-    let [head, step, marks, err, p99, time, legend, foot] = Layout::vertical([
+    let legend = if chart_rows > 0 {
+        legend
+    } else {
+        legend_lines(false, inner.width, theme)
+    };
+    let legend_rows = legend.len() as u16;
+    let [head, step, marks, err, p99, time, legend_area, foot] = Layout::vertical([
         Constraint::Length(header_rows),
         Constraint::Length(step_rows),
         Constraint::Length(1),
@@ -568,7 +577,7 @@ pub fn draw(
         }
     }
     frame.render_widget(Paragraph::new(time_row(&tl, plot_width, theme)), time);
-    frame.render_widget(Paragraph::new(legend_lines(chart_rows > 0, theme)), legend);
+    frame.render_widget(Paragraph::new(legend), legend_area);
     frame.render_widget(Paragraph::new(footer).wrap(Wrap { trim: false }), foot);
 }
 
@@ -897,21 +906,43 @@ fn time_row(tl: &Timeline, width: u16, theme: Theme) -> Line<'static> {
     ])
 }
 
-fn legend_lines(charts: bool, theme: Theme) -> Vec<Line<'static>> {
-    let marks = MarkKind::ALL
-        .iter()
-        .map(|k| format!("{} {}", k.symbol(), k.word()))
-        .collect::<Vec<_>>()
-        .join("  ");
-    let mut lines = vec![Line::styled(
-        format!("━ so far  ┄ planned  │ now   {marks}"),
-        theme.dim(),
-    )];
+/// What each shape and letter means, packed into lines `width` cells wide: the step line's
+/// first, then (with the charts) the charts'.
+fn legend_lines(charts: bool, width: u16, theme: Theme) -> Vec<Line<'static>> {
+    let steps: Vec<String> = ["━ so far", "┄ planned", "│ now"]
+        .into_iter()
+        .map(String::from)
+        .chain(
+            MarkKind::ALL
+                .iter()
+                .map(|k| format!("{} {}", k.symbol(), k.word())),
+        )
+        .collect();
+    let mut lines = pack(&steps, width);
     if charts {
-        lines.push(Line::styled(
-            "· stable  ⠤ canary  ┄ gate limit",
-            theme.dim(),
-        ));
+        let items = ["· stable", "⠤ canary", "┄ gate limit"].map(String::from);
+        lines.extend(pack(&items, width));
+    }
+    lines
+        .into_iter()
+        .map(|l| Line::styled(l, theme.dim()))
+        .collect()
+}
+
+/// `items` joined by two spaces, a new line wherever the next would not fit.
+fn pack(items: &[String], width: u16) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for item in items {
+        match lines.last_mut() {
+            Some(line)
+                if Span::raw(line.as_str()).width() + 2 + Span::raw(item.as_str()).width()
+                    <= usize::from(width) =>
+            {
+                line.push_str("  ");
+                line.push_str(item);
+            }
+            _ => lines.push(item.clone()),
+        }
     }
     lines
 }
