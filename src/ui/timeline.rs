@@ -131,6 +131,8 @@ pub struct Planned {
     pub percent: Percent,
     pub stage: usize,
     pub min: Duration,
+    /// An operator must confirm before the machine advances into it.
+    pub confirm: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -313,6 +315,7 @@ pub fn build(
                 percent: s.percent,
                 stage: i,
                 min: s.min_duration,
+                confirm: s.confirm,
             });
             from = later(from, s.min_duration);
         }
@@ -780,6 +783,11 @@ fn draw_steps(
                 format!("≥{}", tl.when(p.from)),
                 min,
                 own_name(r, Some(p.stage), p.percent),
+                if p.confirm {
+                    "confirm".into()
+                } else {
+                    String::new()
+                },
             ];
             let until = if i + 1 < tl.planned.len() {
                 x1
@@ -1196,6 +1204,34 @@ mod tests {
             compact(&tl, &r),
             "canary users 10:02 → 5% 10:20 → 25% 10:41 → 50% 11:12 → 100% 11:30 ✔ complete"
         );
+    }
+
+    #[test]
+    fn a_long_history_keeps_its_newest_stages() {
+        let (r, mut events) = at_25();
+        // Set by hand back and forth between 5 % and 10 % before 25 %.
+        for (i, when) in ["10:21", "10:22", "10:23", "10:24", "10:25", "10:26"]
+            .iter()
+            .enumerate()
+        {
+            let (from, to) = if i % 2 == 0 { (5, 10) } else { (10, 5) };
+            events.insert(
+                2,
+                event(
+                    EventKind::SetPercent,
+                    when,
+                    json!({"rolloutPercentage": from}),
+                    json!({"rolloutPercentage": to}),
+                ),
+            );
+        }
+        let tl = build(&r, &events, &VecDeque::new(), at("10:55"));
+        assert_eq!(
+            compact(&tl, &r),
+            "… → 10% 10:23 → 5% 10:24 → 10% 10:25 → 5% 10:26 → [25% 10:41, 14m] → 50% ≥11:11 → 100% ≥12:11"
+        );
+        let levels: Vec<String> = tl.levels(&r).iter().map(|p| p.to_string()).collect();
+        assert_eq!(levels, ["0%", "5%", "10%", "25%", "50%", "100%"]);
     }
 
     #[test]
