@@ -531,13 +531,14 @@ fn layout_80x24_shows_the_key_facts() {
     }
     assert!(screen.contains("users: 2 canary, 1 excluded"), "{screen}");
     assert!(screen.contains("q quit"), "{screen}");
-    // The detail view: header with version, status, percentage and stage; the stages.
-    // Sorted by id, the list no longer moves as verdicts arrive: ocr-fallback is second.
+    // The detail view: header with version, status, percentage and stage; the stages on one
+    // line, the current one in brackets. Sorted by id, the list no longer moves as verdicts
+    // arrive: ocr-fallback is second.
     t.keys(&["s", "Down", "Enter"]);
     let (screen, _) = t.wait_for_all(
         &[
             "ocr-fallback v1.4.0 (stable 1.3.2)  progressive  5%  2/4 friendly",
-            "▶ 2. friendly",
+            "→ [friendly ",
             "may advance in",
         ],
         WAIT,
@@ -558,6 +559,8 @@ fn layout_200x60_shows_every_panel() {
         &[
             "current v0.1.1",
             "▸ Stages",
+            // The stage timeline's legend: the step chart is drawn.
+            "━ so far  ┄ planned",
             "Stable vs canary",
             "Canary users (2)",
             "Events (",

@@ -5,6 +5,7 @@ pub mod ascii;
 mod dialogs;
 mod overview;
 pub mod terminal;
+mod timeline;
 mod views;
 mod wall;
 

@@ -201,82 +201,15 @@ fn draw_panel(
 ) {
     let focused = panel == state.focus;
     match panel {
-        Panel::Timeline => timeline(state, e, r, focused, theme, frame, area),
+        Panel::Timeline => super::timeline::draw(state, e, r, focused, theme, frame, area),
         Panel::Health => health(state, e, focused, theme, frame, area),
         Panel::Users => users(state, r, focused, theme, frame, area),
         Panel::Events => events(state, e, focused, theme, frame, area),
     }
 }
 
-fn timeline(
-    state: &AppState,
-    e: &Entry,
-    r: &Rollout,
-    focused: bool,
-    theme: Theme,
-    frame: &mut Frame,
-    area: Rect,
-) {
-    // Why the rollout may or may not move comes first: at 80x24 the panel is short, and
-    // the lines at the bottom are the ones cut.
-    let mut lines = Vec::new();
-    if let Some(clock) = present::stage_clock(r, state.now) {
-        lines.push(Line::raw(format!(
-            "in stage {} · {}",
-            clock.in_stage, clock.countdown
-        )));
-    }
-    lines.extend(auto_lines(state, e, theme));
-    lines.push(Line::raw(""));
-    let current = r.stage().map(|(i, _)| i);
-    match &r.plan {
-        Some(plan) => {
-            for (i, s) in plan.stages.iter().enumerate() {
-                let (mark, style) = match current {
-                    Some(c) if i == c => ("▶", theme.accent()),
-                    Some(c) if i < c => ("✓", theme.dim()),
-                    _ => (" ", ratatui::style::Style::default()),
-                };
-                lines.push(Line::styled(
-                    format!("{mark} {}", present::stage_row(i, s)),
-                    style,
-                ));
-            }
-        }
-        None => lines.push(Line::styled(
-            "no plan in the document (advance adopts the default)",
-            theme.dim(),
-        )),
-    }
-    if let Some(report) = &e.health.report {
-        lines.push(Line::raw(""));
-        for g in &report.gates {
-            let text = present::gate_text(g, report.sample_taken_at);
-            lines.push(Line::from(vec![
-                Span::styled(
-                    format!("{} ", verdict_badge(Some(g.verdict))),
-                    theme.verdict(Some(g.verdict)),
-                ),
-                Span::styled(format!("{:<20} ", shown(&g.name)), theme.dim()),
-                Span::raw(text),
-            ]));
-        }
-    }
-    lines.push(Line::styled(
-        present::gates_off(r.gates.as_ref(), &state.gates),
-        theme.dim(),
-    ));
-    frame.render_widget(
-        // Gate details carry the numbers: wrap them rather than cut them.
-        Paragraph::new(lines)
-            .wrap(ratatui::widgets::Wrap { trim: false })
-            .block(block(Panel::Timeline.title().into(), focused, theme)),
-        area,
-    );
-}
-
 /// Who drives the rollout, and why the machine holds or what it did last.
-fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
+pub(super) fn auto_lines(state: &AppState, e: &Entry, theme: Theme) -> Vec<Line<'static>> {
     let until = |l: &crate::store::Lease| present::clock(l.expires_at);
     let key = state.keys.label(crate::keys::Command::Auto);
     let Some(auto) = &e.auto else {
