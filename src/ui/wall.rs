@@ -543,12 +543,14 @@ fn fit_gates(
     else {
         return all;
     };
+    let total = report.gates.len();
     let passing = report
         .gates
         .iter()
         .filter(|g| g.verdict == Verdict::Pass)
         .count();
-    let budget = room.saturating_sub(usize::from(passing > 0));
+    // One row says how many pass and how many more there are than fit.
+    let budget = room.saturating_sub(1);
     let mut lines: Vec<Line<'static>> = Vec::new();
     for (g, line) in report.gates.iter().zip(all) {
         if g.verdict != Verdict::Pass {
@@ -559,10 +561,20 @@ fn fit_gates(
             }
         }
     }
-    if passing > 0 && room > 0 {
+    let unshown = total - passing - lines.len();
+    if room > 0 {
+        let text = if unshown > 0 {
+            format!(" {passing} of {total} gates pass, {unshown} more not shown")
+        } else {
+            format!(" ✔ {passing} of {total} gates pass")
+        };
         lines.push(Line::styled(
-            format!(" ✔ {passing} of {} gates pass", report.gates.len()),
-            theme.ok(),
+            text,
+            if unshown > 0 {
+                theme.warn()
+            } else {
+                theme.ok()
+            },
         ));
     }
     lines
