@@ -347,9 +347,7 @@ fn tile(
         lines.push(Line::styled(format!(" {why}"), style));
     }
     lines.extend(stage_lines(state, r, inner.width));
-    let used = Paragraph::new(lines.clone())
-        .wrap(Wrap { trim: false })
-        .line_count(inner.width) as u16;
+    let used = rows(&lines, inner.width) as u16;
     // A stale tile's gates are old news: its why line says so instead.
     let gates = if word == WallWord::Stale {
         Vec::new()
@@ -374,15 +372,13 @@ fn tile(
         return;
     }
     lines.extend(number_lines(state, e, inner.width, theme));
-    // Tall tiles list every gate; short ones only say what is wrong (in the why line).
-    let used = Paragraph::new(lines.clone())
-        .wrap(Wrap { trim: false })
-        .line_count(inner.width);
-    let room = (inner.height as usize).saturating_sub(used);
+    // Tall tiles list every gate (after a blank row when there is one to spare); short
+    // ones the gates that do not pass and a count.
+    let mut room = (inner.height as usize).saturating_sub(rows(&lines, inner.width));
     if room > rows(&gates, inner.width) {
         lines.push(Line::raw(""));
+        room -= 1;
     }
-    let room = room.saturating_sub(usize::from(room > rows(&gates, inner.width)));
     lines.extend(fit_gates(e, gates, room, inner.width, theme));
     // Wrapped, so a long gate detail loses its tail row, never the words on the right.
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
