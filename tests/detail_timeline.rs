@@ -21,7 +21,7 @@ const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
 fn draw(state: &AppState, width: u16, height: u16) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     terminal
-        .draw(|f| render(state, Theme { color: false }, f))
+        .draw(|f| render(state, Theme::with_color(false), f))
         .expect("draw");
     terminal.backend().buffer().clone()
 }

@@ -185,10 +185,15 @@ fn wall_layout_240x67() {
 fn wall_rotates_when_tiles_do_not_fit_and_flags_stale_data() {
     let mut s = wall_state();
     let first = text(&s, 40, 14);
+    // Tiles, by their titles (the summary line above them names failing rollouts too).
     let shown = |screen: &str| {
         ["current", "search-ranking-v2", "ocr-fallback"]
             .into_iter()
-            .filter(|id| screen.contains(id))
+            .filter(|id| {
+                screen
+                    .lines()
+                    .any(|l| l.starts_with(['╭', '┏', '┌', '╔']) && l.contains(&format!(" {id} ")))
+            })
             .count()
     };
     assert_eq!(shown(&first), 1, "one tile at a time:\n{first}");

@@ -16,7 +16,7 @@ use crate::domain::units::Percent;
 use crate::keys::Keymap;
 use crate::metrics::Regression;
 use crate::ops::FieldChange;
-use crate::present::{self, Attention, Signals, SortKey};
+use crate::present::{self, Attention, Signals, SortKey, WallStatus, WallWord};
 use crate::store::LeaseState;
 use crate::store::{Lease, StoredRollout};
 
@@ -99,6 +99,8 @@ pub struct Health {
     pub latest: Option<HealthSample>,
     /// The newest sample that had both sides: stays visible, marked with its age, through outages.
     pub last_good: Option<HealthSample>,
+    /// The verdict on `last_good`: what the wall says the data said once it turns stale.
+    pub last_good_verdict: Option<Verdict>,
     pub report: Option<GateReport>,
     pub history: VecDeque<HistoryPoint>,
 }
@@ -590,15 +592,73 @@ impl AppState {
                 at(wall.last_rotate
                     + chrono::Duration::from_std(wall.rotate_every).unwrap_or_default());
             }
-            // The moment the newest data turns stale, the wall must say so.
-            if let Some(age) = self.data_age() {
-                let limit = chrono::Duration::from_std(wall.stale_after).unwrap_or_default();
-                if age <= limit {
-                    at(self.now + (limit - age) + chrono::Duration::milliseconds(1));
+            // The moment any rollout's data turns stale, its tile must say so.
+            let limit = chrono::Duration::from_std(wall.stale_after).unwrap_or_default();
+            for e in &self.rollouts {
+                if let Some(sample) = &e.health.last_good {
+                    let turns_stale = sample.taken_at + limit + chrono::Duration::milliseconds(1);
+                    if turns_stale > self.now {
+                        at(turns_stale);
+                    }
                 }
             }
         }
         next
+    }
+
+    /// What rollout `e`'s wall tile says first. Stale data (the rollout's newest good
+    /// sample, or the store while it is down, older than `stale_after`) never shows as
+    /// its old verdict: the tile says STALE and what the data said.
+    pub fn wall_status(&self, e: &Entry, stale_after: std::time::Duration) -> WallStatus {
+        let limit = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+        let Ok(r) = &e.rollout else {
+            return WallStatus::fresh(WallWord::Error);
+        };
+        let store_age = match &self.store_conn {
+            Conn::Connected => chrono::Duration::zero(),
+            Conn::Disconnected { since, .. } => self.now - *since,
+        };
+        let h = &e.health;
+        let health_age = h
+            .last_good
+            .as_ref()
+            .filter(|_| self.metrics_desc.is_some())
+            .map(|s| self.now - s.taken_at);
+        let no_traffic = r.percentage.hundredths() > 0
+            && h.last_good
+                .as_ref()
+                .and_then(|s| s.canary.as_ref())
+                .is_some_and(|c| c.requests == 0);
+        let judged = |verdict: Option<Verdict>| match verdict {
+            // A failing canary still serves its share while paused: FAIL comes first.
+            Some(Verdict::Fail) => WallWord::Fail,
+            _ if r.status == Status::Paused => WallWord::Paused,
+            _ if no_traffic => WallWord::NoTraffic,
+            Some(_) if h.last_good.is_none() => WallWord::NoData,
+            Some(Verdict::Inconclusive) => WallWord::Inconclusive,
+            Some(Verdict::Pass) => WallWord::Pass,
+            None => WallWord::NoData,
+        };
+        let stale = |was: WallWord, age: chrono::Duration| {
+            if age > limit {
+                WallStatus::stale(was, age)
+            } else {
+                WallStatus::fresh(was)
+            }
+        };
+        match r.status {
+            Status::RolledBack => stale(WallWord::RolledBack, store_age),
+            Status::Complete => stale(WallWord::Complete, store_age),
+            Status::Planned => stale(WallWord::Planned, store_age),
+            Status::Canary | Status::Progressive | Status::Paused => {
+                let age = health_age.unwrap_or_default().max(store_age);
+                if age > limit {
+                    WallStatus::stale(judged(h.last_good_verdict), age)
+                } else {
+                    WallStatus::fresh(judged(h.verdict()))
+                }
+            }
+        }
     }
 
     /// Age of the newest data on screen: the metrics' newest sample when a source is

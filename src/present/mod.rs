@@ -11,6 +11,7 @@ mod health;
 mod messages;
 mod rollout;
 mod time;
+mod wall;
 
 pub use crate::domain::text::escape;
 pub use crate::domain::units::{format_duration, format_elapsed};
@@ -29,3 +30,4 @@ pub use rollout::{
     stage_position, stage_row, status_label, user_preview,
 };
 pub use time::{ago, clock, clock_minutes, data_age, minutes, since};
+pub use wall::{StaleData, WallStatus, WallWord, wall_summary};

@@ -1085,7 +1085,7 @@ mod tests {
     use serde_json::json;
 
     fn compact(tl: &Timeline, r: &Rollout) -> String {
-        let line = compact_line(tl, r, Theme { color: false });
+        let line = compact_line(tl, r, Theme::with_color(false));
         line.spans.iter().map(|s| s.content.as_ref()).collect()
     }
 

@@ -219,6 +219,7 @@ fn on_health(state: &mut AppState, id: &str, sample: HealthSample, report: GateR
     h.history.push_back(point);
     if sample.stable.is_some() && sample.canary.is_some() {
         h.last_good = Some(sample.clone());
+        h.last_good_verdict = Some(report.verdict);
     }
     h.latest = Some(sample);
     h.report = Some(report);
