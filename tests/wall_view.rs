@@ -196,7 +196,7 @@ fn summary_of(screen: &str) -> String {
 }
 
 fn theme_name(theme: Theme) -> &'static str {
-    if theme.color { "color" } else { "no_color" }
+    if theme != NO_COLOR { "color" } else { "no_color" }
 }
 
 #[test]
