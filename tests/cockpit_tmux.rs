@@ -76,8 +76,8 @@ fn operator_flow_add_user_set_5_advance_rollback() {
     let Some((t, _)) = demo("operator_flow", 80, 24, "") else {
         return;
     };
-    // Open `current` (the first row) and its users panel.
-    t.keys(&["Enter"]);
+    // Open `current` (the first row by id) and its users panel.
+    t.keys(&["s", "Enter"]);
     t.wait_for("current v0.1.1", WAIT);
     t.keys(&["u"]);
     t.wait_for("Canary users (2)", WAIT);
@@ -116,16 +116,27 @@ fn operator_flow_add_user_set_5_advance_rollback() {
     assert_eq!(v["rolloutPercentage"], 5, "status --json after 5 %: {v}");
     assert_eq!(v["status"], "progressive", "{v}");
 
-    // 3. Advance: asks first, and writes nothing until `y`.
+    // 3. Advance right away: the 5 % stage's minimum is not served, so it asks for a
+    // reason, and writes nothing until one is given.
     t.keys(&["a"]);
-    let (screen, _) = t.wait_for_all(&["Advance current?", "y/Enter: yes"], WAIT);
+    let (screen, _) = t.wait_for_all(
+        &["OVERRIDE: Advance current?", "of bake time skipped"],
+        WAIT,
+    );
     assert!(screen.contains("to   stage 3/5 '25%' (25%)"), "{screen}");
+    t.keys(&["Enter"]);
+    t.wait_for("type why this cannot wait", WAIT);
+    t.keys(&["y"]);
+    t.wait_for("> y", WAIT);
     assert_eq!(
         t.status_json("current")["rolloutPercentage"],
         5,
-        "nothing is written before the confirmation"
+        "nothing is written without a reason"
     );
-    t.keys(&["y"]);
+    t.keys(&["BSpace"]);
+    t.type_text("demo walkthrough");
+    t.wait_for("> demo walkthrough", WAIT);
+    t.keys(&["Enter"]);
     t.wait_for("current: advanced to stage 3/5 '25%' (25%)", WAIT);
     t.wait_for("progressive  25%", WAIT);
     let v = t.status_json("current");
@@ -167,7 +178,74 @@ fn operator_flow_add_user_set_5_advance_rollback() {
         ["rollback", "advance", "set-percent", "add-users"],
         "{events}"
     );
+    let advance = &events["events"][1];
+    let reason = advance["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("override: ")
+            && reason.contains("of bake time skipped")
+            && reason.ends_with("— demo walkthrough"),
+        "{advance}"
+    );
     quit_and_check(&t, "after the operator flow");
+}
+
+/// Advancing over a failing gate needs a typed reason; the audit log records what was
+/// overridden and the gate report behind it.
+#[test]
+fn override_of_a_failing_advance_needs_a_reason_and_is_audited() {
+    let Some((t, _)) = demo("override_failing", 200, 60, "") else {
+        return;
+    };
+    t.keys(&["s", "Enter"]);
+    t.wait_for("current v0.1.1", WAIT);
+    t.keys(&["%"]);
+    t.wait_for("Set percentage of current", WAIT);
+    t.type_text("5");
+    t.keys(&["Enter"]);
+    t.wait_for("progressive  5%", WAIT);
+    // A simulated error spike in the canary: the error-rate gate fails.
+    t.keys(&["!", "1"]);
+    t.wait_for("SIMULATED FAULT", WAIT);
+    t.wait_until("the error-rate gate to fail", 2 * WAIT, |s| {
+        s.lines()
+            .any(|l| l.contains("✖ FAIL") && l.contains("error-rate"))
+    });
+    t.keys(&["a"]);
+    let (screen, _) = t.wait_for_all(&["OVERRIDE: Advance current?", "error-rate FAIL"], WAIT);
+    assert!(screen.contains("This overrides:"), "{screen}");
+    // The safe choice is the default: Enter without a reason writes nothing.
+    t.keys(&["Enter"]);
+    t.wait_for("type why this cannot wait", WAIT);
+    assert_eq!(t.status_json("current")["rolloutPercentage"], 5);
+    t.type_text("INC-7 fix must ship");
+    t.wait_for("> INC-7 fix must ship", WAIT);
+    t.keys(&["Enter"]);
+    t.wait_for(
+        "current: advanced to stage 3/5 '25%' (25%) (override recorded)",
+        WAIT,
+    );
+    let out = t.cli(&["events", "current", "--json"]);
+    let events: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let advance = &events["events"][0];
+    assert_eq!(advance["kind"], "advance", "{events}");
+    let reason = advance["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("override: ")
+            && reason.contains(" FAIL")
+            && reason.ends_with("— INC-7 fix must ship"),
+        "{advance}"
+    );
+    let gates = advance["gateReport"]["gates"]
+        .as_array()
+        .expect("a gate report");
+    assert!(
+        gates.iter().any(|g| g["verdict"] == "fail"),
+        "the report shows the failing gate: {advance}"
+    );
+    // The human-readable log says it too.
+    let text = String::from_utf8_lossy(&t.cli(&["events", "current"]).stdout).into_owned();
+    assert!(text.contains("override: "), "{text}");
+    quit_and_check(&t, "after an override");
 }
 
 /// A change made by another process shows up without a key press.

@@ -63,6 +63,13 @@ fn detail_at_5(id: &str) -> AppState {
     s
 }
 
+/// `current` at 5 % with its stage's 10 minute minimum served (11 minutes in).
+fn detail_at_5_baked(id: &str) -> AppState {
+    let mut s = detail_at_5(id);
+    tick(&mut s, t0() + mins(7));
+    s
+}
+
 fn users_panel(mut s: AppState) -> AppState {
     ch(&mut s, 'u');
     assert_eq!((s.screen, s.focus), (Screen::Detail, Panel::Users));
@@ -92,6 +99,8 @@ fn dialog_kind(s: &AppState) -> &'static str {
         "fault"
     } else if matches!(d, Some(Dialog::Conflict { .. })) {
         "conflict"
+    } else if matches!(d, Some(Dialog::Override { .. })) {
+        "override"
     } else {
         "other"
     }
@@ -306,16 +315,116 @@ fn advance_n_and_esc_cancel_without_effect() {
 }
 
 #[test]
-fn advance_with_failing_health_warns_in_the_question() {
+fn advance_with_failing_health_needs_a_typed_reason_and_records_the_override() {
     let mut s = detail("search-ranking-v2");
     ch(&mut s, 'a');
-    let Some(Dialog::Confirm { body, .. }) = &s.dialog else {
-        panic!("no confirm");
+    let Some(Dialog::Override {
+        title, body, risks, ..
+    }) = &s.dialog
+    else {
+        panic!(
+            "a failing advance must ask for a reason, got {}",
+            dialog_kind(&s)
+        );
     };
+    assert_eq!(title, "OVERRIDE: Advance search-ranking-v2?");
     assert!(
         body.iter()
             .any(|l| l.starts_with("health: FAIL: ") && l.contains("2.10 %")),
         "{body:?}"
+    );
+    assert!(risks.contains(&"error-rate FAIL".to_string()), "{risks:?}");
+    // 20 h of a 48 h minimum served.
+    assert!(
+        risks.contains(&"1d4h of bake time skipped".to_string()),
+        "{risks:?}"
+    );
+    let risks = risks.clone();
+    // The safe choice is the default: Enter without a reason and `y` do not advance.
+    assert!(press(&mut s, KeyCode::Enter).is_empty());
+    assert_eq!(dialog_kind(&s), "override");
+    assert_eq!(
+        problem(&s).as_deref(),
+        Some("type why this cannot wait, or Esc to stay")
+    );
+    assert!(
+        ch(&mut s, 'y').is_empty(),
+        "y is typed, it does not confirm"
+    );
+    assert_eq!(s.pending_writes, 0);
+    // Esc stays.
+    let mut cancelled = s.clone();
+    assert!(press(&mut cancelled, KeyCode::Esc).is_empty());
+    assert!(cancelled.dialog.is_none());
+    assert_eq!(cancelled.pending_writes, 0);
+    // A control character in the reason is refused as it is typed.
+    let mut hostile = s.clone();
+    type_text(&mut hostile, "\u{1b}[2J");
+    assert!(press(&mut hostile, KeyCode::Enter).is_empty());
+    assert!(problem(&hostile).unwrap().contains("control character"));
+    // A reason performs the advance as an override carrying the gate report seen.
+    type_text(&mut s, "es, hotfix for INC-42");
+    let report = s
+        .entry("search-ranking-v2")
+        .unwrap()
+        .health
+        .report
+        .as_ref()
+        .unwrap()
+        .to_json();
+    let expected = perform(
+        &s,
+        "search-ranking-v2",
+        Action::Overridden {
+            action: Box::new(Action::Advance),
+            risks,
+            reason: "yes, hotfix for INC-42".into(),
+            gate_report: Some(report),
+        },
+    );
+    assert_eq!(press(&mut s, KeyCode::Enter), expected);
+    assert!(s.dialog.is_none());
+    assert_eq!(s.pending_writes, 1);
+}
+
+#[test]
+fn a_healthy_advance_after_its_bake_time_stays_one_key_and_a_confirmation() {
+    let mut s = detail_at_5_baked("current");
+    ch(&mut s, 'a');
+    assert_eq!(dialog_kind(&s), "confirm");
+    assert_eq!(ch(&mut s, 'y'), perform(&s, "current", Action::Advance));
+}
+
+#[test]
+fn raising_the_percentage_during_bake_time_needs_a_reason_lowering_does_not() {
+    let mut s = detail_at_5("current");
+    assert!(set_percent(&mut s, "10").is_empty());
+    let Some(Dialog::Override { title, risks, .. }) = &s.dialog else {
+        panic!(
+            "raising in bake time must ask for a reason, got {}",
+            dialog_kind(&s)
+        );
+    };
+    assert_eq!(title, "OVERRIDE: Set current to 10%?");
+    assert_eq!(risks, &vec!["6m00s of bake time skipped".to_string()]);
+    let mut s = detail_at_5("current");
+    assert_eq!(
+        set_percent(&mut s, "1"),
+        perform(&s, "current", Action::SetPercent(pct("1")))
+    );
+}
+
+#[test]
+fn promote_over_an_inconclusive_canary_asks_for_a_reason_instead_of_the_id() {
+    let mut s = detail("ocr-fallback");
+    ch(&mut s, 'P');
+    let Some(Dialog::Override { risks, action, .. }) = &s.dialog else {
+        panic!("got {}", dialog_kind(&s));
+    };
+    assert_eq!(action, &Action::Promote);
+    assert!(
+        risks.iter().any(|r| r.ends_with("inconclusive")),
+        "{risks:?}"
     );
 }
 
@@ -341,7 +450,7 @@ fn percent_5_from_0_performs_at_once() {
 
 #[test]
 fn percent_jump_over_25_points_asks_first() {
-    let mut s = detail_at_5("current");
+    let mut s = detail_at_5_baked("current");
     assert!(set_percent(&mut s, "50").is_empty());
     let Some(Dialog::Confirm { title, body, .. }) = &s.dialog else {
         panic!("a 45-point jump should ask, got {}", dialog_kind(&s));
@@ -362,7 +471,7 @@ fn percent_jump_over_25_points_asks_first() {
 
 #[test]
 fn percent_jump_of_exactly_25_points_does_not_ask() {
-    let mut s = detail_at_5("current");
+    let mut s = detail_at_5_baked("current");
     assert_eq!(
         set_percent(&mut s, "30"),
         perform(&s, "current", Action::SetPercent(pct("30")))
@@ -384,7 +493,7 @@ fn percent_100_asks_first_even_from_a_small_jump() {
     assert!(s.dialog.is_none());
 
     // 80 % -> 100 % is 20 points, and still asks.
-    let mut s = detail_at_5("current");
+    let mut s = detail_at_5_baked("current");
     set_percent(&mut s, "30");
     let stored = {
         let mut b = current_at_5().stored;
@@ -896,12 +1005,14 @@ fn conflict_opens_a_dialog_and_r_asks_again_for_a_relative_advance() {
     assert!(ch(&mut s, 'y').is_empty());
     assert_eq!(dialog_kind(&s), "conflict");
     // Advance is relative: redo asks again, showing the move it would make now
-    // (someone else already went 0 % -> 5 %, so this one is 5 % -> 25 %).
+    // (someone else already went 0 % -> 5 %, so this one is 5 % -> 25 %). The 5 % stage's
+    // minimum has not been served since, so asking again means asking for a reason.
     assert!(ch(&mut s, 'r').is_empty());
-    let Some(Dialog::Confirm {
+    let Some(Dialog::Override {
         title,
         body,
         action,
+        risks,
         ..
     }) = &s.dialog
     else {
@@ -912,14 +1023,34 @@ fn conflict_opens_a_dialog_and_r_asks_again_for_a_relative_advance() {
     };
     assert_eq!(
         (title.as_str(), action),
-        ("Advance current?", &Action::Advance)
+        ("OVERRIDE: Advance current?", &Action::Advance)
     );
+    assert!(risks[0].ends_with("of bake time skipped"), "{risks:?}");
+    let risks = risks.clone();
     assert!(
         body[0].contains("(5%)") && body[1].contains("(25%)"),
         "{body:?}"
     );
     assert_eq!(s.pending_writes, 0);
-    assert_eq!(ch(&mut s, 'y'), perform(&s, "current", Action::Advance));
+    type_text(&mut s, "second opinion");
+    let gate_report = s
+        .entry("current")
+        .unwrap()
+        .health
+        .report
+        .as_ref()
+        .map(|r| r.to_json());
+    let expected = perform(
+        &s,
+        "current",
+        Action::Overridden {
+            action: Box::new(Action::Advance),
+            risks,
+            reason: "second opinion".into(),
+            gate_report,
+        },
+    );
+    assert_eq!(press(&mut s, KeyCode::Enter), expected);
     assert_eq!(s.pending_writes, 1);
 }
 

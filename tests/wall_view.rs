@@ -196,7 +196,11 @@ fn summary_of(screen: &str) -> String {
 }
 
 fn theme_name(theme: Theme) -> &'static str {
-    if theme != NO_COLOR { "color" } else { "no_color" }
+    if theme != NO_COLOR {
+        "color"
+    } else {
+        "no_color"
+    }
 }
 
 #[test]

@@ -923,6 +923,41 @@ mod tests {
     }
 
     #[test]
+    fn an_override_records_what_it_overrode_and_the_gate_report() {
+        let plan = Plan::preset(super::super::rollout::PlanPreset::Canary);
+        let (r, f) = rollout_with(vec![], vec![]);
+        let plain = apply(&r, &f, &Action::Advance, ctx(&plan)).unwrap();
+        let report = serde_json::json!({ "verdict": "fail" });
+        let overridden = |reason: &str| Action::Overridden {
+            action: Box::new(Action::Advance),
+            risks: vec![
+                "p99-vs-stable FAIL".into(),
+                "9m of bake time skipped".into(),
+            ],
+            reason: reason.into(),
+            gate_report: Some(report.clone()),
+        };
+        let t = apply(&r, &f, &overridden("  hotfix INC-9 "), ctx(&plan)).unwrap();
+        assert_eq!(t.patch, plain.patch, "the move itself is unchanged");
+        assert_eq!(t.event.kind, EventKind::Advance);
+        assert_eq!(
+            t.event.reason.as_deref(),
+            Some("override: p99-vs-stable FAIL, 9m of bake time skipped — hotfix INC-9")
+        );
+        assert_eq!(t.event.gate_report, Some(report.clone()));
+        assert!(t.summary.ends_with("(override recorded)"), "{}", t.summary);
+        for bad in ["", "  ", "a\u{7}b"] {
+            assert!(
+                matches!(
+                    apply(&r, &f, &overridden(bad), ctx(&plan)),
+                    Err(ActionError::Invalid(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn thousands_of_keys_on_a_100k_list_are_checked_one_by_one() {
         let plan = Plan::preset(super::super::rollout::PlanPreset::Canary);
         let list: Vec<String> = (0..100_000)
