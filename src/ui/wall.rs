@@ -631,13 +631,22 @@ fn chart(
     frame: &mut Frame,
     area: Rect,
 ) {
-    let mut stable = Vec::new();
-    let mut canary = Vec::new();
+    // One point per finished minute (its newest sample), at whole minutes before the current
+    // one: the picture moves once a minute rather than with every sample, which keeps an idle
+    // wall's output small, and the gap after the newest point still shows how old it is.
+    let this_minute = state.now.timestamp().div_euclid(60);
+    let mut per_minute = std::collections::BTreeMap::new();
     for p in &e.health.history {
         let Some(at) = p.at else { continue };
-        // Minutes before now, so the gap after the newest point shows how old it is.
-        let x = (at - state.now).num_seconds() as f64 / 60.0;
-        let (s, c) = (spec.pick)(p);
+        let minute = at.timestamp().div_euclid(60);
+        if minute < this_minute {
+            per_minute.insert(minute, (spec.pick)(p));
+        }
+    }
+    let mut stable = Vec::new();
+    let mut canary = Vec::new();
+    for (minute, (s, c)) in per_minute {
+        let x = (minute - this_minute) as f64;
         stable.extend(s.filter(|v| v.is_finite()).map(|v| (x, v)));
         canary.extend(c.filter(|v| v.is_finite()).map(|v| (x, v)));
     }
