@@ -132,7 +132,7 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
     };
     // A long rollback or pause reason wraps (up to a third of the screen; the event's own
     // view has all of it) rather than running off the edge.
-    let header = Paragraph::new(header_line(r, theme)).wrap(Wrap { trim: true });
+    let header = Paragraph::new(header_line(r, theme)).wrap(Wrap { trim: false });
     let header_rows = (header.line_count(area.width) as u16).clamp(1, (area.height / 3).max(1));
     let [head, body] =
         Layout::vertical([Constraint::Length(header_rows), Constraint::Min(3)]).areas(area);
