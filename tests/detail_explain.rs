@@ -13,6 +13,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use rollout_tui::app::state::{AppState, EventView, Panel, Screen};
 use rollout_tui::domain::actions::Action;
+use rollout_tui::domain::event::EventKind;
 use rollout_tui::domain::health::{GateConfig, HealthSample, evaluate};
 use rollout_tui::domain::rollout::PlanPreset;
 use rollout_tui::ui::{Theme, render};
@@ -128,17 +129,39 @@ fn enter_opens_the_event_and_esc_returns_to_the_events() {
     press(&mut s, KeyCode::Down);
     let effects = press(&mut s, KeyCode::Enter);
     assert!(effects.is_empty(), "opening an event writes nothing");
-    assert_eq!(s.event_view, Some(EventView { index: 1, scroll: 0 }));
     assert_eq!(
-        s.open_event().map(|e| e.kind.as_str()),
-        Some("advance"),
+        s.event_view,
+        Some(EventView {
+            at: t0() - mins(30),
+            kind: EventKind::Advance,
+            scroll: 0
+        })
+    );
+    assert_eq!(
+        s.open_event().map(|(i, e)| (i, e.kind)),
+        Some((1, EventKind::Advance)),
         "the second event, the override, is open"
     );
     press(&mut s, KeyCode::Down);
     press(&mut s, KeyCode::Down);
-    assert_eq!(s.event_view.map(|v| v.scroll), Some(2), "arrows scroll the text");
+    assert_eq!(
+        s.event_view.map(|v| v.scroll),
+        Some(2),
+        "arrows scroll the text"
+    );
     press(&mut s, KeyCode::Up);
     assert_eq!(s.event_view.map(|v| v.scroll), Some(1));
+    // A newer event arriving meanwhile does not change what is open.
+    let mut newer = auto_rolled_back();
+    let mut note = newer.events[0].clone();
+    note.at = t0() - mins(1);
+    note.kind = EventKind::Decision;
+    newer.events.insert(0, note);
+    add(&mut s, &newer);
+    assert_eq!(
+        s.open_event().map(|(i, e)| (i, e.kind)),
+        Some((2, EventKind::Advance))
+    );
     press(&mut s, KeyCode::Esc);
     assert_eq!(s.event_view, None, "Esc closes the event");
     assert_eq!(s.screen, Screen::Detail, "... and stays in the detail view");
@@ -161,7 +184,10 @@ fn event_detail_of_a_driver_rollback() {
     snap("event_detail_auto_rollback", &s);
     let small = screen_text(&draw(&s, 80, 24));
     assert!(small.contains(AUTO), "{small}");
-    assert!(small.contains("2026-03-01 08:54:00 UTC (6m00s ago)"), "{small}");
+    assert!(
+        small.contains("2026-03-01 08:54:00 UTC (6m00s ago)"),
+        "{small}"
+    );
     assert!(small.contains("↓"), "the cut says there is more: {small}");
     // Scrolled to the end, the end of the reason and the gates are there to read.
     for _ in 0..40 {
@@ -230,7 +256,7 @@ fn the_last_automatic_decision_stays_as_a_card_until_dismissed() {
     // ... and per event: a newer decision brings the card back.
     let mut newer = auto_rolled_back();
     let mut decision = newer.events[0].clone();
-    decision.kind = rollout_tui::domain::event::EventKind::Decision;
+    decision.kind = EventKind::Decision;
     decision.at = t0() - mins(1);
     decision.reason = Some("operator declined stage 2: holding".into());
     newer.events.insert(0, decision);
@@ -245,7 +271,9 @@ fn dismissing_without_a_card_says_so() {
     ch(&mut s, 'c');
     assert!(s.dismissed_cards.is_empty());
     assert!(
-        s.toast.as_ref().is_some_and(|t| t.text.contains("no automatic decision")),
+        s.toast
+            .as_ref()
+            .is_some_and(|t| t.text.contains("no automatic decision")),
         "{:?}",
         s.toast
     );
@@ -262,7 +290,10 @@ fn a_long_rollback_reason_wraps_in_the_header() {
     let wide = screen_text(&draw(&s, 200, 60));
     assert!(wide.contains("END-OF-REASON"), "{wide}");
     let small = screen_text(&draw(&s, 80, 24));
-    assert!(small.contains("INC-4127"), "the reason wraps onto more lines: {small}");
+    assert!(
+        small.contains("INC-4127"),
+        "the reason wraps onto more lines: {small}"
+    );
 }
 
 /// `search-ranking-v2` halted by the driver two minutes ago: its card and the failing
@@ -296,11 +327,16 @@ fn a_cut_gates_list_puts_failing_first_and_says_how_much_is_below() {
     snap("gates_cut_failing_first", &s);
     let small = screen_text(&draw(&s, 80, 24));
     assert!(small.contains("AUTO HALT"), "{small}");
-    let fail = small.find("✖ FAIL error-rate ").expect("a failing gate is on screen");
+    let fail = small
+        .find("✖ FAIL error-rate ")
+        .expect("a failing gate is on screen");
     if let Some(pass) = small.find("✔ pass freshness") {
         assert!(fail < pass, "failing gates come first: {small}");
     }
-    assert!(small.contains(" more ┘"), "the cut says how much is below: {small}");
+    assert!(
+        small.contains(" more ┘"),
+        "the cut says how much is below: {small}"
+    );
 }
 
 #[test]
@@ -318,4 +354,28 @@ fn a_source_error_shared_by_gates_is_shown_once() {
         1,
         "the error is not repeated per gate: {wide}"
     );
+}
+
+#[test]
+fn a_cut_users_list_says_how_many_more() {
+    let mut s = empty_state();
+    add(&mut s, &huge_canary());
+    let s = open_on(s, "huge-canary", Panel::Users);
+    let small = screen_text(&draw(&s, 80, 24));
+    let cut = small
+        .lines()
+        .find_map(|l| {
+            l.split("↓ ")
+                .nth(1)?
+                .split(" more")
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no ↓ N more:\n{small}"));
+    let shown = small
+        .lines()
+        .filter(|l| l.starts_with("│▶ ") || l.starts_with("│  "))
+        .count();
+    assert_eq!(cut + shown, 10_000, "{small}");
 }

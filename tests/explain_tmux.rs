@@ -45,7 +45,10 @@ fn a_long_rollback_reason_is_readable_through_the_event_view_at_80x24() {
     t.wait_for("rollback      ", WAIT);
     t.keys(&["Enter"]);
     let first = t.wait_for("kind:   rollback", WAIT);
-    assert!(first.contains(" more "), "the event is cut and says so:\n{first}");
+    assert!(
+        first.contains(" more "),
+        "the event is cut and says so:\n{first}"
+    );
 
     // Scroll one line at a time to the end, keeping every screen.
     let mut screens = vec![first];

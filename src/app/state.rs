@@ -42,8 +42,10 @@ pub enum Screen {
 /// One audit event opened from the events panel, read in full (Esc returns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventView {
-    /// Index into the selected rollout's events (newest first).
-    pub index: usize,
+    /// The event, by its time and kind: a newer event arriving while it is read shifts
+    /// the list, not what is open.
+    pub at: DateTime<Utc>,
+    pub kind: crate::domain::event::EventKind,
     /// Wrapped lines scrolled past (the view clamps it to what there is).
     pub scroll: usize,
 }
@@ -566,10 +568,14 @@ impl AppState {
         }
     }
 
-    /// The event open in full, if it is still loaded.
-    pub fn open_event(&self) -> Option<&Event> {
+    /// The event open in full and its place in the list, if it is still loaded.
+    pub fn open_event(&self) -> Option<(usize, &Event)> {
         let view = self.event_view?;
-        self.selected_entry()?.events.get(view.index)
+        self.selected_entry()?
+            .events
+            .iter()
+            .enumerate()
+            .find(|(_, ev)| ev.at == view.at && ev.kind == view.kind)
     }
 
     pub fn selected_entry(&self) -> Option<&Entry> {

@@ -174,7 +174,10 @@ pub fn event_detail(e: &Event, now: DateTime<Utc>) -> Vec<String> {
             }
         }
         // An older or foreign shape: shown as stored rather than hidden.
-        Err(_) => lines.push(format!("gate report (as stored): {}", escape(&raw.to_string()))),
+        Err(_) => lines.push(format!(
+            "gate report (as stored): {}",
+            escape(&raw.to_string())
+        )),
     }
     lines
 }
@@ -253,6 +256,80 @@ mod tests {
         assert_eq!(
             field_change("version", &json!("1"), &json!("2\u{202e}")),
             "version \"1\" -> \"2\\u{202e}\""
+        );
+    }
+
+    fn gate(name: &str, verdict: Verdict, detail: &str) -> GateResult {
+        GateResult {
+            name: name.into(),
+            verdict,
+            detail: detail.into(),
+            observed: None,
+            threshold: None,
+            severe: false,
+            failing_since: None,
+            sustained: false,
+            required_for: std::time::Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn gates_read_failing_first_and_a_shared_text_once() {
+        let gates = [
+            gate("freshness", Verdict::Pass, "fresh"),
+            gate("min-requests", Verdict::Inconclusive, "no data: refused"),
+            gate("error-rate", Verdict::Fail, "2 % > 1 %"),
+            gate("p99", Verdict::Inconclusive, "no data: refused"),
+        ];
+        let grouped = grouped_gates(&gates, chrono::DateTime::UNIX_EPOCH);
+        assert_eq!(
+            grouped,
+            vec![
+                (Verdict::Fail, "error-rate".into(), "2 % > 1 %".into()),
+                (
+                    Verdict::Inconclusive,
+                    "min-requests, p99".into(),
+                    "no data: refused".into()
+                ),
+                (Verdict::Pass, "freshness".into(), "fresh".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_event_in_full_has_every_field_the_reason_and_the_gates() {
+        let mut e = event(
+            json!({"status": "progressive", "rollbackReason": null}),
+            json!({"status": "rolled-back", "rollbackReason": "spike", "rolledBackAt": "2026"}),
+            Some("spike\u{1b}[2J"),
+        );
+        e.actor = "auto:host".into();
+        let mut failing = gate("error-rate", Verdict::Fail, "2 % > 1 %");
+        failing.observed = Some(0.02);
+        failing.threshold = Some(0.01);
+        let report = GateReport {
+            evaluated_at: e.at,
+            sample_taken_at: e.at,
+            gates: vec![gate("freshness", Verdict::Pass, "fresh"), failing],
+            verdict: Verdict::Fail,
+        };
+        e.gate_report = Some(report.to_json());
+        let now = e.at + chrono::Duration::minutes(3);
+        let text = event_detail(&e, now).join("\n");
+        for needle in [
+            "by:     auto:host (auto-progression)",
+            "when:   1970-01-01 00:00:00 UTC (3m00s ago)",
+            r#"  status "progressive" -> "rolled-back""#,
+            r#"  rolledBackAt null -> "2026""#,
+            r"reason: spike\x1b[2J",
+            "gate report: FAIL",
+            "  ✖ FAIL error-rate: 2 % > 1 %\n      observed 0.02 vs threshold 0.01",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        assert!(
+            text.find("error-rate").unwrap() < text.find("freshness").unwrap(),
+            "{text}"
         );
     }
 }

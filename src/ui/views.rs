@@ -9,8 +9,8 @@ use super::Theme;
 use crate::app::state::{AppState, EVENTS_SHOWN, Entry, HistoryPoint, Panel};
 use crate::domain::actions::UserList;
 use crate::domain::event::Event;
-use crate::domain::health::Verdict;
 use crate::domain::health::SideStats;
+use crate::domain::health::Verdict;
 use crate::domain::rollout::{Rollout, Status};
 use crate::present::{self, escape as shown, format_duration, ms, rate_pct, verdict_badge};
 use crate::store::LeaseState;
@@ -137,8 +137,8 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
     let [head, body] =
         Layout::vertical([Constraint::Length(header_rows), Constraint::Min(3)]).areas(area);
     frame.render_widget(header, head);
-    if let Some(ev) = state.open_event() {
-        event_view(state, entry, ev, theme, frame, body);
+    if let Some((index, ev)) = state.open_event() {
+        event_view(state, entry, (index, ev), theme, frame, body);
         return;
     }
     let body = match state.decision_card(entry) {
@@ -194,7 +194,10 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
 fn verdict_styled(text: String, theme: Theme) -> Line<'static> {
     let verdict = [Verdict::Fail, Verdict::Inconclusive, Verdict::Pass]
         .into_iter()
-        .find(|v| text.trim_start().starts_with(present::verdict_badge(Some(*v))));
+        .find(|v| {
+            text.trim_start()
+                .starts_with(present::verdict_badge(Some(*v)))
+        });
     match verdict {
         Some(v) => Line::styled(text, theme.verdict(Some(v))),
         None => Line::raw(text),
@@ -231,14 +234,19 @@ fn decision_card(
         }
         if passing > 0 {
             lines.push(Line::styled(
-                format!("{} {passing} other gate(s)", present::verdict_badge(Some(Verdict::Pass))),
+                format!(
+                    "{} {passing} other gate(s)",
+                    present::verdict_badge(Some(Verdict::Pass))
+                ),
                 theme.ok(),
             ));
         }
     }
     lines.push(Line::raw(format!(
         "why: {}",
-        ev.reason.as_deref().map_or("(no reason recorded)".into(), shown)
+        ev.reason
+            .as_deref()
+            .map_or("(no reason recorded)".into(), shown)
     )));
     let title = format!(
         "AUTO {} · {} UTC ({}) · {}",
@@ -268,8 +276,15 @@ fn decision_card(
 }
 
 /// One event in full: wrapped, scrollable, with the gate report behind it.
-fn event_view(state: &AppState, e: &Entry, ev: &Event, theme: Theme, frame: &mut Frame, area: Rect) {
-    let view = state.event_view.unwrap_or(crate::app::state::EventView { index: 0, scroll: 0 });
+fn event_view(
+    state: &AppState,
+    e: &Entry,
+    (index, ev): (usize, &Event),
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let scroll = state.event_view.map_or(0, |v| v.scroll);
     let key = |c| state.keys.label(c);
     let lines: Vec<Line> = present::event_detail(ev, state.now)
         .into_iter()
@@ -277,7 +292,7 @@ fn event_view(state: &AppState, e: &Entry, ev: &Event, theme: Theme, frame: &mut
         .collect();
     let title = format!(
         "Event {} of {} · {} back · {}/{} scroll",
-        view.index + 1,
+        index + 1,
         e.events.len().min(EVENTS_SHOWN),
         key(crate::keys::Command::Back),
         key(crate::keys::Command::Up),
@@ -287,7 +302,7 @@ fn event_view(state: &AppState, e: &Entry, ev: &Event, theme: Theme, frame: &mut
     let inner = block(String::new(), true, theme).inner(area);
     let total = paragraph.line_count(inner.width);
     let height = inner.height as usize;
-    let scroll = view.scroll.min(total.saturating_sub(height));
+    let scroll = scroll.min(total.saturating_sub(height));
     let hidden = total.saturating_sub(scroll + height);
     let mut b = more_below(block(title, true, theme), hidden, theme);
     if scroll > 0 {
@@ -692,7 +707,10 @@ fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
     let b = if focused {
         b.title_bottom(
             Line::styled(
-                format!(" {}: open in full ", state.keys.label(crate::keys::Command::Open)),
+                format!(
+                    " {}: open in full ",
+                    state.keys.label(crate::keys::Command::Open)
+                ),
                 theme.dim(),
             )
             .left_aligned(),
@@ -700,7 +718,10 @@ fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
     } else {
         b
     };
-    frame.render_widget(Paragraph::new(lines).block(more_below(b, hidden, theme)), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(more_below(b, hidden, theme)),
+        area,
+    );
 }
 
 #[cfg(test)]

@@ -87,16 +87,15 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             vec![]
         }
         Command::Open => {
-            if state.screen == Screen::Detail
-                && state.focus == Panel::Events
-                && state
+            if state.screen == Screen::Detail && state.focus == Panel::Events {
+                state.event_view = state
                     .selected_entry()
-                    .is_some_and(|e| state.event_offset < e.events.len())
-            {
-                state.event_view = Some(EventView {
-                    index: state.event_offset,
-                    scroll: 0,
-                });
+                    .and_then(|e| e.events.get(state.event_offset))
+                    .map(|ev| EventView {
+                        at: ev.at,
+                        kind: ev.kind,
+                        scroll: 0,
+                    });
                 return vec![];
             }
             if state.screen == Screen::Overview
@@ -245,7 +244,7 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
 /// Quitting, help and rollback stay reachable (`None` lets them through); the rest would
 /// act on a rollout the operator is not looking at, so they do nothing here.
 fn event_view_key(state: &mut AppState, command: Command) -> Option<Vec<Effect>> {
-    let lines = state.open_event().map_or(0, |ev| {
+    let lines = state.open_event().map_or(0, |(_, ev)| {
         // An upper bound of the wrapped lines for any view at least 40 columns wide (the
         // smallest cockpit is wider); the view clamps to what its width really needs.
         present::event_detail(ev, state.now)
