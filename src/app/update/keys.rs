@@ -57,10 +57,12 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     let Some(command) = command else {
         return vec![];
     };
-    if state.event_view.is_some() && state.screen == Screen::Detail {
-        if let Some(effects) = event_view_key(state, command) {
-            return effects;
-        }
+    // Only while the event is still there to read: otherwise the keys act as usual.
+    if state.screen == Screen::Detail
+        && state.open_event().is_some()
+        && let Some(effects) = event_view_key(state, command)
+    {
+        return effects;
     }
     match command {
         Command::Quit => {
