@@ -589,7 +589,7 @@ fn help_lists_every_command_at_200x60() {
     assert!(text.contains("ctrl-c always quits"), "\n{text}");
 }
 
-/// At 80x24 the help overlay has two columns for 24 commands, a blank and a footer.
+/// At 80x24 the help overlay has two columns for 25 commands, a blank and a footer.
 #[test]
 fn help_lists_every_command_at_80x24() {
     let (missing, text) = help_missing(80, 24);

@@ -39,6 +39,17 @@ pub enum Screen {
     Detail,
 }
 
+/// One audit event opened from the events panel, read in full (Esc returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventView {
+    /// The event, by its time and kind: a newer event arriving while it is read shifts
+    /// the list, not what is open.
+    pub at: DateTime<Utc>,
+    pub kind: crate::domain::event::EventKind,
+    /// Wrapped lines scrolled past (the view clamps it to what there is).
+    pub scroll: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Panel {
     Timeline,
@@ -164,6 +175,14 @@ impl Entry {
             .get(crate::domain::rollout::field::ROLLED_BACK_AT)
             .and_then(|v| crate::domain::rollout::parse_time(v).ok())
             .or_else(|| self.rollout.as_ref().ok()?.last_updated_at)
+    }
+
+    /// The newest decision auto-progression recorded with its evidence (a halt, a
+    /// rollback, an advance, a held or proposed move): the event carries the gate report.
+    pub fn last_auto_decision(&self) -> Option<&Event> {
+        self.events
+            .iter()
+            .find(|ev| present::is_automatic(ev) && ev.gate_report.is_some())
     }
 
     /// When the rollout was last paused, from its audit log (a pause stores no time).
@@ -351,6 +370,11 @@ pub struct AppState {
     pub user_list: UserList,
     pub user_cursor: usize,
     pub event_offset: usize,
+    /// Some while one event is open in full.
+    pub event_view: Option<EventView>,
+    /// Per rollout, the time of the automatic decision whose card the operator dismissed:
+    /// a newer decision brings the card back.
+    pub dismissed_cards: std::collections::BTreeMap<String, DateTime<Utc>>,
     pub dialog: Option<Dialog>,
     /// The rollout as it was when the open dialog opened (see `update::open_dialog`).
     pub dialog_seen: Option<StoredRollout>,
@@ -404,6 +428,8 @@ impl AppState {
             user_list: UserList::Canary,
             user_cursor: 0,
             event_offset: 0,
+            event_view: None,
+            dismissed_cards: Default::default(),
             dialog: None,
             dialog_seen: None,
             clock_rate: 1.0,
@@ -531,6 +557,25 @@ impl AppState {
     /// Why the rollout needs attention now, if it does.
     pub fn attention(&self, e: &Entry) -> Attention {
         present::classify(&self.signals(e), self.now)
+    }
+
+    /// The automatic decision whose evidence stays on `e`'s detail view until dismissed.
+    pub fn decision_card<'a>(&self, e: &'a Entry) -> Option<&'a Event> {
+        let ev = e.last_auto_decision()?;
+        match self.dismissed_cards.get(e.id()) {
+            Some(dismissed) if *dismissed >= ev.at => None,
+            _ => Some(ev),
+        }
+    }
+
+    /// The event open in full and its place in the list, if it is still loaded.
+    pub fn open_event(&self) -> Option<(usize, &Event)> {
+        let view = self.event_view?;
+        self.selected_entry()?
+            .events
+            .iter()
+            .enumerate()
+            .find(|(_, ev)| ev.at == view.at && ev.kind == view.kind)
     }
 
     pub fn selected_entry(&self) -> Option<&Entry> {

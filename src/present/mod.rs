@@ -19,7 +19,10 @@ pub use attention::{
     Attention, Signals, SortKey, classify, entry_time, last_transition, recent_rollback,
     stage_steps,
 };
-pub use event::{event_text, field_change};
+pub use event::{
+    decision_word, event_detail, event_text, field_change, gates_by_severity, grouped_gates,
+    is_automatic,
+};
 pub use health::{
     gate_line, gate_text, gate_word, health_cell, health_line, ms, rate_pct, verdict_badge,
     verdict_word,

@@ -516,7 +516,6 @@ pub fn draw(
 ) {
     let b = block(Panel::Timeline.title().into(), focused, theme);
     let inner = b.inner(area);
-    frame.render_widget(b, area);
     let tl = build(r, &e.events, &e.health.history, state.now);
     let header = header_lines(state, e, r, &tl, theme);
     let footer = gate_lines(state, e, r, theme);
@@ -539,9 +538,12 @@ pub fn draw(
         lines.push(compact_line(&tl, r, theme));
         lines.push(Line::raw(""));
         lines.extend(footer);
+        let hidden = rows(&lines).saturating_sub(inner.height);
+        frame.render_widget(super::views::more_below(b, hidden.into(), theme), area);
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         return;
     }
+    frame.render_widget(b, area);
     let has_history = e.health.history.iter().any(|p| p.at.is_some());
     let legend = legend_lines(has_history, inner.width, theme);
     let chart_legend = legend.len() as u16 - step_legend;
@@ -618,14 +620,15 @@ fn header_lines(
 fn gate_lines(state: &AppState, e: &Entry, r: &Rollout, theme: Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     if let Some(report) = &e.health.report {
-        for g in &report.gates {
-            let text = present::gate_text(g, report.sample_taken_at);
+        // Failing first; a text several gates share (a source error) is shown once.
+        for (verdict, names, text) in present::grouped_gates(&report.gates, report.sample_taken_at)
+        {
             lines.push(Line::from(vec![
                 Span::styled(
-                    format!("{} ", verdict_badge(Some(g.verdict))),
-                    theme.verdict(Some(g.verdict)),
+                    format!("{} ", verdict_badge(Some(verdict))),
+                    theme.verdict(Some(verdict)),
                 ),
-                Span::styled(format!("{:<20} ", shown(&g.name)), theme.dim()),
+                Span::styled(format!("{names:<20} "), theme.dim()),
                 Span::raw(text),
             ]));
         }

@@ -3,12 +3,14 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::Theme;
 use crate::app::state::{AppState, EVENTS_SHOWN, Entry, HistoryPoint, Panel};
 use crate::domain::actions::UserList;
+use crate::domain::event::Event;
 use crate::domain::health::SideStats;
+use crate::domain::health::Verdict;
 use crate::domain::rollout::{Rollout, Status};
 use crate::present::{self, escape as shown, format_duration, ms, rate_pct, verdict_badge};
 use crate::store::LeaseState;
@@ -82,6 +84,14 @@ pub(super) fn block(title: String, focused: bool, theme: Theme) -> Block<'static
         .title(Span::styled(title, style))
 }
 
+/// A panel's block saying how many lines are cut below it, so nothing hides silently.
+pub(super) fn more_below(b: Block<'static>, hidden: usize, theme: Theme) -> Block<'static> {
+    if hidden == 0 {
+        return b;
+    }
+    b.title_bottom(Line::styled(format!(" ↓ {hidden} more "), theme.accent()).right_aligned())
+}
+
 pub(super) fn status_style(status: Status, theme: Theme) -> ratatui::style::Style {
     match status {
         Status::RolledBack => theme.bad(),
@@ -120,8 +130,27 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
             return;
         }
     };
-    let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
-    frame.render_widget(Paragraph::new(header_line(r, theme)), head);
+    // A long rollback or pause reason wraps (up to a third of the screen; the event's own
+    // view has all of it) rather than running off the edge.
+    let header = Paragraph::new(header_line(r, theme)).wrap(Wrap { trim: false });
+    let header_rows = (header.line_count(area.width) as u16).clamp(1, (area.height / 3).max(1));
+    let [head, body] =
+        Layout::vertical([Constraint::Length(header_rows), Constraint::Min(3)]).areas(area);
+    frame.render_widget(header, head);
+    if let Some((index, ev)) = state.open_event() {
+        event_view(state, entry, (index, ev), theme, frame, body);
+        return;
+    }
+    let body = match state.decision_card(entry) {
+        Some(ev) => {
+            let card = decision_card(state, ev, theme, body);
+            let [card_area, rest] =
+                Layout::vertical([Constraint::Length(card.1), Constraint::Min(3)]).areas(body);
+            frame.render_widget(card.0, card_area);
+            rest
+        }
+        None => body,
+    };
     let wide = body.width >= 120 && body.height >= 30;
     if wide {
         let [top, bottom] =
@@ -159,6 +188,132 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(Line::from(spans)), tabs);
         draw_panel(state, entry, r, state.focus, theme, frame, rest);
     }
+}
+
+/// A line of the explanation, coloured by the verdict badge it starts with.
+fn verdict_styled(text: String, theme: Theme) -> Line<'static> {
+    let verdict = [Verdict::Fail, Verdict::Inconclusive, Verdict::Pass]
+        .into_iter()
+        .find(|v| {
+            text.trim_start()
+                .starts_with(present::verdict_badge(Some(*v)))
+        });
+    match verdict {
+        Some(v) => Line::styled(text, theme.verdict(Some(v))),
+        None => Line::raw(text),
+    }
+}
+
+/// The last automatic decision and its evidence, kept on screen (even once live gates turn
+/// inconclusive) until the operator dismisses it. Returns the widget and its height.
+fn decision_card(
+    state: &AppState,
+    ev: &Event,
+    theme: Theme,
+    area: Rect,
+) -> (Paragraph<'static>, u16) {
+    let key = |c| state.keys.label(c);
+    // The evidence first: the reason is often in the header already.
+    let mut lines = Vec::new();
+    if let Some(report) = ev
+        .gate_report
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<crate::domain::health::GateReport>(v.clone()).ok())
+    {
+        let groups = present::grouped_gates(&report.gates, report.sample_taken_at);
+        let passing: usize = report
+            .gates
+            .iter()
+            .filter(|g| g.verdict == Verdict::Pass)
+            .count();
+        for (verdict, names, text) in groups.into_iter().filter(|g| g.0 != Verdict::Pass) {
+            lines.push(verdict_styled(
+                format!("{} {names}: {text}", present::verdict_badge(Some(verdict))),
+                theme,
+            ));
+        }
+        if passing > 0 {
+            lines.push(Line::styled(
+                format!(
+                    "{} {passing} other gate(s)",
+                    present::verdict_badge(Some(Verdict::Pass))
+                ),
+                theme.ok(),
+            ));
+        }
+    }
+    lines.push(Line::raw(format!(
+        "why: {}",
+        ev.reason
+            .as_deref()
+            .map_or("(no reason recorded)".into(), shown)
+    )));
+    let title = format!(
+        "AUTO {} · {} UTC ({}) · {}",
+        present::decision_word(ev),
+        ev.at.format("%H:%M:%S"),
+        present::ago(Some(ev.at), state.now),
+        shown(&ev.actor)
+    );
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: true });
+    let inner_width = area.width.saturating_sub(2);
+    let needed = paragraph.line_count(inner_width);
+    let cap = if area.height >= 30 { 8 } else { 3 };
+    let rows = needed.min(cap);
+    let mut b = block(title, true, theme).title_bottom(
+        Line::styled(
+            format!(
+                " {} dismiss · {} on its event: in full ",
+                key(crate::keys::Command::DismissCard),
+                key(crate::keys::Command::Open)
+            ),
+            theme.dim(),
+        )
+        .left_aligned(),
+    );
+    b = more_below(b, needed - rows, theme);
+    (paragraph.block(b), rows as u16 + 2)
+}
+
+/// One event in full: wrapped, scrollable, with the gate report behind it.
+fn event_view(
+    state: &AppState,
+    e: &Entry,
+    (index, ev): (usize, &Event),
+    theme: Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let scroll = state.event_view.map_or(0, |v| v.scroll);
+    let key = |c| state.keys.label(c);
+    let lines: Vec<Line> = present::event_detail(ev, state.now)
+        .into_iter()
+        .map(|l| verdict_styled(l, theme))
+        .collect();
+    let title = format!(
+        "Event {} of {} · {} back · {}/{} scroll",
+        index + 1,
+        e.events.len().min(EVENTS_SHOWN),
+        key(crate::keys::Command::Back),
+        key(crate::keys::Command::Up),
+        key(crate::keys::Command::Down)
+    );
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let inner = block(String::new(), true, theme).inner(area);
+    let total = paragraph.line_count(inner.width);
+    let height = inner.height as usize;
+    let scroll = scroll.min(total.saturating_sub(height));
+    let hidden = total.saturating_sub(scroll + height);
+    let mut b = more_below(block(title, true, theme), hidden, theme);
+    if scroll > 0 {
+        b = b.title_bottom(Line::styled(format!(" ↑ {scroll} above "), theme.dim()).left_aligned());
+    }
+    frame.render_widget(
+        paragraph
+            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
+            .block(b),
+        area,
+    );
 }
 
 fn header_line(r: &Rollout, theme: Theme) -> Line<'static> {
@@ -489,16 +644,19 @@ fn users(
     );
     let b = block(title, focused, theme);
     let inner = b.inner(area);
-    frame.render_widget(b, area);
     let height = inner.height as usize;
+    let cursor = state.user_cursor.min(list.len().saturating_sub(1));
+    let start = cursor.saturating_sub(height.saturating_sub(1));
+    frame.render_widget(
+        more_below(b, list.len().saturating_sub(start + height), theme),
+        area,
+    );
     if list.is_empty() {
         let add = format!("none · {}: add", key(crate::keys::Command::AddUser));
         frame.render_widget(Paragraph::new(add).style(theme.dim()), inner);
         return;
     }
     // Only the visible slice is laid out, so thousands of users cost the same as ten.
-    let cursor = state.user_cursor.min(list.len() - 1);
-    let start = cursor.saturating_sub(height.saturating_sub(1));
     let lines: Vec<Line> = list
         .iter()
         .enumerate()
@@ -521,13 +679,17 @@ fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
         .iter()
         .take(EVENTS_SHOWN)
         .skip(state.event_offset)
-        .map(|ev| {
+        .enumerate()
+        .map(|(i, ev)| {
             let style = if ev.kind.as_str() == "rollback" {
                 theme.bad()
             } else {
                 ratatui::style::Style::default()
             };
+            // The top event is the one Enter opens.
+            let marker = if focused && i == 0 { "▶" } else { " " };
             Line::from(vec![
+                Span::styled(marker, theme.accent()),
                 Span::styled(format!("{} ", ev.at.format("%m-%d %H:%M:%S")), theme.dim()),
                 Span::styled(format!("{:<13} ", ev.kind.as_str()), style),
                 Span::styled(format!("{} ", shown(&ev.actor)), theme.dim()),
@@ -540,12 +702,24 @@ fn events(state: &AppState, e: &Entry, focused: bool, theme: Theme, frame: &mut 
     } else {
         lines
     };
+    let b = block(format!("Events ({})", e.events.len()), focused, theme);
+    let hidden = lines.len().saturating_sub(b.inner(area).height as usize);
+    let b = if focused {
+        b.title_bottom(
+            Line::styled(
+                format!(
+                    " {}: open in full ",
+                    state.keys.label(crate::keys::Command::Open)
+                ),
+                theme.dim(),
+            )
+            .left_aligned(),
+        )
+    } else {
+        b
+    };
     frame.render_widget(
-        Paragraph::new(lines).block(block(
-            format!("Events ({})", e.events.len()),
-            focused,
-            theme,
-        )),
+        Paragraph::new(lines).block(more_below(b, hidden, theme)),
         area,
     );
 }

@@ -5,7 +5,9 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use crate::app::state::{AppState, AutoView, Dialog, EVENTS_SHOWN, Panel, Screen, ToastLevel};
+use crate::app::state::{
+    AppState, AutoView, Dialog, EVENTS_SHOWN, EventView, Panel, Screen, ToastLevel,
+};
 use crate::domain::actions::{self, Action, UserList};
 use crate::domain::guard;
 use crate::domain::rollout::{Rollout, Status};
@@ -55,6 +57,13 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
     let Some(command) = command else {
         return vec![];
     };
+    // Only while the event is still there to read: otherwise the keys act as usual.
+    if state.screen == Screen::Detail
+        && state.open_event().is_some()
+        && let Some(effects) = event_view_key(state, command)
+    {
+        return effects;
+    }
     match command {
         Command::Quit => {
             let driving = state.driving();
@@ -80,6 +89,17 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             vec![]
         }
         Command::Open => {
+            if state.screen == Screen::Detail && state.focus == Panel::Events {
+                state.event_view = state
+                    .selected_entry()
+                    .and_then(|e| e.events.get(state.event_offset))
+                    .map(|ev| EventView {
+                        at: ev.at,
+                        kind: ev.kind,
+                        scroll: 0,
+                    });
+                return vec![];
+            }
             if state.screen == Screen::Overview
                 && let Some(id) = state.selected_entry().map(|e| e.id().to_string())
             {
@@ -87,6 +107,7 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 state.focus = Panel::Timeline;
                 state.user_cursor = 0;
                 state.event_offset = 0;
+                state.event_view = None;
                 return vec![Effect::Engine(EngineCommand::LoadEvents(id))];
             }
             vec![]
@@ -130,6 +151,7 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             if state.screen == Screen::Overview {
                 state.user_cursor = 0;
                 state.event_offset = 0;
+                state.event_view = None;
             }
             state.screen = Screen::Detail;
             state.focus = if command == Command::Users {
@@ -141,6 +163,26 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         }
         Command::AddUser | Command::RemoveUser | Command::ToggleExcluded => {
             users_command(state, command)
+        }
+        Command::DismissCard => {
+            if state.screen != Screen::Detail {
+                return vec![];
+            }
+            let Some(entry) = state.selected_entry() else {
+                return vec![];
+            };
+            match state.decision_card(entry).map(|ev| ev.at) {
+                Some(at) => {
+                    let id = entry.id().to_string();
+                    state.dismissed_cards.insert(id, at);
+                }
+                None => toast(
+                    state,
+                    ToastLevel::Info,
+                    "no automatic decision on screen to dismiss".into(),
+                ),
+            }
+            vec![]
         }
         Command::Auto => {
             let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
@@ -198,6 +240,35 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             rollout_command(state, command)
         }
     }
+}
+
+/// Keys while one event is open in full: they scroll it, and Esc returns to the events.
+/// Quitting, help and rollback stay reachable (`None` lets them through); the rest would
+/// act on a rollout the operator is not looking at, so they do nothing here.
+fn event_view_key(state: &mut AppState, command: Command) -> Option<Vec<Effect>> {
+    let lines = state.open_event().map_or(0, |(_, ev)| {
+        // An upper bound of the wrapped lines for any view at least 40 columns wide (the
+        // smallest cockpit is wider); the view clamps to what its width really needs.
+        present::event_detail(ev, state.now)
+            .iter()
+            .map(|l| l.chars().count().div_ceil(38).max(1))
+            .sum::<usize>()
+    });
+    let view = state.event_view.as_mut()?;
+    let step: isize = match command {
+        Command::Back => {
+            state.event_view = None;
+            return Some(vec![]);
+        }
+        Command::Quit | Command::Help | Command::Rollback => return None,
+        Command::Up => -1,
+        Command::Down => 1,
+        Command::PageUp => -10,
+        Command::PageDown => 10,
+        _ => return Some(vec![]),
+    };
+    view.scroll = (view.scroll as isize + step).clamp(0, lines as isize) as usize;
+    Some(vec![])
 }
 
 /// Watch mode: quit, pause rotation, flip between rollouts. No key reaches a write.
