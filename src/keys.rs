@@ -34,10 +34,11 @@ pub enum Command {
     Fault,
     Sort,
     NextAttention,
+    Which,
 }
 
 impl Command {
-    pub const ALL: [Command; 24] = [
+    pub const ALL: [Command; 25] = [
         Command::Quit,
         Command::Help,
         Command::Up,
@@ -62,6 +63,7 @@ impl Command {
         Command::Fault,
         Command::Sort,
         Command::NextAttention,
+        Command::Which,
     ];
 
     /// The name used in the `[keys]` config table.
@@ -91,6 +93,7 @@ impl Command {
             Command::Fault => "fault",
             Command::Sort => "sort",
             Command::NextAttention => "next_attention",
+            Command::Which => "which_side",
         }
     }
 
@@ -120,6 +123,7 @@ impl Command {
             Command::Fault => "simulate a fault (demo)",
             Command::Sort => "sort: attention/id/updated",
             Command::NextAttention => "next needing attention",
+            Command::Which => "which side is a user on",
         }
     }
 
@@ -149,6 +153,7 @@ impl Command {
             Command::Fault => &["!"],
             Command::Sort => &["s"],
             Command::NextAttention => &["n"],
+            Command::Which => &["w"],
         }
     }
 

@@ -19,7 +19,7 @@ pub use attention::{
     Attention, Signals, SortKey, classify, entry_time, last_transition, recent_rollback,
     stage_steps,
 };
-pub use event::{event_text, field_change};
+pub use event::{assignment_lines, change_author, event_text, field_change, field_change_in};
 pub use health::{
     gate_line, gate_text, gate_word, health_cell, health_line, ms, rate_pct, verdict_badge,
     verdict_word,
