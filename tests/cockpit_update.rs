@@ -642,7 +642,10 @@ fn pause_asks_for_an_optional_reason_and_enter_pauses_without_one() {
     let effects = press(&mut s, KeyCode::Enter);
     assert!(matches!(
         effects.as_slice(),
-        [Effect::Engine(EngineCommand::Perform { action: Action::Pause { reason: None }, .. })]
+        [Effect::Engine(EngineCommand::Perform {
+            action: Action::Pause { reason: None },
+            ..
+        })]
     ));
 }
 

@@ -40,7 +40,11 @@ fn screen(state: &AppState, w: u16, h: u16) -> String {
 
 /// The hint line: the last-but-one row at 80x24.
 fn hints(state: &AppState) -> String {
-    screen(state, 80, 24).lines().nth(22).unwrap_or("").to_string()
+    screen(state, 80, 24)
+        .lines()
+        .nth(22)
+        .unwrap_or("")
+        .to_string()
 }
 
 fn detail(id: &str) -> AppState {
@@ -51,7 +55,12 @@ fn detail(id: &str) -> AppState {
 
 /// `id` as another operator (`bob`) leaves it after `action`: the stored document one
 /// revision on, and the audit event the change wrote.
-fn changed_by_bob(s: &AppState, id: &str, action: Action, at: DateTime<Utc>) -> (StoredRollout, Event) {
+fn changed_by_bob(
+    s: &AppState,
+    id: &str,
+    action: Action,
+    at: DateTime<Utc>,
+) -> (StoredRollout, Event) {
     let stored = s.entry(id).unwrap().stored.clone();
     let r = stored.parse().unwrap();
     let ctx = Context {
@@ -83,7 +92,10 @@ fn body(s: &AppState) -> Vec<String> {
 
 fn stages(s: &AppState, id: &str) -> usize {
     let r = s.entry(id).unwrap().rollout.clone().unwrap();
-    r.plan.unwrap_or_else(|| s.default_plan.clone()).stages.len()
+    r.plan
+        .unwrap_or_else(|| s.default_plan.clone())
+        .stages
+        .len()
 }
 
 // ---------------------------------------------------------------- 1. refresh
@@ -129,7 +141,11 @@ fn an_open_advance_is_rebuilt_for_the_stage_it_would_now_leave() {
     let mut s = detail("current");
     ch(&mut s, 'a');
     let n = stages(&s, "current");
-    assert!(body(&s)[0].contains(&format!("stage 1/{n}")), "{:?}", body(&s));
+    assert!(
+        body(&s)[0].contains(&format!("stage 1/{n}")),
+        "{:?}",
+        body(&s)
+    );
 
     // Bob advances first: the question is now about leaving stage 2, whose bake time has
     // not been served, so it becomes the override question.
@@ -235,7 +251,10 @@ fn a_conflict_after_a_rollback_offers_no_redo() {
     );
     conflict(&mut s, Action::Advance, rolled_back, Some(event));
     let text = screen(&s, 80, 24);
-    assert!(text.contains("No redo: current is now rolled back."), "{text}");
+    assert!(
+        text.contains("No redo: current is now rolled back."),
+        "{text}"
+    );
     assert!(!text.contains("r: redo"), "{text}");
     assert!(ch(&mut s, 'r').is_empty(), "r does nothing");
     assert!(matches!(s.dialog, Some(Dialog::Conflict { .. })));
@@ -272,7 +291,10 @@ fn the_hint_line_follows_the_rollout() {
     upsert(&mut s, done);
     let line = hints(&s);
     for gone in ["a advance", "% percent", "P promote", "p pause", "p resume"] {
-        assert!(!line.contains(gone), "{gone} on a rolled-back rollout: {line}");
+        assert!(
+            !line.contains(gone),
+            "{gone} on a rolled-back rollout: {line}"
+        );
     }
     assert!(line.ends_with("? help"), "{line}");
 
@@ -320,7 +342,10 @@ fn p_asks_for_a_reason_and_records_it_and_resume_stays_one_key() {
     assert!(
         matches!(
             effects.as_slice(),
-            [Effect::Engine(EngineCommand::Perform { action: Action::Resume, .. })]
+            [Effect::Engine(EngineCommand::Perform {
+                action: Action::Resume,
+                ..
+            })]
         ),
         "{effects:?}"
     );
@@ -357,10 +382,12 @@ fn add_dialog() -> AppState {
 
 fn added(effects: &[Effect]) -> Vec<String> {
     match effects {
-        [Effect::Engine(EngineCommand::Perform {
-            action: Action::AddUsers { list, keys },
-            ..
-        })] => {
+        [
+            Effect::Engine(EngineCommand::Perform {
+                action: Action::AddUsers { list, keys },
+                ..
+            }),
+        ] => {
             assert_eq!(*list, UserList::Canary);
             keys.clone()
         }
@@ -380,7 +407,10 @@ fn several_users_typed_with_commas_and_spaces_are_one_write() {
 #[test]
 fn pasted_users_one_a_line_are_one_write() {
     let mut s = add_dialog();
-    update(&mut s, Msg::Paste("ann@example.com\nbo@example.com\r\nuser-7\n".into()));
+    update(
+        &mut s,
+        Msg::Paste("ann@example.com\nbo@example.com\r\nuser-7\n".into()),
+    );
     let keys = added(&press(&mut s, KeyCode::Enter));
     assert_eq!(keys, ["ann@example.com", "bo@example.com", "user-7"]);
 }
@@ -405,9 +435,15 @@ fn one_bad_key_among_several_is_named_and_nothing_is_written() {
 
 fn which(s: &mut AppState, user: &str) -> Vec<String> {
     ch(s, 'w');
-    assert!(matches!(s.dialog, Some(Dialog::Which { .. })), "w opens the lookup");
+    assert!(
+        matches!(s.dialog, Some(Dialog::Which { .. })),
+        "w opens the lookup"
+    );
     type_text(s, user);
-    assert!(press(s, KeyCode::Enter).is_empty(), "a lookup writes nothing");
+    assert!(
+        press(s, KeyCode::Enter).is_empty(),
+        "a lookup writes nothing"
+    );
     let Some(Dialog::Info { body, .. }) = &s.dialog else {
         panic!("the answer is shown, got {:?}", s.dialog);
     };
@@ -421,9 +457,15 @@ fn which(s: &mut AppState, user: &str) -> Vec<String> {
 fn w_says_which_side_a_user_is_on_and_why() {
     let mut s = detail("current");
     let listed = which(&mut s, "alec@getaifactory.com");
-    assert!(listed[0].contains("is on CANARY: canary user"), "{listed:?}");
+    assert!(
+        listed[0].contains("is on CANARY: canary user"),
+        "{listed:?}"
+    );
     let excluded = which(&mut s, "ci-bot");
-    assert!(excluded[0].contains("is on stable: excluded user"), "{excluded:?}");
+    assert!(
+        excluded[0].contains("is on stable: excluded user"),
+        "{excluded:?}"
+    );
 
     // Anyone else by bucket, with the same answer as the domain's assignment.
     let r = s.entry("current").unwrap().rollout.clone().unwrap();
@@ -431,7 +473,13 @@ fn w_says_which_side_a_user_is_on_and_why() {
     let bucket = a.bucket().expect("decided by bucket");
     let lines = which(&mut s, "someone@example.com");
     let text = lines.join("\n");
-    assert!(text.contains(&format!("bucket {bucket} of 10000")), "{text}");
-    assert!(text.contains("fractional-v1: bucket = (murmur3_x86_32"), "{text}");
+    assert!(
+        text.contains(&format!("bucket {bucket} of 10000")),
+        "{text}"
+    );
+    assert!(
+        text.contains("fractional-v1: bucket = (murmur3_x86_32"),
+        "{text}"
+    );
     assert!(text.contains("is on stable"), "{text}");
 }

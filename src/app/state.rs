@@ -732,7 +732,9 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
         Dialog::AddUser { id, list, input } => {
             let keys = split_user_keys(input.value());
             if keys.is_empty() {
-                return Some("type email addresses or user ids (comma, space or newline between)".into());
+                return Some(
+                    "type email addresses or user ids (comma, space or newline between)".into(),
+                );
             }
             let r = state.entry(id)?.rollout.as_ref().ok();
             let mut seen: Vec<String> = Vec::new();

@@ -34,7 +34,10 @@ pub(super) async fn assign_user(env: &Env, id: &str, user: &str, as_json: bool) 
             a.reason.explain()
         );
         // The detail the cockpit's `w` dialog shows: what decided it, and how.
-        for line in present::assignment_lines(&r, user.trim(), &a).iter().skip(1) {
+        for line in present::assignment_lines(&r, user.trim(), &a)
+            .iter()
+            .skip(1)
+        {
             say!("  {line}");
         }
     }

@@ -143,10 +143,7 @@ impl Backend for ReadOnlyStore {
 /// The newest audit event of `seen`'s rollout written after `seen` was: who changed it
 /// since. None when the log has none (or cannot be read, or the seen revision carries no
 /// time to compare with): the dialog then says it is not known.
-async fn newest_event_after(
-    store: &dyn RolloutStore,
-    seen: &StoredRollout,
-) -> Option<Event> {
+async fn newest_event_after(store: &dyn RolloutStore, seen: &StoredRollout) -> Option<Event> {
     let seen_at = seen.parse().ok()?.last_updated_at?;
     let newest = tokio::time::timeout(WRITE_TIMEOUT, store.list_events(&seen.id, 1))
         .await

@@ -36,8 +36,9 @@ pub fn change_author(by: Option<&Event>, now: chrono::DateTime<chrono::Utc>) -> 
             e.kind.as_str(),
             crate::present::ago(Some(e.at), now)
         ),
-        None => "Who changed it is not known: the audit log has no event since you looked."
-            .to_string(),
+        None => {
+            "Who changed it is not known: the audit log has no event since you looked.".to_string()
+        }
     }
 }
 
@@ -54,7 +55,11 @@ pub fn assignment_lines(
         crate::domain::health::Side::Canary => "CANARY",
         crate::domain::health::Side::Stable => "stable",
     };
-    let mut lines = vec![format!("{} is on {side}: {}", escape(key), a.reason.explain())];
+    let mut lines = vec![format!(
+        "{} is on {side}: {}",
+        escape(key),
+        a.reason.explain()
+    )];
     match a.reason {
         Reason::CanaryUser => lines.push("listed in the canary users".into()),
         Reason::Excluded => lines.push("listed in the excluded users (always stable)".into()),

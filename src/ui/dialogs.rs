@@ -100,7 +100,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         Dialog::AddUser { id, list, input: i } => {
             title = format!("Add to {} of {id}", list.label());
             lines.push(Line::raw(
-                "Email addresses or user ids (comma, space or newline between; paste works):",
+                "Emails or user ids, separated by commas, spaces or newlines:",
             ));
             input = Some(i);
             hint = "Enter: add   Esc: cancel";

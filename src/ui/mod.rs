@@ -318,7 +318,10 @@ fn hint_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
                 items.push(hint(Command::Open, "open"));
                 moves(
                     &mut items,
-                    &[(Command::Advance, "advance"), (Command::SetPercent, "percent")],
+                    &[
+                        (Command::Advance, "advance"),
+                        (Command::SetPercent, "percent"),
+                    ],
                 );
                 items.push(hint(Command::Filter, "filter"));
                 moves(&mut items, &[(Command::Auto, "auto")]);

@@ -3,8 +3,8 @@
 //! `state::input_problem`, which the dialogs' drawing shows too).
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent};
-use tui_input::backend::crossterm::EventHandler;
 use tui_input::InputRequest;
+use tui_input::backend::crossterm::EventHandler;
 
 use crate::app::state::{
     AppState, Dialog, FAULT_CHOICES, ToastLevel, input_problem, redo_blocker, split_user_keys,
@@ -63,7 +63,9 @@ pub(super) fn refresh_dialog(state: &mut AppState, id: &str) {
         None => match &entry.rollout {
             Ok(r) if r.status == Status::RolledBack => Some(format!("{id} is now rolled back")),
             Ok(r) if r.status == Status::Complete => Some(format!("{id} is now complete")),
-            Ok(r) => actions::check_percent_settable(r).err().map(|e| e.to_string()),
+            Ok(r) => actions::check_percent_settable(r)
+                .err()
+                .map(|e| e.to_string()),
             Err(e) => Some(format!("the document no longer parses: {e}")),
         },
     };
@@ -91,10 +93,8 @@ pub(super) fn refresh_dialog(state: &mut AppState, id: &str) {
             }
             _ => None,
         };
-        if let (
-            Some(typed),
-            Dialog::TypedConfirm { input, .. } | Dialog::Override { input, .. },
-        ) = (typed, &mut rebuilt)
+        if let (Some(typed), Dialog::TypedConfirm { input, .. } | Dialog::Override { input, .. }) =
+            (typed, &mut rebuilt)
         {
             *input = typed;
         }
@@ -367,7 +367,11 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
         }
         Dialog::Which { id, input } => {
             let Some(r) = state.entry(&id).and_then(|e| e.rollout.clone().ok()) else {
-                toast(state, ToastLevel::Error, format!("{id}: no readable rollout"));
+                toast(
+                    state,
+                    ToastLevel::Error,
+                    format!("{id}: no readable rollout"),
+                );
                 return vec![];
             };
             let body = match assign::assign(&r, input.value()) {

@@ -322,7 +322,9 @@ fn refusal(state: &AppState, r: &Rollout, command: Command) -> Option<String> {
         Command::Advance => dry_run(Action::Advance),
         Command::Promote => dry_run(Action::Promote),
         // A pause asks for its reason first: only when it could happen.
-        Command::PauseResume if r.status != Status::Paused => dry_run(Action::Pause { reason: None }),
+        Command::PauseResume if r.status != Status::Paused => {
+            dry_run(Action::Pause { reason: None })
+        }
         // The value is not chosen yet: only whether a percentage may be set at all.
         Command::SetPercent => actions::check_percent_settable(r),
         _ => Ok(()),
@@ -376,9 +378,7 @@ pub(super) fn rollout_command(state: &mut AppState, command: Command) -> Vec<Eff
             vec![]
         }
         // Resume is one key; a pause asks for an optional reason first.
-        Command::PauseResume if r.status == Status::Paused => {
-            perform(state, &id, Action::Resume)
-        }
+        Command::PauseResume if r.status == Status::Paused => perform(state, &id, Action::Resume),
         Command::PauseResume => {
             open_dialog(
                 state,
