@@ -209,7 +209,7 @@ fn conflict(s: &mut AppState, action: Action, now_doc: StoredRollout, by: Option
             outcome: WriteOutcome::Conflict {
                 changed: diff_fields(&before.fields, &now_doc.fields),
                 current: now_doc,
-                by,
+                by: by.map(Box::new),
             },
         }),
     );

@@ -97,7 +97,7 @@ impl Backend for Arc<dyn RolloutStore> {
                     WriteOutcome::Conflict {
                         changed,
                         current: *current,
-                        by,
+                        by: by.map(Box::new),
                     }
                 }
                 Ok(Err(e)) => WriteOutcome::Failed(e.to_string()),

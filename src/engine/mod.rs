@@ -110,7 +110,7 @@ pub enum WriteOutcome {
         current: StoredRollout,
         /// The newest audit event recorded after the revision the write was based on: who
         /// made the change, when the audit log knows (a writer that logs nothing leaves None).
-        by: Option<crate::domain::event::Event>,
+        by: Option<Box<crate::domain::event::Event>>,
     },
     Failed(String),
 }

@@ -334,7 +334,7 @@ fn on_performed(
                     id,
                     action,
                     changed,
-                    by,
+                    by: by.map(|b| *b),
                 },
             );
             vec![]
