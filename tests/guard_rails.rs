@@ -318,6 +318,12 @@ fn an_unknown_key_says_so_briefly() {
     assert_eq!(t.text, "z: no such key here — ? for help");
     assert_eq!(t.level, ToastLevel::Info);
     assert!(s.dialog.is_none());
+
+    // A users-panel key elsewhere says where it works.
+    assert!(ch(&mut s, 'i').is_empty());
+    let t = s.toast.as_ref().expect("feedback");
+    assert_eq!(t.text, "i: works in the users panel (u opens it)");
+    assert!(s.dialog.is_none());
 }
 
 #[test]

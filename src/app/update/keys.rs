@@ -469,6 +469,12 @@ pub(super) fn move_dialog(state: &AppState, r: &Rollout, action: &Action) -> Opt
 
 fn users_command(state: &mut AppState, command: Command) -> Vec<Effect> {
     if state.screen != Screen::Detail || state.focus != Panel::Users {
+        let (key, users) = (state.keys.label(command), state.keys.label(Command::Users));
+        toast(
+            state,
+            ToastLevel::Info,
+            format!("{key}: works in the users panel ({users} opens it)"),
+        );
         return vec![];
     }
     let Some(r) = selected_rollout(state) else {
