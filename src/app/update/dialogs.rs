@@ -17,7 +17,7 @@ use crate::engine::Command as EngineCommand;
 use crate::keys::Command;
 use crate::present;
 
-use super::keys::{guarded, move_dialog, rollout_command};
+use super::keys::{move_dialog, rollout_command};
 use super::{Effect, select_id, toast};
 
 /// A percentage jump bigger than this (or to 100 %) asks first.
@@ -326,32 +326,24 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
             let Ok(p) = input.value().parse::<Percent>() else {
                 return vec![];
             };
-            let current = state
-                .entry(&id)
-                .and_then(|e| e.rollout.as_ref().ok())
-                .map(|r| r.percentage);
-            let jump = current.map_or(0.0, |c| p.points_above(c));
-            let rollout = state.entry(&id).and_then(|e| e.rollout.clone().ok());
-            if let Some(r) = rollout.filter(|r| p > r.percentage) {
-                let title = format!("Set {id} to {p}?");
-                let body = vec![present::jump_line(current, p)];
-                if let Ok(dialog) = guarded(state, &r, title, body, Action::SetPercent(p)) {
+            let action = Action::SetPercent(p);
+            let Some(r) = state.entry(&id).and_then(|e| e.rollout.clone().ok()) else {
+                return perform(state, &id, action);
+            };
+            let big = p == Percent::FULL || p.points_above(r.percentage) > BIG_JUMP_POINTS;
+            // Widening over failing health or unserved bake time always asks (the override
+            // dialog); a big jump asks for a plain yes.
+            match move_dialog(state, &r, &action) {
+                Some(dialog @ Dialog::Override { .. }) => {
                     state.dialog = Some(dialog);
-                    return vec![];
+                    vec![]
                 }
+                Some(dialog) if big => {
+                    state.dialog = Some(dialog);
+                    vec![]
+                }
+                _ => perform(state, &id, action),
             }
-            if p == Percent::FULL || jump > BIG_JUMP_POINTS {
-                state.dialog = Some(Dialog::Confirm {
-                    id: id.clone(),
-                    title: format!("Set {id} to {p}?"),
-                    body: std::iter::once(present::jump_line(current, p))
-                        .chain(health_warning(state, &id))
-                        .collect(),
-                    action: Action::SetPercent(p),
-                });
-                return vec![];
-            }
-            perform(state, &id, Action::SetPercent(p))
         }
         Dialog::AddUser { id, list, input } => {
             let keys = split_user_keys(input.value())
