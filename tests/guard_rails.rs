@@ -197,6 +197,45 @@ fn a_change_to_another_rollout_leaves_the_dialog_alone() {
     assert!(!s.dialog_refreshed);
 }
 
+#[test]
+fn what_was_typed_survives_a_refresh_and_a_percent_input_closes_on_rollback() {
+    let mut s = detail("current");
+    ch(&mut s, 'P');
+    type_text(&mut s, "curr");
+    let (with_user, _) = changed_by_bob(
+        &s,
+        "current",
+        Action::AddUsers {
+            list: UserList::Canary,
+            keys: vec!["new@example.com".into()],
+        },
+        t0(),
+    );
+    upsert(&mut s, with_user);
+    let Some(Dialog::TypedConfirm { input, .. }) = &s.dialog else {
+        panic!("the promote question stays, got {:?}", s.dialog);
+    };
+    assert_eq!(input.value(), "curr");
+    assert!(s.dialog_refreshed);
+    press(&mut s, KeyCode::Esc);
+
+    ch(&mut s, '%');
+    assert!(matches!(s.dialog, Some(Dialog::SetPercent { .. })));
+    assert!(!s.dialog_refreshed, "a new dialog starts unmarked");
+    let (rolled_back, _) = changed_by_bob(
+        &s,
+        "current",
+        Action::Rollback {
+            reason: "errors".into(),
+        },
+        t0(),
+    );
+    upsert(&mut s, rolled_back);
+    assert!(s.dialog.is_none());
+    let t = s.toast.as_ref().expect("a message says why");
+    assert!(t.text.contains("now rolled back"), "{}", t.text);
+}
+
 // ---------------------------------------------------------------- 2. conflicts
 
 fn conflict(s: &mut AppState, action: Action, now_doc: StoredRollout, by: Option<Event>) {
