@@ -35,10 +35,11 @@ pub enum Command {
     Sort,
     NextAttention,
     DismissCard,
+    Which,
 }
 
 impl Command {
-    pub const ALL: [Command; 25] = [
+    pub const ALL: [Command; 26] = [
         Command::Quit,
         Command::Help,
         Command::Up,
@@ -64,6 +65,7 @@ impl Command {
         Command::Sort,
         Command::NextAttention,
         Command::DismissCard,
+        Command::Which,
     ];
 
     /// The name used in the `[keys]` config table.
@@ -94,6 +96,7 @@ impl Command {
             Command::Sort => "sort",
             Command::NextAttention => "next_attention",
             Command::DismissCard => "dismiss_card",
+            Command::Which => "which_side",
         }
     }
 
@@ -124,6 +127,7 @@ impl Command {
             Command::Sort => "sort: attention/id/updated",
             Command::NextAttention => "next needing attention",
             Command::DismissCard => "dismiss the decision card",
+            Command::Which => "which side is a user on",
         }
     }
 
@@ -154,6 +158,7 @@ impl Command {
             Command::Sort => &["s"],
             Command::NextAttention => &["n"],
             Command::DismissCard => &["c"],
+            Command::Which => &["w"],
         }
     }
 

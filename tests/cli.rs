@@ -550,6 +550,56 @@ fn assign_explains_the_side() {
     assert!(text.starts_with(&format!("{ALEC}: canary")), "{text}");
 }
 
+/// `assign` says what decided the side: the bucket against the threshold with the hashing
+/// scheme (text and JSON), and an unknown rollout fails with exit code 1 as documented.
+#[test]
+fn assign_shows_the_bucket_threshold_and_scheme() {
+    let cli = fixture();
+    let user = "someone@example.com";
+    let a = cli.json(&["assign", "web", user, "--json"]);
+    let bucket = fractional_bucket("web", user);
+    assert_eq!(
+        (
+            a["bucket"].as_u64(),
+            a["threshold"].as_u64(),
+            a["percentage"].as_f64(),
+            a["hashing"].as_str()
+        ),
+        (Some(bucket), Some(500), Some(5.0), Some("fractional-v1")),
+        "{a}"
+    );
+    let listed = cli.json(&["assign", "web", ALEC, "--json"]);
+    assert!(listed["threshold"].is_null(), "{listed}");
+
+    let text = cli.ok(&["assign", "web", user]);
+    let side = if bucket < 500 { "canary" } else { "stable" };
+    assert!(text.starts_with(&format!("{user}: {side}")), "{text}");
+    assert!(
+        text.contains(&format!("bucket {bucket} of 10000")),
+        "{text}"
+    );
+    assert!(text.contains("rollout at 5%"), "{text}");
+    assert!(
+        text.contains("fractional-v1: bucket = (murmur3_x86_32(id + key) * 10000) >> 32"),
+        "{text}"
+    );
+
+    let unl = cli.ok(&["assign", "unl", user]);
+    assert!(
+        unl.contains("unleash-v1: n = murmur3_x86_32(id + \":\" + key) % 100 + 1"),
+        "{unl}"
+    );
+
+    let missing = cli.fail(&["assign", "nope", user]);
+    assert_eq!(missing.code, Some(1), "{missing}");
+    assert!(
+        missing.stderr.contains("'nope' does not exist"),
+        "{missing}"
+    );
+    let missing = cli.fail(&["assign", "nope", user, "--json"]);
+    assert_eq!(missing.code, Some(1), "{missing}");
+}
+
 #[test]
 fn events_newest_first_with_limit() {
     let cli = with_web(&[]);

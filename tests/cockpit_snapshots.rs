@@ -444,6 +444,7 @@ fn conflict_state() -> AppState {
             outcome: WriteOutcome::Conflict {
                 changed: diff_fields(&before.fields, &current_doc.fields),
                 current: current_doc,
+                by: None,
             },
         }),
     );

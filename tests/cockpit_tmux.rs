@@ -69,6 +69,36 @@ fn demo_starts_and_shows_the_three_rollouts() {
     quit_and_check(&t, "demo quit");
 }
 
+/// A list pasted into the add-user dialog arrives as one text (bracketed paste): its line
+/// breaks separate keys instead of pressing Enter, and the whole list is one write.
+#[test]
+fn pasted_user_list_is_added_in_one_write() {
+    let Some((t, _)) = demo("paste_users", 80, 24, "") else {
+        return;
+    };
+    t.keys(&["s", "Enter"]);
+    t.wait_for("current v0.1.1", WAIT);
+    t.keys(&["u"]);
+    t.wait_for("Canary users (2)", WAIT);
+    t.keys(&["i"]);
+    t.wait_for("Add to canary users of current", WAIT);
+    t.paste("ann@example.com\nbo@example.com\nuser-7\n");
+    t.wait_for("> ann@example.com bo@example.com user-7", WAIT);
+    t.wait_for("✔ ok", WAIT);
+    assert_eq!(
+        users(&t.status_json("current")).len(),
+        2,
+        "a pasted line break is not Enter"
+    );
+    t.keys(&["Enter"]);
+    t.wait_for("Canary users (5)", WAIT);
+    let v = t.status_json("current");
+    for user in ["ann@example.com", "bo@example.com", "user-7"] {
+        assert!(users(&v).contains(&user.to_string()), "{user}: {v}");
+    }
+    quit_and_check(&t, "paste quit");
+}
+
 /// The operator flow on `current`: add a canary user, set 5 %, advance with
 /// confirmation, roll back with a reason. Each step is checked on screen and in the store.
 #[test]

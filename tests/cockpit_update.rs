@@ -101,6 +101,8 @@ fn dialog_kind(s: &AppState) -> &'static str {
         "conflict"
     } else if matches!(d, Some(Dialog::Override { .. })) {
         "override"
+    } else if matches!(d, Some(Dialog::Pause { .. })) {
+        "pause"
     } else {
         "other"
     }
@@ -254,24 +256,27 @@ fn advance_asks_first_and_performs_only_after_y() {
     assert_eq!(s.pending_writes, 1);
 }
 
-/// A change that arrives while a dialog is open does not become what the write builds on:
-/// the write is compare-and-set against the document the dialog was opened on.
+/// A change that arrives while a dialog is open never becomes what the write builds on
+/// unseen: the question is asked again about it (marked as changed), and the write is
+/// compare-and-set against the document the dialog shows.
 #[test]
-fn a_dialog_writes_against_the_document_it_was_opened_on() {
+fn a_dialog_writes_against_the_document_it_shows() {
     let mut s = detail("current");
     let opened_on = s.entry("current").unwrap().stored.clone();
     ch(&mut s, 'a');
+    assert_eq!(s.dialog_seen.as_ref(), Some(&opened_on));
     let mut changed = current().stored;
     changed.fields.insert("rolloutPercentage".into(), 5.into());
     changed.revision = Revision("99".into());
-    upsert(&mut s, changed);
+    upsert(&mut s, changed.clone());
     assert_eq!(dialog_kind(&s), "confirm", "the question stays open");
+    assert!(s.dialog_refreshed, "and says the rollout changed");
     let effects = ch(&mut s, 'y');
     let [Effect::Engine(EngineCommand::Perform { seen, action, .. })] = effects.as_slice() else {
         panic!("{effects:?}");
     };
     assert_eq!(*action, Action::Advance);
-    assert_eq!(**seen, opened_on, "not the document that arrived meanwhile");
+    assert_eq!(**seen, changed, "the document the refreshed dialog showed");
 
     // Without a dialog, a key acts on what is shown now, not on an earlier dialog's view.
     ch(&mut s, '%');
@@ -281,7 +286,8 @@ fn a_dialog_writes_against_the_document_it_was_opened_on() {
     upsert(&mut s, newer.clone());
     let shown = s.entry("current").unwrap().stored.clone();
     assert_eq!(shown, newer);
-    let effects = ch(&mut s, 'p');
+    ch(&mut s, 'p');
+    let effects = press(&mut s, KeyCode::Enter);
     let [Effect::Engine(EngineCommand::Perform { seen, .. })] = effects.as_slice() else {
         panic!("{effects:?}");
     };
@@ -629,12 +635,17 @@ fn promote_performs_only_after_the_exact_id() {
 }
 
 #[test]
-fn pause_performs_at_once_and_resume_follows() {
+fn pause_asks_for_an_optional_reason_and_enter_pauses_without_one() {
     let mut s = detail("current");
-    let effects = ch(&mut s, 'p');
+    assert!(ch(&mut s, 'p').is_empty());
+    assert_eq!(dialog_kind(&s), "pause");
+    let effects = press(&mut s, KeyCode::Enter);
     assert!(matches!(
         effects.as_slice(),
-        [Effect::Engine(EngineCommand::Perform { action: Action::Pause { reason: Some(r) }, .. })] if r.contains(ACTOR)
+        [Effect::Engine(EngineCommand::Perform {
+            action: Action::Pause { reason: None },
+            ..
+        })]
     ));
 }
 
@@ -977,6 +988,7 @@ fn conflicted() -> (AppState, StoredRollout) {
             outcome: WriteOutcome::Conflict {
                 changed: diff_fields(&before.fields, &now_doc.fields),
                 current: now_doc.clone(),
+                by: None,
             },
         }),
     );
@@ -992,6 +1004,7 @@ fn conflict_opens_a_dialog_and_r_asks_again_for_a_relative_advance() {
         id,
         action,
         changed,
+        ..
     }) = &s.dialog
     else {
         panic!("a conflict should open its dialog, got {}", dialog_kind(&s));
@@ -1057,7 +1070,10 @@ fn conflict_opens_a_dialog_and_r_asks_again_for_a_relative_advance() {
 #[test]
 fn conflict_redo_of_an_absolute_action_performs_it_again() {
     let (mut s, _) = conflicted();
-    let Some(Dialog::Conflict { id, changed, .. }) = s.dialog.clone() else {
+    let Some(Dialog::Conflict {
+        id, changed, by, ..
+    }) = s.dialog.clone()
+    else {
         panic!("conflict dialog")
     };
     let action = Action::SetPercent("50".parse().unwrap());
@@ -1065,6 +1081,7 @@ fn conflict_redo_of_an_absolute_action_performs_it_again() {
         id,
         action: action.clone(),
         changed,
+        by,
     });
     assert_eq!(ch(&mut s, 'r'), perform(&s, "current", action));
     assert!(s.dialog.is_none());

@@ -266,3 +266,49 @@ async fn a_rollback_on_a_stale_view_still_rolls_back() {
         serde_json::json!(5)
     );
 }
+
+/// The cockpit's write path: a lost race comes back with the audit event that says who
+/// made the change the write lost to, so the conflict dialog can name them.
+#[tokio::test]
+async fn the_engine_names_who_made_the_change_a_write_lost_to() {
+    use rollout_tui::engine::WriteOutcome;
+    use rollout_tui::engine::backend::Backend;
+
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStore::open(&dir.path().join("rollouts.db")).unwrap();
+    let new = NewRollout {
+        id: "current".into(),
+        version: "1.1.0".into(),
+        stable_version: None,
+        plan: Plan::preset(PlanPreset::Canary),
+        hashing: Hashing::FractionalV1,
+        stable_revision: None,
+        canary_revision: None,
+        canary_users: vec![],
+    };
+    // Created a minute ago, so the rival's event is strictly newer than what was seen.
+    let created = Utc::now() - chrono::Duration::minutes(1);
+    let (fields, event) = actions::create(&new, "setup", created).unwrap();
+    local.create("current", &fields, &event).await.unwrap();
+    let seen = local.get("current").await.unwrap().unwrap();
+    perform(&local, "current", &Action::Advance, ctx("rival"))
+        .await
+        .expect("rival's advance");
+
+    let store: Arc<dyn RolloutStore> = Arc::new(local);
+    let outcome = store
+        .perform(
+            seen,
+            Action::Advance,
+            "me".into(),
+            Plan::preset(PlanPreset::Canary),
+            Utc::now(),
+        )
+        .expect("a writable backend")
+        .await;
+    let WriteOutcome::Conflict { by, .. } = outcome else {
+        panic!("expected a conflict, got {outcome:?}")
+    };
+    let by = by.expect("the rival's event");
+    assert_eq!((by.actor.as_str(), by.kind.as_str()), ("rival", "advance"));
+}

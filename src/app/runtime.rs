@@ -178,7 +178,13 @@ type Screen = Terminal<ratatui::backend::CrosstermBackend<ClassicColors<std::io:
 
 fn take_terminal() -> std::io::Result<()> {
     crossterm::terminal::enable_raw_mode()?;
-    crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)
+    // Bracketed paste: a pasted list of user keys arrives as one text, not as keystrokes
+    // that could trigger commands.
+    crossterm::execute!(
+        std::io::stdout(),
+        crossterm::terminal::EnterAlternateScreen,
+        crossterm::event::EnableBracketedPaste
+    )
 }
 
 /// Ctrl-Z in raw mode is only a key: the shell gives the terminal back as on quitting, stops
@@ -197,6 +203,7 @@ fn is_suspend_key(key: &KeyEvent) -> bool {
 }
 
 fn restore_terminal() {
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
     ratatui::restore();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::cursor::Show);
 }
@@ -288,6 +295,7 @@ async fn run_shell<T: ratatui::backend::Backend>(
                 }
                 Some(TermEvent::Key(k)) => Msg::Key(k),
                 Some(TermEvent::Resize(..)) => Msg::Resize,
+                Some(TermEvent::Paste(text)) => Msg::Paste(text),
                 Some(_) => continue,
                 None => break Ok(()),
             },

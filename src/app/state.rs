@@ -293,6 +293,24 @@ pub enum Dialog {
         id: String,
         action: Action,
         changed: Vec<FieldChange>,
+        /// The newest audit event recorded after the revision the write was based on: who
+        /// changed the rollout, as far as the audit log knows.
+        by: Option<Event>,
+    },
+    /// `p` on a running rollout: an optional reason, then Enter pauses.
+    Pause {
+        id: String,
+        input: Input,
+    },
+    /// `w`: which side a user key lands on; Enter shows the answer in an `Info` dialog.
+    Which {
+        id: String,
+        input: Input,
+    },
+    /// Something to read; any of Esc, Enter or q closes it.
+    Info {
+        title: String,
+        body: Vec<String>,
     },
     /// Simulator only: pick a fault to inject into the rollout's canary (or clear them).
     Fault {
@@ -323,9 +341,11 @@ impl Dialog {
             | Dialog::SetPercent { id, .. }
             | Dialog::AddUser { id, .. }
             | Dialog::Conflict { id, .. }
+            | Dialog::Pause { id, .. }
+            | Dialog::Which { id, .. }
             | Dialog::Fault { id }
             | Dialog::AutoConfirm { id, .. } => Some(id),
-            Dialog::Quit { .. } => None,
+            Dialog::Quit { .. } | Dialog::Info { .. } => None,
         }
     }
 }
@@ -378,6 +398,8 @@ pub struct AppState {
     pub dialog: Option<Dialog>,
     /// The rollout as it was when the open dialog opened (see `update::open_dialog`).
     pub dialog_seen: Option<StoredRollout>,
+    /// The open dialog was rebuilt because its rollout changed while it was open.
+    pub dialog_refreshed: bool,
     /// Simulated seconds per real second (a compressed demo clock); messages meant to be
     /// read stay up for their real time.
     pub clock_rate: f64,
@@ -432,6 +454,7 @@ impl AppState {
             dismissed_cards: Default::default(),
             dialog: None,
             dialog_seen: None,
+            dialog_refreshed: false,
             clock_rate: 1.0,
             simulated: false,
             faults: Default::default(),
@@ -752,27 +775,44 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
                 .map(|e| e.to_string())
         }
         Dialog::AddUser { id, list, input } => {
-            let text = input.value();
-            if text.trim().is_empty() {
-                return Some("type an email address or a user id".into());
+            let keys = split_user_keys(input.value());
+            if keys.is_empty() {
+                return Some(
+                    "type email addresses or user ids (comma, space or newline between)".into(),
+                );
             }
-            let key = match actions::validate_user_key(text) {
-                Ok(k) => k,
-                Err(e) => return Some(e.to_string()),
-            };
-            let r = state.entry(id)?.rollout.as_ref().ok()?;
-            let (same, other) = match list {
-                UserList::Canary => (&r.canary_users, &r.excluded_users),
-                UserList::Excluded => (&r.excluded_users, &r.canary_users),
-            };
-            if same.iter().any(|u| actions::same_user(u, &key)) {
-                return Some(format!("{key} is already in this list"));
-            }
-            if other.iter().any(|u| actions::same_user(u, &key)) {
-                return Some(format!("{key} is in the other list; remove it there first"));
+            let r = state.entry(id)?.rollout.as_ref().ok();
+            let mut seen: Vec<String> = Vec::new();
+            for text in keys {
+                let key = match actions::validate_user_key(text) {
+                    Ok(k) => k,
+                    Err(e) => return Some(e.to_string()),
+                };
+                if seen.iter().any(|u| actions::same_user(u, &key)) {
+                    return Some(format!("{key} is typed twice"));
+                }
+                if let Some(r) = r {
+                    let (same, other) = match list {
+                        UserList::Canary => (&r.canary_users, &r.excluded_users),
+                        UserList::Excluded => (&r.excluded_users, &r.canary_users),
+                    };
+                    if same.iter().any(|u| actions::same_user(u, &key)) {
+                        return Some(format!("{key} is already in this list"));
+                    }
+                    if other.iter().any(|u| actions::same_user(u, &key)) {
+                        return Some(format!("{key} is in the other list; remove it there first"));
+                    }
+                }
+                seen.push(key);
             }
             None
         }
+        Dialog::Pause { input, .. } => {
+            validate_line("the pause reason", input.value(), MAX_REASON_CHARS).err()
+        }
+        Dialog::Which { input, .. } => crate::domain::assign::normalize_key(input.value())
+            .err()
+            .map(|e| e.to_string()),
         Dialog::Rollback { input, .. } => {
             match validate_line("the rollback reason", input.value(), MAX_REASON_CHARS) {
                 Ok("") => Some("a reason is required".to_string()),
@@ -794,6 +834,40 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
         | Dialog::Conflict { .. }
         | Dialog::AutoConfirm { .. }
         | Dialog::Quit { .. }
+        | Dialog::Info { .. }
         | Dialog::Fault { .. } => None,
     }
+}
+
+/// The user keys typed or pasted into the add-user dialog: commas, spaces and newlines
+/// separate them.
+pub fn split_user_keys(text: &str) -> Vec<&str> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+/// Why the write a conflict dialog would redo can no longer apply to the rollout as it is
+/// now (rolled back, complete, or the move refused); None when `r` may redo it.
+pub fn redo_blocker(state: &AppState, id: &str, action: &Action) -> Option<String> {
+    let Some(entry) = state.entry(id) else {
+        return Some(format!("{id} no longer exists"));
+    };
+    let r = match &entry.rollout {
+        Ok(r) => r,
+        Err(e) => return Some(format!("the document no longer parses: {e}")),
+    };
+    match r.status {
+        Status::RolledBack => return Some(format!("{id} is now rolled back")),
+        Status::Complete => return Some(format!("{id} is now complete")),
+        _ => {}
+    }
+    let ctx = actions::Context {
+        actor: &state.actor,
+        now: state.now,
+        default_plan: &state.default_plan,
+    };
+    actions::apply(r, &entry.stored.fields, action, ctx)
+        .err()
+        .map(|e| e.to_string())
 }

@@ -14,14 +14,32 @@ pub(super) async fn assign_user(env: &Env, id: &str, user: &str, as_json: bool) 
     let a = assign::assign(&r, user).map_err(|e| Failure::invalid(e.to_string()))?;
     let side = serde_json::to_value(a.side).unwrap_or(Value::Null);
     if as_json {
-        print_json(&json!({ "side": side, "reason": a.reason.explain(), "bucket": a.bucket() }))?;
+        let threshold = match a.reason {
+            assign::Reason::Bucket { threshold, .. } => Some(threshold),
+            _ => None,
+        };
+        print_json(&json!({
+            "side": side,
+            "reason": a.reason.explain(),
+            "bucket": a.bucket(),
+            "threshold": threshold,
+            "percentage": r.percentage.as_f64(),
+            "hashing": r.hashing.as_str(),
+        }))?;
     } else {
         say!(
             "{}: {} ({})",
-            user.trim(),
+            escape(user.trim()),
             side.as_str().unwrap_or("?"),
             a.reason.explain()
         );
+        // The detail the cockpit's `w` dialog shows: what decided it, and how.
+        for line in present::assignment_lines(&r, user.trim(), &a)
+            .iter()
+            .skip(1)
+        {
+            say!("  {line}");
+        }
     }
     Ok(())
 }

@@ -92,10 +92,14 @@ impl Backend for Arc<dyn RolloutStore> {
                 },
                 Ok(Err(PerformError::Conflict {
                     current, changed, ..
-                })) => WriteOutcome::Conflict {
-                    changed,
-                    current: *current,
-                },
+                })) => {
+                    let by = newest_event_after(store.as_ref(), &seen).await;
+                    WriteOutcome::Conflict {
+                        changed,
+                        current: *current,
+                        by: by.map(Box::new),
+                    }
+                }
                 Ok(Err(e)) => WriteOutcome::Failed(e.to_string()),
             }
         }))
@@ -134,4 +138,18 @@ impl Backend for ReadOnlyStore {
         tracing::error!(rollout = %seen.id, ?action, "read-only watch mode was asked to write; refused");
         None
     }
+}
+
+/// The newest audit event of `seen`'s rollout written after `seen` was: who changed it
+/// since. None when the log has none (or cannot be read, or the seen revision carries no
+/// time to compare with): the dialog then says it is not known.
+async fn newest_event_after(store: &dyn RolloutStore, seen: &StoredRollout) -> Option<Event> {
+    let seen_at = seen.parse().ok()?.last_updated_at?;
+    let newest = tokio::time::timeout(WRITE_TIMEOUT, store.list_events(&seen.id, 1))
+        .await
+        .ok()?
+        .ok()?
+        .into_iter()
+        .next()?;
+    (newest.at > seen_at).then_some(newest)
 }

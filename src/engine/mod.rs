@@ -108,6 +108,9 @@ pub enum WriteOutcome {
     Conflict {
         changed: Vec<FieldChange>,
         current: StoredRollout,
+        /// The newest audit event recorded after the revision the write was based on: who
+        /// made the change, when the audit log knows (a writer that logs nothing leaves None).
+        by: Option<Box<crate::domain::event::Event>>,
     },
     Failed(String),
 }

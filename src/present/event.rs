@@ -12,7 +12,71 @@ const CREATED: [&str; 4] = ["version", "status", "rolloutPercentage", "hashing"]
 
 /// One changed field: "rolloutPercentage 5 -> 25", "canaryUsers +a@x.com (2 -> 3)".
 pub fn field_change(name: &str, before: &Value, after: &Value) -> String {
+    field_change_in(name, before, after, None)
+}
+
+/// One changed field of a rollout with `stages` stages in its plan: the stage is counted
+/// from 1 as everywhere else on screen ("stage 2/5 -> 3/5"), not as stored (0-based).
+pub fn field_change_in(name: &str, before: &Value, after: &Value, stages: Option<usize>) -> String {
+    if name == crate::domain::rollout::field::CURRENT_STAGE {
+        let shown = |v: &Value| match (v.as_u64(), stages) {
+            (Some(i), Some(n)) => format!("{}/{n}", i + 1),
+            (Some(i), None) => (i + 1).to_string(),
+            (None, _) => "none".to_string(),
+        };
+        return format!("stage {} -> {}", shown(before), shown(after));
+    }
     escape(&describe_change(name, before, after)).into_owned()
+}
+
+/// Who made the change a write lost to, as far as the audit log says.
+pub fn change_author(by: Option<&Event>, now: chrono::DateTime<chrono::Utc>) -> String {
+    match by {
+        Some(e) => format!(
+            "Changed by {} ({}, {}; the newest audit event since you looked).",
+            escape(&e.actor),
+            e.kind.as_str(),
+            crate::present::ago(Some(e.at), now)
+        ),
+        None => {
+            "Who changed it is not known: the audit log has no event since you looked.".to_string()
+        }
+    }
+}
+
+/// Which side a user key lands on and why, line by line: the lists first, then the bucket
+/// against the percentage with the hashing scheme that made it.
+pub fn assignment_lines(
+    r: &crate::domain::rollout::Rollout,
+    key: &str,
+    a: &crate::domain::assign::Assignment,
+) -> Vec<String> {
+    use crate::domain::assign::{FRACTIONAL_BUCKETS, Reason};
+    use crate::domain::rollout::Hashing;
+    let side = match a.side {
+        crate::domain::health::Side::Canary => "CANARY",
+        crate::domain::health::Side::Stable => "stable",
+    };
+    let mut lines = vec![format!(
+        "{} is on {side}: {}",
+        escape(key),
+        a.reason.explain()
+    )];
+    match a.reason {
+        Reason::CanaryUser => lines.push("listed in the canary users".into()),
+        Reason::Excluded => lines.push("listed in the excluded users (always stable)".into()),
+        Reason::Bucket { hashing, .. } => {
+            lines.push(format!("rollout at {}", r.percentage));
+            lines.push(match hashing {
+                Hashing::FractionalV1 => format!(
+                    "fractional-v1: bucket = (murmur3_x86_32(id + key) * {FRACTIONAL_BUCKETS}) >> 32; canary iff bucket < percent * 100"
+                ),
+                Hashing::UnleashV1 => "unleash-v1: n = murmur3_x86_32(id + \":\" + key) % 100 + 1; canary iff n <= percent".into(),
+            });
+        }
+        Reason::RolledBack | Reason::NotStarted => {}
+    }
+    lines
 }
 
 /// What an event changed, and why: "rolloutPercentage 0 -> 5, status "canary" ->

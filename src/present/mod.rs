@@ -20,8 +20,8 @@ pub use attention::{
     stage_steps,
 };
 pub use event::{
-    decision_word, event_detail, event_text, field_change, gates_by_severity, grouped_gates,
-    is_automatic,
+    assignment_lines, change_author, decision_word, event_detail, event_text, field_change,
+    field_change_in, gates_by_severity, grouped_gates, is_automatic,
 };
 pub use health::{
     gate_line, gate_text, gate_word, health_cell, health_line, ms, rate_pct, verdict_badge,

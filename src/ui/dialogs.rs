@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use tui_input::Input;
 
 use super::Theme;
-use crate::app::state::{AppState, Dialog, FAULT_CHOICES, input_problem};
+use crate::app::state::{AppState, Dialog, FAULT_CHOICES, input_problem, redo_blocker};
 use crate::present::{self, escape as shown};
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -99,7 +99,9 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         }
         Dialog::AddUser { id, list, input: i } => {
             title = format!("Add to {} of {id}", list.label());
-            lines.push(Line::raw("Email address or user id:"));
+            lines.push(Line::raw(
+                "Emails or user ids, separated by commas, spaces or newlines:",
+            ));
             input = Some(i);
             hint = "Enter: add   Esc: cancel";
         }
@@ -151,19 +153,61 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
             id,
             action,
             changed,
+            by,
         } => {
             title = format!("{id} changed under you");
             lines.push(Line::raw(format!(
                 "Your {} was not written: someone else changed the rollout first.",
                 present::action_label(action)
             )));
+            lines.push(Line::raw(present::change_author(by.as_ref(), state.now)));
+            let stages = state
+                .entry(id)
+                .and_then(|e| e.rollout.as_ref().ok())
+                .and_then(|r| r.plan.as_ref())
+                .map(|p| p.stages.len());
             for c in changed.iter().take(8) {
-                let change = present::field_change(&c.field, &c.before, &c.after);
+                let change = present::field_change_in(&c.field, &c.before, &c.after, stages);
                 lines.push(Line::raw(format!("  {change}")));
             }
             lines.push(Line::raw("The screen now shows the current document."));
-            hint = "r: redo on the current document   Esc: dismiss";
+            hint = match redo_blocker(state, id, action) {
+                None => "r: redo on the current document   Esc: dismiss",
+                Some(why) => {
+                    lines.push(Line::styled(
+                        format!("No redo: {}.", shown(&why)),
+                        theme.bad(),
+                    ));
+                    "Esc: dismiss"
+                }
+            };
         }
+        Dialog::Pause { id, input: i } => {
+            title = format!("Pause {id}");
+            lines.push(Line::raw(
+                "The canary keeps its share; stages and auto-progression stop.",
+            ));
+            lines.push(Line::raw("Reason (optional; Enter without one pauses):"));
+            input = Some(i);
+            hint = "Enter: pause   Esc: cancel";
+        }
+        Dialog::Which { id, input: i } => {
+            title = format!("Which side: {id}");
+            lines.push(Line::raw("User key (email address or user id):"));
+            input = Some(i);
+            hint = "Enter: look up   Esc: cancel";
+        }
+        Dialog::Info { title: t, body } => {
+            title = t.clone();
+            lines.extend(body.iter().map(|b| Line::raw(shown(b).into_owned())));
+            hint = "Esc/Enter: close";
+        }
+    }
+    if state.dialog_refreshed {
+        lines.insert(
+            0,
+            Line::styled("⚠ the rollout changed while this was open", theme.bad()),
+        );
     }
     let problem = input.and_then(|_| input_problem(state, d));
     let input_row = input.map(|_| lines.len() as u16);

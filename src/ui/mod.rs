@@ -17,6 +17,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::app::state::{AppState, Conn, Panel, Screen, ToastLevel};
 use crate::domain::health::Verdict;
+use crate::domain::rollout::Status;
 use crate::keys::Command;
 use crate::present::{self, escape as shown};
 pub use terminal::ColorDepth;
@@ -281,10 +282,27 @@ fn shorten_left(text: &str, max: usize) -> String {
     format!("…{tail}")
 }
 
-/// Key hints, most important first, as many as fit the width (rollback always does).
+/// Key hints, most important first, as many as fit the width (rollback always does, and
+/// `?` help is always last). They follow the selected rollout: pause or resume as it is,
+/// and no moves on a finished one.
 fn hint_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
     let k = &state.keys;
     let hint = |c: Command, what: &str| format!("{} {what}", k.label(c));
+    let status = state
+        .selected_entry()
+        .and_then(|e| e.rollout.as_ref().ok())
+        .map(|r| r.status);
+    let finished = matches!(status, Some(Status::RolledBack | Status::Complete));
+    let moves = |items: &mut Vec<String>, cmds: &[(Command, &str)]| {
+        if !finished {
+            items.extend(cmds.iter().map(|(c, what)| hint(*c, what)));
+        }
+    };
+    let pause = if status == Some(Status::Paused) {
+        "resume"
+    } else {
+        "pause"
+    };
     let items: Vec<String> = if state.filter_input.is_some() {
         vec![
             "type to filter".into(),
@@ -292,49 +310,67 @@ fn hint_line(state: &AppState, theme: Theme, width: u16) -> Line<'static> {
             "Esc cancel".into(),
         ]
     } else {
+        let mut items = Vec::new();
         match state.screen {
-            Screen::Overview => vec![
-                hint(Command::Quit, "quit"),
-                hint(Command::Rollback, "rollback"),
-                hint(Command::Open, "open"),
-                hint(Command::Help, "help"),
-                hint(Command::Advance, "advance"),
-                hint(Command::SetPercent, "percent"),
-                hint(Command::Filter, "filter"),
-                hint(Command::Auto, "auto"),
-                hint(Command::NextAttention, "next needing attention"),
-                hint(Command::Sort, "sort"),
-            ],
-            Screen::Detail if state.focus == Panel::Users => vec![
+            Screen::Overview => {
+                items.push(hint(Command::Quit, "quit"));
+                items.push(hint(Command::Rollback, "rollback"));
+                items.push(hint(Command::Open, "open"));
+                moves(
+                    &mut items,
+                    &[
+                        (Command::Advance, "advance"),
+                        (Command::SetPercent, "percent"),
+                    ],
+                );
+                items.push(hint(Command::Filter, "filter"));
+                moves(&mut items, &[(Command::Auto, "auto")]);
+                items.push(hint(Command::NextAttention, "next needing attention"));
+                items.push(hint(Command::Sort, "sort"));
+            }
+            Screen::Detail if state.focus == Panel::Users => items.extend([
                 hint(Command::Back, "back"),
                 hint(Command::Rollback, "rollback"),
                 hint(Command::AddUser, "add"),
                 hint(Command::RemoveUser, "remove"),
                 hint(Command::ToggleExcluded, "canary/excluded"),
+                hint(Command::Which, "which side"),
                 hint(Command::NextPanel, "panel"),
-                hint(Command::Help, "help"),
-            ],
-            Screen::Detail => vec![
-                hint(Command::Back, "back"),
-                hint(Command::Rollback, "rollback"),
-                hint(Command::Advance, "advance"),
-                hint(Command::PauseResume, "pause"),
-                hint(Command::SetPercent, "percent"),
-                hint(Command::Promote, "promote"),
-                hint(Command::NextPanel, "panel"),
-                hint(Command::Users, "users"),
-                hint(Command::Auto, "auto"),
-                hint(Command::Help, "help"),
-            ],
+            ]),
+            Screen::Detail => {
+                items.push(hint(Command::Back, "back"));
+                items.push(hint(Command::Rollback, "rollback"));
+                moves(
+                    &mut items,
+                    &[
+                        (Command::Advance, "advance"),
+                        (Command::PauseResume, pause),
+                        (Command::SetPercent, "percent"),
+                        (Command::Promote, "promote"),
+                    ],
+                );
+                items.push(hint(Command::NextPanel, "panel"));
+                items.push(hint(Command::Users, "users"));
+                items.push(hint(Command::Which, "which side"));
+                moves(&mut items, &[(Command::Auto, "auto")]);
+            }
         }
+        items
     };
+    // Help is the way to every other key: it always fits, at the end.
+    let help = (state.filter_input.is_none()).then(|| hint(Command::Help, "help"));
+    let reserved = help.as_ref().map_or(0, |h| h.chars().count() + 2);
     let mut text = String::new();
     for item in items {
-        if text.chars().count() + item.chars().count() + 2 > width as usize {
+        if text.chars().count() + item.chars().count() + 2 + reserved > width as usize {
             break;
         }
         text.push_str("  ");
         text.push_str(&item);
+    }
+    if let Some(help) = help {
+        text.push_str("  ");
+        text.push_str(&help);
     }
     Line::styled(text, theme.label())
 }

@@ -223,6 +223,21 @@ impl Tmux {
         self.tmux_ok(&["send-keys", "-t", &self.session, "-l", text]);
     }
 
+    /// Pastes `text` as a terminal would: bracketed (`paste-buffer -p`) when the program
+    /// asked for bracketed paste, else as typed keys (line breaks as Enter).
+    pub fn paste(&self, text: &str) {
+        self.tmux_ok(&["set-buffer", "-b", "pasted", "--", text]);
+        self.tmux_ok(&[
+            "paste-buffer",
+            "-p",
+            "-d",
+            "-b",
+            "pasted",
+            "-t",
+            &self.session,
+        ]);
+    }
+
     /// The visible screen as plain text.
     pub fn capture(&self) -> String {
         self.tmux_ok(&["capture-pane", "-p", "-t", &self.session])

@@ -3,16 +3,21 @@
 //! `state::input_problem`, which the dialogs' drawing shows too).
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent};
+use tui_input::InputRequest;
 use tui_input::backend::crossterm::EventHandler;
 
-use crate::app::state::{AppState, Dialog, FAULT_CHOICES, ToastLevel, input_problem};
-use crate::domain::actions::Action;
+use crate::app::state::{
+    AppState, Dialog, FAULT_CHOICES, ToastLevel, input_problem, redo_blocker, split_user_keys,
+};
+use crate::domain::actions::{self, Action};
+use crate::domain::assign;
+use crate::domain::rollout::Status;
 use crate::domain::units::Percent;
 use crate::engine::Command as EngineCommand;
 use crate::keys::Command;
 use crate::present;
 
-use super::keys::{guarded, rollout_command};
+use super::keys::{move_dialog, rollout_command};
 use super::{Effect, select_id, toast};
 
 /// A percentage jump bigger than this (or to 100 %) asks first.
@@ -26,7 +31,104 @@ pub(super) fn open_dialog(state: &mut AppState, dialog: Dialog) {
         .rollout_id()
         .and_then(|id| state.entry(id))
         .map(|e| e.stored.clone());
+    state.dialog_refreshed = false;
     state.dialog = Some(dialog);
+}
+
+/// The rollout of the open confirmation changed in the store: the question is asked again
+/// about the rollout as it is now (and the write will be based on it), or, when the move no
+/// longer applies, the dialog closes saying why.
+pub(super) fn refresh_dialog(state: &mut AppState, id: &str) {
+    let Some(dialog) = state.dialog.as_ref().filter(|d| d.rollout_id() == Some(id)) else {
+        return;
+    };
+    let Some(entry) = state.entry(id) else {
+        return;
+    };
+    let Some(seen) = state.dialog_seen.as_ref() else {
+        return;
+    };
+    if *seen == entry.stored {
+        return;
+    }
+    let action = match dialog {
+        Dialog::Confirm { action, .. }
+        | Dialog::TypedConfirm { action, .. }
+        | Dialog::Override { action, .. } => Some(action.clone()),
+        Dialog::SetPercent { .. } => None,
+        _ => return,
+    };
+    let why_not = match &action {
+        Some(action) => redo_blocker(state, id, action),
+        None => match &entry.rollout {
+            Ok(r) if r.status == Status::RolledBack => Some(format!("{id} is now rolled back")),
+            Ok(r) if r.status == Status::Complete => Some(format!("{id} is now complete")),
+            Ok(r) => actions::check_percent_settable(r)
+                .err()
+                .map(|e| e.to_string()),
+            Err(e) => Some(format!("the document no longer parses: {e}")),
+        },
+    };
+    if let Some(why) = why_not {
+        state.dialog = None;
+        state.dialog_seen = None;
+        state.dialog_refreshed = false;
+        toast(
+            state,
+            ToastLevel::Error,
+            format!("{id} changed while the dialog was open: {why}; nothing was done"),
+        );
+        return;
+    }
+    let stored = entry.stored.clone();
+    let rebuilt = match (&action, entry.rollout.as_ref()) {
+        (Some(action), Ok(r)) => move_dialog(state, &r.clone(), action),
+        _ => None,
+    };
+    if let Some(mut rebuilt) = rebuilt {
+        // What was typed so far (a reason, the id) stays.
+        let typed = match state.dialog.as_ref() {
+            Some(Dialog::TypedConfirm { input, .. } | Dialog::Override { input, .. }) => {
+                Some(input.clone())
+            }
+            _ => None,
+        };
+        if let (Some(typed), Dialog::TypedConfirm { input, .. } | Dialog::Override { input, .. }) =
+            (typed, &mut rebuilt)
+        {
+            *input = typed;
+        }
+        state.dialog = Some(rebuilt);
+    }
+    state.dialog_seen = Some(stored);
+    state.dialog_refreshed = true;
+}
+
+/// Pasted text goes into the open input (line breaks become spaces: the inputs are one
+/// line, and the add-user dialog reads spaces as separators).
+pub(super) fn paste(state: &mut AppState, text: &str) {
+    let input = match state.dialog.as_mut() {
+        Some(
+            Dialog::SetPercent { input, .. }
+            | Dialog::AddUser { input, .. }
+            | Dialog::Rollback { input, .. }
+            | Dialog::Override { input, .. }
+            | Dialog::TypedConfirm { input, .. }
+            | Dialog::Pause { input, .. }
+            | Dialog::Which { input, .. },
+        ) => input,
+        Some(_) => return,
+        None => match state.filter_input.as_mut() {
+            Some(input) => input,
+            None => return,
+        },
+    };
+    for c in text.chars() {
+        let c = if c == '\n' || c == '\r' { ' ' } else { c };
+        if !c.is_control() {
+            input.handle(InputRequest::InsertChar(c));
+        }
+    }
 }
 
 pub(super) fn perform(state: &mut AppState, id: &str, action: Action) -> Vec<Effect> {
@@ -71,6 +173,13 @@ pub(super) fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         return vec![];
     }
     match dialog {
+        Dialog::Info { title, body } => match key.code {
+            KeyCode::Enter | KeyCode::Char('q') => vec![],
+            _ => {
+                state.dialog = Some(Dialog::Info { title, body });
+                vec![]
+            }
+        },
         Dialog::Confirm {
             id,
             title,
@@ -164,29 +273,37 @@ pub(super) fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
             id,
             action,
             changed,
-        } => match key.code {
-            // Advance is relative to the stage seen: redo means asking again, showing the
-            // move it would now make. Other actions state their target and redo directly.
-            KeyCode::Char('r') | KeyCode::Char('R') if *action.base() == Action::Advance => {
-                select_id(state, &id);
-                rollout_command(state, Command::Advance)
+            by,
+        } => {
+            let redo = matches!(key.code, KeyCode::Char('r') | KeyCode::Char('R'))
+                && redo_blocker(state, &id, &action).is_none();
+            match key.code {
+                // Advance is relative to the stage seen: redo means asking again, showing the
+                // move it would now make. Other actions state their target and redo directly.
+                _ if redo && *action.base() == Action::Advance => {
+                    select_id(state, &id);
+                    rollout_command(state, Command::Advance)
+                }
+                _ if redo => perform(state, &id, action),
+                _ => {
+                    state.dialog = Some(Dialog::Conflict {
+                        id,
+                        action,
+                        changed,
+                        by,
+                    });
+                    vec![]
+                }
             }
-            KeyCode::Char('r') | KeyCode::Char('R') => perform(state, &id, action),
-            _ => {
-                state.dialog = Some(Dialog::Conflict {
-                    id,
-                    action,
-                    changed,
-                });
-                vec![]
-            }
-        },
+        }
         mut dialog => {
             if key.code != KeyCode::Enter {
                 if let Dialog::SetPercent { input, .. }
                 | Dialog::AddUser { input, .. }
                 | Dialog::Rollback { input, .. }
                 | Dialog::Override { input, .. }
+                | Dialog::Pause { input, .. }
+                | Dialog::Which { input, .. }
                 | Dialog::TypedConfirm { input, .. } = &mut dialog
                 {
                     input.handle_event(&TermEvent::Key(key));
@@ -209,41 +326,56 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
             let Ok(p) = input.value().parse::<Percent>() else {
                 return vec![];
             };
-            let current = state
-                .entry(&id)
-                .and_then(|e| e.rollout.as_ref().ok())
-                .map(|r| r.percentage);
-            let jump = current.map_or(0.0, |c| p.points_above(c));
-            let rollout = state.entry(&id).and_then(|e| e.rollout.clone().ok());
-            if let Some(r) = rollout.filter(|r| p > r.percentage) {
-                let title = format!("Set {id} to {p}?");
-                let body = vec![present::jump_line(current, p)];
-                if let Ok(dialog) = guarded(state, &r, title, body, Action::SetPercent(p)) {
+            let action = Action::SetPercent(p);
+            let Some(r) = state.entry(&id).and_then(|e| e.rollout.clone().ok()) else {
+                return perform(state, &id, action);
+            };
+            let big = p == Percent::FULL || p.points_above(r.percentage) > BIG_JUMP_POINTS;
+            // Widening over failing health or unserved bake time always asks (the override
+            // dialog); a big jump asks for a plain yes.
+            match move_dialog(state, &r, &action) {
+                Some(dialog @ Dialog::Override { .. }) => {
                     state.dialog = Some(dialog);
-                    return vec![];
+                    vec![]
                 }
+                Some(dialog) if big => {
+                    state.dialog = Some(dialog);
+                    vec![]
+                }
+                _ => perform(state, &id, action),
             }
-            if p == Percent::FULL || jump > BIG_JUMP_POINTS {
-                state.dialog = Some(Dialog::Confirm {
-                    id: id.clone(),
-                    title: format!("Set {id} to {p}?"),
-                    body: std::iter::once(present::jump_line(current, p))
-                        .chain(health_warning(state, &id))
-                        .collect(),
-                    action: Action::SetPercent(p),
-                });
-                return vec![];
-            }
-            perform(state, &id, Action::SetPercent(p))
         }
-        Dialog::AddUser { id, list, input } => perform(
-            state,
-            &id,
-            Action::AddUsers {
-                list,
-                keys: vec![input.value().trim().to_string()],
-            },
-        ),
+        Dialog::AddUser { id, list, input } => {
+            let keys = split_user_keys(input.value())
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            perform(state, &id, Action::AddUsers { list, keys })
+        }
+        Dialog::Pause { id, input } => {
+            let reason = input.value().trim();
+            let reason = (!reason.is_empty()).then(|| reason.to_string());
+            perform(state, &id, Action::Pause { reason })
+        }
+        Dialog::Which { id, input } => {
+            let Some(r) = state.entry(&id).and_then(|e| e.rollout.clone().ok()) else {
+                toast(
+                    state,
+                    ToastLevel::Error,
+                    format!("{id}: no readable rollout"),
+                );
+                return vec![];
+            };
+            let body = match assign::assign(&r, input.value()) {
+                Ok(a) => present::assignment_lines(&r, input.value().trim(), &a),
+                Err(e) => vec![e.to_string()],
+            };
+            state.dialog = Some(Dialog::Info {
+                title: format!("Which side: {id}"),
+                body,
+            });
+            vec![]
+        }
         Dialog::Rollback { id, input } => perform(
             state,
             &id,
@@ -273,6 +405,7 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
         }
         Dialog::Confirm { .. }
         | Dialog::Conflict { .. }
+        | Dialog::Info { .. }
         | Dialog::AutoConfirm { .. }
         | Dialog::Quit { .. }
         | Dialog::Fault { .. } => vec![],

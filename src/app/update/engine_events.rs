@@ -12,7 +12,7 @@ use crate::engine::{Command as EngineCommand, DriverUpdate, EngineEvent, WriteOu
 use crate::present;
 use crate::store::{StoreChange, StoredRollout};
 
-use super::dialogs::open_dialog;
+use super::dialogs::{open_dialog, refresh_dialog};
 use super::{Effect, clamp_selection, toast};
 
 pub(super) fn on_engine(state: &mut AppState, event: EngineEvent) -> Vec<Effect> {
@@ -121,6 +121,7 @@ fn on_store(state: &mut AppState, change: StoreChange) -> Vec<Effect> {
             let id = stored.id.clone();
             upsert(state, stored);
             clamp_selection(state);
+            refresh_dialog(state, &id);
             // The open rollout's audit log follows every change, whoever made it.
             if state.screen == Screen::Detail
                 && state.selected_entry().is_some_and(|e| e.id() == id)
@@ -321,7 +322,11 @@ fn on_performed(
             toast(state, ToastLevel::Info, format!("{id}: {summary}"));
             vec![Effect::Engine(EngineCommand::LoadEvents(id))]
         }
-        WriteOutcome::Conflict { changed, current } => {
+        WriteOutcome::Conflict {
+            changed,
+            current,
+            by,
+        } => {
             upsert(state, current);
             open_dialog(
                 state,
@@ -329,6 +334,7 @@ fn on_performed(
                     id,
                     action,
                     changed,
+                    by: by.map(|b| *b),
                 },
             );
             vec![]

@@ -55,6 +55,14 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         return vec![];
     }
     let Some(command) = command else {
+        let name = crate::keys::Key::from_event(&key)
+            .map_or_else(|| format!("{:?}", key.code), |k| k.to_string());
+        let help = state.keys.label(Command::Help);
+        toast(
+            state,
+            ToastLevel::Info,
+            format!("{name}: no such key here — {help} for help"),
+        );
         return vec![];
     };
     // Only while the event is still there to read: otherwise the keys act as usual.
@@ -65,6 +73,19 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         return effects;
     }
     match command {
+        Command::Which => {
+            let Some(r) = selected_rollout(state) else {
+                return vec![];
+            };
+            open_dialog(
+                state,
+                Dialog::Which {
+                    id: r.id,
+                    input: Input::default(),
+                },
+            );
+            vec![]
+        }
         Command::Quit => {
             let driving = state.driving();
             if driving.is_empty() {
@@ -371,6 +392,10 @@ fn refusal(state: &AppState, r: &Rollout, command: Command) -> Option<String> {
     let checked = match command {
         Command::Advance => dry_run(Action::Advance),
         Command::Promote => dry_run(Action::Promote),
+        // A pause asks for its reason first: only when it could happen.
+        Command::PauseResume if r.status != Status::Paused => {
+            dry_run(Action::Pause { reason: None })
+        }
         // The value is not chosen yet: only whether a percentage may be set at all.
         Command::SetPercent => actions::check_percent_settable(r),
         _ => Ok(()),
@@ -412,32 +437,28 @@ pub(super) fn rollout_command(state: &mut AppState, command: Command) -> Vec<Eff
         return vec![];
     }
     match command {
-        Command::Advance => {
-            let plan = r.plan.as_ref().unwrap_or(&state.default_plan);
-            let mut body = present::advance_lines(&r, plan).to_vec();
-            body.extend(health_warning(state, &id));
-            let title = format!("Advance {id}?");
-            let dialog =
-                guarded(state, &r, title, body, Action::Advance).unwrap_or_else(|(title, body)| {
-                    Dialog::Confirm {
-                        id: id.clone(),
-                        title,
-                        body,
-                        action: Action::Advance,
-                    }
-                });
-            open_dialog(state, dialog);
+        Command::Advance | Command::Promote => {
+            let action = if command == Command::Advance {
+                Action::Advance
+            } else {
+                Action::Promote
+            };
+            if let Some(dialog) = move_dialog(state, &r, &action) {
+                open_dialog(state, dialog);
+            }
             vec![]
         }
+        // Resume is one key; a pause asks for an optional reason first.
+        Command::PauseResume if r.status == Status::Paused => perform(state, &id, Action::Resume),
         Command::PauseResume => {
-            let action = if r.status == Status::Paused {
-                Action::Resume
-            } else {
-                Action::Pause {
-                    reason: Some(format!("paused from the cockpit by {}", state.actor)),
-                }
-            };
-            perform(state, &id, action)
+            open_dialog(
+                state,
+                Dialog::Pause {
+                    id,
+                    input: Input::default(),
+                },
+            );
+            vec![]
         }
         Command::SetPercent => {
             open_dialog(
@@ -449,33 +470,82 @@ pub(super) fn rollout_command(state: &mut AppState, command: Command) -> Vec<Eff
             );
             vec![]
         }
-        Command::Promote => {
+        _ => vec![],
+    }
+}
+
+/// The question a move asks about rollout `r` as it is now: the override dialog when the
+/// move widens over failing or unknown health, else a confirmation (promotion has the id
+/// typed). None for actions whose dialog does not depend on the document.
+pub(super) fn move_dialog(state: &AppState, r: &Rollout, action: &Action) -> Option<Dialog> {
+    let id = r.id.clone();
+    match action {
+        Action::Advance => {
+            let plan = r.plan.as_ref().unwrap_or(&state.default_plan);
+            let mut body = present::advance_lines(r, plan).to_vec();
+            body.extend(health_warning(state, &id));
+            let title = format!("Advance {id}?");
+            Some(
+                guarded(state, r, title, body, Action::Advance).unwrap_or_else(|(title, body)| {
+                    Dialog::Confirm {
+                        id: id.clone(),
+                        title,
+                        body,
+                        action: Action::Advance,
+                    }
+                }),
+            )
+        }
+        Action::Promote => {
             let body = vec![
                 format!("{id} goes straight to 100 % and is marked complete,"),
                 "skipping the remaining stages and their health gates.".into(),
             ];
             let title = format!("Promote {id} to 100 %?");
-            let dialog = guarded(state, &r, title, body, Action::Promote).unwrap_or_else(
-                |(title, mut body)| {
-                    body.push(format!("Type the rollout id ({id}) and press Enter."));
-                    Dialog::TypedConfirm {
-                        id: id.clone(),
-                        title,
-                        body,
-                        action: Action::Promote,
-                        input: Input::default(),
-                    }
-                },
-            );
-            open_dialog(state, dialog);
-            vec![]
+            Some(
+                guarded(state, r, title, body, Action::Promote).unwrap_or_else(
+                    |(title, mut body)| {
+                        body.push(format!("Type the rollout id ({id}) and press Enter."));
+                        Dialog::TypedConfirm {
+                            id: id.clone(),
+                            title,
+                            body,
+                            action: Action::Promote,
+                            input: Input::default(),
+                        }
+                    },
+                ),
+            )
         }
-        _ => vec![],
+        Action::SetPercent(p) => {
+            let p = *p;
+            let current = Some(r.percentage);
+            let title = format!("Set {id} to {p}?");
+            let body = vec![present::jump_line(current, p)];
+            if p > r.percentage
+                && let Ok(dialog) = guarded(state, r, title.clone(), body.clone(), action.clone())
+            {
+                return Some(dialog);
+            }
+            Some(Dialog::Confirm {
+                id: id.clone(),
+                title,
+                body: body.into_iter().chain(health_warning(state, &id)).collect(),
+                action: action.clone(),
+            })
+        }
+        _ => None,
     }
 }
 
 fn users_command(state: &mut AppState, command: Command) -> Vec<Effect> {
     if state.screen != Screen::Detail || state.focus != Panel::Users {
+        let (key, users) = (state.keys.label(command), state.keys.label(Command::Users));
+        toast(
+            state,
+            ToastLevel::Info,
+            format!("{key}: works in the users panel ({users} opens it)"),
+        );
         return vec![];
     }
     let Some(r) = selected_rollout(state) else {

@@ -30,6 +30,8 @@ pub enum Msg {
     Engine(EngineEvent),
     Tick(DateTime<Utc>),
     Resize,
+    /// Text pasted into the terminal (bracketed paste): goes into the open input, if any.
+    Paste(String),
 }
 
 impl From<EngineEvent> for Msg {
@@ -68,6 +70,11 @@ fn on_msg(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         Msg::Key(_) => vec![],
         Msg::Resize => {
             state.dirty = true;
+            vec![]
+        }
+        Msg::Paste(text) => {
+            state.dirty = true;
+            dialogs::paste(state, &text);
             vec![]
         }
         Msg::Tick(now) => {
