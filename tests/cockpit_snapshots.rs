@@ -8,8 +8,6 @@ mod cockpit_fixture;
 
 use cockpit_fixture::*;
 use crossterm::event::KeyCode;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier, Style};
 use rollout_tui::app::state::{AppState, Dialog, Panel, Screen};
@@ -19,41 +17,8 @@ use rollout_tui::domain::units::Percent;
 use rollout_tui::engine::WriteOutcome;
 use rollout_tui::ops::diff_fields;
 use rollout_tui::store::{Revision, StoreChange, StoredRollout};
-use rollout_tui::ui::{Theme, render};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
-
-fn draw(state: &AppState, width: u16, height: u16, color: bool) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|f| render(state, Theme::with_color(color), f))
-        .expect("draw");
-    terminal.backend().buffer().clone()
-}
-
-/// The cells of one row as text; the cells a wide character covers are skipped.
-fn row_text(buf: &Buffer, y: u16) -> String {
-    let mut out = String::new();
-    let mut skip = 0usize;
-    for x in 0..buf.area.width {
-        let sym = buf[(x, y)].symbol();
-        if skip == 0 {
-            out.push_str(sym);
-        }
-        skip = skip
-            .max(ratatui::text::Span::raw(sym).width())
-            .saturating_sub(1);
-    }
-    out
-}
-
-/// The screen as text, trailing blanks trimmed, one line per row.
-fn screen_text(buf: &Buffer) -> String {
-    (0..buf.area.height)
-        .map(|y| row_text(buf, y).trim_end().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 fn style_name(style: Style) -> String {
     let mut parts = Vec::new();

@@ -8,15 +8,11 @@ mod cockpit_fixture;
 
 use cockpit_fixture::*;
 use crossterm::event::KeyCode;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
 use rollout_tui::app::state::{AppState, EventView, Panel, Screen};
 use rollout_tui::domain::actions::Action;
 use rollout_tui::domain::event::EventKind;
 use rollout_tui::domain::health::{GateConfig, HealthSample, evaluate};
 use rollout_tui::domain::rollout::PlanPreset;
-use rollout_tui::ui::{Theme, render};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
 
@@ -27,38 +23,12 @@ const LONG_REASON: &str = "automatic rollback: canary error rate 2.10 % > 1.00 %
 stable 0.15 % over the same window; the payments team was paged (INC-4127) and the \
 canary revision search-00042-c3d is kept for the post-mortem; END-OF-REASON";
 
-fn draw(state: &AppState, width: u16, height: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|f| render(state, Theme::with_color(false), f))
-        .expect("draw");
-    terminal.backend().buffer().clone()
-}
-
-/// The screen as text, trailing blanks trimmed; cells a wide character covers are skipped.
-fn screen_text(buf: &Buffer) -> String {
-    (0..buf.area.height)
-        .map(|y| {
-            let mut out = String::new();
-            let mut skip = 0usize;
-            for x in 0..buf.area.width {
-                let sym = buf[(x, y)].symbol();
-                if skip == 0 {
-                    out.push_str(sym);
-                }
-                skip = skip
-                    .max(ratatui::text::Span::raw(sym).width())
-                    .saturating_sub(1);
-            }
-            out.trim_end().to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn snap(name: &str, state: &AppState) {
     for (w, h) in SIZES {
-        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen_text(&draw(state, w, h)));
+        insta::assert_snapshot!(
+            format!("{name}_{w}x{h}"),
+            screen_text(&draw(state, w, h, false))
+        );
     }
 }
 
@@ -182,7 +152,7 @@ fn event_detail_of_a_driver_rollback() {
     let mut s = open_on(state_with_auto_rollback(), "checkout-v3", Panel::Events);
     press(&mut s, KeyCode::Enter);
     snap("event_detail_auto_rollback", &s);
-    let small = screen_text(&draw(&s, 80, 24));
+    let small = screen_text(&draw(&s, 80, 24, false));
     assert!(small.contains(AUTO), "{small}");
     assert!(
         small.contains("2026-03-01 08:54:00 UTC (6m00s ago)"),
@@ -193,12 +163,12 @@ fn event_detail_of_a_driver_rollback() {
     for _ in 0..40 {
         press(&mut s, KeyCode::Down);
     }
-    let end = screen_text(&draw(&s, 80, 24));
+    let end = screen_text(&draw(&s, 80, 24, false));
     assert!(!end.contains("more ─"), "nothing is left below: {end}");
     assert!(end.contains("↑"), "it says what is above: {end}");
     assert!(end.contains("✖ FAIL error-rate"), "{end}");
     assert!(end.contains("observed"), "{end}");
-    let wide = screen_text(&draw(&s, 200, 60));
+    let wide = screen_text(&draw(&s, 200, 60, false));
     assert!(wide.contains("END-OF-REASON"), "{wide}");
 }
 
@@ -208,7 +178,7 @@ fn event_detail_of_an_override() {
     press(&mut s, KeyCode::Down);
     press(&mut s, KeyCode::Enter);
     snap("event_detail_override", &s);
-    let small = screen_text(&draw(&s, 80, 24));
+    let small = screen_text(&draw(&s, 80, 24, false));
     assert!(small.contains("override: error-rate FAIL"), "{small}");
     assert!(small.contains("rolloutPercentage"), "{small}");
 }
@@ -221,7 +191,7 @@ fn stored_text_in_an_event_is_escaped() {
     add(&mut s, &built);
     let mut s = open_on(s, "checkout-v3", Panel::Events);
     press(&mut s, KeyCode::Enter);
-    let text = screen_text(&draw(&s, 200, 60));
+    let text = screen_text(&draw(&s, 200, 60, false));
     assert!(text.contains(r"clear\x1b[2J screen"), "{text}");
 }
 
@@ -239,13 +209,13 @@ fn the_last_automatic_decision_stays_as_a_card_until_dismissed() {
     );
     assert!(s.decision_card(entry).is_some());
     snap("decision_card", &s);
-    let small = screen_text(&draw(&s, 80, 24));
+    let small = screen_text(&draw(&s, 80, 24, false));
     assert!(small.contains("AUTO ROLLBACK · 08:54:00 UTC"), "{small}");
     assert!(small.contains("✖ FAIL"), "{small}");
 
     ch(&mut s, 'c');
     assert!(s.decision_card(s.selected_entry().unwrap()).is_none());
-    let after = screen_text(&draw(&s, 80, 24));
+    let after = screen_text(&draw(&s, 80, 24, false));
     assert!(!after.contains("AUTO ROLLBACK"), "{after}");
 
     // Dismissal is per rollout: another rollout's decision is untouched...
@@ -287,9 +257,9 @@ fn a_long_rollback_reason_wraps_in_the_header() {
     open(&mut s, "checkout-v3");
     ch(&mut s, 'c');
     snap("header_long_rollback_reason", &s);
-    let wide = screen_text(&draw(&s, 200, 60));
+    let wide = screen_text(&draw(&s, 200, 60, false));
     assert!(wide.contains("END-OF-REASON"), "{wide}");
-    let small = screen_text(&draw(&s, 80, 24));
+    let small = screen_text(&draw(&s, 80, 24, false));
     assert!(
         small.contains("INC-4127"),
         "the reason wraps onto more lines: {small}"
@@ -325,7 +295,7 @@ fn state_with_auto_halt() -> AppState {
 fn a_cut_gates_list_puts_failing_first_and_says_how_much_is_below() {
     let s = open_on(state_with_auto_halt(), "search-ranking-v2", Panel::Timeline);
     snap("gates_cut_failing_first", &s);
-    let small = screen_text(&draw(&s, 80, 24));
+    let small = screen_text(&draw(&s, 80, 24, false));
     assert!(small.contains("AUTO HALT"), "{small}");
     let fail = small
         .find("✖ FAIL error-rate ")
@@ -344,7 +314,7 @@ fn a_source_error_shared_by_gates_is_shown_once() {
     let mut s = demo_state();
     feed_samples(&mut s, "ocr-fallback", 2, t0(), |at, _| outage_sample(at));
     let s = open_on(s, "ocr-fallback", Panel::Timeline);
-    let wide = screen_text(&draw(&s, 200, 60));
+    let wide = screen_text(&draw(&s, 200, 60, false));
     assert!(
         wide.contains("? wait min-requests, error-rate, p99-vs-stable, error-rate-vs-stable"),
         "the gates that say the same share one line: {wide}"
@@ -361,7 +331,7 @@ fn a_cut_users_list_says_how_many_more() {
     let mut s = empty_state();
     add(&mut s, &huge_canary());
     let s = open_on(s, "huge-canary", Panel::Users);
-    let small = screen_text(&draw(&s, 80, 24));
+    let small = screen_text(&draw(&s, 80, 24, false));
     let cut = small
         .lines()
         .find_map(|l| {

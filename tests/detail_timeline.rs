@@ -8,49 +8,16 @@ mod cockpit_fixture;
 
 use cockpit_fixture::*;
 use crossterm::event::KeyCode;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
 use rollout_tui::app::state::{AppState, Panel};
 use rollout_tui::domain::actions::{Action, UserList};
 use rollout_tui::domain::rollout::PlanPreset;
-use rollout_tui::ui::{Theme, render};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
-
-fn draw(state: &AppState, width: u16, height: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|f| render(state, Theme::with_color(false), f))
-        .expect("draw");
-    terminal.backend().buffer().clone()
-}
-
-/// The screen as text, trailing blanks trimmed; the cells a wide character covers are skipped.
-fn screen_text(buf: &Buffer) -> String {
-    (0..buf.area.height)
-        .map(|y| {
-            let mut out = String::new();
-            let mut skip = 0usize;
-            for x in 0..buf.area.width {
-                let sym = buf[(x, y)].symbol();
-                if skip == 0 {
-                    out.push_str(sym);
-                }
-                skip = skip
-                    .max(ratatui::text::Span::raw(sym).width())
-                    .saturating_sub(1);
-            }
-            out.trim_end().to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// Snapshots `state` at 80x24 and 200x60 as `{name}_{w}x{h}`; returns the texts.
 fn snap(name: &str, state: &AppState) -> [String; 2] {
     SIZES.map(|(w, h)| {
-        let text = screen_text(&draw(state, w, h));
+        let text = screen_text(&draw(state, w, h, false));
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
         text
     })
@@ -208,7 +175,7 @@ fn no_events_still_draws_the_stage() {
 fn small_panels_keep_the_compact_line() {
     let s = mid_plan();
     for (w, h) in [(60, 16), (80, 24), (100, 30), (120, 40)] {
-        let text = screen_text(&draw(&s, w, h));
+        let text = screen_text(&draw(&s, w, h, false));
         assert!(
             text.contains("[25% 08:30") || text.contains("08:30 30m"),
             "{w}x{h}\n{text}"
@@ -223,7 +190,7 @@ fn stage_names_are_drawn_escaped() {
     b.stored.fields["plan"]["stages"][4]["name"] = serde_json::json!("beta\u{1b}[2J\u{202e}");
     let s = open_timeline(state_with(&b), "current");
     for (w, h) in SIZES {
-        let text = screen_text(&draw(&s, w, h));
+        let text = screen_text(&draw(&s, w, h, false));
         assert!(!text.contains('\u{1b}'), "{w}x{h}\n{text}");
         assert!(!text.contains('\u{202e}'), "{w}x{h}\n{text}");
         assert!(
@@ -240,7 +207,7 @@ fn a_minimum_beyond_the_calendar_draws() {
     b.stored.fields["plan"]["stages"][2]["minDuration"] = serde_json::json!(u64::MAX);
     let s = open_timeline(state_with(&b), "current");
     for (w, h) in SIZES {
-        let text = screen_text(&draw(&s, w, h));
+        let text = screen_text(&draw(&s, w, h, false));
         assert!(text.contains("may advance in 6m00s"), "{w}x{h}\n{text}");
     }
 }

@@ -9,46 +9,17 @@ mod cockpit_fixture;
 use chrono::Duration;
 use cockpit_fixture::*;
 use crossterm::event::KeyCode;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
 use ratatui::style::Modifier;
 use rollout_tui::app::state::{AppState, Dialog};
 use rollout_tui::domain::actions::Action;
 use rollout_tui::domain::health::{HealthSample, SideStats};
 use rollout_tui::domain::rollout::PlanPreset;
 use rollout_tui::present::{Attention, SortKey};
-use rollout_tui::ui::{MIN_HEIGHT, MIN_WIDTH, Theme, render};
+use rollout_tui::ui::{MIN_HEIGHT, MIN_WIDTH};
 
-fn draw(state: &AppState, width: u16, height: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|f| render(state, Theme::with_color(false), f))
-        .expect("draw");
-    terminal.backend().buffer().clone()
-}
-
-/// The screen as text, one line per row, trailing blanks trimmed; the cells a wide
-/// character covers are skipped.
+/// The screen as text (no colour), one line per row.
 fn screen(state: &AppState, width: u16, height: u16) -> String {
-    let buf = draw(state, width, height);
-    (0..buf.area.height)
-        .map(|y| {
-            let mut out = String::new();
-            let mut skip = 0usize;
-            for x in 0..buf.area.width {
-                let sym = buf[(x, y)].symbol();
-                if skip == 0 {
-                    out.push_str(sym);
-                }
-                skip = skip
-                    .max(ratatui::text::Span::raw(sym).width())
-                    .saturating_sub(1);
-            }
-            out.trim_end().to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    screen_text(&draw(state, width, height, false))
 }
 
 fn ids(state: &AppState) -> Vec<String> {
@@ -395,7 +366,7 @@ fn rows_show_stable_beside_canary_time_in_stage_and_the_last_change() {
 #[test]
 fn rolled_back_and_paused_rows_stand_out_without_colour() {
     let s = triage_state();
-    let buf = draw(&s, 200, 60);
+    let buf = draw(&s, 200, 60, false);
     let text = screen(&s, 200, 60);
     for (id, word) in [("billing-v3", "rolled-back"), ("checkout", "paused")] {
         let y = text

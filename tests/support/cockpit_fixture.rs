@@ -19,6 +19,7 @@ use rollout_tui::domain::rollout::{Fields, Hashing, Plan, PlanPreset, Rollout};
 #[allow(unused_imports)]
 pub use rollout_tui::engine::{Command as EngineCommand, EngineEvent};
 use rollout_tui::store::{Revision, StoreChange, StoredRollout};
+use rollout_tui::ui::{Theme, render};
 
 pub const ACTOR: &str = "tester";
 pub const STORE_DESC: &str = "sqlite /srv/rollouts/rollouts.db";
@@ -529,4 +530,40 @@ pub fn huge_canary() -> Built {
         .insert("canaryUsers".into(), Value::Array(users));
     assert_eq!(b.rollout().canary_users.len(), 10_000);
     b
+}
+
+// ---------------------------------------------------------------- drawing
+
+/// `state` drawn into a fresh test terminal, with the 16 colours or none.
+pub fn draw(state: &AppState, width: u16, height: u16, color: bool) -> ratatui::buffer::Buffer {
+    let backend = ratatui::backend::TestBackend::new(width, height);
+    let mut terminal = ratatui::Terminal::new(backend).expect("test terminal");
+    terminal
+        .draw(|f| render(state, Theme::with_color(color), f))
+        .expect("draw");
+    terminal.backend().buffer().clone()
+}
+
+/// The cells of one row as text; the cells a wide character covers are skipped.
+pub fn row_text(buf: &ratatui::buffer::Buffer, y: u16) -> String {
+    let mut out = String::new();
+    let mut skip = 0usize;
+    for x in 0..buf.area.width {
+        let sym = buf[(x, y)].symbol();
+        if skip == 0 {
+            out.push_str(sym);
+        }
+        skip = skip
+            .max(ratatui::text::Span::raw(sym).width())
+            .saturating_sub(1);
+    }
+    out
+}
+
+/// The screen as text, one line per row, trailing blanks trimmed.
+pub fn screen_text(buf: &ratatui::buffer::Buffer) -> String {
+    (0..buf.area.height)
+        .map(|y| row_text(buf, y).trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
