@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::health::{GateReport, Verdict};
-use crate::domain::rollout::{Rollout, Status};
+use crate::domain::rollout::Rollout;
 use crate::domain::units::{Percent, format_elapsed};
 
 /// What a move that widens `r` (advance, promote, a higher percentage) overrides, in the
@@ -35,23 +35,10 @@ pub fn widening_risks(r: &Rollout, report: Option<&GateReport>, now: DateTime<Ut
             }
         }
     }
-    if let Some(left) = bake_time_left(r, now) {
+    if let Some(left) = r.bake_time_left(now).filter(|left| !left.is_zero()) {
         risks.push(format!("{} of bake time skipped", format_elapsed(left)));
     }
     risks
-}
-
-/// The rest of the current stage's minimum time, while a running rollout has not served it.
-fn bake_time_left(r: &Rollout, now: DateTime<Utc>) -> Option<std::time::Duration> {
-    if !matches!(
-        r.status,
-        Status::Canary | Status::Progressive | Status::Paused
-    ) {
-        return None;
-    }
-    let (_, stage) = r.stage()?;
-    let left = stage.min_duration.saturating_sub(r.time_in_stage(now)?);
-    (!left.is_zero()).then_some(left)
 }
 
 /// The audit reason of an overriding move: what it overrode, then the operator's words.
@@ -63,6 +50,7 @@ pub fn override_reason(risks: &[String], reason: &str) -> String {
 mod tests {
     use super::*;
     use crate::domain::health::GateResult;
+    use crate::domain::rollout::Status;
     use crate::domain::rollout::{Plan, PlanPreset};
     use chrono::Duration;
     use serde_json::{Value, json};

@@ -664,6 +664,19 @@ impl Rollout {
         let since = self.stage_entered_at.or(self.started_at)?;
         Some((now - since).to_std().unwrap_or(Duration::ZERO))
     }
+
+    /// The rest of the current stage's minimum time (zero once served), for a rollout
+    /// running or paused in a stage; None otherwise.
+    pub fn bake_time_left(&self, now: DateTime<Utc>) -> Option<Duration> {
+        if !matches!(
+            self.status,
+            Status::Canary | Status::Progressive | Status::Paused
+        ) {
+            return None;
+        }
+        let (_, stage) = self.stage()?;
+        Some(stage.min_duration.saturating_sub(self.time_in_stage(now)?))
+    }
 }
 
 #[cfg(test)]

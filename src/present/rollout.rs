@@ -41,18 +41,12 @@ pub struct StageClock {
 
 /// The stage clock of a rollout that is running (or paused) in a stage; None otherwise.
 pub fn stage_clock(r: &Rollout, now: DateTime<Utc>) -> Option<StageClock> {
-    if !matches!(
-        r.status,
-        Status::Canary | Status::Progressive | Status::Paused
-    ) {
-        return None;
-    }
-    let (_, stage) = r.stage()?;
+    let left = r.bake_time_left(now)?;
     let in_stage = r.time_in_stage(now)?;
     Some(StageClock {
         elapsed: chrono::Duration::from_std(in_stage).unwrap_or_default(),
         in_stage: format_elapsed(in_stage),
-        countdown: countdown(stage.min_duration.saturating_sub(in_stage)),
+        countdown: countdown(left),
     })
 }
 
