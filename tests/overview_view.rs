@@ -325,6 +325,36 @@ fn a_canary_silent_for_less_than_the_freshness_limit_is_not_flagged() {
     assert_eq!(s.attention(e), Attention::Quiet);
 }
 
+/// No sample has to arrive for the flag: the overview wakes at the moment the silence
+/// passes the limit (and once a minute for the stage times), and ranks the rollout then.
+#[test]
+fn the_overview_wakes_when_a_silence_passes_the_limit_without_a_new_sample() {
+    let mut s = empty_state();
+    add(&mut s, &payments());
+    feed_samples(&mut s, "payments-v2", 20, t0() - mins(2), healthy_sample);
+    feed_samples(&mut s, "payments-v2", 8, t0(), silent_canary_sample);
+    tick(&mut s, t0());
+    let e = s.entry("payments-v2").unwrap();
+    assert_eq!(s.attention(e), Attention::Quiet);
+    let signals = s.signals(e);
+    let flips_at = signals.canary_silent_since.unwrap() + signals.freshness_limit;
+    let mut wakes = 0;
+    while s.attention(s.entry("payments-v2").unwrap()) != Attention::NoTraffic {
+        let wake = s
+            .next_clock_change()
+            .expect("the overview has a next change");
+        assert!(wake > s.now, "a wake in the past: {wake}");
+        assert!(
+            wake <= flips_at + Duration::seconds(1),
+            "slept past the flip at {flips_at}: {wake}"
+        );
+        tick(&mut s, wake);
+        wakes += 1;
+        assert!(wakes < 10, "never flagged");
+    }
+    assert!(s.now > flips_at && s.now <= flips_at + Duration::seconds(1));
+}
+
 #[test]
 fn a_metrics_outage_is_not_a_silence() {
     let mut s = empty_state();

@@ -105,11 +105,12 @@ pub async fn run_watch(
     store: ReadOnlyStore,
     metrics: Option<Arc<dyn MetricsSource>>,
     refresh: Duration,
+    clock: Clock,
     mut state: AppState,
     theme: Theme,
 ) -> Result<(), String> {
-    let engine = Engine::start(store, settings(&state, metrics, refresh, Clock::Wall));
-    run_in_terminal(engine, &mut state, theme, Clock::Wall).await
+    let engine = Engine::start(store, settings(&state, metrics, refresh, clock.clone()));
+    run_in_terminal(engine, &mut state, theme, clock).await
 }
 
 async fn run_in_terminal(

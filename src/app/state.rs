@@ -648,11 +648,17 @@ impl AppState {
         if self.countdown_visible() {
             at(second);
         }
-        if let Some(wall) = &self.wall {
-            // The wall's clock and stage times are shown to the minute.
-            let minute = self.now + chrono::Duration::seconds(60 - self.now.timestamp() % 60)
-                - chrono::Duration::nanoseconds(self.now.timestamp_subsec_nanos() as i64);
+        // The overview and the wall show stage times to the minute, and re-rank a rollout
+        // the moment its canary's silence passes the limit or its rollback stops being recent.
+        let minute = self.now + chrono::Duration::seconds(60 - self.now.timestamp() % 60)
+            - chrono::Duration::nanoseconds(self.now.timestamp_subsec_nanos() as i64);
+        if self.wall.is_some() || self.screen == Screen::Overview {
             at(minute);
+            for t in self.attention_changes() {
+                at(t);
+            }
+        }
+        if let Some(wall) = &self.wall {
             if matches!(self.store_conn, Conn::Disconnected { .. }) {
                 at(second);
             }
@@ -674,6 +680,25 @@ impl AppState {
         next
     }
 
+    /// The future moments at which a rollout's attention changes by time alone.
+    fn attention_changes(&self) -> Vec<DateTime<Utc>> {
+        let just_after = chrono::Duration::milliseconds(1);
+        self.rollouts
+            .iter()
+            .flat_map(|e| {
+                let s = self.signals(e);
+                [
+                    s.canary_silent_since
+                        .map(|t| t + s.freshness_limit + just_after),
+                    s.rolled_back_at
+                        .map(|t| t + present::recent_rollback() + just_after),
+                ]
+            })
+            .flatten()
+            .filter(|t| *t > self.now)
+            .collect()
+    }
+
     /// What rollout `e`'s wall tile says first. Stale data (the rollout's newest good
     /// sample, or the store while it is down, older than `stale_after`) never shows as
     /// its old verdict: the tile says STALE and what the data said.
@@ -692,11 +717,9 @@ impl AppState {
             .as_ref()
             .filter(|_| self.metrics_desc.is_some())
             .map(|s| self.now - s.taken_at);
-        let no_traffic = r.percentage.hundredths() > 0
-            && h.last_good
-                .as_ref()
-                .and_then(|s| s.canary.as_ref())
-                .is_some_and(|c| c.requests == 0);
+        // The overview's rule: silent past the freshness limit. Before that the gates
+        // already call a silent canary inconclusive, never PASS.
+        let no_traffic = self.attention(e) == Attention::NoTraffic;
         let judged = |verdict: Option<Verdict>| match verdict {
             // A failing canary still serves its share while paused: FAIL comes first.
             Some(Verdict::Fail) => WallWord::Fail,

@@ -1,7 +1,5 @@
 //! The commands that change a rollout: `create` and every action (advance, pause, users, ...).
 
-use chrono::Utc;
-
 use super::{CmdResult, Env, Failure};
 use crate::cli::{CreateArgs, HashingArg, PlanArg};
 use crate::domain::actions::{self, Action, Context, NewRollout};
@@ -15,7 +13,7 @@ pub(super) async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
     let plan = env.default_plan();
     let ctx = Context {
         actor: &env.actor,
-        now: Utc::now(),
+        now: env.now().await,
         default_plan: &plan,
     };
     let done = ops::perform(store.as_ref(), id, &action, ctx)
@@ -77,7 +75,7 @@ pub(super) async fn create(env: &Env, args: CreateArgs) -> CmdResult {
         canary_revision: args.canary_revision,
         canary_users: args.canary_users,
     };
-    let (fields, event) = actions::create(&new, &env.actor, Utc::now())
+    let (fields, event) = actions::create(&new, &env.actor, env.now().await)
         .map_err(|e| Failure::invalid(e.to_string()))?;
     let store = env.open_store()?;
     let stored = store.create(&args.id, &fields, &event).await?;

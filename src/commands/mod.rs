@@ -122,6 +122,61 @@ impl Env {
         })
     }
 
+    /// The demo world recorded in the local store, when this is a demo store (see
+    /// `demo::World`): the clock and traffic every process on it must share.
+    pub async fn demo_world(&self) -> Result<Option<(crate::demo::World, LocalStore)>, Failure> {
+        if self.config.store.kind == "firestore" {
+            return Ok(None);
+        }
+        let path = LocalStore::default_path(&self.data_dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let store = LocalStore::open_read_only(&path)?;
+        let world = crate::demo::World::load(&store)
+            .await
+            .map_err(Failure::failed)?;
+        Ok(world.map(|w| (w, store)))
+    }
+
+    /// The metrics source and clock for this store: on a demo store the demo's own
+    /// simulator and clock (whatever `[metrics]` says, the demo store's traffic is the
+    /// demo's), otherwise the configured source on the wall clock.
+    pub async fn source_and_clock(
+        &self,
+    ) -> Result<
+        (
+            Option<Arc<dyn crate::metrics::MetricsSource>>,
+            crate::engine::clock::Clock,
+        ),
+        Failure,
+    > {
+        if let Some((world, store)) = self.demo_world().await? {
+            let source: Arc<dyn crate::metrics::MetricsSource> =
+                Arc::new(crate::demo::Linked::new(&world, store));
+            return Ok((
+                Some(source.clone()),
+                crate::engine::clock::Clock::Simulated(source),
+            ));
+        }
+        let source =
+            crate::metrics::build_source(&self.config.metrics).map_err(Failure::invalid)?;
+        Ok((source, crate::engine::clock::Clock::Wall))
+    }
+
+    /// "Now" for what a command writes: the demo clock on a demo store. An unreadable demo
+    /// record never blocks a write (a rollback must always go through): the wall clock then.
+    pub async fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        match self.demo_world().await {
+            Ok(Some((world, _))) => world.clock.now(),
+            Ok(None) => chrono::Utc::now(),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "demo record unreadable; using the wall clock");
+                chrono::Utc::now()
+            }
+        }
+    }
+
     pub fn default_plan(&self) -> Plan {
         // Validated when the config was loaded.
         self.config

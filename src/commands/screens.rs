@@ -4,19 +4,20 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::{CmdResult, Env, Failure, open_local_store};
+use super::{CmdResult, Env, Failure};
 use crate::store::RolloutStore;
+use crate::store::local::LocalStore;
 
 pub(super) async fn cockpit(env: &Env) -> CmdResult {
     let store = env.open_store()?;
-    let metrics = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
+    // Real stores get real timestamps; a demo store keeps the demo's clock and traffic.
+    let (metrics, clock) = env.source_and_clock().await?;
     open_cockpit(
         env,
         store,
         metrics,
         env.config.metrics.refresh,
-        // Real stores get real timestamps, whatever the simulator's demo clock says.
-        crate::engine::clock::Clock::Wall,
+        clock,
         "rollout-tui",
     )
     .await
@@ -34,27 +35,34 @@ pub(super) async fn demo(env: &Env, speed: Option<f64>) -> CmdResult {
     }
     // Before seeding: without a terminal the demo must leave the data directory alone.
     require_terminal()?;
-    let store = open_local_store(&env.data_dir)?;
-    crate::demo::seed_if_empty(store.as_ref(), Utc::now()).await?;
-    let simulator = crate::demo::simulator(&metrics);
-    // A compressed simulator clock drives the whole cockpit: stage timers, the driver and
-    // the timestamps it writes (the demo store is private to the demo).
-    let clock = if metrics.simulator.time_compression > 1.0 {
-        crate::engine::clock::Clock::Simulated(simulator.clone())
-    } else {
-        crate::engine::clock::Clock::Wall
-    };
+    let local = LocalStore::open(&LocalStore::default_path(&env.data_dir))?;
+    // The demo's clock and faults live in its store, so `watch` and `status` on it see
+    // the same time and health, and every timestamp in it is on the one demo clock.
+    let prior = crate::demo::World::load(&local)
+        .await
+        .map_err(Failure::failed)?;
+    let world = crate::demo::World::starting(prior, &metrics, Utc::now());
+    world.save(&local).await.map_err(Failure::failed)?;
+    crate::demo::seed_if_empty(&local, world.clock.now()).await?;
+    let simulator = crate::demo::owned_simulator(&world, local.clone());
+    let clock = crate::engine::clock::Clock::Simulated(simulator.clone());
     // A demo should feel live: sample at least every few seconds.
     let refresh = env.config.metrics.refresh.min(crate::demo::REFRESH);
-    open_cockpit(
+    let result = open_cockpit(
         env,
-        store,
-        Some(simulator),
+        Arc::new(local.clone()),
+        Some(simulator.clone()),
         refresh,
         clock,
         "rollout-tui demo",
     )
-    .await
+    .await;
+    if let Some(sim) = simulator.simulator()
+        && let Err(e) = crate::demo::record_stop(&local, sim).await
+    {
+        tracing::warn!(error = %e, "cannot record the demo's stop in its store");
+    }
+    result
 }
 
 pub(super) async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> CmdResult {
@@ -67,7 +75,8 @@ pub(super) async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> 
     // creates nothing, so a missing store is reported before the terminal is checked.
     let store = crate::store::ReadOnlyStore::new(env.open_store_read_only()?);
     require_terminal()?;
-    let now = Utc::now();
+    let (metrics, clock) = env.source_and_clock().await?;
+    let now = clock.now();
     let mut state =
         crate::app::state::AppState::new("rollout-tui watch", store.describe(), None, now);
     state.keys = env.config.keymap().map_err(Failure::invalid)?;
@@ -79,12 +88,12 @@ pub(super) async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> 
         paused: false,
         stale_after,
     });
-    let metrics = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
     state.metrics_desc = metrics.as_ref().map(|m| m.describe());
     crate::app::runtime::run_watch(
         store,
         metrics,
         env.config.metrics.refresh,
+        clock,
         state,
         crate::ui::Theme::from_env(env.ascii),
     )

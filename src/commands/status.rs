@@ -41,8 +41,8 @@ pub(super) async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdRes
     if as_json {
         return print_status_json(env, rollouts).await;
     }
-    let now = Utc::now();
-    let source = crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?;
+    let (source, clock) = env.source_and_clock().await?;
+    let now = clock.now();
     match id {
         Some(_) => {
             let stored = &rollouts[0];
@@ -154,17 +154,20 @@ async fn print_status_json(env: &Env, rollouts: Vec<StoredRollout>) -> CmdResult
         .collect();
     // With a metrics source, every readable rollout gets `health`; without one, none does.
     let mut health: Vec<Option<Value>> = vec![None; rollouts.len()];
-    if let Some(source) =
-        crate::metrics::build_source(&env.config.metrics).map_err(Failure::invalid)?
-    {
+    let (source, clock) = env.source_and_clock().await?;
+    if let Some(source) = source {
         let (at, readable): (Vec<usize>, Vec<Rollout>) = parsed
             .iter()
             .enumerate()
             .filter_map(|(i, r)| r.as_ref().ok().map(|r| (i, r.clone())))
             .unzip();
-        let values =
-            crate::engine::oneshot::health_of_all(source, &readable, &env.config.gates, Utc::now())
-                .await;
+        let values = crate::engine::oneshot::health_of_all(
+            source,
+            &readable,
+            &env.config.gates,
+            clock.now(),
+        )
+        .await;
         for (i, h) in at.into_iter().zip(values) {
             health[i] = Some(h);
         }

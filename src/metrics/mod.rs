@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
 
 pub use config::{Credentials, MetricsConfig, SourceKind};
-pub use simulator::{Regression, Simulator};
+pub use simulator::{Regression, SimClock, Simulator};
 
 use crate::domain::health::HealthSample;
 use crate::domain::rollout::Rollout;

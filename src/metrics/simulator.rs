@@ -19,7 +19,8 @@ use crate::domain::units::format_duration;
 
 /// A fault injected into a rollout's canary side; it shapes every sample taken while it is
 /// in place, so the next window shows it in full.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Regression {
     /// The canary fails this share of requests (0.2 = 20 %).
     ErrorSpike { error_rate: f64 },
@@ -48,8 +49,52 @@ impl std::fmt::Display for Regression {
 pub struct Simulator {
     cfg: SimulatorConfig,
     window: std::time::Duration,
-    started: (std::time::Instant, DateTime<Utc>),
+    clock: Mutex<SimClock>,
     injected: Mutex<HashMap<String, Vec<Regression>>>,
+    /// Told of every change to the injected faults (a demo keeps them in its store).
+    on_fault_change: std::sync::OnceLock<FaultListener>,
+}
+
+type FaultListener = Box<dyn Fn(std::collections::BTreeMap<String, Vec<Regression>>) + Send + Sync>;
+
+/// The simulated time: `anchor_sim` at the wall-clock moment `anchor_wall`, running `rate`
+/// times faster from there. Defined by the wall clock, so every process that holds the same
+/// anchors reads the same time.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SimClock {
+    pub anchor_wall: DateTime<Utc>,
+    pub anchor_sim: DateTime<Utc>,
+    pub rate: f64,
+}
+
+impl SimClock {
+    /// Simulated time equal to the wall clock from `now`, running `rate` times faster.
+    pub fn starting(now: DateTime<Utc>, rate: f64) -> SimClock {
+        SimClock {
+            anchor_wall: now,
+            anchor_sim: now,
+            rate,
+        }
+    }
+
+    /// The simulated time at the wall-clock moment `wall` (never before the anchor).
+    pub fn at(&self, wall: DateTime<Utc>) -> DateTime<Utc> {
+        let real = (wall - self.anchor_wall).to_std().unwrap_or_default();
+        self.anchor_sim + chrono::Duration::from_std(real.mul_f64(self.rate)).unwrap_or_default()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.at(Utc::now())
+    }
+
+    /// The same simulated time from `wall` on, at a new rate (no jump, never backwards).
+    pub fn rerated(&self, wall: DateTime<Utc>, rate: f64) -> SimClock {
+        SimClock {
+            anchor_wall: wall,
+            anchor_sim: self.at(wall),
+            rate,
+        }
+    }
 }
 
 /// Standard normal quantiles for p50, p75, p95, p99.
@@ -60,21 +105,51 @@ impl Simulator {
         Simulator {
             cfg: cfg.clone(),
             window,
-            started: (std::time::Instant::now(), Utc::now()),
+            clock: Mutex::new(SimClock::starting(Utc::now(), cfg.time_compression)),
             injected: Mutex::new(HashMap::new()),
+            on_fault_change: std::sync::OnceLock::new(),
         }
     }
 
+    pub fn config(&self) -> &SimulatorConfig {
+        &self.cfg
+    }
+
+    pub fn window(&self) -> std::time::Duration {
+        self.window
+    }
+
     /// The demo clock: runs `time_compression` times faster than the wall clock from the
-    /// moment the simulator was made, so a 10-minute stage passes in seconds.
+    /// moment the simulator was made (or from the anchors `set_clock` gave), so a
+    /// 10-minute stage passes in seconds.
     pub fn now(&self) -> DateTime<Utc> {
-        let real = self.started.0.elapsed();
-        let simulated = real.mul_f64(self.cfg.time_compression);
-        self.started.1 + chrono::Duration::from_std(simulated).unwrap_or_default()
+        self.clock().now()
+    }
+
+    pub fn clock(&self) -> SimClock {
+        *self.clock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn set_clock(&self, clock: SimClock) {
+        *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = clock;
     }
 
     pub fn time_compression(&self) -> f64 {
-        self.cfg.time_compression
+        self.clock().rate
+    }
+
+    /// Calls `listener` with every rollout's faults after each change (set once).
+    pub fn on_fault_change(
+        &self,
+        listener: impl Fn(std::collections::BTreeMap<String, Vec<Regression>>) + Send + Sync + 'static,
+    ) {
+        let _ = self.on_fault_change.set(Box::new(listener));
+    }
+
+    fn faults_changed(&self) {
+        if let Some(listener) = self.on_fault_change.get() {
+            listener(self.all_regressions());
+        }
     }
 
     pub fn inject(&self, rollout_id: &str, regression: Regression) {
@@ -82,11 +157,18 @@ impl Simulator {
             .entry(rollout_id.to_string())
             .or_default()
             .push(regression);
+        self.faults_changed();
     }
 
     /// Removes every regression from the rollout.
     pub fn clear(&self, rollout_id: &str) {
         self.lock().remove(rollout_id);
+        self.faults_changed();
+    }
+
+    /// Replaces every rollout's faults (from another process's record); no listener is told.
+    pub fn replace_faults(&self, faults: std::collections::BTreeMap<String, Vec<Regression>>) {
+        *self.lock() = faults.into_iter().collect();
     }
 
     /// Every rollout's injected regressions, by rollout id.
@@ -200,7 +282,7 @@ impl MetricsSource for Simulator {
             self.cfg.seed,
             self.cfg.requests_per_second,
             format_duration(self.window),
-            self.cfg.time_compression
+            self.time_compression()
         )
     }
 

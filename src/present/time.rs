@@ -10,9 +10,17 @@ pub fn since(d: chrono::Duration) -> String {
     format_elapsed(d.to_std().unwrap_or_default())
 }
 
-/// "4m12s ago", or "-" when the time is not known.
+/// Clock skew below this reads as "0s ago"; beyond it a future time says so.
+const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::seconds(5);
+
+/// "4m12s ago", "3m in the future" (a writer whose clock runs ahead), or "-" when the
+/// time is not known.
 pub fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
-    t.map_or_else(|| "-".into(), |t| format!("{} ago", since(now - t)))
+    match t {
+        None => "-".into(),
+        Some(t) if t - now > FUTURE_TOLERANCE => format!("{} in the future", since(t - now)),
+        Some(t) => format!("{} ago", since(now - t)),
+    }
 }
 
 /// A duration to the minute, for the wall (read from across the room, redrawn once a
@@ -61,6 +69,13 @@ mod tests {
             ["<1m", "<1m", "1m", "59m", "1h00m", "1h02m", "1d01h"]
         );
         assert_eq!(clock_minutes(at(3_725)), "01:02");
+    }
+
+    #[test]
+    fn a_future_time_is_not_shown_as_just_now() {
+        assert_eq!(ago(Some(at(1_000)), at(997)), "0s ago");
+        assert_eq!(ago(Some(at(1_000 + 252)), at(1_000)), "4m12s in the future");
+        assert_eq!(ago(None, at(0)), "-");
     }
 
     #[test]

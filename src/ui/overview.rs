@@ -567,11 +567,11 @@ fn attention_line(state: &AppState, e: &Entry, r: &Rollout, theme: Theme) -> Opt
             let s = state.signals(e);
             let silent = s
                 .canary_silent_since
-                .map_or(String::new(), |t| present::since(state.now - t));
+                .map_or(String::new(), |t| present::minutes(state.now - t));
             format!(
                 "the canary at {} has had no requests for {silent} (limit {})",
                 r.percentage,
-                present::since(s.freshness_limit)
+                present::minutes(s.freshness_limit)
             )
         }
         Attention::Paused => r

@@ -84,6 +84,55 @@ impl LocalStore {
         &self.path
     }
 
+    /// A setting kept beside the rollouts (the demo's clock and faults), or None when it
+    /// was never set. Stores made before settings existed have no table: also None.
+    pub async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_string();
+        self.run(move |conn| {
+            let has_table: bool = conn.query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'settings'",
+                [],
+                |r| r.get(0),
+            )?;
+            if !has_table {
+                return Ok(None);
+            }
+            Ok(conn
+                .query_row("SELECT value FROM settings WHERE key = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Sets a setting (the table is made on first use: older stores stay readable by
+    /// older builds, which check only their own tables).
+    pub async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        if self.read_only {
+            return Err(StoreError::Other(format!(
+                "{} is open read-only",
+                self.path.display()
+            )));
+        }
+        let (key, value) = (key.to_string(), value.to_string());
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                [],
+            )?;
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Runs `op` on the blocking pool with this store's connection.
     async fn run<T, F>(&self, op: F) -> StoreResult<T>
     where
