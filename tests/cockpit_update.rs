@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 
 use cockpit_fixture::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use rollout_tui::app::state::{AppState, Conn, Dialog, HISTORY_LEN, Panel, Screen, ToastLevel};
 use rollout_tui::app::update::{Effect, Msg, input_problem, update};
 use rollout_tui::domain::actions::{Action, UserList};
@@ -19,7 +17,6 @@ use rollout_tui::keys::{Command, KeySetting, Keymap};
 use rollout_tui::metrics::Regression;
 use rollout_tui::ops::diff_fields;
 use rollout_tui::store::{Revision, StoreChange, StoredRollout};
-use rollout_tui::ui::{Theme, render};
 
 fn pct(text: &str) -> Percent {
     text.parse().unwrap()
@@ -32,23 +29,6 @@ fn perform(s: &AppState, id: &str, action: Action) -> Vec<Effect> {
         action,
         seen: Box::new(s.entry(id).expect("the rollout is shown").stored.clone()),
     })]
-}
-
-fn screen(state: &AppState, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| render(state, Theme::with_color(false), f))
-        .unwrap();
-    let buf = t.backend().buffer().clone();
-    (0..h)
-        .map(|y| {
-            (0..w)
-                .map(|x| buf[(x, y)].symbol().to_string())
-                .collect::<String>()
-                .trim_end()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn detail(id: &str) -> AppState {

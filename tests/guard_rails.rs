@@ -9,8 +9,6 @@ mod cockpit_fixture;
 use chrono::{DateTime, Utc};
 use cockpit_fixture::*;
 use crossterm::event::KeyCode;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use rollout_tui::app::state::{AppState, Dialog, Panel, Screen, ToastLevel};
 use rollout_tui::app::update::{Effect, Msg, input_problem, update};
 use rollout_tui::domain::actions::{self, Action, Context, UserList};
@@ -19,24 +17,6 @@ use rollout_tui::domain::event::Event;
 use rollout_tui::engine::WriteOutcome;
 use rollout_tui::ops::diff_fields;
 use rollout_tui::store::{Revision, StoredRollout};
-use rollout_tui::ui::{Theme, render};
-
-fn screen(state: &AppState, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| render(state, Theme::with_color(false), f))
-        .unwrap();
-    let buf = t.backend().buffer().clone();
-    (0..h)
-        .map(|y| {
-            (0..w)
-                .map(|x| buf[(x, y)].symbol().to_string())
-                .collect::<String>()
-                .trim_end()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// The hint line: the last-but-one row at 80x24.
 fn hints(state: &AppState) -> String {

@@ -8,36 +8,15 @@ mod cockpit_fixture;
 use std::time::Duration;
 
 use cockpit_fixture::*;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 use rollout_tui::app::state::{AppState, Panel, Wall};
-use rollout_tui::ui::{ColorDepth, Theme, render};
+use rollout_tui::ui::{ColorDepth, Theme};
 
 const ASCII: Theme = Theme {
     depth: ColorDepth::None,
     ascii: true,
 };
-
-fn draw(state: &AppState, width: u16, height: u16, theme: Theme) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal.draw(|f| render(state, theme, f)).expect("draw");
-    terminal.backend().buffer().clone()
-}
-
-fn screen_text(buf: &Buffer) -> String {
-    (0..buf.area.height)
-        .map(|y| {
-            (0..buf.area.width)
-                .map(|x| buf[(x, y)].symbol())
-                .collect::<String>()
-                .trim_end()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 fn open_on(mut state: AppState, id: &str, panel: Panel) -> AppState {
     open(&mut state, id);
@@ -63,8 +42,8 @@ fn wall_state() -> AppState {
 /// Every byte of every cell is ASCII, and every cell that was ASCII in the Unicode drawing
 /// (and not hidden under a wide character) is unchanged: the layout is the same.
 fn assert_ascii_twin(state: &AppState, width: u16, height: u16, what: &str) -> Buffer {
-    let ascii = draw(state, width, height, ASCII);
-    let unicode = draw(state, width, height, Theme::with_color(false));
+    let ascii = draw_with(state, width, height, ASCII);
+    let unicode = draw_with(state, width, height, Theme::with_color(false));
     let mut hidden = 0usize;
     for (i, (a, u)) in ascii.content.iter().zip(&unicode.content).enumerate() {
         let (x, y) = (i as u16 % width, i as u16 / width);
@@ -134,7 +113,7 @@ fn ascii_wall_big_text() {
             insta::assert_snapshot!("ascii_wall_80x24", screen_text(&buf));
         } else {
             // The big percentage digits are drawn with full blocks, in ASCII with '#'.
-            let unicode = screen_text(&draw(&wall_state(), w, h, Theme::with_color(false)));
+            let unicode = screen_text(&draw_with(&wall_state(), w, h, Theme::with_color(false)));
             assert!(unicode.contains("███"), "{unicode}");
             assert!(screen_text(&buf).contains("###"));
         }
@@ -193,7 +172,7 @@ fn every_colour_on_every_screen_fits_the_depth() {
             ascii: false,
         };
         for (what, state) in &screens {
-            let buf = draw(state, 200, 60, theme);
+            let buf = draw_with(state, 200, 60, theme);
             for cell in &buf.content {
                 for c in [cell.fg, cell.bg] {
                     assert!(fits(depth, c), "{what} at {depth:?}: {c:?}");
@@ -238,7 +217,7 @@ fn text_that_matters_is_not_grey() {
             ascii: false,
         };
         let s = demo_state();
-        let buf = draw(&s, 80, 24, theme);
+        let buf = draw_with(&s, 80, 24, theme);
         let hint_row = 22;
         assert!(
             screen_text(&buf)
@@ -264,7 +243,7 @@ fn text_that_matters_is_not_grey() {
         // A dialog's key hint.
         let mut dialog = demo_state();
         ch(&mut dialog, 'R');
-        let buf = draw(&dialog, 80, 24, theme);
+        let buf = draw_with(&dialog, 80, 24, theme);
         let text = screen_text(&buf);
         let (y, line) = text
             .lines()
@@ -279,7 +258,7 @@ fn text_that_matters_is_not_grey() {
             "dialog hint, {depth:?}"
         );
         let detail = open_on(demo_state(), "search-ranking-v2", Panel::Health);
-        let buf = draw(&detail, 200, 60, theme);
+        let buf = draw_with(&detail, 200, 60, theme);
         let text = screen_text(&buf);
         let (y, line) = text
             .lines()

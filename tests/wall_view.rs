@@ -10,8 +10,6 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
 use cockpit_fixture::*;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier, Style};
 use rollout_tui::app::state::{AppState, Conn, Wall};
@@ -19,7 +17,7 @@ use rollout_tui::domain::actions::Action;
 use rollout_tui::domain::health::{HealthSample, SideStats};
 use rollout_tui::domain::rollout::PlanPreset;
 use rollout_tui::present::WallWord;
-use rollout_tui::ui::{Theme, render};
+use rollout_tui::ui::Theme;
 
 const STALE_AFTER: StdDuration = StdDuration::from_secs(180);
 const COLOR: Theme = Theme::with_color(true);
@@ -113,26 +111,6 @@ fn wall_of(scenarios: &[Scenario]) -> AppState {
     s
 }
 
-fn draw(state: &AppState, theme: Theme, width: u16, height: u16) -> Buffer {
-    let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
-    t.draw(|f| render(state, theme, f)).unwrap();
-    t.backend().buffer().clone()
-}
-
-fn text(buf: &Buffer) -> String {
-    let area = buf.area;
-    (0..area.height)
-        .map(|y| {
-            (0..area.width)
-                .map(|x| buf[(x, y)].symbol().to_string())
-                .collect::<String>()
-                .trim_end()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn style_name(s: Style) -> String {
     let mut out = Vec::new();
     if let Some(fg) = s.fg.filter(|c| *c != Color::Reset) {
@@ -180,8 +158,8 @@ fn styles(buf: &Buffer) -> String {
 }
 
 fn snapshot(state: &AppState, theme: Theme, width: u16, height: u16) -> String {
-    let buf = draw(state, theme, width, height);
-    format!("{}\n-- styles --\n{}", text(&buf), styles(&buf))
+    let buf = draw_with(state, width, height, theme);
+    format!("{}\n-- styles --\n{}", screen_text(&buf), styles(&buf))
 }
 
 /// The summary under the top bar, its wrapped rows joined again.
@@ -208,8 +186,8 @@ fn every_tile_leads_with_its_state_in_words_at_both_sizes_and_both_themes() {
     for (name, scenario, headline) in TILES {
         let s = wall_of(&[scenario]);
         for (w, h) in [(80, 24), (200, 60)] {
-            let plain = text(&draw(&s, NO_COLOR, w, h));
-            let coloured = text(&draw(&s, COLOR, w, h));
+            let plain = screen_text(&draw_with(&s, w, h, NO_COLOR));
+            let coloured = screen_text(&draw_with(&s, w, h, COLOR));
             assert!(plain.contains(headline), "{name} {w}x{h}:\n{plain}");
             // Colour adds nothing the words do not already say.
             assert_eq!(plain, coloured, "{name} {w}x{h}");
@@ -226,7 +204,7 @@ fn every_tile_leads_with_its_state_in_words_at_both_sizes_and_both_themes() {
 #[test]
 fn large_tiles_chart_stable_against_canary_and_draw_the_state_in_block_letters() {
     let s = wall_of(&[checkout_failing]);
-    let screen = text(&draw(&s, NO_COLOR, 200, 60));
+    let screen = screen_text(&draw_with(&s, 200, 60, NO_COLOR));
     assert!(
         screen.contains("error rate  • stable 0.15%  ⠿ canary 2.10%"),
         "{screen}"
@@ -243,17 +221,17 @@ fn a_stale_pass_renders_stale_and_never_pass() {
     let mut s = wall_of(&[current_passing]);
     let e = s.entry("current").unwrap();
     assert_eq!(s.wall_status(e, STALE_AFTER).word, WallWord::Pass);
-    assert!(text(&draw(&s, NO_COLOR, 80, 24)).contains("✔ PASS"));
+    assert!(screen_text(&draw_with(&s, 80, 24, NO_COLOR)).contains("✔ PASS"));
     // At exactly the limit the data still counts.
     tick(&mut s, t0() + mins(3));
-    assert!(text(&draw(&s, NO_COLOR, 80, 24)).contains("✔ PASS"));
+    assert!(screen_text(&draw_with(&s, 80, 24, NO_COLOR)).contains("✔ PASS"));
     tick(&mut s, t0() + mins(4));
     let e = s.entry("current").unwrap();
     let status = s.wall_status(e, STALE_AFTER);
     assert_eq!(status.word, WallWord::Stale);
     assert_eq!(status.stale.unwrap().was, WallWord::Pass);
     for (w, h) in [(80, 24), (200, 60), (40, 14)] {
-        let screen = text(&draw(&s, NO_COLOR, w, h));
+        let screen = screen_text(&draw_with(&s, w, h, NO_COLOR));
         assert!(
             screen.contains("⧖ STALE (was PASS, 4m old)"),
             "{w}x{h}:\n{screen}"
@@ -276,7 +254,7 @@ fn a_store_down_past_the_limit_makes_every_tile_stale() {
         .map(|e| s.wall_status(e, STALE_AFTER))
         .collect();
     assert!(words.iter().all(|w| w.word == WallWord::Stale), "{words:?}");
-    let screen = text(&draw(&s, NO_COLOR, 80, 24));
+    let screen = screen_text(&draw_with(&s, 80, 24, NO_COLOR));
     assert!(
         screen.contains("⧖ STALE (was ROLLED BACK, 5m old)"),
         "{screen}"
@@ -292,7 +270,7 @@ fn a_canary_at_a_percentage_without_traffic_is_never_pass() {
     feed_samples(&mut s, "billing", 1, t0(), no_traffic_sample);
     let e = s.entry("billing").unwrap();
     assert_eq!(s.wall_status(e, STALE_AFTER).word, WallWord::NoTraffic);
-    let screen = text(&draw(&s, NO_COLOR, 80, 24));
+    let screen = screen_text(&draw_with(&s, 80, 24, NO_COLOR));
     assert!(!screen.contains("PASS"), "{screen}");
     assert!(
         screen.contains("canary at 5% got no requests in 1m"),
@@ -303,8 +281,8 @@ fn a_canary_at_a_percentage_without_traffic_is_never_pass() {
 #[test]
 fn without_colour_a_failure_differs_from_a_pass_in_words_shapes_and_reverse_video() {
     let s = wall_of(&[current_passing, checkout_failing]);
-    let buf = draw(&s, NO_COLOR, 80, 24);
-    let screen = text(&buf);
+    let buf = draw_with(&s, 80, 24, NO_COLOR);
+    let screen = screen_text(&buf);
     assert!(
         buf.content()
             .iter()
@@ -340,7 +318,7 @@ fn rotation_shows_its_position_under_a_summary_of_every_rollout() {
     let mut s = wall_of(&scenarios);
     let summary =
         "5 rollouts: 1 FAIL (checkout), 1 ROLLED BACK (search), 1 STALE, 1 NO TRAFFIC, 1 PASS";
-    let first = text(&draw(&s, NO_COLOR, 80, 24));
+    let first = screen_text(&draw_with(&s, 80, 24, NO_COLOR));
     assert_eq!(summary_of(&first), summary, "{first}");
     assert!(first.contains(" 1/5 "), "{first}");
     for theme in [COLOR, NO_COLOR] {
@@ -352,13 +330,13 @@ fn rotation_shows_its_position_under_a_summary_of_every_rollout() {
     // Whichever tile rotates in, the summary stays and names the failures.
     for n in 2..=5 {
         tick(&mut s, t0() + chrono::Duration::seconds(15 * (n - 1)));
-        let screen = text(&draw(&s, NO_COLOR, 80, 24));
+        let screen = screen_text(&draw_with(&s, 80, 24, NO_COLOR));
         assert!(screen.contains(&format!(" {n}/5 ")), "{screen}");
         assert_eq!(summary_of(&screen), summary, "{screen}");
     }
     // At 200x60 they all fit: a grid, no position.
     let grid = wall_of(&scenarios);
-    let screen = text(&draw(&grid, NO_COLOR, 200, 60));
+    let screen = screen_text(&draw_with(&grid, 200, 60, NO_COLOR));
     assert!(!screen.contains("1/5"), "{screen}");
     for (_, _, headline) in TILES {
         assert!(screen.contains(headline), "{headline}:\n{screen}");

@@ -536,12 +536,25 @@ pub fn huge_canary() -> Built {
 
 /// `state` drawn into a fresh test terminal, with the 16 colours or none.
 pub fn draw(state: &AppState, width: u16, height: u16, color: bool) -> ratatui::buffer::Buffer {
+    draw_with(state, width, height, Theme::with_color(color))
+}
+
+/// `state` drawn into a fresh test terminal with `theme` (ASCII, a colour depth).
+pub fn draw_with(
+    state: &AppState,
+    width: u16,
+    height: u16,
+    theme: Theme,
+) -> ratatui::buffer::Buffer {
     let backend = ratatui::backend::TestBackend::new(width, height);
     let mut terminal = ratatui::Terminal::new(backend).expect("test terminal");
-    terminal
-        .draw(|f| render(state, Theme::with_color(color), f))
-        .expect("draw");
+    terminal.draw(|f| render(state, theme, f)).expect("draw");
     terminal.backend().buffer().clone()
+}
+
+/// The screen without colour, as text.
+pub fn screen(state: &AppState, width: u16, height: u16) -> String {
+    screen_text(&draw(state, width, height, false))
 }
 
 /// The cells of one row as text; the cells a wide character covers are skipped.
