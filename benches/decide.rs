@@ -29,6 +29,7 @@ fn bench(c: &mut Criterion) {
         actor: "bench",
         now: t0,
         default_plan: &plan,
+        freeze_windows: &[],
     };
     let t = actions::apply(&rollout, &fields, &Action::Advance, ctx).unwrap();
     t.patch.apply_to(&mut fields);

@@ -38,8 +38,16 @@ pub struct Config {
     )]
     pub gates: GateConfig,
     pub log: LogConfig,
+    pub freeze: FreezeConfig,
     /// Key binding overrides: command name -> key or list of keys.
     pub keys: BTreeMap<String, KeySetting>,
+}
+
+/// `[freeze]`: windows in which nothing widens a rollout, as if someone had run `freeze`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FreezeConfig {
+    pub windows: Vec<crate::domain::freeze::FreezeWindow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,6 +231,10 @@ impl Config {
             crate::domain::actions::validate_actor(actor).map_err(|e| format!("actor: {e}"))?;
         }
         self.gates.validate(Spelling::Config)?;
+        for (i, w) in self.freeze.windows.iter().enumerate() {
+            w.validate()
+                .map_err(|e| format!("freeze.windows[{i}] ('{}'): {e}", w.name))?;
+        }
         self.keymap()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| format!("log.level = '{}' is not a log filter: {e}", self.log.level))?;

@@ -301,6 +301,7 @@ pub async fn seed_if_empty(store: &dyn RolloutStore, now: DateTime<Utc>) -> Stor
                 actor: DEMO_ACTOR,
                 now: at,
                 default_plan: &plan,
+                freeze_windows: &[],
             };
             let t = actions::apply(&rollout, &stored.fields, &action, ctx)
                 .map_err(|e| StoreError::Other(e.to_string()))?;

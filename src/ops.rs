@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::domain::actions::{self, Action, ActionError, Context, Transition};
-use crate::domain::rollout::{DocError, Fields, field};
+use crate::domain::freeze::{self, Frozen};
+use crate::domain::rollout::{DocError, Fields, Rollout, field};
 use crate::store::{RolloutStore, StoreError, StoredRollout};
 
 /// How often an absolute action is re-validated and retried after losing a race, and the
@@ -34,6 +35,9 @@ pub enum PerformError {
         current: Box<StoredRollout>,
         changed: Vec<FieldChange>,
     },
+    /// A move that widens a rollout while a freeze is in force.
+    #[error("{}; nothing was written: {}", .0.describe(), .0.remedy())]
+    Frozen(Frozen),
     #[error("{0}")]
     Store(StoreError),
 }
@@ -163,10 +167,20 @@ async fn act_on(
         if let Some(report) = evidence {
             transition = transition.with_gate_report(report.clone());
         }
-        match store
-            .patch(id, &current.revision, &transition.patch, &transition.event)
-            .await
-        {
+        let widens = widens(&current, action, &transition);
+        if widens && let Some(window) = freeze::active_window(ctx.freeze_windows, ctx.now) {
+            return Err(PerformError::Frozen(window));
+        }
+        let written = if widens {
+            store
+                .patch_unless_frozen(id, &current.revision, &transition.patch, &transition.event)
+                .await
+        } else {
+            store
+                .patch(id, &current.revision, &transition.patch, &transition.event)
+                .await
+        };
+        match written {
             Ok(stored) => {
                 return Ok(Performed {
                     stored,
@@ -199,7 +213,21 @@ async fn act_on(
                     changed,
                 });
             }
+            Err(StoreError::Frozen(flag)) => return Err(PerformError::Frozen(Frozen::Flag(flag))),
             Err(e) => return Err(PerformError::Store(e)),
         }
     }
+}
+
+/// Whether the transition is a move the freeze stops (see `freeze::stopped_by_freeze`).
+fn widens(current: &StoredRollout, action: &Action, transition: &Transition) -> bool {
+    let Ok(before) = current.parse() else {
+        // Only a rollback is applied to a document that cannot be read.
+        return false;
+    };
+    let mut after = current.fields.clone();
+    transition.patch.apply_to(&mut after);
+    let after =
+        Rollout::from_fields(&current.id, &after).map_or(before.percentage, |r| r.percentage);
+    freeze::stopped_by_freeze(action, before.percentage, after)
 }

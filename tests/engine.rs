@@ -45,6 +45,7 @@ async fn wait_until(what: &str, check: impl Fn() -> bool) {
 
 fn settings(metrics: Option<Arc<dyn MetricsSource>>, refresh: Duration) -> Settings {
     Settings {
+        freeze_windows: Vec::new(),
         metrics,
         refresh,
         clock: Clock::Wall,
@@ -79,12 +80,16 @@ impl Backend for Scripted {
     fn lease(&self, _: String) -> BoxFuture<'_, StoreResult<Option<Lease>>> {
         Box::pin(futures::future::pending())
     }
+    fn freeze(&self) -> BoxFuture<'_, StoreResult<Option<rollout_tui::domain::freeze::Freeze>>> {
+        Box::pin(futures::future::pending())
+    }
     fn perform(
         &self,
         _: StoredRollout,
         _: Action,
         _: String,
         _: Plan,
+        _: Vec<rollout_tui::domain::freeze::FreezeWindow>,
         _: chrono::DateTime<Utc>,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         None

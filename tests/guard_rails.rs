@@ -47,6 +47,7 @@ fn changed_by_bob(
         actor: "bob",
         now: at,
         default_plan: &s.default_plan,
+        freeze_windows: &[],
     };
     let t = actions::apply(&r, &stored.fields, &action, ctx).unwrap();
     let mut fields = stored.fields.clone();

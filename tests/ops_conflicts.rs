@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rollout_tui::domain::actions::{self, Action, Context, NewRollout};
 use rollout_tui::domain::event::Event;
+use rollout_tui::domain::freeze::Freeze;
 use rollout_tui::domain::rollout::{Fields, Hashing, Plan, PlanPreset};
 use rollout_tui::ops::{PerformError, perform, perform_on};
 use rollout_tui::store::local::LocalStore;
@@ -53,6 +54,29 @@ impl RolloutStore for RacingStore {
         }
         self.inner.patch(id, expected, patch, event).await
     }
+    async fn patch_unless_frozen(
+        &self,
+        id: &str,
+        expected: &Revision,
+        patch: &Patch,
+        event: &Event,
+    ) -> StoreResult<StoredRollout> {
+        if !self.raced.swap(true, Ordering::SeqCst) {
+            let ctx = ctx("rival");
+            perform(&self.inner, id, &self.rival, ctx)
+                .await
+                .expect("rival's action");
+        }
+        self.inner
+            .patch_unless_frozen(id, expected, patch, event)
+            .await
+    }
+    async fn freeze(&self) -> StoreResult<Option<Freeze>> {
+        self.inner.freeze().await
+    }
+    async fn set_freeze(&self, freeze: Option<&Freeze>) -> StoreResult<()> {
+        self.inner.set_freeze(freeze).await
+    }
     async fn append_event(&self, event: &Event) -> StoreResult<()> {
         self.inner.append_event(event).await
     }
@@ -87,6 +111,7 @@ fn ctx(actor: &str) -> Context<'_> {
         actor,
         now: Utc::now(),
         default_plan: &PLAN,
+        freeze_windows: &[],
     }
 }
 
@@ -302,6 +327,7 @@ async fn the_engine_names_who_made_the_change_a_write_lost_to() {
             Action::Advance,
             "me".into(),
             Plan::preset(PlanPreset::Canary),
+            Vec::new(),
             Utc::now(),
         )
         .expect("a writable backend")

@@ -136,6 +136,7 @@ impl Doc {
             actor: "driver",
             now,
             default_plan: plan,
+            freeze_windows: &[],
         };
         let t = actions::apply(&self.rollout, &self.fields, action, ctx)
             .unwrap_or_else(|e| panic!("{action:?}: {e}"));

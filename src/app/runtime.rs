@@ -82,6 +82,7 @@ fn settings(
         default_plan: state.default_plan.clone(),
         actor: state.actor.clone(),
         holder: format!("{}#{}", state.actor, std::process::id()),
+        freeze_windows: state.freeze_windows.clone(),
     }
 }
 

@@ -8,6 +8,7 @@ use tui_input::Input;
 
 use crate::domain::actions::{self, Action, UserList};
 use crate::domain::event::Event;
+use crate::domain::freeze::{self, Freeze, FreezeWindow, Frozen};
 use crate::domain::health::{GateConfig, GateReport, HealthSample, Verdict};
 use crate::domain::progression::{Decision, NextStage, Policy};
 use crate::domain::rollout::{DocError, Plan, Rollout, Status};
@@ -372,6 +373,10 @@ pub struct AppState {
     pub gates: GateConfig,
     pub default_plan: Plan,
     pub policy: Policy,
+    /// The store's freeze flag, as last read.
+    pub freeze: Option<Freeze>,
+    /// The config's freeze windows.
+    pub freeze_windows: Vec<FreezeWindow>,
     /// Rollouts to drive from the start (`--auto ID`).
     pub auto_on_start: Vec<String>,
     pub rollouts: Vec<Entry>,
@@ -438,6 +443,8 @@ impl AppState {
             gates: GateConfig::default(),
             default_plan: Plan::preset(crate::domain::rollout::PlanPreset::Canary),
             policy: Policy::default(),
+            freeze: None,
+            freeze_windows: Vec::new(),
             auto_on_start: Vec::new(),
             rollouts: Vec::new(),
             selected: 0,
@@ -699,6 +706,17 @@ impl AppState {
             .collect()
     }
 
+    /// The freeze in force now: the store's flag, else a config window.
+    pub fn frozen(&self) -> Option<Frozen> {
+        freeze::frozen_now(self.freeze.as_ref(), &self.freeze_windows, self.now)
+    }
+
+    /// The next freeze window, when it starts within a day (shown ahead of time).
+    pub fn freeze_ahead(&self) -> Option<freeze::Occurrence> {
+        freeze::next_window(&self.freeze_windows, self.now)
+            .filter(|o| o.start - self.now <= chrono::Duration::hours(24))
+    }
+
     /// What rollout `e`'s wall tile says first. Stale data (the rollout's newest good
     /// sample, or the store while it is down, older than `stale_after`) never shows as
     /// its old verdict: the tile says STALE and what the data said.
@@ -889,6 +907,7 @@ pub fn redo_blocker(state: &AppState, id: &str, action: &Action) -> Option<Strin
         actor: &state.actor,
         now: state.now,
         default_plan: &state.default_plan,
+        freeze_windows: &[],
     };
     actions::apply(r, &entry.stored.fields, action, ctx)
         .err()

@@ -15,6 +15,7 @@ pub(super) async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
         actor: &env.actor,
         now: env.now().await,
         default_plan: &plan,
+        freeze_windows: &[],
     };
     let done = ops::perform(store.as_ref(), id, &action, ctx)
         .await

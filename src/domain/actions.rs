@@ -150,6 +150,9 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
     /// Used when a document has no plan of its own (documents written by older tools).
     pub default_plan: &'a Plan,
+    /// Freeze windows from the config: while one is in force nothing widens a rollout
+    /// (`ops` checks them and the store's freeze flag before every write).
+    pub freeze_windows: &'a [crate::domain::freeze::FreezeWindow],
 }
 
 /// Applies an action to the rollout as read (`fields` is the same document, raw,
@@ -911,6 +914,7 @@ mod tests {
             actor: "t",
             now: DateTime::<Utc>::UNIX_EPOCH,
             default_plan: plan,
+            freeze_windows: &[],
         }
     }
 

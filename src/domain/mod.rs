@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod assign;
 pub mod event;
+pub mod freeze;
 pub mod gates;
 pub mod guard;
 pub mod health;

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::WriteOutcome;
 use crate::domain::actions::{Action, Context};
 use crate::domain::event::Event;
+use crate::domain::freeze::{Freeze, FreezeWindow};
 use crate::domain::rollout::Plan;
 use crate::ops::{self, PerformError};
 use crate::store::{Lease, ReadOnlyStore, RolloutStore, StoreChange, StoreResult, StoredRollout};
@@ -26,6 +27,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
     fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>>;
     fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>>;
     fn lease(&self, id: String) -> BoxFuture<'_, StoreResult<Option<Lease>>>;
+    fn freeze(&self) -> BoxFuture<'_, StoreResult<Option<Freeze>>>;
     /// Runs a write and reports its outcome; `None` when this backend cannot write.
     fn perform(
         &self,
@@ -33,6 +35,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
         action: Action,
         actor: String,
         plan: Plan,
+        freeze_windows: Vec<FreezeWindow>,
         now: DateTime<Utc>,
     ) -> Option<BoxFuture<'static, WriteOutcome>>;
     /// The store a driver may write through; `None` in read-only mode.
@@ -42,6 +45,10 @@ pub trait Backend: Clone + Send + Sync + 'static {
 impl Backend for Arc<dyn RolloutStore> {
     fn lease(&self, id: String) -> BoxFuture<'_, StoreResult<Option<Lease>>> {
         Box::pin(async move { self.get_lease(&id).await })
+    }
+
+    fn freeze(&self) -> BoxFuture<'_, StoreResult<Option<Freeze>>> {
+        Box::pin(async move { RolloutStore::freeze(self.as_ref()).await })
     }
 
     fn writable(&self) -> Option<Arc<dyn RolloutStore>> {
@@ -66,6 +73,7 @@ impl Backend for Arc<dyn RolloutStore> {
         action: Action,
         actor: String,
         plan: Plan,
+        freeze_windows: Vec<FreezeWindow>,
         now: DateTime<Utc>,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         let store = self.clone();
@@ -75,6 +83,7 @@ impl Backend for Arc<dyn RolloutStore> {
                 actor: &actor,
                 now,
                 default_plan: &plan,
+                freeze_windows: &freeze_windows,
             };
             let result = tokio::time::timeout(
                 WRITE_TIMEOUT,
@@ -111,6 +120,10 @@ impl Backend for ReadOnlyStore {
         Box::pin(async move { self.get_lease(&id).await })
     }
 
+    fn freeze(&self) -> BoxFuture<'_, StoreResult<Option<Freeze>>> {
+        Box::pin(async move { ReadOnlyStore::freeze(self).await })
+    }
+
     fn writable(&self) -> Option<Arc<dyn RolloutStore>> {
         None
     }
@@ -133,6 +146,7 @@ impl Backend for ReadOnlyStore {
         action: Action,
         _: String,
         _: Plan,
+        _: Vec<FreezeWindow>,
         _: DateTime<Utc>,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         tracing::error!(rollout = %seen.id, ?action, "read-only watch mode was asked to write; refused");

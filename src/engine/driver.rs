@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::judge::{Tracker, judge_with};
 use crate::domain::actions::{Action, Context};
 use crate::domain::event::{Event, EventKind};
+use crate::domain::freeze::{self, Freeze, FreezeWindow, Frozen};
 use crate::domain::health::{GateConfig, GateReport, HealthSample};
 use crate::domain::progression::{Decision, NextStage, Policy, decide};
 use crate::domain::rollout::{Plan, Rollout, Status};
@@ -45,6 +46,8 @@ pub struct StepInput<'a> {
     pub lease: Option<&'a Lease>,
     /// The operator said no to this stage; do not ask again until the stage changes.
     pub declined_stage: Option<usize>,
+    /// A freeze in force: nothing advances (a halt or a rollback still happens).
+    pub frozen: Option<&'a Frozen>,
 }
 
 /// The pure rule: only a lease holder acts, and only on what `decide` says.
@@ -65,6 +68,14 @@ pub fn step(input: &StepInput<'_>) -> (Decision, Step) {
                 "declined by the operator: holding before stage {} '{}' (turn auto off and on to be asked again)",
                 next.index + 1,
                 next.name
+            ))
+        }
+        Decision::Advance(_) | Decision::Complete | Decision::AwaitConfirmation(_)
+            if input.frozen.is_some() =>
+        {
+            Decision::Hold(format!(
+                "{}: not advancing",
+                input.frozen.map(Frozen::describe).unwrap_or_default()
             ))
         }
         d => d,
@@ -121,6 +132,7 @@ pub struct Driver {
     proposed_for: Option<Option<usize>>,
     /// Long enough to outlast the gap between two ticks (see `ticking_every`).
     lease_ttl: Duration,
+    freeze_windows: Vec<FreezeWindow>,
 }
 
 impl Driver {
@@ -150,7 +162,14 @@ impl Driver {
             asked_stage: None,
             proposed_for: None,
             lease_ttl: LEASE_TTL,
+            freeze_windows: Vec::new(),
         }
+    }
+
+    /// The config's freeze windows: the driver holds while one is in force.
+    pub fn frozen_in(mut self, windows: Vec<FreezeWindow>) -> Driver {
+        self.freeze_windows = windows;
+        self
     }
 
     /// The lease is renewed once a tick, so it must last two ticks: a slow
@@ -232,6 +251,16 @@ impl Driver {
         }
         let sample = self.metrics.sample(&rollout, now).await;
         let report = judge_with(&self.tracker, &rollout, &sample, &self.default_gates);
+        // Fail safe: a freeze flag that cannot be read is taken as set.
+        let flag = match self.store.freeze().await {
+            Ok(flag) => flag,
+            Err(e) => Some(Freeze {
+                by: "(unknown)".into(),
+                at: now,
+                reason: format!("cannot read the freeze flag: {e}"),
+            }),
+        };
+        let frozen = freeze::frozen_now(flag.as_ref(), &self.freeze_windows, now);
         let (decision, mut step) = step(&StepInput {
             rollout: &rollout,
             report: Some(&report),
@@ -239,6 +268,7 @@ impl Driver {
             policy: &self.policy,
             lease: self.lease.as_ref(),
             declined_stage: self.declined_stage,
+            frozen: frozen.as_ref(),
         });
         let acted = match &step {
             Step::Perform(action) => Some(self.act(&stored, action, &report, now).await),
@@ -304,6 +334,7 @@ impl Driver {
             actor: &actor,
             now,
             default_plan: &self.default_plan,
+            freeze_windows: &self.freeze_windows,
         };
         match ops::perform_on(self.store.as_ref(), seen, action, ctx, Some(&evidence)).await {
             Ok(done) => {

@@ -66,6 +66,10 @@ pub enum EngineEvent {
         id: String,
         result: Result<Vec<Event>, String>,
     },
+    /// The store's freeze flag (sent at start and when it changes).
+    Freeze(Option<crate::domain::freeze::Freeze>),
+    /// The answer to `Command::SetFreeze`.
+    FreezeWritten(Result<Option<crate::domain::freeze::Freeze>, String>),
     /// Who drives a rollout now (sent when it changes).
     Lease {
         id: String,
@@ -140,6 +144,8 @@ pub enum Command {
         id: String,
         fault: Option<Regression>,
     },
+    /// Sets (Some) or lifts (None) the store's freeze flag.
+    SetFreeze(Option<crate::domain::freeze::Freeze>),
     StartAuto(String),
     StopAuto(String),
     /// The operator's answer to auto-progression's question about `stage`.
@@ -163,6 +169,8 @@ pub struct Settings {
     pub actor: String,
     /// This process as a lease holder: `actor#pid`.
     pub holder: String,
+    /// The config's freeze windows, for every write and driver.
+    pub freeze_windows: Vec<crate::domain::freeze::FreezeWindow>,
 }
 
 /// Writes started and not yet answered, so quitting can wait for them.

@@ -12,6 +12,7 @@ use super::driver::Driver;
 use super::judge::Judges;
 use super::supervise::{spawn, supervise};
 use super::{Command, DriverUpdate, EngineEvent, Settings, WriteGuard, WriteOutcome};
+use crate::domain::freeze::Freeze;
 use crate::domain::health::GateReport;
 use crate::domain::rollout::{Rollout, Status};
 use crate::metrics::MetricsSource;
@@ -19,6 +20,8 @@ use crate::store::{Lease, StoreChange};
 
 /// How often the engine asks who drives each rollout (leases last 30 s).
 const LEASE_POLL: Duration = Duration::from_secs(10);
+/// How soon every screen shows a freeze set elsewhere (a single small read).
+const FREEZE_POLL: Duration = Duration::from_secs(2);
 /// How many samples the sparklines keep, and so how much history is fetched at start.
 pub const HISTORY_POINTS: usize = 120;
 
@@ -123,6 +126,16 @@ pub(super) async fn core<B: Backend>(
             },
         );
     }
+    {
+        let (store, events2) = (store.clone(), events.clone());
+        supervise(
+            "freeze watch".into(),
+            true,
+            events.clone(),
+            stop.clone(),
+            move || Box::pin(freeze_loop(store.clone(), events2.clone())),
+        );
+    }
     let mut drivers: HashMap<String, DriverHandle> = HashMap::new();
     loop {
         let (command, guard) = tokio::select! {
@@ -139,6 +152,7 @@ pub(super) async fn core<B: Backend>(
                     action.clone(),
                     settings.actor.clone(),
                     settings.default_plan.clone(),
+                    settings.freeze_windows.clone(),
                     settings.clock.now(),
                 );
                 let events = events.clone();
@@ -157,6 +171,21 @@ pub(super) async fn core<B: Backend>(
                         .await;
                     // Settled only once the outcome is on its way to the screen.
                     drop(guard);
+                });
+            }
+            Command::SetFreeze(freeze) => {
+                let (writable, events) = (store.writable(), events.clone());
+                spawn(async move {
+                    let result = match writable {
+                        None => Err("watch mode is read-only".to_string()),
+                        Some(store) => store
+                            .set_freeze(freeze.as_ref())
+                            .await
+                            .map(|()| freeze)
+                            .map_err(|e| e.to_string()),
+                    };
+                    tracing::info!(?result, "freeze flag written");
+                    let _ = events.send(EngineEvent::FreezeWritten(result)).await;
                 });
             }
             Command::LoadEvents(id) => {
@@ -193,7 +222,8 @@ pub(super) async fn core<B: Backend>(
                             settings.default_plan.clone(),
                         )
                         .ticking_every(settings.refresh.mul_f64(settings.clock.rate()))
-                        .sharing(judges.tracker(&id));
+                        .sharing(judges.tracker(&id))
+                        .frozen_in(settings.freeze_windows.clone());
                         let handle =
                             start_driver(driver, &settings, &events, &stop, driven.clone());
                         lock(&driven).insert(id.clone());
@@ -468,6 +498,27 @@ async fn sample_loop(
 
 /// Says who drives every rollout, when that changes, so a front end that does not drive
 /// one can still show its driver and when the lease runs out.
+/// Tells the screen the store's freeze flag at start and whenever it changes. A failed read
+/// leaves the last known flag on screen (the store banner says the store is down).
+async fn freeze_loop<B: Backend>(store: B, events: mpsc::Sender<EngineEvent>) {
+    let mut known: Option<Option<Freeze>> = None;
+    let mut interval = tokio::time::interval(FREEZE_POLL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Ok(flag) = store.freeze().await else {
+            continue;
+        };
+        if known.as_ref() == Some(&flag) {
+            continue;
+        }
+        known = Some(flag.clone());
+        if events.send(EngineEvent::Freeze(flag)).await.is_err() {
+            return;
+        }
+    }
+}
+
 async fn lease_loop<B: Backend>(
     store: B,
     mut rollouts: watch::Receiver<Vec<Rollout>>,

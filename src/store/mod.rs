@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::event::Event;
+use crate::domain::freeze::Freeze;
 pub use crate::domain::patch::Patch;
 use crate::domain::rollout::{DocError, Fields, Rollout};
 
@@ -33,6 +34,8 @@ pub struct StoreConfig {
     pub events_collection: String,
     /// Firestore: the lease collection (one document per driven rollout).
     pub leases_collection: String,
+    /// Firestore: the collection of global switches (the freeze document, `freeze`).
+    pub control_collection: String,
     /// Firestore: an emulator address (host:port); `FIRESTORE_EMULATOR_HOST` also works.
     pub emulator_host: Option<String>,
 }
@@ -48,6 +51,7 @@ impl Default for StoreConfig {
             collection: "feature_rollouts".into(),
             events_collection: "rollout_events".into(),
             leases_collection: "rollout_leases".into(),
+            control_collection: "rollout_control".into(),
             emulator_host: None,
         }
     }
@@ -79,6 +83,7 @@ impl StoreConfig {
             ("collection", &self.collection),
             ("events_collection", &self.events_collection),
             ("leases_collection", &self.leases_collection),
+            ("control_collection", &self.control_collection),
         ] {
             if value.trim().is_empty() || value.contains('/') {
                 return Err(format!(
@@ -185,6 +190,9 @@ pub enum StoreError {
     },
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A move that widens a rollout, refused because the freeze flag is set.
+    #[error("{}", crate::domain::freeze::Frozen::Flag(.0.clone()).describe())]
+    Frozen(Freeze),
     #[error("store error: {0}")]
     Other(String),
 }
@@ -212,6 +220,21 @@ pub trait RolloutStore: Send + Sync {
         patch: &Patch,
         event: &Event,
     ) -> StoreResult<StoredRollout>;
+
+    /// `patch` for a move that widens a rollout: refused with `Frozen` when the freeze flag
+    /// is set, checked atomically with the write (a freeze set a moment earlier stops it).
+    async fn patch_unless_frozen(
+        &self,
+        id: &str,
+        expected: &Revision,
+        patch: &Patch,
+        event: &Event,
+    ) -> StoreResult<StoredRollout>;
+
+    /// The freeze flag, if someone set it.
+    async fn freeze(&self) -> StoreResult<Option<Freeze>>;
+    /// Sets (Some) or lifts (None) the freeze flag.
+    async fn set_freeze(&self, freeze: Option<&Freeze>) -> StoreResult<()>;
 
     async fn append_event(&self, event: &Event) -> StoreResult<()>;
     /// The newest `limit` events of a rollout, newest first.
@@ -258,6 +281,9 @@ impl ReadOnlyStore {
     }
     pub async fn get_lease(&self, rollout_id: &str) -> StoreResult<Option<Lease>> {
         self.inner.get_lease(rollout_id).await
+    }
+    pub async fn freeze(&self) -> StoreResult<Option<Freeze>> {
+        self.inner.freeze().await
     }
     pub async fn watch(&self) -> StoreResult<mpsc::Receiver<StoreChange>> {
         self.inner.watch().await

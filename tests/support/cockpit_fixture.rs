@@ -116,6 +116,7 @@ impl Spec {
                 actor: "alice",
                 now: *at,
                 default_plan: &plan,
+                freeze_windows: &[],
             };
             let t = actions::apply(&rollout, &fields, action, ctx)
                 .unwrap_or_else(|e| panic!("fixture step {action:?} on {}: {e}", self.id));

@@ -61,6 +61,7 @@ impl Rig {
             actor: "operator",
             now: self.now,
             default_plan: &plan,
+            freeze_windows: &[],
         };
         ops::perform(self.store.as_ref(), ID, &Action::Advance, ctx)
             .await
@@ -450,6 +451,7 @@ impl MetricsSource for AdvanceDuringSample {
                 actor: "operator",
                 now,
                 default_plan: &plan,
+                freeze_windows: &[],
             };
             ops::perform(self.store.as_ref(), ID, &Action::Advance, ctx)
                 .await
@@ -657,6 +659,31 @@ impl RolloutStore for CuttableStore {
         self.check()?;
         self.inner.patch(id, expected, patch, event).await
     }
+    async fn patch_unless_frozen(
+        &self,
+        id: &str,
+        expected: &rollout_tui::store::Revision,
+        patch: &rollout_tui::store::Patch,
+        event: &Event,
+    ) -> rollout_tui::store::StoreResult<rollout_tui::store::StoredRollout> {
+        self.check()?;
+        self.inner
+            .patch_unless_frozen(id, expected, patch, event)
+            .await
+    }
+    async fn freeze(
+        &self,
+    ) -> rollout_tui::store::StoreResult<Option<rollout_tui::domain::freeze::Freeze>> {
+        self.check()?;
+        self.inner.freeze().await
+    }
+    async fn set_freeze(
+        &self,
+        freeze: Option<&rollout_tui::domain::freeze::Freeze>,
+    ) -> rollout_tui::store::StoreResult<()> {
+        self.check()?;
+        self.inner.set_freeze(freeze).await
+    }
     async fn append_event(&self, event: &Event) -> rollout_tui::store::StoreResult<()> {
         self.check()?;
         self.inner.append_event(event).await
@@ -860,6 +887,7 @@ pub async fn invalid_document_gates_are_never_acted_on(store: Arc<dyn RolloutSto
         actor: "operator",
         now: rig.now,
         default_plan: &plan,
+        freeze_windows: &[],
     };
     let rolled = ops::perform(
         store.as_ref(),

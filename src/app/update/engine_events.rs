@@ -52,6 +52,32 @@ pub(super) fn on_engine(state: &mut AppState, event: EngineEvent) -> Vec<Effect>
             }
             vec![]
         }
+        EngineEvent::Freeze(flag) => {
+            if state.freeze != flag {
+                state.freeze = flag;
+                state.dirty = true;
+            }
+            vec![]
+        }
+        EngineEvent::FreezeWritten(result) => {
+            match result {
+                Ok(flag) => {
+                    let said = match &flag {
+                        Some(_) => "frozen: nothing advances until someone unfreezes",
+                        None => "unfrozen: rollouts may advance again",
+                    };
+                    state.freeze = flag;
+                    toast(state, ToastLevel::Info, said.to_string());
+                }
+                Err(why) => toast(
+                    state,
+                    ToastLevel::Error,
+                    format!("the freeze flag was not changed: {why}"),
+                ),
+            }
+            state.dirty = true;
+            vec![]
+        }
         EngineEvent::Lease { id, lease } => {
             if let Some(e) = state.entry_mut(&id)
                 && e.lease != lease

@@ -387,6 +387,7 @@ fn refusal(state: &AppState, r: &Rollout, command: Command) -> Option<String> {
         actor: &state.actor,
         now: state.now,
         default_plan: &state.default_plan,
+        freeze_windows: &[],
     };
     let dry_run = |action: Action| actions::apply(r, fields, &action, ctx).map(|_| ());
     let checked = match command {

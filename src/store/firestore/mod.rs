@@ -44,6 +44,7 @@ use super::{
     StoredRollout,
 };
 use crate::domain::event::Event;
+use crate::domain::freeze::Freeze;
 use crate::domain::rollout::{Fields, field};
 use crate::store::StoreConfig;
 
@@ -75,6 +76,8 @@ const EVENT_TIME: &str = "at";
 /// earlier versions lack it.
 const EVENT_COMMITTED: &str = "committedAt";
 const EVENT_ROLLOUT: &str = "rolloutId";
+/// The freeze flag's document id in the control collection.
+const FREEZE_DOC: &str = "freeze";
 
 /// Where the store lives, and how to say so in messages.
 #[derive(Debug)]
@@ -84,6 +87,8 @@ struct Names {
     collection: String,
     events: String,
     leases: String,
+    /// The collection of global switches (the freeze document).
+    control: String,
     emulator: Option<String>,
 }
 
@@ -233,6 +238,7 @@ impl FirestoreStore {
             collection: config.collection.clone(),
             events: config.events_collection.clone(),
             leases: config.leases_collection.clone(),
+            control: config.control_collection.clone(),
             emulator,
         });
         Ok(FirestoreStore {
@@ -363,6 +369,21 @@ impl FirestoreStore {
         F: Fn(Client, Vec<u8>) -> Fut,
         Fut: Future<Output = Result<Step<T>, Status>>,
     {
+        self.transaction_committed(what, body)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// `transaction`, with the commit's answer when it wrote (its update times).
+    async fn transaction_committed<T, F, Fut>(
+        &self,
+        what: &str,
+        body: F,
+    ) -> StoreResult<(T, Option<fs::CommitResponse>)>
+    where
+        F: Fn(Client, Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<Step<T>, Status>>,
+    {
         let mut client = self.client().await?;
         let mut attempt = 0;
         loop {
@@ -373,18 +394,19 @@ impl FirestoreStore {
             let result = match body(client.clone(), tx.clone()).await {
                 Ok(Step::Done(value)) => {
                     self.rollback(&mut client, tx).await;
-                    return value;
+                    return value.map(|v| (v, None));
                 }
-                Ok(Step::Commit(writes, value)) => {
-                    self.commit(&mut client, writes, tx).await.map(|_| value)
-                }
+                Ok(Step::Commit(writes, value)) => self
+                    .commit(&mut client, writes, tx)
+                    .await
+                    .map(|response| (value, Some(response))),
                 Err(s) => {
                     self.rollback(&mut client, tx).await;
                     Err(s)
                 }
             };
             match result {
-                Ok(value) => return Ok(value),
+                Ok(done) => return Ok(done),
                 Err(s) if s.code() == Code::Aborted && attempt < TX_ATTEMPTS => {
                     attempt += 1;
                     tokio::time::sleep(jitter(Duration::from_millis(10 * u64::from(attempt))))
@@ -393,6 +415,47 @@ impl FirestoreStore {
                 Err(s) => return Err(self.error(what, &s)),
             }
         }
+    }
+
+    /// The writes of a compare-and-set patch on `current` (read at `expected_time`), and the
+    /// patch as Firestore will store it (its values normalised to what reads give back).
+    fn patch_writes(
+        &self,
+        id: &str,
+        name: String,
+        current: &StoredRollout,
+        expected_time: Timestamp,
+        patch: &Patch,
+        event: &Event,
+    ) -> StoreResult<(Vec<fs::Write>, Patch)> {
+        let mut values = HashMap::new();
+        let mut mask = Vec::new();
+        for (field_name, v) in &patch.changes {
+            mask.push(field_path(field_name));
+            if let Some(v) = v {
+                values.insert(field_name.clone(), rollout_field(field_name, v));
+            }
+        }
+        let normalized = Patch {
+            changes: patch
+                .changes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_ref().map(|_| from_value(&values[k]))))
+                .collect(),
+        };
+        let mut after = current.fields.clone();
+        normalized.apply_to(&mut after);
+        let after: HashMap<String, fs::Value> = after
+            .iter()
+            .map(|(k, v)| (k.clone(), rollout_field(k, v)))
+            .collect();
+        fits(&format!("rollout '{id}': the document"), &name, &after, 0)?;
+        let precondition = fs::precondition::ConditionType::UpdateTime(expected_time);
+        let writes = vec![
+            update(name, values, Some(mask), precondition),
+            self.event_write(event)?,
+        ];
+        Ok((writes, normalized))
     }
 
     async fn query(
@@ -662,34 +725,14 @@ impl RolloutStore for FirestoreStore {
         if expected_time.is_none() || parse_revision(&current.revision) != expected_time {
             return Err(conflict(current));
         }
-        let mut values = HashMap::new();
-        let mut mask = Vec::new();
-        for (field_name, v) in &patch.changes {
-            mask.push(field_path(field_name));
-            if let Some(v) = v {
-                values.insert(field_name.clone(), rollout_field(field_name, v));
-            }
-        }
-        let normalized = Patch {
-            changes: patch
-                .changes
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_ref().map(|_| from_value(&values[k]))))
-                .collect(),
-        };
-        let mut after = current.fields.clone();
-        normalized.apply_to(&mut after);
-        let after: HashMap<String, fs::Value> = after
-            .iter()
-            .map(|(k, v)| (k.clone(), rollout_field(k, v)))
-            .collect();
-        fits(&format!("rollout '{id}': the document"), &name, &after, 0)?;
-        let precondition =
-            fs::precondition::ConditionType::UpdateTime(expected_time.unwrap_or_default());
-        let writes = vec![
-            update(name, values, Some(mask), precondition),
-            self.event_write(event)?,
-        ];
+        let (writes, normalized) = self.patch_writes(
+            id,
+            name,
+            &current,
+            expected_time.unwrap_or_default(),
+            patch,
+            event,
+        )?;
         match self.commit_retrying(&mut client, writes).await {
             Ok(response) => {
                 normalized.apply_to(&mut current.fields);
@@ -720,6 +763,89 @@ impl RolloutStore for FirestoreStore {
                 &s,
             )),
         }
+    }
+
+    async fn patch_unless_frozen(
+        &self,
+        id: &str,
+        expected: &Revision,
+        patch: &Patch,
+        event: &Event,
+    ) -> StoreResult<StoredRollout> {
+        let name = self.rollout_name(id)?;
+        let freeze_name = self.names.doc(&self.names.control, FREEZE_DOC);
+        let expected_time = parse_revision(expected);
+        // One transaction reads the freeze document and the rollout and writes: a freeze
+        // committed after the read aborts the commit, and the retry sees it.
+        let (written, response) = self
+            .transaction_committed(&format!("writing rollout '{id}'"), |mut client, tx| {
+                let (name, freeze_name) = (name.clone(), freeze_name.clone());
+                let expected_time = expected_time.clone();
+                async move {
+                    if let Some(doc) = get_doc(&mut client, &freeze_name, Some(tx.clone())).await? {
+                        return Ok(Step::Done(Err(StoreError::Frozen(freeze_of(&doc)))));
+                    }
+                    let Some(current) = get_doc(&mut client, &name, Some(tx)).await?.map(stored)
+                    else {
+                        return Ok(Step::Done(Err(StoreError::NotFound(id.to_string()))));
+                    };
+                    let Some(expected_time) = expected_time
+                        .filter(|t| parse_revision(&current.revision).as_ref() == Some(t))
+                    else {
+                        return Ok(Step::Done(Err(StoreError::Conflict {
+                            id: id.to_string(),
+                            current: Box::new(current),
+                        })));
+                    };
+                    match self.patch_writes(id, name, &current, expected_time, patch, event) {
+                        Ok((writes, normalized)) => Ok(Step::Commit(writes, (current, normalized))),
+                        Err(e) => Ok(Step::Done(Err(e))),
+                    }
+                }
+            })
+            .await?;
+        let (mut current, normalized) = written;
+        normalized.apply_to(&mut current.fields);
+        current.fields = sort(std::mem::take(&mut current.fields));
+        current.revision = revision_of(
+            response
+                .as_ref()
+                .and_then(|r| r.write_results.first())
+                .and_then(|r| r.update_time.as_ref()),
+        );
+        Ok(current)
+    }
+
+    async fn freeze(&self) -> StoreResult<Option<Freeze>> {
+        let mut client = self.client().await?;
+        let name = self.names.doc(&self.names.control, FREEZE_DOC);
+        get_doc(&mut client, &name, None)
+            .await
+            .map(|doc| doc.as_ref().map(freeze_of))
+            .map_err(|s| self.error("reading the freeze flag", &s))
+    }
+
+    async fn set_freeze(&self, freeze: Option<&Freeze>) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let name = self.names.doc(&self.names.control, FREEZE_DOC);
+        let write = match freeze {
+            Some(f) => fs::Write {
+                operation: Some(fs::write::Operation::Update(fs::Document {
+                    name,
+                    fields: freeze_fields(f),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            None => fs::Write {
+                operation: Some(fs::write::Operation::Delete(name)),
+                ..Default::default()
+            },
+        };
+        self.commit_retrying(&mut client, vec![write])
+            .await
+            .map(|_| ())
+            .map_err(|s| self.error("writing the freeze flag", &s))
     }
 
     async fn append_event(&self, event: &Event) -> StoreResult<()> {

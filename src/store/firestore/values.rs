@@ -199,6 +199,46 @@ pub(super) fn lease_fields(lease: &Lease) -> HashMap<String, fs::Value> {
     ])
 }
 
+pub(super) fn freeze_fields(freeze: &Freeze) -> HashMap<String, fs::Value> {
+    HashMap::from([
+        (
+            "by".to_string(),
+            value(ValueType::StringValue(freeze.by.clone())),
+        ),
+        (
+            "at".to_string(),
+            value(ValueType::TimestampValue(timestamp(freeze.at))),
+        ),
+        (
+            "reason".to_string(),
+            value(ValueType::StringValue(freeze.reason.clone())),
+        ),
+    ])
+}
+
+/// The freeze document. One that cannot be read still freezes: it was set for a reason.
+pub(super) fn freeze_of(doc: &fs::Document) -> Freeze {
+    let text = |name: &str| match doc.fields.get(name).and_then(|v| v.value_type.as_ref()) {
+        Some(ValueType::StringValue(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let at = match doc.fields.get("at").and_then(|v| v.value_type.as_ref()) {
+        Some(ValueType::TimestampValue(t)) => time_of(t),
+        _ => None,
+    };
+    match (text("by"), at, text("reason")) {
+        (Some(by), Some(at), Some(reason)) => Freeze { by, at, reason },
+        _ => Freeze {
+            by: "(unknown)".into(),
+            at: DateTime::UNIX_EPOCH,
+            reason: format!(
+                "the freeze document {} is unreadable (by, at, reason); unfreeze to clear it",
+                doc.name
+            ),
+        },
+    }
+}
+
 /// Malformed lease documents are reported, never overwritten (DATA_LOSS maps to `StoreError::Other`).
 pub(super) fn lease_of(rollout_id: &str, doc: &fs::Document) -> Result<Lease, Status> {
     let bad = |why: &str| Status::data_loss(format!("lease document {} {why}", doc.name));

@@ -26,9 +26,12 @@ use super::{
     StoredRollout,
 };
 use crate::domain::event::{Event, EventKind};
+use crate::domain::freeze::Freeze;
 use crate::domain::rollout::{Fields, field};
 
 const WATCH_BUFFER: usize = 256;
+/// The settings key of the freeze flag.
+const FREEZE_KEY: &str = "freeze";
 
 /// The default store: a SQLite file.
 #[derive(Debug, Clone)]
@@ -88,47 +91,76 @@ impl LocalStore {
     /// was never set. Stores made before settings existed have no table: also None.
     pub async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_string();
-        self.run(move |conn| {
-            let has_table: bool = conn.query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'settings'",
-                [],
-                |r| r.get(0),
-            )?;
-            if !has_table {
-                return Ok(None);
-            }
-            Ok(conn
-                .query_row("SELECT value FROM settings WHERE key = ?1", [&key], |r| {
-                    r.get(0)
-                })
-                .optional()?)
-        })
-        .await
+        self.run(move |conn| read_setting(conn, &key)).await
     }
 
     /// Sets a setting (the table is made on first use: older stores stay readable by
     /// older builds, which check only their own tables).
     pub async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.write_setting(key, Some(value)).await
+    }
+
+    /// Sets (Some) or removes (None) a setting.
+    async fn write_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
         if self.read_only {
             return Err(StoreError::Other(format!(
                 "{} is open read-only",
                 self.path.display()
             )));
         }
-        let (key, value) = (key.to_string(), value.to_string());
+        let (key, value) = (key.to_string(), value.map(str::to_string));
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
                 [],
             )?;
-            tx.execute(
-                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )?;
+            match &value {
+                Some(value) => tx.execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                )?,
+                None => tx.execute("DELETE FROM settings WHERE key = ?1", [&key])?,
+            };
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn patch_checked(
+        &self,
+        id: &str,
+        expected: &Revision,
+        patch: &Patch,
+        event: &Event,
+        unless_frozen: bool,
+    ) -> StoreResult<StoredRollout> {
+        let (id, expected, patch, event) = (
+            id.to_string(),
+            expected.clone(),
+            patch.clone(),
+            event.clone(),
+        );
+        self.run(move |conn| {
+            match patch_once(conn, &id, &expected, &patch, &event, unless_frozen) {
+                Err(f) if f.is_disk_full() && event.kind == EventKind::Rollback => {
+                    tracing::warn!(
+                        rollout = %id,
+                        "disk full: writing the rollback with a compact event"
+                    );
+                    patch_once(
+                        conn,
+                        &id,
+                        &expected,
+                        &patch,
+                        &compact(&event),
+                        unless_frozen,
+                    )
+                }
+                result => result,
+            }
         })
         .await
     }
@@ -174,6 +206,37 @@ fn run_on<T>(
         "{}: the file kept changing while it was read; run the command again",
         path.display()
     )))
+}
+
+/// The settings row `key`, if the table and the row exist (stores made before settings
+/// existed have no table).
+fn read_setting(conn: &Connection, key: &str) -> Result<Option<String>, Fail> {
+    let has_table: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'settings'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_table {
+        return Ok(None);
+    }
+    Ok(conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// The freeze flag as stored. One that cannot be read still freezes: it was set for a reason.
+fn read_freeze(conn: &Connection) -> Result<Option<Freeze>, Fail> {
+    Ok(read_setting(conn, FREEZE_KEY)?.map(|text| {
+        serde_json::from_str(&text).unwrap_or_else(|e| Freeze {
+            by: "(unknown)".into(),
+            at: DateTime::UNIX_EPOCH,
+            reason: format!(
+                "the freeze flag in the store is unreadable ({e}); unfreeze to clear it"
+            ),
+        })
+    }))
 }
 
 fn read_row(conn: &Connection, id: &str) -> Result<Option<Row>, Fail> {
@@ -248,8 +311,13 @@ fn patch_once(
     expected: &Revision,
     patch: &Patch,
     event: &Event,
+    unless_frozen: bool,
 ) -> Result<StoredRollout, Fail> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // In the write's own transaction: a freeze set a moment ago stops it.
+    if unless_frozen && let Some(freeze) = read_freeze(&tx)? {
+        return Err(StoreError::Frozen(freeze).into());
+    }
     let Some(row) = read_row(&tx, id)? else {
         return Err(StoreError::NotFound(id.to_string()).into());
     };
@@ -382,25 +450,29 @@ impl RolloutStore for LocalStore {
         patch: &Patch,
         event: &Event,
     ) -> StoreResult<StoredRollout> {
-        let (id, expected, patch, event) = (
-            id.to_string(),
-            expected.clone(),
-            patch.clone(),
-            event.clone(),
-        );
-        self.run(
-            move |conn| match patch_once(conn, &id, &expected, &patch, &event) {
-                Err(f) if f.is_disk_full() && event.kind == EventKind::Rollback => {
-                    tracing::warn!(
-                        rollout = %id,
-                        "disk full: writing the rollback with a compact event"
-                    );
-                    patch_once(conn, &id, &expected, &patch, &compact(&event))
-                }
-                result => result,
-            },
-        )
-        .await
+        self.patch_checked(id, expected, patch, event, false).await
+    }
+
+    async fn patch_unless_frozen(
+        &self,
+        id: &str,
+        expected: &Revision,
+        patch: &Patch,
+        event: &Event,
+    ) -> StoreResult<StoredRollout> {
+        self.patch_checked(id, expected, patch, event, true).await
+    }
+
+    async fn freeze(&self) -> StoreResult<Option<Freeze>> {
+        self.run(|conn| read_freeze(conn)).await
+    }
+
+    async fn set_freeze(&self, freeze: Option<&Freeze>) -> StoreResult<()> {
+        let text = freeze
+            .map(|f| to_json("the freeze", f))
+            .transpose()
+            .map_err(|f| f.into_store(&self.path))?;
+        self.write_setting(FREEZE_KEY, text.as_deref()).await
     }
 
     async fn append_event(&self, event: &Event) -> StoreResult<()> {
