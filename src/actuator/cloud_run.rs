@@ -40,6 +40,8 @@ const REQUEST_RETRIES: u32 = 2;
 const NAME_CHARS: usize = 120;
 const DEFAULT_POLL_FIRST: Duration = Duration::from_millis(500);
 const DEFAULT_POLL_CAP: Duration = Duration::from_secs(5);
+/// Reads of the service after its operation finished, while what serves is still settling.
+const CONFIRM_READS: u32 = 3;
 
 /// Why a percentage cannot be set as a Cloud Run split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -455,7 +457,7 @@ impl CloudRunActuator {
         canary: Option<&str>,
     ) -> Result<LiveSplit, ActuatorError> {
         let deadline = Instant::now() + self.operation_timeout;
-        let doc = self.get_service(deadline).await?;
+        let doc = self.get_service(deadline, &mut 0).await?;
         Ok(self.split_of(&doc, &doc.traffic_statuses, stable, canary))
     }
 
@@ -463,14 +465,17 @@ impl CloudRunActuator {
     /// permissions, etag) and answers the split it would configure; nothing changes.
     pub async fn plan(&self, split: &TargetSplit) -> Result<Planned, ActuatorError> {
         let deadline = Instant::now() + self.operation_timeout;
-        let (doc, op, _) = self.patch_with_fresh_etag(split, true, deadline).await?;
+        let calls = &mut 0;
+        let (doc, op, _) = self
+            .patch_with_fresh_etag(split, true, deadline, calls)
+            .await?;
         let current = self.split_of(
             &doc,
             &doc.traffic_statuses,
             &split.stable,
             split.canary.as_deref(),
         );
-        let op = self.wait(op, split, deadline).await?;
+        let op = self.wait(op, split, deadline, calls).await?;
         let planned = match op.response.map(serde_json::from_value::<ServiceDoc>) {
             Some(Ok(resp)) if !resp.traffic.is_empty() => {
                 self.split_of(&resp, &resp.traffic, &split.stable, split.canary.as_deref())
@@ -491,18 +496,34 @@ impl CloudRunActuator {
 
     /// Sets `split` and returns once Cloud Run serves it.
     pub async fn apply(&self, split: &TargetSplit) -> Result<Applied, ActuatorError> {
-        let start_calls = self.calls();
+        let calls = &mut 0;
         let deadline = Instant::now() + self.operation_timeout;
-        let (_, op, stale_etag_retries) =
-            self.patch_with_fresh_etag(split, false, deadline).await?;
-        self.wait(op, split, deadline).await?;
-        let doc = self.get_service(deadline).await?;
-        let live = self.split_of(
-            &doc,
-            &doc.traffic_statuses,
-            &split.stable,
-            split.canary.as_deref(),
-        );
+        let (_, op, stale_etag_retries) = self
+            .patch_with_fresh_etag(split, false, deadline, calls)
+            .await?;
+        self.wait(op, split, deadline, calls).await?;
+        // A finished operation normally serves the new split already; while the configured
+        // split still differs from what serves, a few more reads give it time.
+        let mut reads = 0;
+        let live = loop {
+            let doc = self.get_service(deadline, calls).await?;
+            let live = self.split_of(
+                &doc,
+                &doc.traffic_statuses,
+                &split.stable,
+                split.canary.as_deref(),
+            );
+            reads += 1;
+            let wait = crate::backoff::jittered(self.poll_first, self.poll_cap, reads);
+            if live.serves(split)
+                || !live.settling
+                || reads >= CONFIRM_READS
+                || Instant::now() + wait >= deadline
+            {
+                break live;
+            }
+            tokio::time::sleep(wait).await;
+        };
         if !live.serves(split) {
             return Err(ActuatorError::NotConfirmed {
                 expected: split
@@ -512,9 +533,10 @@ impl CloudRunActuator {
                 live: live.describe(),
             });
         }
+        tracing::info!(service = %self.service_name, split = %split.describe(), calls = *calls, "traffic split confirmed");
         Ok(Applied {
             live,
-            calls: self.calls() - start_calls,
+            calls: *calls,
             stale_etag_retries,
         })
     }
@@ -530,9 +552,19 @@ impl CloudRunActuator {
             .map_err(|e| ActuatorError::Request(self.http.scrub(&format!("bad URL {text}: {e}"))))
     }
 
-    async fn get_service(&self, deadline: Instant) -> Result<ServiceDoc, ActuatorError> {
-        let url = self.url_for(&self.service_name)?;
+    /// Counts one Admin API request, for this client and for the change making it.
+    fn count(&self, calls: &mut u32) {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        *calls += 1;
+    }
+
+    async fn get_service(
+        &self,
+        deadline: Instant,
+        calls: &mut u32,
+    ) -> Result<ServiceDoc, ActuatorError> {
+        let url = self.url_for(&self.service_name)?;
+        self.count(calls);
         let body = self
             .http
             .send(Method::GET, url, None, deadline)
@@ -551,10 +583,11 @@ impl CloudRunActuator {
         split: &TargetSplit,
         validate_only: bool,
         deadline: Instant,
+        calls: &mut u32,
     ) -> Result<(ServiceDoc, Operation, u32), ActuatorError> {
         let mut retries = 0;
         loop {
-            let doc = self.get_service(deadline).await?;
+            let doc = self.get_service(deadline, calls).await?;
             let mut url = self.url_for(&self.service_name)?;
             url.set_query(Some(if validate_only {
                 "updateMask=traffic&validateOnly=true"
@@ -562,7 +595,7 @@ impl CloudRunActuator {
                 "updateMask=traffic"
             }));
             let body = split.body(self.canary_tag.as_deref(), &doc.etag);
-            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.count(calls);
             match self
                 .http
                 .send(Method::PATCH, url, Some(&body), deadline)
@@ -608,6 +641,7 @@ impl CloudRunActuator {
         mut op: Operation,
         split: &TargetSplit,
         deadline: Instant,
+        calls: &mut u32,
     ) -> Result<Operation, ActuatorError> {
         let mut attempt = 0;
         while !op.done {
@@ -621,13 +655,17 @@ impl CloudRunActuator {
             tokio::time::sleep(wait).await;
             attempt += 1;
             let url = self.url_for(&op.name)?;
-            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.count(calls);
             let text = self
                 .http
                 .send(Method::GET, url, None, deadline)
                 .await
-                .map_err(|f| {
-                    self.failure(f, GET_PERMISSION, Some(split), "waiting on the operation")
+                .map_err(|f| match f.status {
+                    // Not the service: the operation itself is gone.
+                    Some(404) => {
+                        ActuatorError::Request(format!("waiting on the operation: {}", f.text))
+                    }
+                    _ => self.failure(f, GET_PERMISSION, Some(split), "waiting on the operation"),
                 })?;
             op = self.operation(&text)?;
         }

@@ -245,19 +245,21 @@ fn check_names(
     service: &Option<String>,
 ) -> Result<(), String> {
     // These go into request paths: only the characters Google allows in them.
+    let made_of = |text: &str, extra: &str| {
+        !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || extra.contains(c))
+    };
     if let Some(p) = project_id
-        && !(!p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.:".contains(c)))
+        && !made_of(p, "-.:")
     {
         return Err(format!(
             "{at}.project_id = '{p}' must be a project id of lowercase letters, digits, '-', '.' or ':'"
         ));
     }
     if let Some(r) = region
-        && !(!r.is_empty()
-            && r.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        && !made_of(r, "-")
     {
         return Err(format!(
             "{at}.region = '{r}' must be a region name such as europe-west1"
