@@ -605,7 +605,11 @@ impl CloudRunActuator {
                     let op = self.operation(&text)?;
                     return Ok((doc, op, retries));
                 }
-                Err(f) if f.status == Some(409) => {
+                // ALREADY_EXISTS is about a revision name in `template`, which is never sent:
+                // not a stale etag, and a retry would not help.
+                Err(f)
+                    if f.status == Some(409) && f.reason.as_deref() != Some("ALREADY_EXISTS") =>
+                {
                     if retries == 0 {
                         retries += 1;
                         tracing::info!(service = %self.service_name, "Cloud Run answered 409 (stale etag); reading the service again");
