@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::actuator::ActuatorConfig;
 use crate::keys::{KeySetting, Keymap};
 
 use crate::domain::gates::Spelling;
@@ -30,6 +31,8 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     pub store: StoreConfig,
     pub metrics: MetricsConfig,
+    /// Where applied percentages are also set as a traffic split (off by default).
+    pub actuator: ActuatorConfig,
     pub defaults: Defaults,
     pub policy: Policy,
     #[serde(
@@ -214,6 +217,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.store.validate()?;
         self.metrics.validate()?;
+        self.actuator.validate()?;
         self.default_plan()?;
         self.default_hashing()?;
         if let Some(dir) = &self.data_dir
@@ -343,6 +347,10 @@ mod tests {
             ("[store]\nkind = \"postgres\"\n", "store.kind"),
             ("[store]\nkind = \"firestore\"\n", "store.project_id"),
             ("[store]\ncollection = \"a/b\"\n", "store.collection"),
+            (
+                "[actuator]\nkind = \"cloud-run\"\nproject_id = \"p\"\nregion = \"r\"\n",
+                "actuator.service",
+            ),
             ("[policy]\nconfirm = \"sometimes\"\n", "sometimes"),
             ("colour = true\n", "colour"),
             ("[gates\n", "line 1"),

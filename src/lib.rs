@@ -4,6 +4,7 @@
 //! `cli` and `config` are the headless front end; `present` holds the words, labels and
 //! formats every front end shows.
 
+pub mod actuator;
 pub mod app;
 pub mod backoff;
 pub mod cli;

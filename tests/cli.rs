@@ -670,6 +670,7 @@ fn check_config_validates_and_shows_the_config() {
         "{out}"
     );
     assert!(out.contains("metrics:      none"), "{out}");
+    assert!(out.contains("actuator:     none"), "{out}");
 
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
     let out = cli.ok(&["check-config", "--config", example]);
@@ -681,6 +682,35 @@ fn check_config_validates_and_shows_the_config() {
             .current_dir(env!("CARGO_MANIFEST_DIR")),
     );
     assert!(out.contains("config OK"), "{out}");
+}
+
+#[test]
+fn check_config_shows_the_actuator_and_names_its_mistakes() {
+    let cli = Cli::new();
+    let good = cli.write_file(
+        "actuator.toml",
+        "[actuator]\nkind = \"cloud-run\"\nproject_id = \"proj-1\"\nregion = \"europe-west1\"\nservice = \"web\"\n\
+         [actuator.rollouts.api]\nservice = \"api\"\n",
+    );
+    let out = ok_cmd(&mut cli.command(&["--config", good.to_str().unwrap(), "check-config"]));
+    assert!(
+        out.contains(
+            "actuator:     cloud-run projects/proj-1/locations/europe-west1/services/web via https://run.googleapis.com (tag canary, wait up to 2m); per rollout api: projects/proj-1/locations/europe-west1/services/api"
+        ),
+        "{out}"
+    );
+    let bad = cli.write_file(
+        "bad-actuator.toml",
+        "[actuator]\nkind = \"cloud-run\"\nproject_id = \"proj-1\"\nregion = \"europe-west1\"\n",
+    );
+    let ran = exec_cmd(&mut cli.command(&["--config", bad.to_str().unwrap(), "check-config"]));
+    assert!(
+        ran.is_clean_failure()
+            && ran
+                .stderr
+                .contains("actuator.service (the Cloud Run service) is required"),
+        "{ran}"
+    );
 }
 
 // ------------------------------------------------------------- invalid input

@@ -39,6 +39,7 @@ pub(super) fn check_config(env: &Env) -> CmdResult {
             |m| m.describe()
         )
     );
+    say!("actuator:     {}", env.config.actuator.describe());
     say!("actor:        {}", env.actor);
     match &env.log_problem {
         None => {

@@ -21,7 +21,8 @@ pub enum SourceKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Credentials {
-    /// Application Default Credentials (access tokens with the monitoring.read scope).
+    /// Application Default Credentials (access tokens with the scope the API needs:
+    /// monitoring.read for metrics, cloud-platform for the Cloud Run actuator).
     Adc,
     None,
 }
@@ -420,7 +421,7 @@ impl MetricsConfig {
     }
 }
 
-fn check_url(text: &str) -> Result<(), String> {
+pub(crate) fn check_url(text: &str) -> Result<(), String> {
     let url = reqwest::Url::parse(text).map_err(|e| format!("is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("must be http or https, not {}", url.scheme()));
