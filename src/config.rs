@@ -15,6 +15,7 @@ use crate::domain::health::GateConfig;
 use crate::domain::progression::Policy;
 use crate::domain::rollout::{Hashing, Plan, PlanPreset};
 use crate::metrics::MetricsConfig;
+use crate::notify::{NotifyConfig, TerminalNotify};
 pub use crate::store::{STORE_KINDS, StoreConfig};
 
 pub const CONFIG_ENV: &str = "ROLLOUT_TUI_CONFIG";
@@ -40,6 +41,17 @@ pub struct Config {
     pub log: LogConfig,
     /// Key binding overrides: command name -> key or list of keys.
     pub keys: BTreeMap<String, KeySetting>,
+    pub cockpit: CockpitConfig,
+    /// `[[notify]]` webhook targets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<NotifyConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CockpitConfig {
+    /// How the cockpit signals that a confirmation awaits: off, bell, osc9 or osc777.
+    pub notify_terminal: TerminalNotify,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,6 +236,7 @@ impl Config {
         }
         self.gates.validate(Spelling::Config)?;
         self.keymap()?;
+        crate::notify::config::targets(&self.notify)?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| format!("log.level = '{}' is not a log filter: {e}", self.log.level))?;
         Ok(())
@@ -342,6 +355,20 @@ mod tests {
                 "[gates]\nmax_error_rate = 0.1\nsevere_error_rate = 0.05\n",
                 "severe_error_rate",
             ),
+            (
+                "[[notify]]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/x\"\n[[notify]]\nkind = \"webhook\"\nurl = \"not a url\"\n",
+                "notify[1].url",
+            ),
+            (
+                "[[notify]]\nkind = \"slack\"\nurl = \"https://h/x\"\nevents = [\"halt\", \"lunch\"]\n",
+                "notify[0].events",
+            ),
+            ("[[notify]]\nkind = \"slack\"\n", "url"),
+            (
+                "[[notify]]\nkind = \"slack\"\nurl = \"https://h/x\"\noutage_after = \"soon\"\n",
+                "soon",
+            ),
+            ("[cockpit]\nnotify_terminal = \"loud\"\n", "loud"),
         ];
         for (text, needle) in cases {
             let err = Config::parse(text).unwrap_err();
@@ -350,6 +377,29 @@ mod tests {
                 "error for {text:?} should mention {needle:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn notify_targets_parse_with_defaults() {
+        let c = Config::parse(
+            "[cockpit]\nnotify_terminal = \"osc777\"\n\n[[notify]]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/s\"\n\n[[notify]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nevents = [\"halt\", \"outage\"]\noutage_after = \"2m\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.cockpit.notify_terminal, TerminalNotify::Osc777);
+        let targets = crate::notify::config::targets(&c.notify).unwrap();
+        assert_eq!(targets.len(), 2);
+        assert_eq!(
+            targets[0].events.len(),
+            crate::notify::NotifyEvent::ALL.len()
+        );
+        assert_eq!(
+            targets[0].outage_after,
+            crate::notify::config::DEFAULT_OUTAGE_AFTER
+        );
+        assert_eq!(targets[1].outage_after, std::time::Duration::from_secs(120));
+        assert!(!targets[1].wants(crate::notify::NotifyEvent::Rollback));
+        // Round trip, as check-config and the tests write configs back.
+        assert_eq!(Config::parse(&toml::to_string(&c).unwrap()).unwrap(), c);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 pub mod cloud_monitoring;
 pub mod config;
-mod http;
+pub(crate) mod http;
 pub mod prometheus;
 mod promql;
 pub mod redact;
