@@ -30,6 +30,16 @@ pub fn terminal_notification(mode: TerminalNotify, title: &str, body: &str) -> V
     }
 }
 
+/// The mode as written in the config.
+pub fn mode_name(mode: TerminalNotify) -> &'static str {
+    match mode {
+        TerminalNotify::Off => "off",
+        TerminalNotify::Bell => "bell",
+        TerminalNotify::Osc9 => "osc9",
+        TerminalNotify::Osc777 => "osc777",
+    }
+}
+
 fn inert(text: &str, semicolons: bool) -> String {
     let cleaned: String = text
         .chars()

@@ -395,21 +395,21 @@ mod tests {
             ("http://a/x", &["outage"], 2),
             ("http://b/y", &["outage"], 10),
         ]);
-        let down = Condition::StoreOutage {
+        let down = [Condition::StoreOutage {
             since: at(0),
             error: "connection refused".into(),
-        };
-        assert!(t.state(None, &[down.clone()], at(1)).is_empty());
-        let first = t.state(None, &[down.clone()], at(2));
+        }];
+        assert!(t.state(None, &down, at(1)).is_empty());
+        let first = t.state(None, &down, at(2));
         assert_eq!(first.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0]);
         assert!(
             first[0].1.headline.contains("unreachable for 2m"),
             "{}",
             first[0].1.headline
         );
-        assert!(t.state(None, &[down.clone()], at(9)).is_empty());
-        let second = t.state(None, &[down.clone()], at(10));
+        assert!(t.state(None, &down, at(9)).is_empty());
+        let second = t.state(None, &down, at(10));
         assert_eq!(second.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
-        assert!(t.state(None, &[down], at(60)).is_empty());
+        assert!(t.state(None, &down, at(60)).is_empty());
     }
 }
