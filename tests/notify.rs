@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use http_fake::{FakeServer, Request, Response};
 use rollout_tui::domain::event::{Event, EventKind};
 use rollout_tui::domain::health::{GateConfig, GateReport, evaluate};
-use rollout_tui::domain::progression::{ConfirmPolicy, Decision, NextStage};
+use rollout_tui::domain::progression::{ConfirmPolicy, NextStage};
 use rollout_tui::domain::rollout::{Rollout, Status};
 use rollout_tui::engine::driver::Step;
 use rollout_tui::metrics::MetricsSource;
@@ -340,9 +340,30 @@ async fn a_500_is_retried_until_it_lands_once() {
         2,
         "one failed try, one that landed"
     );
+    let all = bodies(&server);
+    assert_eq!(all[0], all[1], "the same message, tried again");
     let s = &n.status().targets[0];
     assert_eq!((s.sent, s.failed, s.attempts), (1, 0, 2));
     assert!(!s.failing() && n.status().problem().is_none());
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let server = FakeServer::start(move |_| {
+        if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            Response::text(429, "rate_limited").with_header("Retry-After", "0")
+        } else {
+            Response::text(200, "ok")
+        }
+    });
+    let n = notifier(&[entry("slack", &server.url(), &[])], quick());
+    let (_dir, _rig, r) = rollout().await;
+    n.observe_state(Some(&r), &[awaiting(&r, None)], t0());
+    assert!(n.settle(SETTLE).await);
+    let s = &n.status().targets[0];
+    assert_eq!((s.sent, s.failed, s.attempts), (1, 0, 2), "{s:?}");
 }
 
 /// A handler that holds every answer until `open` is called.
@@ -406,6 +427,7 @@ async fn a_receiver_that_hangs_never_blocks_observing_and_the_queue_stays_bounde
     assert!(n.settle(SETTLE).await);
     let s = &n.status().targets[0];
     assert_eq!((s.queued, s.dropped, s.sent), (0, 46, 5));
+    assert!(!s.failing(), "delivered since the drops: {s:?}");
     // The newest ones were kept.
     let last = bodies(&server).pop().unwrap();
     assert_eq!(
@@ -485,13 +507,9 @@ async fn one_message_per_transition_under_a_driver_running_many_refreshes() {
         refreshes += 1;
         assert!(refreshes < 5_000, "the rollout never completed");
         let tick = d.tick(rig.now).await;
-        let conditions: Vec<Condition> = match &tick.decision {
-            Decision::AwaitConfirmation(next) => vec![Condition::AwaitingConfirmation {
-                next: next.clone(),
-                report: tick.report.clone(),
-            }],
-            _ => Vec::new(),
-        };
+        let conditions: Vec<Condition> = Condition::awaiting(&tick.decision, tick.report.as_ref())
+            .into_iter()
+            .collect();
         let r = rig.rollout().await;
         n.observe_events(Some(&r), &rig.events().await);
         n.observe_state(Some(&r), &conditions, rig.now);

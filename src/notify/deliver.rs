@@ -14,6 +14,10 @@ use crate::metrics::redact;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest piece of an answer's body quoted in an error.
 const ERROR_BODY_CHARS: usize = 200;
+/// Longest wait a receiver's Retry-After is followed for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// How much of an error answer's body is read for its message.
+const ERROR_BODY_BYTES: usize = 8 * 1024;
 
 /// How hard a message is tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +43,12 @@ impl Default for Retry {
 /// Why a POST did not land.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
-    /// Worth another try (connection, timeout, 429, 5xx).
-    Transient(String),
+    /// Worth another try (connection, timeout, 429, 5xx), after `retry_after` if the
+    /// receiver said so.
+    Transient {
+        text: String,
+        retry_after: Option<Duration>,
+    },
     /// Will fail the same way again (a 4xx: a wrong URL, a revoked webhook, a refused body).
     Refused(String),
 }
@@ -48,7 +56,7 @@ pub enum SendError {
 impl SendError {
     pub fn text(&self) -> &str {
         match self {
-            SendError::Transient(t) | SendError::Refused(t) => t,
+            SendError::Transient { text, .. } | SendError::Refused(text) => text,
         }
     }
 }
@@ -83,18 +91,31 @@ pub async fn post(
         .json(body)
         .send()
         .await
-        .map_err(|e| {
-            SendError::Transient(scrub(
-                target,
-                &crate::metrics::http::chain(&e.without_url()),
-            ))
+        .map_err(|e| SendError::Transient {
+            text: scrub(target, &crate::metrics::http::chain(&e.without_url())),
+            retry_after: None,
         })?;
     let status = answer.status();
     if status.is_success() {
         return Ok(());
     }
-    // Slack says why in a word ("no_service", "invalid_payload"); others in a page.
-    let text = answer.text().await.unwrap_or_default();
+    // Slack rate-limits with 429 and a Retry-After in seconds.
+    let retry_after = answer
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+    // Slack says why in a word ("no_service", "invalid_payload"); others in a page, of
+    // which the start is enough (and a huge one is not read).
+    let mut bytes = Vec::new();
+    let mut answer = answer;
+    while bytes.len() < ERROR_BODY_BYTES
+        && let Ok(Some(chunk)) = answer.chunk().await
+    {
+        bytes.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(ERROR_BODY_BYTES)]);
     let said = redact::clip(
         text.split_whitespace()
             .collect::<Vec<_>>()
@@ -111,7 +132,10 @@ pub async fn post(
         },
     );
     if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        Err(SendError::Transient(message))
+        Err(SendError::Transient {
+            text: message,
+            retry_after,
+        })
     } else {
         Err(SendError::Refused(message))
     }
@@ -134,8 +158,12 @@ pub async fn post_with_retry(
             Err(e) if tries >= retry.attempts.max(1) => return (tries, Err(e)),
             Err(e) => {
                 tracing::debug!(to = %target.label(), error = %e.text(), try_number = tries, "notification not delivered; retrying");
-                tokio::time::sleep(crate::backoff::jittered(retry.base, retry.cap, tries - 1))
-                    .await;
+                let backoff = crate::backoff::jittered(retry.base, retry.cap, tries - 1);
+                let asked = match e {
+                    SendError::Transient { retry_after, .. } => retry_after,
+                    SendError::Refused(_) => None,
+                };
+                tokio::time::sleep(backoff.max(asked.unwrap_or_default())).await;
             }
         }
     }

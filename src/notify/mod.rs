@@ -69,16 +69,14 @@ pub struct TargetStatus {
     /// The last failure, scrubbed of secrets.
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
+    pub last_dropped_at: Option<DateTime<Utc>>,
 }
 
 impl TargetStatus {
-    /// The last message given up on came after the last one delivered.
+    /// A message was given up on or dropped after the last one delivered.
     pub fn failing(&self) -> bool {
-        match (self.last_error_at, self.last_sent_at) {
-            (Some(failed), Some(sent)) => failed > sent,
-            (Some(_), None) => true,
-            _ => self.dropped > 0 && self.last_sent_at.is_none(),
-        }
+        let lost = self.last_error_at.max(self.last_dropped_at);
+        lost.is_some() && lost > self.last_sent_at
     }
 }
 
@@ -234,6 +232,7 @@ impl Notifier {
                 let count = {
                     let mut s = lock(&lane.status);
                     s.dropped += 1;
+                    s.last_dropped_at = Some(Utc::now());
                     s.dropped
                 };
                 tracing::warn!(

@@ -10,7 +10,7 @@ use super::config::{NotifyEvent, Target};
 use super::message::Notice;
 use crate::domain::event::{Event, EventKind};
 use crate::domain::health::GateReport;
-use crate::domain::progression::NextStage;
+use crate::domain::progression::{Decision, NextStage};
 use crate::domain::rollout::{Rollout, Status};
 use crate::present::{self, escape};
 
@@ -49,6 +49,17 @@ enum ConditionKey {
 }
 
 impl Condition {
+    /// The waiting confirmation a driver's decision means, if it means one.
+    pub fn awaiting(decision: &Decision, report: Option<&GateReport>) -> Option<Condition> {
+        match decision {
+            Decision::AwaitConfirmation(next) => Some(Condition::AwaitingConfirmation {
+                next: next.clone(),
+                report: report.cloned(),
+            }),
+            _ => None,
+        }
+    }
+
     fn key(&self) -> ConditionKey {
         match self {
             Condition::AwaitingConfirmation { next, .. } => {
