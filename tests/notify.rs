@@ -221,12 +221,7 @@ async fn the_generic_webhook_gets_the_transition_the_state_and_the_gate_report()
             && text.contains("auto-halt: canary error rate too high"),
         "{text}"
     );
-    assert!(
-        b["change"]
-            .as_str()
-            .unwrap()
-            .contains("status \"progressive\" -> \"paused\"")
-    );
+    assert_eq!(b["change"], "status \"progressive\" -> \"paused\"");
     // The report as stored, for machines, and as lines, for people: failing gates first.
     assert_eq!(b["gateReport"]["verdict"], "fail");
     let gates: Vec<&str> = b["gates"]

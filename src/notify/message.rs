@@ -236,7 +236,8 @@ fn event_change(e: &Event) -> Option<String> {
     let before = e.before.as_object();
     let parts: Vec<String> = after
         .iter()
-        .filter(|(k, _)| !k.ends_with("At"))
+        // Times are the message's own; a pause or rollback reason is its `reason`.
+        .filter(|(k, _)| !k.ends_with("At") && !k.ends_with("Reason"))
         .map(|(k, v)| {
             present::field_change(k, before.and_then(|b| b.get(k)).unwrap_or(&Value::Null), v)
         })
