@@ -156,6 +156,13 @@ async fn the_same_state_and_events_observed_many_times_send_one_message_each() {
         counts(&server),
         BTreeMap::from([("awaiting_confirmation".into(), 1), ("halt".into(), 1)])
     );
+    // Forgotten (the rollout was removed) and seen again: news again.
+    n.forget(ID);
+    n.observe_state(
+        Some(&r),
+        std::slice::from_ref(&wait),
+        now + chrono::Duration::minutes(59),
+    );
     // Ended and started anew: one more.
     n.observe_state(Some(&r), &[], now + chrono::Duration::hours(1));
     for _ in 0..20 {
@@ -166,9 +173,9 @@ async fn the_same_state_and_events_observed_many_times_send_one_message_each() {
         );
     }
     assert!(n.settle(SETTLE).await);
-    assert_eq!(counts(&server)["awaiting_confirmation"], 2);
+    assert_eq!(counts(&server)["awaiting_confirmation"], 3);
     let s = &n.status().targets[0];
-    assert_eq!((s.sent, s.failed, s.dropped, s.attempts), (3, 0, 0, 3));
+    assert_eq!((s.sent, s.failed, s.dropped, s.attempts), (4, 0, 0, 4));
 }
 
 #[tokio::test]
@@ -694,6 +701,25 @@ fn notify_test_fails_when_a_target_fails_and_says_which() {
         "{ran}"
     );
     assert_eq!(bad.requests().len(), 1, "a refusal is not retried");
+}
+
+#[test]
+fn check_config_lists_targets_masked() {
+    let cli = cli_harness::Cli::new();
+    let config = notify_config(
+        &cli,
+        &[(
+            "slack",
+            format!("https://hooks.slack.com/services/T0/B0/{SECRET}"),
+        )],
+    );
+    let out = cli_harness::ok_cmd(cli.command(&["check-config"]).arg("--config").arg(&config));
+    assert!(
+        out.contains("notify:       notify[0] slack https://hooks.slack.com/***: halt, rollback, awaiting_confirmation, complete, override, freeze, lease_lost, outage (outages after 5m)"),
+        "{out}"
+    );
+    assert!(out.contains("terminal:     notify_terminal off"), "{out}");
+    assert!(!out.contains(SECRET), "{out}");
 }
 
 #[test]

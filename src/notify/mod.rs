@@ -218,6 +218,12 @@ impl Notifier {
         self.enqueue(outgoing);
     }
 
+    /// A rollout was removed from the store: its conditions end, so a new rollout of the
+    /// same id is told about afresh.
+    pub fn forget(&self, rollout_id: &str) {
+        lock(&self.tracker).forget(rollout_id);
+    }
+
     fn enqueue(&self, outgoing: Vec<track::Outgoing>) {
         for (index, notice) in outgoing {
             let Some(lane) = self.lanes.get(index) else {

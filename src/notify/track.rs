@@ -200,6 +200,12 @@ impl Tracker {
         }
     }
 
+    /// A rollout that was removed: its conditions end with it.
+    pub fn forget(&mut self, rollout_id: &str) {
+        self.episodes
+            .retain(|(scope, _), _| scope.as_deref() != Some(rollout_id));
+    }
+
     /// Messages for events not seen before (any order, any repetition); `rollout` is the
     /// rollout's document as now read, for its state.
     pub fn events(&mut self, rollout: Option<&Rollout>, events: &[Event]) -> Vec<Outgoing> {
