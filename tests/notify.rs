@@ -651,6 +651,7 @@ fn notify_test_reaches_every_target() {
         .iter()
         .find(|b| b.get("blocks").is_some())
         .expect("the Slack body");
+    assert_eq!(slack["blocks"][0]["text"]["text"], "rollout-tui: test");
     assert!(
         slack["text"]
             .as_str()

@@ -21,7 +21,7 @@ pub(super) async fn notify_test(env: &Env) -> CmdResult {
         ..Retry::default()
     };
     let results = futures::future::join_all(targets.iter().map(|t| {
-        let body = deliver::body(t, &notice, true);
+        let body = deliver::body(t, &notice);
         let client = &client;
         async move { deliver::post_with_retry(client, t, &body, retry).await }
     }))

@@ -73,10 +73,10 @@ pub fn client() -> Result<reqwest::Client, String> {
 }
 
 /// The body `target` gets for `notice`.
-pub fn body(target: &Target, notice: &Notice, test: bool) -> Value {
+pub fn body(target: &Target, notice: &Notice) -> Value {
     match target.kind {
         TargetKind::Slack => notice.slack_body(),
-        TargetKind::Webhook => notice.webhook_body(test),
+        TargetKind::Webhook => notice.webhook_body(),
     }
 }
 

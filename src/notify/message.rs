@@ -51,6 +51,8 @@ pub struct Notice {
     pub gates: Vec<String>,
     /// The report as stored, for machines (generic webhook only).
     pub gate_report: Option<Value>,
+    /// `notify-test`'s message, about nothing that happened.
+    pub test: bool,
 }
 
 /// The longest text put in one Slack block (Slack refuses sections over 3000 characters).
@@ -97,6 +99,7 @@ impl Notice {
             at: e.at,
             gates,
             gate_report,
+            test: false,
         }
     }
 
@@ -118,12 +121,14 @@ impl Notice {
             at,
             gates: report.map(report_lines).unwrap_or_default(),
             gate_report: report.map(GateReport::to_json),
+            test: false,
         }
     }
 
     /// `rollout-tui notify-test`'s message.
     pub fn test(sender: &str, at: DateTime<Utc>) -> Notice {
         Notice {
+            // Not sent as such: `test` makes its name on the wire "test".
             event: NotifyEvent::Complete,
             headline: format!(
                 "rollout-tui test message from {}: this target is configured and reachable",
@@ -136,14 +141,15 @@ impl Notice {
             at,
             gates: Vec::new(),
             gate_report: None,
+            test: true,
         }
     }
 
     /// The generic webhook's JSON body (camelCase, like every JSON the tool writes).
-    pub fn webhook_body(&self, test: bool) -> Value {
+    pub fn webhook_body(&self) -> Value {
         json!({
             "source": "rollout-tui",
-            "event": if test { "test" } else { self.event.as_str() },
+            "event": self.event_name(),
             "text": self.headline,
             "at": self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "actor": self.actor,
@@ -203,13 +209,22 @@ impl Notice {
         json!({ "text": slack_escape(&self.headline), "blocks": blocks })
     }
 
+    /// The event's name on the wire: `test` for `notify-test`'s message.
+    pub fn event_name(&self) -> &'static str {
+        if self.test {
+            "test"
+        } else {
+            self.event.as_str()
+        }
+    }
+
     fn header(&self) -> String {
         let rollout = self
             .rollout
             .as_ref()
             .map(|r| format!(" · {}", r.id))
             .unwrap_or_default();
-        format!("rollout-tui: {}{rollout}", self.event.as_str())
+        format!("rollout-tui: {}{rollout}", self.event_name())
     }
 }
 

@@ -309,7 +309,7 @@ async fn send_loop(lane: Arc<Lane>, client: reqwest::Client, retry: Retry, settl
             lane.wake.notified().await;
             continue;
         };
-        let body = deliver::body(&lane.target, &notice, false);
+        let body = deliver::body(&lane.target, &notice);
         let (tries, outcome) = deliver::post_with_retry(&client, &lane.target, &body, retry).await;
         {
             let mut s = lock(&lane.status);
