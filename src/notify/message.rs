@@ -289,6 +289,32 @@ mod tests {
     use crate::domain::event::EventKind;
 
     #[test]
+    fn slack_blocks_stay_within_slacks_limits() {
+        let long = "x".repeat(10_000);
+        let e = Event {
+            rollout_id: "r".repeat(200),
+            kind: EventKind::Pause,
+            actor: "alice".into(),
+            at: DateTime::UNIX_EPOCH,
+            before: json!({}),
+            after: json!({}),
+            reason: Some(long.clone()),
+            gate_report: Some(json!({"not": long})),
+        };
+        let body = Notice::from_event(NotifyEvent::Halt, &e, None).slack_body();
+        for block in body["blocks"].as_array().unwrap() {
+            if let Some(text) = block["text"]["text"].as_str() {
+                let limit = if block["type"] == "header" { 150 } else { 3000 };
+                assert!(
+                    text.chars().count() <= limit,
+                    "{} chars",
+                    text.chars().count()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn slack_markup_in_stored_text_stays_text() {
         let e = Event {
             rollout_id: "web".into(),

@@ -5,6 +5,7 @@
 //! outer terminal only with `set -g allow-passthrough on`; the bell always does.
 
 use super::config::TerminalNotify;
+use crate::domain::progression::NextStage;
 
 /// Longest text put in a desktop notification.
 const MAX_CHARS: usize = 200;
@@ -28,6 +29,15 @@ pub fn terminal_notification(mode: TerminalNotify, title: &str, body: &str) -> V
         )
         .into_bytes(),
     }
+}
+
+/// The cockpit's signal that auto-progression waits for this operator's yes on `rollout_id`.
+pub fn confirmation_awaits(mode: TerminalNotify, rollout_id: &str, next: &NextStage) -> Vec<u8> {
+    terminal_notification(
+        mode,
+        "rollout-tui",
+        &format!("{rollout_id}: confirm {} to go on", next.phrase()),
+    )
 }
 
 /// The mode as written in the config.
@@ -73,6 +83,25 @@ mod tests {
             t(TerminalNotify::Osc777),
             "\x1b]777;notify;rollout-tui;web: confirm 25%\x07"
         );
+    }
+
+    #[test]
+    fn a_waiting_confirmation_names_the_rollout_and_stage() {
+        let next = NextStage {
+            index: 2,
+            name: "25%".into(),
+            percent: crate::domain::units::Percent::from_hundredths(2500).unwrap(),
+        };
+        let bytes = confirmation_awaits(TerminalNotify::Osc777, "web", &next);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "\x1b]777;notify;rollout-tui;web: confirm stage 3 '25%' (25%) to go on\x07"
+        );
+        assert_eq!(
+            confirmation_awaits(TerminalNotify::Bell, "web", &next),
+            b"\x07"
+        );
+        assert!(confirmation_awaits(TerminalNotify::Off, "web", &next).is_empty());
     }
 
     #[test]
