@@ -208,9 +208,13 @@ impl Config {
 
     /// Parses and validates TOML text; the error names the key and line.
     pub fn parse(text: &str) -> Result<Config, String> {
-        // The error quotes the line: a password or token on it must not be repeated.
-        let config: Config = toml::from_str(text)
-            .map_err(|e| crate::metrics::redact::secrets(e.to_string().trim_end(), &[]))?;
+        // The error quotes the line: a password, token or webhook URL on it must not be repeated.
+        let config: Config = toml::from_str(text).map_err(|e| {
+            crate::notify::config::mask_urls(&crate::metrics::redact::secrets(
+                e.to_string().trim_end(),
+                &[],
+            ))
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -377,6 +381,19 @@ mod tests {
                 "error for {text:?} should mention {needle:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_webhook_url_quoted_in_a_parse_error_is_masked() {
+        let err = Config::parse(
+            "[[notify]]\nkind = \"slack\"\nurl = https://hooks.slack.com/services/T0/B0/s3cr3t\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("line 3") && err.contains("https://hooks.slack.com/***"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t"), "{err}");
     }
 
     #[test]

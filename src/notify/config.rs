@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::health::duration_text;
+use crate::metrics::redact;
 
 /// What a target can be told about, as spelled in `events = [...]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,8 +96,8 @@ impl TargetKind {
 /// not worth a page; one that is gone for minutes is.
 pub const DEFAULT_OUTAGE_AFTER: Duration = Duration::from_secs(5 * 60);
 
-/// One `[[notify]]` entry as written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One `[[notify]]` entry as written. Its `Debug` masks the URL.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyConfig {
     /// "webhook" or "slack".
@@ -119,8 +120,8 @@ fn default_outage_after() -> Duration {
     DEFAULT_OUTAGE_AFTER
 }
 
-/// A validated target.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated target. Its `Debug` masks the URL.
+#[derive(Clone, PartialEq)]
 pub struct Target {
     pub kind: TargetKind,
     pub url: reqwest::Url,
@@ -143,6 +144,31 @@ impl Target {
 
     pub fn wants(&self, event: NotifyEvent) -> bool {
         self.events.contains(&event)
+    }
+}
+
+impl std::fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = reqwest::Url::parse(self.url.trim())
+            .map_or_else(|_| redact::REDACTED.to_string(), |u| masked_url(&u));
+        f.debug_struct("NotifyConfig")
+            .field("kind", &self.kind)
+            .field("url", &url)
+            .field("events", &self.events)
+            .field("outage_after", &self.outage_after)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("kind", &self.kind)
+            .field("url", &masked_url(&self.url))
+            .field("events", &self.events)
+            .field("outage_after", &self.outage_after)
+            .field("index", &self.index)
+            .finish()
     }
 }
 
@@ -233,6 +259,33 @@ pub fn masked_url(url: &reqwest::Url) -> String {
         "/***"
     };
     format!("{}://{host}{port}{hidden}", url.scheme())
+}
+
+/// `text` with every http(s) URL in it masked: for errors that quote a config line, where a
+/// webhook URL may stand unquoted or mistyped.
+pub fn mask_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let next = |s: &str| {
+        ["http://", "https://"]
+            .iter()
+            .filter_map(|p| s.find(p))
+            .min()
+    };
+    while let Some(at) = next(rest) {
+        out.push_str(&rest[..at]);
+        let len = rest[at..]
+            .find(|c: char| c.is_whitespace() || "\"'<>`".contains(c))
+            .unwrap_or(rest.len() - at);
+        let candidate = &rest[at..at + len];
+        match reqwest::Url::parse(candidate) {
+            Ok(url) => out.push_str(&masked_url(&url)),
+            Err(_) => out.push_str(redact::REDACTED),
+        }
+        rest = &rest[at + len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What a URL looks like inside other text: the pieces `redact::secrets` should hunt for
@@ -331,6 +384,32 @@ mod tests {
                 .unwrap_err()
                 .contains("notify[0].outage_after")
         );
+    }
+
+    #[test]
+    fn debug_output_masks_the_url() {
+        let e = entry(
+            "slack",
+            "https://hooks.slack.com/services/T0/B0/s3cr3t",
+            &["halt"],
+        );
+        let t = e.target(0).unwrap();
+        for text in [format!("{e:?}"), format!("{t:?}")] {
+            assert!(text.contains("https://hooks.slack.com/***"), "{text}");
+            assert!(!text.contains("s3cr3t"), "{text}");
+        }
+        let unparsable = entry("slack", "not a url s3cr3t", &["halt"]);
+        assert!(!format!("{unparsable:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn urls_inside_text_are_masked() {
+        let text = "3 | url = https://hooks.slack.com/services/T0/B0/s3cr3t\n  | ^^^ and \"http://127.0.0.1:9/x?token=s3cr3t\" or http:// alone";
+        assert_eq!(
+            mask_urls(text),
+            "3 | url = https://hooks.slack.com/***\n  | ^^^ and \"http://127.0.0.1:9/***\" or [redacted] alone"
+        );
+        assert_eq!(mask_urls("no links here"), "no links here");
     }
 
     #[test]
