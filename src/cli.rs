@@ -132,6 +132,8 @@ pub enum Command {
     },
     /// Validate the configuration and show what is in effect.
     CheckConfig,
+    /// Send a test message to every configured [[notify]] target and say how each went.
+    NotifyTest,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ use crate::domain::health::GateConfig;
 use crate::domain::progression::Policy;
 use crate::domain::rollout::{Hashing, Plan, PlanPreset};
 use crate::metrics::MetricsConfig;
+use crate::notify::{NotifyConfig, TerminalNotify};
 pub use crate::store::{STORE_KINDS, StoreConfig};
 
 pub const CONFIG_ENV: &str = "ROLLOUT_TUI_CONFIG";
@@ -44,6 +45,17 @@ pub struct Config {
     pub freeze: FreezeConfig,
     /// Key binding overrides: command name -> key or list of keys.
     pub keys: BTreeMap<String, KeySetting>,
+    pub cockpit: CockpitConfig,
+    /// `[[notify]]` webhook targets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<NotifyConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CockpitConfig {
+    /// How the cockpit signals that a confirmation awaits: off, bell, osc9 or osc777.
+    pub notify_terminal: TerminalNotify,
 }
 
 /// `[freeze]`: windows in which nothing widens a rollout, as if someone had run `freeze`.
@@ -207,9 +219,13 @@ impl Config {
 
     /// Parses and validates TOML text; the error names the key and line.
     pub fn parse(text: &str) -> Result<Config, String> {
-        // The error quotes the line: a password or token on it must not be repeated.
-        let config: Config = toml::from_str(text)
-            .map_err(|e| crate::metrics::redact::secrets(e.to_string().trim_end(), &[]))?;
+        // The error quotes the line: a password, token or webhook URL on it must not be repeated.
+        let config: Config = toml::from_str(text).map_err(|e| {
+            crate::notify::config::mask_urls(&crate::metrics::redact::secrets(
+                e.to_string().trim_end(),
+                &[],
+            ))
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -240,6 +256,7 @@ impl Config {
                 .map_err(|e| format!("freeze.windows[{i}] ('{}'): {e}", w.name))?;
         }
         self.keymap()?;
+        crate::notify::config::targets(&self.notify)?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| format!("log.level = '{}' is not a log filter: {e}", self.log.level))?;
         Ok(())
@@ -362,6 +379,20 @@ mod tests {
                 "[gates]\nmax_error_rate = 0.1\nsevere_error_rate = 0.05\n",
                 "severe_error_rate",
             ),
+            (
+                "[[notify]]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/x\"\n[[notify]]\nkind = \"webhook\"\nurl = \"not a url\"\n",
+                "notify[1].url",
+            ),
+            (
+                "[[notify]]\nkind = \"slack\"\nurl = \"https://h/x\"\nevents = [\"halt\", \"lunch\"]\n",
+                "notify[0].events",
+            ),
+            ("[[notify]]\nkind = \"slack\"\n", "url"),
+            (
+                "[[notify]]\nkind = \"slack\"\nurl = \"https://h/x\"\noutage_after = \"soon\"\n",
+                "soon",
+            ),
+            ("[cockpit]\nnotify_terminal = \"loud\"\n", "loud"),
         ];
         for (text, needle) in cases {
             let err = Config::parse(text).unwrap_err();
@@ -370,6 +401,42 @@ mod tests {
                 "error for {text:?} should mention {needle:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_webhook_url_quoted_in_a_parse_error_is_masked() {
+        let err = Config::parse(
+            "[[notify]]\nkind = \"slack\"\nurl = https://hooks.slack.com/services/T0/B0/s3cr3t\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("line 3") && err.contains("https://hooks.slack.com/***"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn notify_targets_parse_with_defaults() {
+        let c = Config::parse(
+            "[cockpit]\nnotify_terminal = \"osc777\"\n\n[[notify]]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/s\"\n\n[[notify]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nevents = [\"halt\", \"outage\"]\noutage_after = \"2m\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.cockpit.notify_terminal, TerminalNotify::Osc777);
+        let targets = crate::notify::config::targets(&c.notify).unwrap();
+        assert_eq!(targets.len(), 2);
+        assert_eq!(
+            targets[0].events.len(),
+            crate::notify::NotifyEvent::ALL.len()
+        );
+        assert_eq!(
+            targets[0].outage_after,
+            crate::notify::config::DEFAULT_OUTAGE_AFTER
+        );
+        assert_eq!(targets[1].outage_after, std::time::Duration::from_secs(120));
+        assert!(!targets[1].wants(crate::notify::NotifyEvent::Rollback));
+        // Round trip, as check-config and the tests write configs back.
+        assert_eq!(Config::parse(&toml::to_string(&c).unwrap()).unwrap(), c);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod present;
 pub mod store;

@@ -41,6 +41,24 @@ pub(super) fn check_config(env: &Env) -> CmdResult {
     );
     say!("actuator:     {}", env.config.actuator.describe());
     say!("actor:        {}", env.actor);
+    // Validated when the config was loaded; URLs are secrets and shown masked.
+    let targets = crate::notify::config::targets(&env.config.notify).map_err(Failure::invalid)?;
+    if targets.is_empty() {
+        say!("notify:       none (no [[notify]] targets)");
+    }
+    for t in &targets {
+        let events: Vec<&str> = t.events.iter().map(|e| e.as_str()).collect();
+        say!(
+            "notify:       {}: {} (outages after {})",
+            t.label(),
+            events.join(", "),
+            format_duration(t.outage_after)
+        );
+    }
+    say!(
+        "terminal:     notify_terminal {}",
+        crate::notify::terminal::mode_name(env.config.cockpit.notify_terminal)
+    );
     match &env.log_problem {
         None => {
             let path = crate::logging::log_path(&env.data_dir);
