@@ -780,7 +780,6 @@ impl RolloutStore for FirestoreStore {
         let (written, response) = self
             .transaction_committed(&format!("writing rollout '{id}'"), |mut client, tx| {
                 let (name, freeze_name) = (name.clone(), freeze_name.clone());
-                let expected_time = expected_time.clone();
                 async move {
                     if let Some(doc) = get_doc(&mut client, &freeze_name, Some(tx.clone())).await? {
                         return Ok(Step::Done(Err(StoreError::Frozen(freeze_of(&doc)))));
