@@ -108,6 +108,17 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Stop every rollout from advancing or widening, by anyone (rollback and pause still work).
+    Freeze {
+        /// Why (required; shown on every screen and in `status`).
+        #[arg(long)]
+        reason: String,
+        /// Also pause every running rollout (one audit event each).
+        #[arg(long)]
+        pause_all: bool,
+    },
+    /// Lift the freeze set with `freeze`.
+    Unfreeze,
     /// Go straight to 100 % and complete, skipping the remaining stages.
     Promote {
         id: String,

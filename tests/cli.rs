@@ -238,7 +238,10 @@ fn status_table_and_detail() {
     // A store with no rollouts (no store at all is an error: tests/store_faults.rs).
     let empty = Cli::new();
     drop(empty.store());
-    assert_eq!(empty.json(&["status", "--json"]), json!({"rollouts": []}));
+    assert_eq!(
+        empty.json(&["status", "--json"]),
+        json!({"frozen": null, "rollouts": []})
+    );
     assert!(empty.ok(&["status"]).contains("no rollouts"));
 }
 

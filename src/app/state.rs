@@ -322,6 +322,14 @@ pub enum Dialog {
     Quit {
         driving: Vec<String>,
     },
+    /// `F` when not frozen: the reason is required; Enter freezes every rollout.
+    Freeze {
+        input: Input,
+    },
+    /// `F` while frozen: y lifts the freeze, n/Esc keeps it.
+    Unfreeze {
+        freeze: Freeze,
+    },
     /// Auto-progression is ready for the next stage and asks: y advances, n holds.
     AutoConfirm {
         id: String,
@@ -346,7 +354,10 @@ impl Dialog {
             | Dialog::Which { id, .. }
             | Dialog::Fault { id }
             | Dialog::AutoConfirm { id, .. } => Some(id),
-            Dialog::Quit { .. } | Dialog::Info { .. } => None,
+            Dialog::Quit { .. }
+            | Dialog::Info { .. }
+            | Dialog::Freeze { .. }
+            | Dialog::Unfreeze { .. } => None,
         }
     }
 }
@@ -717,6 +728,16 @@ impl AppState {
             .filter(|o| o.start - self.now <= chrono::Duration::hours(24))
     }
 
+    /// The line every screen shows about the freeze: the freeze in force, or a window
+    /// starting within a day.
+    pub fn freeze_line(&self) -> Option<String> {
+        match (self.frozen(), self.freeze_ahead()) {
+            (Some(frozen), _) => Some(present::frozen_banner(&frozen)),
+            (None, Some(next)) => Some(present::freeze_ahead(&next, self.now)),
+            (None, None) => None,
+        }
+    }
+
     /// What rollout `e`'s wall tile says first. Stale data (the rollout's newest good
     /// sample, or the store while it is down, older than `stale_after`) never shows as
     /// its old verdict: the tile says STALE and what the data said.
@@ -811,6 +832,14 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
                 Err(e) => return Some(e.to_string()),
             };
             let r = state.entry(id)?.rollout.as_ref().ok()?;
+            if p > r.percentage
+                && let Some(frozen) = state.frozen()
+            {
+                return Some(format!(
+                    "{}: only a lower percentage can be set",
+                    frozen.describe()
+                ));
+            }
             actions::check_set_percent(r, p)
                 .err()
                 .map(|e| e.to_string())
@@ -871,11 +900,19 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
                 Err(e) => Some(e),
             }
         }
+        Dialog::Freeze { input } => {
+            match validate_line("the freeze reason", input.value(), MAX_REASON_CHARS) {
+                Ok("") => Some("type why (every screen shows it), or Esc to cancel".to_string()),
+                Ok(_) => None,
+                Err(e) => Some(e),
+            }
+        }
         Dialog::Confirm { .. }
         | Dialog::Conflict { .. }
         | Dialog::AutoConfirm { .. }
         | Dialog::Quit { .. }
         | Dialog::Info { .. }
+        | Dialog::Unfreeze { .. }
         | Dialog::Fault { .. } => None,
     }
 }

@@ -3,7 +3,8 @@
 use super::{CmdResult, Env, Failure};
 use crate::cli::{CreateArgs, HashingArg, PlanArg};
 use crate::domain::actions::{self, Action, Context, NewRollout};
-use crate::domain::rollout::{Hashing, Plan, PlanPreset};
+use crate::domain::freeze::{Freeze, Frozen, active_window};
+use crate::domain::rollout::{Hashing, Plan, PlanPreset, Status};
 use crate::domain::text::escape_keeping_lines;
 use crate::ops;
 use crate::present;
@@ -15,7 +16,7 @@ pub(super) async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
         actor: &env.actor,
         now: env.now().await,
         default_plan: &plan,
-        freeze_windows: &[],
+        freeze_windows: &env.config.freeze.windows,
     };
     let done = ops::perform(store.as_ref(), id, &action, ctx)
         .await
@@ -90,5 +91,92 @@ pub(super) async fn create(env: &Env, args: CreateArgs) -> CmdResult {
         present::stage_position(i, total, &stage.name, r.percentage),
         present::status_label(r.status)
     );
+    Ok(())
+}
+
+/// `freeze --reason R [--pause-all]`: sets the store's freeze flag; every cockpit, driver
+/// and command then refuses to advance or widen until `unfreeze`.
+pub(super) async fn freeze(env: &Env, reason: &str, pause_all: bool) -> CmdResult {
+    let reason = crate::domain::text::validate_line(
+        "the freeze reason",
+        reason,
+        crate::domain::text::MAX_REASON_CHARS,
+    )
+    .map_err(|e| Failure::invalid(format!("--reason: {e}")))?;
+    if reason.is_empty() {
+        return Err(Failure::invalid(
+            "--reason must say why (it is shown on every screen)",
+        ));
+    }
+    let store = env.open_store()?;
+    if let Some(current) = store.freeze().await? {
+        return Err(Failure::failed(format!(
+            "already {}; `rollout-tui unfreeze` first to set another reason",
+            Frozen::Flag(current).describe()
+        )));
+    }
+    let flag = Freeze {
+        by: env.actor.clone(),
+        at: env.now().await,
+        reason: reason.to_string(),
+    };
+    store.set_freeze(Some(&flag)).await?;
+    tracing::warn!(actor = %env.actor, reason = %flag.reason, "froze every rollout");
+    say!(
+        "{}: nothing advances or widens until `rollout-tui unfreeze`; rollback and pause still work",
+        Frozen::Flag(flag.clone()).describe()
+    );
+    if !pause_all {
+        return Ok(());
+    }
+    let mut failed = 0;
+    for stored in store.list().await? {
+        let running = stored
+            .parse()
+            .is_ok_and(|r| matches!(r.status, Status::Canary | Status::Progressive));
+        if !running {
+            continue;
+        }
+        let plan = env.default_plan();
+        let ctx = Context {
+            actor: &env.actor,
+            now: env.now().await,
+            default_plan: &plan,
+            freeze_windows: &env.config.freeze.windows,
+        };
+        let pause = Action::Pause {
+            reason: Some(format!("freeze: {}", flag.reason)),
+        };
+        match ops::perform_on(store.as_ref(), &stored, &pause, ctx, None).await {
+            Ok(done) => say!("{}: {}", stored.id, done.transition.summary),
+            Err(e) => {
+                failed += 1;
+                say!("{}: NOT paused: {e}", stored.id);
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::failed(format!(
+            "frozen, but {failed} running rollout(s) could not be paused (see above); run `freeze` again is not needed, pause them with `rollout-tui pause ID`"
+        )));
+    }
+    Ok(())
+}
+
+/// `unfreeze`: lifts the store's freeze flag (config windows stay in force).
+pub(super) async fn unfreeze(env: &Env) -> CmdResult {
+    let store = env.open_store()?;
+    let Some(current) = store.freeze().await? else {
+        return Err(Failure::failed("not frozen; nothing to do"));
+    };
+    store.set_freeze(None).await?;
+    tracing::warn!(actor = %env.actor, was = %current.reason, "unfroze");
+    say!(
+        "unfrozen (was {}); rollouts may advance again",
+        Frozen::Flag(current).describe()
+    );
+    if let Some(window) = active_window(&env.config.freeze.windows, env.now().await) {
+        say!("but {}: {}", window.describe(), window.remedy());
+    }
     Ok(())
 }

@@ -37,7 +37,7 @@ mod screens;
 mod status;
 
 use check_config::check_config;
-use edit::{act, create};
+use edit::{act, create, freeze, unfreeze};
 use inspect::{assign_user, events, list_users};
 use notify_test::notify_test;
 use screens::{cockpit, demo, watch};
@@ -330,6 +330,8 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Pause { id, reason } => act(&env, &id, Action::Pause { reason }).await,
         Command::Resume { id } => act(&env, &id, Action::Resume).await,
         Command::Rollback { id, reason } => act(&env, &id, Action::Rollback { reason }).await,
+        Command::Freeze { reason, pause_all } => freeze(&env, &reason, pause_all).await,
+        Command::Unfreeze => unfreeze(&env).await,
         Command::Promote { id, force } => {
             if !force {
                 return Err(Failure::invalid(format!(

@@ -81,6 +81,7 @@ pub(super) async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> 
         crate::app::state::AppState::new("rollout-tui watch", store.describe(), None, now);
     state.keys = env.config.keymap().map_err(Failure::invalid)?;
     state.gates = env.config.gates.clone();
+    state.freeze_windows = env.config.freeze.windows.clone();
     state.wall = Some(crate::app::state::Wall {
         rotate_every: std::time::Duration::from_secs(rotate),
         index: 0,
@@ -132,6 +133,7 @@ async fn open_cockpit(
     state.gates = env.config.gates.clone();
     state.default_plan = env.default_plan();
     state.policy = env.config.policy.clone();
+    state.freeze_windows = env.config.freeze.windows.clone();
     state.auto_on_start = env.auto.clone();
     if let Some(sim) = metrics.as_ref().and_then(|m| m.simulator()) {
         state.simulated = true;

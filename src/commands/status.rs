@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+
+use crate::domain::freeze::{self, Freeze, Frozen};
+use crate::domain::rollout::time_to_json;
 use serde_json::{Map, Value, json};
 
 use super::{CmdResult, Env, Failure, get_existing, json_text, say_raw, write_out};
@@ -38,11 +41,24 @@ pub(super) async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdRes
         Some(id) => vec![get_existing(store.as_ref(), id).await?],
         None => store.list().await?,
     };
+    let flag = store.freeze().await?;
     if as_json {
-        return print_status_json(env, rollouts).await;
+        return print_status_json(env, rollouts, flag).await;
     }
     let (source, clock) = env.source_and_clock().await?;
     let now = clock.now();
+    let windows = &env.config.freeze.windows;
+    if let Some(frozen) = freeze::frozen_now(flag.as_ref(), windows, now) {
+        say!("{} — {}", frozen.describe(), frozen.remedy());
+    } else if let Some(next) = freeze::next_window(windows, now) {
+        say!(
+            "freeze window '{}' from {} to {} UTC (in {})",
+            escape(&next.name),
+            next.start.format("%m-%d %H:%M"),
+            next.end.format("%m-%d %H:%M"),
+            present::minutes(next.start - now)
+        );
+    }
     match id {
         Some(_) => {
             let stored = &rollouts[0];
@@ -147,7 +163,11 @@ fn health_text(source: &str, sample: &HealthSample, report: &GateReport) -> Stri
     o
 }
 
-async fn print_status_json(env: &Env, rollouts: Vec<StoredRollout>) -> CmdResult {
+async fn print_status_json(
+    env: &Env,
+    rollouts: Vec<StoredRollout>,
+    flag: Option<Freeze>,
+) -> CmdResult {
     let parsed: Vec<Result<Rollout, String>> = rollouts
         .iter()
         .map(|s| s.parse().map_err(|e| e.to_string()))
@@ -184,7 +204,20 @@ async fn print_status_json(env: &Env, rollouts: Vec<StoredRollout>) -> CmdResult
             v
         })
         .collect();
-    let out = json!({ "rollouts": list });
+    let now = env.now().await;
+    let frozen = match freeze::frozen_now(flag.as_ref(), &env.config.freeze.windows, now) {
+        Some(Frozen::Flag(f)) => json!({
+            "by": f.by,
+            "at": time_to_json(f.at),
+            "reason": f.reason,
+        }),
+        Some(Frozen::Window { name, until }) => json!({
+            "window": name,
+            "until": time_to_json(until),
+        }),
+        None => Value::Null,
+    };
+    let out = json!({ "frozen": frozen, "rollouts": list });
     let text = json_text(&out);
     // The process ends next; freeing a thousand documents one by one would only cost time.
     std::mem::forget(out);

@@ -7,6 +7,7 @@
 
 mod attention;
 mod event;
+mod freeze;
 mod health;
 mod messages;
 mod rollout;
@@ -23,6 +24,7 @@ pub use event::{
     assignment_lines, change_author, decision_word, event_detail, event_text, field_change,
     field_change_in, gates_by_severity, grouped_gates, is_automatic,
 };
+pub use freeze::{freeze_ahead, frozen_banner};
 pub use health::{
     gate_line, gate_text, gate_word, health_cell, health_line, ms, rate_pct, verdict_badge,
     verdict_word,

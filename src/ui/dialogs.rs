@@ -197,6 +197,28 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
             input = Some(i);
             hint = "Enter: look up   Esc: cancel";
         }
+        Dialog::Freeze { input: i } => {
+            title = "FREEZE every rollout".into();
+            lines.push(Line::raw(
+                "Nothing advances or widens, by anyone (cockpits, drivers, commands),",
+            ));
+            lines.push(Line::raw(
+                "until someone unfreezes. Rollback and pause still work.",
+            ));
+            lines.push(Line::raw("Reason (shown on every screen):"));
+            input = Some(i);
+            hint = "Enter: freeze   Esc: cancel";
+        }
+        Dialog::Unfreeze { freeze } => {
+            title = "Unfreeze?".into();
+            lines.push(Line::raw(
+                crate::domain::freeze::Frozen::Flag(freeze.clone()).describe(),
+            ));
+            lines.push(Line::raw(
+                "Unfreezing lets every rollout advance again (drivers included).",
+            ));
+            hint = "y: unfreeze   n/Esc: stay frozen";
+        }
         Dialog::Info { title: t, body } => {
             title = t.clone();
             lines.extend(body.iter().map(|b| Line::raw(shown(b).into_owned())));

@@ -116,13 +116,23 @@ pub fn render_wall(state: &AppState, wall: &Wall, theme: Theme, frame: &mut Fram
         .wrap(Wrap { trim: false })
         .line_count(area.width)
         .clamp(1, 3) as u16;
-    let [top, summary_area, body] = Layout::vertical([
+    let freeze = state.freeze_line();
+    let [top, freeze_area, summary_area, body] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(u16::from(freeze.is_some())),
         Constraint::Length(summary_rows),
         Constraint::Min(1),
     ])
     .areas(area);
     top_bar(state, wall, theme, frame, top);
+    if let Some(line) = freeze {
+        let style = if state.frozen().is_some() {
+            theme.banner()
+        } else {
+            theme.warn()
+        };
+        frame.render_widget(Paragraph::new(Line::styled(line, style)), freeze_area);
+    }
     frame.render_widget(
         Paragraph::new(summary).wrap(Wrap { trim: false }),
         summary_area,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rollout_tui::domain::event::{Event, EventKind};
+use rollout_tui::domain::freeze::Freeze;
 use rollout_tui::domain::rollout::Fields;
 use rollout_tui::store::{
     Lease, LeaseOutcome, Patch, RolloutStore, StoreChange, StoreError, StoredRollout,
@@ -583,6 +584,104 @@ macro_rules! run_checks {
 }
 
 /// Runs every check, each on a fresh empty store from `make_empty_store`.
+/// The freeze flag: none at first; set, it is read back whole and stops
+/// `patch_unless_frozen` (nothing written, no event) but not `patch`; lifted, the
+/// guarded patch writes, and its result is a valid revision to write on.
+pub async fn freeze_flag(store: &dyn RolloutStore) {
+    assert_eq!(must("freeze", store.freeze()).await.unwrap(), None);
+    let created = create(store, "fz-1", &seed_doc()).await;
+    let flag = Freeze {
+        by: "alice@example.com".into(),
+        at: at(5, 123),
+        reason: "INC-42: payments degraded".into(),
+    };
+    must("set_freeze", store.set_freeze(Some(&flag)))
+        .await
+        .unwrap();
+    assert_eq!(
+        must("freeze", store.freeze()).await.unwrap(),
+        Some(flag.clone())
+    );
+    let events_before = must("list_events", store.list_events("fz-1", 100))
+        .await
+        .unwrap();
+    let refused = must(
+        "patch_unless_frozen",
+        store.patch_unless_frozen(
+            "fz-1",
+            &created.revision,
+            &set("rolloutPercentage", json!(25)),
+            &percent_event("fz-1", 1, json!(0), json!(25)),
+        ),
+    )
+    .await
+    .expect_err("a frozen store must refuse a guarded patch");
+    assert_eq!(refused, StoreError::Frozen(flag.clone()));
+    assert_eq!(
+        get(store, "fz-1").await.unwrap(),
+        created,
+        "nothing written"
+    );
+    assert_eq!(
+        must("list_events", store.list_events("fz-1", 100))
+            .await
+            .unwrap(),
+        events_before,
+        "no event for the refused write"
+    );
+    // Pauses and rollbacks go through the plain patch, frozen or not.
+    let paused = must(
+        "patch",
+        store.patch(
+            "fz-1",
+            &created.revision,
+            &set("status", json!("paused")),
+            &percent_event("fz-1", 2, json!(0), json!(0)),
+        ),
+    )
+    .await
+    .expect("a plain patch is not stopped by the freeze");
+    must("set_freeze", store.set_freeze(None)).await.unwrap();
+    assert_eq!(must("freeze", store.freeze()).await.unwrap(), None);
+    let widened = must(
+        "patch_unless_frozen",
+        store.patch_unless_frozen(
+            "fz-1",
+            &paused.revision,
+            &set("rolloutPercentage", json!(25)),
+            &percent_event("fz-1", 3, json!(0), json!(25)),
+        ),
+    )
+    .await
+    .expect("unfrozen, the guarded patch writes");
+    assert_eq!(widened.fields["rolloutPercentage"], json!(25));
+    assert_eq!(get(store, "fz-1").await.unwrap(), widened);
+    // Its revision is the stored one: the next compare-and-set on it succeeds, a stale one conflicts.
+    must(
+        "patch",
+        store.patch(
+            "fz-1",
+            &widened.revision,
+            &set("rolloutPercentage", json!(50)),
+            &percent_event("fz-1", 4, json!(25), json!(50)),
+        ),
+    )
+    .await
+    .expect("the guarded patch's revision is current");
+    let stale = must(
+        "patch_unless_frozen",
+        store.patch_unless_frozen(
+            "fz-1",
+            &widened.revision,
+            &set("rolloutPercentage", json!(100)),
+            &percent_event("fz-1", 5, json!(50), json!(100)),
+        ),
+    )
+    .await
+    .expect_err("a stale revision conflicts");
+    assert!(matches!(stale, StoreError::Conflict { .. }), "{stale:?}");
+}
+
 pub async fn run_all<F, Fut>(make_empty_store: F)
 where
     F: Fn() -> Fut,
@@ -602,5 +701,6 @@ where
         events_round_trip,
         leases,
         watch_sees_existing_and_patches,
+        freeze_flag,
     );
 }

@@ -11,6 +11,7 @@ use crate::app::state::{
 };
 use crate::domain::actions::{self, Action};
 use crate::domain::assign;
+use crate::domain::freeze::Freeze;
 use crate::domain::rollout::Status;
 use crate::domain::units::Percent;
 use crate::engine::Command as EngineCommand;
@@ -115,6 +116,7 @@ pub(super) fn paste(state: &mut AppState, text: &str) {
             | Dialog::Override { input, .. }
             | Dialog::TypedConfirm { input, .. }
             | Dialog::Pause { input, .. }
+            | Dialog::Freeze { input }
             | Dialog::Which { input, .. },
         ) => input,
         Some(_) => return,
@@ -195,6 +197,16 @@ pub(super) fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                     body,
                     action,
                 });
+                vec![]
+            }
+        },
+        Dialog::Unfreeze { freeze } => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                vec![Effect::Engine(EngineCommand::SetFreeze(None))]
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') => vec![],
+            _ => {
+                state.dialog = Some(Dialog::Unfreeze { freeze });
                 vec![]
             }
         },
@@ -303,6 +315,7 @@ pub(super) fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 | Dialog::Rollback { input, .. }
                 | Dialog::Override { input, .. }
                 | Dialog::Pause { input, .. }
+                | Dialog::Freeze { input }
                 | Dialog::Which { input, .. }
                 | Dialog::TypedConfirm { input, .. } = &mut dialog
                 {
@@ -351,6 +364,14 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
                 .map(str::to_string)
                 .collect();
             perform(state, &id, Action::AddUsers { list, keys })
+        }
+        Dialog::Freeze { input } => {
+            let flag = Freeze {
+                by: state.actor.clone(),
+                at: state.now,
+                reason: input.value().trim().to_string(),
+            };
+            vec![Effect::Engine(EngineCommand::SetFreeze(Some(flag)))]
         }
         Dialog::Pause { id, input } => {
             let reason = input.value().trim();
@@ -408,6 +429,7 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
         | Dialog::Info { .. }
         | Dialog::AutoConfirm { .. }
         | Dialog::Quit { .. }
+        | Dialog::Unfreeze { .. }
         | Dialog::Fault { .. } => vec![],
     }
 }

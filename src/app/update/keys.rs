@@ -73,6 +73,16 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
         return effects;
     }
     match command {
+        Command::Freeze => {
+            let dialog = match state.freeze.clone() {
+                Some(freeze) => Dialog::Unfreeze { freeze },
+                None => Dialog::Freeze {
+                    input: Input::default(),
+                },
+            };
+            open_dialog(state, dialog);
+            vec![]
+        }
         Command::Which => {
             let Some(r) = selected_rollout(state) else {
                 return vec![];
@@ -382,6 +392,11 @@ fn selected_rollout(state: &mut AppState) -> Option<Rollout> {
 /// Why the command would be refused, worked out before a dialog asks anything: a question
 /// about a move that cannot happen (advancing a rolled-back rollout) only misleads.
 fn refusal(state: &AppState, r: &Rollout, command: Command) -> Option<String> {
+    if matches!(command, Command::Advance | Command::Promote)
+        && let Some(frozen) = state.frozen()
+    {
+        return Some(format!("{}: {}", frozen.describe(), frozen.remedy()));
+    }
     let fields = &state.entry(&r.id)?.stored.fields;
     let ctx = actions::Context {
         actor: &state.actor,
