@@ -826,6 +826,7 @@ fn d_after_removing_the_last_user_acts_on_the_highlighted_one() {
             outcome: WriteOutcome::Done {
                 summary: "removed 1 canary user".into(),
                 stored: after,
+                event: Box::new(current().events[0].clone()),
             },
         }),
     );
@@ -1122,6 +1123,7 @@ fn done_write_updates_the_rollout_toasts_and_reloads_events() {
             outcome: WriteOutcome::Done {
                 summary: "set to 5%".into(),
                 stored: after,
+                event: Box::new(current().events[0].clone()),
             },
         }),
     );

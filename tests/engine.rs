@@ -46,6 +46,7 @@ async fn wait_until(what: &str, check: impl Fn() -> bool) {
 fn settings(metrics: Option<Arc<dyn MetricsSource>>, refresh: Duration) -> Settings {
     Settings {
         freeze_windows: Vec::new(),
+        notifier: None,
         metrics,
         refresh,
         clock: Clock::Wall,

@@ -35,6 +35,7 @@ pub struct Cockpit {
     pub clock: Clock,
     pub state: AppState,
     pub theme: Theme,
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 /// How a run of the shell ended.
@@ -83,6 +84,7 @@ fn settings(
         actor: state.actor.clone(),
         holder: format!("{}#{}", state.actor, std::process::id()),
         freeze_windows: state.freeze_windows.clone(),
+        notifier: None,
     }
 }
 
@@ -96,8 +98,11 @@ pub async fn run(cockpit: Cockpit) -> Result<(), String> {
         clock,
         mut state,
         theme,
+        notifier,
     } = cockpit;
-    let engine = Engine::start(store, settings(&state, metrics, refresh, clock.clone()));
+    let mut settings = settings(&state, metrics, refresh, clock.clone());
+    settings.notifier = notifier;
+    let engine = Engine::start(store, settings);
     run_in_terminal(engine, &mut state, theme, clock).await
 }
 
@@ -314,6 +319,11 @@ async fn run_shell<T: ratatui::backend::Backend>(
         for effect in effects {
             match effect {
                 Effect::Engine(command) => engine.send(command).await,
+                Effect::Alert(bytes) => {
+                    use std::io::Write as _;
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(&bytes).and_then(|()| out.flush());
+                }
                 Effect::Quit => {}
             }
         }

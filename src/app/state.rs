@@ -388,6 +388,12 @@ pub struct AppState {
     pub freeze: Option<Freeze>,
     /// The config's freeze windows.
     pub freeze_windows: Vec<FreezeWindow>,
+    /// A notification target that is failing, as one line.
+    pub notify_problem: Option<String>,
+    /// How this terminal is told a confirmation awaits (`[cockpit] notify_terminal`).
+    pub notify_terminal: crate::notify::TerminalNotify,
+    /// The confirmation the terminal was last alerted about (rollout, stage).
+    pub alerted: Option<(String, usize)>,
     /// Rollouts to drive from the start (`--auto ID`).
     pub auto_on_start: Vec<String>,
     pub rollouts: Vec<Entry>,
@@ -456,6 +462,9 @@ impl AppState {
             policy: Policy::default(),
             freeze: None,
             freeze_windows: Vec::new(),
+            notify_problem: None,
+            notify_terminal: crate::notify::TerminalNotify::default(),
+            alerted: None,
             auto_on_start: Vec::new(),
             rollouts: Vec::new(),
             selected: 0,

@@ -24,6 +24,14 @@ pub(super) async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
             tracing::warn!(rollout = id, error = %e, "action refused or failed");
         })?;
     tracing::info!(rollout = id, actor = %env.actor, summary = %done.transition.summary, revision = %done.stored.revision, "action applied");
+    let after = done.stored.parse().ok();
+    env.announce(
+        after.as_ref(),
+        std::slice::from_ref(&done.transition.event),
+        &[],
+        done.transition.event.at,
+    )
+    .await;
     match done.stored.parse() {
         Ok(after) => say!(
             "{}: {} (now {} at {}, revision {})",
@@ -122,6 +130,12 @@ pub(super) async fn freeze(env: &Env, reason: &str, pause_all: bool) -> CmdResul
     };
     store.set_freeze(Some(&flag)).await?;
     tracing::warn!(actor = %env.actor, reason = %flag.reason, "froze every rollout");
+    let frozen = crate::notify::Condition::Frozen {
+        by: flag.by.clone(),
+        reason: flag.reason.clone(),
+        since: flag.at,
+    };
+    env.announce(None, &[], &[frozen], flag.at).await;
     say!(
         "{}: nothing advances or widens until `rollout-tui unfreeze`; rollback and pause still work",
         Frozen::Flag(flag.clone()).describe()

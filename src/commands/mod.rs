@@ -86,6 +86,9 @@ impl From<PerformError> for Failure {
 
 pub type CmdResult = Result<(), Failure>;
 
+/// How long a command waits for its notifications to be delivered before it exits.
+const ANNOUNCE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Everything a command needs, resolved once from flags, env and config.
 pub struct Env {
     pub config: Config,
@@ -176,6 +179,41 @@ impl Env {
                 tracing::warn!(error = %e.message, "demo record unreadable; using the wall clock");
                 chrono::Utc::now()
             }
+        }
+    }
+
+    /// Tells the `[[notify]]` targets what this command did: the writer announces its own
+    /// transitions (a halt, a rollback, a freeze), and waits a few seconds for delivery. A
+    /// target that cannot be reached is reported, never a reason for the command to fail.
+    pub async fn announce(
+        &self,
+        rollout: Option<&Rollout>,
+        events: &[crate::domain::event::Event],
+        system: &[crate::notify::Condition],
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        if self.config.notify.is_empty() {
+            return;
+        }
+        let notifier = match crate::notify::Notifier::from_config(&self.config.notify, now) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("notifications not sent: {}", escape_keeping_lines(&e));
+                return;
+            }
+        };
+        notifier.observe_events(rollout, events);
+        if !system.is_empty() {
+            notifier.observe_state(None, system, now);
+        }
+        let settled = notifier.settle(ANNOUNCE_WAIT).await;
+        if let Some(problem) = notifier.status().problem() {
+            eprintln!("notifications: {}", escape_keeping_lines(&problem));
+        } else if !settled {
+            eprintln!(
+                "notifications: still being sent after {}s; some may be lost",
+                ANNOUNCE_WAIT.as_secs()
+            );
         }
     }
 

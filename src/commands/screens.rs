@@ -139,7 +139,17 @@ async fn open_cockpit(
         state.simulated = true;
         state.faults = sim.all_regressions();
     }
+    state.notify_terminal = env.config.cockpit.notify_terminal;
+    // Events from before this start are history, never announced.
+    let notifier = match env.config.notify.is_empty() {
+        true => None,
+        false => Some(Arc::new(
+            crate::notify::Notifier::from_config(&env.config.notify, clock.now())
+                .map_err(Failure::invalid)?,
+        )),
+    };
     let cockpit = crate::app::runtime::Cockpit {
+        notifier,
         store,
         metrics,
         refresh,

@@ -98,6 +98,7 @@ impl Backend for Arc<dyn RolloutStore> {
                 Ok(Ok(done)) => WriteOutcome::Done {
                     summary: done.transition.summary,
                     stored: done.stored,
+                    event: Box::new(done.transition.event),
                 },
                 Ok(Err(PerformError::Conflict {
                     current, changed, ..

@@ -104,6 +104,8 @@ fn safe_reason(why: String) -> String {
 /// What one tick saw and did.
 #[derive(Debug, Clone)]
 pub struct TickReport {
+    /// The rollout as read for this tick (None when it could not be read).
+    pub rollout: Option<Rollout>,
     pub lease: LeaseState,
     pub sample: Option<HealthSample>,
     pub report: Option<GateReport>,
@@ -186,6 +188,7 @@ impl Driver {
 
     fn hold(&self, lease: LeaseState, why: String) -> TickReport {
         TickReport {
+            rollout: None,
             lease,
             sample: None,
             report: None,
@@ -309,6 +312,7 @@ impl Driver {
         self.last_report = Some(report.clone());
         self.last_decision = Some(decision.clone());
         TickReport {
+            rollout: Some(rollout),
             lease,
             sample: Some(sample),
             report: Some(report),

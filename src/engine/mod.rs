@@ -15,6 +15,7 @@ pub mod backend;
 pub mod clock;
 pub mod driver;
 pub mod judge;
+mod notify_feed;
 pub mod oneshot;
 pub mod supervise;
 mod tasks;
@@ -68,6 +69,8 @@ pub enum EngineEvent {
     },
     /// The store's freeze flag (sent at start and when it changes).
     Freeze(Option<crate::domain::freeze::Freeze>),
+    /// A notification target is failing (None: all well again).
+    NotifyProblem(Option<String>),
     /// The answer to `Command::SetFreeze`.
     FreezeWritten(Result<Option<crate::domain::freeze::Freeze>, String>),
     /// Who drives a rollout now (sent when it changes).
@@ -108,6 +111,8 @@ pub enum WriteOutcome {
     Done {
         summary: String,
         stored: StoredRollout,
+        /// The audit event written with it.
+        event: Box<crate::domain::event::Event>,
     },
     Conflict {
         changed: Vec<FieldChange>,
@@ -171,6 +176,8 @@ pub struct Settings {
     pub holder: String,
     /// The config's freeze windows, for every write and driver.
     pub freeze_windows: Vec<crate::domain::freeze::FreezeWindow>,
+    /// Where halts, rollbacks, waiting confirmations and outages are announced.
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 /// Writes started and not yet answered, so quitting can wait for them.
@@ -214,12 +221,16 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The front end's handle: commands in, events out.
+/// How long quitting waits for notifications still being delivered.
+const NOTIFY_SETTLE: Duration = Duration::from_secs(5);
+
 pub struct Engine {
     commands: mpsc::Sender<(Command, Option<WriteGuard>)>,
     pub events: mpsc::Receiver<EngineEvent>,
     inflight: Arc<InFlight>,
     stop: watch::Sender<bool>,
     core: tokio::task::JoinHandle<()>,
+    notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 /// How quitting went.
@@ -237,6 +248,7 @@ impl Engine {
         let (commands, command_rx) = mpsc::channel(COMMAND_BUFFER);
         let (stop, stop_rx) = watch::channel(false);
         let inflight = Arc::new(InFlight::default());
+        let notifier = settings.notifier.clone();
         let core = tokio::spawn(tasks::core(store, settings, command_rx, event_tx, stop_rx));
         Engine {
             commands,
@@ -244,6 +256,7 @@ impl Engine {
             inflight,
             stop,
             core,
+            notifier,
         }
     }
 
@@ -285,6 +298,12 @@ impl Engine {
     /// and every task, after writes in flight are answered or `limit` passes.
     pub async fn shutdown(self, limit: Duration) -> Shutdown {
         let outcome = self.settle(limit).await;
+        // Quitting right after a rollback must still tell people.
+        if let Some(n) = &self.notifier
+            && !n.settle(NOTIFY_SETTLE).await
+        {
+            tracing::warn!("quitting with notifications still unsent");
+        }
         let _ = self.stop.send(true);
         // The core releases leases on the way out; bounded, so a dead store cannot hold us.
         let _ = tokio::time::timeout(Duration::from_secs(3), self.core).await;

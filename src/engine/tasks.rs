@@ -10,6 +10,7 @@ use super::backend::Backend;
 use super::clock::Clock;
 use super::driver::Driver;
 use super::judge::Judges;
+use super::notify_feed::Feed;
 use super::supervise::{spawn, supervise};
 use super::{Command, DriverUpdate, EngineEvent, Settings, WriteGuard, WriteOutcome};
 use crate::domain::freeze::Freeze;
@@ -22,6 +23,8 @@ use crate::store::{Lease, StoreChange};
 const LEASE_POLL: Duration = Duration::from_secs(10);
 /// How soon every screen shows a freeze set elsewhere (a single small read).
 const FREEZE_POLL: Duration = Duration::from_secs(2);
+/// How often outages are re-observed and the notification targets' health checked.
+const NOTIFY_POLL: Duration = Duration::from_secs(5);
 /// How many samples the sparklines keep, and so how much history is fetched at start.
 pub const HISTORY_POINTS: usize = 120;
 
@@ -58,15 +61,21 @@ pub(super) async fn core<B: Backend>(
     mut stop: watch::Receiver<bool>,
 ) {
     let judges = Judges::default();
+    let feed: Option<Arc<Feed>> = settings
+        .notifier
+        .clone()
+        .map(|n| Arc::new(Feed::new(n, &settings.holder)));
     let (rollouts_tx, rollouts_rx) = watch::channel(Vec::<Rollout>::new());
     let rollouts_tx = Arc::new(rollouts_tx);
     let driven: Driven = Arc::default();
     {
-        let (store, events2, rollouts_tx, judges) = (
+        let (store, events2, rollouts_tx, judges, feed, clock) = (
             store.clone(),
             events.clone(),
             rollouts_tx.clone(),
             judges.clone(),
+            feed.clone(),
+            settings.clock.clone(),
         );
         supervise(
             "store subscription".into(),
@@ -79,17 +88,20 @@ pub(super) async fn core<B: Backend>(
                     events2.clone(),
                     rollouts_tx.clone(),
                     judges.clone(),
+                    feed.clone(),
+                    clock.clone(),
                 ))
             },
         );
     }
     if let Some(source) = settings.metrics.clone() {
-        let (events2, rollouts_rx, driven, judges, settings) = (
+        let (events2, rollouts_rx, driven, judges, settings, feed) = (
             events.clone(),
             rollouts_rx.clone(),
             driven.clone(),
             judges.clone(),
             settings.clone(),
+            feed.clone(),
         );
         let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
         supervise(
@@ -103,8 +115,11 @@ pub(super) async fn core<B: Backend>(
                     settings.clone(),
                     rollouts_rx.clone(),
                     driven.clone(),
-                    judges.clone(),
-                    events2.clone(),
+                    SampleSinks {
+                        judges: judges.clone(),
+                        events: events2.clone(),
+                        feed: feed.clone(),
+                    },
                     first.clone(),
                 ))
             },
@@ -124,6 +139,16 @@ pub(super) async fn core<B: Backend>(
                     events2.clone(),
                 ))
             },
+        );
+    }
+    if let Some(feed) = feed.clone() {
+        let (events2, clock) = (events.clone(), settings.clock.clone());
+        supervise(
+            "notifications".into(),
+            true,
+            events.clone(),
+            stop.clone(),
+            move || Box::pin(notify_loop(feed.clone(), clock.clone(), events2.clone())),
         );
     }
     {
@@ -155,13 +180,18 @@ pub(super) async fn core<B: Backend>(
                     settings.freeze_windows.clone(),
                     settings.clock.now(),
                 );
-                let events = events.clone();
+                let (events, feed) = (events.clone(), feed.clone());
                 spawn(async move {
                     let outcome = match write {
                         Some(write) => write.await,
                         None => WriteOutcome::Failed("watch mode is read-only".into()),
                     };
                     tracing::info!(rollout = %id, ?action, ?outcome, "cockpit write");
+                    if let (Some(feed), WriteOutcome::Done { stored, event, .. }) =
+                        (&feed, &outcome)
+                    {
+                        feed.written(stored.parse().ok().as_ref(), event);
+                    }
                     let _ = events
                         .send(EngineEvent::Written {
                             id,
@@ -175,6 +205,7 @@ pub(super) async fn core<B: Backend>(
             }
             Command::SetFreeze(freeze) => {
                 let (writable, events) = (store.writable(), events.clone());
+                let (feed, clock) = (feed.clone(), settings.clock.clone());
                 spawn(async move {
                     let result = match writable {
                         None => Err("watch mode is read-only".to_string()),
@@ -185,6 +216,9 @@ pub(super) async fn core<B: Backend>(
                             .map_err(|e| e.to_string()),
                     };
                     tracing::info!(?result, "freeze flag written");
+                    if let (Some(feed), Ok(flag)) = (&feed, &result) {
+                        feed.frozen(flag.as_ref(), clock.now());
+                    }
                     let _ = events.send(EngineEvent::FreezeWritten(result)).await;
                 });
             }
@@ -224,8 +258,14 @@ pub(super) async fn core<B: Backend>(
                         .ticking_every(settings.refresh.mul_f64(settings.clock.rate()))
                         .sharing(judges.tracker(&id))
                         .frozen_in(settings.freeze_windows.clone());
-                        let handle =
-                            start_driver(driver, &settings, &events, &stop, driven.clone());
+                        let handle = start_driver(
+                            driver,
+                            &settings,
+                            &events,
+                            &stop,
+                            driven.clone(),
+                            feed.clone(),
+                        );
                         lock(&driven).insert(id.clone());
                         drivers.insert(id.clone(), handle);
                         Ok(())
@@ -267,6 +307,7 @@ fn start_driver(
     events: &mpsc::Sender<EngineEvent>,
     stop: &watch::Receiver<bool>,
     driven: Driven,
+    feed: Option<Arc<Feed>>,
 ) -> DriverHandle {
     let id = driver.id.clone();
     let (commands, command_rx) = mpsc::channel(DRIVER_COMMANDS);
@@ -279,10 +320,10 @@ fn start_driver(
         stop.clone(),
         move || {
             let taken = lock(&slot).take();
-            let (clock, events) = (clock.clone(), events2.clone());
+            let (clock, events, feed) = (clock.clone(), events2.clone(), feed.clone());
             Box::pin(async move {
                 if let Some((driver, commands)) = taken {
-                    driver_task(driver, refresh, clock, commands, events).await;
+                    driver_task(driver, refresh, clock, commands, events, feed).await;
                 }
             })
         },
@@ -312,10 +353,24 @@ async fn driver_task(
     clock: Clock,
     mut commands: mpsc::Receiver<DriverCmd>,
     events: mpsc::Sender<EngineEvent>,
+    feed: Option<Arc<Feed>>,
 ) {
     let id = driver.id.clone();
     loop {
-        let report = driver.tick(clock.now()).await;
+        let now = clock.now();
+        let report = driver.tick(now).await;
+        if let (Some(feed), Some(rollout)) = (&feed, &report.rollout) {
+            feed.driver(
+                rollout,
+                &report.decision,
+                report.report.as_ref(),
+                &report.lease,
+                now,
+            );
+            if let Some(sample) = &report.sample {
+                feed.sample(rollout, sample.source_error.as_deref(), now);
+            }
+        }
         if let (Some(sample), Some(judged)) = (report.sample.clone(), report.report.clone()) {
             let health = EngineEvent::Health {
                 id: id.clone(),
@@ -381,6 +436,8 @@ async fn forward_store_changes<B: Backend>(
     events: mpsc::Sender<EngineEvent>,
     rollouts: Arc<watch::Sender<Vec<Rollout>>>,
     judges: Judges,
+    feed: Option<Arc<Feed>>,
+    clock: Clock,
 ) {
     let mut known: BTreeMap<String, Rollout> = BTreeMap::new();
     let mut backoff = Duration::from_millis(500);
@@ -389,6 +446,9 @@ async fn forward_store_changes<B: Backend>(
             Ok(mut rx) => {
                 backoff = Duration::from_millis(500);
                 while let Some(change) = rx.recv().await {
+                    if let Some(feed) = &feed {
+                        tell_feed(&store, feed, &change, clock.now());
+                    }
                     let changed = match &change {
                         StoreChange::Upserted(stored) => {
                             match stored.parse() {
@@ -413,6 +473,9 @@ async fn forward_store_changes<B: Backend>(
                 }
             }
             Err(e) => {
+                if let Some(feed) = &feed {
+                    feed.store_outage(Some((clock.now(), e.to_string())), clock.now());
+                }
                 let down = EngineEvent::Store(StoreChange::Disconnected(e.to_string()));
                 if events.send(down).await.is_err() {
                     return;
@@ -424,6 +487,13 @@ async fn forward_store_changes<B: Backend>(
     }
 }
 
+/// Where samples go: the rollout's one judge, the screen, and the notifier.
+struct SampleSinks {
+    judges: Judges,
+    events: mpsc::Sender<EngineEvent>,
+    feed: Option<Arc<Feed>>,
+}
+
 /// Samples every rollout that can have traffic (those a driver samples excepted), with
 /// bounded concurrency, and judges each sample with the rollout's one judge.
 async fn sample_loop(
@@ -431,10 +501,14 @@ async fn sample_loop(
     settings: Settings,
     mut rollouts: watch::Receiver<Vec<Rollout>>,
     driven: Driven,
-    judges: Judges,
-    events: mpsc::Sender<EngineEvent>,
+    sinks: SampleSinks,
     first_run: Arc<std::sync::atomic::AtomicBool>,
 ) {
+    let SampleSinks {
+        judges,
+        events,
+        feed,
+    } = sinks;
     let clock = settings.clock.clone();
     // The store's first snapshot arrives just after start; wait briefly so the first
     // samples are not a whole refresh period late.
@@ -481,8 +555,12 @@ async fn sample_loop(
             .filter(|r| !matches!(r.status, Status::Planned) && !lock(&driven).contains(&r.id))
             .cloned()
             .collect();
-        let samples = crate::metrics::sample_all(source.clone(), &current, clock.now()).await;
+        let now = clock.now();
+        let samples = crate::metrics::sample_all(source.clone(), &current, now).await;
         for (r, sample) in current.iter().zip(samples) {
+            if let Some(feed) = &feed {
+                feed.sample(r, sample.source_error.as_deref(), now);
+            }
             let report = judges.judge(r, &sample, &settings.gates);
             let health = EngineEvent::Health {
                 id: r.id.clone(),
@@ -496,8 +574,53 @@ async fn sample_loop(
     }
 }
 
-/// Says who drives every rollout, when that changes, so a front end that does not drive
-/// one can still show its driver and when the lease runs out.
+/// What a store change tells the notifier: the newest events of a changed rollout (only
+/// its own are announced), the end of a rollout, an outage starting or ending.
+fn tell_feed<B: Backend>(
+    store: &B,
+    feed: &Arc<Feed>,
+    change: &StoreChange,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    match change {
+        StoreChange::Upserted(stored) => {
+            let (store, feed, stored) = (store.clone(), feed.clone(), stored.clone());
+            spawn(async move {
+                if let Ok(events) = store.load_events(stored.id.clone()).await {
+                    feed.events(stored.parse().ok().as_ref(), &events);
+                }
+            });
+        }
+        StoreChange::Removed(id) => feed.removed(id),
+        StoreChange::Disconnected(why) => feed.store_outage(Some((now, why.clone())), now),
+        StoreChange::Reconnected => feed.store_outage(None, now),
+    }
+}
+
+/// Keeps outages observed while they last (a target is told once one has lasted its
+/// `outage_after`) and tells the screen when a target starts or stops failing.
+async fn notify_loop(feed: Arc<Feed>, clock: Clock, events: mpsc::Sender<EngineEvent>) {
+    let mut shown: Option<Option<String>> = None;
+    let mut interval = tokio::time::interval(NOTIFY_POLL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        feed.tick(clock.now());
+        let problem = feed.problem();
+        if shown.as_ref() == Some(&problem) {
+            continue;
+        }
+        shown = Some(problem.clone());
+        if events
+            .send(EngineEvent::NotifyProblem(problem))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
 /// Tells the screen the store's freeze flag at start and whenever it changes. A failed read
 /// leaves the last known flag on screen (the store banner says the store is down).
 async fn freeze_loop<B: Backend>(store: B, events: mpsc::Sender<EngineEvent>) {
@@ -519,6 +642,8 @@ async fn freeze_loop<B: Backend>(store: B, events: mpsc::Sender<EngineEvent>) {
     }
 }
 
+/// Says who drives every rollout, when that changes, so a front end that does not drive
+/// one can still show its driver and when the lease runs out.
 async fn lease_loop<B: Backend>(
     store: B,
     mut rollouts: watch::Receiver<Vec<Rollout>>,

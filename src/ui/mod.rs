@@ -243,6 +243,9 @@ fn title_line(state: &AppState, theme: Theme) -> Line<'static> {
 
 fn banner_lines(state: &AppState) -> Vec<String> {
     let mut lines: Vec<String> = state.freeze_line().into_iter().collect();
+    if let Some(problem) = &state.notify_problem {
+        lines.push(format!(" NOTIFICATIONS FAILING: {} ", shown(problem)));
+    }
     if let Conn::Disconnected { since, why } = &state.store_conn {
         let age = present::data_age(state.data_age());
         // The essentials first: at 80 columns the cause may be cut, never the age.

@@ -59,6 +59,13 @@ pub(super) fn on_engine(state: &mut AppState, event: EngineEvent) -> Vec<Effect>
             }
             vec![]
         }
+        EngineEvent::NotifyProblem(problem) => {
+            if state.notify_problem != problem {
+                state.notify_problem = problem;
+                state.dirty = true;
+            }
+            vec![]
+        }
         EngineEvent::FreezeWritten(result) => {
             match result {
                 Ok(flag) => {
@@ -303,6 +310,17 @@ fn on_driver(state: &mut AppState, id: String, update: DriverUpdate) -> Vec<Effe
     if state.dialog.is_none() {
         match update.step {
             Step::AskConfirmation(next) => {
+                let asked = (id.clone(), next.index);
+                if state.notify_terminal != crate::notify::TerminalNotify::Off
+                    && state.alerted.as_ref() != Some(&asked)
+                {
+                    effects.push(Effect::Alert(crate::notify::terminal::confirmation_awaits(
+                        state.notify_terminal,
+                        &id,
+                        &next,
+                    )));
+                    state.alerted = Some(asked);
+                }
                 open_dialog(
                     state,
                     Dialog::AutoConfirm {
@@ -342,7 +360,9 @@ fn on_performed(
 ) -> Vec<Effect> {
     state.pending_writes = state.pending_writes.saturating_sub(1);
     match outcome {
-        WriteOutcome::Done { summary, stored } => {
+        WriteOutcome::Done {
+            summary, stored, ..
+        } => {
             upsert(state, stored);
             clamp_selection(state);
             toast(state, ToastLevel::Info, format!("{id}: {summary}"));

@@ -44,6 +44,8 @@ impl From<EngineEvent> for Msg {
 pub enum Effect {
     /// Asks the engine to do something (write, load, drive).
     Engine(EngineCommand),
+    /// Bytes for the terminal itself: a bell or a desktop notification (OSC 9 / OSC 777).
+    Alert(Vec<u8>),
     Quit,
 }
 

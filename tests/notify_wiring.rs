@@ -1,0 +1,129 @@
+//! Notifications from the real binary: a command and the cockpit each announce the
+//! transitions they make, once, to a loopback webhook receiver; later refreshes and other
+//! writers' changes never repeat them.
+
+#[path = "support/http_fake.rs"]
+mod http_fake;
+#[path = "support/tmux.rs"]
+mod tmux;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use http_fake::{FakeServer, Response};
+use serde_json::Value;
+use tmux::{Tmux, WAIT, sh_quote};
+
+fn bodies(server: &FakeServer) -> Vec<Value> {
+    server
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
+        .collect()
+}
+
+fn counts(server: &FakeServer) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for b in bodies(server) {
+        *counts
+            .entry(b["event"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
+    }
+    counts
+}
+
+fn wait_counts(server: &FakeServer, what: &str, ok: impl Fn(&BTreeMap<String, usize>) -> bool) {
+    let deadline = Instant::now() + 2 * WAIT;
+    loop {
+        let c = counts(server);
+        if ok(&c) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "waited for {what}; got {c:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn run(t: &Tmux, config: &str, args: &[&str]) {
+    let mut all = vec!["--config", config];
+    all.extend_from_slice(args);
+    let out = t.cli(&all);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn commands_and_the_cockpit_announce_their_own_transitions_once() {
+    let Some(t) = Tmux::start("notify_wiring", 120, 40) else {
+        return;
+    };
+    let server = FakeServer::start(|_| Response::json(200, "{}"));
+    let config = t.path("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[metrics]\nkind = \"simulator\"\nrefresh = \"1s\"\n\n[[notify]]\nkind = \"webhook\"\nurl = \"{}/hook\"\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+
+    // From the command line: a pause (a halt), a rollback, a freeze; an advance is not news.
+    for id in ["web", "api"] {
+        run(&t, &config, &["create", id, "--version", "2.0.0"]);
+        run(&t, &config, &["advance", id]);
+    }
+    assert!(counts(&server).is_empty(), "{:?}", counts(&server));
+    run(&t, &config, &["pause", "web", "--reason", "looking"]);
+    run(&t, &config, &["rollback", "web", "--reason", "bad canary"]);
+    run(&t, &config, &["freeze", "--reason", "INC-9"]);
+    run(&t, &config, &["unfreeze"]);
+    let expected = BTreeMap::from([
+        ("freeze".to_string(), 1),
+        ("halt".to_string(), 1),
+        ("rollback".to_string(), 1),
+    ]);
+    assert_eq!(counts(&server), expected);
+    let rollback = bodies(&server)
+        .into_iter()
+        .find(|b| b["event"] == "rollback")
+        .unwrap();
+    assert_eq!(rollback["rollout"]["id"], "web", "{rollback}");
+    assert_eq!(rollback["reason"], "bad canary", "{rollback}");
+
+    // The cockpit announces its own rollback once, and not the changes others make.
+    t.launch("", &format!("--config {} --actor bob", sh_quote(&config)));
+    t.wait_for_all(&["web", "api"], WAIT);
+    t.keys(&["/"]);
+    t.type_text("api");
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for("api v2.0.0", WAIT);
+    t.keys(&["R"]);
+    t.type_text("error budget gone");
+    t.keys(&["Enter"]);
+    wait_counts(&server, "the cockpit's rollback", |c| {
+        c.get("rollback") == Some(&2)
+    });
+    // Other writers' changes reach the cockpit (each re-reads the audit log) and are theirs.
+    t.wait_for("rolled-back", WAIT);
+    t.keys(&["u"]);
+    for user in ["a@example.com", "b@example.com", "c@example.com"] {
+        run(&t, &config, &["users", "add", "api", user]);
+    }
+    t.wait_for("c@example.com", WAIT);
+    let newest = bodies(&server)
+        .into_iter()
+        .rfind(|b| b["event"] == "rollback")
+        .unwrap();
+    assert_eq!(newest["rollout"]["id"], "api", "{newest}");
+    assert_eq!(newest["actor"], "bob", "{newest}");
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(WAIT), 0);
+    let mut expected_after = expected.clone();
+    expected_after.insert("rollback".into(), 2);
+    assert_eq!(counts(&server), expected_after, "nothing repeated");
+}
