@@ -17,5 +17,6 @@ pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod present;
+pub mod report;
 pub mod store;
 pub mod ui;

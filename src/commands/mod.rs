@@ -32,12 +32,14 @@ macro_rules! say {
 mod check_config;
 mod edit;
 mod inspect;
+mod report;
 mod screens;
 mod status;
 
 use check_config::check_config;
 use edit::{act, create};
 use inspect::{assign_user, events, list_users};
+use report::report;
 use screens::{cockpit, demo, watch};
 use status::status;
 
@@ -237,6 +239,7 @@ fn is_read_only(command: &Option<Command>) -> bool {
                 | Command::Assign { .. }
                 | Command::Watch { .. }
                 | Command::CheckConfig
+                | Command::Report(_)
                 | Command::Users {
                     command: UsersCommand::List { .. },
                 }
@@ -280,6 +283,7 @@ pub async fn run(cli: Cli) -> CmdResult {
             stale_after,
         } => watch(&env, rotate, stale_after.as_deref()).await,
         Command::CheckConfig => check_config(&env),
+        Command::Report(args) => report(&env, args).await,
         Command::Create(args) => create(&env, args).await,
         Command::Status { id, json } => status(&env, id.as_deref(), json).await,
         Command::Assign { id, user, json } => assign_user(&env, &id, &user, json).await,
