@@ -497,7 +497,12 @@ where
         .points
         .iter()
         .flat_map(|p| p.sides.iter().flatten().filter_map(|s| s.p99_ms));
-    let top = top_of(observed.chain(g.max_p99_ms), 10.0);
+    let ratio_limit = report
+        .points
+        .iter()
+        .filter_map(|p| p.sides[0]?.p99_ms)
+        .map(|v| v * g.max_p99_ratio.unwrap_or(0.0));
+    let top = top_of(observed.chain(g.max_p99_ms).chain(ratio_limit), 10.0);
     let mut chart = chart_on(area, x.clone(), 0.0..top, "p99 latency, stable and canary")?;
     chart
         .configure_mesh()
@@ -511,6 +516,29 @@ where
     gaps(report, &mut chart, area, 0.0..top)?;
     if let Some(v) = g.max_p99_ms {
         threshold(&mut chart, &x, v, format!("gate: canary p99 <= {v:.0} ms"))?;
+    }
+    if let Some(k) = g.max_p99_ratio {
+        // Relative to stable: the limit follows stable's p99, and stops where it does.
+        let mut named = false;
+        for run in runs(&report.points, |s| s.p99_ms.map(|v| v * k), 0) {
+            let first = run[0];
+            chart.draw_series(DashedLineSeries::new(
+                run,
+                6,
+                4,
+                THRESHOLD_COLOR.stroke_width(1),
+            ))?;
+            if !named {
+                named = true;
+                chart.draw_series(std::iter::once(Text::new(
+                    format!("gate: canary p99 <= {k}x stable p99"),
+                    first,
+                    font(11.0)
+                        .color(&THRESHOLD_COLOR)
+                        .pos(Pos::new(HPos::Left, VPos::Bottom)),
+                )))?;
+            }
+        }
     }
     for (side, color) in [(0, STABLE_P99_COLOR), (1, CANARY_P99_COLOR)] {
         for run in runs(&report.points, |s| s.p99_ms, side) {

@@ -162,8 +162,18 @@ pub fn resolve_period(
         ));
     }
     let (start, end) = life(r, events, now);
-    let from = asked.from.unwrap_or(start);
-    let to = asked.to.unwrap_or(end).max(from);
+    // The rollout's own period runs over whole minutes, so its first minute is drawn.
+    let minute = chrono::Duration::minutes(1);
+    let from = asked
+        .from
+        .unwrap_or_else(|| start.duration_trunc(minute).unwrap_or(start));
+    let to = asked
+        .to
+        .unwrap_or_else(|| {
+            end.duration_trunc(minute)
+                .map_or(end, |t| if t < end { t + minute } else { t })
+        })
+        .max(from);
     // At least a few minutes, so a rollout made a moment ago still has an axis.
     Ok((from, to.max(from + chrono::Duration::minutes(5))))
 }
@@ -441,7 +451,11 @@ impl Report {
                     _ => None,
                 };
                 StageRow {
-                    name: present::stage_name(&self.rollout, s.stage, s.percent),
+                    name: if s.rolled_back {
+                        "rolled back".into()
+                    } else {
+                        present::stage_name(&self.rollout, s.stage, s.percent)
+                    },
                     percent: s.percent,
                     entered,
                     left,
