@@ -27,6 +27,7 @@ pub const CANARY_P99_COLOR: RGBColor = RGBColor(255, 127, 14);
 const THRESHOLD_COLOR: RGBColor = RGBColor(110, 110, 110);
 const BAND_COLORS: [RGBColor; 2] = [RGBColor(238, 242, 248), RGBColor(250, 250, 250)];
 const ROLLED_BACK_BAND: RGBColor = RGBColor(252, 228, 228);
+const LIGHT_LINE: RGBColor = RGBColor(242, 242, 242);
 const GAP_COLOR: RGBColor = RGBColor(225, 225, 225);
 
 pub const DEFAULT_WIDTH: u32 = 1600;
@@ -179,6 +180,11 @@ where
     Ok(())
 }
 
+/// Time labels at most a minute apart (they are written to the minute).
+fn x_labels(report: &Report) -> usize {
+    ((report.to - report.from).num_minutes().max(1) as usize + 1).min(10)
+}
+
 /// A chart on the report's time axis with `y` for its values.
 fn chart_on<'a, DB: DrawingBackend>(
     area: &'a Area<'a, DB>,
@@ -229,8 +235,9 @@ where
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(10)
+        .x_labels(x_labels(report))
         .x_label_formatter(x_label)
+        .light_line_style(LIGHT_LINE)
         .y_labels(6)
         .y_label_formatter(&|y| format!("{y:.0} %"))
         .label_style(font(12.0))
@@ -318,7 +325,7 @@ where
                 marker_label(e),
                 escape(&e.actor)
             );
-            let (px, py) = chart.backend_coord(&(at, y.end));
+            let (px, py) = local(area, chart.backend_coord(&(at, y.end)));
             let (_, th) = area.estimate_text_size(&label, &font(11.0))?;
             let row = (i % ROWS) as i32;
             let top = py + 18 + row * (th as i32 + 2);
@@ -326,6 +333,12 @@ where
         }
     }
     Ok(())
+}
+
+/// A backend pixel as a position inside `area` (what `area.draw` takes).
+fn local<DB: DrawingBackend>(area: &Area<'_, DB>, (x, y): (i32, i32)) -> (i32, i32) {
+    let (bx, by) = area.get_base_pixel();
+    (x - bx, y - by)
 }
 
 fn mark_color(kind: MarkKind) -> RGBColor {
@@ -378,7 +391,10 @@ where
 {
     let half = report.step.as_secs_f64() / 2.0;
     for (i, g) in report.gaps.iter().enumerate() {
-        let (a, b) = (secs(g.from) - half, secs(g.to) + half);
+        let (a, b) = (
+            (secs(g.from) - half).max(secs(report.from)),
+            (secs(g.to) + half).min(secs(report.to)),
+        );
         let band = if g.side == 0 { 0.5..1.0 } else { 0.0..0.5 };
         let span = y.end - y.start;
         let (lo, hi) = (y.start + span * band.start, y.start + span * band.end);
@@ -388,8 +404,8 @@ where
         )))?;
         let label = g.label(report.long());
         let (tw, th) = area.estimate_text_size(&label, &font(11.0))?;
-        let (pa, ph) = chart.backend_coord(&(a, hi));
-        let pb = chart.backend_coord(&(b, hi)).0;
+        let (pa, ph) = local(area, chart.backend_coord(&(a, hi)));
+        let pb = local(area, chart.backend_coord(&(b, hi))).0;
         if (pb - pa) as u32 > tw / 2 {
             let row = (i % 2) as i32;
             area.draw(&Text::new(
@@ -454,8 +470,9 @@ where
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(10)
+        .x_labels(x_labels(report))
         .x_label_formatter(x_label)
+        .light_line_style(LIGHT_LINE)
         .y_labels(5)
         .y_label_formatter(&|y| format!("{y:.2} %"))
         .label_style(font(12.0))
@@ -507,8 +524,9 @@ where
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(10)
+        .x_labels(x_labels(report))
         .x_label_formatter(x_label)
+        .light_line_style(LIGHT_LINE)
         .y_labels(5)
         .y_label_formatter(&|y| format!("{y:.0} ms"))
         .label_style(font(12.0))
