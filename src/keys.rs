@@ -36,10 +36,11 @@ pub enum Command {
     NextAttention,
     DismissCard,
     Which,
+    Report,
 }
 
 impl Command {
-    pub const ALL: [Command; 26] = [
+    pub const ALL: [Command; 27] = [
         Command::Quit,
         Command::Help,
         Command::Up,
@@ -66,6 +67,7 @@ impl Command {
         Command::NextAttention,
         Command::DismissCard,
         Command::Which,
+        Command::Report,
     ];
 
     /// The name used in the `[keys]` config table.
@@ -97,6 +99,7 @@ impl Command {
             Command::NextAttention => "next_attention",
             Command::DismissCard => "dismiss_card",
             Command::Which => "which_side",
+            Command::Report => "report",
         }
     }
 
@@ -128,6 +131,7 @@ impl Command {
             Command::NextAttention => "next needing attention",
             Command::DismissCard => "dismiss the decision card",
             Command::Which => "which side is a user on",
+            Command::Report => "write the rollout's report (SVG)",
         }
     }
 
@@ -159,6 +163,7 @@ impl Command {
             Command::NextAttention => &["n"],
             Command::DismissCard => &["c"],
             Command::Which => &["w"],
+            Command::Report => &["o"],
         }
     }
 

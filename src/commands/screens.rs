@@ -133,6 +133,7 @@ async fn open_cockpit(
     state.default_plan = env.default_plan();
     state.policy = env.config.policy.clone();
     state.auto_on_start = env.auto.clone();
+    state.reports_dir = Some(env.data_dir.join("reports"));
     if let Some(sim) = metrics.as_ref().and_then(|m| m.simulator()) {
         state.simulated = true;
         state.faults = sim.all_regressions();

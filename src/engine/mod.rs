@@ -91,6 +91,11 @@ pub enum EngineEvent {
         id: String,
         why: String,
     },
+    /// Where the report `WriteReport` asked for went, or why it could not be written.
+    ReportWritten {
+        id: String,
+        result: Result<std::path::PathBuf, String>,
+    },
     /// A background task failed; `restart_in` says when it runs again (None: it does not).
     TaskFailed {
         task: String,
@@ -142,6 +147,11 @@ pub enum Command {
     },
     StartAuto(String),
     StopAuto(String),
+    /// Writes the rollout's report (`report` as SVG) into `dir`, in the background.
+    WriteReport {
+        id: String,
+        dir: std::path::PathBuf,
+    },
     /// The operator's answer to auto-progression's question about `stage`.
     AutoAnswer {
         id: String,

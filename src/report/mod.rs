@@ -332,6 +332,44 @@ pub async fn gather(
     })
 }
 
+/// Gathers and draws the report of `r` as SVG into `dir` (made if missing), named by the
+/// rollout and the time: what the cockpit's report key does. The drawing runs off the
+/// async threads. Returns the file written.
+pub async fn write_to_dir(
+    r: Rollout,
+    events: Vec<Event>,
+    source: Option<Arc<dyn MetricsSource>>,
+    gate_defaults: &GateConfig,
+    now: DateTime<Utc>,
+    dir: std::path::PathBuf,
+) -> Result<std::path::PathBuf, String> {
+    let safe: String = r
+        .id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{safe}-{}.svg", now.format("%Y%m%d-%H%M%S")));
+    let report = gather(r, events, source, gate_defaults, Period::default(), now).await?;
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            format!(
+                "cannot make {}: {e}",
+                escape(&dir.display().to_string())
+            )
+        })?;
+        chart::write(&report, &path, chart::DEFAULT_WIDTH, chart::DEFAULT_HEIGHT)?;
+        Ok(path)
+    })
+    .await
+    .map_err(|e| format!("drawing the report failed: {e}"))?
+}
+
 /// The runs of minutes each side has no numbers for.
 fn find_gaps(
     points: &[MetricPoint],

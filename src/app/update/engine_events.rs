@@ -29,6 +29,25 @@ pub(super) fn on_engine(state: &mut AppState, event: EngineEvent) -> Vec<Effect>
             on_history(state, &id, samples);
             vec![]
         }
+        EngineEvent::ReportWritten { id, result } => {
+            let id = crate::present::escape(&id).into_owned();
+            match result {
+                Ok(path) => toast(
+                    state,
+                    ToastLevel::Info,
+                    format!(
+                        "report of {id} written to {}",
+                        crate::present::escape(&path.display().to_string())
+                    ),
+                ),
+                Err(why) => toast(
+                    state,
+                    ToastLevel::Error,
+                    format!("report of {id} not written: {}", crate::present::escape(&why)),
+                ),
+            }
+            vec![]
+        }
         EngineEvent::Health { id, sample, report } => {
             state.dirty |= state.shows(&id);
             on_health(state, &id, sample, report);
