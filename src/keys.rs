@@ -131,7 +131,7 @@ impl Command {
             Command::NextAttention => "next needing attention",
             Command::DismissCard => "dismiss the decision card",
             Command::Which => "which side is a user on",
-            Command::Report => "write the rollout's report (SVG)",
+            Command::Report => "write report (SVG file)",
         }
     }
 

@@ -1536,3 +1536,42 @@ fn the_fixture_has_200_rollouts_and_10000_users() {
     let text = screen(&s, 200, 60);
     assert!(text.contains("Canary users (10000)"), "{text}");
 }
+
+#[test]
+fn the_report_key_writes_the_open_rollouts_report_and_says_where() {
+    let mut s = detail("current");
+    assert_eq!(ch(&mut s, 'o'), vec![], "nowhere to write: nothing asked");
+    assert_eq!(s.toast.as_ref().map(|t| t.level), Some(ToastLevel::Error));
+    s.reports_dir = Some("/data/reports".into());
+    let effects = ch(&mut s, 'o');
+    assert_eq!(
+        effects,
+        vec![Effect::Engine(EngineCommand::WriteReport {
+            id: "current".into(),
+            dir: "/data/reports".into(),
+        })]
+    );
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::ReportWritten {
+            id: "current".into(),
+            result: Ok("/data/reports/current-20260110-100000.svg".into()),
+        }),
+    );
+    let toast = s.toast.clone().expect("a toast");
+    assert_eq!(toast.level, ToastLevel::Info);
+    assert_eq!(
+        toast.text,
+        "report of current written to /data/reports/current-20260110-100000.svg"
+    );
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::ReportWritten {
+            id: "current".into(),
+            result: Err("cannot write /data/reports/x.svg: Permission denied".into()),
+        }),
+    );
+    let toast = s.toast.clone().expect("a toast");
+    assert_eq!(toast.level, ToastLevel::Error);
+    assert!(toast.text.contains("Permission denied"), "{}", toast.text);
+}

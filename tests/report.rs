@@ -361,3 +361,23 @@ fn a_gap_in_metrics_is_drawn_as_a_gap() {
         "the gap is named on the chart"
     );
 }
+
+#[test]
+fn the_cockpit_writes_its_report_into_the_reports_directory() {
+    let (r, events) = patchy_rollout();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let reports = dir.path().join("reports");
+    let source: Arc<dyn MetricsSource> = Arc::new(Patchy);
+    let path = block_on(report::write_to_dir(
+        r,
+        events,
+        Some(source),
+        &GateConfig::default(),
+        at(30),
+        reports.clone(),
+    ))
+    .expect("written");
+    assert_eq!(path, reports.join("patchy-20260110-103000.svg"));
+    let text = std::fs::read_to_string(&path).expect("the SVG is there");
+    roxmltree::Document::parse(&text).expect("the SVG is XML");
+}
