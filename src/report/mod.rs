@@ -277,6 +277,12 @@ pub async fn gather(
                 continue;
             };
             match source.history(state, *last, step, span.len()).await {
+                Ok(samples) if samples.is_empty() => {
+                    let w = format!("{} cannot look back in time", source.describe());
+                    if !warnings.contains(&w) {
+                        warnings.push(escape(&w).into_owned());
+                    }
+                }
                 Ok(samples) => {
                     window = window.or(samples.first().map(|s| s.window));
                     for s in samples {
