@@ -326,10 +326,17 @@ where
                 escape(&e.actor)
             );
             let (px, py) = local(area, chart.backend_coord(&(at, y.end)));
-            let (_, th) = area.estimate_text_size(&label, &font(11.0))?;
+            let (tw, th) = area.estimate_text_size(&label, &font(11.0))?;
             let row = (i % ROWS) as i32;
             let top = py + 18 + row * (th as i32 + 2);
-            area.draw(&Text::new(label, (px + 3, top), font(11.0).color(&color)))?;
+            // Near the right edge the label ends at its line instead of starting there.
+            let (width, _) = area.dim_in_pixel();
+            let x = if px + 3 + tw as i32 > width as i32 - 4 {
+                px - 3 - tw as i32
+            } else {
+                px + 3
+            };
+            area.draw(&Text::new(label, (x, top), font(11.0).color(&color)))?;
         }
     }
     Ok(())

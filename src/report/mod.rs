@@ -457,7 +457,13 @@ impl Report {
     /// Requests served by each side between two times (samples' windows scaled to the step).
     fn served(&self, from: DateTime<Utc>, to: DateTime<Utc>, window: Duration) -> [Option<f64>; 2] {
         let mut sums = [None::<f64>; 2];
-        for p in self.points.iter().filter(|p| p.at > from && p.at <= to) {
+        // A point on a boundary belongs to the stretch it starts (its state is the new one).
+        let last = self.to;
+        for p in self
+            .points
+            .iter()
+            .filter(|p| p.at >= from && (p.at < to || p.at == last))
+        {
             for (side, sum) in sums.iter_mut().enumerate() {
                 if let Some(s) = p.sides[side] {
                     *sum = Some(sum.unwrap_or(0.0) + s.requests as f64 * self.overlap(window));
