@@ -116,6 +116,7 @@ fn the_svg_holds_every_series_and_marker() {
     assert_eq!(polylines(&doc, chart::STABLE_P99_COLOR), 1);
     assert_eq!(polylines(&doc, chart::CANARY_ERROR_COLOR), 1);
     assert_eq!(polylines(&doc, chart::CANARY_P99_COLOR), 1);
+    assert_eq!(polylines(&doc, chart::CANARY_SHARE_COLOR), 1);
 
     let texts = texts(&doc);
     let has = |needle: &str| texts.iter().any(|t| t.contains(needle));

@@ -24,6 +24,7 @@ pub const STABLE_ERROR_COLOR: RGBColor = RGBColor(31, 119, 180);
 pub const CANARY_ERROR_COLOR: RGBColor = RGBColor(214, 39, 40);
 pub const STABLE_P99_COLOR: RGBColor = RGBColor(44, 160, 44);
 pub const CANARY_P99_COLOR: RGBColor = RGBColor(255, 127, 14);
+pub const CANARY_SHARE_COLOR: RGBColor = RGBColor(148, 103, 189);
 const THRESHOLD_COLOR: RGBColor = RGBColor(110, 110, 110);
 const BAND_COLORS: [RGBColor; 2] = [RGBColor(238, 242, 248), RGBColor(250, 250, 250)];
 const ROLLED_BACK_BAND: RGBColor = RGBColor(252, 228, 228);
@@ -288,8 +289,18 @@ where
         steps.push((b, p));
     }
     chart.draw_series(LineSeries::new(steps, PERCENT_COLOR.stroke_width(2)))?;
+    // What the canary really served, beside what was set: the exposure over time.
+    for run in share_runs(&report.points) {
+        line(&mut chart, run, CANARY_SHARE_COLOR)?;
+    }
     markers(report, &mut chart, area, 0.0..110.0, true)?;
-    legend(area, &[(PERCENT_COLOR, "percentage")])?;
+    legend(
+        area,
+        &[
+            (PERCENT_COLOR, "percentage"),
+            (CANARY_SHARE_COLOR, "canary share of requests"),
+        ],
+    )?;
     Ok(())
 }
 
@@ -370,6 +381,29 @@ fn runs(points: &[MetricPoint], value: impl Fn(&SidePoint) -> Option<f64>, side:
                     out.push(std::mem::take(&mut current));
                 }
             }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// The canary's share of all requests at each point, in runs where both sides answered.
+fn share_runs(points: &[MetricPoint]) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut current: Vec<(f64, f64)> = Vec::new();
+    for p in points {
+        let share = match p.sides {
+            [Some(s), Some(c)] if s.requests + c.requests > 0 => {
+                Some(100.0 * c.requests as f64 / (s.requests + c.requests) as f64)
+            }
+            _ => None,
+        };
+        match share {
+            Some(v) => current.push((secs(p.at), v)),
+            None if !current.is_empty() => out.push(std::mem::take(&mut current)),
+            None => {}
         }
     }
     if !current.is_empty() {

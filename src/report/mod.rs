@@ -660,3 +660,70 @@ pub fn marker_label(e: &Event) -> String {
 pub fn gate_report(e: &Event) -> Option<GateReport> {
     serde_json::from_value(e.gate_report.clone()?).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    #[test]
+    fn times_read_in_the_forms_operators_type() {
+        let want = Utc.with_ymd_and_hms(2026, 1, 10, 10, 5, 0).unwrap();
+        for text in [
+            "2026-01-10T10:05:00Z",
+            "2026-01-10T11:05:00+01:00",
+            "2026-01-10 10:05",
+            "2026-01-10 10:05:00",
+            "2026-01-10T10:05",
+        ] {
+            assert_eq!(parse_time(text), Ok(want), "{text}");
+        }
+        assert_eq!(
+            parse_time("2026-01-10"),
+            Ok(Utc.with_ymd_and_hms(2026, 1, 10, 0, 0, 0).unwrap())
+        );
+        assert!(parse_time("10:05").is_err());
+        assert!(parse_time("yesterday\u{1b}[2J").unwrap_err().contains("\\x1b"));
+    }
+
+    #[test]
+    fn states_walk_the_audit_log_back_from_the_document() {
+        let t = |m: i64| Utc.with_ymd_and_hms(2026, 1, 10, 10, 0, 0).unwrap() + chrono::Duration::minutes(m);
+        let doc = json!({"version": "v2", "status": "rolled-back", "rolloutPercentage": 0,
+            "canaryRevision": "c2"});
+        let r = Rollout::from_fields("r", doc.as_object().unwrap()).unwrap();
+        let event = |m: i64, kind: EventKind, before: Value| Event {
+            rollout_id: "r".into(),
+            kind,
+            actor: "a".into(),
+            at: t(m),
+            before,
+            after: json!({}),
+            reason: None,
+            gate_report: None,
+        };
+        let log = [
+            event(10, EventKind::Advance, json!({"rolloutPercentage": 5, "status": "progressive"})),
+            event(5, EventKind::SetRevisions, json!({"canaryRevision": "c1"})),
+            event(20, EventKind::Rollback, json!({"rolloutPercentage": 25, "status": "progressive"})),
+        ];
+        let sorted = present::oldest_first(&log);
+        let states = states(&r, &sorted);
+        let seen: Vec<(String, Status, Option<&str>)> = states
+            .iter()
+            .map(|(_, s)| (s.percentage.to_string(), s.status, s.canary_revision.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("5%".into(), Status::Progressive, Some("c1")),
+                ("5%".into(), Status::Progressive, Some("c2")),
+                ("25%".into(), Status::Progressive, Some("c2")),
+                ("0%".into(), Status::RolledBack, Some("c2")),
+            ]
+        );
+        assert_eq!(states[1].0, t(5));
+        assert_eq!(states[3].0, t(20));
+    }
+}

@@ -944,6 +944,8 @@ fn draw_metric(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::event::EventKind;
+    use serde_json::Value;
     use crate::domain::rollout::{Plan, PlanPreset};
     use serde_json::json;
 
