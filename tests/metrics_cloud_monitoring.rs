@@ -266,20 +266,29 @@ async fn history_sums_each_window_from_its_minutes() {
         .await
         .expect("a history");
     let at: Vec<DateTime<Utc>> = samples.iter().map(|s| s.taken_at).collect();
-    assert_eq!(
-        at,
-        [2, 1, 0].map(|m| now() - chrono::Duration::minutes(m))
-    );
+    assert_eq!(at, [2, 1, 0].map(|m| now() - chrono::Duration::minutes(m)));
     // Ending now, the 5-minute window holds every minute: the known truth.
     let last = &samples[2];
     let (st, ca) = (last.stable.as_ref().unwrap(), last.canary.as_ref().unwrap());
-    assert_eq!((st.requests, st.errors, ca.requests, ca.errors), (310, 3, 100, 5));
+    assert_eq!(
+        (st.requests, st.errors, ca.requests, ca.errors),
+        (310, 3, 100, 5)
+    );
     assert!(close(ca.p99_ms, 390.0), "{ca:?}");
     // Ending two minutes ago: minutes 2 and 3 only (the newest minute is not in it yet).
     let first = &samples[0];
-    let (st, ca) = (first.stable.as_ref().unwrap(), first.canary.as_ref().unwrap());
-    assert_eq!((st.requests, st.errors, ca.requests, ca.errors), (203, 3, 45, 0));
-    assert_eq!(ca.p99_ms, None, "the canary's only latency point is the newest minute's");
+    let (st, ca) = (
+        first.stable.as_ref().unwrap(),
+        first.canary.as_ref().unwrap(),
+    );
+    assert_eq!(
+        (st.requests, st.errors, ca.requests, ca.errors),
+        (203, 3, 45, 0)
+    );
+    assert_eq!(
+        ca.p99_ms, None,
+        "the canary's only latency point is the newest minute's"
+    );
     // Two calls (five pages) over [first window's start, end].
     let reqs = server.requests();
     assert_eq!(reqs.len(), 5);

@@ -89,7 +89,10 @@ fn polylines(doc: &roxmltree::Document, color: plotters::style::RGBColor) -> usi
     let want = color_of(color);
     doc.descendants()
         .filter(|n| n.has_tag_name("polyline"))
-        .filter(|n| n.attribute("stroke").is_some_and(|s| s.eq_ignore_ascii_case(&want)))
+        .filter(|n| {
+            n.attribute("stroke")
+                .is_some_and(|s| s.eq_ignore_ascii_case(&want))
+        })
         .count()
 }
 
@@ -131,7 +134,11 @@ fn the_svg_holds_every_series_and_marker() {
         assert!(has(&label), "no marker '{label}' in {texts:#?}");
     }
     // Stage bands are named; the gate thresholds are drawn.
-    for needle in ["canary users", "gate: canary error rate", "gate: canary p99"] {
+    for needle in [
+        "canary users",
+        "gate: canary error rate",
+        "gate: canary p99",
+    ] {
         assert!(has(needle), "no '{needle}' in {texts:#?}");
     }
     // The summary block: the outcome and the canary's quiet first stage.
@@ -258,7 +265,9 @@ fn a_source_that_is_down_leaves_the_gap_named() {
         "{texts:#?}"
     );
     assert!(
-        texts.iter().any(|t| t.trim().starts_with("Warning: metrics")),
+        texts
+            .iter()
+            .any(|t| t.trim().starts_with("Warning: metrics")),
         "{texts:#?}"
     );
     assert_eq!(polylines(&doc, chart::STABLE_ERROR_COLOR), 0);
@@ -347,10 +356,15 @@ fn a_gap_in_metrics_is_drawn_as_a_gap() {
     .expect("a report");
     let lines = made.summary_lines();
     assert!(
-        lines.iter().any(|l| l.trim() == "canary: no data 10:05–10:17"),
+        lines
+            .iter()
+            .any(|l| l.trim() == "canary: no data 10:05–10:17"),
         "{lines:#?}"
     );
-    assert!(!lines.iter().any(|l| l.contains("stable: no data")), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("stable: no data")),
+        "{lines:#?}"
+    );
     let svg = chart::svg(&made, 1200, 900).expect("drawn");
     let doc = roxmltree::Document::parse(&svg).expect("XML");
     // Split in two on either side of the gap, never joined across it.
@@ -358,7 +372,9 @@ fn a_gap_in_metrics_is_drawn_as_a_gap() {
     assert_eq!(polylines(&doc, chart::CANARY_P99_COLOR), 2);
     assert_eq!(polylines(&doc, chart::STABLE_P99_COLOR), 1);
     assert!(
-        texts(&doc).iter().any(|t| t.contains("canary: no data 10:05–10:17")),
+        texts(&doc)
+            .iter()
+            .any(|t| t.contains("canary: no data 10:05–10:17")),
         "the gap is named on the chart"
     );
 }

@@ -176,8 +176,15 @@ pub(super) async fn core<B: Backend>(
                             Err(e) => Err(format!("cannot read its events: {e}")),
                             Ok(log) => {
                                 let now = settings.clock.now();
-                                crate::report::write_to_dir(r, log, settings.metrics, &settings.gates, now, dir)
-                                    .await
+                                crate::report::write_to_dir(
+                                    r,
+                                    log,
+                                    settings.metrics,
+                                    &settings.gates,
+                                    now,
+                                    dir,
+                                )
+                                .await
                             }
                         },
                     };

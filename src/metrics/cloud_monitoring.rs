@@ -308,7 +308,13 @@ impl MetricsSource for CloudMonitoring {
             .into_iter()
             .collect();
         Ok(windows_of(
-            &revs[0], &routes, &counts, &latency, notes, &times, self.cfg.window,
+            &revs[0],
+            &routes,
+            &counts,
+            &latency,
+            notes,
+            &times,
+            self.cfg.window,
         )
         .into_iter()
         .map(|mut s| {
@@ -333,11 +339,9 @@ impl Fold<'_> {
     fn at(&mut self, end: DateTime<Utc>, k: usize) -> &mut SideTally {
         match self {
             Fold::Whole(t) => &mut t[k],
-            Fold::ByMinute(m, n) => {
-                &mut m
-                    .entry(end)
-                    .or_insert_with(|| (0..*n).map(|_| SideTally::default()).collect())[k]
-            }
+            Fold::ByMinute(m, n) => &mut m
+                .entry(end)
+                .or_insert_with(|| (0..*n).map(|_| SideTally::default()).collect())[k],
         }
     }
 }
@@ -730,8 +734,7 @@ impl SideTally {
                 }
             }
             Some(_) => {
-                self.dist_problem =
-                    Some("latency bucket layouts changed within the window".into());
+                self.dist_problem = Some("latency bucket layouts changed within the window".into());
             }
         }
     }

@@ -193,7 +193,11 @@ fn chart_on<'a, DB: DrawingBackend>(
     y: std::ops::Range<f64>,
     caption: &str,
 ) -> Result<
-    ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     Box<dyn std::error::Error>,
 >
 where
@@ -370,7 +374,11 @@ fn mark_color(kind: MarkKind) -> RGBColor {
 
 /// The runs of consecutive points that have a value: each is drawn as its own line, so a
 /// gap stays a gap.
-fn runs(points: &[MetricPoint], value: impl Fn(&SidePoint) -> Option<f64>, side: usize) -> Vec<Vec<(f64, f64)>> {
+fn runs(
+    points: &[MetricPoint],
+    value: impl Fn(&SidePoint) -> Option<f64>,
+    side: usize,
+) -> Vec<Vec<(f64, f64)>> {
     let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut current: Vec<(f64, f64)> = Vec::new();
     for p in points {
@@ -520,10 +528,20 @@ where
         .draw()?;
     gaps(report, &mut chart, area, 0.0..top)?;
     if let Some(v) = g.max_error_rate {
-        threshold(&mut chart, &x, v * 100.0, format!("gate: canary error rate <= {:.2} %", v * 100.0))?;
+        threshold(
+            &mut chart,
+            &x,
+            v * 100.0,
+            format!("gate: canary error rate <= {:.2} %", v * 100.0),
+        )?;
     }
     if let Some(v) = g.severe_error_rate {
-        threshold(&mut chart, &x, v * 100.0, format!("severe: {:.2} %", v * 100.0))?;
+        threshold(
+            &mut chart,
+            &x,
+            v * 100.0,
+            format!("severe: {:.2} %", v * 100.0),
+        )?;
     }
     for (side, color) in [(0, STABLE_ERROR_COLOR), (1, CANARY_ERROR_COLOR)] {
         for run in runs(&report.points, |s| Some(s.error_rate * 100.0), side) {
@@ -607,7 +625,10 @@ where
     markers(report, &mut chart, area, 0.0..top, false)?;
     legend(
         area,
-        &[(STABLE_P99_COLOR, "stable p99"), (CANARY_P99_COLOR, "canary p99")],
+        &[
+            (STABLE_P99_COLOR, "stable p99"),
+            (CANARY_P99_COLOR, "canary p99"),
+        ],
     )?;
     Ok(())
 }
@@ -671,7 +692,12 @@ where
 }
 
 /// `text` cut with an ellipsis to fit `width` pixels.
-fn fit<DB: DrawingBackend>(area: &Area<'_, DB>, text: &str, size: f64, width: i32) -> Result<String, Box<dyn std::error::Error>>
+fn fit<DB: DrawingBackend>(
+    area: &Area<'_, DB>,
+    text: &str,
+    size: f64,
+    width: i32,
+) -> Result<String, Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
 {

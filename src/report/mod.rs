@@ -130,7 +130,11 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 /// The rollout's life: from its start (or first event) to its end (or now).
 fn life(r: &Rollout, events: &[Event], now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     let first = events.iter().map(|e| e.at).min();
-    let start = [r.started_at, first].into_iter().flatten().min().unwrap_or(now);
+    let start = [r.started_at, first]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now);
     let finished = matches!(r.status, Status::Complete | Status::RolledBack);
     let end = if finished {
         let last = events.iter().map(|e| e.at).max();
@@ -349,26 +353,21 @@ pub async fn write_to_dir(
     now: DateTime<Utc>,
     dir: std::path::PathBuf,
 ) -> Result<std::path::PathBuf, String> {
-    let safe: String = r
-        .id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe: String =
+        r.id.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
     let path = dir.join(format!("{safe}-{}.svg", now.format("%Y%m%d-%H%M%S")));
     let report = gather(r, events, source, gate_defaults, Period::default(), now).await?;
     tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            format!(
-                "cannot make {}: {e}",
-                escape(&dir.display().to_string())
-            )
-        })?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot make {}: {e}", escape(&dir.display().to_string())))?;
         chart::write(&report, &path, chart::DEFAULT_WIDTH, chart::DEFAULT_HEIGHT)?;
         Ok(path)
     })
@@ -684,12 +683,18 @@ mod tests {
             Ok(Utc.with_ymd_and_hms(2026, 1, 10, 0, 0, 0).unwrap())
         );
         assert!(parse_time("10:05").is_err());
-        assert!(parse_time("yesterday\u{1b}[2J").unwrap_err().contains("\\x1b"));
+        assert!(
+            parse_time("yesterday\u{1b}[2J")
+                .unwrap_err()
+                .contains("\\x1b")
+        );
     }
 
     #[test]
     fn states_walk_the_audit_log_back_from_the_document() {
-        let t = |m: i64| Utc.with_ymd_and_hms(2026, 1, 10, 10, 0, 0).unwrap() + chrono::Duration::minutes(m);
+        let t = |m: i64| {
+            Utc.with_ymd_and_hms(2026, 1, 10, 10, 0, 0).unwrap() + chrono::Duration::minutes(m)
+        };
         let doc = json!({"version": "v2", "status": "rolled-back", "rolloutPercentage": 0,
             "canaryRevision": "c2"});
         let r = Rollout::from_fields("r", doc.as_object().unwrap()).unwrap();
@@ -704,15 +709,29 @@ mod tests {
             gate_report: None,
         };
         let log = [
-            event(10, EventKind::Advance, json!({"rolloutPercentage": 5, "status": "progressive"})),
+            event(
+                10,
+                EventKind::Advance,
+                json!({"rolloutPercentage": 5, "status": "progressive"}),
+            ),
             event(5, EventKind::SetRevisions, json!({"canaryRevision": "c1"})),
-            event(20, EventKind::Rollback, json!({"rolloutPercentage": 25, "status": "progressive"})),
+            event(
+                20,
+                EventKind::Rollback,
+                json!({"rolloutPercentage": 25, "status": "progressive"}),
+            ),
         ];
         let sorted = present::oldest_first(&log);
         let states = states(&r, &sorted);
         let seen: Vec<(String, Status, Option<&str>)> = states
             .iter()
-            .map(|(_, s)| (s.percentage.to_string(), s.status, s.canary_revision.as_deref()))
+            .map(|(_, s)| {
+                (
+                    s.percentage.to_string(),
+                    s.status,
+                    s.canary_revision.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             seen,

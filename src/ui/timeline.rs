@@ -24,9 +24,9 @@ use crate::domain::event::Event;
 use crate::domain::health::GateConfig;
 use crate::domain::rollout::{Rollout, Status};
 use crate::domain::units::Percent;
+use crate::present::stage_name;
 use crate::present::{self, verdict_badge};
 pub use crate::present::{MarkKind, Segment};
-use crate::present::stage_name;
 
 /// Columns left of the plots for the axis labels ("   100%┤", "  2.10%┤", " 214ms┤").
 const LABEL_WIDTH: u16 = 8;
@@ -945,8 +945,8 @@ fn draw_metric(
 mod tests {
     use super::*;
     use crate::domain::event::EventKind;
-    use serde_json::Value;
     use crate::domain::rollout::{Plan, PlanPreset};
+    use serde_json::Value;
     use serde_json::json;
 
     fn compact(tl: &Timeline, r: &Rollout) -> String {

@@ -43,7 +43,10 @@ pub(super) fn on_engine(state: &mut AppState, event: EngineEvent) -> Vec<Effect>
                 Err(why) => toast(
                     state,
                     ToastLevel::Error,
-                    format!("report of {id} not written: {}", crate::present::escape(&why)),
+                    format!(
+                        "report of {id} not written: {}",
+                        crate::present::escape(&why)
+                    ),
                 ),
             }
             vec![]

@@ -232,11 +232,19 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 return vec![];
             };
             let Some(dir) = state.reports_dir.clone() else {
-                toast(state, ToastLevel::Error, "this screen writes no reports".into());
+                toast(
+                    state,
+                    ToastLevel::Error,
+                    "this screen writes no reports".into(),
+                );
                 return vec![];
             };
             let shown = present::escape(&id).into_owned();
-            toast(state, ToastLevel::Info, format!("writing the report of {shown}..."));
+            toast(
+                state,
+                ToastLevel::Info,
+                format!("writing the report of {shown}..."),
+            );
             vec![EngineCommand::WriteReport { id, dir }.into()]
         }
         Command::Fault => {
