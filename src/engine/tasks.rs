@@ -172,7 +172,10 @@ pub(super) async fn core<B: Backend>(
                 spawn(async move {
                     let result = match rollout {
                         None => Err(format!("rollout {id} is not loaded")),
-                        Some(r) => match store.load_events(id.clone()).await {
+                        Some(r) => match store
+                            .load_events_up_to(id.clone(), crate::report::MAX_EVENTS)
+                            .await
+                        {
                             Err(e) => Err(format!("cannot read its events: {e}")),
                             Ok(log) => {
                                 let now = settings.clock.now();
