@@ -16,6 +16,7 @@ use rollout_tui::engine::WriteOutcome;
 use rollout_tui::keys::{Command, KeySetting, Keymap};
 use rollout_tui::metrics::Regression;
 use rollout_tui::ops::diff_fields;
+use rollout_tui::report::Written;
 use rollout_tui::store::{Revision, StoreChange, StoredRollout};
 
 fn pct(text: &str) -> Percent {
@@ -1555,7 +1556,10 @@ fn the_report_key_writes_the_open_rollouts_report_and_says_where() {
         &mut s,
         Msg::Engine(EngineEvent::ReportWritten {
             id: "current".into(),
-            result: Ok("/data/reports/current-20260110-100000.svg".into()),
+            result: Ok(Written {
+                path: "/data/reports/current-20260110-100000.svg".into(),
+                warnings: vec![],
+            }),
         }),
     );
     let toast = s.toast.clone().expect("a toast");
@@ -1563,6 +1567,26 @@ fn the_report_key_writes_the_open_rollouts_report_and_says_where() {
     assert_eq!(
         toast.text,
         "report of current written to /data/reports/current-20260110-100000.svg"
+    );
+    // Metrics that could not be read: written all the same, and said loudly.
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::ReportWritten {
+            id: "current".into(),
+            result: Ok(Written {
+                path: "/data/reports/current-20260110-100500.svg".into(),
+                warnings: vec!["metrics 10:00–10:05: Prometheus did not answer".into()],
+            }),
+        }),
+    );
+    let toast = s.toast.clone().expect("a toast");
+    assert_eq!(toast.level, ToastLevel::Error);
+    assert!(
+        toast
+            .text
+            .ends_with("with gaps: metrics 10:00–10:05: Prometheus did not answer"),
+        "{}",
+        toast.text
     );
     update(
         &mut s,

@@ -385,7 +385,7 @@ fn the_cockpit_writes_its_report_into_the_reports_directory() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let reports = dir.path().join("reports");
     let source: Arc<dyn MetricsSource> = Arc::new(Patchy);
-    let path = block_on(report::write_to_dir(
+    let written = block_on(report::write_to_dir(
         r,
         events,
         Some(source),
@@ -394,7 +394,8 @@ fn the_cockpit_writes_its_report_into_the_reports_directory() {
         reports.clone(),
     ))
     .expect("written");
-    assert_eq!(path, reports.join("patchy-20260110-103000.svg"));
-    let text = std::fs::read_to_string(&path).expect("the SVG is there");
+    assert_eq!(written.path, reports.join("patchy-20260110-103000.svg"));
+    assert_eq!(written.warnings, Vec::<String>::new());
+    let text = std::fs::read_to_string(&written.path).expect("the SVG is there");
     roxmltree::Document::parse(&text).expect("the SVG is XML");
 }

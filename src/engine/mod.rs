@@ -94,7 +94,7 @@ pub enum EngineEvent {
     /// Where the report `WriteReport` asked for went, or why it could not be written.
     ReportWritten {
         id: String,
-        result: Result<std::path::PathBuf, String>,
+        result: Result<crate::report::Written, String>,
     },
     /// A background task failed; `restart_in` says when it runs again (None: it does not).
     TaskFailed {

@@ -342,9 +342,16 @@ pub async fn gather(
     })
 }
 
+/// A report the cockpit wrote: where, and what went wrong asking the metrics source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub path: std::path::PathBuf,
+    pub warnings: Vec<String>,
+}
+
 /// Gathers and draws the report of `r` as SVG into `dir` (made if missing), named by the
 /// rollout and the time: what the cockpit's report key does. The drawing runs off the
-/// async threads. Returns the file written.
+/// async threads.
 pub async fn write_to_dir(
     r: Rollout,
     events: Vec<Event>,
@@ -352,7 +359,7 @@ pub async fn write_to_dir(
     gate_defaults: &GateConfig,
     now: DateTime<Utc>,
     dir: std::path::PathBuf,
-) -> Result<std::path::PathBuf, String> {
+) -> Result<Written, String> {
     let safe: String =
         r.id.chars()
             .map(|c| {
@@ -369,7 +376,10 @@ pub async fn write_to_dir(
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot make {}: {e}", escape(&dir.display().to_string())))?;
         chart::write(&report, &path, chart::DEFAULT_WIDTH, chart::DEFAULT_HEIGHT)?;
-        Ok(path)
+        Ok(Written {
+            path,
+            warnings: report.warnings,
+        })
     })
     .await
     .map_err(|e| format!("drawing the report failed: {e}"))?
