@@ -399,3 +399,39 @@ fn the_cockpit_writes_its_report_into_the_reports_directory() {
     let text = std::fs::read_to_string(&written.path).expect("the SVG is there");
     roxmltree::Document::parse(&text).expect("the SVG is XML");
 }
+
+#[test]
+fn each_minute_counts_in_the_one_stage_it_belongs_to() {
+    let (r, mut events) = patchy_rollout();
+    events.insert(
+        0,
+        Event {
+            rollout_id: "patchy".into(),
+            kind: EventKind::SetPercent,
+            actor: "bob".into(),
+            at: at(20),
+            before: json!({"rolloutPercentage": 10}),
+            after: json!({"rolloutPercentage": 20}),
+            reason: None,
+            gate_report: None,
+        },
+    );
+    let r = Rollout {
+        percentage: "20".parse().unwrap(),
+        ..r
+    };
+    let source: Arc<dyn MetricsSource> = Arc::new(Patchy);
+    let made = block_on(report::gather(
+        r,
+        events,
+        Some(source),
+        &GateConfig::default(),
+        Period::default(),
+        at(30),
+    ))
+    .expect("a report");
+    let served: Vec<Option<f64>> = made.stages().iter().map(|s| s.canary_requests).collect();
+    // 600 a minute: 10:00–10:04 and 10:18–10:19 in the first stage, 10:20–10:30 in the
+    // second (the period's last minute included once).
+    assert_eq!(served, [Some(7.0 * 600.0), Some(11.0 * 600.0)]);
+}

@@ -181,6 +181,9 @@ where
     Ok(())
 }
 
+/// Pixels left of each plot for its value labels.
+const Y_LABELS: u32 = 70;
+
 /// Time labels at most a minute apart (they are written to the minute).
 fn x_labels(report: &Report) -> usize {
     ((report.to - report.from).num_minutes().max(1) as usize + 1).min(10)
@@ -203,11 +206,13 @@ fn chart_on<'a, DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
+    // The caption sits left, the legend right, on the row above the plot.
+    area.draw_text(caption, &font(14.0), (Y_LABELS as i32 + 4, 2))?;
     Ok(ChartBuilder::on(area)
-        .caption(caption, font(15.0))
+        .margin_top(22)
         .margin_right(24)
         .x_label_area_size(22)
-        .y_label_area_size(70)
+        .y_label_area_size(Y_LABELS)
         .build_cartesian_2d(x, y)?)
 }
 
@@ -334,8 +339,12 @@ where
             color.stroke_width(1),
         )))?;
         if labelled {
+            // An automatic decision carries its gates' verdict.
+            let verdict = super::gate_report(e)
+                .map(|g| format!(" · gates {}", crate::present::verdict_word(g.verdict)))
+                .unwrap_or_default();
             let label = format!(
-                "{} {} · {}",
+                "{} {} · {}{verdict}",
                 kind.symbol(),
                 marker_label(e),
                 escape(&e.actor)

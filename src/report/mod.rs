@@ -196,7 +196,14 @@ pub fn states(r: &Rollout, sorted: &[&Event]) -> Vec<(DateTime<Utc>, Rollout)> {
     let mut state = r.clone();
     for e in sorted.iter().rev() {
         out.push((e.at, state.clone()));
-        apply_before(&mut state, &e.before);
+        // Before it was created the rollout sent nobody anywhere: the minutes before its
+        // creation (the start of the first minute) are read as its first state.
+        let before = if e.kind == EventKind::Create {
+            &e.after
+        } else {
+            &e.before
+        };
+        apply_before(&mut state, before);
     }
     out.push((DateTime::<Utc>::MIN_UTC, state));
     out.reverse();
@@ -471,7 +478,7 @@ impl Report {
         for p in self
             .points
             .iter()
-            .filter(|p| p.at >= from && (p.at < to || p.at == last))
+            .filter(|p| p.at >= from && (p.at < to || (to >= last && p.at == last)))
         {
             for (side, sum) in sums.iter_mut().enumerate() {
                 if let Some(s) = p.sides[side] {
