@@ -435,3 +435,33 @@ fn each_minute_counts_in_the_one_stage_it_belongs_to() {
     // second (the period's last minute included once).
     assert_eq!(served, [Some(7.0 * 600.0), Some(11.0 * 600.0)]);
 }
+
+#[test]
+fn stored_text_reaches_the_picture_inert() {
+    let (r, mut events) = patchy_rollout();
+    events[0].actor = "eve<script>&\u{1b}[2J".into();
+    let made = block_on(report::gather(
+        r,
+        events,
+        None,
+        &GateConfig::default(),
+        Period::default(),
+        at(30),
+    ))
+    .expect("a report");
+    assert!(
+        made.warnings
+            .iter()
+            .any(|w| w.contains("no metrics source")),
+        "{:?}",
+        made.warnings
+    );
+    let svg = chart::svg(&made, 1200, 900).expect("drawn");
+    let doc = roxmltree::Document::parse(&svg).expect("still XML");
+    let texts = texts(&doc);
+    assert!(
+        texts.iter().any(|t| t.contains("eve<script>&\\x1b[2J")),
+        "{texts:#?}"
+    );
+    assert!(!svg.contains('\u{1b}'));
+}
