@@ -145,6 +145,29 @@ pub enum Command {
     CheckConfig,
     /// Send a test message to every configured [[notify]] target and say how each went.
     NotifyTest,
+    /// One rollout's life for the retrospective: a picture (SVG or PNG by --out's extension)
+    /// of its percentage, stages, health and audit events, or without --out its summary.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    pub id: String,
+    /// Write the picture to FILE (.svg or .png); without it the summary is printed.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Start of the period (RFC 3339, or 'YYYY-MM-DD HH:MM' UTC); default the rollout's start.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the period; default its end (completion or rollback), or now while it runs.
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Picture width in pixels.
+    #[arg(long, value_name = "PX", default_value_t = crate::report::chart::DEFAULT_WIDTH)]
+    pub width: u32,
+    /// Picture height in pixels.
+    #[arg(long, value_name = "PX", default_value_t = crate::report::chart::DEFAULT_HEIGHT)]
+    pub height: u32,
 }
 
 #[derive(Debug, Args)]

@@ -37,10 +37,11 @@ pub enum Command {
     DismissCard,
     Which,
     Freeze,
+    Report,
 }
 
 impl Command {
-    pub const ALL: [Command; 27] = [
+    pub const ALL: [Command; 28] = [
         Command::Quit,
         Command::Help,
         Command::Up,
@@ -68,6 +69,7 @@ impl Command {
         Command::DismissCard,
         Command::Which,
         Command::Freeze,
+        Command::Report,
     ];
 
     /// The name used in the `[keys]` config table.
@@ -100,6 +102,7 @@ impl Command {
             Command::DismissCard => "dismiss_card",
             Command::Which => "which_side",
             Command::Freeze => "freeze",
+            Command::Report => "report",
         }
     }
 
@@ -132,6 +135,7 @@ impl Command {
             Command::DismissCard => "dismiss the decision card",
             Command::Which => "which side is a user on",
             Command::Freeze => "FREEZE or unfreeze all",
+            Command::Report => "write report (SVG file)",
         }
     }
 
@@ -164,6 +168,7 @@ impl Command {
             Command::DismissCard => &["c"],
             Command::Which => &["w"],
             Command::Freeze => &["F"],
+            Command::Report => &["o"],
         }
     }
 

@@ -19,5 +19,6 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod present;
+pub mod report;
 pub mod store;
 pub mod ui;

@@ -878,3 +878,33 @@ fn demo_faults_injected_at_run_time_show_in_the_next_sample() {
     });
     quit_and_check(&t, "after injecting faults");
 }
+
+/// `o` on the open rollout writes its report (SVG) into the data directory's `reports/`
+/// and says where; the cockpit stays usable meanwhile.
+#[test]
+fn the_report_key_writes_an_svg_into_reports() {
+    let Some((t, _)) = demo("report_key", 200, 50, "") else {
+        return;
+    };
+    t.keys(&["s", "Enter"]);
+    t.wait_for("current v0.1.1", WAIT);
+    t.keys(&["o"]);
+    t.wait_for("report of current written to", WAIT);
+    let reports = t.data_dir().join("reports");
+    let files: Vec<_> = std::fs::read_dir(&reports)
+        .expect("the reports directory is made")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("current-") && name.ends_with(".svg"),
+        "{name}"
+    );
+    let svg = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("Rollout current"),
+        "{name}"
+    );
+    quit_and_check(&t, "quit after a report");
+}

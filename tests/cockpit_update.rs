@@ -16,6 +16,7 @@ use rollout_tui::engine::WriteOutcome;
 use rollout_tui::keys::{Command, KeySetting, Keymap};
 use rollout_tui::metrics::Regression;
 use rollout_tui::ops::diff_fields;
+use rollout_tui::report::Written;
 use rollout_tui::store::{Revision, StoreChange, StoredRollout};
 
 fn pct(text: &str) -> Percent {
@@ -1537,4 +1538,66 @@ fn the_fixture_has_200_rollouts_and_10000_users() {
     assert_eq!(e.rollout.as_ref().unwrap().canary_users.len(), 10_000);
     let text = screen(&s, 200, 60);
     assert!(text.contains("Canary users (10000)"), "{text}");
+}
+
+#[test]
+fn the_report_key_writes_the_open_rollouts_report_and_says_where() {
+    let mut s = detail("current");
+    assert_eq!(ch(&mut s, 'o'), vec![], "nowhere to write: nothing asked");
+    assert_eq!(s.toast.as_ref().map(|t| t.level), Some(ToastLevel::Error));
+    s.reports_dir = Some("/data/reports".into());
+    let effects = ch(&mut s, 'o');
+    assert_eq!(
+        effects,
+        vec![Effect::Engine(EngineCommand::WriteReport {
+            id: "current".into(),
+            dir: "/data/reports".into(),
+        })]
+    );
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::ReportWritten {
+            id: "current".into(),
+            result: Ok(Written {
+                path: "/data/reports/current-20260110-100000.svg".into(),
+                warnings: vec![],
+            }),
+        }),
+    );
+    let toast = s.toast.clone().expect("a toast");
+    assert_eq!(toast.level, ToastLevel::Info);
+    assert_eq!(
+        toast.text,
+        "report of current written to /data/reports/current-20260110-100000.svg"
+    );
+    // Metrics that could not be read: written all the same, and said loudly.
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::ReportWritten {
+            id: "current".into(),
+            result: Ok(Written {
+                path: "/data/reports/current-20260110-100500.svg".into(),
+                warnings: vec!["metrics 10:00–10:05: Prometheus did not answer".into()],
+            }),
+        }),
+    );
+    let toast = s.toast.clone().expect("a toast");
+    assert_eq!(toast.level, ToastLevel::Error);
+    assert!(
+        toast
+            .text
+            .ends_with("with gaps: metrics 10:00–10:05: Prometheus did not answer"),
+        "{}",
+        toast.text
+    );
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::ReportWritten {
+            id: "current".into(),
+            result: Err("cannot write /data/reports/x.svg: Permission denied".into()),
+        }),
+    );
+    let toast = s.toast.clone().expect("a toast");
+    assert_eq!(toast.level, ToastLevel::Error);
+    assert!(toast.text.contains("Permission denied"), "{}", toast.text);
 }

@@ -75,7 +75,7 @@ impl Backend for Scripted {
             }
         })
     }
-    fn load_events(&self, _: String) -> BoxFuture<'_, Result<Vec<Event>, String>> {
+    fn load_events_up_to(&self, _: String, _: usize) -> BoxFuture<'_, Result<Vec<Event>, String>> {
         Box::pin(async { Ok(Vec::new()) })
     }
     fn lease(&self, _: String) -> BoxFuture<'_, StoreResult<Option<Lease>>> {

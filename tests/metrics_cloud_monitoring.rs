@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use http_fake::{FakeServer, Request, Response};
 use rollout_tui::domain::health::{GateConfig, HealthSample, Verdict, evaluate};
 use rollout_tui::domain::rollout::Rollout;
-use rollout_tui::metrics::cloud_monitoring::sample_from_pages;
+use rollout_tui::metrics::cloud_monitoring::{history_from_pages, sample_from_pages};
 use rollout_tui::metrics::{MetricsConfig, MetricsSource, build_source, sample_all};
 use serde_json::{Value, json};
 
@@ -253,6 +253,67 @@ async fn pages_strings_and_distributions_add_up_to_the_known_truth() {
         &lp.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     assert_eq!(offline, s);
+}
+
+/// The report's history: the same two calls once over the whole span, each window summed
+/// from the per-minute points it covers.
+#[tokio::test]
+async fn history_sums_each_window_from_its_minutes() {
+    let server = FakeServer::start(answer);
+    let src = source(&config(&server.url(), ""));
+    let samples = src
+        .history(&rollout("web"), now(), Duration::from_secs(60), 3)
+        .await
+        .expect("a history");
+    let at: Vec<DateTime<Utc>> = samples.iter().map(|s| s.taken_at).collect();
+    assert_eq!(at, [2, 1, 0].map(|m| now() - chrono::Duration::minutes(m)));
+    // Ending now, the 5-minute window holds every minute: the known truth.
+    let last = &samples[2];
+    let (st, ca) = (last.stable.as_ref().unwrap(), last.canary.as_ref().unwrap());
+    assert_eq!(
+        (st.requests, st.errors, ca.requests, ca.errors),
+        (310, 3, 100, 5)
+    );
+    assert!(close(ca.p99_ms, 390.0), "{ca:?}");
+    // Ending two minutes ago: minutes 2 and 3 only (the newest minute is not in it yet).
+    let first = &samples[0];
+    let (st, ca) = (
+        first.stable.as_ref().unwrap(),
+        first.canary.as_ref().unwrap(),
+    );
+    assert_eq!(
+        (st.requests, st.errors, ca.requests, ca.errors),
+        (203, 3, 45, 0)
+    );
+    assert_eq!(
+        ca.p99_ms, None,
+        "the canary's only latency point is the newest minute's"
+    );
+    // Two calls (five pages) over [first window's start, end].
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 5);
+    for r in &reqs {
+        assert_eq!(r.param("interval.startTime"), Some(ago(7).as_str()));
+        assert_eq!(r.param("interval.endTime"), Some(ago(0).as_str()));
+        assert_eq!(r.param("aggregation.alignmentPeriod"), Some("60s"));
+    }
+    // The same pages folded offline give the same history.
+    let cp = count_pages();
+    let lp = latency_pages();
+    let offline = history_from_pages(
+        &rollout("web"),
+        &at,
+        Duration::from_secs(300),
+        &cp.iter().map(String::as_str).collect::<Vec<_>>(),
+        &lp.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .expect("pages fold");
+    let strip = |v: &[HealthSample]| -> Vec<_> {
+        v.iter()
+            .map(|s| (s.taken_at, s.stable.clone(), s.canary.clone()))
+            .collect()
+    };
+    assert_eq!(strip(&offline), strip(&samples));
 }
 
 #[tokio::test]

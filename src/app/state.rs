@@ -442,6 +442,8 @@ pub struct AppState {
     pub dirty: bool,
     /// Some in watch mode: nothing can be written, whatever the keys.
     pub wall: Option<Wall>,
+    /// Where the report key writes (the data directory's `reports/`); None: nowhere.
+    pub reports_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -494,6 +496,7 @@ impl AppState {
             quit: false,
             dirty: true,
             wall: None,
+            reports_dir: None,
         }
     }
 

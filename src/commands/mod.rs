@@ -33,6 +33,7 @@ mod check_config;
 mod edit;
 mod inspect;
 mod notify_test;
+mod report;
 mod screens;
 mod status;
 
@@ -40,6 +41,7 @@ use check_config::check_config;
 use edit::{act, create, freeze, unfreeze};
 use inspect::{assign_user, events, list_users};
 use notify_test::notify_test;
+use report::report;
 use screens::{cockpit, demo, watch};
 use status::status;
 
@@ -278,6 +280,7 @@ fn is_read_only(command: &Option<Command>) -> bool {
                 | Command::Watch { .. }
                 | Command::CheckConfig
                 | Command::NotifyTest
+                | Command::Report(_)
                 | Command::Users {
                     command: UsersCommand::List { .. },
                 }
@@ -322,6 +325,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         } => watch(&env, rotate, stale_after.as_deref()).await,
         Command::CheckConfig => check_config(&env),
         Command::NotifyTest => notify_test(&env).await,
+        Command::Report(args) => report(&env, args).await,
         Command::Create(args) => create(&env, args).await,
         Command::Status { id, json } => status(&env, id.as_deref(), json).await,
         Command::Assign { id, user, json } => assign_user(&env, &id, &user, json).await,

@@ -135,6 +135,7 @@ async fn open_cockpit(
     state.policy = env.config.policy.clone();
     state.freeze_windows = env.config.freeze.windows.clone();
     state.auto_on_start = env.auto.clone();
+    state.reports_dir = Some(env.data_dir.join("reports"));
     if let Some(sim) = metrics.as_ref().and_then(|m| m.simulator()) {
         state.simulated = true;
         state.faults = sim.all_regressions();

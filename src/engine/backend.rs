@@ -25,7 +25,16 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub trait Backend: Clone + Send + Sync + 'static {
     fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>>;
-    fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>>;
+    /// The newest `EVENTS_LOADED` events, for the detail view.
+    fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>> {
+        self.load_events_up_to(id, EVENTS_LOADED)
+    }
+    /// The newest `limit` events (a report reads the whole log, up to its own limit).
+    fn load_events_up_to(
+        &self,
+        id: String,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Event>, String>>;
     fn lease(&self, id: String) -> BoxFuture<'_, StoreResult<Option<Lease>>>;
     fn freeze(&self) -> BoxFuture<'_, StoreResult<Option<Freeze>>>;
     /// Runs a write and reports its outcome; `None` when this backend cannot write.
@@ -59,9 +68,13 @@ impl Backend for Arc<dyn RolloutStore> {
         Box::pin(self.watch())
     }
 
-    fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>> {
+    fn load_events_up_to(
+        &self,
+        id: String,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Event>, String>> {
         Box::pin(async move {
-            self.list_events(&id, EVENTS_LOADED)
+            self.list_events(&id, limit)
                 .await
                 .map_err(|e| e.to_string())
         })
@@ -133,9 +146,13 @@ impl Backend for ReadOnlyStore {
         Box::pin(self.watch())
     }
 
-    fn load_events(&self, id: String) -> BoxFuture<'_, Result<Vec<Event>, String>> {
+    fn load_events_up_to(
+        &self,
+        id: String,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Event>, String>> {
         Box::pin(async move {
-            self.list_events(&id, EVENTS_LOADED)
+            self.list_events(&id, limit)
                 .await
                 .map_err(|e| e.to_string())
         })

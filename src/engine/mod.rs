@@ -98,6 +98,11 @@ pub enum EngineEvent {
         id: String,
         why: String,
     },
+    /// Where the report `WriteReport` asked for went, or why it could not be written.
+    ReportWritten {
+        id: String,
+        result: Result<crate::report::Written, String>,
+    },
     /// A background task failed; `restart_in` says when it runs again (None: it does not).
     TaskFailed {
         task: String,
@@ -153,6 +158,11 @@ pub enum Command {
     SetFreeze(Option<crate::domain::freeze::Freeze>),
     StartAuto(String),
     StopAuto(String),
+    /// Writes the rollout's report (`report` as SVG) into `dir`, in the background.
+    WriteReport {
+        id: String,
+        dir: std::path::PathBuf,
+    },
     /// The operator's answer to auto-progression's question about `stage`.
     AutoAnswer {
         id: String,

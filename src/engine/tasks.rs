@@ -229,6 +229,34 @@ pub(super) async fn core<B: Backend>(
                     let _ = events.send(EngineEvent::Events { id, result }).await;
                 });
             }
+            Command::WriteReport { id, dir } => {
+                let rollout = rollouts_rx.borrow().iter().find(|r| r.id == id).cloned();
+                let (store, events, settings) = (store.clone(), events.clone(), settings.clone());
+                spawn(async move {
+                    let result = match rollout {
+                        None => Err(format!("rollout {id} is not loaded")),
+                        Some(r) => match store
+                            .load_events_up_to(id.clone(), crate::report::MAX_EVENTS)
+                            .await
+                        {
+                            Err(e) => Err(format!("cannot read its events: {e}")),
+                            Ok(log) => {
+                                let now = settings.clock.now();
+                                crate::report::write_to_dir(
+                                    r,
+                                    log,
+                                    settings.metrics,
+                                    &settings.gates,
+                                    now,
+                                    dir,
+                                )
+                                .await
+                            }
+                        },
+                    };
+                    let _ = events.send(EngineEvent::ReportWritten { id, result }).await;
+                });
+            }
             Command::Fault { id, fault } => {
                 match settings.metrics.as_ref().and_then(|m| m.simulator()) {
                     Some(sim) => match fault {

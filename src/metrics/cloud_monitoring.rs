@@ -17,6 +17,9 @@
 //! reaches back the window plus that delay, and every sample carries the delay for the
 //! freshness gate.
 //!
+//! `history` (the sparklines, `report`) makes the same two calls once over the whole span
+//! and sums each window from the per-minute points it covers.
+//!
 //! `sample_many` asks the same two calls once for every rollout of the service: filtered on
 //! the service (and region) alone, grouped by revision as always, then split by each
 //! rollout's revisions. 50 rollouts cost what one does.
@@ -98,12 +101,24 @@ impl CloudMonitoring {
         now: DateTime<Utc>,
         page_token: Option<&str>,
     ) -> Result<Url, String> {
+        let start = now - chrono::Duration::from_std(self.cfg.query_span()).unwrap_or_default();
+        self.list_url_between(metric, revisions, start, now, page_token)
+    }
+
+    /// The same call over `[start, end]`, still one point a minute per series.
+    pub fn list_url_between(
+        &self,
+        metric: &str,
+        revisions: &[&str],
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+        page_token: Option<&str>,
+    ) -> Result<Url, String> {
         let mut url = Url::parse(&format!(
             "{}/v3/projects/{}/timeSeries",
             self.base, self.project
         ))
         .map_err(|e| format!("bad Cloud Monitoring URL: {e}"))?;
-        let start = now - chrono::Duration::from_std(self.cfg.query_span()).unwrap_or_default();
         let mut filter = format!(
             "metric.type = \"{metric}\" AND resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"{}\"",
             quote(&self.service)
@@ -157,17 +172,32 @@ impl CloudMonitoring {
         deadline: Instant,
         tally: &mut [SideTally],
     ) -> Result<(), String> {
+        let start = now - chrono::Duration::from_std(self.cfg.query_span()).unwrap_or_default();
+        self.fetch_pages(metric, filter, (start, now), deadline, |body, budget| {
+            add_page(body, metric, routes, &mut Fold::Whole(tally), budget)
+        })
+        .await
+    }
+
+    /// Every page of one metric over `span`, each handed to `add` as it arrives.
+    async fn fetch_pages(
+        &self,
+        metric: &str,
+        filter: &[&str],
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        deadline: Instant,
+        mut add: impl FnMut(&str, &mut Budget) -> Result<Option<String>, String>,
+    ) -> Result<(), String> {
         let mut token: Option<String> = None;
         let mut budget = Budget::default();
         for _ in 0..MAX_PAGES {
-            let url = self.list_url(metric, filter, now, token.as_deref())?;
+            let url = self.list_url_between(metric, filter, start, end, token.as_deref())?;
             let body = self
                 .http
                 .get(url, deadline)
                 .await
                 .map_err(|e| format!("{}: {e}", short(metric)))?;
-            token = add_page(&body, metric, routes, tally, &mut budget)
-                .map_err(|e| self.http.scrub_body_text(&e))?;
+            token = add(&body, &mut budget).map_err(|e| self.http.scrub_body_text(&e))?;
             if token.is_none() {
                 return Ok(());
             }
@@ -209,6 +239,186 @@ impl MetricsSource for CloudMonitoring {
     async fn sample_many(&self, rollouts: &[Rollout], now: DateTime<Utc>) -> Vec<HealthSample> {
         self.sample_group(rollouts, now, true).await
     }
+
+    /// The same two calls over the whole span, one point a minute per series: each window
+    /// is summed from the minutes it covers (requests, errors, latency buckets).
+    async fn history(
+        &self,
+        rollout: &Rollout,
+        end: DateTime<Utc>,
+        step: std::time::Duration,
+        points: usize,
+    ) -> Result<Vec<HealthSample>, String> {
+        let times = super::history_times(end, step, points);
+        let Some(first) = times.first().copied() else {
+            return Ok(Vec::new());
+        };
+        let revs = [Revisions::of(rollout)];
+        let routes = Distinct::of(&revs);
+        if routes.names.is_empty() {
+            return Err(revs[0].missing(0));
+        }
+        let start = first - chrono::Duration::from_std(self.cfg.window).unwrap_or_default();
+        let deadline = Instant::now() + self.cfg.timeout;
+        let mut counts = Minutes::default();
+        let mut latency = Minutes::default();
+        let work = async {
+            tokio::join!(
+                self.fetch_pages(
+                    REQUEST_COUNT,
+                    &routes.names,
+                    (start, end),
+                    deadline,
+                    |body, budget| add_page(
+                        body,
+                        REQUEST_COUNT,
+                        &routes,
+                        &mut Fold::ByMinute(&mut counts, routes.names.len()),
+                        budget
+                    )
+                ),
+                self.fetch_pages(
+                    REQUEST_LATENCIES,
+                    &routes.names,
+                    (start, end),
+                    deadline,
+                    |body, budget| add_page(
+                        body,
+                        REQUEST_LATENCIES,
+                        &routes,
+                        &mut Fold::ByMinute(&mut latency, routes.names.len()),
+                        budget
+                    )
+                ),
+            )
+        };
+        let grace = std::time::Duration::from_millis(200);
+        let (c, l) = tokio::time::timeout_at(deadline + grace, work)
+            .await
+            .map_err(|_| {
+                format!(
+                    "Cloud Monitoring did not answer within {}",
+                    format_duration(self.cfg.timeout)
+                )
+            })?;
+        c.map_err(|e| self.http.scrub(&format!("Cloud Monitoring {e}")))?;
+        let notes: Vec<String> = l
+            .err()
+            .map(|e| self.http.scrub(&format!("Cloud Monitoring {e}")))
+            .into_iter()
+            .collect();
+        Ok(windows_of(
+            &revs[0],
+            &routes,
+            &counts,
+            &latency,
+            notes,
+            &times,
+            self.cfg.window,
+        )
+        .into_iter()
+        .map(|mut s| {
+            s.ingestion_delay = self.cfg.effective_ingestion_delay();
+            s
+        })
+        .collect())
+    }
+}
+
+/// Per-minute tallies of each routed revision, by the minute's end.
+type Minutes = std::collections::BTreeMap<DateTime<Utc>, Vec<SideTally>>;
+
+/// Where a page's points go: one tally per revision for the whole interval, or one per
+/// revision per minute.
+enum Fold<'a> {
+    Whole(&'a mut [SideTally]),
+    ByMinute(&'a mut Minutes, usize),
+}
+
+impl Fold<'_> {
+    fn at(&mut self, end: DateTime<Utc>, k: usize) -> &mut SideTally {
+        match self {
+            Fold::Whole(t) => &mut t[k],
+            Fold::ByMinute(m, n) => &mut m
+                .entry(end)
+                .or_insert_with(|| (0..*n).map(|_| SideTally::default()).collect())[k],
+        }
+    }
+}
+
+/// The windows ending at each of `times`, summed from the minutes they cover.
+fn windows_of(
+    revs: &Revisions,
+    routes: &Distinct,
+    counts: &Minutes,
+    latency: &Minutes,
+    notes: Vec<String>,
+    times: &[DateTime<Utc>],
+    window: std::time::Duration,
+) -> Vec<HealthSample> {
+    let span = chrono::Duration::from_std(window).unwrap_or_default();
+    let sum = |minutes: &Minutes, t: DateTime<Utc>| -> Vec<SideTally> {
+        let mut total = tallies(routes);
+        for (_, per_rev) in minutes.range((
+            std::ops::Bound::Excluded(t - span),
+            std::ops::Bound::Included(t),
+        )) {
+            for (into, from) in total.iter_mut().zip(per_rev) {
+                into.absorb(from);
+            }
+        }
+        total
+    };
+    times
+        .iter()
+        .map(|t| {
+            let tally = Tally {
+                counts: sum(counts, *t),
+                latency: sum(latency, *t),
+                failed: None,
+                notes: notes.clone(),
+            };
+            tally.finish(revs, routes, *t, window)
+        })
+        .collect()
+}
+
+/// History from already fetched `timeSeries.list` answers (for tests).
+pub fn history_from_pages(
+    rollout: &Rollout,
+    times: &[DateTime<Utc>],
+    window: std::time::Duration,
+    counts: &[&str],
+    latencies: &[&str],
+) -> Result<Vec<HealthSample>, String> {
+    let revs = [Revisions::of(rollout)];
+    let routes = Distinct::of(&revs);
+    let mut by_metric = [Minutes::default(), Minutes::default()];
+    for (i, (pages, metric)) in [(counts, REQUEST_COUNT), (latencies, REQUEST_LATENCIES)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut budget = Budget::default();
+        for body in pages {
+            add_page(
+                body,
+                metric,
+                &routes,
+                &mut Fold::ByMinute(&mut by_metric[i], routes.names.len()),
+                &mut budget,
+            )?;
+        }
+    }
+    let [c, l] = by_metric;
+    Ok(windows_of(
+        &revs[0],
+        &routes,
+        &c,
+        &l,
+        Vec::new(),
+        times,
+        window,
+    ))
 }
 
 impl CloudMonitoring {
@@ -301,7 +511,7 @@ pub fn sample_from_pages(
             } else {
                 &mut tally.latency
             };
-            if let Err(e) = add_page(body, metric, &routes, target, &mut budget) {
+            if let Err(e) = add_page(body, metric, &routes, &mut Fold::Whole(target), &mut budget) {
                 let e = redact::clip(&redact::secrets(&e, &[]), ERROR_BODY_CHARS);
                 if metric == REQUEST_COUNT {
                     tally.failed = Some(e);
@@ -427,7 +637,7 @@ fn add_page(
     body: &str,
     metric: &str,
     routes: &Distinct,
-    tally: &mut [SideTally],
+    tally: &mut Fold,
     budget: &mut Budget,
 ) -> Result<Option<String>, String> {
     let name = short(metric);
@@ -466,15 +676,22 @@ fn add_page(
         let Some(&k) = routes.index.get(rev) else {
             continue;
         };
-        let t = &mut tally[k];
-        t.series += 1;
         let is_error = series
             .metric
             .labels
             .response_code_class
             .as_deref()
             .is_some_and(|c| c == "5xx");
+        // A series counts once in the whole tally; a minute's tally counts that it had one.
+        let by_minute = matches!(tally, Fold::ByMinute(..));
+        if !by_minute {
+            tally.at(DateTime::UNIX_EPOCH, k).series += 1;
+        }
         for p in &series.points {
+            let t = tally.at(p.interval.end_time, k);
+            if by_minute {
+                t.series = 1;
+            }
             t.newest = t.newest.max(Some(p.interval.end_time));
             if metric == REQUEST_COUNT {
                 let n = p
@@ -497,6 +714,31 @@ fn add_page(
 }
 
 impl SideTally {
+    /// Adds another tally of the same revision (a later minute) to this one.
+    fn absorb(&mut self, other: &SideTally) {
+        self.series += other.series;
+        self.requests = self.requests.saturating_add(other.requests);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.newest = self.newest.max(other.newest);
+        if self.dist_problem.is_none() {
+            self.dist_problem = other.dist_problem.clone();
+        }
+        let Some((layout, counts)) = &other.dist else {
+            return;
+        };
+        match &mut self.dist {
+            None => self.dist = Some((layout.clone(), counts.clone())),
+            Some((have, sums)) if have == layout => {
+                for (sum, c) in sums.iter_mut().zip(counts) {
+                    *sum = sum.saturating_add(*c);
+                }
+            }
+            Some(_) => {
+                self.dist_problem = Some("latency bucket layouts changed within the window".into());
+            }
+        }
+    }
+
     fn add_distribution(&mut self, d: &Distribution) {
         if d.count.0 == 0 || self.dist_problem.is_some() {
             return;

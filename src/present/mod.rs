@@ -11,6 +11,7 @@ mod freeze;
 mod health;
 mod messages;
 mod rollout;
+mod stages;
 mod time;
 mod wall;
 
@@ -34,5 +35,6 @@ pub use rollout::{
     StageClock, countdown, gates_off, list_title, plan_line, stage_clock, stage_label,
     stage_position, stage_row, status_label, user_preview,
 };
+pub use stages::{MarkKind, Segment, oldest_first, segments, stage_name};
 pub use time::{ago, clock, clock_minutes, data_age, minutes, since};
 pub use wall::{StaleData, WallStatus, WallWord, wall_summary};

@@ -16,16 +16,17 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::canvas::{Canvas, Line as CanvasLine};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
-use serde_json::Value;
 
 use super::Theme;
 use super::views::{auto_lines, block};
 use crate::app::state::{AppState, Entry, HistoryPoint, Panel};
-use crate::domain::event::{Event, EventKind};
+use crate::domain::event::Event;
 use crate::domain::health::GateConfig;
-use crate::domain::rollout::{Rollout, Status, field};
+use crate::domain::rollout::{Rollout, Status};
 use crate::domain::units::Percent;
-use crate::present::{self, escape as shown, verdict_badge};
+use crate::present::stage_name;
+use crate::present::{self, verdict_badge};
+pub use crate::present::{MarkKind, Segment};
 
 /// Columns left of the plots for the axis labels ("   100%┤", "  2.10%┤", " 214ms┤").
 const LABEL_WIDTH: u16 = 8;
@@ -39,89 +40,14 @@ const MIN_CHART_ROWS: u16 = 3;
 /// Past stages named in the compact line before the older ones are cut.
 const COMPACT_PAST: usize = 5;
 
-/// What an audit event was, as a marker on the time axis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MarkKind {
-    Advance,
-    Halt,
-    Resume,
-    Rollback,
-    Operator,
-}
-
-impl MarkKind {
-    pub fn of(kind: EventKind) -> MarkKind {
-        match kind {
-            EventKind::Advance | EventKind::Promote | EventKind::Complete => MarkKind::Advance,
-            // A recorded decision changed nothing: the machine held (or asked and was told no).
-            EventKind::Pause | EventKind::Decision => MarkKind::Halt,
-            EventKind::Resume => MarkKind::Resume,
-            EventKind::Rollback => MarkKind::Rollback,
-            EventKind::Create
-            | EventKind::SetRevisions
-            | EventKind::SetPercent
-            | EventKind::AddUsers
-            | EventKind::RemoveUsers => MarkKind::Operator,
-        }
+/// How a mark is drawn: the worse the event, the louder.
+fn mark_style(kind: MarkKind, theme: Theme) -> Style {
+    match kind {
+        MarkKind::Rollback => theme.bad(),
+        MarkKind::Halt => theme.warn(),
+        MarkKind::Advance | MarkKind::Resume => theme.accent(),
+        MarkKind::Operator => Style::default(),
     }
-
-    pub fn symbol(self) -> char {
-        match self {
-            MarkKind::Advance => 'A',
-            MarkKind::Halt => 'H',
-            MarkKind::Resume => 'R',
-            MarkKind::Rollback => 'X',
-            MarkKind::Operator => 'o',
-        }
-    }
-
-    fn word(self) -> &'static str {
-        match self {
-            MarkKind::Advance => "advance",
-            MarkKind::Halt => "halt",
-            MarkKind::Resume => "resume",
-            MarkKind::Rollback => "rollback",
-            MarkKind::Operator => "operator",
-        }
-    }
-
-    /// Which mark shows when several fall in one column: the one that matters most.
-    fn rank(self) -> u8 {
-        match self {
-            MarkKind::Rollback => 4,
-            MarkKind::Halt => 3,
-            MarkKind::Resume => 2,
-            MarkKind::Advance => 1,
-            MarkKind::Operator => 0,
-        }
-    }
-
-    fn style(self, theme: Theme) -> Style {
-        match self {
-            MarkKind::Rollback => theme.bad(),
-            MarkKind::Halt => theme.warn(),
-            MarkKind::Advance | MarkKind::Resume => theme.accent(),
-            MarkKind::Operator => Style::default(),
-        }
-    }
-
-    const ALL: [MarkKind; 5] = [
-        MarkKind::Advance,
-        MarkKind::Halt,
-        MarkKind::Resume,
-        MarkKind::Rollback,
-        MarkKind::Operator,
-    ];
-}
-
-/// A stretch of time at one percentage, from `from` until the next one starts (or now).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Segment {
-    pub from: DateTime<Utc>,
-    pub percent: Percent,
-    pub stage: Option<usize>,
-    /// A rollback began it.
-    pub rolled_back: bool,
 }
 
 /// A stage still to come, from the earliest time the plan's minimum durations allow.
@@ -204,21 +130,6 @@ impl Timeline {
     }
 }
 
-fn percent_in(v: &Value) -> Option<Percent> {
-    let p = v.get(field::ROLLOUT_PERCENTAGE)?;
-    match p {
-        Value::Number(n) => Percent::from_f64(n.as_f64()?).ok(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-fn stage_in(v: &Value) -> Option<usize> {
-    v.get(field::CURRENT_STAGE)?
-        .as_u64()
-        .and_then(|i| usize::try_from(i).ok())
-}
-
 /// `d` after `t`; a duration another tool stored beyond the calendar ends it.
 fn later(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(d)
@@ -234,50 +145,8 @@ pub fn build(
     history: &VecDeque<HistoryPoint>,
     now: DateTime<Utc>,
 ) -> Timeline {
-    // The store lists events newest first; equal times keep their order when reversed.
-    let mut sorted: Vec<&Event> = events.iter().rev().collect();
-    sorted.sort_by_key(|e| e.at);
-    let stage_of = |p: Percent| r.plan.as_ref().and_then(|plan| plan.stage_for_percent(p));
-    let mut segments: Vec<Segment> = Vec::new();
-    for e in &sorted {
-        let Some(percent) = percent_in(&e.after) else {
-            continue;
-        };
-        // The oldest event shown may not be the first: what it changed from came before it.
-        if segments.is_empty()
-            && let Some(before) = percent_in(&e.before)
-        {
-            segments.push(Segment {
-                from: r.started_at.filter(|s| *s < e.at).unwrap_or(e.at),
-                percent: before,
-                stage: stage_in(&e.before).or_else(|| stage_of(before)),
-                rolled_back: false,
-            });
-        }
-        let stage = stage_in(&e.after).or_else(|| stage_of(percent));
-        if segments
-            .last()
-            .is_some_and(|s| s.percent == percent && s.stage == stage)
-        {
-            continue;
-        }
-        segments.push(Segment {
-            from: e.at,
-            percent,
-            stage,
-            rolled_back: e.kind == EventKind::Rollback,
-        });
-    }
-    // The document has the last word: events may be missing or not loaded yet.
-    if segments.last().is_none_or(|s| s.percent != r.percentage) {
-        let since = r.stage_entered_at.or(r.started_at).unwrap_or(now).min(now);
-        segments.push(Segment {
-            from: segments.last().map_or(since, |s| since.max(s.from)),
-            percent: r.percentage,
-            stage: r.stage().map(|(i, _)| i),
-            rolled_back: r.status == Status::RolledBack,
-        });
-    }
+    let sorted = present::oldest_first(events);
+    let segments = present::segments(r, &sorted, now);
     let marks: Vec<Mark> = sorted
         .iter()
         .map(|e| Mark {
@@ -363,15 +232,6 @@ pub fn x_of(t: DateTime<Utc>, start: DateTime<Utc>, end: DateTime<Utc>, width: u
 /// The cell `t` falls in on a plot `width` cells wide.
 pub fn column(t: DateTime<Utc>, start: DateTime<Utc>, end: DateTime<Utc>, width: u16) -> u16 {
     x_of(t, start, end, width).round() as u16
-}
-
-/// A stage as the timeline names it: the plan's name where the percentage is the stage's
-/// own, else the percentage (one set by hand, or a rollout without a plan).
-fn stage_name(r: &Rollout, stage: Option<usize>, percent: Percent) -> String {
-    stage
-        .and_then(|i| r.plan.as_ref()?.stages.get(i))
-        .filter(|s| s.percent == percent)
-        .map_or_else(|| percent.to_string(), |s| shown(&s.name).into_owned())
 }
 
 /// A stage's own name where the percentage does not already say it ("canary users"), else
@@ -881,7 +741,7 @@ fn mark_row(tl: &Timeline, width: u16, theme: Theme) -> Line<'static> {
         theme.dim(),
     )];
     spans.extend(cells.into_iter().map(|(c, kind)| match kind {
-        Some(k) => Span::styled(c.to_string(), k.style(theme)),
+        Some(k) => Span::styled(c.to_string(), mark_style(k, theme)),
         None => Span::styled(c.to_string(), theme.dim()),
     }));
     Line::from(spans)
@@ -1084,7 +944,9 @@ fn draw_metric(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::event::EventKind;
     use crate::domain::rollout::{Plan, PlanPreset};
+    use serde_json::Value;
     use serde_json::json;
 
     fn compact(tl: &Timeline, r: &Rollout) -> String {

@@ -29,6 +29,40 @@ pub(super) fn on_engine(state: &mut AppState, event: EngineEvent) -> Vec<Effect>
             on_history(state, &id, samples);
             vec![]
         }
+        EngineEvent::ReportWritten { id, result } => {
+            let id = crate::present::escape(&id).into_owned();
+            match result {
+                // Written, but with metrics missing: said as loudly as a failure.
+                Ok(written) => {
+                    let path =
+                        crate::present::escape(&written.path.display().to_string()).into_owned();
+                    match written.warnings.first() {
+                        None => toast(
+                            state,
+                            ToastLevel::Info,
+                            format!("report of {id} written to {path}"),
+                        ),
+                        Some(w) => toast(
+                            state,
+                            ToastLevel::Error,
+                            format!(
+                                "report of {id} written to {path}, with gaps: {}",
+                                crate::present::escape(w)
+                            ),
+                        ),
+                    }
+                }
+                Err(why) => toast(
+                    state,
+                    ToastLevel::Error,
+                    format!(
+                        "report of {id} not written: {}",
+                        crate::present::escape(&why)
+                    ),
+                ),
+            }
+            vec![]
+        }
         EngineEvent::Health { id, sample, report } => {
             state.dirty |= state.shows(&id);
             on_health(state, &id, sample, report);

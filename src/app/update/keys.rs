@@ -237,6 +237,26 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 vec![EngineCommand::StartAuto(id).into()]
             }
         }
+        Command::Report => {
+            let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
+                return vec![];
+            };
+            let Some(dir) = state.reports_dir.clone() else {
+                toast(
+                    state,
+                    ToastLevel::Error,
+                    "this screen writes no reports".into(),
+                );
+                return vec![];
+            };
+            let shown = present::escape(&id).into_owned();
+            toast(
+                state,
+                ToastLevel::Info,
+                format!("writing the report of {shown}..."),
+            );
+            vec![EngineCommand::WriteReport { id, dir }.into()]
+        }
         Command::Fault => {
             let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
                 return vec![];
