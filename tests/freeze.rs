@@ -376,8 +376,54 @@ fn the_cockpit_freezes_and_its_driver_holds_until_unfrozen_on_sqlite() {
     assert_eq!(t.wait_exit(WAIT), 0);
 }
 
-/// A driver in another process (a cockpit with `--auto`) on Firestore holds while the store
-/// is frozen from the command line, and advances once it is unfrozen.
+/// A driver in another process (a cockpit with `--auto`) holds while the store is frozen
+/// from the command line, and advances once it is unfrozen. `store_config` is the config's
+/// store section; `store` the same store, for seeding and reading the audit log.
+fn a_driver_in_another_process_holds_while_frozen(
+    t: &Tmux,
+    store_config: &str,
+    store: Arc<dyn RolloutStore>,
+) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(seed_ready_to_advance(store.as_ref()));
+    let config = t.path("config.toml");
+    std::fs::write(&config, format!("{store_config}{SIMULATOR}")).unwrap();
+    let config = config.display().to_string();
+    let out = t.cli(&["--config", &config, "freeze", "--reason", "INC-7"]);
+    assert!(out.status.success(), "{out:?}");
+
+    t.launch("", &format!("--config {} --auto web", sh_quote(&config)));
+    t.wait_for_all(&["FROZEN by", "web progressive"], WAIT);
+    t.keys(&["Enter"]);
+    t.wait_for("web v2.0.0", WAIT);
+    t.wait_for("not advancing", 2 * WAIT);
+    assert_eq!(percentage(t, &config), 5.0, "the driver held");
+    let frozen_events = runtime.block_on(store.list_events("web", 50)).unwrap();
+    assert!(
+        frozen_events.iter().all(|e| !e.actor.starts_with("auto:")),
+        "the driver wrote nothing while frozen: {frozen_events:?}"
+    );
+
+    let out = t.cli(&["--config", &config, "unfreeze"]);
+    assert!(out.status.success(), "{out:?}");
+    let p = wait_percentage_above(t, &config, 5.0);
+    println!("after unfreezing, the driver advanced to {p} %");
+    t.wait_gone("FROZEN by", WAIT);
+    t.keys(&["q"]);
+    t.wait_for("Quit while driving?", WAIT);
+    t.keys(&["y"]);
+    assert_eq!(t.wait_exit(WAIT), 0);
+}
+
+#[test]
+fn a_driver_in_another_process_holds_while_frozen_on_sqlite() {
+    let Some(t) = Tmux::start("freeze_driver_sqlite", 120, 40) else {
+        return;
+    };
+    let store = LocalStore::open(&LocalStore::default_path(&t.data_dir())).unwrap();
+    a_driver_in_another_process_holds_while_frozen(&t, "", Arc::new(store));
+}
+
 #[test]
 fn a_driver_in_another_process_holds_while_frozen_on_firestore() {
     let Some(emu) = emulator::shared() else {
@@ -388,37 +434,9 @@ fn a_driver_in_another_process_holds_while_frozen_on_firestore() {
     };
     let project = emulator::project("freeze-driver");
     let store: Arc<dyn RolloutStore> = Arc::new(emu.store(&project));
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(seed_ready_to_advance(store.as_ref()));
-    let config = t.path("config.toml");
-    std::fs::write(
-        &config,
-        format!("{}{SIMULATOR}", firestore_config(&emu.host, &project)),
-    )
-    .unwrap();
-    let config = config.display().to_string();
-    let out = t.cli(&["--config", &config, "freeze", "--reason", "INC-7"]);
-    assert!(out.status.success(), "{out:?}");
-
-    t.launch("", &format!("--config {} --auto web", sh_quote(&config)));
-    t.wait_for_all(&["FROZEN by", "web progressive"], WAIT);
-    t.keys(&["Enter"]);
-    t.wait_for("web v2.0.0", WAIT);
-    t.wait_for("not advancing", 2 * WAIT);
-    assert_eq!(percentage(&t, &config), 5.0, "the driver held");
-    let frozen_events = runtime.block_on(store.list_events("web", 50)).unwrap();
-    assert!(
-        frozen_events.iter().all(|e| !e.actor.starts_with("auto:")),
-        "the driver wrote nothing while frozen: {frozen_events:?}"
+    a_driver_in_another_process_holds_while_frozen(
+        &t,
+        &firestore_config(&emu.host, &project),
+        store,
     );
-
-    let out = t.cli(&["--config", &config, "unfreeze"]);
-    assert!(out.status.success(), "{out:?}");
-    let p = wait_percentage_above(&t, &config, 5.0);
-    println!("after unfreezing, the driver advanced to {p} %");
-    t.wait_gone("FROZEN by", WAIT);
-    t.keys(&["q"]);
-    t.wait_for("Quit while driving?", WAIT);
-    t.keys(&["y"]);
-    assert_eq!(t.wait_exit(WAIT), 0);
 }
