@@ -10,6 +10,8 @@ mod cli_harness;
 mod driver_rig;
 #[path = "support/http_fake.rs"]
 mod http_fake;
+#[path = "support/webhook.rs"]
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +32,7 @@ use rollout_tui::notify::{Condition, Delivery, Notifier, NotifyConfig, Retry, co
 use rollout_tui::store::RolloutStore;
 use rollout_tui::store::local::LocalStore;
 use serde_json::{Value, json};
+use webhook::{bodies, counts};
 
 use driver_rig::{ID, Rig, TICK, policy, t0};
 
@@ -58,25 +61,6 @@ fn entry(kind: &str, url: &str, events: &[&str]) -> NotifyConfig {
 
 fn notifier(entries: &[NotifyConfig], delivery: Delivery) -> Notifier {
     Notifier::start(targets(entries).unwrap(), t0(), delivery).unwrap()
-}
-
-fn bodies(server: &FakeServer) -> Vec<Value> {
-    server
-        .requests()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
-        .collect()
-}
-
-/// Messages the receiver got, counted by their `event` field (generic webhook shape).
-fn counts(server: &FakeServer) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for b in bodies(server) {
-        *counts
-            .entry(b["event"].as_str().unwrap().to_string())
-            .or_default() += 1;
-    }
-    counts
 }
 
 /// `current` at 5 % on the canary plan, read back from a real store.

@@ -6,31 +6,15 @@
 mod http_fake;
 #[path = "support/tmux.rs"]
 mod tmux;
+#[path = "support/webhook.rs"]
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use http_fake::{FakeServer, Response};
-use serde_json::Value;
 use tmux::{Tmux, WAIT, sh_quote};
-
-fn bodies(server: &FakeServer) -> Vec<Value> {
-    server
-        .requests()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).expect("a JSON body"))
-        .collect()
-}
-
-fn counts(server: &FakeServer) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for b in bodies(server) {
-        *counts
-            .entry(b["event"].as_str().unwrap_or("?").to_string())
-            .or_default() += 1;
-    }
-    counts
-}
+use webhook::{bodies, counts};
 
 fn wait_counts(server: &FakeServer, what: &str, ok: impl Fn(&BTreeMap<String, usize>) -> bool) {
     let deadline = Instant::now() + 2 * WAIT;
