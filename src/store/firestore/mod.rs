@@ -369,21 +369,6 @@ impl FirestoreStore {
         F: Fn(Client, Vec<u8>) -> Fut,
         Fut: Future<Output = Result<Step<T>, Status>>,
     {
-        self.transaction_committed(what, body)
-            .await
-            .map(|(value, _)| value)
-    }
-
-    /// `transaction`, with the commit's answer when it wrote (its update times).
-    async fn transaction_committed<T, F, Fut>(
-        &self,
-        what: &str,
-        body: F,
-    ) -> StoreResult<(T, Option<fs::CommitResponse>)>
-    where
-        F: Fn(Client, Vec<u8>) -> Fut,
-        Fut: Future<Output = Result<Step<T>, Status>>,
-    {
         let mut client = self.client().await?;
         let mut attempt = 0;
         loop {
@@ -394,19 +379,18 @@ impl FirestoreStore {
             let result = match body(client.clone(), tx.clone()).await {
                 Ok(Step::Done(value)) => {
                     self.rollback(&mut client, tx).await;
-                    return value.map(|v| (v, None));
+                    return value;
                 }
-                Ok(Step::Commit(writes, value)) => self
-                    .commit(&mut client, writes, tx)
-                    .await
-                    .map(|response| (value, Some(response))),
+                Ok(Step::Commit(writes, value)) => {
+                    self.commit(&mut client, writes, tx).await.map(|_| value)
+                }
                 Err(s) => {
                     self.rollback(&mut client, tx).await;
                     Err(s)
                 }
             };
             match result {
-                Ok(done) => return Ok(done),
+                Ok(value) => return Ok(value),
                 Err(s) if s.code() == Code::Aborted && attempt < TX_ATTEMPTS => {
                     attempt += 1;
                     tokio::time::sleep(jitter(Duration::from_millis(10 * u64::from(attempt))))
@@ -414,6 +398,90 @@ impl FirestoreStore {
                 }
                 Err(s) => return Err(self.error(what, &s)),
             }
+        }
+    }
+
+    /// A compare-and-set patch; with `unless_frozen` the same commit also requires that the
+    /// freeze document does not exist (a delete of it with the precondition `exists: false`:
+    /// a no-op that fails the whole commit, ALREADY_EXISTS, once someone has frozen), so a
+    /// freeze set a moment earlier stops the write without a transaction's locks.
+    async fn patch_checked(
+        &self,
+        id: &str,
+        expected: &Revision,
+        patch: &Patch,
+        event: &Event,
+        unless_frozen: bool,
+    ) -> StoreResult<StoredRollout> {
+        let name = self.rollout_name(id)?;
+        let mut client = self.client().await?;
+        let conflict = |current: StoredRollout| StoreError::Conflict {
+            id: id.to_string(),
+            current: Box::new(current),
+        };
+        // Read first: the result must be the whole document, and an equal update_time
+        // at commit proves it is still exactly what was read.
+        let Some(mut current) = self.read(&mut client, id).await? else {
+            return Err(StoreError::NotFound(id.to_string()));
+        };
+        let expected_time = parse_revision(expected);
+        if expected_time.is_none() || parse_revision(&current.revision) != expected_time {
+            return Err(conflict(current));
+        }
+        let (mut writes, normalized) = self.patch_writes(
+            id,
+            name,
+            &current,
+            expected_time.unwrap_or_default(),
+            patch,
+            event,
+        )?;
+        let freeze_name = self.names.doc(&self.names.control, FREEZE_DOC);
+        if unless_frozen {
+            writes.push(fs::Write {
+                operation: Some(fs::write::Operation::Delete(freeze_name.clone())),
+                current_document: Some(fs::Precondition {
+                    condition_type: Some(exists(false)),
+                }),
+                ..Default::default()
+            });
+        }
+        match self.commit_retrying(&mut client, writes).await {
+            Ok(response) => {
+                normalized.apply_to(&mut current.fields);
+                current.fields = sort(std::mem::take(&mut current.fields));
+                current.revision = revision_of(
+                    response
+                        .write_results
+                        .first()
+                        .and_then(|r| r.update_time.as_ref()),
+                );
+                Ok(current)
+            }
+            Err(s)
+                if matches!(
+                    s.code(),
+                    Code::FailedPrecondition | Code::NotFound | Code::Aborted | Code::AlreadyExists
+                ) =>
+            {
+                if unless_frozen
+                    && let Some(doc) = get_doc(&mut client, &freeze_name, None)
+                        .await
+                        .map_err(|s| self.error("reading the freeze flag", &s))?
+                {
+                    return Err(StoreError::Frozen(freeze_of(&doc)));
+                }
+                match self.read(&mut client, id).await? {
+                    Some(now) => Err(conflict(now)),
+                    None => Err(StoreError::NotFound(id.to_string())),
+                }
+            }
+            Err(s) => Err(self.error(
+                &format!(
+                    "writing rollout '{id}' (document and event are written together or not at all)"
+                ),
+                &s,
+            )),
         }
     }
 
@@ -710,59 +778,7 @@ impl RolloutStore for FirestoreStore {
         patch: &Patch,
         event: &Event,
     ) -> StoreResult<StoredRollout> {
-        let name = self.rollout_name(id)?;
-        let mut client = self.client().await?;
-        let conflict = |current: StoredRollout| StoreError::Conflict {
-            id: id.to_string(),
-            current: Box::new(current),
-        };
-        // Read first: the result must be the whole document, and an equal update_time
-        // at commit proves it is still exactly what was read.
-        let Some(mut current) = self.read(&mut client, id).await? else {
-            return Err(StoreError::NotFound(id.to_string()));
-        };
-        let expected_time = parse_revision(expected);
-        if expected_time.is_none() || parse_revision(&current.revision) != expected_time {
-            return Err(conflict(current));
-        }
-        let (writes, normalized) = self.patch_writes(
-            id,
-            name,
-            &current,
-            expected_time.unwrap_or_default(),
-            patch,
-            event,
-        )?;
-        match self.commit_retrying(&mut client, writes).await {
-            Ok(response) => {
-                normalized.apply_to(&mut current.fields);
-                current.fields = sort(std::mem::take(&mut current.fields));
-                current.revision = revision_of(
-                    response
-                        .write_results
-                        .first()
-                        .and_then(|r| r.update_time.as_ref()),
-                );
-                Ok(current)
-            }
-            Err(s)
-                if matches!(
-                    s.code(),
-                    Code::FailedPrecondition | Code::NotFound | Code::Aborted
-                ) =>
-            {
-                match self.read(&mut client, id).await? {
-                    Some(now) => Err(conflict(now)),
-                    None => Err(StoreError::NotFound(id.to_string())),
-                }
-            }
-            Err(s) => Err(self.error(
-                &format!(
-                    "writing rollout '{id}' (document and event are written together or not at all)"
-                ),
-                &s,
-            )),
-        }
+        self.patch_checked(id, expected, patch, event, false).await
     }
 
     async fn patch_unless_frozen(
@@ -772,47 +788,7 @@ impl RolloutStore for FirestoreStore {
         patch: &Patch,
         event: &Event,
     ) -> StoreResult<StoredRollout> {
-        let name = self.rollout_name(id)?;
-        let freeze_name = self.names.doc(&self.names.control, FREEZE_DOC);
-        let expected_time = parse_revision(expected);
-        // One transaction reads the freeze document and the rollout and writes: a freeze
-        // committed after the read aborts the commit, and the retry sees it.
-        let (written, response) = self
-            .transaction_committed(&format!("writing rollout '{id}'"), |mut client, tx| {
-                let (name, freeze_name) = (name.clone(), freeze_name.clone());
-                async move {
-                    if let Some(doc) = get_doc(&mut client, &freeze_name, Some(tx.clone())).await? {
-                        return Ok(Step::Done(Err(StoreError::Frozen(freeze_of(&doc)))));
-                    }
-                    let Some(current) = get_doc(&mut client, &name, Some(tx)).await?.map(stored)
-                    else {
-                        return Ok(Step::Done(Err(StoreError::NotFound(id.to_string()))));
-                    };
-                    let Some(expected_time) = expected_time
-                        .filter(|t| parse_revision(&current.revision).as_ref() == Some(t))
-                    else {
-                        return Ok(Step::Done(Err(StoreError::Conflict {
-                            id: id.to_string(),
-                            current: Box::new(current),
-                        })));
-                    };
-                    match self.patch_writes(id, name, &current, expected_time, patch, event) {
-                        Ok((writes, normalized)) => Ok(Step::Commit(writes, (current, normalized))),
-                        Err(e) => Ok(Step::Done(Err(e))),
-                    }
-                }
-            })
-            .await?;
-        let (mut current, normalized) = written;
-        normalized.apply_to(&mut current.fields);
-        current.fields = sort(std::mem::take(&mut current.fields));
-        current.revision = revision_of(
-            response
-                .as_ref()
-                .and_then(|r| r.write_results.first())
-                .and_then(|r| r.update_time.as_ref()),
-        );
-        Ok(current)
+        self.patch_checked(id, expected, patch, event, true).await
     }
 
     async fn freeze(&self) -> StoreResult<Option<Freeze>> {
