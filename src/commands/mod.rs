@@ -36,6 +36,7 @@ mod notify_test;
 mod report;
 mod screens;
 mod status;
+mod traffic;
 
 use check_config::check_config;
 use edit::{act, create, freeze, unfreeze};

@@ -77,6 +77,9 @@ pub(super) async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdRes
                             text.push_str(&health_text(&source.describe(), sample, report));
                         }
                     }
+                    if let Some(traffic) = super::traffic::view(env, &r).await {
+                        text.push_str(&traffic.text());
+                    }
                     say_raw(&text);
                 }
                 Err(e) => {
@@ -192,14 +195,27 @@ async fn print_status_json(
             health[i] = Some(h);
         }
     }
+    // What Cloud Run serves, where `[actuator]` acts on the rollout's service.
+    let traffic: Vec<Option<Value>> =
+        futures::future::join_all(parsed.iter().map(|r| async move {
+            match r {
+                Ok(r) => super::traffic::view(env, r).await.map(|t| t.json()),
+                Err(_) => None,
+            }
+        }))
+        .await;
     let list: Vec<Value> = rollouts
         .into_iter()
         .zip(parsed)
         .zip(health)
-        .map(|((stored, parsed), health)| {
+        .zip(traffic)
+        .map(|(((stored, parsed), health), traffic)| {
             let mut v = rollout_json(stored, parsed.err());
             if let (Value::Object(m), Some(h)) = (&mut v, health) {
                 m.insert("health".into(), h);
+            }
+            if let (Value::Object(m), Some(t)) = (&mut v, traffic) {
+                m.insert("cloudRun".into(), t);
             }
             v
         })
