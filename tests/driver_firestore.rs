@@ -102,3 +102,9 @@ async fn invalid_document_gates_are_never_acted_on() {
     };
     driver_rig::invalid_document_gates_are_never_acted_on(s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_mode_records_and_changes_nothing() {
+    let Some(s) = store("drv-shadow") else { return };
+    driver_rig::shadow_mode_records_and_changes_nothing(s).await;
+}

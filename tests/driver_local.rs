@@ -132,3 +132,9 @@ async fn invalid_document_gates_are_never_acted_on() {
     let (_d, s) = store();
     driver_rig::invalid_document_gates_are_never_acted_on(s).await;
 }
+
+#[tokio::test]
+async fn shadow_mode_records_and_changes_nothing() {
+    let (_d, s) = store();
+    driver_rig::shadow_mode_records_and_changes_nothing(s).await;
+}

@@ -94,6 +94,8 @@ fn any_policy() -> impl Strategy<Value = Policy> {
         any::<bool>(),
     )
         .prop_map(|(confirm, auto_rollback)| Policy {
+            shadow: false,
+            shadow_rollouts: Vec::new(),
             confirm,
             auto_rollback,
         })

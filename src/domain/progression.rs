@@ -29,6 +29,18 @@ pub struct Policy {
     pub confirm: ConfirmPolicy,
     /// Roll back without asking on a sustained severe breach; otherwise the rollback is proposed.
     pub auto_rollback: bool,
+    /// Shadow mode for every rollout: auto-progression judges and records what it would do
+    /// ("would advance", "would roll back", with the gate report) and changes nothing.
+    pub shadow: bool,
+    /// Shadow mode for these rollouts only.
+    pub shadow_rollouts: Vec<String>,
+}
+
+impl Policy {
+    /// Whether auto-progression of `rollout_id` only says what it would do.
+    pub fn shadow_for(&self, rollout_id: &str) -> bool {
+        self.shadow || self.shadow_rollouts.iter().any(|id| id == rollout_id)
+    }
 }
 
 impl Default for Policy {
@@ -36,6 +48,8 @@ impl Default for Policy {
         Policy {
             confirm: ConfirmPolicy::Risky,
             auto_rollback: true,
+            shadow: false,
+            shadow_rollouts: Vec::new(),
         }
     }
 }

@@ -134,6 +134,9 @@ pub struct Driver {
     proposed_for: Option<Option<usize>>,
     /// Long enough to outlast the gap between two ticks (see `ticking_every`).
     lease_ttl: Duration,
+    /// In shadow mode: the kind and stage of the last "would …" recorded, so each is
+    /// recorded once.
+    shadow_said: Option<String>,
     freeze_windows: Vec<FreezeWindow>,
 }
 
@@ -164,6 +167,7 @@ impl Driver {
             asked_stage: None,
             proposed_for: None,
             lease_ttl: LEASE_TTL,
+            shadow_said: None,
             freeze_windows: Vec::new(),
         }
     }
@@ -273,6 +277,11 @@ impl Driver {
             declined_stage: self.declined_stage,
             frozen: frozen.as_ref(),
         });
+        if self.policy.shadow_for(&self.id) {
+            return self
+                .shadow(lease, rollout, (sample, report), (decision, step), now)
+                .await;
+        }
         let acted = match &step {
             Step::Perform(action) => Some(self.act(&stored, action, &report, now).await),
             // A question is recorded once per stage, with the evidence it was asked on.
@@ -319,6 +328,73 @@ impl Driver {
             decision,
             step,
             acted,
+        }
+    }
+
+    /// Shadow mode: what the rule would do is said on screen and recorded once in the audit
+    /// log with its gate report; nothing is written to the rollout.
+    async fn shadow(
+        &mut self,
+        lease: LeaseState,
+        rollout: Rollout,
+        (sample, report): (HealthSample, GateReport),
+        (decision, step): (Decision, Step),
+        now: DateTime<Utc>,
+    ) -> TickReport {
+        let would = match &step {
+            Step::Nothing => None,
+            Step::Perform(Action::Advance) => Some(match &decision {
+                Decision::Advance(next) => format!(
+                    "advance to stage {} '{}' ({})",
+                    next.index + 1,
+                    next.name,
+                    next.percent
+                ),
+                _ => "complete the rollout".to_string(),
+            }),
+            Step::Perform(Action::Rollback { reason }) => Some(format!("roll back: {reason}")),
+            Step::Perform(Action::Pause { reason }) => {
+                Some(format!("halt: {}", reason.as_deref().unwrap_or_default()))
+            }
+            Step::Perform(other) => Some(other.kind().as_str().to_string()),
+            Step::AskConfirmation(next) => Some(format!(
+                "ask to confirm stage {} '{}' ({})",
+                next.index + 1,
+                next.name,
+                next.percent
+            )),
+            Step::ProposeRollback(why) => Some(format!("propose a rollback: {why}")),
+        };
+        // Once per kind of move and stage: the numbers in a reason change every sample.
+        let kind = match &step {
+            Step::Perform(action) => action.kind().as_str().to_string(),
+            Step::AskConfirmation(next) => format!("ask {}", next.index),
+            Step::ProposeRollback(_) => "propose rollback".to_string(),
+            Step::Nothing => String::new(),
+        };
+        let stage = rollout.stage().map(|(i, _)| i);
+        if let Some(would) = &would {
+            let said = format!("{stage:?} {kind}");
+            if self.shadow_said.as_deref() != Some(said.as_str()) {
+                self.record_decision(format!("shadow: would {would}"), &report, now)
+                    .await;
+                self.shadow_said = Some(said);
+            }
+        }
+        let decision = match would {
+            Some(would) => Decision::Hold(format!("shadow: would {would}; changing nothing")),
+            None => decision,
+        };
+        self.last_report = Some(report.clone());
+        self.last_decision = Some(decision.clone());
+        TickReport {
+            rollout: Some(rollout),
+            lease,
+            sample: Some(sample),
+            report: Some(report),
+            decision,
+            step: Step::Nothing,
+            acted: None,
         }
     }
 

@@ -901,3 +901,82 @@ pub async fn invalid_document_gates_are_never_acted_on(store: Arc<dyn RolloutSto
     .unwrap();
     assert_eq!(rolled.stored.fields["status"], "rolled-back");
 }
+
+/// Shadow mode: the driver judges and records what it would do, once per decision, with the
+/// gate report behind it, and never changes the rollout — not for a healthy canary past its
+/// bake time, not for a severe error spike.
+pub async fn shadow_mode_records_and_changes_nothing(store: Arc<dyn RolloutStore>) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    let before = rig.store.get(ID).await.unwrap().unwrap();
+    let mut d = rig.driver(
+        "cockpit-a",
+        Policy {
+            shadow_rollouts: vec![ID.to_string()],
+            ..policy(ConfirmPolicy::Never)
+        },
+    );
+    // 30 simulated minutes: three times the stage's 10-minute minimum.
+    let healthy = rig.run(&mut d, 120, false, |_| false).await;
+    rig.sim
+        .inject(ID, Regression::ErrorSpike { error_rate: 0.2 });
+    let spiked = rig.run(&mut d, 40, false, |_| false).await;
+    let after = rig.store.get(ID).await.unwrap().unwrap();
+    assert_eq!(after, before, "shadow mode wrote to the rollout");
+    assert!(
+        healthy.iter().chain(&spiked).all(|t| t.acted.is_none()),
+        "nothing acted"
+    );
+    let said = |t: &TickReport| match &t.decision {
+        rollout_tui::domain::progression::Decision::Hold(why) => why.clone(),
+        other => panic!("shadow mode decided {other:?}"),
+    };
+    assert!(
+        said(healthy.last().unwrap())
+            .starts_with("shadow: would advance to stage 3 '25%' (25%); changing nothing"),
+        "{}",
+        said(healthy.last().unwrap())
+    );
+    assert!(
+        said(spiked.last().unwrap()).starts_with("shadow: would roll back: automatic rollback:"),
+        "{}",
+        said(spiked.last().unwrap())
+    );
+    let events = rig.events().await;
+    let shadow: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Decision)
+        .collect();
+    let reasons: Vec<&str> = shadow.iter().filter_map(|e| e.reason.as_deref()).collect();
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.starts_with("shadow: would advance to stage 3 '25%'"))
+            .count(),
+        1,
+        "recorded once: {reasons:?}"
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.starts_with("shadow: would roll back"))
+            .count(),
+        1,
+        "recorded once: {reasons:?}"
+    );
+    for e in &shadow {
+        let verdict = &e.gate_report.as_ref().expect("with its gate report")["verdict"];
+        let expected = if e
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("roll back")
+        {
+            "fail"
+        } else {
+            "pass"
+        };
+        assert_eq!(verdict, expected, "{e:?}");
+        assert!(e.actor.starts_with("auto:"), "{e:?}");
+    }
+}
