@@ -111,3 +111,53 @@ fn commands_and_the_cockpit_announce_their_own_transitions_once() {
     expected_after.insert("rollback".into(), 2);
     assert_eq!(counts(&server), expected_after, "nothing repeated");
 }
+
+/// A driver's own decision is announced by the cockpit running it, once: the demo's
+/// latency fault on `ocr-fallback` makes auto-progression halt it.
+#[test]
+fn a_drivers_halt_is_announced_once_by_its_cockpit() {
+    let Some(t) = Tmux::start("notify_driver", 120, 40) else {
+        return;
+    };
+    let server = FakeServer::start(|_| Response::json(200, "{}"));
+    let config = t.path("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"{}/hook\"\nevents = [\"halt\", \"rollback\"]\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    t.launch(
+        "",
+        &format!(
+            "--config {} demo --speed 60 --auto ocr-fallback",
+            sh_quote(&config)
+        ),
+    );
+    wait_counts(&server, "the driver's halt", |c| c.get("halt") == Some(&1));
+    let halt = bodies(&server)
+        .into_iter()
+        .find(|b| b["event"] == "halt")
+        .unwrap();
+    assert_eq!(halt["rollout"]["id"], "ocr-fallback", "{halt}");
+    assert!(
+        halt["actor"].as_str().unwrap().starts_with("auto:"),
+        "{halt}"
+    );
+    assert_eq!(
+        halt["rollout"]["status"], "paused",
+        "the rollout as written: {halt}"
+    );
+    t.keys(&["q"]);
+    t.wait_for("Quit while driving?", WAIT);
+    t.keys(&["y"]);
+    assert_eq!(t.wait_exit(WAIT), 0);
+    assert_eq!(
+        counts(&server),
+        BTreeMap::from([("halt".to_string(), 1)]),
+        "announced once"
+    );
+}

@@ -95,6 +95,16 @@ pub fn step(input: &StepInput<'_>) -> (Decision, Step) {
     (decision, step)
 }
 
+/// "stage 3 '25%' (25%)": a next stage as decisions name it.
+fn stage_words(next: &NextStage) -> String {
+    format!(
+        "stage {} '{}' ({})",
+        next.index + 1,
+        next.name,
+        next.percent
+    )
+}
+
 /// A reason the driver writes is built from gate details, which quote what a metrics source
 /// said: it must pass the same input rules as an operator's reason, or the halt would be refused.
 fn safe_reason(why: String) -> String {
@@ -138,6 +148,8 @@ pub struct Driver {
     /// recorded once.
     shadow_said: Option<String>,
     freeze_windows: Vec<FreezeWindow>,
+    /// What this driver wrote since `take_written`: each rollout as written, and its event.
+    written: Vec<(Option<Rollout>, Event)>,
 }
 
 impl Driver {
@@ -169,6 +181,7 @@ impl Driver {
             lease_ttl: LEASE_TTL,
             shadow_said: None,
             freeze_windows: Vec::new(),
+            written: Vec::new(),
         }
     }
 
@@ -261,14 +274,13 @@ impl Driver {
         // Fail safe: a freeze flag that cannot be read is taken as set.
         let flag = match self.store.freeze().await {
             Ok(flag) => flag,
-            Err(e) => Some(Freeze {
-                by: "(unknown)".into(),
-                at: now,
-                reason: format!("cannot read the freeze flag: {e}"),
-            }),
+            Err(e) => Some(Freeze::unreadable(
+                now,
+                format!("cannot read the freeze flag: {e}"),
+            )),
         };
         let frozen = freeze::frozen_now(flag.as_ref(), &self.freeze_windows, now);
-        let (decision, mut step) = step(&StepInput {
+        let (decision, step) = step(&StepInput {
             rollout: &rollout,
             report: Some(&report),
             now,
@@ -277,22 +289,17 @@ impl Driver {
             declined_stage: self.declined_stage,
             frozen: frozen.as_ref(),
         });
-        if self.policy.shadow_for(&self.id) {
-            return self
-                .shadow(lease, rollout, (sample, report), (decision, step), now)
-                .await;
-        }
+        let (decision, mut step) = if self.policy.shadow_for(&self.id) {
+            self.shadow(&rollout, &report, decision, step, now).await
+        } else {
+            (decision, step)
+        };
         let acted = match &step {
             Step::Perform(action) => Some(self.act(&stored, action, &report, now).await),
             // A question is recorded once per stage, with the evidence it was asked on.
             Step::AskConfirmation(next) if self.asked_stage != Some(next.index) => {
                 self.asked_stage = Some(next.index);
-                let why = format!(
-                    "asked to confirm stage {} '{}' ({})",
-                    next.index + 1,
-                    next.name,
-                    next.percent
-                );
+                let why = format!("asked to confirm {}", stage_words(next));
                 self.record_decision(why, &report, now).await;
                 None
             }
@@ -331,78 +338,60 @@ impl Driver {
         }
     }
 
-    /// Shadow mode: what the rule would do is said on screen and recorded once in the audit
-    /// log with its gate report; nothing is written to the rollout.
+    /// Shadow mode: what the rule would do is said on screen and recorded once (per kind of
+    /// move and stage) in the audit log with its gate report; the move itself becomes a hold,
+    /// so nothing is written to the rollout.
     async fn shadow(
         &mut self,
-        lease: LeaseState,
-        rollout: Rollout,
-        (sample, report): (HealthSample, GateReport),
-        (decision, step): (Decision, Step),
+        rollout: &Rollout,
+        report: &GateReport,
+        decision: Decision,
+        step: Step,
         now: DateTime<Utc>,
-    ) -> TickReport {
-        let would = match &step {
-            Step::Nothing => None,
-            Step::Perform(Action::Advance) => Some(match &decision {
-                Decision::Advance(next) => format!(
-                    "advance to stage {} '{}' ({})",
-                    next.index + 1,
-                    next.name,
-                    next.percent
-                ),
-                _ => "complete the rollout".to_string(),
-            }),
-            Step::Perform(Action::Rollback { reason }) => Some(format!("roll back: {reason}")),
-            Step::Perform(Action::Pause { reason }) => {
-                Some(format!("halt: {}", reason.as_deref().unwrap_or_default()))
-            }
-            Step::Perform(other) => Some(other.kind().as_str().to_string()),
-            Step::AskConfirmation(next) => Some(format!(
-                "ask to confirm stage {} '{}' ({})",
-                next.index + 1,
-                next.name,
-                next.percent
-            )),
-            Step::ProposeRollback(why) => Some(format!("propose a rollback: {why}")),
+    ) -> (Decision, Step) {
+        // The kind keys the record: the numbers in a reason change every sample.
+        let (kind, would) = match &step {
+            Step::Nothing => return (decision, step),
+            Step::Perform(action) => (
+                action.kind().as_str().to_string(),
+                match (action, &decision) {
+                    (Action::Advance, Decision::Advance(next)) => {
+                        format!("advance to {}", stage_words(next))
+                    }
+                    (Action::Advance, _) => "complete the rollout".to_string(),
+                    (Action::Rollback { reason }, _) => format!("roll back: {reason}"),
+                    (Action::Pause { reason }, _) => {
+                        format!("halt: {}", reason.as_deref().unwrap_or_default())
+                    }
+                    (other, _) => other.kind().as_str().to_string(),
+                },
+            ),
+            Step::AskConfirmation(next) => (
+                format!("ask {}", next.index),
+                format!("ask to confirm {}", stage_words(next)),
+            ),
+            Step::ProposeRollback(why) => (
+                "propose rollback".to_string(),
+                format!("propose a rollback: {why}"),
+            ),
         };
-        // Once per kind of move and stage: the numbers in a reason change every sample.
-        let kind = match &step {
-            Step::Perform(action) => action.kind().as_str().to_string(),
-            Step::AskConfirmation(next) => format!("ask {}", next.index),
-            Step::ProposeRollback(_) => "propose rollback".to_string(),
-            Step::Nothing => String::new(),
-        };
-        let stage = rollout.stage().map(|(i, _)| i);
-        if let Some(would) = &would {
-            let said = format!("{stage:?} {kind}");
-            if self.shadow_said.as_deref() != Some(said.as_str()) {
-                self.record_decision(format!("shadow: would {would}"), &report, now)
-                    .await;
-                self.shadow_said = Some(said);
-            }
+        let said = format!("{:?} {kind}", rollout.stage().map(|(i, _)| i));
+        if self.shadow_said.as_deref() != Some(said.as_str()) {
+            self.record_decision(format!("shadow: would {would}"), report, now)
+                .await;
+            self.shadow_said = Some(said);
         }
-        let decision = match would {
-            Some(would) => Decision::Hold(format!("shadow: would {would}; changing nothing")),
-            None => decision,
-        };
-        self.last_report = Some(report.clone());
-        self.last_decision = Some(decision.clone());
-        TickReport {
-            rollout: Some(rollout),
-            lease,
-            sample: Some(sample),
-            report: Some(report),
-            decision,
-            step: Step::Nothing,
-            acted: None,
-        }
+        (
+            Decision::Hold(format!("shadow: would {would}; changing nothing")),
+            Step::Nothing,
+        )
     }
 
     /// Acts on the document the decision was made on: if it changed meanwhile (an operator
     /// advanced during the sample), nothing is written and the next tick decides afresh,
     /// so no stage is ever applied twice.
     async fn act(
-        &self,
+        &mut self,
         seen: &StoredRollout,
         action: &Action,
         report: &GateReport,
@@ -419,12 +408,19 @@ impl Driver {
         match ops::perform_on(self.store.as_ref(), seen, action, ctx, Some(&evidence)).await {
             Ok(done) => {
                 tracing::info!(rollout = %self.id, summary = %done.transition.summary, "auto-progression acted");
+                self.written
+                    .push((done.stored.parse().ok(), done.transition.event));
                 Ok(done.transition.summary)
             }
             // Someone else changed the rollout first: act again only on a fresh decision.
             Err(e @ PerformError::Conflict { .. }) => Err(e.to_string()),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// The changes this driver wrote since the last call, oldest first (for announcing them).
+    pub fn take_written(&mut self) -> Vec<(Option<Rollout>, Event)> {
+        std::mem::take(&mut self.written)
     }
 
     /// The operator said yes to `stage`: advance only if the machine still wants that very

@@ -1,7 +1,7 @@
 //! What the engine tells the notifier. Transitions are reported by the process that made
-//! them (its operator's actor, or its own drivers), so two cockpits on one store do not both
-//! announce one halt; conditions (a confirmation waiting, a lost lease, an outage) are what
-//! this process sees.
+//! them (its operator's writes and its own drivers'), so two cockpits on one store do not
+//! both announce one halt; conditions (a confirmation waiting, a lost lease, an outage) are
+//! what this process sees.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,8 +34,6 @@ struct Conditions {
 
 pub struct Feed {
     notifier: Arc<Notifier>,
-    /// The actor this process's drivers write as.
-    driver_actor: String,
     system: Mutex<System>,
     rollouts: Mutex<HashMap<String, Conditions>>,
 }
@@ -45,30 +43,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Feed {
-    /// This process's drivers write as `auto:{holder}` (the holder names the process).
-    pub fn new(notifier: Arc<Notifier>, holder: &str) -> Feed {
+    pub fn new(notifier: Arc<Notifier>) -> Feed {
         Feed {
             notifier,
-            driver_actor: format!("auto:{holder}"),
             system: Mutex::default(),
             rollouts: Mutex::default(),
         }
     }
 
-    /// A rollout's newest audit events: the ones this process's drivers wrote are
-    /// announced (once).
-    pub fn events(&self, rollout: Option<&Rollout>, events: &[Event]) {
-        let own: Vec<Event> = events
-            .iter()
-            .filter(|e| e.actor == self.driver_actor)
-            .cloned()
-            .collect();
-        if !own.is_empty() {
-            self.notifier.observe_events(rollout, &own);
-        }
-    }
-
-    /// A write this process's operator made.
+    /// A change this process wrote (its operator's or its drivers'), with the rollout as
+    /// written.
     pub fn written(&self, rollout: Option<&Rollout>, event: &Event) {
         self.notifier
             .observe_events(rollout, std::slice::from_ref(event));

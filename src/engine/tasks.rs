@@ -61,10 +61,7 @@ pub(super) async fn core<B: Backend>(
     mut stop: watch::Receiver<bool>,
 ) {
     let judges = Judges::default();
-    let feed: Option<Arc<Feed>> = settings
-        .notifier
-        .clone()
-        .map(|n| Arc::new(Feed::new(n, &settings.holder)));
+    let feed: Option<Arc<Feed>> = settings.notifier.clone().map(|n| Arc::new(Feed::new(n)));
     let (rollouts_tx, rollouts_rx) = watch::channel(Vec::<Rollout>::new());
     let rollouts_tx = Arc::new(rollouts_tx);
     let driven: Driven = Arc::default();
@@ -387,6 +384,7 @@ async fn driver_task(
     loop {
         let now = clock.now();
         let report = driver.tick(now).await;
+        announce_written(&mut driver, feed.as_deref());
         if let (Some(feed), Some(rollout)) = (&feed, &report.rollout) {
             feed.driver(
                 rollout,
@@ -440,6 +438,7 @@ async fn driver_task(
                 cmd = commands.recv() => match cmd {
                     Some(DriverCmd::Answer { stage, yes: true }) => {
                         let result = driver.confirm(stage, clock.now()).await;
+                        announce_written(&mut driver, feed.as_deref());
                         let _ = events.send(EngineEvent::AutoConfirmed { id: id.clone(), result }).await;
                         break;
                     }
@@ -475,7 +474,7 @@ async fn forward_store_changes<B: Backend>(
                 backoff = Duration::from_millis(500);
                 while let Some(change) = rx.recv().await {
                     if let Some(feed) = &feed {
-                        tell_feed(&store, feed, &change, clock.now());
+                        tell_feed(feed, &change, clock.now());
                     }
                     let changed = match &change {
                         StoreChange::Upserted(stored) => {
@@ -602,23 +601,21 @@ async fn sample_loop(
     }
 }
 
-/// What a store change tells the notifier: the newest events of a changed rollout (only
-/// its own are announced), the end of a rollout, an outage starting or ending.
-fn tell_feed<B: Backend>(
-    store: &B,
-    feed: &Arc<Feed>,
-    change: &StoreChange,
-    now: chrono::DateTime<chrono::Utc>,
-) {
-    match change {
-        StoreChange::Upserted(stored) => {
-            let (store, feed, stored) = (store.clone(), feed.clone(), stored.clone());
-            spawn(async move {
-                if let Ok(events) = store.load_events(stored.id.clone()).await {
-                    feed.events(stored.parse().ok().as_ref(), &events);
-                }
-            });
+/// The changes a driver wrote go to the notifier (the writer announces its own); drained
+/// either way.
+fn announce_written(driver: &mut Driver, feed: Option<&Feed>) {
+    for (rollout, event) in driver.take_written() {
+        if let Some(feed) = feed {
+            feed.written(rollout.as_ref(), &event);
         }
+    }
+}
+
+/// What a store change tells the notifier: the end of a rollout, an outage starting or
+/// ending.
+fn tell_feed(feed: &Feed, change: &StoreChange, now: chrono::DateTime<chrono::Utc>) {
+    match change {
+        StoreChange::Upserted(_) => {}
         StoreChange::Removed(id) => feed.removed(id),
         StoreChange::Disconnected(why) => feed.store_outage(Some((now, why.clone())), now),
         StoreChange::Reconnected => feed.store_outage(None, now),
