@@ -18,6 +18,18 @@ pub struct Freeze {
     pub reason: String,
 }
 
+impl Freeze {
+    /// A flag that is there but cannot be read, or cannot be asked about: it freezes all the
+    /// same (fail safe), and says why.
+    pub fn unreadable(at: DateTime<Utc>, why: String) -> Freeze {
+        Freeze {
+            by: "(unknown)".into(),
+            at,
+            reason: why,
+        }
+    }
+}
+
 /// Why moves that widen a rollout are refused now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frozen {

@@ -105,6 +105,11 @@ impl Names {
         format!("{}/{collection}/{id}", self.documents())
     }
 
+    /// The freeze flag's document.
+    fn freeze(&self) -> String {
+        self.doc(&self.control, FREEZE_DOC)
+    }
+
     fn place(&self) -> String {
         match &self.emulator {
             Some(host) => format!("the Firestore emulator at {host}"),
@@ -428,15 +433,35 @@ impl FirestoreStore {
         if expected_time.is_none() || parse_revision(&current.revision) != expected_time {
             return Err(conflict(current));
         }
-        let (mut writes, normalized) = self.patch_writes(
-            id,
-            name,
-            &current,
-            expected_time.unwrap_or_default(),
-            patch,
-            event,
-        )?;
-        let freeze_name = self.names.doc(&self.names.control, FREEZE_DOC);
+        let mut values = HashMap::new();
+        let mut mask = Vec::new();
+        for (field_name, v) in &patch.changes {
+            mask.push(field_path(field_name));
+            if let Some(v) = v {
+                values.insert(field_name.clone(), rollout_field(field_name, v));
+            }
+        }
+        let normalized = Patch {
+            changes: patch
+                .changes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_ref().map(|_| from_value(&values[k]))))
+                .collect(),
+        };
+        let mut after = current.fields.clone();
+        normalized.apply_to(&mut after);
+        let after: HashMap<String, fs::Value> = after
+            .iter()
+            .map(|(k, v)| (k.clone(), rollout_field(k, v)))
+            .collect();
+        fits(&format!("rollout '{id}': the document"), &name, &after, 0)?;
+        let precondition =
+            fs::precondition::ConditionType::UpdateTime(expected_time.unwrap_or_default());
+        let mut writes = vec![
+            update(name, values, Some(mask), precondition),
+            self.event_write(event)?,
+        ];
+        let freeze_name = self.names.freeze();
         if unless_frozen {
             writes.push(fs::Write {
                 operation: Some(fs::write::Operation::Delete(freeze_name.clone())),
@@ -483,47 +508,6 @@ impl FirestoreStore {
                 &s,
             )),
         }
-    }
-
-    /// The writes of a compare-and-set patch on `current` (read at `expected_time`), and the
-    /// patch as Firestore will store it (its values normalised to what reads give back).
-    fn patch_writes(
-        &self,
-        id: &str,
-        name: String,
-        current: &StoredRollout,
-        expected_time: Timestamp,
-        patch: &Patch,
-        event: &Event,
-    ) -> StoreResult<(Vec<fs::Write>, Patch)> {
-        let mut values = HashMap::new();
-        let mut mask = Vec::new();
-        for (field_name, v) in &patch.changes {
-            mask.push(field_path(field_name));
-            if let Some(v) = v {
-                values.insert(field_name.clone(), rollout_field(field_name, v));
-            }
-        }
-        let normalized = Patch {
-            changes: patch
-                .changes
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_ref().map(|_| from_value(&values[k]))))
-                .collect(),
-        };
-        let mut after = current.fields.clone();
-        normalized.apply_to(&mut after);
-        let after: HashMap<String, fs::Value> = after
-            .iter()
-            .map(|(k, v)| (k.clone(), rollout_field(k, v)))
-            .collect();
-        fits(&format!("rollout '{id}': the document"), &name, &after, 0)?;
-        let precondition = fs::precondition::ConditionType::UpdateTime(expected_time);
-        let writes = vec![
-            update(name, values, Some(mask), precondition),
-            self.event_write(event)?,
-        ];
-        Ok((writes, normalized))
     }
 
     async fn query(
@@ -793,7 +777,7 @@ impl RolloutStore for FirestoreStore {
 
     async fn freeze(&self) -> StoreResult<Option<Freeze>> {
         let mut client = self.client().await?;
-        let name = self.names.doc(&self.names.control, FREEZE_DOC);
+        let name = self.names.freeze();
         get_doc(&mut client, &name, None)
             .await
             .map(|doc| doc.as_ref().map(freeze_of))
@@ -802,7 +786,7 @@ impl RolloutStore for FirestoreStore {
 
     async fn set_freeze(&self, freeze: Option<&Freeze>) -> StoreResult<()> {
         let mut client = self.client().await?;
-        let name = self.names.doc(&self.names.control, FREEZE_DOC);
+        let name = self.names.freeze();
         let write = match freeze {
             Some(f) => fs::Write {
                 operation: Some(fs::write::Operation::Update(fs::Document {

@@ -228,14 +228,13 @@ pub(super) fn freeze_of(doc: &fs::Document) -> Freeze {
     };
     match (text("by"), at, text("reason")) {
         (Some(by), Some(at), Some(reason)) => Freeze { by, at, reason },
-        _ => Freeze {
-            by: "(unknown)".into(),
-            at: DateTime::UNIX_EPOCH,
-            reason: format!(
+        _ => Freeze::unreadable(
+            DateTime::UNIX_EPOCH,
+            format!(
                 "the freeze document {} is unreadable (by, at, reason); unfreeze to clear it",
                 doc.name
             ),
-        },
+        ),
     }
 }
 

@@ -229,12 +229,11 @@ fn read_setting(conn: &Connection, key: &str) -> Result<Option<String>, Fail> {
 /// The freeze flag as stored. One that cannot be read still freezes: it was set for a reason.
 fn read_freeze(conn: &Connection) -> Result<Option<Freeze>, Fail> {
     Ok(read_setting(conn, FREEZE_KEY)?.map(|text| {
-        serde_json::from_str(&text).unwrap_or_else(|e| Freeze {
-            by: "(unknown)".into(),
-            at: DateTime::UNIX_EPOCH,
-            reason: format!(
-                "the freeze flag in the store is unreadable ({e}); unfreeze to clear it"
-            ),
+        serde_json::from_str(&text).unwrap_or_else(|e| {
+            Freeze::unreadable(
+                DateTime::UNIX_EPOCH,
+                format!("the freeze flag in the store is unreadable ({e}); unfreeze to clear it"),
+            )
         })
     }))
 }
