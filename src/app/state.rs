@@ -744,8 +744,8 @@ impl AppState {
     /// starting within a day.
     pub fn freeze_line(&self) -> Option<String> {
         match (self.frozen(), self.freeze_ahead()) {
-            (Some(frozen), _) => Some(present::frozen_banner(&frozen)),
-            (None, Some(next)) => Some(present::freeze_ahead(&next, self.now)),
+            (Some(frozen), _) => Some(format!(" {} ", present::frozen_banner(&frozen))),
+            (None, Some(next)) => Some(format!(" {} ", present::freeze_ahead(&next, self.now))),
             (None, None) => None,
         }
     }

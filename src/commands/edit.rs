@@ -24,15 +24,15 @@ pub(super) async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
             tracing::warn!(rollout = id, error = %e, "action refused or failed");
         })?;
     tracing::info!(rollout = id, actor = %env.actor, summary = %done.transition.summary, revision = %done.stored.revision, "action applied");
-    let after = done.stored.parse().ok();
+    let after = done.stored.parse();
     env.announce(
-        after.as_ref(),
+        after.as_ref().ok(),
         std::slice::from_ref(&done.transition.event),
         &[],
         done.transition.event.at,
     )
     .await;
-    match done.stored.parse() {
+    match after {
         Ok(after) => say!(
             "{}: {} (now {} at {}, revision {})",
             id,
@@ -143,6 +143,7 @@ pub(super) async fn freeze(env: &Env, reason: &str, pause_all: bool) -> CmdResul
     if !pause_all {
         return Ok(());
     }
+    let plan = env.default_plan();
     let mut failed = 0;
     for stored in store.list().await? {
         let running = stored
@@ -151,10 +152,10 @@ pub(super) async fn freeze(env: &Env, reason: &str, pause_all: bool) -> CmdResul
         if !running {
             continue;
         }
-        let plan = env.default_plan();
+        // Paused at the moment of the freeze, on its clock.
         let ctx = Context {
             actor: &env.actor,
-            now: env.now().await,
+            now: flag.at,
             default_plan: &plan,
             freeze_windows: &env.config.freeze.windows,
         };

@@ -51,13 +51,7 @@ pub(super) async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdRes
     if let Some(frozen) = freeze::frozen_now(flag.as_ref(), windows, now) {
         say!("{} — {}", frozen.describe(), frozen.remedy());
     } else if let Some(next) = freeze::next_window(windows, now) {
-        say!(
-            "freeze window '{}' from {} to {} UTC (in {})",
-            escape(&next.name),
-            next.start.format("%m-%d %H:%M"),
-            next.end.format("%m-%d %H:%M"),
-            present::minutes(next.start - now)
-        );
+        say!("{}", present::freeze_ahead(&next, now));
     }
     match id {
         Some(_) => {
@@ -220,7 +214,7 @@ async fn print_status_json(
             v
         })
         .collect();
-    let now = env.now().await;
+    let now = clock.now();
     let frozen = match freeze::frozen_now(flag.as_ref(), &env.config.freeze.windows, now) {
         Some(Frozen::Flag(f)) => json!({
             "by": f.by,
