@@ -25,6 +25,17 @@ struct RacingStore {
     raced: AtomicBool,
 }
 
+impl RacingStore {
+    /// Before the first write this store forwards, the rival's action lands.
+    async fn let_the_rival_write_first(&self, id: &str) {
+        if !self.raced.swap(true, Ordering::SeqCst) {
+            perform(&self.inner, id, &self.rival, ctx("rival"))
+                .await
+                .expect("rival's action");
+        }
+    }
+}
+
 #[async_trait]
 impl RolloutStore for RacingStore {
     fn describe(&self) -> String {
@@ -46,12 +57,7 @@ impl RolloutStore for RacingStore {
         patch: &Patch,
         event: &Event,
     ) -> StoreResult<StoredRollout> {
-        if !self.raced.swap(true, Ordering::SeqCst) {
-            let ctx = ctx("rival");
-            perform(&self.inner, id, &self.rival, ctx)
-                .await
-                .expect("rival's action");
-        }
+        self.let_the_rival_write_first(id).await;
         self.inner.patch(id, expected, patch, event).await
     }
     async fn patch_unless_frozen(
@@ -61,12 +67,7 @@ impl RolloutStore for RacingStore {
         patch: &Patch,
         event: &Event,
     ) -> StoreResult<StoredRollout> {
-        if !self.raced.swap(true, Ordering::SeqCst) {
-            let ctx = ctx("rival");
-            perform(&self.inner, id, &self.rival, ctx)
-                .await
-                .expect("rival's action");
-        }
+        self.let_the_rival_write_first(id).await;
         self.inner
             .patch_unless_frozen(id, expected, patch, event)
             .await
