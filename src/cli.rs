@@ -108,6 +108,9 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Set the service's traffic split to what the rollout document says (`[actuator]`):
+    /// after a write that left them apart, or a split changed outside rollout-tui.
+    SyncTraffic { id: String },
     /// Stop every rollout from advancing or widening, by anyone (rollback and pause still work).
     Freeze {
         /// Why (required; shown on every screen and in `status`).

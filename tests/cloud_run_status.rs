@@ -60,8 +60,9 @@ fn status_shows_the_live_split_and_flags_drift_from_the_document() {
     assert_eq!(c["expectedCanaryPercent"], 0);
     assert_eq!(c["live"]["stable"]["percent"], 100);
 
-    // The document moves to 5 %; Cloud Run was not told: drift, named.
-    cli.ok(&["--config", &config, "advance", "web"]);
+    // The document moves to 5 % through a config that sets no traffic, so Cloud Run was
+    // not told: drift, named, with the two ways out.
+    cli.ok(&["advance", "web"]);
     let text = cli.ok(&["--config", &config, "status", "web"]);
     assert!(
         text.contains(
@@ -69,9 +70,17 @@ fn status_shows_the_live_split_and_flags_drift_from_the_document() {
         ),
         "{text}"
     );
+    assert!(
+        text.contains("rollout-tui sync-traffic web · or roll back: rollout-tui rollback web"),
+        "{text}"
+    );
     let c = cloud_run(&cli, &config, "web");
     assert_eq!(c["drift"], true, "{c}");
     assert_eq!(c["expectedCanaryPercent"], 5);
+    assert!(
+        c["remedy"].as_str().unwrap().contains("sync-traffic web"),
+        "{c}"
+    );
 
     // Serving what the document says: no drift; someone else changes it: drift again.
     standin.set_split(vec![

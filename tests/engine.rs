@@ -47,6 +47,7 @@ fn settings(metrics: Option<Arc<dyn MetricsSource>>, refresh: Duration) -> Setti
     Settings {
         freeze_windows: Vec::new(),
         notifier: None,
+        actuators: Default::default(),
         metrics,
         refresh,
         clock: Clock::Wall,
@@ -92,6 +93,7 @@ impl Backend for Scripted {
         _: Plan,
         _: Vec<rollout_tui::domain::freeze::FreezeWindow>,
         _: chrono::DateTime<Utc>,
+        _: rollout_tui::actuator::Actuators,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         None
     }

@@ -295,7 +295,7 @@ async fn seed_ready_to_advance(store: &dyn RolloutStore) {
         default_plan: &plan,
         freeze_windows: &[],
     };
-    rollout_tui::ops::perform(store, "web", &Action::Advance, ctx)
+    rollout_tui::ops::perform(store, &Default::default(), "web", &Action::Advance, ctx)
         .await
         .unwrap();
 }

@@ -29,9 +29,15 @@ impl RacingStore {
     /// Before the first write this store forwards, the rival's action lands.
     async fn let_the_rival_write_first(&self, id: &str) {
         if !self.raced.swap(true, Ordering::SeqCst) {
-            perform(&self.inner, id, &self.rival, ctx("rival"))
-                .await
-                .expect("rival's action");
+            perform(
+                &self.inner,
+                &Default::default(),
+                id,
+                &self.rival,
+                ctx("rival"),
+            )
+            .await
+            .expect("rival's action");
         }
     }
 }
@@ -156,9 +162,15 @@ async fn stage_and_percent(store: &dyn RolloutStore) -> (Option<usize>, f64) {
 async fn concurrent_advance_is_not_applied_twice() {
     let (_dir, store) = racing(Action::Advance).await;
     let ctx = ctx("me");
-    let err = perform(store.as_ref(), "current", &Action::Advance, ctx)
-        .await
-        .unwrap_err();
+    let err = perform(
+        store.as_ref(),
+        &Default::default(),
+        "current",
+        &Action::Advance,
+        ctx,
+    )
+    .await
+    .unwrap_err();
     let PerformError::Conflict { changed, .. } = &err else {
         panic!("expected a conflict, got {err:?}")
     };
@@ -188,6 +200,7 @@ async fn concurrent_absolute_action_is_revalidated_and_applied() {
     let ctx = ctx("me");
     let done = perform(
         store.as_ref(),
+        &Default::default(),
         "current",
         &Action::SetPercent("50".parse().unwrap()),
         ctx,
@@ -212,6 +225,7 @@ async fn concurrent_rollback_then_rollback_is_refused_not_duplicated() {
     let ctx = ctx("me");
     let err = perform(
         store.as_ref(),
+        &Default::default(),
         "current",
         &Action::Rollback {
             reason: "me too".into(),
@@ -240,9 +254,16 @@ async fn acting_on_a_stale_view_is_a_conflict_and_writes_nothing() {
     // What the operator saw: stage 0, 0 %. Another operator advances before the write.
     let seen = store.get("current").await.unwrap().unwrap();
     for action in [Action::Advance, Action::SetPercent("20".parse().unwrap())] {
-        let err = perform_on(store.as_ref(), &seen, &action, ctx, None)
-            .await
-            .unwrap_err();
+        let err = perform_on(
+            store.as_ref(),
+            &Default::default(),
+            &seen,
+            &action,
+            ctx,
+            None,
+        )
+        .await
+        .unwrap_err();
         let PerformError::Conflict {
             changed, current, ..
         } = &err
@@ -275,6 +296,7 @@ async fn a_rollback_on_a_stale_view_still_rolls_back() {
     let seen = store.get("current").await.unwrap().unwrap();
     let done = perform_on(
         store.as_ref(),
+        &Default::default(),
         &seen,
         &Action::Rollback {
             reason: "errors".into(),
@@ -317,9 +339,15 @@ async fn the_engine_names_who_made_the_change_a_write_lost_to() {
     let (fields, event) = actions::create(&new, "setup", created).unwrap();
     local.create("current", &fields, &event).await.unwrap();
     let seen = local.get("current").await.unwrap().unwrap();
-    perform(&local, "current", &Action::Advance, ctx("rival"))
-        .await
-        .expect("rival's advance");
+    perform(
+        &local,
+        &Default::default(),
+        "current",
+        &Action::Advance,
+        ctx("rival"),
+    )
+    .await
+    .expect("rival's advance");
 
     let store: Arc<dyn RolloutStore> = Arc::new(local);
     let outcome = store
@@ -330,6 +358,7 @@ async fn the_engine_names_who_made_the_change_a_write_lost_to() {
             Plan::preset(PlanPreset::Canary),
             Vec::new(),
             Utc::now(),
+            Default::default(),
         )
         .expect("a writable backend")
         .await;

@@ -1,8 +1,11 @@
 //! Acting beyond the rollout document: where a service routes by its own traffic split
 //! (Cloud Run revisions), an applied percentage is also set there.
 
+pub mod acting;
 pub mod cloud_run;
 pub mod config;
+
+pub use acting::{Actuators, TrafficNote};
 
 pub use cloud_run::{
     ActuatorError, Applied, CloudRunActuator, Drift, LiveSplit, NotRoutable, Planned, TargetSplit,

@@ -36,6 +36,7 @@ pub struct Cockpit {
     pub state: AppState,
     pub theme: Theme,
     pub notifier: Option<Arc<crate::notify::Notifier>>,
+    pub actuators: crate::actuator::Actuators,
 }
 
 /// How a run of the shell ended.
@@ -85,6 +86,7 @@ fn settings(
         holder: format!("{}#{}", state.actor, std::process::id()),
         freeze_windows: state.freeze_windows.clone(),
         notifier: None,
+        actuators: crate::actuator::Actuators::default(),
     }
 }
 
@@ -99,9 +101,11 @@ pub async fn run(cockpit: Cockpit) -> Result<(), String> {
         mut state,
         theme,
         notifier,
+        actuators,
     } = cockpit;
     let mut settings = settings(&state, metrics, refresh, clock.clone());
     settings.notifier = notifier;
+    settings.actuators = actuators;
     let engine = Engine::start(store, settings);
     run_in_terminal(engine, &mut state, theme, clock).await
 }

@@ -18,7 +18,7 @@ pub(super) async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
         default_plan: &plan,
         freeze_windows: &env.config.freeze.windows,
     };
-    let done = ops::perform(store.as_ref(), id, &action, ctx)
+    let done = ops::perform(store.as_ref(), &env.actuators(), id, &action, ctx)
         .await
         .inspect_err(|e| {
             tracing::warn!(rollout = id, error = %e, "action refused or failed");
@@ -145,6 +145,7 @@ pub(super) async fn freeze(env: &Env, reason: &str, pause_all: bool) -> CmdResul
     }
     let plan = env.default_plan();
     let mut failed = 0;
+    let traffic = env.actuators();
     for stored in store.list().await? {
         let running = stored
             .parse()
@@ -162,7 +163,7 @@ pub(super) async fn freeze(env: &Env, reason: &str, pause_all: bool) -> CmdResul
         let pause = Action::Pause {
             reason: Some(format!("freeze: {}", flag.reason)),
         };
-        match ops::perform_on(store.as_ref(), &stored, &pause, ctx, None).await {
+        match ops::perform_on(store.as_ref(), &traffic, &stored, &pause, ctx, None).await {
             Ok(done) => say!("{}: {}", stored.id, done.transition.summary),
             Err(e) => {
                 failed += 1;
@@ -193,5 +194,22 @@ pub(super) async fn unfreeze(env: &Env) -> CmdResult {
     if let Some(window) = active_window(&env.config.freeze.windows, env.now().await) {
         say!("but {}: {}", window.describe(), window.remedy());
     }
+    Ok(())
+}
+
+pub(super) async fn sync_traffic(env: &Env, id: &str) -> CmdResult {
+    let store = env.open_store()?;
+    let plan = env.default_plan();
+    let ctx = Context {
+        actor: &env.actor,
+        now: env.now().await,
+        default_plan: &plan,
+        freeze_windows: &env.config.freeze.windows,
+    };
+    let said = ops::sync_traffic(store.as_ref(), &env.actuators(), id, ctx)
+        .await
+        .inspect_err(|e| tracing::warn!(rollout = id, error = %e, "sync-traffic failed"))?;
+    tracing::info!(rollout = id, actor = %env.actor, said = %said, "traffic re-applied");
+    say!("{id}: {}", crate::domain::text::escape(&said));
     Ok(())
 }

@@ -39,7 +39,7 @@ mod status;
 mod traffic;
 
 use check_config::check_config;
-use edit::{act, create, freeze, unfreeze};
+use edit::{act, create, freeze, sync_traffic, unfreeze};
 use inspect::{assign_user, events, list_users};
 use notify_test::notify_test;
 use report::report;
@@ -107,6 +107,11 @@ pub struct Env {
 }
 
 impl Env {
+    /// The Cloud Run clients writes also set traffic through (`[actuator]`).
+    pub fn actuators(&self) -> crate::actuator::Actuators {
+        crate::actuator::Actuators::new(&self.config.actuator)
+    }
+
     pub fn resolve(cli: &Cli) -> Result<Env, Failure> {
         let config_source =
             Config::locate(cli.config.as_deref()).map_err(|e| Failure::invalid(e.to_string()))?;
@@ -373,6 +378,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Pause { id, reason } => act(&env, &id, Action::Pause { reason }).await,
         Command::Resume { id } => act(&env, &id, Action::Resume).await,
         Command::Rollback { id, reason } => act(&env, &id, Action::Rollback { reason }).await,
+        Command::SyncTraffic { id } => sync_traffic(&env, &id).await,
         Command::Freeze { reason, pause_all } => freeze(&env, &reason, pause_all).await,
         Command::Unfreeze => unfreeze(&env).await,
         Command::Promote { id, force } => {

@@ -151,6 +151,7 @@ async fn open_cockpit(
     };
     let cockpit = crate::app::runtime::Cockpit {
         notifier,
+        actuators: env.actuators(),
         store,
         metrics,
         refresh,

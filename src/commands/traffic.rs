@@ -11,6 +11,7 @@ use crate::domain::text::escape;
 
 /// The live split of one rollout's service, compared with the document.
 pub(super) struct TrafficView {
+    id: String,
     service: String,
     expected_canary: Result<u8, String>,
     live: Result<crate::actuator::cloud_run::LiveSplit, String>,
@@ -46,6 +47,7 @@ impl TrafficView {
         }
         if let Some(message) = self.drift().and_then(|d| d.message()) {
             o.push_str(&format!("    DRIFT: {}\n", escape(&message)));
+            o.push_str(&format!("    {}\n", escape(&self.remedy())));
         }
         o
     }
@@ -67,8 +69,17 @@ impl TrafficView {
             "error": self.live.as_ref().err(),
             "expectedCanaryPercent": self.expected_canary.as_ref().ok(),
             "drift": drift.as_ref().map(|d| *d != Drift::None),
+            "remedy": drift.as_ref().is_some_and(|d| *d != Drift::None).then(|| self.remedy()),
             "driftMessage": drift.and_then(|d| d.message()),
         })
+    }
+
+    /// The two ways to make the split and the document agree again.
+    fn remedy(&self) -> String {
+        format!(
+            "re-apply the document's split: rollout-tui sync-traffic {id} · or roll back: rollout-tui rollback {id} --reason R",
+            id = self.id
+        )
     }
 }
 
@@ -79,6 +90,7 @@ pub(super) async fn view(env: &Env, r: &Rollout) -> Option<TrafficView> {
         Ok(None) => return None,
         Err(e) => {
             return Some(TrafficView {
+                id: r.id.clone(),
                 service: "(not configured correctly)".into(),
                 expected_canary: Err(String::new()),
                 live: Err(e),
@@ -99,6 +111,7 @@ pub(super) async fn view(env: &Env, r: &Rollout) -> Option<TrafficView> {
             .map_err(|e| e.to_string()),
     };
     Some(TrafficView {
+        id: r.id.clone(),
         service: actuator.service_name().to_string(),
         expected_canary,
         live,

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use super::WriteOutcome;
+use crate::actuator::Actuators;
 use crate::domain::actions::{Action, Context};
 use crate::domain::event::Event;
 use crate::domain::freeze::{Freeze, FreezeWindow};
@@ -46,6 +47,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
         plan: Plan,
         freeze_windows: Vec<FreezeWindow>,
         now: DateTime<Utc>,
+        traffic: Actuators,
     ) -> Option<BoxFuture<'static, WriteOutcome>>;
     /// The store a driver may write through; `None` in read-only mode.
     fn writable(&self) -> Option<Arc<dyn RolloutStore>>;
@@ -88,6 +90,7 @@ impl Backend for Arc<dyn RolloutStore> {
         plan: Plan,
         freeze_windows: Vec<FreezeWindow>,
         now: DateTime<Utc>,
+        traffic: Actuators,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         let store = self.clone();
         Some(Box::pin(async move {
@@ -100,7 +103,7 @@ impl Backend for Arc<dyn RolloutStore> {
             };
             let result = tokio::time::timeout(
                 WRITE_TIMEOUT,
-                ops::perform_on(store.as_ref(), &seen, &action, ctx, None),
+                ops::perform_on(store.as_ref(), &traffic, &seen, &action, ctx, None),
             )
             .await;
             match result {
@@ -166,6 +169,7 @@ impl Backend for ReadOnlyStore {
         _: Plan,
         _: Vec<FreezeWindow>,
         _: DateTime<Utc>,
+        _: Actuators,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         tracing::error!(rollout = %seen.id, ?action, "read-only watch mode was asked to write; refused");
         None

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::judge::{Tracker, judge_with};
+use crate::actuator::Actuators;
 use crate::domain::actions::{Action, Context};
 use crate::domain::event::{Event, EventKind};
 use crate::domain::freeze::{self, Freeze, FreezeWindow, Frozen};
@@ -150,6 +151,8 @@ pub struct Driver {
     freeze_windows: Vec<FreezeWindow>,
     /// What this driver wrote since `take_written`: each rollout as written, and its event.
     written: Vec<(Option<Rollout>, Event)>,
+    /// Services whose traffic split each move also sets.
+    traffic: Actuators,
 }
 
 impl Driver {
@@ -182,7 +185,14 @@ impl Driver {
             shadow_said: None,
             freeze_windows: Vec::new(),
             written: Vec::new(),
+            traffic: Actuators::default(),
         }
+    }
+
+    /// Every move also sets the service's traffic split where `[actuator]` acts on it.
+    pub fn acting_on(mut self, traffic: Actuators) -> Driver {
+        self.traffic = traffic;
+        self
     }
 
     /// The config's freeze windows: the driver holds while one is in force.
@@ -405,7 +415,16 @@ impl Driver {
             default_plan: &self.default_plan,
             freeze_windows: &self.freeze_windows,
         };
-        match ops::perform_on(self.store.as_ref(), seen, action, ctx, Some(&evidence)).await {
+        match ops::perform_on(
+            self.store.as_ref(),
+            &self.traffic,
+            seen,
+            action,
+            ctx,
+            Some(&evidence),
+        )
+        .await
+        {
             Ok(done) => {
                 tracing::info!(rollout = %self.id, summary = %done.transition.summary, "auto-progression acted");
                 self.written

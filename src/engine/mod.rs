@@ -188,6 +188,8 @@ pub struct Settings {
     pub freeze_windows: Vec<crate::domain::freeze::FreezeWindow>,
     /// Where halts, rollbacks, waiting confirmations and outages are announced.
     pub notifier: Option<Arc<crate::notify::Notifier>>,
+    /// The services whose traffic split every write and driver also sets (`[actuator]`).
+    pub actuators: crate::actuator::Actuators,
 }
 
 /// Writes started and not yet answered, so quitting can wait for them.

@@ -176,6 +176,7 @@ pub(super) async fn core<B: Backend>(
                     settings.default_plan.clone(),
                     settings.freeze_windows.clone(),
                     settings.clock.now(),
+                    settings.actuators.clone(),
                 );
                 let (events, feed) = (events.clone(), feed.clone());
                 spawn(async move {
@@ -282,7 +283,8 @@ pub(super) async fn core<B: Backend>(
                         )
                         .ticking_every(settings.refresh.mul_f64(settings.clock.rate()))
                         .sharing(judges.tracker(&id))
-                        .frozen_in(settings.freeze_windows.clone());
+                        .frozen_in(settings.freeze_windows.clone())
+                        .acting_on(settings.actuators.clone());
                         let handle = start_driver(
                             driver,
                             &settings,

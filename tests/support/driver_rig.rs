@@ -63,9 +63,15 @@ impl Rig {
             default_plan: &plan,
             freeze_windows: &[],
         };
-        ops::perform(self.store.as_ref(), ID, &Action::Advance, ctx)
-            .await
-            .unwrap();
+        ops::perform(
+            self.store.as_ref(),
+            &Default::default(),
+            ID,
+            &Action::Advance,
+            ctx,
+        )
+        .await
+        .unwrap();
     }
 
     pub fn driver(&self, holder: &str, policy: Policy) -> Driver {
@@ -453,9 +459,15 @@ impl MetricsSource for AdvanceDuringSample {
                 default_plan: &plan,
                 freeze_windows: &[],
             };
-            ops::perform(self.store.as_ref(), ID, &Action::Advance, ctx)
-                .await
-                .expect("the operator's advance");
+            ops::perform(
+                self.store.as_ref(),
+                &Default::default(),
+                ID,
+                &Action::Advance,
+                ctx,
+            )
+            .await
+            .expect("the operator's advance");
         }
         self.sim.sample(rollout, now).await
     }
@@ -891,6 +903,7 @@ pub async fn invalid_document_gates_are_never_acted_on(store: Arc<dyn RolloutSto
     };
     let rolled = ops::perform(
         store.as_ref(),
+        &Default::default(),
         ID,
         &Action::Rollback {
             reason: "gates were wrong".into(),
