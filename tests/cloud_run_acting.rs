@@ -176,6 +176,9 @@ fn every_percentage_change_sets_the_split_before_the_document() {
     assert_eq!(c["drift"], json!(false), "{c}");
 }
 
+/// How the stand-in is made to refuse a change.
+type Breakage = Box<dyn Fn(&mut cloud_run_standin::State)>;
+
 #[test]
 fn a_split_that_cannot_be_set_leaves_the_document_as_it_was() {
     let w = World::new("svc-2");
@@ -191,7 +194,7 @@ fn a_split_that_cannot_be_set_leaves_the_document_as_it_was() {
     );
     assert!(w.patches(&mut seen).is_empty());
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut cloud_run_standin::State)>, &str)> = vec![
+    let cases: Vec<(&str, Breakage, &str)> = vec![
         (
             "no permission",
             Box::new(|s| s.forbid_updates = Some("Permission 'run.services.update' denied".into())),

@@ -89,11 +89,8 @@ impl Backend for Scripted {
         &self,
         _: StoredRollout,
         _: Action,
-        _: String,
-        _: Plan,
-        _: Vec<rollout_tui::domain::freeze::FreezeWindow>,
+        _: rollout_tui::engine::backend::Writer,
         _: chrono::DateTime<Utc>,
-        _: rollout_tui::actuator::Actuators,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         None
     }

@@ -321,6 +321,7 @@ async fn a_rollback_on_a_stale_view_still_rolls_back() {
 async fn the_engine_names_who_made_the_change_a_write_lost_to() {
     use rollout_tui::engine::WriteOutcome;
     use rollout_tui::engine::backend::Backend;
+    use rollout_tui::engine::backend::Writer;
 
     let dir = tempfile::tempdir().unwrap();
     let local = LocalStore::open(&dir.path().join("rollouts.db")).unwrap();
@@ -354,11 +355,13 @@ async fn the_engine_names_who_made_the_change_a_write_lost_to() {
         .perform(
             seen,
             Action::Advance,
-            "me".into(),
-            Plan::preset(PlanPreset::Canary),
-            Vec::new(),
+            Writer {
+                actor: "me".into(),
+                default_plan: Plan::preset(PlanPreset::Canary),
+                freeze_windows: Vec::new(),
+                traffic: Default::default(),
+            },
             Utc::now(),
-            Default::default(),
         )
         .expect("a writable backend")
         .await;

@@ -24,6 +24,16 @@ pub const EVENTS_LOADED: usize = 50;
 /// store's change stream will show it).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Who writes and under which rules: what every cockpit write carries.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    pub actor: String,
+    pub default_plan: Plan,
+    pub freeze_windows: Vec<FreezeWindow>,
+    /// Services whose traffic split a write also sets.
+    pub traffic: Actuators,
+}
+
 pub trait Backend: Clone + Send + Sync + 'static {
     fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<StoreChange>>>;
     /// The newest `EVENTS_LOADED` events, for the detail view.
@@ -43,11 +53,8 @@ pub trait Backend: Clone + Send + Sync + 'static {
         &self,
         seen: StoredRollout,
         action: Action,
-        actor: String,
-        plan: Plan,
-        freeze_windows: Vec<FreezeWindow>,
+        writer: Writer,
         now: DateTime<Utc>,
-        traffic: Actuators,
     ) -> Option<BoxFuture<'static, WriteOutcome>>;
     /// The store a driver may write through; `None` in read-only mode.
     fn writable(&self) -> Option<Arc<dyn RolloutStore>>;
@@ -86,24 +93,21 @@ impl Backend for Arc<dyn RolloutStore> {
         &self,
         seen: StoredRollout,
         action: Action,
-        actor: String,
-        plan: Plan,
-        freeze_windows: Vec<FreezeWindow>,
+        writer: Writer,
         now: DateTime<Utc>,
-        traffic: Actuators,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         let store = self.clone();
         Some(Box::pin(async move {
             let id = seen.id.clone();
             let ctx = Context {
-                actor: &actor,
+                actor: &writer.actor,
                 now,
-                default_plan: &plan,
-                freeze_windows: &freeze_windows,
+                default_plan: &writer.default_plan,
+                freeze_windows: &writer.freeze_windows,
             };
             let result = tokio::time::timeout(
                 WRITE_TIMEOUT,
-                ops::perform_on(store.as_ref(), &traffic, &seen, &action, ctx, None),
+                ops::perform_on(store.as_ref(), &writer.traffic, &seen, &action, ctx, None),
             )
             .await;
             match result {
@@ -165,11 +169,8 @@ impl Backend for ReadOnlyStore {
         &self,
         seen: StoredRollout,
         action: Action,
-        _: String,
-        _: Plan,
-        _: Vec<FreezeWindow>,
+        _: Writer,
         _: DateTime<Utc>,
-        _: Actuators,
     ) -> Option<BoxFuture<'static, WriteOutcome>> {
         tracing::error!(rollout = %seen.id, ?action, "read-only watch mode was asked to write; refused");
         None

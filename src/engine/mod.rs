@@ -192,6 +192,18 @@ pub struct Settings {
     pub actuators: crate::actuator::Actuators,
 }
 
+impl Settings {
+    /// What a cockpit write carries.
+    pub fn writer(&self) -> backend::Writer {
+        backend::Writer {
+            actor: self.actor.clone(),
+            default_plan: self.default_plan.clone(),
+            freeze_windows: self.freeze_windows.clone(),
+            traffic: self.actuators.clone(),
+        }
+    }
+}
+
 /// Writes started and not yet answered, so quitting can wait for them.
 #[derive(Default)]
 pub(crate) struct InFlight {

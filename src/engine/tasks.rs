@@ -172,11 +172,8 @@ pub(super) async fn core<B: Backend>(
                 let write = store.perform(
                     *seen,
                     action.clone(),
-                    settings.actor.clone(),
-                    settings.default_plan.clone(),
-                    settings.freeze_windows.clone(),
+                    settings.writer(),
                     settings.clock.now(),
-                    settings.actuators.clone(),
                 );
                 let (events, feed) = (events.clone(), feed.clone());
                 spawn(async move {
