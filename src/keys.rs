@@ -38,10 +38,11 @@ pub enum Command {
     Which,
     Freeze,
     Report,
+    SyncTraffic,
 }
 
 impl Command {
-    pub const ALL: [Command; 28] = [
+    pub const ALL: [Command; 29] = [
         Command::Quit,
         Command::Help,
         Command::Up,
@@ -70,6 +71,7 @@ impl Command {
         Command::Which,
         Command::Freeze,
         Command::Report,
+        Command::SyncTraffic,
     ];
 
     /// The name used in the `[keys]` config table.
@@ -103,6 +105,7 @@ impl Command {
             Command::Which => "which_side",
             Command::Freeze => "freeze",
             Command::Report => "report",
+            Command::SyncTraffic => "sync_traffic",
         }
     }
 
@@ -136,6 +139,7 @@ impl Command {
             Command::Which => "which side is a user on",
             Command::Freeze => "FREEZE or unfreeze all",
             Command::Report => "write report (SVG file)",
+            Command::SyncTraffic => "re-apply Cloud Run split",
         }
     }
 
@@ -169,6 +173,7 @@ impl Command {
             Command::Which => &["w"],
             Command::Freeze => &["F"],
             Command::Report => &["o"],
+            Command::SyncTraffic => &["T"],
         }
     }
 

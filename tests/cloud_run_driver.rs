@@ -123,7 +123,8 @@ async fn a_severe_regression_rolls_the_split_back_to_stable() {
     rig.run(&mut d, 500, false, |r| r.percentage.as_f64() >= 25.0)
         .await;
     assert_eq!(standin.serving(), serving(&[(STABLE, 75), (CANARY, 25)]));
-    rig.sim.inject(ID, Regression::ErrorSpike { error_rate: 0.5 });
+    rig.sim
+        .inject(ID, Regression::ErrorSpike { error_rate: 0.5 });
     rig.run(&mut d, 200, false, |r| r.status.is_terminal())
         .await;
     assert_eq!(rig.rollout().await.status, Status::RolledBack);

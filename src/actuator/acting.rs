@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::cloud_run::{ActuatorError, Applied, CloudRunActuator, TargetSplit};
+use super::cloud_run::{
+    ActuatorError, Applied, CloudRunActuator, Drift, LiveSplit, TargetSplit, cloud_run_percent,
+    drift,
+};
 use super::config::ActuatorConfig;
 use crate::domain::rollout::{Fields, Rollout, Status, field};
 use crate::domain::units::Percent;
@@ -173,3 +176,84 @@ impl TrafficNote {
 }
 
 pub const EVENT_FIELD: &str = "cloudRunTraffic";
+
+/// What Cloud Run serves for one rollout beside what its document says: `status` and the
+/// cockpit show it and flag drift.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficView {
+    pub id: String,
+    pub service: String,
+    /// The canary share the document means (none unless it runs), or why it has none.
+    pub expected_canary: Result<u8, String>,
+    pub live: Result<LiveSplit, String>,
+}
+
+impl TrafficView {
+    pub fn drift(&self) -> Option<Drift> {
+        match (&self.live, &self.expected_canary) {
+            (Ok(live), Ok(expected)) => Some(drift(live, *expected)),
+            _ => None,
+        }
+    }
+
+    /// The drift text, when the live split is not the document's.
+    pub fn drift_message(&self) -> Option<String> {
+        self.drift().and_then(|d| d.message())
+    }
+
+    /// "svc-1 95 % · svc-2 5 %", "(a change is still being applied)" after it while settling.
+    pub fn serving(&self) -> Result<String, String> {
+        self.live.as_ref().map_err(Clone::clone).map(|live| {
+            let settling = if live.settling {
+                " (a change is still being applied)"
+            } else {
+                ""
+            };
+            format!("{}{settling}", live.describe())
+        })
+    }
+
+    /// The two ways to make the split and the document agree again, as commands.
+    pub fn remedy(&self) -> String {
+        format!(
+            "re-apply the document's split: rollout-tui sync-traffic {id} · or roll back: rollout-tui rollback {id} --reason R",
+            id = self.id
+        )
+    }
+}
+
+/// Reads the live split of `r`'s service with `client`.
+pub async fn read_view(client: &CloudRunActuator, r: &Rollout) -> TrafficView {
+    // What the document means for traffic: nobody on the canary unless it runs.
+    let percent = match r.status {
+        Status::Planned | Status::RolledBack => Percent::ZERO,
+        _ => r.percentage,
+    };
+    let live = match r.stable_revision.as_deref() {
+        None => Err("the document names no stable revision (`set-revisions` records it)".into()),
+        Some(stable) => client
+            .read(stable, r.canary_revision.as_deref())
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    TrafficView {
+        id: r.id.clone(),
+        service: client.service_name().to_string(),
+        expected_canary: cloud_run_percent(percent).map_err(|e| e.to_string()),
+        live,
+    }
+}
+
+/// The view of `r` when the actuator acts on it (None when it leaves it alone).
+pub async fn view_of(traffic: &Actuators, r: &Rollout) -> Option<TrafficView> {
+    match traffic.for_rollout(&r.id) {
+        Ok(Some(client)) => Some(read_view(&client, r).await),
+        Ok(None) => None,
+        Err(e) => Some(TrafficView {
+            id: r.id.clone(),
+            service: "(not configured correctly)".into(),
+            expected_canary: Err(String::new()),
+            live: Err(e),
+        }),
+    }
+}

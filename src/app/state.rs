@@ -6,6 +6,8 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
+use crate::actuator::acting::TrafficView;
+use crate::actuator::cloud_run::TargetSplit;
 use crate::domain::actions::{self, Action, UserList};
 use crate::domain::event::Event;
 use crate::domain::freeze::{self, Freeze, FreezeWindow, Frozen};
@@ -152,6 +154,28 @@ pub struct AutoView {
     pub acted: Option<Result<String, String>>,
 }
 
+/// The split a dialog's move would set, and Cloud Run's dry-run answer (None while asked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficPlan {
+    pub id: String,
+    /// None when the move cannot be set as a split at all (the answer says why).
+    pub split: Option<TargetSplit>,
+    pub answer: Option<Result<String, String>>,
+}
+
+impl TrafficPlan {
+    /// The dialog's line about it.
+    pub fn line(&self) -> String {
+        match (&self.answer, &self.split) {
+            (None, Some(split)) => format!("{} (checking with Cloud Run…)", split.describe()),
+            (None, None) => String::new(),
+            (Some(Ok(planned)), _) => format!("Cloud Run dry run OK: {planned}"),
+            (Some(Err(e)), Some(_)) => format!("Cloud Run dry run FAILED: {e}"),
+            (Some(Err(e)), None) => e.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub stored: StoredRollout,
@@ -161,6 +185,8 @@ pub struct Entry {
     pub lease: Option<Lease>,
     /// Some while this cockpit runs auto-progression for the rollout.
     pub auto: Option<AutoView>,
+    /// What Cloud Run serves, where `[actuator]` sets the rollout's split.
+    pub traffic: Option<TrafficView>,
 }
 
 impl Entry {
@@ -330,6 +356,11 @@ pub enum Dialog {
     Unfreeze {
         freeze: Freeze,
     },
+    /// `T`: y sets the service's traffic split to what the document says.
+    SyncTraffic {
+        id: String,
+        view: TrafficView,
+    },
     /// Auto-progression is ready for the next stage and asks: y advances, n holds.
     AutoConfirm {
         id: String,
@@ -353,6 +384,7 @@ impl Dialog {
             | Dialog::Pause { id, .. }
             | Dialog::Which { id, .. }
             | Dialog::Fault { id }
+            | Dialog::SyncTraffic { id, .. }
             | Dialog::AutoConfirm { id, .. } => Some(id),
             Dialog::Quit { .. }
             | Dialog::Info { .. }
@@ -388,6 +420,8 @@ pub struct AppState {
     pub freeze: Option<Freeze>,
     /// The config's freeze windows.
     pub freeze_windows: Vec<FreezeWindow>,
+    /// The dry run of the split the open dialog's move would set (Cloud Run's `validateOnly`).
+    pub traffic_plan: Option<TrafficPlan>,
     /// A notification target that is failing, as one line.
     pub notify_problem: Option<String>,
     /// How this terminal is told a confirmation awaits (`[cockpit] notify_terminal`).
@@ -447,6 +481,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The context a move is checked in before a dialog asks about it (the store's freeze
+    /// and the config's windows are checked where the write happens).
+    pub fn action_context(&self) -> actions::Context<'_> {
+        actions::Context {
+            actor: &self.actor,
+            now: self.now,
+            default_plan: &self.default_plan,
+            freeze_windows: &[],
+        }
+    }
+
     pub fn new(
         title: &str,
         store_desc: String,
@@ -464,6 +509,7 @@ impl AppState {
             policy: Policy::default(),
             freeze: None,
             freeze_windows: Vec::new(),
+            traffic_plan: None,
             notify_problem: None,
             notify_terminal: crate::notify::TerminalNotify::default(),
             alerted: None,
@@ -925,6 +971,7 @@ pub fn input_problem(state: &AppState, dialog: &Dialog) -> Option<String> {
         | Dialog::Quit { .. }
         | Dialog::Info { .. }
         | Dialog::Unfreeze { .. }
+        | Dialog::SyncTraffic { .. }
         | Dialog::Fault { .. } => None,
     }
 }
@@ -952,13 +999,7 @@ pub fn redo_blocker(state: &AppState, id: &str, action: &Action) -> Option<Strin
         Status::Complete => return Some(format!("{id} is now complete")),
         _ => {}
     }
-    let ctx = actions::Context {
-        actor: &state.actor,
-        now: state.now,
-        default_plan: &state.default_plan,
-        freeze_windows: &[],
-    };
-    actions::apply(r, &entry.stored.fields, action, ctx)
+    actions::apply(r, &entry.stored.fields, action, state.action_context())
         .err()
         .map(|e| e.to_string())
 }

@@ -72,7 +72,7 @@ pub(super) async fn status(env: &Env, id: Option<&str>, as_json: bool) -> CmdRes
                         }
                     }
                     if let Some(traffic) = super::traffic::view(env, &r).await {
-                        text.push_str(&traffic.text());
+                        text.push_str(&super::traffic::text(&traffic));
                     }
                     say_raw(&text);
                 }
@@ -193,7 +193,9 @@ async fn print_status_json(
     let traffic: Vec<Option<Value>> =
         futures::future::join_all(parsed.iter().map(|r| async move {
             match r {
-                Ok(r) => super::traffic::view(env, r).await.map(|t| t.json()),
+                Ok(r) => super::traffic::view(env, r)
+                    .await
+                    .map(|t| super::traffic::json(&t)),
                 Err(_) => None,
             }
         }))

@@ -103,6 +103,19 @@ pub enum EngineEvent {
         id: String,
         result: Result<crate::report::Written, String>,
     },
+    /// What Cloud Run serves for a rollout the actuator acts on (sent when it changes).
+    Traffic(crate::actuator::acting::TrafficView),
+    /// The dry run `PlanTraffic` asked for: the split Cloud Run would configure, or why not.
+    TrafficPlanned {
+        id: String,
+        split: crate::actuator::cloud_run::TargetSplit,
+        result: Result<String, String>,
+    },
+    /// The answer to `SyncTraffic`.
+    TrafficSynced {
+        id: String,
+        result: Result<String, String>,
+    },
     /// A background task failed; `restart_in` says when it runs again (None: it does not).
     TaskFailed {
         task: String,
@@ -163,6 +176,13 @@ pub enum Command {
         id: String,
         dir: std::path::PathBuf,
     },
+    /// A server-side dry run (`validateOnly`) of `split`, for a confirmation dialog.
+    PlanTraffic {
+        id: String,
+        split: crate::actuator::cloud_run::TargetSplit,
+    },
+    /// Sets the service's split to what the rollout's document says.
+    SyncTraffic(String),
     /// The operator's answer to auto-progression's question about `stage`.
     AutoAnswer {
         id: String,
@@ -292,6 +312,7 @@ impl Engine {
                 self.inflight
                     .begin(format!("{} of {id}", action.kind().as_str())),
             ),
+            Command::SyncTraffic(id) => Some(self.inflight.begin(format!("traffic sync of {id}"))),
             _ => None,
         };
         if self.commands.send((command, guard)).await.is_err() {

@@ -138,6 +138,28 @@ pub(super) async fn core<B: Backend>(
             },
         );
     }
+    if settings.actuators.any() {
+        let (traffic, events2, rollouts_rx, refresh) = (
+            settings.actuators.clone(),
+            events.clone(),
+            rollouts_rx.clone(),
+            settings.refresh,
+        );
+        supervise(
+            "traffic split watch".into(),
+            true,
+            events.clone(),
+            stop.clone(),
+            move || {
+                Box::pin(traffic_loop(
+                    traffic.clone(),
+                    rollouts_rx.clone(),
+                    events2.clone(),
+                    refresh,
+                ))
+            },
+        );
+    }
     if let Some(feed) = feed.clone() {
         let (events2, clock) = (events.clone(), settings.clock.clone());
         supervise(
@@ -215,6 +237,47 @@ pub(super) async fn core<B: Backend>(
                         feed.frozen(flag.as_ref(), clock.now());
                     }
                     let _ = events.send(EngineEvent::FreezeWritten(result)).await;
+                });
+            }
+            Command::PlanTraffic { id, split } => {
+                let (traffic, events) = (settings.actuators.clone(), events.clone());
+                spawn(async move {
+                    let result = match traffic.for_rollout(&id) {
+                        Ok(Some(client)) => client
+                            .plan(&split)
+                            .await
+                            .map(|p| p.planned.describe())
+                            .map_err(|e| e.to_string()),
+                        Ok(None) => Err("no [actuator] sets this rollout's traffic".into()),
+                        Err(e) => Err(e),
+                    };
+                    let _ = events
+                        .send(EngineEvent::TrafficPlanned { id, split, result })
+                        .await;
+                });
+            }
+            Command::SyncTraffic(id) => {
+                let (writable, events, writer) =
+                    (store.writable(), events.clone(), settings.writer());
+                let now = settings.clock.now();
+                spawn(async move {
+                    let result = match writable {
+                        None => Err("watch mode is read-only".to_string()),
+                        Some(store) => {
+                            let ctx = crate::domain::actions::Context {
+                                actor: &writer.actor,
+                                now,
+                                default_plan: &writer.default_plan,
+                                freeze_windows: &writer.freeze_windows,
+                            };
+                            crate::ops::sync_traffic(store.as_ref(), &writer.traffic, &id, ctx)
+                                .await
+                                .map_err(|e| e.to_string())
+                        }
+                    };
+                    tracing::info!(rollout = %id, ?result, "cockpit sync-traffic");
+                    let _ = events.send(EngineEvent::TrafficSynced { id, result }).await;
+                    drop(guard);
                 });
             }
             Command::LoadEvents(id) => {
@@ -662,6 +725,40 @@ async fn freeze_loop<B: Backend>(store: B, events: mpsc::Sender<EngineEvent>) {
         known = Some(flag.clone());
         if events.send(EngineEvent::Freeze(flag)).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Reads what Cloud Run serves for every rollout the actuator acts on, each refresh and as
+/// soon as a rollout changes (a write that moved the split shows at once), and tells the
+/// screen when it differs from what it was.
+async fn traffic_loop(
+    traffic: crate::actuator::Actuators,
+    mut rollouts: watch::Receiver<Vec<Rollout>>,
+    events: mpsc::Sender<EngineEvent>,
+    refresh: Duration,
+) {
+    let mut known: HashMap<String, crate::actuator::acting::TrafficView> = HashMap::new();
+    let mut interval = tokio::time::interval(refresh);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            changed = rollouts.changed() => if changed.is_err() { return },
+        }
+        let current: Vec<Rollout> = rollouts.borrow_and_update().clone();
+        known.retain(|id, _| current.iter().any(|r| &r.id == id));
+        for r in &current {
+            let Some(view) = crate::actuator::acting::view_of(&traffic, r).await else {
+                continue;
+            };
+            if known.get(&r.id) == Some(&view) {
+                continue;
+            }
+            known.insert(r.id.clone(), view.clone());
+            if events.send(EngineEvent::Traffic(view)).await.is_err() {
+                return;
+            }
         }
     }
 }

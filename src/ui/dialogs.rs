@@ -26,6 +26,18 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
     let mut input: Option<&Input> = None;
     let title: String;
     let hint: &str;
+    // The split the move sets on Cloud Run, and the dry run's answer.
+    let traffic = state
+        .traffic_plan
+        .as_ref()
+        .filter(|p| Some(p.id.as_str()) == d.rollout_id())
+        .map(|p| {
+            let style = match &p.answer {
+                Some(Err(_)) => theme.bad(),
+                _ => theme.accent(),
+            };
+            Line::styled(shown(&p.line()).into_owned(), style)
+        });
     match d {
         Dialog::Quit { driving } => {
             title = "Quit while driving?".into();
@@ -41,6 +53,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         Dialog::Confirm { title: t, body, .. } => {
             title = t.clone();
             lines.extend(body.iter().map(|b| Line::raw(shown(b).into_owned())));
+            lines.extend(traffic);
             hint = "y/Enter: yes   n/Esc: no";
         }
         Dialog::TypedConfirm {
@@ -51,6 +64,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         } => {
             title = t.clone();
             lines.extend(body.iter().map(|b| Line::raw(shown(b).into_owned())));
+            lines.extend(traffic);
             input = Some(i);
             hint = "Enter: confirm   Esc: cancel";
         }
@@ -63,6 +77,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         } => {
             title = t.clone();
             lines.extend(body.iter().map(|b| Line::raw(shown(b).into_owned())));
+            lines.extend(traffic);
             lines.push(Line::styled("This overrides:", theme.bad()));
             lines.extend(
                 risks
@@ -78,6 +93,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
         Dialog::Rollback { id, input: i } => {
             title = format!("ROLL BACK {id}");
             lines.push(Line::raw("Everyone goes back to stable at once."));
+            lines.extend(traffic);
             lines.push(Line::raw(
                 "Reason (recorded in the document and the audit log):",
             ));
@@ -123,6 +139,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
                 "waiting for you {}",
                 present::since(state.now - *since)
             )));
+            lines.extend(traffic);
             lines.push(Line::raw("Evidence:"));
             lines.extend(
                 evidence
@@ -218,6 +235,23 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
                 "Unfreezing lets every rollout advance again (drivers included).",
             ));
             hint = "y: unfreeze   n/Esc: stay frozen";
+        }
+        Dialog::SyncTraffic { id, view } => {
+            title = format!("Re-apply {id}'s split on Cloud Run?");
+            match view.serving() {
+                Ok(serving) => lines.push(Line::raw(format!("Serving now: {}", shown(&serving)))),
+                Err(e) => lines.push(Line::styled(
+                    format!("The split cannot be read: {}", shown(&e)),
+                    theme.bad(),
+                )),
+            }
+            if let Some(drift) = view.drift_message() {
+                lines.push(Line::styled(shown(&drift).into_owned(), theme.bad()));
+            }
+            lines.push(Line::raw(
+                "Sets the split the rollout document describes (a wider canary is refused while frozen).",
+            ));
+            hint = "y: re-apply   n/Esc: leave it";
         }
         Dialog::Info { title: t, body } => {
             title = t.clone();

@@ -132,7 +132,16 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
     };
     // A long rollback or pause reason wraps (up to a third of the screen; the event's own
     // view has all of it) rather than running off the edge.
-    let header = Paragraph::new(header_line(r, theme)).wrap(Wrap { trim: false });
+    let mut header_lines = vec![header_line(r, theme)];
+    header_lines.extend(
+        entry
+            .traffic
+            .as_ref()
+            .map(|t| traffic_lines(state, t, theme))
+            .into_iter()
+            .flatten(),
+    );
+    let header = Paragraph::new(header_lines).wrap(Wrap { trim: false });
     let header_rows = (header.line_count(area.width) as u16).clamp(1, (area.height / 3).max(1));
     let [head, body] =
         Layout::vertical([Constraint::Length(header_rows), Constraint::Min(3)]).areas(area);
@@ -188,6 +197,33 @@ pub fn detail(state: &AppState, theme: Theme, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(Line::from(spans)), tabs);
         draw_panel(state, entry, r, state.focus, theme, frame, rest);
     }
+}
+
+/// What Cloud Run serves, and when it is not what the document says, the two ways out.
+fn traffic_lines(
+    state: &AppState,
+    t: &crate::actuator::acting::TrafficView,
+    theme: Theme,
+) -> Vec<Line<'static>> {
+    let mut lines = vec![match t.serving() {
+        Ok(serving) => Line::raw(format!("Cloud Run  {}", shown(&serving))),
+        Err(e) => Line::styled(
+            format!("Cloud Run  cannot read the split: {}", shown(&e)),
+            theme.warn(),
+        ),
+    }];
+    if let Some(drift) = t.drift_message() {
+        lines.push(Line::styled(
+            format!(
+                "DRIFT: {} · {}: re-apply the document's split · {}: roll back",
+                shown(&drift),
+                state.keys.label(crate::keys::Command::SyncTraffic),
+                state.keys.label(crate::keys::Command::Rollback)
+            ),
+            theme.bad(),
+        ));
+    }
+    lines
 }
 
 /// A line of the explanation, coloured by the verdict badge it starts with.

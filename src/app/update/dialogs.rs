@@ -210,6 +210,24 @@ pub(super) fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 vec![]
             }
         },
+        Dialog::SyncTraffic { id, view } => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+                toast(
+                    state,
+                    ToastLevel::Info,
+                    format!(
+                        "{}: setting the document's split on Cloud Run...",
+                        crate::present::escape(&id)
+                    ),
+                );
+                vec![Effect::Engine(EngineCommand::SyncTraffic(id))]
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') => vec![],
+            _ => {
+                state.dialog = Some(Dialog::SyncTraffic { id, view });
+                vec![]
+            }
+        },
         Dialog::Quit { driving } => match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') => {
                 state.quit = true;
@@ -430,6 +448,7 @@ fn submit(state: &mut AppState, dialog: Dialog) -> Vec<Effect> {
         | Dialog::AutoConfirm { .. }
         | Dialog::Quit { .. }
         | Dialog::Unfreeze { .. }
+        | Dialog::SyncTraffic { .. }
         | Dialog::Fault { .. } => vec![],
     }
 }

@@ -100,6 +100,11 @@ pub(super) fn on_engine(state: &mut AppState, event: EngineEvent) -> Vec<Effect>
             }
             vec![]
         }
+        EngineEvent::Traffic(view) => super::traffic::on_view(state, view),
+        EngineEvent::TrafficPlanned { id, split, result } => {
+            super::traffic::on_planned(state, &id, &split, result)
+        }
+        EngineEvent::TrafficSynced { id, result } => super::traffic::on_synced(state, &id, result),
         EngineEvent::FreezeWritten(result) => {
             match result {
                 Ok(flag) => {
@@ -259,6 +264,7 @@ fn upsert(state: &mut AppState, stored: StoredRollout) {
                     events: vec![],
                     lease: None,
                     auto,
+                    traffic: None,
                 },
             );
             if let Some(id) = keep

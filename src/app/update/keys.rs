@@ -237,6 +237,24 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                 vec![EngineCommand::StartAuto(id).into()]
             }
         }
+        Command::SyncTraffic => {
+            let Some(entry) = state.selected_entry() else {
+                return vec![];
+            };
+            let id = entry.id().to_string();
+            match entry.traffic.clone() {
+                Some(view) => open_dialog(state, Dialog::SyncTraffic { id, view }),
+                None => toast(
+                    state,
+                    ToastLevel::Error,
+                    format!(
+                        "{}: no [actuator] sets this rollout's traffic split",
+                        present::escape(&id)
+                    ),
+                ),
+            }
+            vec![]
+        }
         Command::Report => {
             let Some(id) = state.selected_entry().map(|e| e.id().to_string()) else {
                 return vec![];
@@ -418,12 +436,7 @@ fn refusal(state: &AppState, r: &Rollout, command: Command) -> Option<String> {
         return Some(format!("{}: {}", frozen.describe(), frozen.remedy()));
     }
     let fields = &state.entry(&r.id)?.stored.fields;
-    let ctx = actions::Context {
-        actor: &state.actor,
-        now: state.now,
-        default_plan: &state.default_plan,
-        freeze_windows: &[],
-    };
+    let ctx = state.action_context();
     let dry_run = |action: Action| actions::apply(r, fields, &action, ctx).map(|_| ());
     let checked = match command {
         Command::Advance => dry_run(Action::Advance),

@@ -14,6 +14,7 @@ use crate::engine::{Command as EngineCommand, EngineEvent};
 mod dialogs;
 mod engine_events;
 mod keys;
+mod traffic;
 
 pub use crate::app::state::{FAULT_CHOICES, input_problem};
 
@@ -58,8 +59,10 @@ impl From<EngineCommand> for Effect {
 /// Applies a message; returns what the runtime should do. Sets `state.dirty` when the
 /// screen must be drawn again (messages that change nothing visible leave it alone).
 pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
-    let effects = on_msg(state, msg);
+    let asked = traffic::dialog_move(state);
+    let mut effects = on_msg(state, msg);
     follow_order(state);
+    effects.extend(traffic::plan_if_asked_anew(state, asked));
     effects
 }
 
