@@ -43,7 +43,7 @@ pub enum PerformError {
     #[error("{0}")]
     Store(StoreError),
     /// The traffic split could not be set; the document was not written.
-    #[error("{error}; nothing was written to the rollout{}", restore_note(.restored))]
+    #[error("nothing was written to the rollout: {error}{}", restore_note(.restored))]
     Traffic {
         error: String,
         /// After an unconfirmed change (timeout, not serving yet), whether the split the

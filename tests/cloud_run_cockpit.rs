@@ -104,6 +104,23 @@ fn the_cockpit_plans_sets_and_repairs_the_split() {
     assert_eq!(v["rollouts"][0]["rolloutPercentage"], 25, "{v}");
     assert_eq!(v["rollouts"][0]["cloudRun"]["drift"], false, "{v}");
 
+    // Cloud Run refuses: the dialog's dry run already says so, the write is refused with the
+    // reason, and the document stays where it was.
+    standin.with(|s| s.forbid_updates = Some("Permission 'run.services.update' denied".into()));
+    t.keys(&["a"]);
+    t.wait_for("Cloud Run dry run FAILED", WAIT);
+    t.type_text("checked by hand");
+    t.keys(&["Enter"]);
+    t.wait_for(
+        "advance FAILED: nothing was written to the rollout: Cloud Run refused",
+        WAIT,
+    );
+    let out = cli(&["status", "web", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rollouts"][0]["rolloutPercentage"], 25, "{v}");
+    assert_eq!(v["rollouts"][0]["cloudRun"]["drift"], false, "{v}");
+    standin.with(|s| s.forbid_updates = None);
+
     // Someone moves the split by hand: the detail view flags it with the way out.
     standin.set_split(vec![
         Target::revision("svc-1", 50),
