@@ -145,15 +145,20 @@ impl TargetSplit {
         100 - self.canary_percent
     }
 
+    /// " (document 0.5 %)" when Cloud Run gets another share than the document says.
+    pub fn document_note(&self) -> String {
+        self.document
+            .map(|d| format!(" (document {})", spaced(d)))
+            .unwrap_or_default()
+    }
+
     /// For a confirm dialog: "Cloud Run: svc-00097-6cg 99 % · svc-00098-xyz 1 % (document 0.5 %)".
     pub fn describe(&self) -> String {
         let mut text = format!("Cloud Run: {} {} %", self.stable, self.stable_percent());
         if let Some(c) = &self.canary {
             text.push_str(&format!(" · {c} {} %", self.canary_percent));
         }
-        if let Some(d) = self.document {
-            text.push_str(&format!(" (document {})", spaced(d)));
-        }
+        text.push_str(&self.document_note());
         text
     }
 

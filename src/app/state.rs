@@ -169,7 +169,10 @@ impl TrafficPlan {
         match (&self.answer, &self.split) {
             (None, Some(split)) => format!("{} (checking with Cloud Run…)", split.describe()),
             (None, None) => String::new(),
-            (Some(Ok(planned)), _) => format!("Cloud Run dry run OK: {planned}"),
+            (Some(Ok(planned)), split) => format!(
+                "Cloud Run dry run OK: {planned}{}",
+                split.as_ref().map(TargetSplit::document_note).unwrap_or_default()
+            ),
             (Some(Err(e)), Some(_)) => format!("Cloud Run dry run FAILED: {e}"),
             (Some(Err(e)), None) => e.clone(),
         }
