@@ -120,6 +120,20 @@ fn gates_from_snake_case<'de, D: serde::Deserializer<'de>>(d: D) -> Result<GateC
         .map_err(|e| D::Error::custom(camel_words_to_snake(&e.to_string())))
 }
 
+/// A `--gates FILE` of `backtest` and `simulate`: a `[gates]` table alone, read and checked
+/// by the same code as the config's `[gates]`.
+pub fn parse_gates_file(text: &str) -> Result<GateConfig, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct GatesOnly {
+        #[serde(deserialize_with = "gates_from_snake_case")]
+        gates: GateConfig,
+    }
+    let file: GatesOnly = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+    file.gates.validate(Spelling::Config)?;
+    Ok(file.gates)
+}
+
 fn gates_to_snake_case<S: serde::Serializer>(g: &GateConfig, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::{Error, SerializeMap};
     let value = serde_json::to_value(g).map_err(S::Error::custom)?;

@@ -418,12 +418,20 @@ pub fn new_rollout(
         .map_err(|e| e.to_string())
 }
 
-/// The document of a rollout read from a store, for a replay starting at `start` in its
-/// current stage as it was then (status and percentage as `report::states` rebuilt them).
-pub fn fields_of(rollout: &Rollout, start: DateTime<Utc>) -> Fields {
+/// The document a replay of a stored rollout starts from: that rollout (its users,
+/// revisions, own gates and hashing) as `create` would have written it at `start` in the
+/// first stage of `plan`, whatever stage it was really in then.
+pub fn restarted(rollout: &Rollout, plan: &Plan, start: DateTime<Utc>) -> Result<Fields, String> {
+    let first = plan
+        .stages
+        .first()
+        .ok_or("a plan needs at least one stage")?;
     let mut f = Fields::new();
     f.insert(field::VERSION.into(), Value::from(rollout.version.clone()));
-    f.insert(field::STATUS.into(), Value::from(rollout.status.as_str()));
+    f.insert(
+        field::STATUS.into(),
+        Value::from(Status::running_at(first.percent).as_str()),
+    );
     f.insert(
         field::CANARY_USERS.into(),
         Value::from(rollout.canary_users.clone()),
@@ -432,10 +440,7 @@ pub fn fields_of(rollout: &Rollout, start: DateTime<Utc>) -> Fields {
         field::EXCLUDED_USERS.into(),
         Value::from(rollout.excluded_users.clone()),
     );
-    f.insert(
-        field::ROLLOUT_PERCENTAGE.into(),
-        rollout.percentage.to_json(),
-    );
+    f.insert(field::ROLLOUT_PERCENTAGE.into(), first.percent.to_json());
     for (name, value) in [
         (field::STABLE_REVISION, &rollout.stable_revision),
         (field::CANARY_REVISION, &rollout.canary_revision),
@@ -444,23 +449,20 @@ pub fn fields_of(rollout: &Rollout, start: DateTime<Utc>) -> Fields {
             f.insert(name.into(), Value::from(v.clone()));
         }
     }
-    if let Some(plan) = &rollout.plan {
-        f.insert(field::PLAN.into(), plan.to_json());
-    }
-    if let Some(i) = rollout.current_stage {
-        f.insert(field::CURRENT_STAGE.into(), Value::from(i));
-    }
+    f.insert(field::PLAN.into(), plan.to_json());
+    f.insert(field::CURRENT_STAGE.into(), Value::from(0));
     if let Some(gates) = &rollout.gates {
         f.insert(
             field::GATES.into(),
-            serde_json::to_value(gates).unwrap_or(Value::Null),
+            serde_json::to_value(gates).map_err(|e| e.to_string())?,
         );
     }
     f.insert(field::HASHING.into(), Value::from(rollout.hashing.as_str()));
     f.insert(field::STARTED_AT.into(), time_to_json(start));
     f.insert(field::STAGE_ENTERED_AT.into(), time_to_json(start));
     f.insert(field::LAST_UPDATED_AT.into(), time_to_json(start));
-    f
+    Rollout::from_fields(&rollout.id, &f).map_err(|e| e.to_string())?;
+    Ok(f)
 }
 
 #[cfg(test)]
