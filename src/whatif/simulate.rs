@@ -76,6 +76,8 @@ pub struct Detection {
     pub percent: Percent,
     pub canary_requests: u64,
     pub percent_minutes: f64,
+    /// The gate whose sustained breach it was.
+    pub gate: String,
 }
 
 /// A fixed start: runs do not depend on the day they are made.
@@ -121,6 +123,11 @@ pub fn simulate(s: &Scenario) -> Result<Vec<Run>, String> {
                     percent: d.percent,
                     canary_requests: d.exposure.canary_requests,
                     percent_minutes: d.exposure.percent_minutes,
+                    gate: d
+                        .report
+                        .failing()
+                        .find(|g| g.sustained)
+                        .map_or_else(|| "?".into(), |g| g.name.clone()),
                 }),
                 to_full: r.reached_full_at.map(minutes),
                 asks: r.asks(),
@@ -174,11 +181,16 @@ pub struct Summary {
     pub within_2x: usize,
     pub completed: usize,
     pub asked: usize,
+    /// Neither caught nor at 100 % by the horizon: held (inconclusive gates, a declined or
+    /// unreachable stage).
+    pub held: usize,
     pub detect_percent: Option<Spread>,
     pub detect_requests: Option<Spread>,
     pub detect_percent_minutes: Option<Spread>,
     pub detect_minutes: Option<Spread>,
     pub to_full: Option<Spread>,
+    /// How many detections each gate made, by gate name.
+    pub by_gate: std::collections::BTreeMap<String, usize>,
 }
 
 impl Summary {
@@ -200,6 +212,10 @@ impl Summary {
                 .count(),
             completed: runs.iter().filter(|r| r.completed).count(),
             asked: runs.iter().filter(|r| r.asks > 0).count(),
+            held: runs
+                .iter()
+                .filter(|r| r.detection.is_none() && r.to_full.is_none())
+                .count(),
             detect_percent: Spread::of(detections.iter().map(|d| d.percent.as_f64()).collect()),
             detect_requests: Spread::of(
                 detections
@@ -212,6 +228,12 @@ impl Summary {
             ),
             detect_minutes: Spread::of(detections.iter().map(|d| d.minutes).collect()),
             to_full: Spread::of(runs.iter().filter_map(|r| r.to_full).collect()),
+            by_gate: detections
+                .iter()
+                .fold(std::collections::BTreeMap::new(), |mut m, d| {
+                    *m.entry(d.gate.clone()).or_insert(0) += 1;
+                    m
+                }),
         }
     }
 
@@ -277,6 +299,14 @@ pub fn lines(s: &Scenario, sum: &Summary) -> Vec<String> {
         sum.rolled_back,
         sum.proposed
     ));
+    if !sum.by_gate.is_empty() {
+        let gates: Vec<String> = sum
+            .by_gate
+            .iter()
+            .map(|(g, n)| format!("{g} {n}"))
+            .collect();
+        out.push(format!("{:<30}{}", "detected by", gates.join(", ")));
+    }
     if !healthy {
         out.push(format!(
             "{:<30}{}",
@@ -325,6 +355,11 @@ pub fn lines(s: &Scenario, sum: &Summary) -> Vec<String> {
         "operator asked",
         pct(sum.share(sum.asked))
     ));
+    out.push(format!(
+        "{:<30}{}",
+        "still holding at the end",
+        pct(sum.share(sum.held))
+    ));
     out
 }
 
@@ -352,6 +387,7 @@ pub fn to_json(s: &Scenario, sum: &Summary) -> Value {
         "rollbackProposed": round(sum.share(sum.proposed)),
         "falseHalts": healthy.then(|| round(sum.share(sum.detected()))),
         "caughtBefore": round(sum.share(sum.caught_before)),
+        "detectedBy": sum.by_gate,
         "exposureAtDetection": {
             "percent": spread(sum.detect_percent),
             "canaryRequests": spread(sum.detect_requests),
@@ -363,6 +399,7 @@ pub fn to_json(s: &Scenario, sum: &Summary) -> Value {
         "timeToFullMinutes": spread(sum.to_full),
         "completed": round(sum.share(sum.completed)),
         "operatorAsked": round(sum.share(sum.asked)),
+        "heldToTheEnd": round(sum.share(sum.held)),
     })
 }
 
