@@ -55,7 +55,8 @@ fn trace(canary: impl Fn(i64) -> Canary) -> String {
     let mut out = String::from("{\"rollout\":{\"id\":\"checkout\",\"plan\":\"canary\"}}\n");
     for m in 0..MINUTES {
         let c = canary(m);
-        let time = (t0() + chrono::Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let time = (t0() + chrono::Duration::minutes(m))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let percent = recorded_percent(m);
         let canary_share = percent / 100.0 + 0.01;
         for (side, share, rate, factor) in [
@@ -65,8 +66,12 @@ fn trace(canary: impl Fn(i64) -> Canary) -> String {
             if side == 1 && c.missing {
                 continue;
             }
-            let requests = (c.total * share * (1.0 + 0.05 * jitter(m, side, 0))).round().max(0.0);
-            let errors = (requests * rate + jitter(m, side, 1)).round().clamp(0.0, requests);
+            let requests = (c.total * share * (1.0 + 0.05 * jitter(m, side, 0)))
+                .round()
+                .max(0.0);
+            let errors = (requests * rate + jitter(m, side, 1))
+                .round()
+                .clamp(0.0, requests);
             let q = |base: f64, what: u64| {
                 let v = base * factor * (1.0 + 0.03 * jitter(m, side, what));
                 (v * 10.0).round() / 10.0
@@ -200,7 +205,9 @@ fn a_healthy_trace_goes_through_every_stage() {
     let d = decisions(&v);
     assert_eq!(
         kinds(&d),
-        ["advance", "advance", "advance", "ask", "advance", "complete"],
+        [
+            "advance", "advance", "advance", "ask", "advance", "complete"
+        ],
         "{v}"
     );
     // 60 canary-user requests a minute: the first verdict once 200 are in the window (4
@@ -251,7 +258,10 @@ fn the_json_of_a_backtest_is_stable() {
     let mut v: Value = serde_json::from_str(&first.stdout).unwrap();
     // The path is where this checkout is; the rest must not change.
     let source = v["source"].as_str().unwrap();
-    assert!(source.starts_with("trace ") && source.ends_with("healthy.jsonl"), "{source}");
+    assert!(
+        source.starts_with("trace ") && source.ends_with("healthy.jsonl"),
+        "{source}"
+    );
     v["source"] = json!("trace healthy.jsonl");
     insta::assert_json_snapshot!("backtest_healthy_json", v);
 }
@@ -368,14 +378,17 @@ fn other_plans_and_gates_on_the_same_data() {
 fn a_bad_trace_line_is_named_by_file_and_line() {
     let cli = Cli::new();
     let mut text = traces().remove(0).1;
-    text.push_str("{\"time\":\"2026-11-30T12:10:00Z\",\"side\":\"canary\",\"requests\":5,\"errors\":9}\n");
+    text.push_str(
+        "{\"time\":\"2026-11-30T12:10:00Z\",\"side\":\"canary\",\"requests\":5,\"errors\":9}\n",
+    );
     cli.write_file("bad.jsonl", &text);
     let path = cli.path("bad.jsonl");
     let ran = cli.exec(&["backtest", "--trace", path.to_str().unwrap()]);
     assert_eq!(ran.code, Some(2), "{ran}");
     let line = text.lines().count();
     assert!(
-        ran.stderr.contains(&format!("bad.jsonl:{line}: errors 9 > requests 5")),
+        ran.stderr
+            .contains(&format!("bad.jsonl:{line}: errors 9 > requests 5")),
         "{ran}"
     );
     let ran = cli.exec(&["backtest"]);
@@ -401,5 +414,8 @@ fn a_report_picture_of_the_replay() {
         .collect::<Vec<_>>()
         .join(" ");
     assert!(text.contains("checkout"), "{text}");
-    assert!(text.to_lowercase().contains("rollback") || text.contains("rolled"), "{text}");
+    assert!(
+        text.to_lowercase().contains("rollback") || text.contains("rolled"),
+        "{text}"
+    );
 }

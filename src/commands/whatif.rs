@@ -164,6 +164,9 @@ pub(super) async fn backtest(env: &Env, args: BacktestArgs) -> CmdResult {
     Ok(())
 }
 
+/// A replay's setup for a period and a plan.
+type SetupFor<'a> = dyn Fn(DateTime<Utc>, DateTime<Utc>, &Plan) -> Setup + 'a;
+
 type Traffic = BTreeMap<DateTime<Utc>, [Option<SideStats>; 2]>;
 
 /// Each minute of the trace in the period, per side, for the picture.
@@ -194,7 +197,7 @@ async fn from_history(
     env: &Env,
     id: &str,
     period: Period,
-    setup: &dyn Fn(DateTime<Utc>, DateTime<Utc>, &Plan) -> Setup,
+    setup: &SetupFor<'_>,
     gates_from: &str,
     asks: Asks,
 ) -> Result<(Backtest, HistoryFeed), Failure> {

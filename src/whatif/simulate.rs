@@ -371,7 +371,7 @@ pub fn to_json(s: &Scenario, sum: &Summary) -> Value {
         "plan": s.plan_name,
         "gates": s.gates_from,
         "rps": s.rps,
-        "baseErrorRate": s.base_error_rate,
+        "baseErrorRatePercent": round(s.base_error_rate * 100.0),
         "regression": s.regression.label(),
         "runs": s.runs,
         "seed": s.seed,
