@@ -419,3 +419,61 @@ fn a_report_picture_of_the_replay() {
         "{text}"
     );
 }
+
+#[test]
+fn a_rollout_s_own_history_is_replayed_from_its_metrics_source() {
+    let cli = Cli::new();
+    let config = cli.write_file("config.toml", "[metrics]\nkind = \"simulator\"\n");
+    let config = config.to_str().unwrap();
+    // Two canary users send 1 req/s between them: enough for a verdict in a 5m window.
+    cli.ok(&[
+        "--config",
+        config,
+        "create",
+        "web",
+        "--version",
+        "v2",
+        "--canary-user",
+        "a",
+        "--canary-user",
+        "b",
+    ]);
+    // Fixed times (before the rollout existed: its first state), so the simulator's traffic
+    // is the same on every run.
+    let period = [
+        "--from",
+        "2026-01-10T10:00:00Z",
+        "--to",
+        "2026-01-10T12:30:00Z",
+    ];
+    let ran = cli.exec(
+        &[
+            &["--config", config, "backtest", "web", "--json"][..],
+            &period,
+        ]
+        .concat(),
+    );
+    assert!(ran.success(), "{ran}");
+    let v: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert!(
+        v["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("history of simulator"),
+        "{v}"
+    );
+    assert_eq!(
+        kinds(&decisions(&v)),
+        [
+            "advance", "advance", "advance", "ask", "advance", "complete"
+        ],
+        "{v}"
+    );
+    // The traffic was served at the rollout's first stage throughout: said, not scaled.
+    assert_eq!(v["recordedPercentages"][0]["percent"], 0, "{v}");
+    assert_eq!(v["recordedPercentages"].as_array().unwrap().len(), 1, "{v}");
+
+    let ran = cli.exec(&[&["backtest", "web"][..], &period].concat());
+    assert_eq!(ran.code, Some(1), "{ran}");
+    assert!(ran.stderr.contains("metrics.kind = \"none\""), "{ran}");
+}
