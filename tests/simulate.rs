@@ -148,3 +148,57 @@ fn bad_flags_are_refused() {
         assert_eq!(ran.code, Some(2), "{args:?}: {ran}");
     }
 }
+
+/// One row of the README's "Default gates, simulated" table as `simulate` makes it.
+fn readme_row(v: &Value, rps: &str, regression: &str) -> String {
+    let pc = |key: &str| format!("{:.1} %", share(v, key) * 100.0);
+    let time = v["timeToFullMinutes"]["median"]
+        .as_f64()
+        .map_or("never".to_string(), |m| format!("{m:.0}m"));
+    if regression == "none" {
+        format!(
+            "| {rps} | none | – | – | {} | {} | {time} |",
+            pc("falseHalts"),
+            pc("reachedFull")
+        )
+    } else {
+        format!(
+            "| {rps} | {regression} | {} | {} | – | {} | {time} |",
+            pc("haltedOrRolledBack"),
+            pc("caughtBefore"),
+            pc("reachedFull")
+        )
+    }
+}
+
+#[test]
+fn the_readme_table_is_what_simulate_says_at_100_requests_a_second() {
+    let readme = include_str!("../README.md");
+    let table = readme
+        .split("### Default gates, simulated")
+        .nth(1)
+        .expect("the README has the table");
+    assert!(table.contains(
+        "`rollout-tui simulate --rps R --base-error-rate 0.2 --regression X --runs 200 --seed 1 --json`"
+    ));
+    let cli = Cli::new();
+    for regression in ["none", "errors+10", "errors+2", "errors+0.5", "latency*2"] {
+        let v = simulate(
+            &cli,
+            &[
+                "--rps",
+                "100",
+                "--base-error-rate",
+                "0.2",
+                "--regression",
+                regression,
+                "--runs",
+                "200",
+                "--seed",
+                "1",
+            ],
+        );
+        let row = readme_row(&v, "100", regression);
+        assert!(table.contains(&row), "the README lacks\n{row}");
+    }
+}
