@@ -477,3 +477,19 @@ fn a_rollout_s_own_history_is_replayed_from_its_metrics_source() {
     assert_eq!(ran.code, Some(1), "{ran}");
     assert!(ran.stderr.contains("metrics.kind = \"none\""), "{ran}");
 }
+
+#[test]
+fn from_and_to_cut_the_trace() {
+    let cli = Cli::new();
+    // From 10:30 the window is all bad minutes: severe at once, sustained a minute later.
+    let v = json_of(&cli, "error-regression", &["--from", "2026-11-30 10:30"]);
+    assert_eq!(decisions(&v), vec![(31, "rollback".to_string())], "{v}");
+    assert_eq!(v["from"], "2026-11-30T10:30:00+00:00");
+    // Up to 10:20 of the healthy trace: into 5 % and 25 %, then the period ends.
+    let v = json_of(&cli, "healthy", &["--to", "2026-11-30T10:20:00Z"]);
+    assert_eq!(kinds(&decisions(&v)), ["advance", "advance"], "{v}");
+    assert_eq!(v["end"]["at"], "2026-11-30T10:20:00+00:00");
+    let ran = backtest(&cli, "healthy", &["--from", "2026-12-01 00:00"]);
+    assert_eq!(ran.code, Some(2), "{ran}");
+    assert!(ran.stderr.contains("leave nothing of"), "{ran}");
+}
