@@ -454,6 +454,27 @@ mod tests {
     }
 
     #[test]
+    fn a_gates_file_is_read_and_checked_as_the_config_s_gates() {
+        let g = parse_gates_file(
+            "[gates]\nmax_p99_ms = 800\nbreach_for = \"2m\"\nerror_rate_confidence = \"off\"\n",
+        )
+        .unwrap();
+        assert_eq!(g.max_p99_ms, Some(800.0));
+        assert_eq!(g.breach_for, std::time::Duration::from_secs(120));
+        assert_eq!(g.error_rate_confidence, None);
+        assert_eq!(g.max_error_rate, GateConfig::default().max_error_rate);
+        for (text, want) in [
+            ("[gates]\nmax_error_rate = 3.0\n", "gates.max_error_rate"),
+            ("[gates]\nmax_eror_rate = 0.1\n", "max_eror_rate"),
+            ("[gates]\n[metrics]\nkind = \"none\"\n", "metrics"),
+            ("", "gates"),
+        ] {
+            let e = parse_gates_file(text).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
     fn gates_round_trip_through_snake_case_toml() {
         let mut c = Config::default();
         c.gates.max_p99_ms = Some(800.0);
