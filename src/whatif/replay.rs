@@ -86,8 +86,7 @@ pub struct Setup {
 }
 
 /// The kinds of decision a replay records (every one that is not a plain hold).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Advance,
     Ask,
@@ -295,12 +294,14 @@ pub fn run(
             declined_stage: state.declined_stage,
             frozen: None,
         });
-        let before = state.rollout.clone();
+        // Where the rollout was when it decided (not the whole document: this runs every tick).
+        let stage_before = state.rollout.stage().map(|(i, s)| (i, s.name.clone()));
+        let percent_before = state.rollout.percentage;
         let record = |kind: Kind, reason: String, after: &Rollout, exposure: Exposure| Record {
             at: now,
             kind,
-            stage: before.stage().map(|(i, s)| (i, s.name.clone())),
-            percent: before.percentage,
+            stage: stage_before.clone(),
+            percent: percent_before,
             to: (kind == Kind::Advance)
                 .then(|| after.stage().map(|(i, s)| (i, s.name.clone(), s.percent)))
                 .flatten(),

@@ -110,11 +110,29 @@ struct Slot {
     deviation: [f64; 4],
 }
 
+impl Slot {
+    /// Adds (`sign` 1) or removes (`sign` -1) another slot's numbers.
+    fn add(&mut self, other: &Slot, sign: f64) {
+        if sign > 0.0 {
+            self.requests += other.requests;
+            self.errors += other.errors;
+        } else {
+            self.requests -= other.requests;
+            self.errors -= other.errors;
+        }
+        for (d, x) in self.deviation.iter_mut().zip(other.deviation) {
+            *d += sign * x;
+        }
+    }
+}
+
 /// One run's traffic.
 pub struct TrafficFeed {
     model: Model,
     rng: Rng,
     slots: VecDeque<[Slot; 2]>,
+    /// The window's totals per side, kept as slots come and go.
+    sums: [Slot; 2],
     per_window: usize,
 }
 
@@ -126,6 +144,7 @@ impl TrafficFeed {
             model,
             rng: Rng(mix(seed ^ 0x7261_6666_6963)),
             slots: VecDeque::with_capacity(per_window + 1),
+            sums: [Slot::default(); 2],
             per_window,
         }
     }
@@ -173,22 +192,25 @@ impl TrafficFeed {
     }
 
     fn push(&mut self, slot: [Slot; 2]) {
+        for (sum, s) in self.sums.iter_mut().zip(&slot) {
+            sum.add(s, 1.0);
+        }
         self.slots.push_back(slot);
         while self.slots.len() > self.per_window {
-            self.slots.pop_front();
+            if let Some(old) = self.slots.pop_front() {
+                for (sum, s) in self.sums.iter_mut().zip(&old) {
+                    sum.add(s, -1.0);
+                }
+            }
         }
     }
 
     fn side(&self, side: usize, at: DateTime<Utc>) -> SideStats {
-        let (mut requests, mut errors, mut deviation) = (0u64, 0u64, [0.0f64; 4]);
-        for s in &self.slots {
-            let s = &s[side];
-            requests += s.requests;
-            errors += s.errors;
-            for (d, x) in deviation.iter_mut().zip(s.deviation) {
-                *d += x;
-            }
-        }
+        let Slot {
+            requests,
+            errors,
+            deviation,
+        } = self.sums[side];
         let factor = match (side, self.model.regression) {
             (1, Regression::Latency(k)) => k,
             _ => 1.0,
