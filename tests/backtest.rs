@@ -473,6 +473,25 @@ fn a_rollout_s_own_history_is_replayed_from_its_metrics_source() {
     assert_eq!(v["recordedPercentages"][0]["percent"], 0, "{v}");
     assert_eq!(v["recordedPercentages"].as_array().unwrap().len(), 1, "{v}");
 
+    // Another plan on the same history: the tiers plan's first stage lasts 48 hours.
+    let ran = cli.exec(
+        &[
+            &[
+                "--config", config, "backtest", "web", "--json", "--plan", "tiers",
+            ][..],
+            &period,
+        ]
+        .concat(),
+    );
+    assert!(ran.success(), "{ran}");
+    let v: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(v["plan"][0]["name"], "internal", "{v}");
+    assert_eq!(decisions(&v), vec![], "{v}");
+    assert!(
+        v["end"]["holding"].as_str().unwrap().starts_with("waiting"),
+        "{v}"
+    );
+
     let ran = cli.exec(&[&["backtest", "web"][..], &period].concat());
     assert_eq!(ran.code, Some(1), "{ran}");
     assert!(ran.stderr.contains("metrics.kind = \"none\""), "{ran}");

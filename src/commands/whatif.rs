@@ -131,8 +131,16 @@ pub(super) async fn backtest(env: &Env, args: BacktestArgs) -> CmdResult {
             )
         }
         (None, Some(id)) => {
-            let (made, feed) =
-                from_history(env, id, Period { from, to }, &setup, &gates_from, asks).await?;
+            let (made, feed) = from_history(
+                env,
+                id,
+                Period { from, to },
+                args.plan,
+                &setup,
+                &gates_from,
+                asks,
+            )
+            .await?;
             let traffic = feed
                 .samples()
                 .map(|s| (s.taken_at, [s.stable.clone(), s.canary.clone()]))
@@ -197,6 +205,7 @@ async fn from_history(
     env: &Env,
     id: &str,
     period: Period,
+    plan: Option<crate::cli::PlanArg>,
     setup: &SetupFor<'_>,
     gates_from: &str,
     asks: Asks,
@@ -257,7 +266,10 @@ async fn from_history(
             recorded.push((*first, Some(served)));
         }
     }
-    let plan = rollout.plan.clone().unwrap_or_else(|| env.default_plan());
+    let plan = match plan {
+        Some(arg) => Plan::preset(arg.preset()),
+        None => rollout.plan.clone().unwrap_or_else(|| env.default_plan()),
+    };
     let fields = replay::restarted(&rollout, &plan, from).map_err(Failure::failed)?;
     let mut feed = HistoryFeed::new(samples);
     let done = replay::run(id, fields, &setup(from, to, &plan), &mut feed)
