@@ -492,6 +492,19 @@ fn a_rollout_s_own_history_is_replayed_from_its_metrics_source() {
         "{v}"
     );
 
+    let ran = cli.exec(&[
+        "--config",
+        config,
+        "backtest",
+        "web",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-10",
+    ]);
+    assert_eq!(ran.code, Some(2), "{ran}");
+    assert!(ran.stderr.contains("at most 3000 minutes"), "{ran}");
+
     let ran = cli.exec(&[&["backtest", "web"][..], &period].concat());
     assert_eq!(ran.code, Some(1), "{ran}");
     assert!(ran.stderr.contains("metrics.kind = \"none\""), "{ran}");

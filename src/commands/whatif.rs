@@ -222,6 +222,15 @@ async fn from_history(
     let (from, to) =
         report::resolve_period(&rollout, &events, period, clock.now()).map_err(Failure::invalid)?;
     let (from, to) = (minute_ceil(from), to);
+    // A minute a tick: longer periods would ask sources for more points than they answer.
+    if (to - from).num_minutes() > report::MAX_POINTS as i64 {
+        return Err(Failure::invalid(format!(
+            "a backtest reads at most {} minutes of history at a time ({} to {} is longer); narrow --from/--to",
+            report::MAX_POINTS,
+            from.to_rfc3339(),
+            to.to_rfc3339()
+        )));
+    }
     let sorted = crate::present::oldest_first(&events);
     let states = report::states(&rollout, &sorted);
     let times: Vec<DateTime<Utc>> =
