@@ -517,6 +517,15 @@ fn from_and_to_cut_the_trace() {
     let v = json_of(&cli, "error-regression", &["--from", "2026-11-30 10:30"]);
     assert_eq!(decisions(&v), vec![(31, "rollback".to_string())], "{v}");
     assert_eq!(v["from"], "2026-11-30T10:30:00+00:00");
+    assert_eq!(
+        v["recordedPercentages"],
+        json!([
+            {"from": "2026-11-30T10:30:00+00:00", "percent": 5},
+            {"from": "2026-11-30T10:40:00+00:00", "percent": 25},
+            {"from": "2026-11-30T11:40:00+00:00", "percent": 50},
+        ]),
+        "{v}"
+    );
     // Up to 10:20 of the healthy trace: into 5 % and 25 %, then the period ends.
     let v = json_of(&cli, "healthy", &["--to", "2026-11-30T10:20:00Z"]);
     assert_eq!(kinds(&decisions(&v)), ["advance", "advance"], "{v}");

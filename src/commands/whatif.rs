@@ -120,11 +120,7 @@ pub(super) async fn backtest(env: &Env, args: BacktestArgs) -> CmdResult {
                     to: end,
                     tick: MINUTE,
                     asks,
-                    recorded: trace
-                        .recorded_percentages()
-                        .into_iter()
-                        .filter(|(t, _)| *t <= end)
-                        .collect(),
+                    recorded: trace.recorded_between(start, end),
                 },
                 traffic,
                 MINUTE,

@@ -231,6 +231,21 @@ impl Trace {
         out
     }
 
+    /// `recorded_percentages` within `[start, end]`: what was in force at `start`, then changes.
+    pub fn recorded_between(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Vec<(DateTime<Utc>, Option<Percent>)> {
+        let mut out = vec![(start, self.percent_at(start))];
+        for (t, p) in self.recorded_percentages() {
+            if t > start && t <= end && out.last().is_some_and(|(_, last)| *last != p) {
+                out.push((t, p));
+            }
+        }
+        out
+    }
+
     /// The recorded percentage in force at `t` (the latest minute at or before it).
     pub fn percent_at(&self, t: DateTime<Utc>) -> Option<Percent> {
         self.minutes
@@ -353,6 +368,11 @@ mod tests {
             vec![(at(1), Some(five)), (at(9), Some(quarter))]
         );
         assert_eq!(t.percent_at(at(5)), Some(five));
+        assert_eq!(t.recorded_between(at(5), at(8)), vec![(at(5), Some(five))]);
+        assert_eq!(
+            t.recorded_between(at(2), at(9)),
+            vec![(at(2), Some(five)), (at(9), Some(quarter))]
+        );
 
         let mut feed = TraceFeed::new(&t, Duration::from_secs(300));
         let r = Rollout::from_fields(
