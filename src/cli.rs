@@ -36,6 +36,17 @@ pub enum PlanArg {
     Cohorts,
 }
 
+impl PlanArg {
+    pub fn preset(self) -> crate::domain::rollout::PlanPreset {
+        use crate::domain::rollout::PlanPreset;
+        match self {
+            PlanArg::Canary => PlanPreset::Canary,
+            PlanArg::Tiers => PlanPreset::Tiers,
+            PlanArg::Cohorts => PlanPreset::Cohorts,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HashingArg {
     #[value(name = "fractional-v1")]
@@ -151,6 +162,75 @@ pub enum Command {
     /// One rollout's life for the retrospective: a picture (SVG or PNG by --out's extension)
     /// of its percentage, stages, health and audit events, or without --out its summary.
     Report(ReportArgs),
+    /// Replay recorded traffic through the gates and auto-progression, minute by minute, and
+    /// say when the driver would have advanced, asked, halted or rolled back, and why.
+    Backtest(BacktestArgs),
+    /// Run a plan and gates many times on simulated traffic with an injected regression and
+    /// print how often and how early it is caught, false halts, and the time to 100 %.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// The rollout whose metrics history to replay (its revisions, over --from/--to).
+    #[arg(required_unless_present = "trace", conflicts_with = "trace")]
+    pub id: Option<String>,
+    /// Replay a recorded trace (JSON Lines, see the README's Backtest section) instead.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Start (RFC 3339, or 'YYYY-MM-DD HH:MM' UTC); default the rollout's start / the trace's first minute.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End; default the rollout's end (or now) / the trace's last minute.
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Replay this plan instead of the rollout's (or the trace header's, or defaults.plan).
+    #[arg(long, value_enum)]
+    pub plan: Option<PlanArg>,
+    /// Gate thresholds from this TOML file's [gates] table instead of the config's.
+    #[arg(long, value_name = "FILE")]
+    pub gates: Option<PathBuf>,
+    /// The operator says no to every confirmation (default: yes at once).
+    #[arg(long)]
+    pub decline_asks: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw the replayed rollout over the recorded traffic to FILE (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Requests per second to the whole service.
+    #[arg(long, default_value_t = 100.0, value_name = "N")]
+    pub rps: f64,
+    /// Error rate of stable and of a healthy canary, in percent (0.2 = 0.2 %).
+    #[arg(long, default_value = "0.2", value_name = "PERCENT")]
+    pub base_error_rate: String,
+    /// The canary's fault: none, errors+N (N percentage points more errors), latency*K
+    /// (every latency K times longer) or no-traffic.
+    #[arg(long, default_value = "none", value_name = "KIND")]
+    pub regression: String,
+    /// How many rollouts to simulate.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub runs: u32,
+    /// Seed of the first run (each run has its own, derived from it).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The plan to run (default: defaults.plan).
+    #[arg(long, value_enum)]
+    pub plan: Option<PlanArg>,
+    /// Gate thresholds from this TOML file's [gates] table instead of the config's.
+    #[arg(long, value_name = "FILE")]
+    pub gates: Option<PathBuf>,
+    /// "Caught before" counts detections made below this percentage.
+    #[arg(long, default_value = "25", value_name = "PERCENT")]
+    pub before: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -120,6 +120,20 @@ fn gates_from_snake_case<'de, D: serde::Deserializer<'de>>(d: D) -> Result<GateC
         .map_err(|e| D::Error::custom(camel_words_to_snake(&e.to_string())))
 }
 
+/// A `--gates FILE` of `backtest` and `simulate`: a `[gates]` table alone, read and checked
+/// by the same code as the config's `[gates]`.
+pub fn parse_gates_file(text: &str) -> Result<GateConfig, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct GatesOnly {
+        #[serde(deserialize_with = "gates_from_snake_case")]
+        gates: GateConfig,
+    }
+    let file: GatesOnly = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+    file.gates.validate(Spelling::Config)?;
+    Ok(file.gates)
+}
+
 fn gates_to_snake_case<S: serde::Serializer>(g: &GateConfig, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::{Error, SerializeMap};
     let value = serde_json::to_value(g).map_err(S::Error::custom)?;
@@ -437,6 +451,27 @@ mod tests {
         assert!(!targets[1].wants(crate::notify::NotifyEvent::Rollback));
         // Round trip, as check-config and the tests write configs back.
         assert_eq!(Config::parse(&toml::to_string(&c).unwrap()).unwrap(), c);
+    }
+
+    #[test]
+    fn a_gates_file_is_read_and_checked_as_the_config_s_gates() {
+        let g = parse_gates_file(
+            "[gates]\nmax_p99_ms = 800\nbreach_for = \"2m\"\nerror_rate_confidence = \"off\"\n",
+        )
+        .unwrap();
+        assert_eq!(g.max_p99_ms, Some(800.0));
+        assert_eq!(g.breach_for, std::time::Duration::from_secs(120));
+        assert_eq!(g.error_rate_confidence, None);
+        assert_eq!(g.max_error_rate, GateConfig::default().max_error_rate);
+        for (text, want) in [
+            ("[gates]\nmax_error_rate = 3.0\n", "gates.max_error_rate"),
+            ("[gates]\nmax_eror_rate = 0.1\n", "max_eror_rate"),
+            ("[gates]\n[metrics]\nkind = \"none\"\n", "metrics"),
+            ("", "gates"),
+        ] {
+            let e = parse_gates_file(text).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
     }
 
     #[test]

@@ -22,3 +22,4 @@ pub mod present;
 pub mod report;
 pub mod store;
 pub mod ui;
+pub mod whatif;

@@ -297,7 +297,7 @@ fn as_nobody(cli: &Cli, bin: &Path, args: &[&str]) -> Ran {
         .into()
 }
 
-const READS: [&[&str]; 10] = [
+const READS: [&[&str]; 11] = [
     &["status"],
     &["status", "--json"],
     &["status", "web"],
@@ -308,6 +308,7 @@ const READS: [&[&str]; 10] = [
     &["users", "list", "web", "--excluded", "--json"],
     &["assign", "web", "ana@example.com"],
     &["assign", "web", "bob@example.com", "--json"],
+    &["simulate", "--runs", "3", "--regression", "errors+2"],
 ];
 
 /// Reading commands open the store read-only and create nothing: a user who may only

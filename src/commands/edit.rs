@@ -1,10 +1,10 @@
 //! The commands that change a rollout: `create` and every action (advance, pause, users, ...).
 
 use super::{CmdResult, Env, Failure};
-use crate::cli::{CreateArgs, HashingArg, PlanArg};
+use crate::cli::{CreateArgs, HashingArg};
 use crate::domain::actions::{self, Action, Context, NewRollout};
 use crate::domain::freeze::{Freeze, Frozen, active_window};
-use crate::domain::rollout::{Hashing, Plan, PlanPreset, Status};
+use crate::domain::rollout::{Hashing, Plan, Status};
 use crate::domain::text::escape_keeping_lines;
 use crate::ops;
 use crate::present;
@@ -66,9 +66,7 @@ pub(super) async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
 pub(super) async fn create(env: &Env, args: CreateArgs) -> CmdResult {
     let plan = match args.plan {
         None => env.default_plan(),
-        Some(PlanArg::Canary) => Plan::preset(PlanPreset::Canary),
-        Some(PlanArg::Tiers) => Plan::preset(PlanPreset::Tiers),
-        Some(PlanArg::Cohorts) => Plan::preset(PlanPreset::Cohorts),
+        Some(arg) => Plan::preset(arg.preset()),
     };
     let hashing = match args.hashing {
         None => env.config.default_hashing().map_err(Failure::invalid)?,

@@ -37,6 +37,7 @@ mod report;
 mod screens;
 mod status;
 mod traffic;
+mod whatif;
 
 use check_config::check_config;
 use edit::{act, create, freeze, sync_traffic, unfreeze};
@@ -287,6 +288,8 @@ fn is_read_only(command: &Option<Command>) -> bool {
                 | Command::CheckConfig
                 | Command::NotifyTest
                 | Command::Report(_)
+                | Command::Backtest(_)
+                | Command::Simulate(_)
                 | Command::Users {
                     command: UsersCommand::List { .. },
                 }
@@ -332,6 +335,8 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::CheckConfig => check_config(&env),
         Command::NotifyTest => notify_test(&env).await,
         Command::Report(args) => report(&env, args).await,
+        Command::Backtest(args) => whatif::backtest(&env, args).await,
+        Command::Simulate(args) => whatif::simulate(&env, args),
         Command::Create(args) => create(&env, args).await,
         Command::Status { id, json } => status(&env, id.as_deref(), json).await,
         Command::Assign { id, user, json } => assign_user(&env, &id, &user, json).await,

@@ -236,7 +236,7 @@ fn apply_before(state: &mut Rollout, before: &Value) {
     }
 }
 
-fn side_point(s: &Option<SideStats>) -> Option<SidePoint> {
+pub(crate) fn side_point(s: &Option<SideStats>) -> Option<SidePoint> {
     let s = s.as_ref()?;
     Some(SidePoint {
         requests: s.requests,
@@ -393,7 +393,7 @@ pub async fn write_to_dir(
 }
 
 /// The runs of minutes each side has no numbers for.
-fn find_gaps(
+pub(crate) fn find_gaps(
     points: &[MetricPoint],
     answered: &BTreeMap<DateTime<Utc>, [Option<SideStats>; 2]>,
 ) -> Vec<Gap> {
