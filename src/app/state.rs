@@ -171,7 +171,10 @@ impl TrafficPlan {
             (None, None) => String::new(),
             (Some(Ok(planned)), split) => format!(
                 "Cloud Run dry run OK: {planned}{}",
-                split.as_ref().map(TargetSplit::document_note).unwrap_or_default()
+                split
+                    .as_ref()
+                    .map(TargetSplit::document_note)
+                    .unwrap_or_default()
             ),
             (Some(Err(e)), Some(_)) => format!("Cloud Run dry run FAILED: {e}"),
             (Some(Err(e)), None) => e.clone(),

@@ -375,7 +375,7 @@ pub fn to_json(s: &Scenario, sum: &Summary) -> Value {
         "regression": s.regression.label(),
         "runs": s.runs,
         "seed": s.seed,
-        "before": s.before.to_json(),
+        "beforePercent": s.before.to_json(),
         "tick": format_duration(s.tick),
         "window": format_duration(s.window),
         "horizon": format_duration(s.horizon()),
