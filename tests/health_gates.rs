@@ -497,7 +497,8 @@ fn tick(tracker: &mut BreachTracker, at: TimeDelta, canary_errors: Option<u64>) 
         taken_at: now,
         window: Duration::from_secs(300),
         canary: canary_errors.map(stats),
-        stable: Some(stats(10)),
+        // Stable at a typical 0.2 %: the absolute limits stay as configured.
+        stable: Some(stats(2)),
         source_error: None,
         ingestion_delay: std::time::Duration::ZERO,
     };
@@ -702,4 +703,84 @@ proptest! {
             prop_assert!((0.0..=1.0).contains(&o));
         }
     }
+}
+
+/// A stable side that errs often raises the absolute error limits to twice its rate, so a
+/// canary exactly as healthy as stable never breaches them (issue 13: with a 1 % base rate the
+/// fixed 1 % limit halted nearly every healthy canary); without a stable side to compare with,
+/// the configured limits hold.
+#[test]
+fn absolute_error_limits_follow_a_high_stable_base_rate() {
+    let cfg = GateConfig::default();
+    let stable = side(10_000, 100, 110.0);
+    let r = run(
+        &sample(Some(side(1_000, 13, 120.0)), Some(stable.clone())),
+        &cfg,
+    );
+    let g = gate(&r, "error-rate");
+    assert_eq!(g.verdict, Verdict::Pass, "{}", g.detail);
+    assert_eq!(
+        g.detail,
+        "canary error rate 1.30 % <= 2.00 % (twice stable's 1.00 %)"
+    );
+    assert_eq!(g.threshold, Some(0.02));
+
+    let r = run(
+        &sample(Some(side(1_000, 23, 120.0)), Some(stable.clone())),
+        &cfg,
+    );
+    let g = gate(&r, "error-rate");
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert!(!g.severe);
+    assert_eq!(
+        g.detail,
+        "canary error rate 2.30 % > 2.00 % (twice stable's 1.00 %)"
+    );
+
+    // The severe limit follows too: 6 % against a stable at 3 % is not severe, 7 % is.
+    let stable3 = side(10_000, 300, 110.0);
+    let r = run(
+        &sample(Some(side(1_000, 60, 120.0)), Some(stable3.clone())),
+        &cfg,
+    );
+    assert!(
+        !gate(&r, "error-rate").severe,
+        "{}",
+        gate(&r, "error-rate").detail
+    );
+    let r = run(&sample(Some(side(1_000, 70, 120.0)), Some(stable3)), &cfg);
+    assert!(
+        gate(&r, "error-rate").severe,
+        "{}",
+        gate(&r, "error-rate").detail
+    );
+
+    // No stable side: the configured 1 % decides (a missing comparison never loosens a gate).
+    let r = run(&sample(Some(side(1_000, 13, 120.0)), None), &cfg);
+    let g = gate(&r, "error-rate");
+    assert_eq!(g.verdict, Verdict::Fail);
+    assert_eq!(g.detail, "canary error rate 1.30 % > 1.00 %");
+
+    // A low stable rate leaves the limit where it was configured.
+    let r = run(
+        &sample(Some(side(1_000, 13, 120.0)), Some(side(10_000, 20, 110.0))),
+        &cfg,
+    );
+    assert_eq!(
+        gate(&r, "error-rate").detail,
+        "canary error rate 1.30 % > 1.00 %"
+    );
+
+    // The success-rate gate is the same number seen the other way.
+    let cfg = GateConfig {
+        min_success_rate: Some(0.99),
+        ..GateConfig::default()
+    };
+    let r = run(&sample(Some(side(1_000, 13, 120.0)), Some(stable)), &cfg);
+    let g = gate(&r, "success-rate");
+    assert_eq!(g.verdict, Verdict::Pass, "{}", g.detail);
+    assert_eq!(
+        g.detail,
+        "canary success rate 98.70 % >= 98.00 % (twice stable's 1.00 %)"
+    );
 }

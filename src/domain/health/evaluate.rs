@@ -107,6 +107,13 @@ impl GateResult {
         g
     }
 
+    fn noted(mut self, note: Option<String>) -> GateResult {
+        if let Some(note) = note {
+            self.detail.push_str(&note);
+        }
+        self
+    }
+
     fn mark_severe(mut self, severe: bool, note: String, cfg: &GateConfig) -> GateResult {
         if severe && self.verdict == Verdict::Fail {
             self.severe = true;
@@ -126,18 +133,25 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
     let canary = sample.usable(Side::Canary, cfg, now);
     let stable = sample.usable(Side::Stable, cfg, now);
 
+    // The absolute error limits follow stable's own rate, so a canary exactly as healthy as
+    // a stable side that errs often does not breach them.
+    let base = BaseRate::of(&stable);
+    let severe_limit = cfg.severe_error_rate.map(|s| base.scale(s));
     if let Some(max) = cfg.max_error_rate {
         let name = "error-rate";
         gates.push(match &canary {
             Err(why) => GateResult::inconclusive(name, why, max, cfg),
             Ok(c) => {
                 let rate = c.error_rate().unwrap_or(f64::NAN);
-                let severe = cfg.severe_error_rate.filter(|s| rate >= *s);
-                GateResult::limit(name, "canary error rate", rate, max, true, pct, cfg).mark_severe(
-                    severe.is_some(),
-                    format!(">= {}", pct(severe.unwrap_or(0.0))),
-                    cfg,
-                )
+                let severe = severe_limit.filter(|s| rate >= *s);
+                let limit = base.scale(max);
+                GateResult::limit(name, "canary error rate", rate, limit, true, pct, cfg)
+                    .noted(base.note(max))
+                    .mark_severe(
+                        severe.is_some(),
+                        format!(">= {}", pct(severe.unwrap_or(0.0))),
+                        cfg,
+                    )
             }
         });
     }
@@ -148,8 +162,10 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
             Ok(c) => {
                 let rate = c.success_rate().unwrap_or(f64::NAN);
                 // Success and error rates are two views of one number: same severity line.
-                let severe = cfg.severe_error_rate.filter(|s| 1.0 - rate >= *s);
-                GateResult::limit(name, "canary success rate", rate, min, false, pct, cfg)
+                let severe = severe_limit.filter(|s| 1.0 - rate >= *s);
+                let limit = 1.0 - base.scale(1.0 - min);
+                GateResult::limit(name, "canary success rate", rate, limit, false, pct, cfg)
+                    .noted(base.note(1.0 - min))
                     .mark_severe(
                         severe.is_some(),
                         format!("<= {}", pct(1.0 - severe.unwrap_or(0.0))),
@@ -207,6 +223,44 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
         sample_taken_at: sample.taken_at,
         gates,
         verdict,
+    }
+}
+
+/// Stable's error rate, when it can be compared with: absolute error limits below twice
+/// that rate are raised to it (a canary with stable's own rate passes them).
+#[derive(Debug, Clone, Copy)]
+struct BaseRate(Option<f64>);
+
+/// How many times stable's rate an absolute error limit is raised to.
+const BASE_RATE_FACTOR: f64 = 2.0;
+
+impl BaseRate {
+    fn of(stable: &Result<&SideStats, String>) -> BaseRate {
+        BaseRate(
+            stable
+                .as_ref()
+                .ok()
+                .and_then(|s| s.error_rate())
+                .filter(|r| r.is_finite()),
+        )
+    }
+
+    /// The limit in force: `limit`, or twice stable's rate when that is higher.
+    fn scale(self, limit: f64) -> f64 {
+        match self.0 {
+            Some(rate) if rate * BASE_RATE_FACTOR > limit => rate * BASE_RATE_FACTOR,
+            _ => limit,
+        }
+    }
+
+    /// " (twice stable's 1.00 %)" when stable's rate raised `limit`.
+    fn note(self, limit: f64) -> Option<String> {
+        match self.0 {
+            Some(rate) if self.scale(limit) > limit => {
+                Some(format!(" (twice stable's {})", pct(rate)))
+            }
+            _ => None,
+        }
     }
 }
 
