@@ -22,6 +22,7 @@ fn bench(c: &mut Criterion) {
         stable_revision: Some("svc-00001".into()),
         canary_revision: Some("svc-00002".into()),
         canary_users: vec!["alec@getaifactory.com".into()],
+        on_breach: None,
     };
     let (mut fields, _) = actions::create(&new, "bench", t0).unwrap();
     let rollout = Rollout::from_fields("current", &fields).unwrap();

@@ -36,6 +36,7 @@ fn state() -> AppState {
             stable_revision: Some("svc-1".into()),
             canary_revision: Some("svc-2".into()),
             canary_users: (0..users).map(|u| format!("user{u}@example.com")).collect(),
+            on_breach: None,
         };
         let (fields, _) = actions::create(&new, "bench", now).unwrap();
         let stored = StoredRollout {

@@ -275,6 +275,28 @@ pub struct CreateArgs {
     /// A canary user to start with (repeatable).
     #[arg(long = "canary-user", value_name = "KEY")]
     pub canary_users: Vec<String>,
+    /// What a sustained breach does to this rollout: pause (in place), retreat (to the
+    /// canary users at 0 %, paused) or rollback (default: config policy.on_breach).
+    #[arg(long, value_enum)]
+    pub on_breach: Option<OnBreachArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnBreachArg {
+    Pause,
+    Retreat,
+    Rollback,
+}
+
+impl OnBreachArg {
+    pub fn policy(self) -> crate::domain::progression::HaltPolicy {
+        use crate::domain::progression::HaltPolicy;
+        match self {
+            OnBreachArg::Pause => HaltPolicy::Pause,
+            OnBreachArg::Retreat => HaltPolicy::Retreat,
+            OnBreachArg::Rollback => HaltPolicy::Rollback,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -275,6 +275,7 @@ pub async fn seed_if_empty(store: &dyn RolloutStore, now: DateTime<Utc>) -> Stor
             stable_revision: Some(s.revisions.0.into()),
             canary_revision: Some(s.revisions.1.into()),
             canary_users: s.canary_users.iter().map(|u| u.to_string()).collect(),
+            on_breach: None,
         };
         let (fields, event) = actions::create(&new, DEMO_ACTOR, created)
             .map_err(|e| StoreError::Other(e.to_string()))?;

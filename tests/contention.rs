@@ -82,6 +82,7 @@ impl Target {
             stable_revision: None,
             canary_revision: None,
             canary_users: Vec::new(),
+            on_breach: None,
         };
         let (mut fields, event) = actions::create(&new, "setup", chrono::Utc::now()).unwrap();
         fields.insert(field::CANARY_USERS.into(), Value::from(users));

@@ -108,3 +108,19 @@ async fn shadow_mode_records_and_changes_nothing() {
     let Some(s) = store("drv-shadow") else { return };
     driver_rig::shadow_mode_records_and_changes_nothing(s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_regression_pauses_in_place_with_the_pause_policy() {
+    let Some(s) = store("drv-pause-policy") else {
+        return;
+    };
+    driver_rig::latency_regression_pauses_in_place_with_the_pause_policy(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_regression_rolls_back_with_the_rollback_policy() {
+    let Some(s) = store("drv-rollback-policy") else {
+        return;
+    };
+    driver_rig::latency_regression_rolls_back_with_the_rollback_policy(s).await;
+}

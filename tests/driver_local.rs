@@ -138,3 +138,15 @@ async fn shadow_mode_records_and_changes_nothing() {
     let (_d, s) = store();
     driver_rig::shadow_mode_records_and_changes_nothing(s).await;
 }
+
+#[tokio::test]
+async fn latency_regression_pauses_in_place_with_the_pause_policy() {
+    let (_d, s) = store();
+    driver_rig::latency_regression_pauses_in_place_with_the_pause_policy(s).await;
+}
+
+#[tokio::test]
+async fn latency_regression_rolls_back_with_the_rollback_policy() {
+    let (_d, s) = store();
+    driver_rig::latency_regression_rolls_back_with_the_rollback_policy(s).await;
+}

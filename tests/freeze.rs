@@ -286,6 +286,7 @@ async fn seed_ready_to_advance(store: &dyn RolloutStore) {
         stable_revision: Some("svc-1".into()),
         canary_revision: Some("svc-2".into()),
         canary_users: vec!["qa@example.com".into()],
+        on_breach: None,
     };
     let (fields, event) = actions::create(&new, "operator", hour_ago).unwrap();
     store.create("web", &fields, &event).await.unwrap();

@@ -134,6 +134,7 @@ async fn racing(rival: Action) -> (tempfile::TempDir, Arc<RacingStore>) {
         stable_revision: None,
         canary_revision: None,
         canary_users: vec![],
+        on_breach: None,
     };
     let (fields, event) = actions::create(&new, "setup", Utc::now()).unwrap();
     inner.create("current", &fields, &event).await.unwrap();
@@ -334,6 +335,7 @@ async fn the_engine_names_who_made_the_change_a_write_lost_to() {
         stable_revision: None,
         canary_revision: None,
         canary_users: vec![],
+        on_breach: None,
     };
     // Created a minute ago, so the rival's event is strictly newer than what was seen.
     let created = Utc::now() - chrono::Duration::minutes(1);

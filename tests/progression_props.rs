@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use rollout_tui::domain::health::{GateReport, GateResult, Verdict};
-use rollout_tui::domain::progression::{ConfirmPolicy, Decision, Policy, decide};
+use rollout_tui::domain::progression::{ConfirmPolicy, Decision, HaltPolicy, Policy, decide};
 use rollout_tui::domain::rollout::{Hashing, Plan, PlanPreset, Rollout, Status};
 
 fn t0() -> DateTime<Utc> {
@@ -69,6 +69,7 @@ fn rollout(preset: PlanPreset, stage: usize, status: Status, entered: DateTime<U
         stage_entered_at: Some(entered),
         gates: None,
         hashing: Hashing::FractionalV1,
+        on_breach: None,
     }
 }
 
@@ -92,11 +93,17 @@ fn any_policy() -> impl Strategy<Value = Policy> {
             Just(ConfirmPolicy::Never)
         ],
         any::<bool>(),
+        prop_oneof![
+            Just(HaltPolicy::Pause),
+            Just(HaltPolicy::Retreat),
+            Just(HaltPolicy::Rollback)
+        ],
     )
-        .prop_map(|(confirm, auto_rollback)| Policy {
+        .prop_map(|(confirm, auto_rollback, on_breach)| Policy {
             shadow: false,
             shadow_rollouts: Vec::new(),
             confirm,
+            on_breach,
             auto_rollback,
         })
 }

@@ -159,6 +159,7 @@ fn run(path: &Path) {
         stable_revision: Some("svc-00001-aaa".into()),
         canary_revision: Some("svc-00002-bbb".into()),
         canary_users: vec!["alec@getaifactory.com".into()],
+        on_breach: None,
     };
     let (mut fields, _) = actions::create(&new, "test", t0()).unwrap();
     if let Some(g) = &sc.gates {

@@ -78,8 +78,9 @@ pub(super) fn check_config(env: &Env) -> CmdResult {
     );
     say!("hashing:      {}", env.config.defaults.hashing);
     say!(
-        "policy:       confirm {:?}, auto rollback {}",
+        "policy:       confirm {:?}, on breach {}, auto rollback {}",
         env.config.policy.confirm,
+        env.config.policy.on_breach.as_str(),
         env.config.policy.auto_rollback
     );
     say!("gates:        (a document's own `gates` field replaces these for its rollout)");

@@ -82,6 +82,7 @@ pub(super) async fn create(env: &Env, args: CreateArgs) -> CmdResult {
         stable_revision: args.stable_revision,
         canary_revision: args.canary_revision,
         canary_users: args.canary_users,
+        on_breach: args.on_breach.map(crate::cli::OnBreachArg::policy),
     };
     let (fields, event) = actions::create(&new, &env.actor, env.now().await)
         .map_err(|e| Failure::invalid(e.to_string()))?;

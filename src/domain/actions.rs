@@ -66,6 +66,10 @@ pub enum Action {
         reason: Option<String>,
     },
     Resume,
+    /// A halt that limits exposure: back to the plan's canary-users stage at 0 % and paused.
+    Retreat {
+        reason: String,
+    },
     Rollback {
         reason: String,
     },
@@ -103,7 +107,8 @@ impl Action {
             Action::AddUsers { .. } => EventKind::AddUsers,
             Action::RemoveUsers { .. } => EventKind::RemoveUsers,
             Action::Advance => EventKind::Advance,
-            Action::Pause { .. } => EventKind::Pause,
+            // A retreat is a halt: the rollout ends up paused (at 0 %).
+            Action::Pause { .. } | Action::Retreat { .. } => EventKind::Pause,
             Action::Resume => EventKind::Resume,
             Action::Rollback { .. } => EventKind::Rollback,
             Action::Promote => EventKind::Promote,
@@ -194,6 +199,17 @@ pub fn apply(
                 reason = Some(why.to_string());
             }
             format!("paused at {}", rollout.percentage)
+        }
+        Action::Retreat { reason: why } => {
+            require_running(rollout, "only a running rollout can retreat")?;
+            let why = validate_line("the halt reason", why, MAX_REASON_CHARS)
+                .map_err(ActionError::Invalid)?;
+            patch.set(field::STATUS, Value::from(Status::Paused.as_str()));
+            if !why.is_empty() {
+                patch.set(field::PAUSE_REASON, Value::from(why));
+                reason = Some(why.to_string());
+            }
+            retreat(rollout, &mut patch, ctx)
         }
         Action::Resume => {
             if rollout.status != Status::Paused {
@@ -466,6 +482,36 @@ fn set_percent(
         patch.set(field::STAGE_ENTERED_AT, time_to_json(ctx.now));
     }
     Ok(format!("percentage {} -> {p}", rollout.percentage))
+}
+
+/// Moves a halted rollout back to the plan's canary-users stage (the first at 0 %, else the
+/// first stage) at 0 %: only the canary users keep the new version.
+fn retreat(rollout: &Rollout, patch: &mut Patch, ctx: Context<'_>) -> String {
+    if rollout.percentage == Percent::ZERO {
+        return "paused at 0% (only the canary users have the new version)".into();
+    }
+    let plan = rollout.plan.as_ref().unwrap_or(ctx.default_plan);
+    if rollout.plan.is_none() {
+        patch.set(field::PLAN, plan.to_json());
+    }
+    let index = plan
+        .stages
+        .iter()
+        .position(|s| s.percent == Percent::ZERO)
+        .unwrap_or(0);
+    let stage = &plan.stages[index];
+    patch.set(field::ROLLOUT_PERCENTAGE, Percent::ZERO.to_json());
+    patch.set(field::CURRENT_STAGE, Value::from(index));
+    patch.set(field::STAGE_ENTERED_AT, time_to_json(ctx.now));
+    let to = if stage.percent == Percent::ZERO {
+        stage_phrase(index, Some(plan.stages.len()), &stage.name, stage.percent)
+    } else {
+        "0% (before the first stage)".to_string()
+    };
+    format!(
+        "retreated from {} to {to} and paused: only the canary users keep the new version",
+        rollout.percentage
+    )
 }
 
 fn advance(rollout: &Rollout, patch: &mut Patch, ctx: Context<'_>) -> Result<String, ActionError> {
@@ -801,6 +847,8 @@ pub struct NewRollout {
     pub stable_revision: Option<String>,
     pub canary_revision: Option<String>,
     pub canary_users: Vec<String>,
+    /// What a sustained breach does to this rollout (`onBreach`); None: the policy's.
+    pub on_breach: Option<crate::domain::progression::HaltPolicy>,
 }
 
 /// A new rollout starts in its plan's first stage (canary users only, for the canary plan).
@@ -870,6 +918,9 @@ pub fn create(
     f.insert(field::CURRENT_STAGE.into(), Value::from(0));
     f.insert(field::STAGE_ENTERED_AT.into(), time_to_json(now));
     f.insert(field::HASHING.into(), Value::from(new.hashing.as_str()));
+    if let Some(policy) = new.on_breach {
+        f.insert(field::ON_BREACH.into(), Value::from(policy.as_str()));
+    }
     // The document must read back as what we meant; a mismatch here is a bug, not user error.
     Rollout::from_fields(&new.id, &f).map_err(|e| ActionError::Invalid(e.to_string()))?;
     let mut after = f.clone();
@@ -902,6 +953,7 @@ mod tests {
             stable_revision: None,
             canary_revision: None,
             canary_users: Vec::new(),
+            on_breach: None,
         };
         let (mut f, _) = create(&new, "t", DateTime::<Utc>::UNIX_EPOCH).unwrap();
         f.insert(field::CANARY_USERS.into(), Value::from(canary));

@@ -23,10 +23,42 @@ pub enum ConfirmPolicy {
     Never,
 }
 
+/// What a sustained, non-severe breach does to a running canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HaltPolicy {
+    /// Pause where it is: the canary keeps serving its percentage until a person acts.
+    Pause,
+    /// Back to the canary-users stage at 0 % and paused: random users return to stable,
+    /// the canary users keep the new version while a person looks.
+    #[default]
+    Retreat,
+    /// Roll back: everyone on stable.
+    Rollback,
+}
+
+impl HaltPolicy {
+    pub const ALL: [HaltPolicy; 3] = [HaltPolicy::Pause, HaltPolicy::Retreat, HaltPolicy::Rollback];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HaltPolicy::Pause => "pause",
+            HaltPolicy::Retreat => "retreat",
+            HaltPolicy::Rollback => "rollback",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<HaltPolicy> {
+        HaltPolicy::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", default, deny_unknown_fields)]
 pub struct Policy {
     pub confirm: ConfirmPolicy,
+    /// What a sustained non-severe breach does (a rollout's own `onBreach` wins).
+    pub on_breach: HaltPolicy,
     /// Roll back without asking on a sustained severe breach; otherwise the rollback is proposed.
     pub auto_rollback: bool,
     /// Shadow mode for every rollout: auto-progression judges and records what it would do
@@ -37,6 +69,11 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// What a sustained breach does to `rollout`: its own `onBreach`, else the policy's.
+    pub fn on_breach_for(&self, rollout: &Rollout) -> HaltPolicy {
+        rollout.on_breach.unwrap_or(self.on_breach)
+    }
+
     /// Whether auto-progression of `rollout_id` only says what it would do.
     pub fn shadow_for(&self, rollout_id: &str) -> bool {
         self.shadow || self.shadow_rollouts.iter().any(|id| id == rollout_id)
@@ -47,6 +84,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             confirm: ConfirmPolicy::Risky,
+            on_breach: HaltPolicy::default(),
             auto_rollback: true,
             shadow: false,
             shadow_rollouts: Vec::new(),

@@ -33,6 +33,7 @@ pub mod field {
     pub const ROLLBACK_REASON: &str = "rollbackReason";
     pub const ROLLED_BACK_AT: &str = "rolledBackAt";
     pub const PAUSE_REASON: &str = "pauseReason";
+    pub const ON_BREACH: &str = "onBreach";
     pub const PLAN: &str = "plan";
     pub const CURRENT_STAGE: &str = "currentStage";
     pub const STAGE_ENTERED_AT: &str = "stageEnteredAt";
@@ -309,6 +310,8 @@ pub struct Rollout {
     /// Per-rollout gate overrides; None means the configured defaults apply.
     pub gates: Option<GateConfig>,
     pub hashing: Hashing,
+    /// What a sustained breach does to this rollout (`onBreach`); None: the policy's.
+    pub on_breach: Option<crate::domain::progression::HaltPolicy>,
 }
 
 /// A malformed document: the rollout is shown with this error and never written from a default.
@@ -626,6 +629,19 @@ impl Rollout {
             stage_entered_at: r.opt_time(field::STAGE_ENTERED_AT)?,
             gates,
             hashing,
+            on_breach: match r.opt_string(field::ON_BREACH)? {
+                None => None,
+                Some(text) => Some(
+                    crate::domain::progression::HaltPolicy::parse(&text).ok_or_else(|| {
+                        r.err(
+                            field::ON_BREACH,
+                            format!(
+                                "is {text:?}; it must be \"pause\", \"retreat\" or \"rollback\""
+                            ),
+                        )
+                    })?,
+                ),
+            },
         })
     }
 

@@ -15,7 +15,7 @@ use crate::domain::actions::{Action, Context};
 use crate::domain::event::{Event, EventKind};
 use crate::domain::freeze::{self, Freeze, FreezeWindow, Frozen};
 use crate::domain::health::{GateConfig, GateReport, HealthSample};
-use crate::domain::progression::{Decision, NextStage, Policy, decide};
+use crate::domain::progression::{Decision, HaltPolicy, NextStage, Policy, decide};
 use crate::domain::rollout::{Plan, Rollout, Status};
 use crate::metrics::MetricsSource;
 use crate::ops::{self, PerformError};
@@ -85,15 +85,40 @@ pub fn step(input: &StepInput<'_>) -> (Decision, Step) {
         Decision::Hold(_) => Step::Nothing,
         Decision::Advance(_) | Decision::Complete => Step::Perform(Action::Advance),
         Decision::AwaitConfirmation(next) => Step::AskConfirmation(next.clone()),
-        Decision::Halt(why) => Step::Perform(Action::Pause {
-            reason: Some(safe_reason(format!("auto-halt: {why}"))),
-        }),
+        Decision::Halt(why) => {
+            Step::Perform(halt_action(input.policy.on_breach_for(input.rollout), why))
+        }
         Decision::Rollback(why) if input.policy.auto_rollback => Step::Perform(Action::Rollback {
             reason: safe_reason(format!("automatic rollback: {why}")),
         }),
         Decision::Rollback(why) => Step::ProposeRollback(why.clone()),
     };
     (decision, step)
+}
+
+/// What a sustained breach does, by the rollout's halt policy.
+pub fn halt_action(policy: HaltPolicy, why: &str) -> Action {
+    match policy {
+        HaltPolicy::Pause => Action::Pause {
+            reason: Some(safe_reason(format!("auto-halt: {why}"))),
+        },
+        HaltPolicy::Retreat => Action::Retreat {
+            reason: safe_reason(format!("auto-halt: {why}")),
+        },
+        HaltPolicy::Rollback => Action::Rollback {
+            reason: safe_reason(format!("automatic rollback (on_breach = rollback): {why}")),
+        },
+    }
+}
+
+/// While an operator decides on a proposed rollback, nothing may advance: the canary is
+/// paused, or with a policy that limits exposure, retreats to its canary users.
+pub fn hold_for_proposed_rollback(policy: HaltPolicy, why: &str) -> Action {
+    let why = format!("rollback proposed: {why}");
+    match policy {
+        HaltPolicy::Pause => halt_action(HaltPolicy::Pause, &why),
+        HaltPolicy::Retreat | HaltPolicy::Rollback => halt_action(HaltPolicy::Retreat, &why),
+    }
 }
 
 /// "stage 3 '25%' (25%)": a next stage as decisions name it.
@@ -321,10 +346,16 @@ impl Driver {
                 self.record_decision(format!("proposed rollback: {why}"), &report, now)
                     .await;
                 if matches!(rollout.status, Status::Canary | Status::Progressive) {
-                    let pause = Action::Pause {
-                        reason: Some(safe_reason(format!("auto-halt, rollback proposed: {why}"))),
-                    };
-                    Some(self.act(&stored, &pause, &report, now).await)
+                    let hold = hold_for_proposed_rollback(self.policy.on_breach_for(&rollout), why);
+                    let acted = self.act(&stored, &hold, &report, now).await;
+                    // A retreat moved the stage: the proposal stands there too, not made again.
+                    if acted.is_ok()
+                        && let Some((Some(written), _)) = self.written.last()
+                    {
+                        self.last_stage = written.stage().map(|(i, _)| i);
+                        self.proposed_for = Some(self.last_stage);
+                    }
+                    Some(acted)
                 } else {
                     None
                 }
@@ -372,6 +403,9 @@ impl Driver {
                     (Action::Rollback { reason }, _) => format!("roll back: {reason}"),
                     (Action::Pause { reason }, _) => {
                         format!("halt: {}", reason.as_deref().unwrap_or_default())
+                    }
+                    (Action::Retreat { reason }, _) => {
+                        format!("retreat to the canary users: {reason}")
                     }
                     (other, _) => other.kind().as_str().to_string(),
                 },

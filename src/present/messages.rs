@@ -15,6 +15,7 @@ pub fn action_label(action: &Action) -> &'static str {
         Action::RemoveUsers { .. } => "remove user",
         Action::Advance => "advance",
         Action::Pause { .. } => "pause",
+        Action::Retreat { .. } => "retreat",
         Action::Resume => "resume",
         Action::Rollback { .. } => "rollback",
         Action::Promote => "promote",

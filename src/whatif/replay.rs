@@ -356,13 +356,15 @@ pub fn run(
                     state.proposed_for = Some(stage);
                     // As the driver: a running canary is paused while the operator decides.
                     if matches!(state.rollout.status, Status::Canary | Status::Progressive) {
-                        let pause = Action::Pause {
-                            reason: Some(crate::domain::text::to_safe_line(
-                                &format!("auto-halt, rollback proposed: {why}"),
-                                crate::domain::text::MAX_REASON_CHARS,
-                            )),
-                        };
-                        state.perform(&pause, &report, setup, now)?;
+                        let hold = crate::engine::driver::hold_for_proposed_rollback(
+                            setup.policy.on_breach_for(&state.rollout),
+                            &why,
+                        );
+                        state.perform(&hold, &report, setup, now)?;
+                        // A retreat moved the stage: the proposal stands there too, not
+                        // made again.
+                        state.last_stage = state.rollout.stage().map(|(i, _)| i);
+                        state.proposed_for = Some(state.last_stage);
                     }
                     records.push(record(
                         Kind::ProposedRollback,
@@ -413,6 +415,7 @@ pub fn new_rollout(
         stable_revision: None,
         canary_revision: None,
         canary_users: canary_users.to_vec(),
+        on_breach: None,
     };
     actions::create(&new, ACTOR, start)
         .map(|(fields, _)| fields)

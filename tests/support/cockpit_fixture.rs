@@ -105,6 +105,7 @@ impl Spec {
             stable_revision: Some(format!("{}-00041-a1b", short(&self.id))),
             canary_revision: Some(format!("{}-00042-c3d", short(&self.id))),
             canary_users: self.canary_users.clone(),
+            on_breach: None,
         };
         let (mut fields, event) =
             actions::create(&new, "alice", self.created).expect("fixture create");

@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rollout_tui::domain::actions::{self, Action, Context, NewRollout};
 use rollout_tui::domain::event::{Event, EventKind};
 use rollout_tui::domain::health::{BreachTracker, GateConfig, Verdict, evaluate};
-use rollout_tui::domain::progression::{ConfirmPolicy, Policy};
+use rollout_tui::domain::progression::{ConfirmPolicy, HaltPolicy, Policy};
 use rollout_tui::domain::rollout::{Hashing, Plan, PlanPreset, Rollout, Status};
 use rollout_tui::engine::driver::{Driver, LeaseState, Step, TickReport};
 use rollout_tui::metrics::MetricsSource;
@@ -54,6 +54,7 @@ impl Rig {
             stable_revision: Some("svc-00001-aaa".into()),
             canary_revision: Some("svc-00002-bbb".into()),
             canary_users: vec!["alec@getaifactory.com".into()],
+            on_breach: None,
         };
         let (fields, event) = actions::create(&new, "operator", self.now).unwrap();
         self.store.create(ID, &fields, &event).await.unwrap();
@@ -227,6 +228,10 @@ pub async fn error_spike_at_25(store: Arc<dyn RolloutStore>, error_rate: f64, ex
         "{:?}",
         reports.last().map(|t| &t.decision)
     );
+    if expect == Status::Paused {
+        // Halted by the default policy: retreated, only the canary users keep the new version.
+        assert_eq!(r.percentage.as_f64(), 0.0, "retreated to the canary users");
+    }
     let cfg = GateConfig::default();
     let window = if expect == Status::RolledBack {
         cfg.severe_for
@@ -276,10 +281,59 @@ pub async fn latency_regression_halts(store: Arc<dyn RolloutStore>) {
         "{:?}",
         reports.last().map(|t| &t.decision)
     );
-    assert_eq!(r.percentage.as_f64(), 5.0, "never advanced");
+    // The default halt policy retreats: random users back on stable, only the canary users
+    // keep the new version while a person looks.
+    assert_eq!(r.percentage.as_f64(), 0.0, "retreated");
+    assert_eq!(r.current_stage, Some(0), "the canary-users stage");
     assert!(
         r.pause_reason.unwrap().contains("p99"),
         "halted for latency"
+    );
+}
+
+/// `on_breach = "pause"` keeps the old halt: paused where it is, the canary still serving.
+pub async fn latency_regression_pauses_in_place_with_the_pause_policy(
+    store: Arc<dyn RolloutStore>,
+) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    rig.sim.inject(ID, Regression::LatencyShift { ms: 600.0 });
+    let mut d = rig.driver(
+        "cockpit-a",
+        Policy {
+            on_breach: HaltPolicy::Pause,
+            ..policy(ConfirmPolicy::Never)
+        },
+    );
+    rig.run(&mut d, 200, false, |r| r.status == Status::Paused)
+        .await;
+    let r = rig.rollout().await;
+    assert_eq!((r.status, r.percentage.as_f64()), (Status::Paused, 5.0));
+    assert!(r.pause_reason.unwrap().contains("p99"));
+}
+
+/// `on_breach = "rollback"` rolls back on a sustained, non-severe breach.
+pub async fn latency_regression_rolls_back_with_the_rollback_policy(store: Arc<dyn RolloutStore>) {
+    let mut rig = Rig::new(store);
+    rig.create_at_five_percent().await;
+    rig.sim.inject(ID, Regression::LatencyShift { ms: 600.0 });
+    let mut d = rig.driver(
+        "cockpit-a",
+        Policy {
+            on_breach: HaltPolicy::Rollback,
+            ..policy(ConfirmPolicy::Never)
+        },
+    );
+    rig.run(&mut d, 200, false, |r| r.status.is_terminal())
+        .await;
+    let r = rig.rollout().await;
+    assert_eq!(r.status, Status::RolledBack);
+    assert!(
+        r.rollback_reason
+            .as_deref()
+            .is_some_and(|why| why.contains("on_breach = rollback") && why.contains("p99")),
+        "{:?}",
+        r.rollback_reason
     );
 }
 
@@ -577,7 +631,8 @@ pub async fn severe_spike_without_auto_rollback_pauses_and_proposes_once(
         "paused"
     );
     let r = rig.rollout().await;
-    assert_eq!((r.status, r.percentage.as_f64()), (Status::Paused, 25.0));
+    // While the operator decides, the canary retreats to its canary users (the default policy).
+    assert_eq!((r.status, r.percentage.as_f64()), (Status::Paused, 0.0));
     assert!(
         r.pause_reason
             .as_deref()
@@ -585,12 +640,15 @@ pub async fn severe_spike_without_auto_rollback_pauses_and_proposes_once(
         "{:?}",
         r.pause_reason
     );
-    // Later ticks neither roll back nor ask again; the decision still says why.
+    // Later ticks neither roll back, nor ask again (the retreat moved the stage, and the
+    // proposal stands there), nor move anything.
     let later = rig.run(&mut d, 40, false, |_| false).await;
     assert!(later.iter().all(|t| t.step == Step::Nothing), "asked once");
-    assert!(later.iter().all(|t| matches!(
+    assert!(later.iter().all(|t| !matches!(
         t.decision,
-        rollout_tui::domain::progression::Decision::Rollback(_)
+        rollout_tui::domain::progression::Decision::Advance(_)
+            | rollout_tui::domain::progression::Decision::Complete
+            | rollout_tui::domain::progression::Decision::AwaitConfirmation(_)
     )));
     assert_eq!(rig.rollout().await.status, Status::Paused);
     let proposals = rig
