@@ -358,7 +358,7 @@ pub fn run(
                     if matches!(state.rollout.status, Status::Canary | Status::Progressive) {
                         let hold = crate::engine::driver::hold_for_proposed_rollback(
                             setup.policy.on_breach_for(&state.rollout),
-                            &why,
+                            why,
                         );
                         state.perform(&hold, &report, setup, now)?;
                         // A retreat moved the stage: the proposal stands there too, not
