@@ -190,7 +190,11 @@ pub struct BacktestArgs {
     /// Gate thresholds from this TOML file's [gates] table instead of the config's.
     #[arg(long, value_name = "FILE")]
     pub gates: Option<PathBuf>,
-    /// The operator says no to every confirmation (default: yes at once).
+    /// How the replayed operator answers auto-progression's questions: yes (at once),
+    /// careful (yes, except "keep waiting" when asked because the evidence stayed short), no.
+    #[arg(long, value_enum, default_value_t = AsksArg::Yes, conflicts_with = "decline_asks")]
+    pub asks: AsksArg,
+    /// Same as --asks no: the operator says no to every confirmation.
     #[arg(long)]
     pub decline_asks: bool,
     /// Machine-readable output.
@@ -228,6 +232,10 @@ pub struct SimulateArgs {
     /// "Caught before" counts detections made below this percentage.
     #[arg(long, default_value = "25", value_name = "PERCENT")]
     pub before: String,
+    /// How the simulated operator answers auto-progression's questions: yes (at once),
+    /// careful (yes, except "keep waiting" when asked because the evidence stayed short), no.
+    #[arg(long, value_enum, default_value_t = AsksArg::Yes)]
+    pub asks: AsksArg,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -279,6 +287,24 @@ pub struct CreateArgs {
     /// canary users at 0 %, paused) or rollback (default: config policy.on_breach).
     #[arg(long, value_enum)]
     pub on_breach: Option<OnBreachArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AsksArg {
+    Yes,
+    Careful,
+    No,
+}
+
+impl AsksArg {
+    pub fn asks(self) -> crate::whatif::replay::Asks {
+        use crate::whatif::replay::Asks;
+        match self {
+            AsksArg::Yes => Asks::Accept,
+            AsksArg::Careful => Asks::Careful,
+            AsksArg::No => Asks::Decline,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -206,19 +206,21 @@ fn a_healthy_trace_goes_through_every_stage() {
     assert_eq!(
         kinds(&d),
         [
-            "advance", "advance", "advance", "ask", "advance", "complete"
+            "ask", "advance", "advance", "advance", "ask", "advance", "complete"
         ],
         "{v}"
     );
-    // 60 canary-user requests a minute: the first verdict once 200 are in the window (4
-    // minutes), then each stage's minimum time: 10, 30 and 60 minutes.
+    // The canary users' stage asks once a breach could have shown (5 minutes of their
+    // traffic), then each stage's minimum time: 10, 30 and 60 minutes.
     let times: Vec<i64> = d.iter().map(|(t, _)| *t).collect();
-    assert_eq!(times, [3, 13, 43, 103, 103, 104], "{v}");
+    assert_eq!(times, [5, 5, 15, 45, 105, 105, 106], "{v}");
+    let first_ask = v["decisions"][0]["reason"].as_str().unwrap();
+    assert!(first_ask.contains("your own testing"), "{first_ask}");
     assert_eq!(v["end"]["status"], "complete");
     assert_eq!(v["scaled"], false);
-    // The replayed 25 % stage began at 10:13 on traffic recorded at 5 %.
-    assert_eq!(v["decisions"][1]["to"]["percent"], 25);
-    assert_eq!(v["decisions"][1]["recordedPercent"], 5);
+    // The replayed 25 % stage began at 10:15 on traffic recorded at 5 %.
+    assert_eq!(v["decisions"][2]["to"]["percent"], 25);
+    assert_eq!(v["decisions"][2]["recordedPercent"], 5);
     let recorded: Vec<f64> = v["recordedPercentages"]
         .as_array()
         .unwrap()
@@ -236,7 +238,7 @@ fn a_healthy_trace_goes_through_every_stage() {
     assert!(text.stdout.contains("nothing is scaled"), "{text}");
     assert!(
         text.stdout
-            .contains("10:13  advance           advancing to stage 3 '25%' (25%)"),
+            .contains("10:15  advance           advancing to stage 3 '25%' (25%)"),
         "{text}"
     );
     // Completing at 100 % on traffic recorded at 50 %: said, not scaled.
@@ -245,7 +247,7 @@ fn a_healthy_trace_goes_through_every_stage() {
             .contains("in stage 5 '100%' (100%), traffic recorded at 50% (differs)"),
         "{text}"
     );
-    assert!(text.stdout.contains("end 11:44: complete"), "{text}");
+    assert!(text.stdout.contains("end 11:46: complete"), "{text}");
 }
 
 #[test]
@@ -270,10 +272,10 @@ fn the_json_of_a_backtest_is_stable() {
 fn an_error_regression_is_rolled_back() {
     let v = json_of(&Cli::new(), "error-regression", &[]);
     let d = decisions(&v);
-    assert_eq!(kinds(&d), ["advance", "advance", "rollback"], "{v}");
+    assert_eq!(kinds(&d), ["ask", "advance", "advance", "rollback"], "{v}");
     // Bad from 10:20; the window is severe (>= 5 %) from 10:23, sustained 1m at 10:24.
-    assert_eq!(d[2].0, 24, "{v}");
-    let rollback = &v["decisions"][2];
+    assert_eq!(d[3].0, 24, "{v}");
+    let rollback = &v["decisions"][3];
     assert_eq!(rollback["percent"], 25);
     assert!(
         rollback["failing"]
@@ -298,7 +300,7 @@ fn without_auto_rollback_the_rollback_is_proposed() {
     );
     assert_eq!(
         kinds(&decisions(&v)),
-        ["advance", "advance", "proposed-rollback"],
+        ["ask", "advance", "advance", "proposed-rollback"],
         "{v}"
     );
     assert_eq!(v["end"]["status"], "paused");
@@ -308,46 +310,80 @@ fn without_auto_rollback_the_rollback_is_proposed() {
 fn a_latency_regression_halts_after_breach_for() {
     let v = json_of(&Cli::new(), "latency-regression", &[]);
     let d = decisions(&v);
-    assert_eq!(kinds(&d), ["advance", "advance", "halt"], "{v}");
-    let halt = &v["decisions"][2];
+    assert_eq!(kinds(&d), ["ask", "advance", "advance", "halt"], "{v}");
+    let halt = &v["decisions"][3];
     assert_eq!(halt["failing"], json!(["p99-vs-stable"]), "{halt}");
     // The window's p99 passes 1.5x stable's within a few minutes of 10:20; sustained 5m.
-    assert!((26..=29).contains(&d[2].0), "{v}");
+    assert!((26..=29).contains(&d[3].0), "{v}");
     // Paused, not severe: nothing more happens, and the replay went on to the end.
     assert_eq!(v["end"]["status"], "paused");
     assert_eq!(v["end"]["at"], "2026-11-30T12:09:00+00:00");
 }
 
 #[test]
-fn sparse_traffic_never_moves() {
+fn sparse_traffic_never_widens_without_a_person() {
     let v = json_of(&Cli::new(), "sparse-traffic", &[]);
-    assert_eq!(decisions(&v), vec![], "{v}");
-    assert_eq!(v["end"]["percent"], 0);
-    let holding = v["end"]["holding"].as_str().unwrap();
-    assert!(holding.contains("< 200 minimum"), "{holding}");
+    let d = decisions(&v);
+    // Every move is a yes to a question asked at that minute; none is the driver's own.
+    assert!(!d.is_empty(), "{v}");
+    for (i, (at, kind)) in d.iter().enumerate() {
+        if kind == "advance" {
+            assert_eq!(d[i - 1], (*at, "ask".to_string()), "{v}");
+        }
+    }
+    // Past the canary users, each question says the evidence stayed short, and when.
+    let asks: Vec<&str> = v["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "ask")
+        .map(|d| d["reason"].as_str().unwrap())
+        .collect();
+    assert!(asks[0].contains("your own testing"), "{asks:?}");
+    assert!(asks.len() >= 2, "{asks:?}");
+    for ask in &asks[1..] {
+        assert!(
+            ask.contains("still not enough evidence 30m00s past the stage's minimum time"),
+            "{ask}"
+        );
+    }
+
+    // A careful operator keeps waiting when asked on thin evidence: held at 5 %.
+    let careful = json_of(&Cli::new(), "sparse-traffic", &["--asks", "careful"]);
+    let d = decisions(&careful);
+    assert_eq!(
+        kinds(&d),
+        ["ask", "advance", "ask", "declined"],
+        "{careful}"
+    );
+    assert_eq!(careful["end"]["percent"], 5);
+    assert_eq!(careful["asks"], "careful");
 }
 
 #[test]
 fn missing_canary_minutes_hold_until_data_is_back() {
     let v = json_of(&Cli::new(), "missing-data", &[]);
     let d = decisions(&v);
-    // Into 5 % at 10:03; 25 % was due at 10:13, but from 10:11 the newest canary minute
-    // (10:07) is stale: inconclusive, held until the first canary minute back at 10:40.
-    assert_eq!(d[0], (3, "advance".to_string()), "{v}");
-    assert_eq!(d[1], (40, "advance".to_string()), "{v}");
-    assert_eq!(v["decisions"][1]["to"]["percent"], 25);
+    // Into 5 % at 10:05; 25 % was due at 10:15, but from 10:11 the newest canary minute
+    // (10:07) is stale: held (never asked about: an outage is not thin evidence) until
+    // the first canary minute back at 10:40.
+    assert_eq!(
+        d[..2],
+        [(5, "ask".to_string()), (5, "advance".to_string())],
+        "{v}"
+    );
+    assert_eq!(d[2], (40, "advance".to_string()), "{v}");
+    assert_eq!(v["decisions"][2]["to"]["percent"], 25);
 }
 
 #[test]
-fn a_declined_ask_holds_at_50_percent() {
+fn a_declined_ask_holds_the_stage() {
     let v = json_of(&Cli::new(), "healthy", &["--decline-asks"]);
-    assert_eq!(
-        kinds(&decisions(&v)),
-        ["advance", "advance", "advance", "ask", "declined"],
-        "{v}"
-    );
-    assert_eq!(v["end"]["percent"], 50);
+    assert_eq!(kinds(&decisions(&v)), ["ask", "declined"], "{v}");
+    // No to the canary users' question: random users never get the new version.
+    assert_eq!(v["end"]["percent"], 0);
     assert_eq!(v["asks"], "no");
+    assert_eq!(json_of(&Cli::new(), "healthy", &["--asks", "no"]), v);
 }
 
 #[test]
@@ -465,7 +501,7 @@ fn a_rollout_s_own_history_is_replayed_from_its_metrics_source() {
     assert_eq!(
         kinds(&decisions(&v)),
         [
-            "advance", "advance", "advance", "ask", "advance", "complete"
+            "ask", "advance", "advance", "advance", "ask", "advance", "complete"
         ],
         "{v}"
     );
@@ -528,7 +564,7 @@ fn from_and_to_cut_the_trace() {
     );
     // Up to 10:20 of the healthy trace: into 5 % and 25 %, then the period ends.
     let v = json_of(&cli, "healthy", &["--to", "2026-11-30T10:20:00Z"]);
-    assert_eq!(kinds(&decisions(&v)), ["advance", "advance"], "{v}");
+    assert_eq!(kinds(&decisions(&v)), ["ask", "advance", "advance"], "{v}");
     assert_eq!(v["end"]["at"], "2026-11-30T10:20:00+00:00");
     let ran = backtest(&cli, "healthy", &["--from", "2026-12-01 00:00"]);
     assert_eq!(ran.code, Some(2), "{ran}");

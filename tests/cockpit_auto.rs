@@ -51,6 +51,7 @@ fn next_stage() -> NextStage {
         index: 2,
         name: "25%".into(),
         percent: Percent::from_hundredths(2_500).unwrap(),
+        because: None,
     }
 }
 

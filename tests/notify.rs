@@ -110,6 +110,7 @@ fn awaiting(r: &Rollout, report: Option<GateReport>) -> Condition {
             index: 2,
             name: plan.stages[2].name.clone(),
             percent: plan.stages[2].percent,
+            because: None,
         },
         report,
     }

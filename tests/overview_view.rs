@@ -241,6 +241,7 @@ fn a_driver_waiting_for_a_yes_puts_its_rollout_under_failing_ones() {
         index: 2,
         name: "25%".into(),
         percent: Percent::from_hundredths(2_500).unwrap(),
+        because: None,
     };
     update(
         &mut s,

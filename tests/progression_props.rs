@@ -105,6 +105,7 @@ fn any_policy() -> impl Strategy<Value = Policy> {
             confirm,
             on_breach,
             auto_rollback,
+            evidence_wait: rollout_tui::domain::progression::DEFAULT_EVIDENCE_WAIT,
         })
 }
 
@@ -169,9 +170,14 @@ proptest! {
         let d = decide(&r, h.as_ref(), now, &policy);
         if is_forward(&d) {
             let report = h.as_ref().expect("moving forward needs health data");
-            prop_assert_eq!(report.verdict, Verdict::Pass);
-            prop_assert!(report.gates.iter().all(|g| g.verdict == Verdict::Pass));
+            prop_assert!(report.gates.iter().all(|g| g.verdict != Verdict::Fail));
             prop_assert!(report.sample_taken_at >= r.stage_entered_at.unwrap());
+            // Only a person may widen on evidence that is short; the driver alone never does.
+            let asked_with_reason = matches!(&d, Decision::AwaitConfirmation(n) if n.because.is_some());
+            if !asked_with_reason {
+                prop_assert_eq!(report.verdict, Verdict::Pass);
+                prop_assert!(report.gates.iter().all(|g| g.verdict == Verdict::Pass));
+            }
         }
     }
 

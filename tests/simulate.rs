@@ -93,8 +93,8 @@ fn a_healthy_canary_is_rarely_halted_and_reaches_100_percent() {
     assert!(share(&v, "falseHalts") <= 0.10, "{v}");
     assert!(share(&v, "reachedFullWithin2x") >= 0.85, "{v}");
     assert!(share(&v, "completed") >= 0.85, "{v}");
-    // One confirmation (into 100 %) for every run that got there.
-    assert_eq!(share(&v, "operatorAsked"), share(&v, "reachedFull"), "{v}");
+    // Every run is asked at least once: when the canary users' stage is over.
+    assert_eq!(share(&v, "operatorAsked"), 1.0, "{v}");
     // The canary plan takes 100 minutes at least; ticks of 15 s and the first verdict's
     // wait add a few.
     let median = v["timeToFullMinutes"]["median"].as_f64().unwrap();

@@ -65,7 +65,7 @@ pub(super) async fn backtest(env: &Env, args: BacktestArgs) -> CmdResult {
     let asks = if args.decline_asks {
         Asks::Decline
     } else {
-        Asks::Accept
+        args.asks.asks()
     };
     let setup = |start, end, plan: &Plan| Setup {
         start,
@@ -382,6 +382,7 @@ pub(super) fn simulate(env: &Env, args: crate::cli::SimulateArgs) -> CmdResult {
         before,
         tick: env.config.metrics.refresh,
         window: env.config.metrics.window,
+        asks: args.asks.asks(),
     };
     let runs = sim::simulate(&scenario).map_err(Failure::failed)?;
     let summary = Summary::of(&scenario, &runs);

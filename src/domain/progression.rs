@@ -61,6 +61,10 @@ pub struct Policy {
     pub on_breach: HaltPolicy,
     /// Roll back without asking on a sustained severe breach; otherwise the rollback is proposed.
     pub auto_rollback: bool,
+    /// How long past a stage's minimum time the driver waits for enough evidence before it
+    /// asks the operator (advance, keep waiting, or roll back) instead of waiting forever.
+    #[serde(with = "crate::domain::health::duration_text")]
+    pub evidence_wait: std::time::Duration,
     /// Shadow mode for every rollout: auto-progression judges and records what it would do
     /// ("would advance", "would roll back", with the gate report) and changes nothing.
     pub shadow: bool,
@@ -86,11 +90,15 @@ impl Default for Policy {
             confirm: ConfirmPolicy::Risky,
             on_breach: HaltPolicy::default(),
             auto_rollback: true,
+            evidence_wait: DEFAULT_EVIDENCE_WAIT,
             shadow: false,
             shadow_rollouts: Vec::new(),
         }
     }
 }
+
+/// How long past a stage's minimum time a driver waits for enough evidence before asking.
+pub const DEFAULT_EVIDENCE_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// A jump bigger than this many percentage points counts as risky.
 pub const RISKY_JUMP_POINTS: f64 = 25.0;
@@ -100,6 +108,25 @@ pub struct NextStage {
     pub index: usize,
     pub name: String,
     pub percent: Percent,
+    /// Why the operator is asked when it is not the confirmation policy.
+    pub because: Option<Because>,
+}
+
+/// Why auto-progression asks about a stage the confirmation policy would not ask about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Because {
+    /// The canary-users stage's time is over: its traffic is the operator's own testing.
+    UsersTested(String),
+    /// The evidence stayed short past the stage's minimum time and the wait for it.
+    ThinEvidence(String),
+}
+
+impl Because {
+    pub fn text(&self) -> &str {
+        match self {
+            Because::UsersTested(t) | Because::ThinEvidence(t) => t,
+        }
+    }
 }
 
 impl NextStage {
@@ -126,15 +153,21 @@ impl Decision {
     pub fn label(&self) -> String {
         match self {
             Decision::Hold(why) => format!("holding: {why}"),
-            Decision::AwaitConfirmation(n) => {
-                format!("ready for {}: waiting for confirmation", n.phrase())
-            }
+            Decision::AwaitConfirmation(n) => match &n.because {
+                None => format!("ready for {}: waiting for confirmation", n.phrase()),
+                Some(why) => format!("asking about {}: {}", n.phrase(), why.text()),
+            },
             Decision::Advance(n) => format!("advancing to {}", n.phrase()),
             Decision::Halt(why) => format!("halting: {why}"),
             Decision::Rollback(why) => format!("rolling back: {why}"),
             Decision::Complete => "completing: last stage healthy for its minimum time".into(),
         }
     }
+}
+
+/// The canary requests the sample had, as the request-count gate saw them.
+fn canary_requests(report: &GateReport) -> Option<f64> {
+    report.gate("min-requests").and_then(|g| g.observed)
 }
 
 /// Does moving from `current` percent into `next` need an operator's yes?
@@ -204,22 +237,26 @@ pub fn decide(
             .unwrap_or_else(|| g.detail.clone());
         return Decision::Hold(progress);
     }
-    if let Some(g) = report
+    // Not enough evidence yet: said, and (below) asked about once the stage's time is
+    // over, rather than waited on forever.
+    let short_of_evidence = report
         .gates
         .iter()
         .find(|g| g.verdict == Verdict::Inconclusive)
-    {
-        let detail = &g.detail;
-        return Decision::Hold(if detail.starts_with("inconclusive") {
-            detail.clone()
-        } else {
-            format!("inconclusive: {detail}")
+        .map(|g| {
+            if g.detail.starts_with("inconclusive") {
+                g.detail.clone()
+            } else {
+                format!("inconclusive: {}", g.detail)
+            }
         });
-    }
-    if report.verdict != Verdict::Pass {
+    if short_of_evidence.is_none() && report.verdict != Verdict::Pass {
         return Decision::Hold(format!("gates did not pass: {}", report.summary()));
     }
     let Some(plan) = rollout.plan.as_ref() else {
+        if let Some(why) = short_of_evidence {
+            return Decision::Hold(why);
+        }
         return Decision::Hold(
             "the document has no plan; advance once by hand to adopt the default plan".into(),
         );
@@ -240,19 +277,98 @@ pub fn decide(
     let in_stage = rollout.time_in_stage(now).unwrap_or_default();
     if in_stage < current.min_duration {
         let left = current.min_duration - in_stage;
-        return Decision::Hold(format!("waiting {} more in stage", format_elapsed(left)));
+        let waiting = format!("waiting {} more in stage", format_elapsed(left));
+        return Decision::Hold(match short_of_evidence {
+            Some(why) => format!("{waiting}; {why}"),
+            None => waiting,
+        });
     }
-    let Some(next) = plan.stages.get(current_index + 1) else {
+    let next_stage = |because: Option<Because>| {
+        plan.stages.get(current_index + 1).map(|next| NextStage {
+            index: current_index + 1,
+            name: next.name.clone(),
+            percent: next.percent,
+            because,
+        })
+    };
+    // Asking about thin evidence is for data that is there and fresh; a source that is down
+    // or late is an outage, waited out (and announced), never put to the operator as a move.
+    let data_fresh = report
+        .gate("freshness")
+        .is_none_or(|g| g.verdict == Verdict::Pass);
+    // The canary-users stage's traffic is the operator's own testing: when its time is over
+    // and the canary has served them, the operator says whether it looked right, whatever
+    // the gates could judge.
+    let with_evidence = |text: String| match &short_of_evidence {
+        Some(why) => format!("{text}; {why}"),
+        None => text,
+    };
+    // A canary that served nobody has shown nothing: no one is asked to widen on that.
+    if data_fresh && canary_requests(report) == Some(0.0) {
+        return Decision::Hold(with_evidence(if current.percent == Percent::ZERO {
+            format!(
+                "{} is over, but the canary has served no requests yet: test the new version as a canary user",
+                stage_phrase(current_index, None, &current.name, current.percent)
+            )
+        } else {
+            format!(
+                "the canary served no requests at {}: check that traffic reaches the new version",
+                current.percent
+            )
+        }));
+    }
+    if current.percent == Percent::ZERO && data_fresh {
+        let users_stage = stage_phrase(current_index, None, &current.name, current.percent);
+        // A breach on the canary users' own traffic gets the time to show before anyone is
+        // asked to widen (the canary plan's first stage has no minimum time of its own).
+        let breach_time = report
+            .gates
+            .iter()
+            .map(|g| g.required_for)
+            .max()
+            .unwrap_or_default();
+        if in_stage < breach_time {
+            return Decision::Hold(with_evidence(format!(
+                "{users_stage}: watching the canary users' traffic {} more before asking to widen",
+                format_elapsed(breach_time - in_stage)
+            )));
+        }
+    }
+    if current.percent == Percent::ZERO
+        && data_fresh
+        && let Some(next) = next_stage(Some(Because::UsersTested(format!(
+            "{} is over ({} served); its traffic is your own testing: widen to random users?",
+            stage_phrase(current_index, None, &current.name, current.percent),
+            format_elapsed(in_stage)
+        ))))
+    {
+        return Decision::AwaitConfirmation(next);
+    }
+    if let Some(why) = short_of_evidence {
+        let waited = in_stage.saturating_sub(current.min_duration);
+        if !data_fresh {
+            return Decision::Hold(why);
+        }
+        if waited < policy.evidence_wait {
+            return Decision::Hold(format!(
+                "stage time served, not enough evidence yet ({} until the operator is asked): {why}",
+                format_elapsed(policy.evidence_wait - waited)
+            ));
+        }
+        return match next_stage(Some(Because::ThinEvidence(format!(
+            "still not enough evidence {} past the stage's minimum time ({why}): advance anyway, keep waiting, or roll back?",
+            format_elapsed(waited)
+        )))) {
+            Some(next) => Decision::AwaitConfirmation(next),
+            None => Decision::Hold(format!("last stage: completes once the gates pass ({why})")),
+        };
+    }
+    let Some(next) = next_stage(None) else {
         return Decision::Complete;
     };
-    let next_stage = NextStage {
-        index: current_index + 1,
-        name: next.name.clone(),
-        percent: next.percent,
-    };
-    if needs_confirmation(policy.confirm, rollout.percentage, next) {
-        Decision::AwaitConfirmation(next_stage)
+    if needs_confirmation(policy.confirm, rollout.percentage, &plan.stages[next.index]) {
+        Decision::AwaitConfirmation(next)
     } else {
-        Decision::Advance(next_stage)
+        Decision::Advance(next)
     }
 }

@@ -91,6 +91,7 @@ mod tests {
             index: 2,
             name: "25%".into(),
             percent: crate::domain::units::Percent::from_hundredths(2500).unwrap(),
+            because: None,
         };
         let bytes = confirmation_awaits(TerminalNotify::Osc777, "web", &next);
         assert_eq!(

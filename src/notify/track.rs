@@ -393,6 +393,7 @@ mod tests {
                 index,
                 name: "25%".into(),
                 percent: Percent::from_hundredths(2500).unwrap(),
+                because: None,
             },
             report: None,
         };

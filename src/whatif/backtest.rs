@@ -92,10 +92,7 @@ impl Backtest {
         out.push(format!(
             "gates: {}; confirmations: {}",
             self.gates_from,
-            match self.asks {
-                Asks::Accept => "the operator is assumed to say yes (--decline-asks to say no)",
-                Asks::Decline => "the operator says no (--decline-asks)",
-            }
+            self.asks.describe()
         ));
         let recorded: Vec<String> = self
             .recorded
@@ -191,7 +188,7 @@ impl Backtest {
             "from": self.from.to_rfc3339(),
             "to": self.to.to_rfc3339(),
             "tick": format_duration(self.tick),
-            "asks": match self.asks { Asks::Accept => "yes", Asks::Decline => "no" },
+            "asks": self.asks.as_str(),
             "plan": self.plan.to_json()["stages"],
             "recordedPercentages": self.recorded.iter().map(|(t, p)| json!({
                 "from": t.to_rfc3339(), "percent": percent_json(*p)

@@ -8,7 +8,9 @@
 //! Choices a replay has to make that a live driver leaves to a person:
 //! - a confirmation ask is recorded as "would ask"; with `Asks::Accept` the operator is taken
 //!   to say yes at once (the advance follows on the same tick), with `Asks::Decline` the
-//!   operator says no and the stage is held as the driver holds it after a no;
+//!   operator says no and the stage is held as the driver holds it after a no; with
+//!   `Asks::Careful` the operator says yes except to a question asked because the evidence
+//!   stayed short (keeps waiting);
 //! - a halt pauses the rollout as the driver would. `Stop::AtDetection` ends the replay there
 //!   (simulate: the regression was caught); `Stop::AtEnd` goes on, so a paused rollout can
 //!   still be rolled back on a sustained severe breach (backtest shows what followed);
@@ -24,7 +26,7 @@ use serde_json::Value;
 use crate::domain::actions::{self, Action, Context};
 use crate::domain::event::Event;
 use crate::domain::health::{BreachTracker, GateConfig, GateReport, HealthSample, judge};
-use crate::domain::progression::{Decision, Policy};
+use crate::domain::progression::{Because, Decision, Policy};
 use crate::domain::rollout::{Fields, Plan, Rollout, Status, field, time_to_json};
 use crate::domain::units::Percent;
 use crate::engine::driver::{Step, StepInput, step};
@@ -57,6 +59,31 @@ pub enum Asks {
     Accept,
     /// The operator says no: the stage is held.
     Decline,
+    /// Yes, except to a question asked because the evidence stayed short: that one is
+    /// answered "keep waiting" (as `Decline`).
+    Careful,
+}
+
+impl Asks {
+    /// The `--asks` value and the JSON field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Asks::Accept => "yes",
+            Asks::Decline => "no",
+            Asks::Careful => "careful",
+        }
+    }
+
+    /// How the questions are answered, for the output's header.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Asks::Accept => "the operator is assumed to say yes at once",
+            Asks::Decline => "the operator says no (keeps the stage)",
+            Asks::Careful => {
+                "the operator says yes at once, except to a question asked because the evidence stayed short (keeps waiting)"
+            }
+        }
+    }
 }
 
 /// When a replay ends besides the end of its time or a finished rollout.
@@ -337,14 +364,20 @@ pub fn run(
                         exposure,
                     ));
                 }
+                let thin = matches!(next.because, Some(Because::ThinEvidence(_)));
                 match setup.asks {
                     // `Driver::confirm`: the machine still wants this very stage, so it advances.
+                    Asks::Careful if !thin => {
+                        state.perform(&Action::Advance, &report, setup, now)?;
+                        let said = format!("advancing to {} (confirmed)", next.phrase());
+                        records.push(record(Kind::Advance, said, &state.rollout, exposure));
+                    }
                     Asks::Accept => {
                         state.perform(&Action::Advance, &report, setup, now)?;
                         let said = format!("advancing to {} (confirmed)", next.phrase());
                         records.push(record(Kind::Advance, said, &state.rollout, exposure));
                     }
-                    Asks::Decline => {
+                    Asks::Decline | Asks::Careful => {
                         state.declined_stage = Some(next.index);
                         let said = format!("operator declined {}: holding", next.phrase());
                         records.push(record(Kind::Declined, said, &state.rollout, exposure));
@@ -558,29 +591,33 @@ mod tests {
         assert_eq!(
             kinds(&r),
             vec![
-                (0, Kind::Advance),
-                (10, Kind::Advance),
-                (40, Kind::Advance),
-                (100, Kind::Ask),
-                (100, Kind::Advance),
-                (101, Kind::Complete),
+                // The canary-users stage asks when its time is over (its traffic is the
+                // operator's own testing), and the replay's operator says yes.
+                (5, Kind::Ask),
+                (5, Kind::Advance),
+                (15, Kind::Advance),
+                (45, Kind::Advance),
+                (105, Kind::Ask),
+                (105, Kind::Advance),
+                (106, Kind::Complete),
             ]
         );
         assert_eq!(r.rollout.status, Status::Complete);
-        assert_eq!(r.reached_full_at, Some(minutes(100)));
-        assert_eq!(r.ended_at, minutes(101));
-        assert_eq!(r.asks(), 1);
+        assert_eq!(r.reached_full_at, Some(minutes(105)));
+        assert_eq!(r.ended_at, minutes(106));
+        assert_eq!(r.asks(), 2);
         assert!(r.detection().is_none());
-        let into_25 = &r.records[1];
+        let into_25 = &r.records[2];
         assert_eq!(into_25.percent, Percent::from_hundredths(500).unwrap());
         assert_eq!(
             into_25.to,
             Some((2, "25%".into(), Percent::from_hundredths(2500).unwrap()))
         );
         assert_eq!(into_25.gates, "all 5 gates pass");
-        // 5 % from minute 0 to 10; the exposure is what had been served before the move.
+        // Canary users from minute 0 to 5, 5 % from 5 to 15; the exposure is what had been
+        // served before the move (this feed serves the canary 100 requests a minute).
         assert_eq!(into_25.exposure.percent_minutes, 5.0 * 10.0);
-        assert_eq!(into_25.exposure.canary_requests, 10 * 100);
+        assert_eq!(into_25.exposure.canary_requests, 15 * 100);
         // By the end: 5 % x 10 + 25 % x 30 + 50 % x 60 + 100 % x 1 minutes.
         assert_eq!(r.exposure.percent_minutes, 50.0 + 750.0 + 3000.0 + 100.0);
         // The transitions are the ones a store would have recorded.
@@ -649,12 +686,9 @@ mod tests {
         let mut s = setup(4);
         s.asks = Asks::Decline;
         let r = replay(&s, &mut healthy());
-        let tail: Vec<Kind> = kinds(&r).into_iter().skip(3).map(|(_, k)| k).collect();
-        assert_eq!(tail, vec![Kind::Ask, Kind::Declined]);
-        assert_eq!(
-            r.rollout.percentage,
-            Percent::from_hundredths(5000).unwrap()
-        );
+        // The first question is the canary-users stage's: a no keeps the rollout there.
+        assert_eq!(kinds(&r), vec![(5, Kind::Ask), (5, Kind::Declined)]);
+        assert_eq!(r.rollout.percentage, Percent::ZERO);
         assert!(r.last_hold.unwrap().contains("declined by the operator"));
     }
 
