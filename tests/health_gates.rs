@@ -36,6 +36,7 @@ fn sample(canary: Option<SideStats>, stable: Option<SideStats>) -> HealthSample 
         canary,
         source_error: None,
         ingestion_delay: std::time::Duration::ZERO,
+        stage: None,
     }
 }
 
@@ -500,6 +501,7 @@ fn tick(tracker: &mut BreachTracker, at: TimeDelta, canary_errors: Option<u64>) 
         stable: Some(stats(10)),
         source_error: None,
         ingestion_delay: std::time::Duration::ZERO,
+        stage: None,
     };
     let cfg = GateConfig::default();
     let mut r = evaluate(&s, &cfg, now);

@@ -264,6 +264,7 @@ impl MetricsSource for Held {
             canary: None,
             source_error: Some(format!("answer for {}", r.id)),
             ingestion_delay: Duration::ZERO,
+            stage: None,
         }
     }
 }

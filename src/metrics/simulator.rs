@@ -296,6 +296,7 @@ impl MetricsSource for Simulator {
             canary: Some(self.side(rollout, 1, rc, now, &faults)),
             source_error: None,
             ingestion_delay: std::time::Duration::ZERO,
+            stage: None,
         }
     }
 

@@ -334,6 +334,7 @@ impl SampleFeed for TraceFeed<'_> {
                     )
                 }),
                 ingestion_delay: Duration::ZERO,
+                stage: None,
             },
             canary_served,
         }

@@ -266,6 +266,7 @@ impl SampleFeed for TrafficFeed {
                 canary: Some(self.side(1, at)),
                 source_error: None,
                 ingestion_delay: Duration::ZERO,
+                stage: None,
             },
             canary_served,
         }

@@ -357,6 +357,7 @@ mod tests {
             canary: Some(side),
             source_error: None,
             ingestion_delay: delay,
+            stage: None,
         }
     }
 

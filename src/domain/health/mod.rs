@@ -14,6 +14,7 @@ use crate::domain::units::format_duration;
 
 mod evaluate;
 mod sample;
+pub mod sequential;
 mod stats;
 
 pub use evaluate::evaluate;
@@ -42,6 +43,37 @@ pub struct SideStats {
     pub newest_point_at: Option<DateTime<Utc>>,
 }
 
+/// Requests and errors of one side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub requests: u64,
+    pub errors: u64,
+}
+
+impl Counts {
+    /// Some requests, and no more errors than requests.
+    pub fn valid(&self) -> bool {
+        self.requests > 0 && self.errors <= self.requests
+    }
+
+    pub fn error_rate(&self) -> Option<f64> {
+        self.valid()
+            .then(|| self.errors as f64 / self.requests as f64)
+    }
+}
+
+/// Each side's requests and errors since the rollout's current stage began: the evidence a
+/// stage accumulates (`judgment = "stage"` judges on it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageTotals {
+    /// When the counting began: the stage's start (or where the source's data begins).
+    pub since: DateTime<Utc>,
+    pub stable: Counts,
+    pub canary: Counts,
+}
+
 /// What a metrics source answered for one rollout at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +95,9 @@ pub struct HealthSample {
         skip_serializing_if = "Duration::is_zero"
     )]
     pub ingestion_delay: Duration,
+    /// Totals since the current stage began, from sources that can count them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<StageTotals>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
