@@ -108,6 +108,28 @@ pub enum Verdict {
     Inconclusive,
 }
 
+/// What the error gates judge: the recent window alone, or the whole current stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Judgment {
+    /// Every gate on the last window, with a fixed request minimum.
+    #[default]
+    Window,
+    /// The relative error gate is a sequential test on the stage's totals (decisive at once,
+    /// valid across repeated looks), "enough evidence" replaces the request minimum, and the
+    /// window gates stay for sudden changes.
+    Stage,
+}
+
+impl Judgment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Judgment::Window => "window",
+            Judgment::Stage => "stage",
+        }
+    }
+}
+
 /// Gate thresholds: the `[gates]` config table and a rollout document's `gates` field
 /// (camelCase there; the config loader maps snake_case). `None` switches a gate off: written
 /// "off" (or null in a document); see `domain::gates` for what is valid.
@@ -147,6 +169,8 @@ pub struct GateConfig {
     /// Inconclusive.
     #[serde(with = "duration_text")]
     pub max_staleness: Duration,
+    /// "window" (the default) or "stage": see `Judgment`.
+    pub judgment: Judgment,
 }
 
 impl GateConfig {
@@ -178,6 +202,7 @@ impl Default for GateConfig {
             severe_p99_ratio: Some(5.0),
             severe_for: Duration::from_secs(60),
             max_staleness: Duration::from_secs(3 * 60),
+            judgment: Judgment::Window,
         }
     }
 }
@@ -314,6 +339,11 @@ impl GateReport {
 
 const SEVERE_SUFFIX: &str = "#severe";
 
+/// The relative error gate under `judgment = "stage"`: a sequential test, so no sustain.
+pub(super) fn is_sequential(g: &GateResult, cfg: &GateConfig) -> bool {
+    cfg.judgment == Judgment::Stage && g.name == evaluate::RELATIVE_ERROR_GATE
+}
+
 fn severe_key(gate: &str) -> String {
     format!("{gate}{SEVERE_SUFFIX}")
 }
@@ -358,6 +388,9 @@ impl BreachTracker {
                     };
                     g.required_for = if g.severe {
                         cfg.severe_for
+                    } else if is_sequential(g, cfg) {
+                        // Valid across every look already: a sustain would only add delay.
+                        Duration::ZERO
                     } else {
                         cfg.breach_for
                     };

@@ -92,6 +92,25 @@ pub fn canary_at_most(canary: Counts, tolerated: f64) -> Option<f64> {
     })))
 }
 
+/// ln of the mixture likelihood ratio "the canary's rate is above `limit`" vs "at `limit`"
+/// on its own counts, alternatives `(1 + d) x limit` for `d` in `WORSE_BY` (those below 1).
+/// A supermartingale for any rate at or below `limit`. None for impossible counts or a
+/// limit outside (0, 1).
+pub fn canary_above(canary: Counts, limit: f64) -> Option<f64> {
+    if !(limit > 0.0 && limit < 1.0) || canary.errors > canary.requests {
+        return None;
+    }
+    let e = canary.errors as f64;
+    let ok = (canary.requests - canary.errors) as f64;
+    Some(ln_mean_exp(
+        WORSE_BY
+            .iter()
+            .map(|d| limit * (1.0 + d))
+            .filter(|p1| *p1 < 1.0)
+            .map(|p1| xlny(e, p1 / limit) + xlny(ok, (1.0 - p1) / (1.0 - limit))),
+    ))
+}
+
 /// Does the pass test reach `1 / alpha`?
 pub fn shown_at_most(canary: Counts, tolerated: f64, alpha: f64) -> bool {
     canary_at_most(canary, tolerated).is_some_and(|ln| ln >= (1.0 / alpha).ln())
@@ -239,6 +258,15 @@ mod tests {
         );
     }
 
+    #[test]
+    fn above_a_limit_needs_errors_well_beyond_it() {
+        let decisive = |c: Counts| canary_above(c, 0.01).unwrap() >= (1.0f64 / 0.002).ln();
+        assert!(!decisive(c(300, 5)), "1.7 % of 300 is not decisive");
+        assert!(decisive(c(300, 15)), "5 % of 300 is");
+        assert!(decisive(c(90, 9)));
+        assert_eq!(canary_above(c(10, 0), 1.0), None);
+    }
+
     proptest! {
         #[test]
         fn more_canary_errors_are_never_less_evidence_of_worse(
@@ -273,6 +301,16 @@ mod tests {
             prop_assert!(b >= a - 1e-9);
             let worse = canary_at_most(c(n + 1, e + 1), tolerated).unwrap();
             prop_assert!(worse <= b + 1e-9);
+        }
+
+        #[test]
+        fn more_errors_are_more_evidence_of_a_rate_above_the_limit(
+            n in 1u64..100_000, e in 0u64..500, limit in 0.001f64..0.5,
+        ) {
+            let e = e.min(n - 1);
+            let a = canary_above(c(n, e), limit).unwrap();
+            let b = canary_above(c(n, e + 1), limit).unwrap();
+            prop_assert!(b >= a - 1e-9);
         }
 
         #[test]
