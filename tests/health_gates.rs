@@ -802,7 +802,7 @@ fn the_evidence_gate_says_how_much_more_is_needed_and_how_long_it_takes() {
     assert_eq!(p99.verdict, Verdict::Pass);
     assert_eq!(
         p99.detail,
-        "not judged yet: 20 canary requests in the window < 200 a p99 needs"
+        "not judged yet: 20 canary requests in the window < 100 a p99 needs"
     );
     // The healthy canary passes every gate on the stage's evidence.
     assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
