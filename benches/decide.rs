@@ -53,6 +53,7 @@ fn bench(c: &mut Criterion) {
         canary: Some(side(1_000, 2, 250.0)),
         source_error: None,
         ingestion_delay: std::time::Duration::ZERO,
+        stage: None,
     };
     let cfg = GateConfig::default();
     let mut report = evaluate(&sample, &cfg, now);

@@ -66,6 +66,7 @@ fn state() -> AppState {
                 canary: Some(side(1_000, 2 + t as u64 % 3, 250.0 + (t % 9) as f64)),
                 source_error: None,
                 ingestion_delay: std::time::Duration::ZERO,
+                stage: None,
             };
             if i == 0 || t == 119 {
                 let report =

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 use rollout_tui::domain::health::{
-    BreachTracker, GateConfig, GateReport, HealthSample, SideStats, Verdict,
-    error_rate_worse_p_value, evaluate,
+    BreachTracker, Counts, GateConfig, GateReport, HealthSample, Judgment, SideStats, StageTotals,
+    Verdict, error_rate_worse_p_value, evaluate, judge,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -36,6 +36,7 @@ fn sample(canary: Option<SideStats>, stable: Option<SideStats>) -> HealthSample 
         canary,
         source_error: None,
         ingestion_delay: std::time::Duration::ZERO,
+        stage: None,
     }
 }
 
@@ -501,6 +502,7 @@ fn tick(tracker: &mut BreachTracker, at: TimeDelta, canary_errors: Option<u64>) 
         stable: Some(stats(2)),
         source_error: None,
         ingestion_delay: std::time::Duration::ZERO,
+        stage: None,
     };
     let cfg = GateConfig::default();
     let mut r = evaluate(&s, &cfg, now);
@@ -783,4 +785,179 @@ fn absolute_error_limits_follow_a_high_stable_base_rate() {
         g.detail,
         "canary success rate 98.70 % >= 98.00 % (twice stable's 1.00 %)"
     );
+}
+
+// ---- judgment = "stage": sequential tests on the stage's totals ----
+
+fn staged() -> GateConfig {
+    GateConfig {
+        judgment: Judgment::Stage,
+        ..GateConfig::default()
+    }
+}
+
+/// A window of `canary`/`stable` and stage totals of 30 minutes.
+fn with_stage(window: HealthSample, canary: (u64, u64), stable: (u64, u64)) -> HealthSample {
+    HealthSample {
+        stage: Some(StageTotals {
+            since: t0() - mins(30),
+            canary: Counts {
+                requests: canary.0,
+                errors: canary.1,
+            },
+            stable: Counts {
+                requests: stable.0,
+                errors: stable.1,
+            },
+        }),
+        ..window
+    }
+}
+
+#[test]
+fn nine_errors_in_ninety_canary_requests_halt_at_once_under_stage_judgment() {
+    let window = sample(Some(side(40, 4, 120.0)), Some(side(5_000, 10, 110.0)));
+    let s = with_stage(window, (90, 9), (10_000, 20));
+    // Window judgment: the request minimum makes it all inconclusive.
+    let r = run(&s, &GateConfig::default());
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{r:#?}");
+
+    let cfg = staged();
+    let mut tracker = BreachTracker::default();
+    let r = judge(&s, &cfg, &mut tracker);
+    let g = gate(&r, "error-rate-vs-stable");
+    assert_eq!(g.verdict, Verdict::Fail, "{g:#?}");
+    assert!(g.sustained, "a sequential test needs no sustain: {g:#?}");
+    assert_eq!(g.required_for, Duration::ZERO);
+    assert!(
+        g.detail.starts_with("canary 10.00 % (9/90) vs stable 0.20 % this stage: worse (sequential test at 95 %: likelihood ratio "),
+        "{}",
+        g.detail
+    );
+    assert!(g.detail.ends_with(">= 500.0)"), "{}", g.detail);
+    // The severe line counts on few requests once the test is decisive.
+    let e = gate(&r, "error-rate");
+    assert_eq!(e.verdict, Verdict::Fail);
+    assert!(e.severe, "{e:#?}");
+    assert_eq!(
+        e.detail,
+        "canary error rate this stage 10.00 % > 1.00 %, severe (>= 5.00 %; decisive on few requests)"
+    );
+}
+
+#[test]
+fn the_evidence_gate_says_how_much_more_is_needed_and_how_long_it_takes() {
+    // 120 clean canary requests in 30 minutes: 4 a minute.
+    let window = sample(Some(side(20, 0, 120.0)), Some(side(5_000, 10, 110.0)));
+    let s = with_stage(window, (120, 0), (30_000, 60));
+    let r = run(&s, &staged());
+    let g = gate(&r, "min-requests");
+    assert_eq!(g.verdict, Verdict::Inconclusive);
+    let detail = &g.detail;
+    assert!(detail.starts_with("inconclusive: needs about "), "{detail}");
+    assert!(detail.contains(" more canary requests: ~"), "{detail}");
+    assert!(detail.contains(" at the current rate (to show the canary error rate <= 1.20 % with 80 % confidence; 0 errors in 120 canary requests this stage)"), "{detail}");
+    let needed: u64 = detail["inconclusive: needs about ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // What it asks for is what then passes.
+    let more = with_stage(
+        sample(Some(side(20, 0, 120.0)), Some(side(5_000, 10, 110.0))),
+        (120 + needed + needed / 500, needed / 500),
+        (30_000, 60),
+    );
+    let r = run(&more, &staged());
+    let g = gate(&r, "min-requests");
+    assert_eq!(g.verdict, Verdict::Pass, "{}", g.detail);
+    assert!(
+        g.detail
+            .starts_with("enough evidence: canary error rate <= 1.20 % with 80 % confidence ("),
+        "{}",
+        g.detail
+    );
+    // The latency gates wait for a window with enough requests, and say so.
+    let p99 = gate(&r, "p99-vs-stable");
+    assert_eq!(p99.verdict, Verdict::Pass);
+    assert_eq!(
+        p99.detail,
+        "not judged yet: 20 canary requests in the window < 100 a p99 needs"
+    );
+    // The healthy canary passes every gate on the stage's evidence.
+    assert_eq!(r.verdict, Verdict::Pass, "{r:#?}");
+}
+
+#[test]
+fn a_canary_failing_above_the_tolerated_rate_is_told_more_traffic_will_not_help() {
+    let window = sample(Some(side(20, 1, 120.0)), Some(side(5_000, 10, 110.0)));
+    let s = with_stage(window, (150, 3), (30_000, 60));
+    let r = run(&s, &staged());
+    let g = gate(&r, "min-requests");
+    assert_eq!(g.verdict, Verdict::Inconclusive);
+    assert_eq!(
+        g.detail,
+        "inconclusive: canary error rate 2.00 % this stage is not below the tolerated 1.20 %: \
+         more requests at this rate will not show it (3 errors in 150 canary requests this stage)"
+    );
+}
+
+#[test]
+fn without_stage_totals_stage_judgment_uses_the_window_and_says_so() {
+    let r = run(&healthy(), &staged());
+    let g = gate(&r, "error-rate-vs-stable");
+    assert_eq!(g.verdict, Verdict::Pass);
+    assert!(
+        g.detail
+            .contains("in the window (no stage totals from this source): not shown worse"),
+        "{}",
+        g.detail
+    );
+}
+
+#[test]
+fn the_absolute_gate_on_a_short_window_needs_the_stage_to_show_the_breach() {
+    // 3 errors in 250 (1.2 %) is above 1 % but proves nothing: a pass that says why.
+    let window = sample(Some(side(30, 0, 120.0)), Some(side(5_000, 10, 110.0)));
+    let s = with_stage(window, (250, 3), (30_000, 60));
+    let r = run(&s, &staged());
+    let g = gate(&r, "error-rate");
+    assert_eq!(g.verdict, Verdict::Pass, "{g:#?}");
+    assert_eq!(
+        g.detail,
+        "canary error rate this stage 1.20 % > 1.00 %, not shown beyond it by the sequential test"
+    );
+    // Window judgment of the same sample: unchanged (the window minimum).
+    let r = run(&s, &GateConfig::default());
+    assert_eq!(gate(&r, "error-rate").verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn judgment_is_read_from_a_document_and_refused_when_unknown() {
+    let g: GateConfig = serde_json::from_str(r#"{"judgment": "stage"}"#).unwrap();
+    assert_eq!(g.judgment, Judgment::Stage);
+    assert_eq!(GateConfig::default().judgment, Judgment::Window);
+    let e = serde_json::from_str::<GateConfig>(r#"{"judgment": "stages"}"#).unwrap_err();
+    assert!(e.to_string().contains("unknown variant"), "{e}");
+}
+
+proptest! {
+    /// Under stage judgment, more canary errors in the stage never turn a Fail of the
+    /// relative gate into a Pass.
+    #[test]
+    fn stage_judgment_is_monotone_in_canary_errors(
+        cn in 1u64..5_000, ce in 0u64..100, sn in 1_000u64..100_000, se in 0u64..200,
+    ) {
+        let ce = ce.min(cn - 1);
+        let se = se.min(sn);
+        let window = sample(Some(side(100, 0, 120.0)), Some(side(5_000, 10, 110.0)));
+        let verdict = |ce| {
+            let s = with_stage(window.clone(), (cn, ce), (sn, se));
+            gate(&run(&s, &staged()), "error-rate-vs-stable").verdict
+        };
+        if verdict(ce) == Verdict::Fail {
+            prop_assert_eq!(verdict(ce + 1), Verdict::Fail);
+        }
+    }
 }

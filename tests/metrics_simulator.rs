@@ -264,6 +264,7 @@ impl MetricsSource for Held {
             canary: None,
             source_error: Some(format!("answer for {}", r.id)),
             ingestion_delay: Duration::ZERO,
+            stage: None,
         }
     }
 }
@@ -307,4 +308,34 @@ async fn the_per_rollout_batch_is_bounded_ordered_and_survives_a_panic() {
         };
         assert_eq!(s.source_error.as_deref(), Some(want.as_str()));
     }
+}
+
+#[tokio::test]
+async fn stage_totals_count_every_second_since_the_stage_began() {
+    let doc = json!({
+        "version": "2.0.0", "status": "progressive", "rolloutPercentage": 25.0,
+        "stableRevision": "s-1", "canaryRevision": "s-2",
+        "stageEnteredAt": at(-30).to_rfc3339(),
+    });
+    let r = Rollout::from_fields("web", doc.as_object().unwrap()).unwrap();
+    let src = simulator("window = \"5m\"");
+    let s = src.sample(&r, at(0)).await;
+    let stage = s.stage.clone().expect("the simulator counts the stage");
+    assert_eq!(stage.since, at(-30));
+    let window = s.canary.unwrap();
+    // Thirty minutes hold six five-minute windows' worth, and the window is part of them.
+    assert!(stage.canary.requests > 5 * window.requests, "{stage:?}");
+    assert!(stage.canary.requests < 7 * window.requests, "{stage:?}");
+    // Sampled again a minute on, the stage holds the earlier count and a minute more.
+    let later = src.sample(&r, at(1)).await.stage.unwrap();
+    assert!(later.canary.requests > stage.canary.requests);
+    // A stage older than a day counts the last day only.
+    let old = json!({
+        "version": "2.0.0", "status": "progressive", "rolloutPercentage": 25.0,
+        "stableRevision": "s-1", "canaryRevision": "s-2",
+        "stageEnteredAt": at(-3 * 24 * 60).to_rfc3339(),
+    });
+    let r = Rollout::from_fields("web", old.as_object().unwrap()).unwrap();
+    let capped = src.sample(&r, at(0)).await.stage.unwrap();
+    assert_eq!(capped.since, at(-24 * 60));
 }

@@ -804,3 +804,54 @@ fn prometheus_source_on_googles_promql_endpoint_with_adc() {
         );
     }
 }
+
+#[test]
+fn status_of_one_rollout_shows_the_stage_s_evidence_under_stage_judgment() {
+    let cli = Cli::new();
+    let entered = (Utc::now() - chrono::Duration::minutes(20))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    cli.put_doc(
+        "quiet",
+        json!({
+            "version": "2.0.0", "status": "progressive", "rolloutPercentage": 5,
+            "stableRevision": "q-1", "canaryRevision": "q-2", "stageEnteredAt": entered,
+        }),
+    );
+    let config = cli.write_file(
+        "config.toml",
+        "[metrics]\nkind = \"simulator\"\n[metrics.simulator]\nrequests_per_second = 1.0\n\
+         [gates]\njudgment = \"stage\"\n",
+    );
+    let out = cli.ok(&["--config", config.to_str().unwrap(), "status", "quiet"]);
+    let stage = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("stage   since "))
+        .unwrap_or_else(|| panic!("no stage line:\n{out}"));
+    assert!(stage.contains(": canary "), "{stage}");
+    let evidence = out
+        .lines()
+        .find(|l| l.contains("min-requests"))
+        .unwrap_or_else(|| panic!("no evidence gate:\n{out}"));
+    // About 60 canary requests in 20 minutes: far from enough, and it says how far.
+    assert!(
+        evidence.contains("inconclusive: needs about ")
+            && evidence.contains(" more canary requests: ~")
+            && evidence.contains(" at the current rate (to show the canary error rate <= "),
+        "{evidence}"
+    );
+    let relative = out
+        .lines()
+        .find(|l| l.contains("error-rate-vs-stable"))
+        .unwrap_or_else(|| panic!("no relative gate:\n{out}"));
+    assert!(relative.contains("this stage"), "{relative}");
+    assert!(relative.contains("sequential test at 95 %"), "{relative}");
+
+    // Window judgment of the same rollout: no stage evidence in the gates' words.
+    let config = cli.write_file(
+        "window.toml",
+        "[metrics]\nkind = \"simulator\"\n[metrics.simulator]\nrequests_per_second = 1.0\n",
+    );
+    let out = cli.ok(&["--config", config.to_str().unwrap(), "status", "quiet"]);
+    assert!(!out.contains("needs about"), "{out}");
+    assert!(out.contains("requests < 200 minimum"), "{out}");
+}

@@ -185,6 +185,7 @@ fn run(path: &Path) {
                 canary: step.canary.as_ref().map(|s| stats(s, newest)),
                 source_error: None,
                 ingestion_delay: std::time::Duration::ZERO,
+                stage: None,
             };
             let gates = gate_cfg.at_percentage(doc.rollout.percentage);
             let mut report = evaluate(&sample, &gates, now);

@@ -300,6 +300,7 @@ impl MetricsSource for Patchy {
             canary: (!silent).then(|| side(230.0)),
             source_error: None,
             ingestion_delay: std::time::Duration::ZERO,
+            stage: None,
         }
     }
 

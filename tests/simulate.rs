@@ -202,3 +202,59 @@ fn the_readme_table_is_what_simulate_says_at_100_requests_a_second() {
         assert!(table.contains(&row), "the README lacks\n{row}");
     }
 }
+
+/// `judgment = "stage"` at the traffic where the window gates are inert (measured when
+/// written, 100 runs, seed 1): at 10 req/s healthy 1 % halted and 88 % at 100 % within twice
+/// the plan's minimum (window judgment: 0 %), errors+2 and latency*2 all caught before 25 %;
+/// at 1 req/s errors+10 all caught before 25 %; at 100 req/s errors+0.5 90 % before 25 %.
+#[test]
+fn stage_judgment_decides_on_quiet_services() {
+    let cli = Cli::new();
+    let gates = cli.write_file("stage.toml", "[gates]\njudgment = \"stage\"\n");
+    let gates = gates.to_str().unwrap();
+    let run = |rps: &str, regression: &str| {
+        simulate(
+            &cli,
+            &[
+                "--gates",
+                gates,
+                "--rps",
+                rps,
+                "--regression",
+                regression,
+                "--runs",
+                "100",
+                "--seed",
+                "1",
+            ],
+        )
+    };
+    let healthy = run("10", "none");
+    assert!(share(&healthy, "falseHalts") <= 0.03, "{healthy}");
+    assert!(share(&healthy, "reachedFullWithin2x") >= 0.8, "{healthy}");
+    // At 1 req/s window judgment never has the evidence: only a yes on thin evidence widens.
+    let window = simulate(
+        &cli,
+        &[
+            "--rps", "1", "--runs", "20", "--seed", "1", "--asks", "careful",
+        ],
+    );
+    assert_eq!(share(&window, "reachedFull"), 0.0, "{window}");
+
+    let v = run("10", "errors+2");
+    assert!(share(&v, "caughtBefore") >= 0.97, "{v}");
+    assert!(
+        v["detectedBy"]["error-rate-vs-stable"].as_u64().unwrap() >= 90,
+        "{v}"
+    );
+    let v = run("1", "errors+10");
+    assert!(share(&v, "caughtBefore") >= 0.97, "{v}");
+    let v = run("10", "latency*2");
+    assert!(share(&v, "caughtBefore") >= 0.95, "{v}");
+    assert!(
+        v["detectedBy"]["p99-vs-stable"].as_u64().unwrap() >= 90,
+        "{v}"
+    );
+    let v = run("100", "errors+0.5");
+    assert!(share(&v, "caughtBefore") >= 0.8, "{v}");
+}

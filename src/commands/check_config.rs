@@ -90,11 +90,12 @@ pub(super) fn check_config(env: &Env) -> CmdResult {
     }
     let g = &env.config.gates;
     say!(
-        "      min_requests {}, breach_for {}, severe_for {}, max_staleness {}",
+        "      min_requests {}, breach_for {}, severe_for {}, max_staleness {}, judgment {}",
         g.min_requests,
         format_duration(g.breach_for),
         format_duration(g.severe_for),
-        format_duration(g.max_staleness)
+        format_duration(g.max_staleness),
+        g.judgment.as_str()
     );
     say!("config OK");
     Ok(())

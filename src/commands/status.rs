@@ -148,6 +148,18 @@ fn health_text(source: &str, sample: &HealthSample, report: &GateReport) -> Stri
             }
         }
     }
+    // The evidence the stage has gathered, when the source counts it.
+    if let Some(t) = &sample.stage {
+        let _ = writeln!(
+            o,
+            "    stage   since {}: canary {} requests, {} errors; stable {} requests, {} errors",
+            t.since.format("%Y-%m-%d %H:%M UTC"),
+            t.canary.requests,
+            t.canary.errors,
+            t.stable.requests,
+            t.stable.errors
+        );
+    }
     for g in &report.gates {
         let _ = writeln!(
             o,

@@ -620,6 +620,7 @@ impl Tally {
             canary,
             source_error: (!error.is_empty()).then(|| error.join("; ")),
             ingestion_delay: std::time::Duration::ZERO,
+            stage: None,
         }
     }
 }

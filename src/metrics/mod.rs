@@ -325,6 +325,7 @@ fn failed_sample(r: &Rollout, now: DateTime<Utc>, why: &str) -> HealthSample {
         canary: None,
         source_error: Some(format!("sampling rollout {} {why}", r.id)),
         ingestion_delay: Duration::ZERO,
+        stage: None,
     }
 }
 
@@ -450,6 +451,7 @@ mod tests {
             canary: good.then_some(side),
             source_error: (!good).then(|| "HTTP 503".to_string()),
             ingestion_delay: Duration::ZERO,
+            stage: None,
         }
     }
 

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::MetricsSource;
 use super::config::{SimulatedSide, SimulatorConfig};
-use crate::domain::health::{HealthSample, SideStats};
+use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
 use crate::domain::rollout::{Rollout, Status};
 use crate::domain::units::format_duration;
 
@@ -201,7 +201,8 @@ impl Simulator {
         [(total - canary).max(0.0), canary]
     }
 
-    /// One side over `(now - window, now]`.
+    /// One side over `(now - window, now]`, and its counts over `(since, now]` for the
+    /// stage totals (the same per-second slots, so window and stage agree where they overlap).
     fn side(
         &self,
         rollout: &Rollout,
@@ -209,7 +210,8 @@ impl Simulator {
         rate: f64,
         now: DateTime<Utc>,
         faults: &[Regression],
-    ) -> SideStats {
+        since: DateTime<Utc>,
+    ) -> (SideStats, Counts) {
         let params = if side == 0 {
             &self.cfg.stable
         } else {
@@ -242,13 +244,19 @@ impl Simulator {
             ^ (side as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let end = now.timestamp();
         let slots = self.window.as_secs().max(1) as i64;
-        let (mut requests, mut errors) = (0u64, 0u64);
-        for slot in end - slots + 1..=end {
-            let mut rng = Rng(mix(key ^ (slot as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)));
-            let n = rng.poisson(rate);
-            requests += n;
-            errors += rng.binomial(n, error_rate);
-        }
+        let counts = |from: i64| {
+            let mut c = Counts::default();
+            for slot in from..=end {
+                let mut rng = Rng(mix(key ^ (slot as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)));
+                let n = rng.poisson(rate);
+                c.requests += n;
+                c.errors += rng.binomial(n, error_rate);
+            }
+            c
+        };
+        let Counts { requests, errors } = counts(end - slots + 1);
+        let stage_slots = (end - since.timestamp()).clamp(0, MAX_STAGE_SECONDS);
+        let stage = counts(end - stage_slots + 1);
         let quantiles = (requests > 0).then(|| {
             // A few percent of window-to-window wobble, like real percentiles.
             let mut rng = Rng(mix(key ^ end as u64 ^ 0x5bd1_e995));
@@ -258,7 +266,7 @@ impl Simulator {
             Some(q) => q.map(Some),
             None => [None; 4],
         };
-        SideStats {
+        let stats = SideStats {
             requests,
             errors,
             p50_ms,
@@ -266,9 +274,14 @@ impl Simulator {
             p95_ms,
             p99_ms,
             newest_point_at: Some(now),
-        }
+        };
+        (stats, stage)
     }
 }
+
+/// The stage totals count at most the last day: a day of per-second slots is cheap to draw at
+/// every sample, and a day of evidence is far more than any gate needs to decide.
+const MAX_STAGE_SECONDS: i64 = 24 * 3600;
 
 fn latency(p: &SimulatedSide, z: f64) -> f64 {
     p.latency_median_ms * (p.latency_sigma * z).exp()
@@ -289,13 +302,25 @@ impl MetricsSource for Simulator {
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
         let faults = self.regressions(&rollout.id);
         let [rs, rc] = self.rates(rollout);
+        let entered = rollout
+            .stage_entered_at
+            .or(rollout.started_at)
+            .unwrap_or(now);
+        let (stable, stable_stage) = self.side(rollout, 0, rs, now, &faults, entered);
+        let (canary, canary_stage) = self.side(rollout, 1, rc, now, &faults, entered);
+        let since = entered.max(now - chrono::Duration::seconds(MAX_STAGE_SECONDS));
         HealthSample {
             taken_at: now,
             window: self.window,
-            stable: Some(self.side(rollout, 0, rs, now, &faults)),
-            canary: Some(self.side(rollout, 1, rc, now, &faults)),
+            stable: Some(stable),
+            canary: Some(canary),
             source_error: None,
             ingestion_delay: std::time::Duration::ZERO,
+            stage: Some(StageTotals {
+                since: since.min(now),
+                stable: stable_stage,
+                canary: canary_stage,
+            }),
         }
     }
 

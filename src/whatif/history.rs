@@ -37,6 +37,7 @@ impl SampleFeed for HistoryFeed {
                     canary: None,
                     source_error: Some("the source had no numbers for this minute".into()),
                     ingestion_delay: Duration::ZERO,
+                    stage: None,
                 },
                 canary_served: 0,
             };

@@ -553,6 +553,7 @@ mod tests {
                         .then(|| side(self.canary_error_rate, self.canary_p99)),
                     source_error: None,
                     ingestion_delay: Duration::ZERO,
+                    stage: None,
                 },
                 canary_served: (at - previous).num_minutes() as u64 * 100,
             }

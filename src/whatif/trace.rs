@@ -23,7 +23,7 @@ use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::replay::{Fed, SampleFeed};
-use crate::domain::health::{HealthSample, SideStats};
+use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
 use crate::domain::rollout::{PlanPreset, Rollout};
 use crate::domain::units::Percent;
 
@@ -266,6 +266,29 @@ impl<'a> TraceFeed<'a> {
         TraceFeed { trace, window }
     }
 
+    /// Each side's minutes in `(since, at]`: the stage's evidence as the trace recorded it.
+    fn stage_totals(&self, since: DateTime<Utc>, at: DateTime<Utc>) -> StageTotals {
+        let mut sides = [Counts::default(); 2];
+        for (_, m) in self
+            .trace
+            .minutes
+            .range((Bound::Excluded(since), Bound::Included(at)))
+        {
+            for (total, line) in sides.iter_mut().zip(&m.sides) {
+                if let Some(l) = line {
+                    total.requests += l.requests;
+                    total.errors += l.errors;
+                }
+            }
+        }
+        let [stable, canary] = sides;
+        StageTotals {
+            since,
+            stable,
+            canary,
+        }
+    }
+
     fn side(&self, side: usize, at: DateTime<Utc>) -> Option<SideStats> {
         let from = at - chrono::Duration::from_std(self.window).unwrap_or_default();
         let lines: Vec<&Line> = self
@@ -296,7 +319,13 @@ impl<'a> TraceFeed<'a> {
 }
 
 impl SampleFeed for TraceFeed<'_> {
-    fn feed(&mut self, _: &Rollout, previous: DateTime<Utc>, at: DateTime<Utc>) -> Fed {
+    fn feed(&mut self, rollout: &Rollout, previous: DateTime<Utc>, at: DateTime<Utc>) -> Fed {
+        let since = rollout
+            .stage_entered_at
+            .or(rollout.started_at)
+            .unwrap_or(at)
+            .min(at);
+        let stage = self.stage_totals(since, at);
         let stable = self.side(0, at);
         let canary = self.side(1, at);
         let missing: Vec<&str> = [("stable", &stable), ("canary", &canary)]
@@ -334,6 +363,7 @@ impl SampleFeed for TraceFeed<'_> {
                     )
                 }),
                 ingestion_delay: Duration::ZERO,
+                stage: Some(stage),
             },
             canary_served,
         }
@@ -392,6 +422,9 @@ mod tests {
         assert_eq!(c.p99_ms, Some((300.0 * 100.0 + 100.0 * 300.0) / 400.0));
         assert_eq!(c.newest_point_at, Some(at(2)));
         assert_eq!(fed.canary_served, 300);
+        // The rollout began at 10:00: the stage holds every minute up to 10:02.
+        let stage = fed.sample.stage.clone().unwrap();
+        assert_eq!((stage.since, stage.canary.requests), (at(0), 400));
         assert_eq!(fed.sample.stable.unwrap().newest_point_at, Some(at(1)));
         // 10:09's window (10:04, 10:09]: stable has no minute; canary served nothing.
         let fed = feed.feed(&r, at(8), at(9));

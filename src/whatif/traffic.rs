@@ -8,7 +8,8 @@
 //! quantile of its requests has: each slot draws how far its share of requests above the
 //! true quantile strays from the expected count, and the window's quantile moves by the
 //! window's summed deviation (so overlapping windows share their slots' errors, as real
-//! ones do, and a window of few requests has a noisy p99).
+//! ones do, and a window of few requests has a noisy p99). The sample also carries the
+//! stage totals: every slot since the rollout's current stage began.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::replay::{Fed, SampleFeed};
-use crate::domain::health::{HealthSample, SideStats};
+use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
 use crate::domain::rollout::{Rollout, Status};
 use crate::metrics::config::SimulatedSide;
 use crate::metrics::simulator::{Rng, mix};
@@ -134,6 +135,8 @@ pub struct TrafficFeed {
     /// The window's totals per side, kept as slots come and go.
     sums: [Slot; 2],
     per_window: usize,
+    /// Totals per side since the stage began, and when it began.
+    stage: Option<StageTotals>,
 }
 
 impl TrafficFeed {
@@ -146,6 +149,7 @@ impl TrafficFeed {
             slots: VecDeque::with_capacity(per_window + 1),
             sums: [Slot::default(); 2],
             per_window,
+            stage: None,
         }
     }
 
@@ -251,11 +255,28 @@ impl SampleFeed for TrafficFeed {
             }
         }
         let seconds = (at - previous).num_milliseconds() as f64 / 1000.0;
+        let since = rollout
+            .stage_entered_at
+            .or(rollout.started_at)
+            .unwrap_or(at);
+        if self.stage.as_ref().is_none_or(|s| s.since != since) {
+            self.stage = Some(StageTotals {
+                since,
+                stable: Counts::default(),
+                canary: Counts::default(),
+            });
+        }
         let mut canary_served = 0;
         if seconds > 0.0 {
             let stable = self.slot(stable_rate, self.error_rate(0), seconds);
             let canary = self.slot(canary_rate, self.error_rate(1), seconds);
             canary_served = canary.requests;
+            if let Some(t) = self.stage.as_mut() {
+                for (side, slot) in [(&mut t.stable, &stable), (&mut t.canary, &canary)] {
+                    side.requests += slot.requests;
+                    side.errors += slot.errors;
+                }
+            }
             self.push([stable, canary]);
         }
         Fed {
@@ -266,6 +287,7 @@ impl SampleFeed for TrafficFeed {
                 canary: Some(self.side(1, at)),
                 source_error: None,
                 ingestion_delay: Duration::ZERO,
+                stage: self.stage.clone(),
             },
             canary_served,
         }
@@ -344,5 +366,22 @@ mod tests {
             c.p99_ms
         );
         assert_eq!(c.newest_point_at, Some(previous));
+        // The stage began at t0: its totals hold all 20 ticks, the window the last 20 alike.
+        let stage = fed.sample.stage.unwrap();
+        assert_eq!(stage.since, t0);
+        assert_eq!(stage.canary.requests, c.requests);
+        assert_eq!(stage.canary.errors, c.errors);
+        // A new stage starts counting afresh.
+        let later = previous + chrono::Duration::seconds(15);
+        fields.insert(
+            "stageEnteredAt".into(),
+            crate::domain::rollout::time_to_json(previous),
+        );
+        let r = Rollout::from_fields("s", &fields).unwrap();
+        let fed = feed.feed(&r, previous, later);
+        let stage = fed.sample.stage.unwrap();
+        assert_eq!(stage.since, previous);
+        assert_eq!(stage.canary.requests, fed.canary_served);
+        assert!(stage.canary.requests < c.requests / 10);
     }
 }

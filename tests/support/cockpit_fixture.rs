@@ -278,6 +278,7 @@ pub fn healthy_sample(at: DateTime<Utc>, i: usize) -> HealthSample {
         )),
         source_error: None,
         ingestion_delay: std::time::Duration::ZERO,
+        stage: None,
     }
 }
 
@@ -291,6 +292,7 @@ pub fn failing_sample(at: DateTime<Utc>, i: usize) -> HealthSample {
         canary: Some(side(2_000, 42, 44.0, 140.0, 210.0 + 2.0 * w as f64, at)),
         source_error: None,
         ingestion_delay: std::time::Duration::ZERO,
+        stage: None,
     }
 }
 
@@ -304,6 +306,7 @@ pub fn inconclusive_sample(at: DateTime<Utc>, i: usize) -> HealthSample {
         canary: Some(side(14, 0, 40.0, 100.0, 150.0 + w as f64, at)),
         source_error: None,
         ingestion_delay: std::time::Duration::ZERO,
+        stage: None,
     }
 }
 
@@ -316,6 +319,7 @@ pub fn outage_sample(at: DateTime<Utc>) -> HealthSample {
         canary: None,
         source_error: Some("prometheus http://127.0.0.1:9090: connection refused".into()),
         ingestion_delay: std::time::Duration::ZERO,
+        stage: None,
     }
 }
 

@@ -819,6 +819,7 @@ impl MetricsSource for CuttableMetrics {
                 canary: None,
                 source_error: Some("cannot reach the metrics source (test)".into()),
                 ingestion_delay: std::time::Duration::ZERO,
+                stage: None,
             };
         }
         self.sim.sample(rollout, now).await

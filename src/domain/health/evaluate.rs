@@ -4,9 +4,46 @@
 use chrono::{DateTime, Utc};
 
 use super::sample::{age, ahead_of, bad_counts, future_text};
+use super::sequential::{canary_above, canary_worse, more_requests_needed, shown_at_most};
 use super::stats::error_rate_worse_p_value;
-use super::{GateConfig, GateReport, GateResult, HealthSample, Side, SideStats, Verdict};
+use super::{
+    Counts, GateConfig, GateReport, GateResult, HealthSample, Judgment, Side, SideStats, Verdict,
+};
 use crate::domain::units::{format_duration, format_rate as pct};
+
+/// The relative error gate's name in reports.
+pub(super) const RELATIVE_ERROR_GATE: &str = "error-rate-vs-stable";
+
+/// "Enough evidence to pass" (`judgment = "stage"`): the canary's stage error rate shown at
+/// or below the tolerated rate with this confidence, across every look. Lower than the halt
+/// test's: its error is advancing a canary a little worse than tolerated, which the halt test
+/// goes on watching in the next stage, while its price is time at low traffic.
+pub const EVIDENCE_CONFIDENCE: f64 = 0.8;
+
+/// The tolerated canary error rate is stable's plus this many points, or twice stable's
+/// (whichever is higher). One point, not half: at 10 req/s the first stage must gather its
+/// evidence within the plan's time, and catching smaller increases is the halt test's job.
+pub const TOLERATED_EXTRA_POINTS: f64 = 0.01;
+
+/// Under `judgment = "stage"` the sequential tests run at `alpha = (1 - error_rate_confidence)
+/// / SEQUENTIAL_SPLIT` in each stage. The configured confidence is per look in window
+/// judgment, where the sustain does the rest; a sequential test needs no sustain, but every
+/// stage of a rollout makes one, and Ville's bound is close to tight here (measured with
+/// `simulate`, canary plan: 0.95 per stage halts 4-8 % of healthy rollouts). Split 25 ways,
+/// 0.95 keeps a rollout of up to five stages at or below 1 %.
+pub const SEQUENTIAL_SPLIT: f64 = 25.0;
+
+/// Under `judgment = "stage"`, the canary requests a window needs for its p99 to be judged
+/// (and at most `min_requests`). A p99 of 100 requests is about their second largest; with
+/// the 5-minute sustain that is noise rarely enough (measured with `simulate`), and at
+/// 10 req/s the canary plan's 5 % stage has about 180 a window, so doubled latency is caught
+/// there, before 25 %.
+pub const P99_MIN_REQUESTS: u64 = 100;
+
+/// The halt tests' alpha per stage under `judgment = "stage"`.
+fn sequential_alpha(cfg: &GateConfig) -> f64 {
+    (1.0 - cfg.error_rate_confidence.unwrap_or(0.95)) / SEQUENTIAL_SPLIT
+}
 
 fn ms(v: f64) -> String {
     let s = format!("{v:.1}");
@@ -126,66 +163,127 @@ impl GateResult {
 
 /// Runs every configured gate against one sample. Pure: `now` is only used for staleness.
 pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> GateReport {
+    let staged = cfg.judgment == Judgment::Stage;
+    let stage = staged.then(|| StageView::of(sample, cfg, now));
     let mut gates = vec![
         freshness_gate(sample, cfg, now),
-        min_requests_gate(sample, cfg),
+        match &stage {
+            Some(view) => evidence_gate(view, cfg),
+            None => min_requests_gate(sample, cfg),
+        },
     ];
     let canary = sample.usable(Side::Canary, cfg, now);
     let stable = sample.usable(Side::Stable, cfg, now);
-
     // The absolute error limits follow stable's own rate, so a canary exactly as healthy as
     // a stable side that errs often does not breach them.
     let base = BaseRate::of(&stable);
     let severe_limit = cfg.severe_error_rate.map(|s| base.scale(s));
+    let max_limit = cfg.max_error_rate.map(|m| base.scale(m));
+    // Under "stage" judgment the absolute error gates read the stage when the window is short.
+    let canary_rate = match &stage {
+        Some(view) => view.error_basis(&canary, max_limit, severe_limit, cfg),
+        None => canary
+            .as_ref()
+            .map(|c| Basis {
+                rate: c.error_rate().unwrap_or(f64::NAN),
+                label: "canary error rate",
+                decisive: false,
+                unproven: false,
+            })
+            .map_err(Clone::clone),
+    };
+
     if let Some(max) = cfg.max_error_rate {
         let name = "error-rate";
-        gates.push(match &canary {
+        gates.push(match &canary_rate {
             Err(why) => GateResult::inconclusive(name, why, max, cfg),
-            Ok(c) => {
-                let rate = c.error_rate().unwrap_or(f64::NAN);
+            Ok(b) => {
+                let rate = b.rate;
                 let severe = severe_limit.filter(|s| rate >= *s);
                 let limit = base.scale(max);
-                GateResult::limit(name, "canary error rate", rate, limit, true, pct, cfg)
-                    .noted(base.note(max))
-                    .mark_severe(
-                        severe.is_some(),
-                        format!(">= {}", pct(severe.unwrap_or(0.0))),
-                        cfg,
-                    )
+                b.judge(
+                    GateResult::limit(name, b.label, rate, limit, true, pct, cfg)
+                        .noted(base.note(max))
+                        .mark_severe(
+                            severe.is_some(),
+                            b.severe_note(severe.unwrap_or(0.0), ">="),
+                            cfg,
+                        ),
+                )
             }
         });
     }
     if let Some(min) = cfg.min_success_rate {
         let name = "success-rate";
-        gates.push(match &canary {
+        gates.push(match &canary_rate {
             Err(why) => GateResult::inconclusive(name, why, min, cfg),
-            Ok(c) => {
-                let rate = c.success_rate().unwrap_or(f64::NAN);
+            Ok(b) => {
+                let rate = 1.0 - b.rate;
                 // Success and error rates are two views of one number: same severity line.
                 let severe = severe_limit.filter(|s| 1.0 - rate >= *s);
                 let limit = 1.0 - base.scale(1.0 - min);
-                GateResult::limit(name, "canary success rate", rate, limit, false, pct, cfg)
-                    .noted(base.note(1.0 - min))
-                    .mark_severe(
-                        severe.is_some(),
-                        format!("<= {}", pct(1.0 - severe.unwrap_or(0.0))),
-                        cfg,
-                    )
+                let label = b.label.replace("error rate", "success rate");
+                b.judge(
+                    GateResult::limit(name, &label, rate, limit, false, pct, cfg)
+                        .noted(base.note(1.0 - min))
+                        .mark_severe(
+                            severe.is_some(),
+                            b.severe_note(1.0 - severe.unwrap_or(0.0), "<="),
+                            cfg,
+                        ),
+                )
             }
         });
     }
+    // A p99 of a few requests is their maximum: under "stage" judgment the latency gates
+    // need `P99_MIN_REQUESTS` canary requests in the window (at most `min_requests`), and a
+    // window short of them leaves the latency gates unjudged (said so) rather than holding
+    // the stage; the error gates judge its requests meanwhile.
+    let p99_min = if staged {
+        P99_MIN_REQUESTS.min(cfg.min_requests)
+    } else {
+        cfg.min_requests
+    };
+    let p99_sides = |side: Side| -> Result<&SideStats, String> {
+        if !staged {
+            return sample.usable(side, cfg, now);
+        }
+        let s = sample.checked(side, cfg, now)?;
+        if s.requests < p99_min {
+            return Err(format!(
+                "{} {} requests < {p99_min} minimum",
+                s.requests,
+                side.name()
+            ));
+        }
+        Ok(s)
+    };
+    let (p99_canary, p99_stable) = (p99_sides(Side::Canary), p99_sides(Side::Stable));
+    let p99_unjudged = staged
+        .then(|| sample.checked(Side::Canary, cfg, now).ok())
+        .flatten()
+        .filter(|c| c.requests < p99_min)
+        .map(|c| {
+            format!(
+                "not judged yet: {} canary requests in the window < {p99_min} a p99 needs",
+                c.requests
+            )
+        });
     if let Some(max) = cfg.max_p99_ms {
         let name = "p99";
-        let p99 = canary.clone().and_then(|c| latency(c.p99_ms, "canary p99"));
-        gates.push(match p99 {
-            Err(why) => GateResult::inconclusive(name, &why, max, cfg),
-            Ok(v) => GateResult::limit(name, "canary p99", v, max, true, ms, cfg),
+        let p99 = p99_canary
+            .clone()
+            .and_then(|c| latency(c.p99_ms, "canary p99"));
+        gates.push(match (p99, &p99_unjudged) {
+            (Err(_), Some(why)) => GateResult::new(name, Verdict::Pass, why.clone(), cfg),
+            (Err(why), None) => GateResult::inconclusive(name, &why, max, cfg),
+            (Ok(v), _) => GateResult::limit(name, "canary p99", v, max, true, ms, cfg),
         });
     }
     if let Some(k) = cfg.max_p99_ratio {
         let name = "p99-vs-stable";
-        let pair = canary.clone().and_then(|c| {
-            let s = stable.clone()?;
+        let pair = p99_canary.clone().and_then(|c| {
+            let s = p99_stable.clone()?;
             let cp = latency(c.p99_ms, "canary p99")?;
             let sp = latency(s.p99_ms, "stable p99")?;
             if sp == 0.0 {
@@ -193,9 +291,10 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
             }
             Ok((cp, sp))
         });
-        gates.push(match pair {
-            Err(why) => GateResult::inconclusive(name, &why, k, cfg),
-            Ok((cp, sp)) => {
+        gates.push(match (pair, &p99_unjudged) {
+            (Err(_), Some(why)) => GateResult::new(name, Verdict::Pass, why.clone(), cfg),
+            (Err(why), None) => GateResult::inconclusive(name, &why, k, cfg),
+            (Ok((cp, sp)), _) => {
                 let ratio = cp / sp;
                 let label = format!("canary p99 {} vs stable {}:", ms(cp), ms(sp));
                 let severe = cfg.severe_p99_ratio.filter(|s| ratio >= *s);
@@ -208,7 +307,10 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
         });
     }
     if let Some(needed) = cfg.error_rate_confidence {
-        gates.push(relative_error_gate(&canary, &stable, needed, cfg));
+        gates.push(match &stage {
+            Some(view) => sequential_error_gate(view, needed, cfg),
+            None => relative_error_gate(&canary, &stable, needed, cfg),
+        });
     }
 
     let verdict = if gates.iter().any(|g| g.verdict == Verdict::Fail) {
@@ -342,7 +444,7 @@ fn relative_error_gate(
     needed: f64,
     cfg: &GateConfig,
 ) -> GateResult {
-    let name = "error-rate-vs-stable";
+    let name = RELATIVE_ERROR_GATE;
     let (c, s) = match (canary, stable) {
         (Err(why), _) | (_, Err(why)) => return GateResult::inconclusive(name, why, needed, cfg),
         (Ok(c), Ok(s)) => (*c, *s),
@@ -389,6 +491,302 @@ fn relative_error_gate(
     g
 }
 
+/// What the absolute error gates judge and how it is named in their detail.
+struct Basis {
+    rate: f64,
+    label: &'static str,
+    /// Too few requests for the minimum, but the sequential test is decisive.
+    decisive: bool,
+    /// The stage's rate, not (yet) shown beyond the limit by the sequential test: a breach
+    /// of the limit by this rate is noise so far, not a failure.
+    unproven: bool,
+}
+
+impl Basis {
+    fn judge(&self, g: GateResult) -> GateResult {
+        if !self.unproven || g.verdict != Verdict::Fail {
+            return g;
+        }
+        let mut g = GateResult {
+            verdict: Verdict::Pass,
+            severe: false,
+            ..g
+        };
+        g.detail = format!("{}, not shown beyond it by the sequential test", g.detail);
+        g
+    }
+
+    fn severe_note(&self, limit: f64, op: &str) -> String {
+        if self.decisive {
+            format!("{op} {}; decisive on few requests", pct(limit))
+        } else {
+            format!("{op} {}", pct(limit))
+        }
+    }
+}
+
+/// A sample's stage totals as `judgment = "stage"` reads them, with the window's freshness.
+struct StageView {
+    /// The counts judged, or why there are none.
+    counts: Result<(Counts, Counts), String>,
+    /// "this stage", or the window when the source has no stage totals (said so).
+    scope: &'static str,
+    /// Canary requests per minute over the stage, for "~M min at the current rate".
+    canary_per_minute: Option<f64>,
+}
+
+impl StageView {
+    fn of(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> StageView {
+        let fresh = sample
+            .checked(Side::Canary, cfg, now)
+            .and_then(|_| sample.checked(Side::Stable, cfg, now));
+        let Some(stage) = &sample.stage else {
+            let counts = fresh.and_then(|_| {
+                let side = |s: Side| {
+                    sample.side(s).map(|x| Counts {
+                        requests: x.requests,
+                        errors: x.errors,
+                    })
+                };
+                side(Side::Canary)
+                    .zip(side(Side::Stable))
+                    .ok_or_else(|| "no data".to_string())
+            });
+            return StageView {
+                counts,
+                scope: "in the window (no stage totals from this source)",
+                canary_per_minute: sample
+                    .canary
+                    .as_ref()
+                    .map(|c| c.requests as f64 / (sample.window.as_secs_f64() / 60.0).max(1.0)),
+            };
+        };
+        let counts = fresh.and_then(|_| {
+            for (side, c) in [(Side::Canary, stage.canary), (Side::Stable, stage.stable)] {
+                if c.errors > c.requests {
+                    return Err(format!(
+                        "{} reports {} errors > {} requests this stage (bad data)",
+                        side.name(),
+                        c.errors,
+                        c.requests
+                    ));
+                }
+            }
+            Ok((stage.canary, stage.stable))
+        });
+        let minutes = age(stage.since, sample.taken_at).as_secs_f64() / 60.0;
+        StageView {
+            counts,
+            scope: "this stage",
+            canary_per_minute: (minutes > 0.0).then(|| stage.canary.requests as f64 / minutes),
+        }
+    }
+
+    fn worse(&self, cfg: &GateConfig) -> Option<super::sequential::WorseTest> {
+        let (c, s) = self.counts.as_ref().ok()?;
+        cfg.error_rate_confidence?;
+        canary_worse(*c, *s, sequential_alpha(cfg))
+    }
+
+    /// The window's rate when it has the minimum, else the stage's: a breach of the limit
+    /// by it counts once a sequential test shows it.
+    /// `max_limit` and `severe_limit` are the absolute error limits as they apply to this
+    /// sample (raised to follow stable's own rate).
+    fn error_basis(
+        &self,
+        window: &Result<&SideStats, String>,
+        max_limit: Option<f64>,
+        severe_limit: Option<f64>,
+        cfg: &GateConfig,
+    ) -> Result<Basis, String> {
+        if let Ok(c) = window {
+            return Ok(Basis {
+                rate: c.error_rate().unwrap_or(f64::NAN),
+                label: "canary error rate",
+                decisive: false,
+                unproven: false,
+            });
+        }
+        let (c, _) = self.counts.as_ref().map_err(Clone::clone)?;
+        let rate = c
+            .error_rate()
+            .ok_or_else(|| format!("no canary requests {}", self.scope))?;
+        // A short window's rate is noise; the stage's counts count once a sequential test
+        // shows the rate above the limit (or, for the severe line, the canary worse).
+        let above = |limit: Option<f64>| {
+            limit
+                .and_then(|l| canary_above(*c, l))
+                .is_some_and(|ln| ln >= (1.0 / sequential_alpha(cfg)).ln())
+        };
+        let severe_shown = severe_limit.is_some_and(|s| rate >= s)
+            && (above(severe_limit) || self.worse(cfg).is_some_and(|t| t.decisive()));
+        if severe_shown || above(max_limit) {
+            return Ok(Basis {
+                rate,
+                label: "canary error rate this stage",
+                decisive: c.requests < cfg.min_requests,
+                unproven: false,
+            });
+        }
+        // The evidence gate, not a request minimum, says when there is enough to advance.
+        Ok(Basis {
+            rate,
+            label: "canary error rate this stage",
+            decisive: false,
+            unproven: true,
+        })
+    }
+}
+
+/// "~13m at the current rate", or why there is no estimate.
+fn time_to(requests: u64, per_minute: Option<f64>) -> String {
+    match per_minute.filter(|r| *r > 0.0) {
+        Some(r) => format!(
+            "~{} at the current rate",
+            format_duration(std::time::Duration::from_secs_f64(
+                (requests as f64 / r * 60.0).min(1e9)
+            ))
+        ),
+        None => "no canary traffic to estimate the time".into(),
+    }
+}
+
+fn plural(n: u64, one: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+/// "Enough evidence" (`judgment = "stage"`, reported as `min-requests`): the canary's error
+/// rate this stage shown at or below the tolerated rate by a sequential test.
+fn evidence_gate(view: &StageView, cfg: &GateConfig) -> GateResult {
+    let name = "min-requests";
+    let (c, s) = match &view.counts {
+        Err(why) => return GateResult::inconclusive(name, why, f64::NAN, cfg),
+        Ok(pair) => *pair,
+    };
+    let scope = view.scope;
+    let seen = format!(
+        "{} in {} canary requests {scope}",
+        plural(c.errors, "error"),
+        c.requests
+    );
+    let stable_rate = s.error_rate();
+    let tolerated = match (stable_rate, cfg.max_error_rate) {
+        (Some(r), _) => (r * 2.0).max(r + TOLERATED_EXTRA_POINTS).min(0.5),
+        (None, Some(max)) if max > 0.0 => max,
+        // Nothing to compare with and no absolute limit: the plain minimum.
+        _ => {
+            let verdict = if c.requests >= cfg.min_requests {
+                Verdict::Pass
+            } else {
+                Verdict::Inconclusive
+            };
+            let detail = format!(
+                "{} canary requests {scope} (needs {}; no error rate to compare with)",
+                c.requests, cfg.min_requests
+            );
+            let mut g = GateResult::new(name, verdict, detail, cfg);
+            g.observed = Some(c.requests as f64);
+            g.threshold = Some(cfg.min_requests as f64);
+            return g;
+        }
+    };
+    let alpha = 1.0 - EVIDENCE_CONFIDENCE;
+    let goal = format!(
+        "to show the canary error rate <= {} with {} confidence",
+        pct(tolerated),
+        confidence_text(EVIDENCE_CONFIDENCE)
+    );
+    let mut g = if shown_at_most(c, tolerated, alpha) {
+        let detail = format!(
+            "enough evidence: canary error rate <= {} with {} confidence ({seen})",
+            pct(tolerated),
+            confidence_text(EVIDENCE_CONFIDENCE)
+        );
+        GateResult::new(name, Verdict::Pass, detail, cfg)
+    } else {
+        // The canary is expected to fail as it has so far, and at least as stable does.
+        let rate = c
+            .error_rate()
+            .unwrap_or(0.0)
+            .max(stable_rate.unwrap_or(0.0));
+        let why = if c.requests == 0 {
+            format!("no canary requests {scope} yet ({goal})")
+        } else {
+            match more_requests_needed(c, tolerated, alpha, rate) {
+                Some(n) => format!(
+                    "needs about {} more canary requests: {} ({goal}; {seen})",
+                    n,
+                    time_to(n, view.canary_per_minute)
+                ),
+                None => format!(
+                    "canary error rate {} {scope} is not below the tolerated {}: more requests \
+                     at this rate will not show it ({seen})",
+                    pct(rate),
+                    pct(tolerated)
+                ),
+            }
+        };
+        GateResult::inconclusive(name, &why, tolerated, cfg)
+    };
+    g.observed = Some(c.requests as f64);
+    g.threshold = Some(tolerated);
+    g
+}
+
+/// The relative error gate under `judgment = "stage"`: the sequential worse-test on the
+/// stage's totals, decisive at once (no sustain) and valid across every look.
+fn sequential_error_gate(view: &StageView, needed: f64, cfg: &GateConfig) -> GateResult {
+    let name = RELATIVE_ERROR_GATE;
+    let (c, s) = match &view.counts {
+        Err(why) => return GateResult::inconclusive(name, why, needed, cfg),
+        Ok(pair) => *pair,
+    };
+    let (Some(rc), Some(rs), Some(t)) = (c.error_rate(), s.error_rate(), view.worse(cfg)) else {
+        let why = if c.requests == 0 {
+            format!("no canary requests {} yet", view.scope)
+        } else {
+            format!("no usable error counts {}", view.scope)
+        };
+        return GateResult::inconclusive(name, &why, needed, cfg);
+    };
+    let rates = format!(
+        "canary {} ({}/{}) vs stable {} {}",
+        pct(rc),
+        c.errors,
+        c.requests,
+        pct(rs),
+        view.scope
+    );
+    let ratio = |x: f64| {
+        if x >= 1e4 {
+            format!("{x:.1e}")
+        } else {
+            format!("{x:.1}")
+        }
+    };
+    let test = format!(
+        "sequential test at {}: likelihood ratio {} {} {}",
+        confidence_text(needed),
+        ratio(t.ratio()),
+        if t.decisive() { ">=" } else { "<" },
+        ratio(t.threshold)
+    );
+    let (verdict, detail) = if t.decisive() {
+        (Verdict::Fail, format!("{rates}: worse ({test})"))
+    } else {
+        (Verdict::Pass, format!("{rates}: not shown worse ({test})"))
+    };
+    let mut g = GateResult::new(name, verdict, detail, cfg);
+    g.required_for = std::time::Duration::ZERO;
+    g.observed = Some(t.ratio());
+    g.threshold = Some(t.threshold);
+    g
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -411,6 +809,7 @@ mod tests {
             canary: Some(side),
             source_error: None,
             ingestion_delay: delay,
+            stage: None,
         }
     }
 

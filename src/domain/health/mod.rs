@@ -14,6 +14,7 @@ use crate::domain::units::format_duration;
 
 mod evaluate;
 mod sample;
+pub mod sequential;
 mod stats;
 
 pub use evaluate::evaluate;
@@ -42,6 +43,37 @@ pub struct SideStats {
     pub newest_point_at: Option<DateTime<Utc>>,
 }
 
+/// Requests and errors of one side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub requests: u64,
+    pub errors: u64,
+}
+
+impl Counts {
+    /// Some requests, and no more errors than requests.
+    pub fn valid(&self) -> bool {
+        self.requests > 0 && self.errors <= self.requests
+    }
+
+    pub fn error_rate(&self) -> Option<f64> {
+        self.valid()
+            .then(|| self.errors as f64 / self.requests as f64)
+    }
+}
+
+/// Each side's requests and errors since the rollout's current stage began: the evidence a
+/// stage accumulates (`judgment = "stage"` judges on it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageTotals {
+    /// When the counting began: the stage's start (or where the source's data begins).
+    pub since: DateTime<Utc>,
+    pub stable: Counts,
+    pub canary: Counts,
+}
+
 /// What a metrics source answered for one rollout at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +95,9 @@ pub struct HealthSample {
         skip_serializing_if = "Duration::is_zero"
     )]
     pub ingestion_delay: Duration,
+    /// Totals since the current stage began, from sources that can count them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<StageTotals>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,6 +106,28 @@ pub enum Verdict {
     Pass,
     Fail,
     Inconclusive,
+}
+
+/// What the error gates judge: the recent window alone, or the whole current stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Judgment {
+    /// Every gate on the last window, with a fixed request minimum.
+    #[default]
+    Window,
+    /// The relative error gate is a sequential test on the stage's totals (decisive at once,
+    /// valid across repeated looks), "enough evidence" replaces the request minimum, and the
+    /// window gates stay for sudden changes.
+    Stage,
+}
+
+impl Judgment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Judgment::Window => "window",
+            Judgment::Stage => "stage",
+        }
+    }
 }
 
 /// Gate thresholds: the `[gates]` config table and a rollout document's `gates` field
@@ -112,6 +169,8 @@ pub struct GateConfig {
     /// Inconclusive.
     #[serde(with = "duration_text")]
     pub max_staleness: Duration,
+    /// "window" (the default) or "stage": see `Judgment`.
+    pub judgment: Judgment,
 }
 
 impl GateConfig {
@@ -143,6 +202,7 @@ impl Default for GateConfig {
             severe_p99_ratio: Some(5.0),
             severe_for: Duration::from_secs(60),
             max_staleness: Duration::from_secs(3 * 60),
+            judgment: Judgment::Window,
         }
     }
 }
@@ -279,6 +339,11 @@ impl GateReport {
 
 const SEVERE_SUFFIX: &str = "#severe";
 
+/// The relative error gate under `judgment = "stage"`: a sequential test, so no sustain.
+pub(super) fn is_sequential(g: &GateResult, cfg: &GateConfig) -> bool {
+    cfg.judgment == Judgment::Stage && g.name == evaluate::RELATIVE_ERROR_GATE
+}
+
 fn severe_key(gate: &str) -> String {
     format!("{gate}{SEVERE_SUFFIX}")
 }
@@ -323,6 +388,9 @@ impl BreachTracker {
                     };
                     g.required_for = if g.severe {
                         cfg.severe_for
+                    } else if is_sequential(g, cfg) {
+                        // Valid across every look already: a sustain would only add delay.
+                        Duration::ZERO
                     } else {
                         cfg.breach_for
                     };

@@ -58,6 +58,28 @@ impl HealthSample {
         cfg: &GateConfig,
         now: DateTime<Utc>,
     ) -> Result<&SideStats, String> {
+        let s = self.checked(side, cfg, now)?;
+        let name = side.name();
+        if s.requests == 0 {
+            return Err(format!("no {name} requests in the window"));
+        }
+        if s.requests < cfg.min_requests {
+            return Err(format!(
+                "{} {name} requests < {} minimum",
+                s.requests, cfg.min_requests
+            ));
+        }
+        Ok(s)
+    }
+
+    /// The side's numbers if they are there, fresh and plausible, whatever their count (the
+    /// stage totals of a sample are as fresh as its window).
+    pub(super) fn checked(
+        &self,
+        side: Side,
+        cfg: &GateConfig,
+        now: DateTime<Utc>,
+    ) -> Result<&SideStats, String> {
         let name = side.name();
         let s = self.side(side).ok_or_else(|| self.missing_text(side))?;
         let newest = s
@@ -78,15 +100,6 @@ impl HealthSample {
         }
         if s.errors > s.requests {
             return Err(bad_counts(s, side));
-        }
-        if s.requests == 0 {
-            return Err(format!("no {name} requests in the window"));
-        }
-        if s.requests < cfg.min_requests {
-            return Err(format!(
-                "{} {name} requests < {} minimum",
-                s.requests, cfg.min_requests
-            ));
         }
         Ok(s)
     }

@@ -226,6 +226,7 @@ impl Prometheus {
             canary,
             source_error: (!problems.is_empty()).then(|| self.http.scrub(&problems.join("; "))),
             ingestion_delay: self.cfg.effective_ingestion_delay(),
+            stage: None,
         }
     }
 
@@ -294,6 +295,7 @@ impl MetricsSource for Prometheus {
                     canary,
                     source_error: None,
                     ingestion_delay: self.cfg.effective_ingestion_delay(),
+                    stage: None,
                 })
                 .collect())
         };
