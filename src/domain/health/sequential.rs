@@ -62,7 +62,7 @@ impl WorseTest {
 /// Is the canary's error rate worse than stable's? None when a side has no requests or
 /// impossible counts, or `alpha` is not in (0, 1).
 pub fn canary_worse(canary: Counts, stable: Counts, alpha: f64) -> Option<WorseTest> {
-    if !(alpha > 0.0 && alpha < 1.0) || !canary.valid() || !stable.valid() {
+    if !(alpha > 0.0 && alpha < 1.0 && canary.valid() && stable.valid()) {
         return None;
     }
     let (nc, ns) = (canary.requests as f64, stable.requests as f64);
