@@ -9,6 +9,7 @@ use rollout_tui::domain::health::{
     BreachTracker, Counts, GateConfig, GateReport, HealthSample, Judgment, SideStats, StageTotals,
     Verdict, error_rate_worse_p_value, evaluate, judge,
 };
+use rollout_tui::domain::units::Percent;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap()
@@ -960,4 +961,54 @@ proptest! {
             prop_assert_eq!(verdict(ce + 1), Verdict::Fail);
         }
     }
+}
+
+/// The full stage has no stable side: the comparison was made in the stages before, so the
+/// evidence gate asks only for the request minimum, and a window at the configured absolute
+/// limit (a 1 % service against the default 1 %) is not a breach until a test shows it above.
+#[test]
+fn stage_judgment_at_the_full_stage_judges_on_the_absolute_gates() {
+    let cfg = staged().at_percentage(Percent::FULL);
+    let window = sample(Some(side(300, 4, 120.0)), Some(side(0, 0, 0.0)));
+    let r = run(&with_stage(window, (250, 3), (0, 0)), &cfg);
+    let evidence = gate(&r, "min-requests");
+    assert_eq!(evidence.verdict, Verdict::Pass, "{r:#?}");
+    assert!(
+        evidence
+            .detail
+            .contains("no stable error rate to compare with"),
+        "{}",
+        evidence.detail
+    );
+    // 4 in 300 (1.33 %) is over the 1 % limit but not shown above it.
+    let abs = gate(&r, "error-rate");
+    assert_eq!(abs.verdict, Verdict::Pass, "{r:#?}");
+    assert!(abs.detail.contains("not shown beyond it"), "{}", abs.detail);
+
+    // 15 in 300 (5 %) is: a breach (and severe).
+    let window = sample(Some(side(300, 15, 120.0)), Some(side(0, 0, 0.0)));
+    let r = run(&with_stage(window, (250, 12), (0, 0)), &cfg);
+    assert_eq!(gate(&r, "error-rate").verdict, Verdict::Fail, "{r:#?}");
+    // 12 in 300 (4 %), four times the limit: shown above it at 95 %, a breach, not severe.
+    let window = sample(Some(side(300, 12, 120.0)), Some(side(0, 0, 0.0)));
+    let r = run(&with_stage(window, (250, 10), (0, 0)), &cfg);
+    let abs = gate(&r, "error-rate");
+    assert_eq!((abs.verdict, abs.severe), (Verdict::Fail, false), "{r:#?}");
+}
+
+/// A quiet stable side's window is short of the minimum, but its stage is not: the absolute
+/// limits still follow stable's own rate, read from the stage.
+#[test]
+fn stage_judgment_reads_stable_s_base_rate_from_the_stage() {
+    let cfg = staged();
+    // Stable errs 1.5 % (limit raised to 3 %); the canary's window 2 % on 400 requests.
+    let window = sample(Some(side(400, 8, 120.0)), Some(side(150, 2, 110.0)));
+    let r = run(&with_stage(window, (900, 18), (6_000, 90)), &cfg);
+    let abs = gate(&r, "error-rate");
+    assert_eq!(abs.verdict, Verdict::Pass, "{r:#?}");
+    assert!(
+        abs.detail.contains("twice stable's 1.50 %"),
+        "{}",
+        abs.detail
+    );
 }

@@ -176,7 +176,11 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
     let stable = sample.usable(Side::Stable, cfg, now);
     // The absolute error limits follow stable's own rate, so a canary exactly as healthy as
     // a stable side that errs often does not breach them.
-    let base = BaseRate::of(&stable);
+    let base = match (BaseRate::of(&stable), &stage) {
+        // A quiet stable side's window is short of the minimum; its stage is not.
+        (BaseRate(None), Some(view)) => BaseRate::of_counts(&view.counts),
+        (base, _) => base,
+    };
     let severe_limit = cfg.severe_error_rate.map(|s| base.scale(s));
     let max_limit = cfg.max_error_rate.map(|m| base.scale(m));
     // Under "stage" judgment the absolute error gates read the stage when the window is short.
@@ -343,6 +347,16 @@ impl BaseRate {
                 .as_ref()
                 .ok()
                 .and_then(|s| s.error_rate())
+                .filter(|r| r.is_finite()),
+        )
+    }
+
+    fn of_counts(counts: &Result<(Counts, Counts), String>) -> BaseRate {
+        BaseRate(
+            counts
+                .as_ref()
+                .ok()
+                .and_then(|(_, stable)| stable.error_rate())
                 .filter(|r| r.is_finite()),
         )
     }
@@ -599,12 +613,32 @@ impl StageView {
         severe_limit: Option<f64>,
         cfg: &GateConfig,
     ) -> Result<Basis, String> {
-        if let Ok(c) = window {
+        let shown_above = |c: &Counts, limit: Option<f64>, alpha: f64| {
+            limit
+                .and_then(|l| canary_above(*c, l))
+                .is_some_and(|ln| ln >= (1.0 / alpha).ln())
+        };
+        if let Ok(w) = window {
+            // A limit near the canary's healthy rate (the full stage has no stable rate to
+            // raise it) is crossed by every other window: a non-severe breach counts once a
+            // test on the window (at the configured confidence; the breach must be sustained
+            // too) or the sequential test on the stage shows it.
+            let rate = w.error_rate().unwrap_or(f64::NAN);
+            let counts = Counts {
+                requests: w.requests,
+                errors: w.errors,
+            };
+            let severe = severe_limit.is_some_and(|s| rate >= s);
+            let window_alpha = 1.0 - cfg.error_rate_confidence.unwrap_or(0.95);
+            let stage_shows = self
+                .counts
+                .as_ref()
+                .is_ok_and(|(c, _)| shown_above(c, max_limit, sequential_alpha(cfg)));
             return Ok(Basis {
-                rate: c.error_rate().unwrap_or(f64::NAN),
+                rate,
                 label: "canary error rate",
                 decisive: false,
-                unproven: false,
+                unproven: !severe && !stage_shows && !shown_above(&counts, max_limit, window_alpha),
             });
         }
         let (c, _) = self.counts.as_ref().map_err(Clone::clone)?;
@@ -613,11 +647,7 @@ impl StageView {
             .ok_or_else(|| format!("no canary requests {}", self.scope))?;
         // A short window's rate is noise; the stage's counts count once a sequential test
         // shows the rate above the limit (or, for the severe line, the canary worse).
-        let above = |limit: Option<f64>| {
-            limit
-                .and_then(|l| canary_above(*c, l))
-                .is_some_and(|ln| ln >= (1.0 / sequential_alpha(cfg)).ln())
-        };
+        let above = |limit: Option<f64>| shown_above(c, limit, sequential_alpha(cfg));
         let severe_shown = severe_limit.is_some_and(|s| rate >= s)
             && (above(severe_limit) || self.worse(cfg).is_some_and(|t| t.decisive()));
         if severe_shown || above(max_limit) {
@@ -674,18 +704,19 @@ fn evidence_gate(view: &StageView, cfg: &GateConfig) -> GateResult {
         c.requests
     );
     let stable_rate = s.error_rate();
-    let tolerated = match (stable_rate, cfg.max_error_rate) {
-        (Some(r), _) => (r * 2.0).max(r + TOLERATED_EXTRA_POINTS).min(0.5),
-        (None, Some(max)) if max > 0.0 => max,
-        // Nothing to compare with and no absolute limit: the plain minimum.
-        _ => {
+    let tolerated = match stable_rate {
+        Some(r) => (r * 2.0).max(r + TOLERATED_EXTRA_POINTS).min(0.5),
+        // No stable side (the full stage): the comparison was made in the stages before, and
+        // the absolute gates judge this one; proving the canary under an absolute limit that
+        // sits at its own healthy rate would hold the stage forever.
+        None => {
             let verdict = if c.requests >= cfg.min_requests {
                 Verdict::Pass
             } else {
                 Verdict::Inconclusive
             };
             let detail = format!(
-                "{} canary requests {scope} (needs {}; no error rate to compare with)",
+                "{} canary requests {scope} (needs {}; no stable error rate to compare with)",
                 c.requests, cfg.min_requests
             );
             let mut g = GateResult::new(name, verdict, detail, cfg);
