@@ -270,22 +270,51 @@ fn the_json_of_a_backtest_is_stable() {
 
 #[test]
 fn an_error_regression_is_rolled_back() {
-    let v = json_of(&Cli::new(), "error-regression", &[]);
+    let cli = Cli::new();
+    let v = json_of(&cli, "error-regression", &[]);
     let d = decisions(&v);
-    assert_eq!(kinds(&d), ["ask", "advance", "advance", "rollback"], "{v}");
-    // Bad from 10:20; the window is severe (>= 5 %) from 10:23, sustained 1m at 10:24.
-    assert_eq!(d[3].0, 24, "{v}");
-    let rollback = &v["decisions"][3];
-    assert_eq!(rollback["percent"], 25);
+    assert_eq!(
+        kinds(&d),
+        ["ask", "advance", "advance", "halt", "rollback"],
+        "{v}"
+    );
+    // Bad from 10:20: the sequential test on the stage's requests shows it in that first
+    // minute and the rollout retreats to the canary users at once; the canary users' own
+    // traffic is then severe (>= 5 %), sustained 1m at 10:22: rolled back.
+    assert_eq!((d[3].0, d[4].0), (20, 22), "{v}");
+    let halt = &v["decisions"][3];
+    assert_eq!(halt["percent"], 25);
+    assert_eq!(halt["failing"], json!(["error-rate-vs-stable"]), "{halt}");
+    let rollback = &v["decisions"][4];
+    assert_eq!(rollback["percent"], 0);
     assert!(
-        rollback["failing"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("error-rate")),
+        rollback["reason"].as_str().unwrap().contains("severe"),
         "{rollback}"
     );
     assert!(rollback["exposure"]["canaryRequests"].as_u64().unwrap() > 0);
     assert_eq!(v["end"]["status"], "rolled-back");
+
+    // The same trace judged on windows: the 25 % stage serves the bad canary until the
+    // window is severe (10:23) and that has lasted 1m.
+    cli.write_file("window.toml", "[gates]\njudgment = \"window\"\n");
+    let gates = cli.path("window.toml");
+    let w = json_of(
+        &cli,
+        "error-regression",
+        &["--gates", gates.to_str().unwrap()],
+    );
+    let d = decisions(&w);
+    assert_eq!(kinds(&d), ["ask", "advance", "advance", "rollback"], "{w}");
+    assert_eq!(d[3].0, 24, "{w}");
+    assert_eq!(w["decisions"][3]["percent"], 25);
+    // Stage judgment stopped random users' exposure earlier.
+    assert!(
+        halt["exposure"]["percentMinutes"].as_f64().unwrap()
+            < w["decisions"][3]["exposure"]["percentMinutes"]
+                .as_f64()
+                .unwrap(),
+        "{v}\n{w}"
+    );
 }
 
 #[test]
@@ -300,7 +329,7 @@ fn without_auto_rollback_the_rollback_is_proposed() {
     );
     assert_eq!(
         kinds(&decisions(&v)),
-        ["ask", "advance", "advance", "proposed-rollback"],
+        ["ask", "advance", "advance", "halt", "proposed-rollback"],
         "{v}"
     );
     assert_eq!(v["end"]["status"], "paused");
@@ -321,10 +350,31 @@ fn a_latency_regression_halts_after_breach_for() {
 }
 
 #[test]
-fn sparse_traffic_never_widens_without_a_person() {
-    let v = json_of(&Cli::new(), "sparse-traffic", &[]);
+fn sparse_traffic_is_judged_on_the_stage_and_never_widened_on_thin_windows() {
+    // At 1 req/s the trace's rounding gives the canary 39 errors in 1,978 requests (2.0 %)
+    // against stable's 43 in 5,836 (0.74 %): worse, but never in one window.
+    let cli = Cli::new();
+    let v = json_of(&cli, "sparse-traffic", &[]);
     let d = decisions(&v);
-    // Every move is a yes to a question asked at that minute; none is the driver's own.
+    assert_eq!(kinds(&d), ["ask", "advance", "rollback"], "{v}");
+    // The stage's requests show it: 9 errors in about 100 canary requests at 5 %.
+    assert_eq!(d[2].0, 33, "{v}");
+    assert_eq!(v["decisions"][2]["percent"], 5);
+    assert!(
+        v["decisions"][2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("this stage"),
+        "{v}"
+    );
+
+    // Judged on windows, nothing is ever shown: each move is a yes to a question asked at
+    // that minute, never the driver's own.
+    cli.write_file("window.toml", "[gates]\njudgment = \"window\"\n");
+    let gates = cli.path("window.toml");
+    let gates = gates.to_str().unwrap();
+    let v = json_of(&cli, "sparse-traffic", &["--gates", gates]);
+    let d = decisions(&v);
     assert!(!d.is_empty(), "{v}");
     for (i, (at, kind)) in d.iter().enumerate() {
         if kind == "advance" {
@@ -349,7 +399,11 @@ fn sparse_traffic_never_widens_without_a_person() {
     }
 
     // A careful operator keeps waiting when asked on thin evidence: held at 5 %.
-    let careful = json_of(&Cli::new(), "sparse-traffic", &["--asks", "careful"]);
+    let careful = json_of(
+        &cli,
+        "sparse-traffic",
+        &["--gates", gates, "--asks", "careful"],
+    );
     let d = decisions(&careful);
     assert_eq!(
         kinds(&d),

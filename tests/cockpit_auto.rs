@@ -13,7 +13,7 @@ use ratatui::backend::TestBackend;
 use rollout_tui::app::state::{AppState, Dialog, Panel};
 use rollout_tui::app::update::{Effect, Msg, update};
 use rollout_tui::domain::actions::Action;
-use rollout_tui::domain::progression::{Decision, NextStage};
+use rollout_tui::domain::progression::{Because, Decision, NextStage};
 use rollout_tui::domain::units::Percent;
 use rollout_tui::engine::DriverUpdate;
 use rollout_tui::engine::driver::{LeaseState, Step};
@@ -255,4 +255,45 @@ fn an_unavailable_driver_is_switched_off_with_the_reason() {
     );
     assert!(s.entry("current").unwrap().auto.is_none());
     assert!(screen(&s, 80, 24).contains("auto-progression unavailable: no metrics source"));
+}
+
+/// Asked because the evidence stayed short, the operator has three answers: advance, keep
+/// waiting, or roll back; r answers no (nothing widens meanwhile) and asks the rollback's
+/// reason at once.
+#[test]
+fn a_question_on_thin_evidence_says_why_and_r_rolls_back() {
+    let mut s = driving();
+    let asked = NextStage {
+        because: Some(Because::ThinEvidence(
+            "still not enough evidence 30m00s past the stage's minimum time: advance anyway, keep waiting, or roll back?".into(),
+        )),
+        ..next_stage()
+    };
+    update(
+        &mut s,
+        driver_msg(
+            Step::AskConfirmation(asked.clone()),
+            Decision::AwaitConfirmation(asked),
+        ),
+    );
+    let text = screen(&s, 80, 24);
+    assert!(
+        text.contains("AUTO-PROGRESSION: current asks you"),
+        "{text}"
+    );
+    assert!(text.contains("still not enough evidence 30m00s"), "{text}");
+    assert!(text.contains("r: roll back"), "{text}");
+    assert_eq!(
+        ch(&mut s, 'r'),
+        vec![Effect::Engine(EngineCommand::AutoAnswer {
+            id: "current".into(),
+            stage: 2,
+            yes: false
+        })]
+    );
+    assert!(
+        matches!(&s.dialog, Some(Dialog::Rollback { id, .. }) if id == "current"),
+        "{:?}",
+        s.dialog
+    );
 }

@@ -34,7 +34,12 @@ fn snap(name: &str, state: &AppState) {
 
 /// The report a driver would have written: the failing sample judged by default gates.
 fn failing_report(at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
-    evaluate(&failing_sample(at, 0), &GateConfig::default(), at).to_json()
+    // A window sample without stage totals: judged as a window.
+    let gates = GateConfig {
+        judgment: rollout_tui::domain::health::Judgment::Window,
+        ..GateConfig::default()
+    };
+    evaluate(&failing_sample(at, 0), &gates, at).to_json()
 }
 
 /// `checkout-v3`: advanced to 5 %, then rolled back by the driver 6 minutes before `t0`

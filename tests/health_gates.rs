@@ -58,7 +58,7 @@ fn all_gates() -> GateConfig {
     GateConfig {
         min_success_rate: Some(0.99),
         max_p99_ms: Some(500.0),
-        ..GateConfig::default()
+        ..window_gates()
     }
 }
 
@@ -94,7 +94,7 @@ fn switched_off_gates_are_absent() {
         max_error_rate: None,
         max_p99_ratio: None,
         error_rate_confidence: None,
-        ..GateConfig::default()
+        ..window_gates()
     };
     let r = run(&healthy(), &cfg);
     assert_eq!(r.gates.len(), 2);
@@ -105,7 +105,7 @@ fn switched_off_gates_are_absent() {
 fn freshness_stale_missing_and_untimed_sides_are_inconclusive() {
     let mut s = healthy();
     s.canary.as_mut().unwrap().newest_point_at = Some(t0() - TimeDelta::seconds(250));
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     let g = gate(&r, "freshness");
     assert_eq!(g.verdict, Verdict::Inconclusive);
     assert_eq!(g.detail, "stale: newest canary point 4m10s old > 3m limit");
@@ -123,12 +123,12 @@ fn freshness_stale_missing_and_untimed_sides_are_inconclusive() {
 
     // Exactly at the limit is still fresh.
     s.canary.as_mut().unwrap().newest_point_at = Some(t0() - mins(3));
-    assert_eq!(run(&s, &GateConfig::default()).verdict, Verdict::Pass);
+    assert_eq!(run(&s, &window_gates()).verdict, Verdict::Pass);
 
     let mut s = healthy();
     s.stable = None;
     s.source_error = Some("prometheus: connection refused".into());
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     assert_eq!(
         gate(&r, "freshness").detail,
         "no stable data: prometheus: connection refused"
@@ -147,7 +147,7 @@ fn freshness_stale_missing_and_untimed_sides_are_inconclusive() {
 
     let mut s = healthy();
     s.canary = None;
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     assert_eq!(r.verdict, Verdict::Inconclusive);
     assert!(
         r.gates.iter().all(|g| g.verdict == Verdict::Inconclusive),
@@ -160,7 +160,7 @@ fn freshness_stale_missing_and_untimed_sides_are_inconclusive() {
 
     let mut s = healthy();
     s.stable.as_mut().unwrap().newest_point_at = None;
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     assert_eq!(
         gate(&r, "freshness").detail,
         "no time for the newest stable point"
@@ -172,7 +172,7 @@ fn freshness_stale_missing_and_untimed_sides_are_inconclusive() {
 fn min_requests_text_is_exact() {
     let mut s = healthy();
     s.canary = Some(side(14, 0, 100.0));
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     let g = gate(&r, "min-requests");
     assert_eq!(g.verdict, Verdict::Inconclusive);
     assert_eq!(g.detail, "inconclusive: 14 requests < 200 minimum");
@@ -185,7 +185,7 @@ fn min_requests_text_is_exact() {
     assert_eq!(r.verdict, Verdict::Inconclusive);
 
     s.canary = Some(side(200, 0, 100.0));
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     assert_eq!(gate(&r, "min-requests").verdict, Verdict::Pass);
     assert_eq!(
         gate(&r, "min-requests").detail,
@@ -197,7 +197,7 @@ fn min_requests_text_is_exact() {
 fn error_rate_gate() {
     let mut s = healthy();
     s.canary = Some(side(1_000, 21, 120.0));
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     let g = gate(&r, "error-rate");
     assert_eq!(g.verdict, Verdict::Fail);
     assert_eq!(g.detail, "canary error rate 2.10 % > 1.00 %");
@@ -209,7 +209,7 @@ fn error_rate_gate() {
 
     // At the limit passes; at the severe line is severe with the shorter `for`.
     s.canary = Some(side(1_000, 10, 120.0));
-    let g = run(&s, &GateConfig::default())
+    let g = run(&s, &window_gates())
         .gate("error-rate")
         .cloned()
         .unwrap();
@@ -218,7 +218,7 @@ fn error_rate_gate() {
         (Verdict::Pass, "canary error rate 1.00 % <= 1.00 %")
     );
     s.canary = Some(side(1_000, 50, 120.0));
-    let g = run(&s, &GateConfig::default())
+    let g = run(&s, &window_gates())
         .gate("error-rate")
         .cloned()
         .unwrap();
@@ -232,7 +232,7 @@ fn error_rate_gate() {
 
     // Broken counts are bad data, not a 100 % error rate.
     s.canary = Some(side(300, 301, 120.0));
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     let g = gate(&r, "error-rate");
     assert_eq!(g.verdict, Verdict::Inconclusive);
     assert_eq!(
@@ -303,7 +303,7 @@ fn p99_vs_stable_gate() {
     let mut s = healthy();
     s.canary = Some(side(1_000, 0, 450.0));
     s.stable = Some(side(10_000, 0, 150.0));
-    let g = run(&s, &GateConfig::default())
+    let g = run(&s, &window_gates())
         .gate("p99-vs-stable")
         .cloned()
         .unwrap();
@@ -318,7 +318,7 @@ fn p99_vs_stable_gate() {
     );
 
     s.canary.as_mut().unwrap().p99_ms = Some(800.0);
-    let g = run(&s, &GateConfig::default())
+    let g = run(&s, &window_gates())
         .gate("p99-vs-stable")
         .cloned()
         .unwrap();
@@ -326,7 +326,7 @@ fn p99_vs_stable_gate() {
     assert_eq!(g.required_for, Duration::from_secs(60));
 
     s.canary.as_mut().unwrap().p99_ms = Some(225.0);
-    let g = run(&s, &GateConfig::default())
+    let g = run(&s, &window_gates())
         .gate("p99-vs-stable")
         .cloned()
         .unwrap();
@@ -340,7 +340,7 @@ fn p99_vs_stable_gate() {
 
     // Stable needs enough requests, a p99, and a non-zero one.
     s.stable = Some(side(150, 0, 150.0));
-    let g = run(&s, &GateConfig::default())
+    let g = run(&s, &window_gates())
         .gate("p99-vs-stable")
         .cloned()
         .unwrap();
@@ -352,13 +352,13 @@ fn p99_vs_stable_gate() {
         )
     );
     s.stable = Some(side(10_000, 0, 0.0));
-    let g = run(&s, &GateConfig::default())
+    let g = run(&s, &window_gates())
         .gate("p99-vs-stable")
         .cloned()
         .unwrap();
     assert_eq!(g.verdict, Verdict::Inconclusive);
     s.stable.as_mut().unwrap().p99_ms = None;
-    let g = run(&s, &GateConfig::default())
+    let g = run(&s, &window_gates())
         .gate("p99-vs-stable")
         .cloned()
         .unwrap();
@@ -371,7 +371,7 @@ fn p99_vs_stable_gate() {
 /// The statistical gate for canary errors/requests against stable errors/requests.
 fn relative(ce: u64, cn: u64, se: u64, sn: u64) -> rollout_tui::domain::health::GateResult {
     let s = sample(Some(side(cn, ce, 100.0)), Some(side(sn, se, 100.0)));
-    run(&s, &GateConfig::default())
+    run(&s, &window_gates())
         .gate("error-rate-vs-stable")
         .cloned()
         .unwrap()
@@ -460,7 +460,7 @@ fn canary_better_than_stable_never_fails() {
     // Even with a configured confidence that any noise would clear.
     let cfg = GateConfig {
         error_rate_confidence: Some(0.0),
-        ..GateConfig::default()
+        ..window_gates()
     };
     let s = sample(Some(side(1_000, 1, 100.0)), Some(side(1_000, 2, 100.0)));
     assert_eq!(
@@ -473,7 +473,7 @@ fn canary_better_than_stable_never_fails() {
 fn report_json_and_summary() {
     let mut s = healthy();
     s.canary = Some(side(1_000, 21, 120.0));
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     let v = r.to_json();
     assert_eq!(v["verdict"], "fail");
     assert_eq!(v["sampleTakenAt"], "2025-03-01T12:00:00Z");
@@ -505,7 +505,7 @@ fn tick(tracker: &mut BreachTracker, at: TimeDelta, canary_errors: Option<u64>) 
         ingestion_delay: std::time::Duration::ZERO,
         stage: None,
     };
-    let cfg = GateConfig::default();
+    let cfg = window_gates();
     let mut r = evaluate(&s, &cfg, now);
     tracker.observe(&mut r, &cfg);
     r
@@ -665,7 +665,7 @@ proptest! {
         let es = (ns as f64 * fs * fs) as u64;
         // Canary rate = stable rate * shrink, so never above stable's.
         let ec = ((es as f64 / ns as f64) * shrink * nc as f64).floor() as u64;
-        let cfg = GateConfig { error_rate_confidence: Some(c), min_requests: 1, ..GateConfig::default() };
+        let cfg = GateConfig { error_rate_confidence: Some(c), min_requests: 1, ..window_gates() };
         let r = run(&sample(Some(side(nc, ec, 100.0)), Some(side(ns, es, 100.0))), &cfg);
         prop_assert_ne!(r.gate("error-rate-vs-stable").unwrap().verdict, Verdict::Fail);
     }
@@ -714,7 +714,7 @@ proptest! {
 /// the configured limits hold.
 #[test]
 fn absolute_error_limits_follow_a_high_stable_base_rate() {
-    let cfg = GateConfig::default();
+    let cfg = window_gates();
     let stable = side(10_000, 100, 110.0);
     let r = run(
         &sample(Some(side(1_000, 13, 120.0)), Some(stable.clone())),
@@ -777,7 +777,7 @@ fn absolute_error_limits_follow_a_high_stable_base_rate() {
     // The success-rate gate is the same number seen the other way.
     let cfg = GateConfig {
         min_success_rate: Some(0.99),
-        ..GateConfig::default()
+        ..window_gates()
     };
     let r = run(&sample(Some(side(1_000, 13, 120.0)), Some(stable)), &cfg);
     let g = gate(&r, "success-rate");
@@ -793,6 +793,14 @@ fn absolute_error_limits_follow_a_high_stable_base_rate() {
 fn staged() -> GateConfig {
     GateConfig {
         judgment: Judgment::Stage,
+        ..GateConfig::default()
+    }
+}
+
+/// The window judgment: most tests here are about the window gates themselves.
+fn window_gates() -> GateConfig {
+    GateConfig {
+        judgment: Judgment::Window,
         ..GateConfig::default()
     }
 }
@@ -820,7 +828,7 @@ fn nine_errors_in_ninety_canary_requests_halt_at_once_under_stage_judgment() {
     let window = sample(Some(side(40, 4, 120.0)), Some(side(5_000, 10, 110.0)));
     let s = with_stage(window, (90, 9), (10_000, 20));
     // Window judgment: the request minimum makes it all inconclusive.
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     assert_eq!(r.verdict, Verdict::Inconclusive, "{r:#?}");
 
     let cfg = staged();
@@ -828,14 +836,32 @@ fn nine_errors_in_ninety_canary_requests_halt_at_once_under_stage_judgment() {
     let r = judge(&s, &cfg, &mut tracker);
     let g = gate(&r, "error-rate-vs-stable");
     assert_eq!(g.verdict, Verdict::Fail, "{g:#?}");
-    assert!(g.sustained, "a sequential test needs no sustain: {g:#?}");
-    assert_eq!(g.required_for, Duration::ZERO);
     assert!(
         g.detail.starts_with("canary 10.00 % (9/90) vs stable 0.20 % this stage: worse (sequential test at 95 %: likelihood ratio "),
         "{}",
         g.detail
     );
-    assert!(g.detail.ends_with(">= 500.0)"), "{}", g.detail);
+    // At 10 % the canary is also past the severe line: a rollback after severe_for, as a
+    // severe window would be, rather than a halt at once.
+    assert!(
+        g.detail.ends_with(">= 500.0), severe (canary >= 5.00 %)"),
+        "{}",
+        g.detail
+    );
+    assert!(g.severe, "{g:#?}");
+    assert_eq!(g.required_for, cfg.severe_for);
+
+    // 4 in 90 (4.4 %): shown worse, not severe: a sequential test needs no sustain.
+    let milder = with_stage(
+        sample(Some(side(40, 1, 120.0)), Some(side(5_000, 10, 110.0))),
+        (90, 4),
+        (10_000, 20),
+    );
+    let mild = judge(&milder, &cfg, &mut BreachTracker::default());
+    let g = gate(&mild, "error-rate-vs-stable");
+    assert_eq!((g.verdict, g.severe), (Verdict::Fail, false), "{g:#?}");
+    assert!(g.sustained, "a sequential test needs no sustain: {g:#?}");
+    assert_eq!(g.required_for, Duration::ZERO);
     // The severe line counts on few requests once the test is decisive.
     let e = gate(&r, "error-rate");
     assert_eq!(e.verdict, Verdict::Fail);
@@ -930,7 +956,7 @@ fn the_absolute_gate_on_a_short_window_needs_the_stage_to_show_the_breach() {
         "canary error rate this stage 1.20 % > 1.00 %, not shown beyond it by the sequential test"
     );
     // Window judgment of the same sample: unchanged (the window minimum).
-    let r = run(&s, &GateConfig::default());
+    let r = run(&s, &window_gates());
     assert_eq!(gate(&r, "error-rate").verdict, Verdict::Inconclusive);
 }
 
@@ -938,7 +964,7 @@ fn the_absolute_gate_on_a_short_window_needs_the_stage_to_show_the_breach() {
 fn judgment_is_read_from_a_document_and_refused_when_unknown() {
     let g: GateConfig = serde_json::from_str(r#"{"judgment": "stage"}"#).unwrap();
     assert_eq!(g.judgment, Judgment::Stage);
-    assert_eq!(GateConfig::default().judgment, Judgment::Window);
+    assert_eq!(window_gates().judgment, Judgment::Window);
     let e = serde_json::from_str::<GateConfig>(r#"{"judgment": "stages"}"#).unwrap_err();
     assert!(e.to_string().contains("unknown variant"), "{e}");
 }

@@ -110,7 +110,12 @@ async fn traffic_follows_the_percentage_and_canary_users() {
     let s = src.sample(&rollout("web", 5.0, &[]), at(0)).await;
     let n = s.canary.as_ref().unwrap().requests;
     assert!((650..850).contains(&n), "{n}");
-    let report = evaluate(&s, &GateConfig::default(), at(0));
+    // The window's own gates: this rollout has no stage start to count from.
+    let window_gates = GateConfig {
+        judgment: rollout_tui::domain::health::Judgment::Window,
+        ..GateConfig::default()
+    };
+    let report = evaluate(&s, &window_gates, at(0));
     for gate in ["freshness", "min-requests", "error-rate", "p99-vs-stable"] {
         assert_eq!(
             report.gate(gate).unwrap().verdict,

@@ -849,7 +849,8 @@ fn status_of_one_rollout_shows_the_stage_s_evidence_under_stage_judgment() {
     // Window judgment of the same rollout: no stage evidence in the gates' words.
     let config = cli.write_file(
         "window.toml",
-        "[metrics]\nkind = \"simulator\"\n[metrics.simulator]\nrequests_per_second = 1.0\n",
+        "[metrics]\nkind = \"simulator\"\n[metrics.simulator]\nrequests_per_second = 1.0\n\
+         [gates]\njudgment = \"window\"\n",
     );
     let out = cli.ok(&["--config", config.to_str().unwrap(), "status", "quiet"]);
     assert!(!out.contains("needs about"), "{out}");

@@ -172,7 +172,12 @@ fn run(path: &Path) {
     for _ in 0..sc.start_stage {
         doc.apply(&Action::Advance, t0(), &plan);
     }
-    let gate_cfg = doc.rollout.gates.clone().unwrap_or_default();
+    // Scenario steps are windows without stage totals: judged as windows unless the
+    // scenario's gates say otherwise.
+    let gate_cfg = doc.rollout.gates.clone().unwrap_or(GateConfig {
+        judgment: rollout_tui::domain::health::Judgment::Window,
+        ..GateConfig::default()
+    });
     let mut tracker = BreachTracker::default();
     for (i, step) in sc.step.iter().enumerate() {
         let now = t0() + offset(&step.at);

@@ -69,8 +69,8 @@ fn a_gross_error_regression_is_caught_early() {
 #[test]
 fn a_half_point_error_regression_is_caught_before_25_percent() {
     let v = simulate(&Cli::new(), &["--regression", "errors+0.5"]);
-    assert!(share(&v, "haltedOrRolledBack") >= 0.9, "{v}");
-    assert!(share(&v, "caughtBefore") >= 0.85, "{v}");
+    assert!(share(&v, "haltedOrRolledBack") >= 0.95, "{v}");
+    assert!(share(&v, "caughtBefore") >= 0.8, "{v}");
     assert!(share(&v, "reachedFull") <= 0.05, "{v}");
     // Half a point is below the 1 % absolute limit: the relative gate catches it.
     assert!(
@@ -203,21 +203,17 @@ fn the_readme_table_is_what_simulate_says_at_100_requests_a_second() {
     }
 }
 
-/// `judgment = "stage"` at the traffic where the window gates are inert (measured when
-/// written, 100 runs, seed 1): at 10 req/s healthy 1 % halted and 88 % at 100 % within twice
-/// the plan's minimum (window judgment: 0 %), errors+2 and latency*2 all caught before 25 %;
-/// at 1 req/s errors+10 all caught before 25 %; at 100 req/s errors+0.5 90 % before 25 %.
+/// The default (stage) judgment at the traffic where window gates are inert (measured when
+/// written, 100 runs, seed 1): at 10 req/s no healthy run halted and all reached 100 % within
+/// twice the plan's minimum, errors+2 and latency*2 all caught before 25 %; at 1 req/s
+/// errors+10 all caught before 25 %; at 100 req/s errors+0.5 about 85 % before 25 %.
 #[test]
 fn stage_judgment_decides_on_quiet_services() {
     let cli = Cli::new();
-    let gates = cli.write_file("stage.toml", "[gates]\njudgment = \"stage\"\n");
-    let gates = gates.to_str().unwrap();
     let run = |rps: &str, regression: &str| {
         simulate(
             &cli,
             &[
-                "--gates",
-                gates,
                 "--rps",
                 rps,
                 "--regression",
@@ -233,10 +229,20 @@ fn stage_judgment_decides_on_quiet_services() {
     assert!(share(&healthy, "falseHalts") <= 0.03, "{healthy}");
     assert!(share(&healthy, "reachedFullWithin2x") >= 0.8, "{healthy}");
     // At 1 req/s window judgment never has the evidence: only a yes on thin evidence widens.
+    let window_gates = cli.write_file("window.toml", "[gates]\njudgment = \"window\"\n");
     let window = simulate(
         &cli,
         &[
-            "--rps", "1", "--runs", "20", "--seed", "1", "--asks", "careful",
+            "--gates",
+            window_gates.to_str().unwrap(),
+            "--rps",
+            "1",
+            "--runs",
+            "20",
+            "--seed",
+            "1",
+            "--asks",
+            "careful",
         ],
     );
     assert_eq!(share(&window, "reachedFull"), 0.0, "{window}");

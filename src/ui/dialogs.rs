@@ -127,7 +127,10 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
             evidence,
             since,
         } => {
-            title = format!("AUTO-PROGRESSION: {id} is ready for the next stage");
+            title = match &next.because {
+                None => format!("AUTO-PROGRESSION: {id} is ready for the next stage"),
+                Some(_) => format!("AUTO-PROGRESSION: {id} asks you"),
+            };
             lines.push(Line::styled(
                 format!(
                     "Advance to {}?",
@@ -135,6 +138,9 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
                 ),
                 theme.accent(),
             ));
+            if let Some(why) = &next.because {
+                lines.push(Line::raw(shown(why.text()).into_owned()));
+            }
             lines.push(Line::raw(format!(
                 "waiting for you {}",
                 present::since(state.now - *since)
@@ -146,7 +152,7 @@ pub fn dialog(state: &AppState, d: &Dialog, theme: Theme, frame: &mut Frame, are
                     .iter()
                     .map(|e| Line::raw(format!("  {}", shown(e)))),
             );
-            hint = "y: advance   n/Esc: hold this stage";
+            hint = "y: advance   n/Esc: keep waiting   r: roll back";
         }
         Dialog::Fault { id } => {
             title = format!("Simulate a fault in {id}'s canary");

@@ -7,17 +7,21 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::replay::{Fed, SampleFeed};
-use crate::domain::health::HealthSample;
+use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
 use crate::domain::rollout::Rollout;
 
 pub struct HistoryFeed {
     samples: BTreeMap<DateTime<Utc>, HealthSample>,
+    /// The replayed stage's totals so far: the source's own stage totals are for the stage
+    /// the rollout really was in, not the replayed one.
+    stage: Option<StageTotals>,
 }
 
 impl HistoryFeed {
     pub fn new(samples: impl IntoIterator<Item = HealthSample>) -> HistoryFeed {
         HistoryFeed {
             samples: samples.into_iter().map(|s| (s.taken_at, s)).collect(),
+            stage: None,
         }
     }
 
@@ -27,7 +31,15 @@ impl HistoryFeed {
 }
 
 impl SampleFeed for HistoryFeed {
-    fn feed(&mut self, _: &Rollout, previous: DateTime<Utc>, at: DateTime<Utc>) -> Fed {
+    fn feed(&mut self, rollout: &Rollout, previous: DateTime<Utc>, at: DateTime<Utc>) -> Fed {
+        let since = rollout.stage_entered_at.unwrap_or(previous);
+        if self.stage.as_ref().is_none_or(|t| t.since != since) {
+            self.stage = Some(StageTotals {
+                since,
+                stable: Counts::default(),
+                canary: Counts::default(),
+            });
+        }
         let Some(sample) = self.samples.get(&at) else {
             return Fed {
                 sample: HealthSample {
@@ -46,10 +58,23 @@ impl SampleFeed for HistoryFeed {
         // window's share of its requests (the source gives windows, not minutes).
         let share =
             ((at - previous).num_seconds() as f64 / sample.window.as_secs_f64().max(1.0)).min(1.0);
-        let canary = sample.canary.as_ref().map_or(0, |c| c.requests);
+        let part = |side: &Option<SideStats>| {
+            side.as_ref().map_or(Counts::default(), |s| Counts {
+                requests: (s.requests as f64 * share).round() as u64,
+                errors: (s.errors as f64 * share).round() as u64,
+            })
+        };
+        let (stable, canary) = (part(&sample.stable), part(&sample.canary));
+        let totals = self.stage.as_mut().expect("set above");
+        for (total, add) in [(&mut totals.stable, stable), (&mut totals.canary, canary)] {
+            total.requests += add.requests;
+            total.errors += add.errors.min(add.requests);
+        }
+        let mut sample = sample.clone();
+        sample.stage = Some(totals.clone());
         Fed {
-            sample: sample.clone(),
-            canary_served: (canary as f64 * share).round() as u64,
+            sample,
+            canary_served: canary.requests,
         }
     }
 }

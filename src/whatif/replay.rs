@@ -560,12 +560,16 @@ mod tests {
         }
     }
 
+    /// Window judgment: these feeds are windows without stage totals.
     fn setup(hours: i64) -> Setup {
         Setup {
             start: t0(),
             end: t0() + chrono::Duration::hours(hours),
             tick: Duration::from_secs(60),
-            gates: GateConfig::default(),
+            gates: GateConfig {
+                judgment: crate::domain::health::Judgment::Window,
+                ..GateConfig::default()
+            },
             policy: Policy::default(),
             default_plan: Plan::preset(PlanPreset::Canary),
             asks: Asks::Accept,

@@ -370,6 +370,9 @@ pub fn empty_state() -> AppState {
         t0(),
     );
     s.actor = ACTOR.into();
+    // The fixture's samples are windows without stage totals (as Prometheus gives): the
+    // screens are drawn from the window gates' words.
+    s.gates.judgment = rollout_tui::domain::health::Judgment::Window;
     s
 }
 

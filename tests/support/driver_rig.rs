@@ -247,14 +247,20 @@ pub async fn error_spike_at_25(store: Arc<dyn RolloutStore>, error_rate: f64, ex
         acted_at - spike_at
     );
     let last = rig.events().await.pop().unwrap();
+    // The errors acted, and nothing else: every failing gate is an error gate.
+    let report = last.gate_report.as_ref().unwrap();
+    assert_eq!(report["verdict"], "fail");
+    let failing: Vec<&str> = report["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["verdict"] == "fail")
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
     assert!(
-        last.reason
-            .as_deref()
-            .unwrap_or_default()
-            .contains("error rate"),
+        !failing.is_empty() && failing.iter().all(|n| n.starts_with("error-rate")),
         "{last:?}"
     );
-    assert_eq!(last.gate_report.as_ref().unwrap()["verdict"], "fail");
     // Nothing moves afterwards.
     let before = rig.rollout().await;
     rig.sim.clear(ID);

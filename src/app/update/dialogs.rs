@@ -3,8 +3,8 @@
 //! `state::input_problem`, which the dialogs' drawing shows too).
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent};
-use tui_input::InputRequest;
 use tui_input::backend::crossterm::EventHandler;
+use tui_input::{Input, InputRequest};
 
 use crate::app::state::{
     AppState, Dialog, FAULT_CHOICES, ToastLevel, input_problem, redo_blocker, split_user_keys,
@@ -257,6 +257,21 @@ pub(super) fn dialog_key(state: &mut AppState, key: KeyEvent) -> Vec<Effect> {
                     state,
                     ToastLevel::Info,
                     format!("{id}: holding at the current stage (answered no)"),
+                );
+                vec![Effect::Engine(EngineCommand::AutoAnswer {
+                    id,
+                    stage: next.index,
+                    yes: false,
+                })]
+            }
+            // The third answer: no to widening, and the rollback's reason asked at once.
+            KeyCode::Char('r') | KeyCode::Char('R') => {
+                open_dialog(
+                    state,
+                    Dialog::Rollback {
+                        id: id.clone(),
+                        input: Input::default(),
+                    },
                 );
                 vec![Effect::Engine(EngineCommand::AutoAnswer {
                     id,

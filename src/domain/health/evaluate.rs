@@ -312,7 +312,7 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
     }
     if let Some(needed) = cfg.error_rate_confidence {
         gates.push(match &stage {
-            Some(view) => sequential_error_gate(view, needed, cfg),
+            Some(view) => sequential_error_gate(view, needed, severe_limit, cfg),
             None => relative_error_gate(&canary, &stable, needed, cfg),
         });
     }
@@ -770,7 +770,14 @@ fn evidence_gate(view: &StageView, cfg: &GateConfig) -> GateResult {
 
 /// The relative error gate under `judgment = "stage"`: the sequential worse-test on the
 /// stage's totals, decisive at once (no sustain) and valid across every look.
-fn sequential_error_gate(view: &StageView, needed: f64, cfg: &GateConfig) -> GateResult {
+/// A canary shown worse at or above `severe_limit` is a severe breach: it rolls back (after
+/// `severe_for`) rather than halting at once, as a severe window would.
+fn sequential_error_gate(
+    view: &StageView,
+    needed: f64,
+    severe_limit: Option<f64>,
+    cfg: &GateConfig,
+) -> GateResult {
     let name = RELATIVE_ERROR_GATE;
     let (c, s) = match &view.counts {
         Err(why) => return GateResult::inconclusive(name, why, needed, cfg),
@@ -811,11 +818,16 @@ fn sequential_error_gate(view: &StageView, needed: f64, cfg: &GateConfig) -> Gat
     } else {
         (Verdict::Pass, format!("{rates}: not shown worse ({test})"))
     };
+    let severe = severe_limit.filter(|s| rc >= *s);
     let mut g = GateResult::new(name, verdict, detail, cfg);
     g.required_for = std::time::Duration::ZERO;
     g.observed = Some(t.ratio());
     g.threshold = Some(t.threshold);
-    g
+    g.mark_severe(
+        severe.is_some(),
+        format!("canary >= {}", pct(severe.unwrap_or(0.0))),
+        cfg,
+    )
 }
 
 #[cfg(test)]

@@ -113,11 +113,11 @@ pub enum Verdict {
 #[serde(rename_all = "lowercase")]
 pub enum Judgment {
     /// Every gate on the last window, with a fixed request minimum.
-    #[default]
     Window,
-    /// The relative error gate is a sequential test on the stage's totals (decisive at once,
-    /// valid across repeated looks), "enough evidence" replaces the request minimum, and the
-    /// window gates stay for sudden changes.
+    /// The default: the relative error gate is a sequential test on the stage's totals
+    /// (decisive at once, valid across repeated looks), "enough evidence" replaces the request
+    /// minimum, and the window gates stay for sudden changes.
+    #[default]
     Stage,
 }
 
@@ -169,7 +169,7 @@ pub struct GateConfig {
     /// Inconclusive.
     #[serde(with = "duration_text")]
     pub max_staleness: Duration,
-    /// "window" (the default) or "stage": see `Judgment`.
+    /// "stage" (the default) or "window": see `Judgment`.
     pub judgment: Judgment,
 }
 
@@ -202,7 +202,7 @@ impl Default for GateConfig {
             severe_p99_ratio: Some(5.0),
             severe_for: Duration::from_secs(60),
             max_staleness: Duration::from_secs(3 * 60),
-            judgment: Judgment::Window,
+            judgment: Judgment::Stage,
         }
     }
 }
