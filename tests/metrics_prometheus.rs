@@ -225,6 +225,42 @@ async fn a_real_prometheus_gives_the_known_truth() {
         Verdict::Fail
     );
 
+    // Stage totals: each side's requests and errors since the stage began, 12 s ago.
+    let now = Utc::now();
+    let entered = now - chrono::Duration::seconds(12);
+    let staged_doc = json!({
+        "version": "2.0.0", "status": "progressive", "rolloutPercentage": 25,
+        "stableRevision": STABLE.revision, "canaryRevision": CANARY.revision,
+        "stageEnteredAt": entered.to_rfc3339(),
+    });
+    let staged = Rollout::from_fields("web", staged_doc.as_object().unwrap()).unwrap();
+    let s = src.sample(&staged, now).await;
+    let totals = s
+        .stage
+        .clone()
+        .unwrap_or_else(|| panic!("{s:?}\n{}", prom.log()));
+    assert_eq!(totals.since.timestamp(), entered.timestamp());
+    let near = |got: u64, want: f64| (got as f64 - want).abs() <= want * 0.05 + 1.0;
+    assert!(
+        near(totals.stable.requests, STABLE.rps * 12.0),
+        "{totals:?}"
+    );
+    assert!(
+        near(totals.canary.requests, CANARY.rps * 12.0),
+        "{totals:?}"
+    );
+    assert!(
+        near(totals.canary.errors, CANARY.error_rps * 12.0),
+        "{totals:?}"
+    );
+    // Judged on the stage: the sequential test names the stage's counts.
+    let report = evaluate(&s, &GateConfig::default(), now);
+    let relative = report.gate("error-rate-vs-stable").unwrap();
+    assert!(relative.detail.contains("this stage"), "{relative:?}");
+    assert_eq!(relative.verdict, Verdict::Fail, "{relative:?}");
+    // Without a stage start there is nothing to count from: the window is judged, and said.
+    assert_eq!(src.sample(&r, now).await.stage, None);
+
     // The sparklines' backfill: range queries give the same numbers at each step.
     let end = Utc::now();
     let past = src

@@ -8,12 +8,16 @@ mod tmux;
 use tmux::{Tmux, WAIT, sh_quote};
 
 /// The simulator as the metrics source, sampled once an hour: after the first sample
-/// nothing new arrives, so the data ages while the test watches.
+/// nothing new arrives, so the data ages while the test watches. The rollouts have just
+/// entered their stage, which has no evidence of its own yet: the gates judge the simulator's
+/// window, whose traffic is already there.
 fn write_config(t: &Tmux, extra: &str) -> String {
     let path = t.path("config.toml");
     std::fs::write(
         &path,
-        format!("[metrics]\nkind = \"simulator\"\nrefresh = \"1h\"\n{extra}"),
+        format!(
+            "[gates]\njudgment = \"window\"\n[metrics]\nkind = \"simulator\"\nrefresh = \"1h\"\n{extra}"
+        ),
     )
     .expect("write config");
     sh_quote(&path.display().to_string())

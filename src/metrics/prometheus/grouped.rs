@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::answer::{Answer, Answers, point, result_type, too_many_series};
 use super::{Prometheus, QUANTILES, escape};
-use crate::domain::health::{HealthSample, SideStats};
+use crate::domain::health::{HealthSample, SideStats, StageTotals};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
 use crate::metrics::config::{MetricsConfig, fill};
@@ -24,6 +24,8 @@ use crate::metrics::{Distinct, Revisions};
 pub const GROUP_NAME_CHARS: usize = 4000;
 /// Grouped queries in flight at once: one round's 7 templates, twice.
 const GROUP_QUERIES_IN_FLIGHT: usize = 14;
+/// Rollouts whose stage totals are asked at once (four queries each).
+const STAGE_TOTALS_IN_FLIGHT: usize = 4;
 
 /// The templates of one sample, grouped: requests, errors, newest (when set), then the four
 /// quantiles, in the order of `Answers`.
@@ -107,8 +109,26 @@ impl Prometheus {
                     Ok(all)
                 }
             };
+        // A stage's span is its own, so its totals are asked per rollout, a few at a time.
+        type StageJob<'f> = futures::future::BoxFuture<'f, Option<StageTotals>>;
+        let stage_jobs: Vec<StageJob> = rollouts
+            .iter()
+            .map(|r| self.stage_totals(r, now, deadline).boxed())
+            .collect();
+        let stages: Vec<Option<StageTotals>> = match tokio::time::timeout_at(
+            deadline + grace,
+            futures::stream::iter(stage_jobs)
+                .buffered(STAGE_TOTALS_IN_FLIGHT)
+                .collect::<Vec<_>>(),
+        )
+        .await
+        {
+            Ok(all) => all,
+            Err(_) => vec![None; rollouts.len()],
+        };
         revs.iter()
-            .map(|r| {
+            .zip(stages)
+            .map(|(r, stage)| {
                 let side = |i: usize| -> Result<SideStats, String> {
                     // A timeout stands for both sides, as in `sample`.
                     let all = answers.as_ref().map_err(Clone::clone)?;
@@ -117,7 +137,10 @@ impl Prometheus {
                     let list = all.iter().map(|t| t[k].clone()).collect();
                     Answers::from_list(list, plan.has_newest).side(rev)
                 };
-                self.finish(now, side(0), side(1))
+                HealthSample {
+                    stage,
+                    ..self.finish(now, side(0), side(1))
+                }
             })
             .collect()
     }

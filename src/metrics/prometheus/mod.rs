@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::config::{MetricsConfig, fill};
 use super::http::Http;
 use super::{MetricsSource, Revisions, SIDE_NAMES};
-use crate::domain::health::{HealthSample, SideStats};
+use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
 
@@ -41,6 +41,9 @@ use grouped::GroupPlan;
 pub const QUANTILES: [f64; 4] = [0.50, 0.75, 0.95, 0.99];
 /// Prometheus refuses range queries of more points per series; so does this reader.
 pub const MAX_RANGE_POINTS: usize = 11_000;
+/// Stage totals count at most the last day (as the simulator's do): enough evidence for any
+/// stage, and a range Prometheus answers from its head block.
+const MAX_STAGE_SPAN: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub struct Prometheus {
     cfg: MetricsConfig,
@@ -199,6 +202,62 @@ impl Prometheus {
         .side(rev)
     }
 
+    /// Each side's requests and errors since the rollout's stage began: the requests and
+    /// errors templates over that span (at most a day), so stage judgment has the whole
+    /// stage's evidence. None when the stage's start is unknown or a query fails: the gates
+    /// then judge the window, and say so.
+    async fn stage_totals(
+        &self,
+        rollout: &Rollout,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Option<StageTotals> {
+        let since = rollout.stage_entered_at?;
+        let span = (now - since).to_std().ok()?.min(MAX_STAGE_SPAN);
+        if span.is_zero() {
+            return None;
+        }
+        // The last minutes of a late source are empty: reach back over them too.
+        let window = format!(
+            "{}s",
+            (span + self.cfg.effective_ingestion_delay())
+                .as_secs()
+                .max(1)
+        );
+        let revs = Revisions::of(rollout);
+        let t = &self.cfg.prometheus;
+        let counts = |i: usize| {
+            let rev = revs.get(i).map(str::to_string);
+            let window = window.clone();
+            async move {
+                let rev = rev?;
+                let vars = SideVars {
+                    revision: escape(&rev),
+                    side: SIDE_NAMES[i],
+                    window,
+                };
+                let (requests_query, errors_query) = (vars.fill(&t.requests), vars.fill(&t.errors));
+                let (requests, errors) = tokio::join!(
+                    self.query(&requests_query, now, deadline),
+                    self.query(&errors_query, now, deadline),
+                );
+                let value = |a: Result<answer::Answer, String>, what: &str| {
+                    a.ok().flatten().and_then(|(v, _)| count(v, what).ok())
+                };
+                let requests = value(requests, "requests")?;
+                // A side's errors never exceed its requests, whatever extrapolation gave.
+                let errors = value(errors, "errors")?.min(requests);
+                Some(Counts { requests, errors })
+            }
+        };
+        let (stable, canary) = tokio::join!(counts(0), counts(1));
+        Some(StageTotals {
+            since: now - chrono::Duration::from_std(span).ok()?,
+            stable: stable?,
+            canary: canary?,
+        })
+    }
+
     /// A sample from both sides' outcomes.
     fn finish(
         &self,
@@ -324,14 +383,18 @@ impl MetricsSource for Prometheus {
             }
         };
         let grace = std::time::Duration::from_millis(200);
-        let (stable, canary) =
-            match tokio::time::timeout_at(deadline + grace, async { tokio::join!(one(0), one(1)) })
-                .await
-            {
-                Ok(pair) => pair,
-                Err(_) => (Err(self.too_slow()), Err(self.too_slow())),
-            };
-        self.finish(now, stable, canary)
+        let (stable, canary, stage) = match tokio::time::timeout_at(deadline + grace, async {
+            tokio::join!(one(0), one(1), self.stage_totals(rollout, now, deadline))
+        })
+        .await
+        {
+            Ok(all) => all,
+            Err(_) => (Err(self.too_slow()), Err(self.too_slow()), None),
+        };
+        HealthSample {
+            stage,
+            ..self.finish(now, stable, canary)
+        }
     }
 
     async fn sample_many(&self, rollouts: &[Rollout], now: DateTime<Utc>) -> Vec<HealthSample> {
