@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rollout_tui::domain::actions::{self, Action, Context, NewRollout};
-use rollout_tui::domain::health::{BreachTracker, GateConfig, HealthSample, SideStats, evaluate};
+use rollout_tui::domain::health::{
+    BreachTracker, Counts, GateConfig, HealthSample, Judgment, SideStats, StageTotals, evaluate,
+};
 use rollout_tui::domain::progression::{Policy, decide};
 use rollout_tui::domain::rollout::{Hashing, Plan, PlanPreset, Rollout};
 
@@ -55,7 +57,10 @@ fn bench(c: &mut Criterion) {
         ingestion_delay: std::time::Duration::ZERO,
         stage: None,
     };
-    let cfg = GateConfig::default();
+    let cfg = GateConfig {
+        judgment: Judgment::Window,
+        ..GateConfig::default()
+    };
     let mut report = evaluate(&sample, &cfg, now);
     BreachTracker::default().observe(&mut report, &cfg);
     let policy = Policy::default();
@@ -70,11 +75,35 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
-    c.bench_function("evaluate + observe + decide", |b| {
+    c.bench_function("evaluate + observe + decide (window judgment)", |b| {
         let mut tracker = BreachTracker::default();
         b.iter(|| {
             let mut r = evaluate(black_box(&sample), &cfg, now);
             tracker.observe(&mut r, &cfg);
+            decide(&rollout, Some(&r), now, &policy)
+        })
+    });
+    // The default: sequential tests and the evidence bound on the stage's 11 minutes.
+    let staged_sample = HealthSample {
+        stage: Some(StageTotals {
+            since: t0 + chrono::Duration::minutes(0),
+            stable: Counts {
+                requests: 44_000,
+                errors: 66,
+            },
+            canary: Counts {
+                requests: 2_200,
+                errors: 4,
+            },
+        }),
+        ..sample.clone()
+    };
+    let staged = GateConfig::default();
+    c.bench_function("evaluate + observe + decide (stage judgment)", |b| {
+        let mut tracker = BreachTracker::default();
+        b.iter(|| {
+            let mut r = evaluate(black_box(&staged_sample), &staged, now);
+            tracker.observe(&mut r, &staged);
             decide(&rollout, Some(&r), now, &policy)
         })
     });
