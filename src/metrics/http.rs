@@ -201,6 +201,11 @@ impl Http {
                                 size_text(self.max_body)
                             )))
                         }
+                        // A deadline is a timeout wherever it falls, so callers tell it
+                        // from a broken answer (Cloud Run: "may still apply").
+                        Err(BodyError::TimedOut) => Err(HttpFailure::timeout(format!(
+                            "{host}: timed out reading the answer"
+                        ))),
                         Err(BodyError::Read(e)) => Err(HttpFailure::other(format!(
                             "{host}: reading the answer: {e}"
                         ))),
@@ -325,6 +330,8 @@ impl GoogleError {
 
 enum BodyError {
     TooLarge,
+    /// The deadline passed while the answer was still arriving.
+    TimedOut,
     Read(String),
 }
 
@@ -353,6 +360,7 @@ async fn read_body(
                 }
                 body.extend_from_slice(&chunk);
             }
+            Err(e) if e.is_timeout() => return Err(BodyError::TimedOut),
             Err(e) => return Err(BodyError::Read(chain(&e.without_url()))),
         }
     }
