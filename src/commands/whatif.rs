@@ -196,7 +196,7 @@ fn trace_points(trace: &Trace, start: DateTime<Utc>, end: DateTime<Utc>) -> Traf
 }
 
 /// The rollout's own history over the period: the source asked for the rollout as it was
-/// in each stretch of its life (`report::states`), replayed from the plan's first stage.
+/// in each stretch of its life (`report::state_spans`), replayed from the plan's first stage.
 async fn from_history(
     env: &Env,
     id: &str,
@@ -228,25 +228,13 @@ async fn from_history(
         )));
     }
     let sorted = crate::present::oldest_first(&events);
-    let states = report::states(&rollout, &sorted);
-    let times: Vec<DateTime<Utc>> =
-        std::iter::successors(Some(from), |t| Some(*t + chrono::Duration::minutes(1)))
-            .take_while(|t| *t <= to)
-            .collect();
+    let times = report::time_grid(from, to, chrono::Duration::minutes(1));
     let mut samples = Vec::new();
     let mut recorded: Vec<(DateTime<Utc>, Option<Percent>)> = Vec::new();
-    for (i, (since, state)) in states.iter().enumerate() {
-        let until = states.get(i + 1).map(|(t, _)| *t);
-        let span: Vec<DateTime<Utc>> = times
-            .iter()
-            .copied()
-            .filter(|t| *t >= *since && until.is_none_or(|u| *t < u))
-            .collect();
-        let (Some(first), Some(last)) = (span.first(), span.last()) else {
-            continue;
-        };
+    for (state, span) in report::state_spans(&rollout, &sorted, &times) {
+        let (first, last) = (span[0], span[span.len() - 1]);
         let answered = source
-            .history(state, *last, MINUTE, span.len())
+            .history(&state, last, MINUTE, span.len())
             .await
             .map_err(|e| Failure::failed(escape(&format!("metrics history: {e}")).into_owned()))?;
         if answered.is_empty() {
@@ -268,7 +256,7 @@ async fn from_history(
         .then_some(state.percentage)
         .unwrap_or(Percent::ZERO);
         if recorded.last().is_none_or(|(_, p)| *p != Some(served)) {
-            recorded.push((*first, Some(served)));
+            recorded.push((first, Some(served)));
         }
     }
     let plan = match plan {

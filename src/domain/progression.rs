@@ -274,14 +274,18 @@ pub fn decide(
         ));
     }
     let current = &plan.stages[current_index];
+    let current_phrase = stage_phrase(current_index, None, &current.name, current.percent);
+    let with_evidence = |text: String| match &short_of_evidence {
+        Some(why) => format!("{text}; {why}"),
+        None => text,
+    };
     let in_stage = rollout.time_in_stage(now).unwrap_or_default();
     if in_stage < current.min_duration {
         let left = current.min_duration - in_stage;
-        let waiting = format!("waiting {} more in stage", format_elapsed(left));
-        return Decision::Hold(match short_of_evidence {
-            Some(why) => format!("{waiting}; {why}"),
-            None => waiting,
-        });
+        return Decision::Hold(with_evidence(format!(
+            "waiting {} more in stage",
+            format_elapsed(left)
+        )));
     }
     let next_stage = |because: Option<Because>| {
         plan.stages.get(current_index + 1).map(|next| NextStage {
@@ -296,19 +300,11 @@ pub fn decide(
     let data_fresh = report
         .gate("freshness")
         .is_none_or(|g| g.verdict == Verdict::Pass);
-    // The canary-users stage's traffic is the operator's own testing: when its time is over
-    // and the canary has served them, the operator says whether it looked right, whatever
-    // the gates could judge.
-    let with_evidence = |text: String| match &short_of_evidence {
-        Some(why) => format!("{text}; {why}"),
-        None => text,
-    };
     // A canary that served nobody has shown nothing: no one is asked to widen on that.
     if data_fresh && canary_requests(report) == Some(0.0) {
         return Decision::Hold(with_evidence(if current.percent == Percent::ZERO {
             format!(
-                "{} is over, but the canary has served no requests yet: test the new version as a canary user",
-                stage_phrase(current_index, None, &current.name, current.percent)
+                "{current_phrase} is over, but the canary has served no requests yet: test the new version as a canary user"
             )
         } else {
             format!(
@@ -317,8 +313,10 @@ pub fn decide(
             )
         }));
     }
+    // The canary-users stage's traffic is the operator's own testing: when its time is over
+    // and the canary has served them, the operator says whether it looked right, whatever
+    // the gates could judge.
     if current.percent == Percent::ZERO && data_fresh {
-        let users_stage = stage_phrase(current_index, None, &current.name, current.percent);
         // A breach on the canary users' own traffic gets the time to show before anyone is
         // asked to widen (the canary plan's first stage has no minimum time of its own).
         let breach_time = report
@@ -329,20 +327,16 @@ pub fn decide(
             .unwrap_or_default();
         if in_stage < breach_time {
             return Decision::Hold(with_evidence(format!(
-                "{users_stage}: watching the canary users' traffic {} more before asking to widen",
+                "{current_phrase}: watching the canary users' traffic {} more before asking to widen",
                 format_elapsed(breach_time - in_stage)
             )));
         }
-    }
-    if current.percent == Percent::ZERO
-        && data_fresh
-        && let Some(next) = next_stage(Some(Because::UsersTested(format!(
-            "{} is over ({} served); its traffic is your own testing: widen to random users?",
-            stage_phrase(current_index, None, &current.name, current.percent),
+        if let Some(next) = next_stage(Some(Because::UsersTested(format!(
+            "{current_phrase} is over ({} served); its traffic is your own testing: widen to random users?",
             format_elapsed(in_stage)
-        ))))
-    {
-        return Decision::AwaitConfirmation(next);
+        )))) {
+            return Decision::AwaitConfirmation(next);
+        }
     }
     if let Some(why) = short_of_evidence {
         let waited = in_stage.saturating_sub(current.min_duration);

@@ -210,6 +210,41 @@ pub fn states(r: &Rollout, sorted: &[&Event]) -> Vec<(DateTime<Utc>, Rollout)> {
     out
 }
 
+/// `times` cut into the stretches the rollout spent in each state (oldest first, empty
+/// stretches left out): a metrics source is asked for each stretch with that state's
+/// revisions and percentage.
+pub fn state_spans(
+    r: &Rollout,
+    sorted: &[&Event],
+    times: &[DateTime<Utc>],
+) -> Vec<(Rollout, Vec<DateTime<Utc>>)> {
+    let states = states(r, sorted);
+    states
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (since, state))| {
+            let until = states.get(i + 1).map(|(t, _)| *t);
+            let span: Vec<DateTime<Utc>> = times
+                .iter()
+                .copied()
+                .filter(|t| *t >= *since && until.is_none_or(|u| *t < u))
+                .collect();
+            (!span.is_empty()).then(|| (state.clone(), span))
+        })
+        .collect()
+}
+
+/// `first`, `first + step`, ... up to `to` inclusive.
+pub fn time_grid(
+    first: DateTime<Utc>,
+    to: DateTime<Utc>,
+    step: chrono::Duration,
+) -> Vec<DateTime<Utc>> {
+    std::iter::successors(Some(first), |t| Some(*t + step))
+        .take_while(|t| *t <= to)
+        .collect()
+}
+
 fn apply_before(state: &mut Rollout, before: &Value) {
     let Value::Object(fields) = before else {
         return;
@@ -272,22 +307,11 @@ pub async fn gather(
         .duration_trunc(step_chrono)
         .map(|t| if t < from { t + step_chrono } else { t })
         .unwrap_or(from);
-    let times: Vec<DateTime<Utc>> = std::iter::successors(Some(first), |t| Some(*t + step_chrono))
-        .take_while(|t| *t <= to)
-        .collect();
+    let times = time_grid(first, to, step_chrono);
     if let Some(source) = &source {
-        let states = states(&r, &refs);
-        for (i, (since, state)) in states.iter().enumerate() {
-            let until = states.get(i + 1).map(|(t, _)| *t);
-            let span: Vec<DateTime<Utc>> = times
-                .iter()
-                .copied()
-                .filter(|t| *t >= *since && until.is_none_or(|u| *t < u))
-                .collect();
-            let Some(last) = span.last() else {
-                continue;
-            };
-            match source.history(state, *last, step, span.len()).await {
+        for (state, span) in state_spans(&r, &refs, &times) {
+            let (span_start, last) = (span[0], span[span.len() - 1]);
+            match source.history(&state, last, step, span.len()).await {
                 Ok(samples) if samples.is_empty() => {
                     let w = format!("{} cannot look back in time", source.describe());
                     if !warnings.contains(&w) {
@@ -303,8 +327,8 @@ pub async fn gather(
                 Err(e) => {
                     let w = format!(
                         "metrics {}–{}: {}",
-                        when(span[0], false),
-                        when(*last, false),
+                        when(span_start, false),
+                        when(last, false),
                         e
                     );
                     warnings.push(escape(&w).into_owned());

@@ -58,21 +58,7 @@ impl Rig {
         };
         let (fields, event) = actions::create(&new, "operator", self.now).unwrap();
         self.store.create(ID, &fields, &event).await.unwrap();
-        let ctx = Context {
-            actor: "operator",
-            now: self.now,
-            default_plan: &plan,
-            freeze_windows: &[],
-        };
-        ops::perform(
-            self.store.as_ref(),
-            &Default::default(),
-            ID,
-            &Action::Advance,
-            ctx,
-        )
-        .await
-        .unwrap();
+        operator_advance(self.store.as_ref(), self.now).await;
     }
 
     pub fn driver(&self, holder: &str, policy: Policy) -> Driver {
@@ -492,6 +478,20 @@ pub async fn declined_confirmation_holds(store: Arc<dyn RolloutStore>) {
     );
 }
 
+/// An operator's `advance` of the rig's rollout at `now`, through the path the CLI takes.
+async fn operator_advance(store: &dyn RolloutStore, now: DateTime<Utc>) {
+    let plan = Plan::preset(PlanPreset::Canary);
+    let ctx = Context {
+        actor: "operator",
+        now,
+        default_plan: &plan,
+        freeze_windows: &[],
+    };
+    ops::perform(store, &Default::default(), ID, &Action::Advance, ctx)
+        .await
+        .expect("the operator's advance");
+}
+
 /// The simulator, and while armed, an operator's `advance` landing during the sample (as
 /// when a metrics query takes seconds and someone advances from the CLI meanwhile).
 struct AdvanceDuringSample {
@@ -512,22 +512,7 @@ impl MetricsSource for AdvanceDuringSample {
         now: DateTime<Utc>,
     ) -> rollout_tui::domain::health::HealthSample {
         if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            let plan = Plan::preset(PlanPreset::Canary);
-            let ctx = Context {
-                actor: "operator",
-                now,
-                default_plan: &plan,
-                freeze_windows: &[],
-            };
-            ops::perform(
-                self.store.as_ref(),
-                &Default::default(),
-                ID,
-                &Action::Advance,
-                ctx,
-            )
-            .await
-            .expect("the operator's advance");
+            operator_advance(self.store.as_ref(), now).await;
         }
         self.sim.sample(rollout, now).await
     }

@@ -341,23 +341,20 @@ struct BaseRate(Option<f64>);
 const BASE_RATE_FACTOR: f64 = 2.0;
 
 impl BaseRate {
+    fn new(rate: Option<f64>) -> BaseRate {
+        BaseRate(rate.filter(|r| r.is_finite()))
+    }
+
     fn of(stable: &Result<&SideStats, String>) -> BaseRate {
-        BaseRate(
-            stable
-                .as_ref()
-                .ok()
-                .and_then(|s| s.error_rate())
-                .filter(|r| r.is_finite()),
-        )
+        BaseRate::new(stable.as_ref().ok().and_then(|s| s.error_rate()))
     }
 
     fn of_counts(counts: &Result<(Counts, Counts), String>) -> BaseRate {
-        BaseRate(
+        BaseRate::new(
             counts
                 .as_ref()
                 .ok()
-                .and_then(|(_, stable)| stable.error_rate())
-                .filter(|r| r.is_finite()),
+                .and_then(|(_, stable)| stable.error_rate()),
         )
     }
 

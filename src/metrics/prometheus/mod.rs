@@ -230,11 +230,9 @@ impl Prometheus {
             let rev = revs.get(i).map(str::to_string);
             let window = window.clone();
             async move {
-                let rev = rev?;
                 let vars = SideVars {
-                    revision: escape(&rev),
-                    side: SIDE_NAMES[i],
                     window,
+                    ..SideVars::new(&self.cfg, i, &rev?)
                 };
                 let (requests_query, errors_query) = (vars.fill(&t.requests), vars.fill(&t.errors));
                 let (requests, errors) = tokio::join!(
