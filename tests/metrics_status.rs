@@ -827,10 +827,12 @@ fn status_of_one_rollout_shows_the_stage_s_evidence_under_stage_judgment() {
             "stableRevision": "q-1", "canaryRevision": "q-2", "stageEnteredAt": entered,
         }),
     );
+    // A canary that never errs: whatever minutes the clock lands on, its rate is under the
+    // tolerated one, so the evidence gate always says how many more requests it needs.
     let config = cli.write_file(
         "config.toml",
         "[metrics]\nkind = \"simulator\"\n[metrics.simulator]\nrequests_per_second = 1.0\n\
-         [gates]\njudgment = \"stage\"\n",
+         [metrics.simulator.canary]\nerror_rate = 0.0\n[gates]\njudgment = \"stage\"\n",
     );
     let out = cli.ok(&["--config", config.to_str().unwrap(), "status", "quiet"]);
     let stage = out
