@@ -191,7 +191,8 @@ pub struct BacktestArgs {
     #[arg(long, value_name = "FILE")]
     pub gates: Option<PathBuf>,
     /// How the replayed operator answers auto-progression's questions: yes (at once),
-    /// careful (yes, except "keep waiting" when asked because the evidence stayed short), no.
+    /// careful (yes, except "keep waiting" when asked because the evidence stayed short or
+    /// looks worse), no.
     #[arg(long, value_enum, default_value_t = AsksArg::Yes, conflicts_with = "decline_asks")]
     pub asks: AsksArg,
     /// Same as --asks no: the operator says no to every confirmation.
@@ -233,7 +234,8 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "25", value_name = "PERCENT")]
     pub before: String,
     /// How the simulated operator answers auto-progression's questions: yes (at once),
-    /// careful (yes, except "keep waiting" when asked because the evidence stayed short), no.
+    /// careful (yes, except "keep waiting" when asked because the evidence stayed short or
+    /// looks worse), no.
     #[arg(long, value_enum, default_value_t = AsksArg::Yes)]
     pub asks: AsksArg,
     /// Machine-readable output.

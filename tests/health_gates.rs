@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 use rollout_tui::domain::health::{
-    BreachTracker, Counts, GateConfig, GateReport, HealthSample, Judgment, SideStats, StageTotals,
-    Verdict, error_rate_worse_p_value, evaluate, judge,
+    BreachTracker, Counts, GateConfig, GateReport, HealthSample, Judgment, LEANING_RATIO,
+    SideStats, StageTotals, Verdict, error_rate_worse_p_value, evaluate, judge,
 };
 use rollout_tui::domain::units::Percent;
 
@@ -928,6 +928,50 @@ fn a_canary_failing_above_the_tolerated_rate_is_told_more_traffic_will_not_help(
         "inconclusive: canary error rate 2.00 % this stage is not below the tolerated 1.20 %: \
          more requests at this rate will not show it (3 errors in 150 canary requests this stage)"
     );
+    // The evidence points the wrong way: the driver is told not to widen on it.
+    assert_eq!(
+        g.leaning.as_deref(),
+        Some(
+            "canary error rate 2.00 % this stage is not below the tolerated 1.20 % \
+             (3 errors in 150 canary requests this stage)"
+        )
+    );
+}
+
+#[test]
+fn a_worse_test_short_of_decisive_but_well_above_even_leans_worse() {
+    let cfg = staged();
+    let relative = |canary: (u64, u64)| {
+        let window = sample(Some(side(20, 0, 120.0)), Some(side(5_000, 10, 110.0)));
+        let r = run(&with_stage(window, canary, (30_000, 300)), &cfg);
+        gate(&r, "error-rate-vs-stable").clone()
+    };
+    // Stable 1 %; 1,500 canary requests at 1.7 %: more errors than stable's rate predicts
+    // (15), not decisive.
+    let g = relative((1_500, 26));
+    assert_eq!(g.verdict, Verdict::Pass, "{g:#?}");
+    let ratio = g.observed.unwrap();
+    assert!(
+        (LEANING_RATIO..500.0).contains(&ratio),
+        "likelihood ratio {ratio}: {g:#?}"
+    );
+    let leaning = g.leaning.as_deref().expect("leans worse");
+    assert!(
+        leaning.starts_with("canary 1.73 % (26/1500) vs stable 1.00 % this stage: looks worse so far (likelihood ratio "),
+        "{leaning}"
+    );
+    assert!(
+        leaning.ends_with(" of the 500.0 that decides)"),
+        "{leaning}"
+    );
+    // At stable's rate the ratio falls: nothing leans.
+    let g = relative((1_500, 15));
+    assert!(g.observed.unwrap() < 1.0, "{g:#?}");
+    assert_eq!(g.leaning, None);
+    // Decisive is a failure, not a lean.
+    let g = relative((1_500, 45));
+    assert_eq!(g.verdict, Verdict::Fail, "{g:#?}");
+    assert_eq!(g.leaning, None);
 }
 
 #[test]

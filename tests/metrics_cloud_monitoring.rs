@@ -982,3 +982,191 @@ async fn an_endless_answer_is_read_only_up_to_the_cap() {
     );
     drop(server);
 }
+
+// ---- stage totals (judgment = "stage") ----
+
+/// A rollout at 5 % whose stage began `minutes` (and 30 s) before `now()`.
+fn staged_rollout(id: &str, stable: &str, canary: &str, minutes: i64) -> Rollout {
+    let entered = now() - chrono::Duration::seconds(minutes * 60 + 30);
+    let doc = json!({
+        "version": "2.0.0", "status": "progressive", "rolloutPercentage": 5,
+        "stableRevision": stable, "canaryRevision": canary,
+        "stageEnteredAt": entered.to_rfc3339(),
+    });
+    Rollout::from_fields(id, doc.as_object().unwrap()).unwrap()
+}
+
+/// The window's pages as `answer` gives them; a call aligned to more than a minute is a
+/// stage-totals call and answers, per asked revision, one point over the whole interval:
+/// 2,000 requests and 4 errors for stable, 90 and 9 for the canary (none for a revision
+/// named `*-quiet`, which served nobody). `fail_stage` answers those calls 503.
+fn stage_fake(fail_stage: bool) -> FakeServer {
+    FakeServer::start(move |req| {
+        if req.param("aggregation.alignmentPeriod") == Some("60s") {
+            return answer(req);
+        }
+        if fail_stage {
+            return Response::json(503, r#"{"error":{"code":503,"message":"unavailable"}}"#);
+        }
+        let filter = req.param("filter").unwrap_or_default();
+        assert!(
+            filter.contains("request_count"),
+            "stage totals ask counts only: {filter}"
+        );
+        let (start, end) = (
+            req.param("interval.startTime").unwrap().to_string(),
+            req.param("interval.endTime").unwrap().to_string(),
+        );
+        let whole = |rev: &str, class: &str, v: &str| {
+            json!({
+                "metric": {"type": "run.googleapis.com/request_count", "labels": {"response_code_class": class}},
+                "resource": {"type": "cloud_run_revision", "labels": {"revision_name": rev}},
+                "metricKind": "DELTA", "valueType": "INT64",
+                "points": [{"interval": {"startTime": start, "endTime": end}, "value": {"int64Value": v}}]
+            })
+        };
+        let asked: Vec<&str> = filter
+            .split_once("one_of(")
+            .map(|(_, rest)| {
+                rest.trim_end_matches(')')
+                    .split(", ")
+                    .map(|q| q.trim_matches('"'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut series = Vec::new();
+        for rev in asked {
+            if rev.ends_with("-quiet") {
+                continue;
+            }
+            let (ok, errors) = if rev.contains("00001") {
+                ("1996", "4")
+            } else {
+                ("81", "9")
+            };
+            series.push(whole(rev, "2xx", ok));
+            series.push(whole(rev, "5xx", errors));
+        }
+        Response::json(200, page(series, ""))
+    })
+}
+
+#[tokio::test]
+async fn stage_totals_are_one_call_per_rollout_over_its_stage() {
+    let server = stage_fake(false);
+    let src = source(&config(&server.url(), ""));
+    let r = staged_rollout("web", STABLE, CANARY, 42);
+    let s = src.sample(&r, now()).await;
+    check_known_truth(&s);
+    let stage = s.stage.clone().expect("stage totals");
+    assert_eq!((stage.stable.requests, stage.stable.errors), (2_000, 4));
+    assert_eq!((stage.canary.requests, stage.canary.errors), (90, 9));
+    // Whole minutes of the stage: the half minute before is not counted.
+    assert_eq!(stage.since, now() - chrono::Duration::minutes(42));
+
+    let reqs = server.requests();
+    let stage_calls: Vec<&Request> = reqs
+        .iter()
+        .filter(|q| q.param("aggregation.alignmentPeriod") != Some("60s"))
+        .collect();
+    assert_eq!(reqs.len(), 5 + 1, "the window's 5 pages and one stage call");
+    let q = stage_calls[0];
+    assert_eq!(q.param("aggregation.alignmentPeriod"), Some("2520s"));
+    assert_eq!(q.param("interval.startTime"), Some(ago(42).as_str()));
+    assert_eq!(q.param("interval.endTime"), Some(ago(0).as_str()));
+    let filter = q.param("filter").unwrap();
+    assert!(
+        filter.contains(&format!("one_of(\"{STABLE}\", \"{CANARY}\")")),
+        "{filter}"
+    );
+    assert!(
+        filter.contains("run.googleapis.com/request_count"),
+        "{filter}"
+    );
+
+    // Judged on the stage: 9 errors in 90 against 0.2 % is decisive whatever the window.
+    let cfg: GateConfig = serde_json::from_str(r#"{"judgment": "stage"}"#).unwrap();
+    let report = evaluate(&s, &cfg, now());
+    let g = report
+        .gates
+        .iter()
+        .find(|g| g.name == "error-rate-vs-stable")
+        .unwrap();
+    assert_eq!(g.verdict, Verdict::Fail, "{g:#?}");
+    assert!(
+        g.detail
+            .starts_with("canary 10.00 % (9/90) vs stable 0.20 % this stage: worse"),
+        "{}",
+        g.detail
+    );
+}
+
+#[tokio::test]
+async fn stage_totals_need_a_stage_start_a_minute_and_an_answer() {
+    // No stage start (the window fixtures): no stage call at all.
+    let server = stage_fake(false);
+    let src = source(&config(&server.url(), ""));
+    let s = src.sample(&rollout("web"), now()).await;
+    assert_eq!(s.stage, None);
+    assert_eq!(server.requests().len(), 5);
+    // A stage under a minute old: none either (the alignment's least is a minute).
+    let s = src
+        .sample(&staged_rollout("web", STABLE, CANARY, 0), now())
+        .await;
+    assert_eq!(s.stage, None);
+    assert_eq!(server.requests().len(), 10);
+
+    // A canary that served nobody this stage has no series: zero requests, not unknown.
+    let quiet = "svc-00002-quiet";
+    let s = src
+        .sample(&staged_rollout("web", STABLE, quiet, 10), now())
+        .await;
+    let stage = s.stage.expect("stage totals");
+    assert_eq!((stage.canary.requests, stage.canary.errors), (0, 0));
+    assert_eq!(stage.stable.requests, 2_000);
+
+    // The stage call failing leaves the window's sample as it was, judged on the window.
+    let failing = stage_fake(true);
+    let src = source(&config(&failing.url(), "retries = 0\n"));
+    let s = src
+        .sample(&staged_rollout("web", STABLE, CANARY, 42), now())
+        .await;
+    check_known_truth(&s);
+    assert_eq!(s.stage, None);
+}
+
+#[tokio::test]
+async fn grouped_rollouts_ask_their_stage_totals_each() {
+    let server = stage_fake(false);
+    let src = source(&config(&server.url(), ""));
+    let rollouts = [
+        staged_rollout("web", STABLE, CANARY, 42),
+        staged_rollout("api", STABLE, "svc-00003-ghi", 7),
+        rollout("plain"),
+    ];
+    let samples = src.sample_many(&rollouts, now()).await;
+    let spans: Vec<Option<DateTime<Utc>>> = samples
+        .iter()
+        .map(|s| s.stage.as_ref().map(|t| t.since))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            Some(now() - chrono::Duration::minutes(42)),
+            Some(now() - chrono::Duration::minutes(7)),
+            None
+        ]
+    );
+    let mut periods: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|q| q.param("aggregation.alignmentPeriod").map(str::to_string))
+        .filter(|p| p != "60s")
+        .collect();
+    periods.sort();
+    assert_eq!(
+        periods,
+        ["2520s", "420s"],
+        "one stage call per staged rollout"
+    );
+}

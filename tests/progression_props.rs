@@ -7,7 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use rollout_tui::domain::health::{GateReport, GateResult, Verdict};
-use rollout_tui::domain::progression::{ConfirmPolicy, Decision, HaltPolicy, Policy, decide};
+use rollout_tui::domain::progression::{
+    Because, ConfirmPolicy, Decision, HaltPolicy, Policy, decide,
+};
 use rollout_tui::domain::rollout::{Hashing, Plan, PlanPreset, Rollout, Status};
 
 fn t0() -> DateTime<Utc> {
@@ -25,6 +27,7 @@ fn gate(verdict: Verdict, severe: bool, sustained: bool) -> GateResult {
         failing_since: (verdict == Verdict::Fail).then(t0),
         sustained: verdict == Verdict::Fail && sustained,
         required_for: Duration::from_secs(300),
+        leaning: None,
     }
 }
 
@@ -118,8 +121,15 @@ fn any_gate() -> impl Strategy<Value = GateResult> {
         ],
         any::<bool>(),
         any::<bool>(),
+        prop::bool::weighted(0.2),
     )
-        .prop_map(|(v, severe, sustained)| gate(v, severe && v == Verdict::Fail, sustained))
+        .prop_map(|(v, severe, sustained, leaning)| {
+            let mut g = gate(v, severe && v == Verdict::Fail, sustained);
+            if leaning && v != Verdict::Fail {
+                g.leaning = Some("the canary looks worse so far".into());
+            }
+            g
+        })
 }
 
 /// A scenario: rollout, optional health report, the time of decision, policy.
@@ -182,6 +192,19 @@ proptest! {
     }
 
     #[test]
+    fn never_widens_while_the_evidence_leans_worse((r, h, now, policy) in any_case()) {
+        let d = decide(&r, h.as_ref(), now, &policy);
+        let leaning = h.as_ref().is_some_and(|h| h.gates.iter().any(|g| g.leaning.is_some()));
+        if leaning && is_forward(&d) {
+            // Only a person, and only after twice the wait for evidence past the stage's time.
+            let asked = matches!(&d, Decision::AwaitConfirmation(n) if matches!(n.because, Some(Because::LooksWorse(_))));
+            prop_assert!(asked, "{:?}", d);
+            let (_, stage) = r.stage().unwrap();
+            prop_assert!(r.time_in_stage(now).unwrap() >= stage.min_duration + policy.evidence_wait * 2);
+        }
+    }
+
+    #[test]
     fn finished_rollouts_never_move((r, h, now, policy) in any_case()) {
         let d = decide(&r, h.as_ref(), now, &policy);
         if r.status.is_terminal() || r.status == Status::Planned {
@@ -226,4 +249,58 @@ proptest! {
     fn no_health_data_holds((r, _h, now, policy) in any_case()) {
         prop_assert!(matches!(decide(&r, None, now, &policy), Decision::Hold(_)));
     }
+}
+
+/// A stage whose evidence leans worse is held past its time, said so, and put to a person
+/// only after twice the wait for evidence; passing gates without a lean advance at once.
+#[test]
+fn a_canary_that_looks_worse_holds_its_stage_and_is_asked_about_late() {
+    let policy = Policy {
+        confirm: ConfirmPolicy::Never,
+        ..Policy::default()
+    };
+    let r = rollout(PlanPreset::Canary, 1, Status::Canary, t0());
+    let min = r.stage().unwrap().1.min_duration;
+    let at = |after: Duration| t0() + chrono::Duration::from_std(after).unwrap();
+    let mut relative = gate(Verdict::Pass, false, false);
+    relative.name = "error-rate-vs-stable".into();
+    let lean = "canary 1.73 % (26/1500) vs stable 1.00 % this stage: looks worse so far (likelihood ratio 12.0 of the 500.0 that decides)";
+    let leaning = |now| {
+        let mut g = relative.clone();
+        g.leaning = Some(lean.into());
+        report(vec![g], now)
+    };
+
+    let now = at(min);
+    assert_eq!(
+        decide(&r, Some(&report(vec![relative.clone()], now)), now, &policy),
+        Decision::Advance(rollout_tui::domain::progression::NextStage {
+            index: 2,
+            name: "25%".into(),
+            percent: r.plan.as_ref().unwrap().stages[2].percent,
+            because: None,
+        })
+    );
+    assert_eq!(
+        decide(&r, Some(&leaning(now)), now, &policy),
+        Decision::Hold(format!(
+            "the canary looks worse so far, not shown: holding stage 2 '5%' (5%) while the tests decide (1h00m until the operator is asked): {lean}"
+        ))
+    );
+    let now = at(min + policy.evidence_wait * 2 - Duration::from_secs(60));
+    assert!(matches!(
+        decide(&r, Some(&leaning(now)), now, &policy),
+        Decision::Hold(_)
+    ));
+    let now = at(min + policy.evidence_wait * 2);
+    let Decision::AwaitConfirmation(next) = decide(&r, Some(&leaning(now)), now, &policy) else {
+        panic!("asks after twice the wait");
+    };
+    assert_eq!(next.index, 2);
+    assert_eq!(
+        next.because,
+        Some(Because::LooksWorse(format!(
+            "the canary still looks worse 1h00m past the stage's minimum time, not shown ({lean}): advance anyway, keep waiting, or roll back?"
+        )))
+    );
 }

@@ -206,7 +206,7 @@ fn the_readme_table_is_what_simulate_says_at_100_requests_a_second() {
 /// The default (stage) judgment at the traffic where window gates are inert (measured when
 /// written, 100 runs, seed 1): at 10 req/s no healthy run halted and all reached 100 % within
 /// twice the plan's minimum, errors+2 and latency*2 all caught before 25 %; at 1 req/s
-/// errors+10 all caught before 25 %; at 100 req/s errors+0.5 about 85 % before 25 %.
+/// errors+10 all caught before 25 %; at 100 req/s errors+0.5 all before 25 %.
 #[test]
 fn stage_judgment_decides_on_quiet_services() {
     let cli = Cli::new();
@@ -248,13 +248,14 @@ fn stage_judgment_decides_on_quiet_services() {
     assert_eq!(share(&window, "reachedFull"), 0.0, "{window}");
 
     let v = run("10", "errors+2");
-    assert!(share(&v, "caughtBefore") >= 0.97, "{v}");
-    assert!(
-        v["detectedBy"]["error-rate-vs-stable"].as_u64().unwrap() >= 90,
-        "{v}"
-    );
+    assert!(share(&v, "caughtBefore") >= 0.99, "{v}");
+    // The sequential relative test does most of it; the rest is caught on the canary users'
+    // own traffic by the absolute gate, since nobody is asked to widen while it looks worse.
+    let by = |gate: &str| v["detectedBy"][gate].as_u64().unwrap_or(0);
+    assert_eq!(by("error-rate-vs-stable") + by("error-rate"), 100, "{v}");
+    assert!(by("error-rate-vs-stable") >= 80, "{v}");
     let v = run("1", "errors+10");
-    assert!(share(&v, "caughtBefore") >= 0.97, "{v}");
+    assert!(share(&v, "caughtBefore") >= 0.99, "{v}");
     let v = run("10", "latency*2");
     assert!(share(&v, "caughtBefore") >= 0.95, "{v}");
     assert!(
@@ -262,5 +263,5 @@ fn stage_judgment_decides_on_quiet_services() {
         "{v}"
     );
     let v = run("100", "errors+0.5");
-    assert!(share(&v, "caughtBefore") >= 0.8, "{v}");
+    assert!(share(&v, "caughtBefore") >= 0.95, "{v}");
 }

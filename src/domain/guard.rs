@@ -86,6 +86,7 @@ mod tests {
             failing_since: None,
             sustained: false,
             required_for: std::time::Duration::from_secs(300),
+            leaning: None,
         }
     }
 

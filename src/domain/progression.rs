@@ -119,13 +119,20 @@ pub enum Because {
     UsersTested(String),
     /// The evidence stayed short past the stage's minimum time and the wait for it.
     ThinEvidence(String),
+    /// The canary still looks worse, not shown, past twice the wait for evidence.
+    LooksWorse(String),
 }
 
 impl Because {
     pub fn text(&self) -> &str {
         match self {
-            Because::UsersTested(t) | Because::ThinEvidence(t) => t,
+            Because::UsersTested(t) | Because::ThinEvidence(t) | Because::LooksWorse(t) => t,
         }
+    }
+
+    /// Asked with evidence short of a pass (a careful operator keeps waiting on these).
+    pub fn unproven(&self) -> bool {
+        matches!(self, Because::ThinEvidence(_) | Because::LooksWorse(_))
     }
 }
 
@@ -312,6 +319,28 @@ pub fn decide(
                 current.percent
             )
         }));
+    }
+    // Evidence leaning toward a breach it does not show yet: widening would add exposure
+    // while the tests decide, so the stage holds; a person is asked only after twice the
+    // wait for evidence (a canary that hovers at the line would otherwise hold forever).
+    if let Some(why) = report.gates.iter().find_map(|g| g.leaning.as_deref())
+        && data_fresh
+    {
+        let waited = in_stage.saturating_sub(current.min_duration);
+        let patience = policy.evidence_wait * 2;
+        if waited < patience {
+            return Decision::Hold(format!(
+                "the canary looks worse so far, not shown: holding {current_phrase} while the tests decide ({} until the operator is asked): {why}",
+                format_elapsed(patience - waited)
+            ));
+        }
+        return match next_stage(Some(Because::LooksWorse(format!(
+            "the canary still looks worse {} past the stage's minimum time, not shown ({why}): advance anyway, keep waiting, or roll back?",
+            format_elapsed(waited)
+        )))) {
+            Some(next) => Decision::AwaitConfirmation(next),
+            None => Decision::Hold(format!("last stage: the canary looks worse so far ({why})")),
+        };
     }
     // The canary-users stage's traffic is the operator's own testing: when its time is over
     // and the canary has served them, the operator says whether it looked right, whatever

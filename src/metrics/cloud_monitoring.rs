@@ -17,6 +17,12 @@
 //! reaches back the window plus that delay, and every sample carries the delay for the
 //! freshness gate.
 //!
+//! Stage totals (`judgment = "stage"`): one more `request_count` call per rollout over its
+//! two revisions since its stage began (at most a day), aligned to the whole span so each
+//! series is one point; a stage's span is its own, so rollouts cannot share the call. A
+//! rollout without a stage start, or a span under a minute (the alignment's least), has none
+//! and is judged on the window.
+//!
 //! `history` (the sparklines, `report`) makes the same two calls once over the whole span
 //! and sums each window from the per-minute points it covers.
 //!
@@ -33,6 +39,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures::{FutureExt, StreamExt};
 use reqwest::Url;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -41,14 +48,16 @@ use tokio::time::Instant;
 use super::config::{CLOUD_MONITORING_DELAY, MetricsConfig};
 use super::http::{ERROR_BODY_CHARS, Http};
 use super::redact;
-use super::{Distinct, MetricsSource, Revisions};
-use crate::domain::health::{HealthSample, SideStats};
+use super::{Distinct, MAX_STAGE_SPAN, MetricsSource, Revisions};
+use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
 
 pub const REQUEST_COUNT: &str = "run.googleapis.com/request_count";
 pub const REQUEST_LATENCIES: &str = "run.googleapis.com/request_latencies";
 pub const ALIGNMENT_PERIOD: &str = "60s";
+/// Rollouts whose stage totals are asked at once (one call each).
+const STAGE_TOTALS_IN_FLIGHT: usize = 4;
 /// A runaway `nextPageToken` loop ends here.
 const MAX_PAGES: usize = 100;
 /// Per metric and query. Two revisions times five response classes is ten series of one
@@ -114,6 +123,24 @@ impl CloudMonitoring {
         now: DateTime<Utc>,
         page_token: Option<&str>,
     ) -> Result<Url, String> {
+        self.list_url_aligned(
+            metric,
+            revisions,
+            (start, now),
+            ALIGNMENT_PERIOD,
+            page_token,
+        )
+    }
+
+    /// The call over `[start, end]` with points `alignment` apart ("60s").
+    pub fn list_url_aligned(
+        &self,
+        metric: &str,
+        revisions: &[&str],
+        (start, now): (DateTime<Utc>, DateTime<Utc>),
+        alignment: &str,
+        page_token: Option<&str>,
+    ) -> Result<Url, String> {
         let mut url = Url::parse(&format!(
             "{}/v3/projects/{}/timeSeries",
             self.base, self.project
@@ -143,7 +170,7 @@ impl CloudMonitoring {
         q.append_pair("filter", &filter)
             .append_pair("interval.startTime", &rfc3339(start))
             .append_pair("interval.endTime", &rfc3339(now))
-            .append_pair("aggregation.alignmentPeriod", ALIGNMENT_PERIOD)
+            .append_pair("aggregation.alignmentPeriod", alignment)
             .append_pair("aggregation.perSeriesAligner", "ALIGN_DELTA")
             .append_pair("aggregation.crossSeriesReducer", "REDUCE_SUM")
             .append_pair("aggregation.groupByFields", "resource.labels.revision_name");
@@ -173,25 +200,31 @@ impl CloudMonitoring {
         tally: &mut [SideTally],
     ) -> Result<(), String> {
         let start = now - chrono::Duration::from_std(self.cfg.query_span()).unwrap_or_default();
-        self.fetch_pages(metric, filter, (start, now), deadline, |body, budget| {
-            add_page(body, metric, routes, &mut Fold::Whole(tally), budget)
-        })
+        self.fetch_pages(
+            metric,
+            filter,
+            (start, now, ALIGNMENT_PERIOD),
+            deadline,
+            |body, budget| add_page(body, metric, routes, &mut Fold::Whole(tally), budget),
+        )
         .await
     }
 
-    /// Every page of one metric over `span`, each handed to `add` as it arrives.
+    /// Every page of one metric over `span` (start, end, alignment), each handed to `add`
+    /// as it arrives.
     async fn fetch_pages(
         &self,
         metric: &str,
         filter: &[&str],
-        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        (start, end, alignment): (DateTime<Utc>, DateTime<Utc>, &str),
         deadline: Instant,
         mut add: impl FnMut(&str, &mut Budget) -> Result<Option<String>, String>,
     ) -> Result<(), String> {
         let mut token: Option<String> = None;
         let mut budget = Budget::default();
         for _ in 0..MAX_PAGES {
-            let url = self.list_url_between(metric, filter, start, end, token.as_deref())?;
+            let url =
+                self.list_url_aligned(metric, filter, (start, end), alignment, token.as_deref())?;
             let body = self
                 .http
                 .get(url, deadline)
@@ -267,7 +300,7 @@ impl MetricsSource for CloudMonitoring {
                 self.fetch_pages(
                     REQUEST_COUNT,
                     &routes.names,
-                    (start, end),
+                    (start, end, ALIGNMENT_PERIOD),
                     deadline,
                     |body, budget| add_page(
                         body,
@@ -280,7 +313,7 @@ impl MetricsSource for CloudMonitoring {
                 self.fetch_pages(
                     REQUEST_LATENCIES,
                     &routes.names,
-                    (start, end),
+                    (start, end, ALIGNMENT_PERIOD),
                     deadline,
                     |body, budget| add_page(
                         body,
@@ -422,6 +455,59 @@ pub fn history_from_pages(
 }
 
 impl CloudMonitoring {
+    /// `rollout`'s requests and errors per side since its stage began: one `request_count`
+    /// call over its two revisions, aligned to the span (whole minutes, at most a day) so
+    /// each series is one point. None without a stage start or both revisions, for a stage
+    /// under a minute old, or when the call fails (the window judges then).
+    async fn stage_totals(
+        &self,
+        rollout: &Rollout,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Option<StageTotals> {
+        let since = rollout.stage_entered_at?;
+        let minutes = (now - since).to_std().ok()?.min(MAX_STAGE_SPAN).as_secs() / 60;
+        if minutes == 0 {
+            return None;
+        }
+        let span = chrono::Duration::minutes(i64::try_from(minutes).ok()?);
+        let revs = [Revisions::of(rollout)];
+        let (stable, canary) = (revs[0].get(0)?, revs[0].get(1)?);
+        let routes = Distinct::of(&revs);
+        let mut tally = tallies(&routes);
+        let alignment = format!("{}s", minutes * 60);
+        self.fetch_pages(
+            REQUEST_COUNT,
+            &routes.names,
+            (now - span, now, &alignment),
+            deadline,
+            |body, budget| {
+                add_page(
+                    body,
+                    REQUEST_COUNT,
+                    &routes,
+                    &mut Fold::Whole(&mut tally),
+                    budget,
+                )
+            },
+        )
+        .await
+        .ok()?;
+        // A revision that served nobody this stage has no series: zero requests.
+        let counts = |rev: &str| {
+            let t = &tally[routes.index[rev]];
+            Counts {
+                requests: t.requests,
+                errors: t.errors.min(t.requests),
+            }
+        };
+        Some(StageTotals {
+            since: now - span,
+            stable: counts(stable),
+            canary: counts(canary),
+        })
+    }
+
     /// Samples `rollouts` from one `timeSeries.list` per metric: over their revisions, or
     /// over the whole service (`service_wide`, so the query does not grow with them). A
     /// failed call fails every rollout's sample alike.
@@ -437,9 +523,16 @@ impl CloudMonitoring {
         let mut latency = tallies(&routes);
         let mut failed = None;
         let mut notes = Vec::new();
+        let mut stages = vec![None; rollouts.len()];
         if !routes.names.is_empty() {
             let filter: &[&str] = if service_wide { &[] } else { &routes.names };
             let deadline = Instant::now() + self.cfg.timeout;
+            // A stage's span is its own, so its totals are asked per rollout, a few at a time.
+            type StageJob<'f> = futures::future::BoxFuture<'f, Option<StageTotals>>;
+            let stage_jobs: Vec<StageJob> = rollouts
+                .iter()
+                .map(|r| self.stage_totals(r, now, deadline).boxed())
+                .collect();
             let work = async {
                 tokio::join!(
                     self.fetch(REQUEST_COUNT, filter, &routes, now, deadline, &mut counts),
@@ -451,11 +544,15 @@ impl CloudMonitoring {
                         deadline,
                         &mut latency
                     ),
+                    futures::stream::iter(stage_jobs)
+                        .buffered(STAGE_TOTALS_IN_FLIGHT)
+                        .collect::<Vec<_>>(),
                 )
             };
             let grace = std::time::Duration::from_millis(200);
             match tokio::time::timeout_at(deadline + grace, work).await {
-                Ok((c, l)) => {
+                Ok((c, l, totals)) => {
+                    stages = totals;
                     if let Err(e) = c {
                         failed = Some(format!("Cloud Monitoring {e}"));
                     } else if let Err(e) = l {
@@ -477,10 +574,15 @@ impl CloudMonitoring {
             notes,
         };
         revs.iter()
-            .map(|r| {
+            .zip(stages)
+            .map(|(r, stage)| {
                 let mut s = tally.finish(r, &routes, now, self.cfg.window);
                 s.ingestion_delay = self.cfg.effective_ingestion_delay();
                 s.source_error = s.source_error.map(|e| self.http.scrub(&e));
+                // Totals beside a failed window would be judged without the data it lacks.
+                if tally.failed.is_none() {
+                    s.stage = stage;
+                }
                 s
             })
             .collect()

@@ -260,6 +260,10 @@ impl<'a> Distinct<'a> {
     }
 }
 
+/// Stage totals count at most the last day (as the simulator's do): enough evidence for any
+/// stage, and a span every source answers cheaply.
+pub(crate) const MAX_STAGE_SPAN: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// How many rollouts are sampled at once where each needs its own queries: 200 rollouts
 /// take ~13 round trips, not 200.
 pub const SAMPLE_CONCURRENCY: usize = 16;

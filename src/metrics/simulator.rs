@@ -202,7 +202,8 @@ impl Simulator {
     }
 
     /// One side over `(now - window, now]`, and its counts over `(since, now]` for the
-    /// stage totals (the same per-second slots, so window and stage agree where they overlap).
+    /// stage totals when asked (the same per-second slots, so window and stage agree where
+    /// they overlap).
     fn side(
         &self,
         rollout: &Rollout,
@@ -210,7 +211,7 @@ impl Simulator {
         rate: f64,
         now: DateTime<Utc>,
         faults: &[Regression],
-        since: DateTime<Utc>,
+        since: Option<DateTime<Utc>>,
     ) -> (SideStats, Counts) {
         let params = if side == 0 {
             &self.cfg.stable
@@ -255,8 +256,10 @@ impl Simulator {
             c
         };
         let Counts { requests, errors } = counts(end - slots + 1);
-        let stage_slots = (end - since.timestamp()).clamp(0, MAX_STAGE_SECONDS);
-        let stage = counts(end - stage_slots + 1);
+        let stage = since.map_or_else(Counts::default, |since| {
+            let stage_slots = (end - since.timestamp()).clamp(0, MAX_STAGE_SECONDS);
+            counts(end - stage_slots + 1)
+        });
         let quantiles = (requests > 0).then(|| {
             // A few percent of window-to-window wobble, like real percentiles.
             let mut rng = Rng(mix(key ^ end as u64 ^ 0x5bd1_e995));
@@ -279,8 +282,37 @@ impl Simulator {
     }
 }
 
+impl Simulator {
+    /// The sample at `now`, with the stage totals when `with_stage`.
+    fn sample_at(&self, rollout: &Rollout, now: DateTime<Utc>, with_stage: bool) -> HealthSample {
+        let faults = self.regressions(&rollout.id);
+        let [rs, rc] = self.rates(rollout);
+        let entered = rollout
+            .stage_entered_at
+            .or(rollout.started_at)
+            .unwrap_or(now);
+        let counted = with_stage.then_some(entered);
+        let (stable, stable_stage) = self.side(rollout, 0, rs, now, &faults, counted);
+        let (canary, canary_stage) = self.side(rollout, 1, rc, now, &faults, counted);
+        let since = entered.max(now - chrono::Duration::seconds(MAX_STAGE_SECONDS));
+        HealthSample {
+            taken_at: now,
+            window: self.window,
+            stable: Some(stable),
+            canary: Some(canary),
+            source_error: None,
+            ingestion_delay: std::time::Duration::ZERO,
+            stage: with_stage.then(|| StageTotals {
+                since: since.min(now),
+                stable: stable_stage,
+                canary: canary_stage,
+            }),
+        }
+    }
+}
+
 /// The stage totals count at most the last day: a day of per-second slots is cheap to draw at
-/// every sample, and a day of evidence is far more than any gate needs to decide.
+/// a sample, and a day of evidence is far more than any gate needs to decide.
 const MAX_STAGE_SECONDS: i64 = 24 * 3600;
 
 fn latency(p: &SimulatedSide, z: f64) -> f64 {
@@ -300,28 +332,7 @@ impl MetricsSource for Simulator {
     }
 
     async fn sample(&self, rollout: &Rollout, now: DateTime<Utc>) -> HealthSample {
-        let faults = self.regressions(&rollout.id);
-        let [rs, rc] = self.rates(rollout);
-        let entered = rollout
-            .stage_entered_at
-            .or(rollout.started_at)
-            .unwrap_or(now);
-        let (stable, stable_stage) = self.side(rollout, 0, rs, now, &faults, entered);
-        let (canary, canary_stage) = self.side(rollout, 1, rc, now, &faults, entered);
-        let since = entered.max(now - chrono::Duration::seconds(MAX_STAGE_SECONDS));
-        HealthSample {
-            taken_at: now,
-            window: self.window,
-            stable: Some(stable),
-            canary: Some(canary),
-            source_error: None,
-            ingestion_delay: std::time::Duration::ZERO,
-            stage: Some(StageTotals {
-                since: since.min(now),
-                stable: stable_stage,
-                canary: canary_stage,
-            }),
-        }
+        self.sample_at(rollout, now, true)
     }
 
     fn simulator(&self) -> Option<&Simulator> {
@@ -337,11 +348,12 @@ impl MetricsSource for Simulator {
         step: std::time::Duration,
         points: usize,
     ) -> Result<Vec<HealthSample>, String> {
-        let mut samples = Vec::with_capacity(points);
-        for at in super::history_times(end, step, points) {
-            samples.push(self.sample(rollout, at).await);
-        }
-        Ok(samples)
+        // Windows only: a chart needs no stage totals, and drawing a day of slots for each
+        // of its points kept a cockpit from showing its rollouts for seconds.
+        Ok(super::history_times(end, step, points)
+            .into_iter()
+            .map(|at| self.sample_at(rollout, at, false))
+            .collect())
     }
 }
 

@@ -334,6 +334,7 @@ mod tests {
             failing_since: None,
             sustained: false,
             required_for: std::time::Duration::ZERO,
+            leaning: None,
         }
     }
 

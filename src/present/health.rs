@@ -111,6 +111,7 @@ mod tests {
             failing_since: None,
             sustained: false,
             required_for: Duration::from_secs(300),
+            leaning: None,
         }
     }
 

@@ -10,7 +10,7 @@
 //!   to say yes at once (the advance follows on the same tick), with `Asks::Decline` the
 //!   operator says no and the stage is held as the driver holds it after a no; with
 //!   `Asks::Careful` the operator says yes except to a question asked because the evidence
-//!   stayed short (keeps waiting);
+//!   stayed short or looks worse (keeps waiting);
 //! - a halt pauses the rollout as the driver would. `Stop::AtDetection` ends the replay there
 //!   (simulate: the regression was caught); `Stop::AtEnd` goes on, so a paused rollout can
 //!   still be rolled back on a sustained severe breach (backtest shows what followed);
@@ -60,7 +60,7 @@ pub enum Asks {
     /// The operator says no: the stage is held.
     Decline,
     /// Yes, except to a question asked because the evidence stayed short: that one is
-    /// answered "keep waiting" (as `Decline`).
+    /// answered "keep waiting" (as `Decline`), as is one asked because the canary looks worse.
     Careful,
 }
 
@@ -80,7 +80,7 @@ impl Asks {
             Asks::Accept => "the operator is assumed to say yes at once",
             Asks::Decline => "the operator says no (keeps the stage)",
             Asks::Careful => {
-                "the operator says yes at once, except to a question asked because the evidence stayed short (keeps waiting)"
+                "the operator says yes at once, except to a question asked because the evidence stayed short or looks worse (keeps waiting)"
             }
         }
     }
@@ -364,7 +364,7 @@ pub fn run(
                         exposure,
                     ));
                 }
-                let thin = matches!(next.because, Some(Because::ThinEvidence(_)));
+                let thin = next.because.as_ref().is_some_and(Because::unproven);
                 match setup.asks {
                     // `Driver::confirm`: the machine still wants this very stage, so it advances.
                     Asks::Careful if !thin => {

@@ -17,7 +17,7 @@ mod sample;
 pub mod sequential;
 mod stats;
 
-pub use evaluate::evaluate;
+pub use evaluate::{LEANING_RATIO, evaluate};
 pub use sample::MAX_CLOCK_SKEW;
 pub use stats::error_rate_worse_p_value;
 
@@ -227,6 +227,10 @@ pub struct GateResult {
     pub sustained: bool,
     #[serde(with = "duration_text")]
     pub required_for: Duration,
+    /// The evidence so far points toward a breach it does not show yet, in words: the driver
+    /// neither widens nor asks to widen on it until the tests decide (or the wait is over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaning: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::config::{MetricsConfig, fill};
 use super::http::Http;
-use super::{MetricsSource, Revisions, SIDE_NAMES};
+use super::{MAX_STAGE_SPAN, MetricsSource, Revisions, SIDE_NAMES};
 use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
@@ -41,9 +41,6 @@ use grouped::GroupPlan;
 pub const QUANTILES: [f64; 4] = [0.50, 0.75, 0.95, 0.99];
 /// Prometheus refuses range queries of more points per series; so does this reader.
 pub const MAX_RANGE_POINTS: usize = 11_000;
-/// Stage totals count at most the last day (as the simulator's do): enough evidence for any
-/// stage, and a range Prometheus answers from its head block.
-const MAX_STAGE_SPAN: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub struct Prometheus {
     cfg: MetricsConfig,
