@@ -95,6 +95,7 @@ fn bench(c: &mut Criterion) {
                 requests: 2_200,
                 errors: 4,
             },
+            slow: None,
         }),
         ..sample.clone()
     };

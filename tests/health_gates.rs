@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 use rollout_tui::domain::health::{
     BreachTracker, Counts, GateConfig, GateReport, HealthSample, Judgment, LEANING_RATIO,
-    SideStats, StageTotals, Verdict, error_rate_worse_p_value, evaluate, judge,
+    SideStats, SlowTotals, StageTotals, Verdict, error_rate_worse_p_value, evaluate, judge,
 };
 use rollout_tui::domain::units::Percent;
 
@@ -818,6 +818,7 @@ fn with_stage(window: HealthSample, canary: (u64, u64), stable: (u64, u64)) -> H
                 requests: stable.0,
                 errors: stable.1,
             },
+            slow: None,
         }),
         ..window
     }
@@ -1081,4 +1082,101 @@ fn stage_judgment_reads_stable_s_base_rate_from_the_stage() {
         "{}",
         abs.detail
     );
+}
+
+/// `with_stage` plus requests over a 250 ms threshold: (canary, stable) slow counts.
+fn with_slow(
+    window: HealthSample,
+    canary: (u64, u64),
+    stable: (u64, u64),
+    slow: (u64, u64),
+) -> HealthSample {
+    let mut s = with_stage(window, canary, stable);
+    if let Some(t) = s.stage.as_mut() {
+        t.slow = Some(SlowTotals {
+            threshold_ms: 250.0,
+            canary: slow.0,
+            stable: slow.1,
+        });
+    }
+    s
+}
+
+#[test]
+fn slow_requests_this_stage_show_a_slower_canary_before_its_window_p99_can() {
+    let cfg = staged();
+    // 40 canary requests in the window: too few for a p99, the window gate waits.
+    let window = || sample(Some(side(40, 0, 120.0)), Some(side(5_000, 10, 110.0)));
+    // 150 canary requests this stage, 18 of them over stable's p99 (12 %) against stable's
+    // 1 %: decisive at once, no sustain.
+    let r = run(
+        &with_slow(window(), (150, 0), (30_000, 60), (18, 300)),
+        &cfg,
+    );
+    let g = gate(&r, "p99-vs-stable");
+    assert_eq!(g.verdict, Verdict::Fail, "{g:#?}");
+    assert!(
+        g.detail.starts_with(
+            "canary requests over stable's p99 (250 ms): 12.00 % (18/150) vs stable 1.00 % this stage: slower (sequential test at 95 %: likelihood ratio "
+        ),
+        "{}",
+        g.detail
+    );
+    assert_eq!(g.required_for, Duration::ZERO);
+    assert!(!g.severe);
+
+    // A canary like stable (2 of 150): the window's text stands, with the test beside it.
+    let r = run(&with_slow(window(), (150, 0), (30_000, 60), (2, 300)), &cfg);
+    let g = gate(&r, "p99-vs-stable");
+    assert_eq!(g.verdict, Verdict::Pass, "{g:#?}");
+    assert!(
+        g.detail.starts_with(
+            "not judged yet: 40 canary requests in the window < 100 a p99 needs; canary requests over stable's p99 (250 ms): 1.33 % (2/150) vs stable 1.00 % this stage: not shown slower (sequential test at 95 %: likelihood ratio "
+        ),
+        "{}",
+        g.detail
+    );
+    assert_eq!(g.leaning, None);
+
+    // Between the two (6 of 150, 4 %): not shown, but leaning slower.
+    let r = run(&with_slow(window(), (150, 0), (30_000, 60), (6, 300)), &cfg);
+    let g = gate(&r, "p99-vs-stable");
+    assert_eq!(g.verdict, Verdict::Pass, "{g:#?}");
+    let leaning = g.leaning.as_deref().expect("leans slower");
+    assert!(
+        leaning.starts_with("canary requests over stable's p99 (250 ms): 4.00 % (6/150) vs stable 1.00 % this stage: looks slower so far (likelihood ratio "),
+        "{leaning}"
+    );
+
+    // Window judgment never reads them.
+    let r = run(
+        &with_slow(window(), (150, 0), (30_000, 60), (18, 300)),
+        &window_gates(),
+    );
+    assert_ne!(gate(&r, "p99-vs-stable").verdict, Verdict::Fail);
+}
+
+proptest! {
+    /// More slow canary requests never turn the latency test's Fail into anything else.
+    #[test]
+    fn the_latency_test_is_monotone_in_slow_canary_requests(
+        requests in 1u64..2_000,
+        slow in 0u64..2_000,
+        more in 1u64..50,
+    ) {
+        let slow = slow.min(requests);
+        let cfg = staged();
+        let judge_slow = |k: u64| {
+            let s = with_slow(
+                sample(Some(side(40, 0, 120.0)), Some(side(5_000, 10, 110.0))),
+                (requests, 0),
+                (30_000, 60),
+                (k.min(requests), 300),
+            );
+            run(&s, &cfg).gate("p99-vs-stable").unwrap().verdict
+        };
+        if judge_slow(slow) == Verdict::Fail {
+            prop_assert_eq!(judge_slow(slow + more), Verdict::Fail);
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use http_fake::{FakeServer, Request, Response};
-use rollout_tui::domain::health::{GateConfig, HealthSample, Verdict, evaluate};
+use rollout_tui::domain::health::{GateConfig, HealthSample, SlowTotals, Verdict, evaluate};
 use rollout_tui::domain::rollout::Rollout;
 use rollout_tui::metrics::cloud_monitoring::{history_from_pages, sample_from_pages};
 use rollout_tui::metrics::{MetricsConfig, MetricsSource, build_source, sample_all};
@@ -999,7 +999,9 @@ fn staged_rollout(id: &str, stable: &str, canary: &str, minutes: i64) -> Rollout
 /// The window's pages as `answer` gives them; a call aligned to more than a minute is a
 /// stage-totals call and answers, per asked revision, one point over the whole interval:
 /// 2,000 requests and 4 errors for stable, 90 and 9 for the canary (none for a revision
-/// named `*-quiet`, which served nobody). `fail_stage` answers those calls 503.
+/// named `*-quiet`, which served nobody); latencies in buckets bounded 50/100/200/400 ms,
+/// stable [100, 500, 300, 90, 10] (its p99 in [200, 400), so 10 over 400 ms), the canary
+/// [1, 20, 30, 20, 19]. `fail_stage` answers those calls 503.
 fn stage_fake(fail_stage: bool) -> FakeServer {
     FakeServer::start(move |req| {
         if req.param("aggregation.alignmentPeriod") == Some("60s") {
@@ -1009,10 +1011,6 @@ fn stage_fake(fail_stage: bool) -> FakeServer {
             return Response::json(503, r#"{"error":{"code":503,"message":"unavailable"}}"#);
         }
         let filter = req.param("filter").unwrap_or_default();
-        assert!(
-            filter.contains("request_count"),
-            "stage totals ask counts only: {filter}"
-        );
         let (start, end) = (
             req.param("interval.startTime").unwrap().to_string(),
             req.param("interval.endTime").unwrap().to_string(),
@@ -1039,11 +1037,27 @@ fn stage_fake(fail_stage: bool) -> FakeServer {
             if rev.ends_with("-quiet") {
                 continue;
             }
-            let (ok, errors) = if rev.contains("00001") {
-                ("1996", "4")
-            } else {
-                ("81", "9")
-            };
+            let stable = rev.contains("00001");
+            if filter.contains("request_latencies") {
+                let counts: &[&str] = if stable {
+                    &["100", "500", "300", "90", "10"]
+                } else {
+                    &["1", "20", "30", "20", "19"]
+                };
+                let n: u64 = counts.iter().map(|c| c.parse::<u64>().unwrap()).sum();
+                series.push(json!({
+                    "metric": {"type": "run.googleapis.com/request_latencies", "labels": {}},
+                    "resource": {"type": "cloud_run_revision", "labels": {"revision_name": rev}},
+                    "metricKind": "DELTA", "valueType": "DISTRIBUTION", "unit": "ms",
+                    "points": [{"interval": {"startTime": start, "endTime": end}, "value": {"distributionValue": {
+                        "count": n.to_string(), "mean": 100.0,
+                        "bucketOptions": {"explicitBuckets": {"bounds": [50.0, 100.0, 200.0, 400.0]}},
+                        "bucketCounts": counts,
+                    }}}]
+                }));
+                continue;
+            }
+            let (ok, errors) = if stable { ("1996", "4") } else { ("81", "9") };
             series.push(whole(rev, "2xx", ok));
             series.push(whole(rev, "5xx", errors));
         }
@@ -1052,7 +1066,7 @@ fn stage_fake(fail_stage: bool) -> FakeServer {
 }
 
 #[tokio::test]
-async fn stage_totals_are_one_call_per_rollout_over_its_stage() {
+async fn stage_totals_are_asked_per_rollout_over_its_stage() {
     let server = stage_fake(false);
     let src = source(&config(&server.url(), ""));
     let r = staged_rollout("web", STABLE, CANARY, 42);
@@ -1063,26 +1077,44 @@ async fn stage_totals_are_one_call_per_rollout_over_its_stage() {
     assert_eq!((stage.canary.requests, stage.canary.errors), (90, 9));
     // Whole minutes of the stage: the half minute before is not counted.
     assert_eq!(stage.since, now() - chrono::Duration::minutes(42));
+    // Over the bucket holding stable's p99: 10 of stable's 1,000, 19 of the canary's 90.
+    assert_eq!(
+        stage.slow,
+        Some(SlowTotals {
+            threshold_ms: 400.0,
+            stable: 10,
+            canary: 19
+        })
+    );
 
     let reqs = server.requests();
     let stage_calls: Vec<&Request> = reqs
         .iter()
         .filter(|q| q.param("aggregation.alignmentPeriod") != Some("60s"))
         .collect();
-    assert_eq!(reqs.len(), 5 + 1, "the window's 5 pages and one stage call");
-    let q = stage_calls[0];
-    assert_eq!(q.param("aggregation.alignmentPeriod"), Some("2520s"));
-    assert_eq!(q.param("interval.startTime"), Some(ago(42).as_str()));
-    assert_eq!(q.param("interval.endTime"), Some(ago(0).as_str()));
-    let filter = q.param("filter").unwrap();
-    assert!(
-        filter.contains(&format!("one_of(\"{STABLE}\", \"{CANARY}\")")),
-        "{filter}"
+    assert_eq!(
+        reqs.len(),
+        5 + 2,
+        "the window's 5 pages and a stage call per metric"
     );
-    assert!(
-        filter.contains("run.googleapis.com/request_count"),
-        "{filter}"
-    );
+    let mut metrics = Vec::new();
+    for q in &stage_calls {
+        assert_eq!(q.param("aggregation.alignmentPeriod"), Some("2520s"));
+        assert_eq!(q.param("interval.startTime"), Some(ago(42).as_str()));
+        assert_eq!(q.param("interval.endTime"), Some(ago(0).as_str()));
+        let filter = q.param("filter").unwrap();
+        assert!(
+            filter.contains(&format!("one_of(\"{STABLE}\", \"{CANARY}\")")),
+            "{filter}"
+        );
+        metrics.push(if filter.contains("run.googleapis.com/request_count") {
+            "count"
+        } else {
+            "latency"
+        });
+    }
+    metrics.sort();
+    assert_eq!(metrics, ["count", "latency"]);
 
     // Judged on the stage: 9 errors in 90 against 0.2 % is decisive whatever the window.
     let cfg: GateConfig = serde_json::from_str(r#"{"judgment": "stage"}"#).unwrap();
@@ -1124,6 +1156,8 @@ async fn stage_totals_need_a_stage_start_a_minute_and_an_answer() {
     let stage = s.stage.expect("stage totals");
     assert_eq!((stage.canary.requests, stage.canary.errors), (0, 0));
     assert_eq!(stage.stable.requests, 2_000);
+    // No canary distribution to count from: no slow counts (the window judges latency).
+    assert_eq!(stage.slow, None);
 
     // The stage call failing leaves the window's sample as it was, judged on the window.
     let failing = stage_fake(true);
@@ -1166,7 +1200,7 @@ async fn grouped_rollouts_ask_their_stage_totals_each() {
     periods.sort();
     assert_eq!(
         periods,
-        ["2520s", "420s"],
-        "one stage call per staged rollout"
+        ["2520s", "2520s", "420s", "420s"],
+        "a stage call per metric and staged rollout"
     );
 }

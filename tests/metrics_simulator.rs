@@ -129,11 +129,29 @@ async fn traffic_follows_the_percentage_and_canary_users() {
 async fn injected_regressions_show_in_the_next_window() {
     let src = simulator("[simulator]\nrequests_per_second = 100.0");
     let sim = src.simulator().expect("the simulator behind the source");
-    let r = rollout("web", 25.0, &[]);
+    // In its stage for the hour before the first sample.
+    let doc = json!({
+        "version": "2.0.0", "status": "progressive", "rolloutPercentage": 25,
+        "stableRevision": "s-1", "canaryRevision": "s-2",
+        "stageEnteredAt": at(-60).to_rfc3339(),
+    });
+    let r = Rollout::from_fields("web", doc.as_object().unwrap()).unwrap();
     let gates = GateConfig::default();
     let before = src.sample(&r, at(0)).await;
     let rate = before.canary.as_ref().unwrap().error_rate().unwrap();
     assert!(rate < 0.01, "{rate}");
+    // The stage counts requests over stable's p99 (120 ms x e^(0.5 x 2.326)): about 1 % on
+    // each side of a healthy canary.
+    let stage = before.stage.clone().expect("stage totals");
+    let slow = stage.slow.expect("slow requests");
+    assert!((slow.threshold_ms - 384.0).abs() < 0.1, "{slow:?}");
+    for (n, k) in [
+        (stage.stable.requests, slow.stable),
+        (stage.canary.requests, slow.canary),
+    ] {
+        let share = k as f64 / n as f64;
+        assert!((0.005..0.015).contains(&share), "{k} of {n}: {slow:?}");
+    }
 
     sim.inject("web", Regression::ErrorSpike { error_rate: 0.2 });
     let after = src.sample(&r, at(5)).await;
@@ -156,6 +174,10 @@ async fn injected_regressions_show_in_the_next_window() {
         c.p99_ms.unwrap() > s.p99_ms.unwrap() + 700.0,
         "{c:?} vs {s:?}"
     );
+    // 800 ms more puts every canary request of the stage over the threshold.
+    let stage = slow.stage.clone().expect("stage totals");
+    assert_eq!(stage.slow.unwrap().canary, stage.canary.requests);
+    assert!(stage.canary.requests > 0);
     assert_eq!(
         evaluate(&slow, &gates, at(10))
             .gate("p99-vs-stable")

@@ -17,11 +17,12 @@
 //! reaches back the window plus that delay, and every sample carries the delay for the
 //! freshness gate.
 //!
-//! Stage totals (`judgment = "stage"`): one more `request_count` call per rollout over its
-//! two revisions since its stage began (at most a day), aligned to the whole span so each
-//! series is one point; a stage's span is its own, so rollouts cannot share the call. A
-//! rollout without a stage start, or a span under a minute (the alignment's least), has none
-//! and is judged on the window.
+//! Stage totals (`judgment = "stage"`): one more call per metric and rollout over its two
+//! revisions since its stage began (at most a day), aligned to the whole span so each
+//! series is one point; a stage's span is its own, so rollouts cannot share the calls. The
+//! latency distributions give each side's requests over the bucket holding stable's p99
+//! (the sequential latency test's counts). A rollout without a stage start, or a span under
+//! a minute (the alignment's least), has none and is judged on the window.
 //!
 //! `history` (the sparklines, `report`) makes the same two calls once over the whole span
 //! and sums each window from the per-minute points it covers.
@@ -49,7 +50,7 @@ use super::config::{CLOUD_MONITORING_DELAY, MetricsConfig};
 use super::http::{ERROR_BODY_CHARS, Http};
 use super::redact;
 use super::{Distinct, MAX_STAGE_SPAN, MetricsSource, Revisions};
-use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
+use crate::domain::health::{Counts, HealthSample, SideStats, SlowTotals, StageTotals};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
 
@@ -458,7 +459,9 @@ impl CloudMonitoring {
     /// `rollout`'s requests and errors per side since its stage began: one `request_count`
     /// call over its two revisions, aligned to the span (whole minutes, at most a day) so
     /// each series is one point. None without a stage start or both revisions, for a stage
-    /// under a minute old, or when the call fails (the window judges then).
+    /// under a minute old, or when the call fails (the window judges then). A
+    /// `request_latencies` call over the same span gives the requests over stable's p99
+    /// bucket (`slow_over_stable_p99`), where both sides have one bucket layout.
     async fn stage_totals(
         &self,
         rollout: &Rollout,
@@ -475,24 +478,48 @@ impl CloudMonitoring {
         let (stable, canary) = (revs[0].get(0)?, revs[0].get(1)?);
         let routes = Distinct::of(&revs);
         let mut tally = tallies(&routes);
+        let mut latency = tallies(&routes);
         let alignment = format!("{}s", minutes * 60);
-        self.fetch_pages(
-            REQUEST_COUNT,
-            &routes.names,
-            (now - span, now, &alignment),
-            deadline,
-            |body, budget| {
-                add_page(
-                    body,
-                    REQUEST_COUNT,
-                    &routes,
-                    &mut Fold::Whole(&mut tally),
-                    budget,
-                )
-            },
-        )
-        .await
-        .ok()?;
+        let span_of = (now - span, now, alignment.as_str());
+        let (counted, timed) = tokio::join!(
+            self.fetch_pages(
+                REQUEST_COUNT,
+                &routes.names,
+                span_of,
+                deadline,
+                |body, budget| {
+                    add_page(
+                        body,
+                        REQUEST_COUNT,
+                        &routes,
+                        &mut Fold::Whole(&mut tally),
+                        budget,
+                    )
+                }
+            ),
+            self.fetch_pages(
+                REQUEST_LATENCIES,
+                &routes.names,
+                span_of,
+                deadline,
+                |body, budget| {
+                    add_page(
+                        body,
+                        REQUEST_LATENCIES,
+                        &routes,
+                        &mut Fold::Whole(&mut latency),
+                        budget,
+                    )
+                }
+            ),
+        );
+        counted.ok()?;
+        let slow = timed.ok().and_then(|_| {
+            slow_over_stable_p99(
+                &latency[routes.index[stable]],
+                &latency[routes.index[canary]],
+            )
+        });
         // A revision that served nobody this stage has no series: zero requests.
         let counts = |rev: &str| {
             let t = &tally[routes.index[rev]];
@@ -505,6 +532,7 @@ impl CloudMonitoring {
             since: now - span,
             stable: counts(stable),
             canary: counts(canary),
+            slow,
         })
     }
 
@@ -626,6 +654,37 @@ pub fn sample_from_pages(
     let mut s = tally.finish(&revs[0], &routes, now, window);
     s.ingestion_delay = CLOUD_MONITORING_DELAY;
     s
+}
+
+/// Requests over the upper bound of the bucket holding stable's p99 this stage, per side: a
+/// threshold fixed by stable's own latencies, which a canary like stable exceeds as often.
+/// None without both sides' distributions in one layout, or when that bucket is the last.
+fn slow_over_stable_p99(stable: &SideTally, canary: &SideTally) -> Option<SlowTotals> {
+    if stable.dist_problem.is_some() || canary.dist_problem.is_some() {
+        return None;
+    }
+    let (layout, stable_counts) = stable.dist.as_ref()?;
+    let (canary_layout, canary_counts) = canary.dist.as_ref()?;
+    if layout != canary_layout {
+        return None;
+    }
+    let total: u64 = stable_counts.iter().sum();
+    let rank = (total as f64 * 0.99).ceil() as u64;
+    let mut seen = 0;
+    let bucket = stable_counts.iter().position(|c| {
+        seen += c;
+        seen >= rank.max(1)
+    })?;
+    let (_, threshold_ms) = layout.bounds(bucket);
+    if !threshold_ms.is_finite() {
+        return None;
+    }
+    let over = |counts: &[u64]| counts[bucket + 1..].iter().sum();
+    Some(SlowTotals {
+        threshold_ms,
+        stable: over(stable_counts),
+        canary: over(canary_counts),
+    })
 }
 
 /// One empty tally per distinct revision.

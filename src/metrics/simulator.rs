@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 
 use super::MetricsSource;
 use super::config::{SimulatedSide, SimulatorConfig};
-use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
+use crate::domain::health::{
+    Counts, HealthSample, SideStats, SlowTotals, StageTotals, normal_upper_tail,
+};
 use crate::domain::rollout::{Rollout, Status};
 use crate::domain::units::format_duration;
 
@@ -212,7 +214,7 @@ impl Simulator {
         now: DateTime<Utc>,
         faults: &[Regression],
         since: Option<DateTime<Utc>>,
-    ) -> (SideStats, Counts) {
+    ) -> (SideStats, Counts, u64) {
         let params = if side == 0 {
             &self.cfg.stable
         } else {
@@ -245,21 +247,31 @@ impl Simulator {
             ^ (side as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let end = now.timestamp();
         let slots = self.window.as_secs().max(1) as i64;
-        let counts = |from: i64| {
+        let slow_share = share_slower(params, shift, self.slow_threshold_ms());
+        // Requests, errors and (last, so the others stay as they were) requests over the
+        // slow threshold, from the same per-second slots.
+        let counts = |from: i64, with_slow: bool| {
             let mut c = Counts::default();
+            let mut slow = 0;
             for slot in from..=end {
                 let mut rng = Rng(mix(key ^ (slot as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)));
                 let n = rng.poisson(rate);
                 c.requests += n;
                 c.errors += rng.binomial(n, error_rate);
+                if with_slow {
+                    slow += rng.binomial(n, slow_share);
+                }
             }
-            c
+            (c, slow)
         };
-        let Counts { requests, errors } = counts(end - slots + 1);
-        let stage = since.map_or_else(Counts::default, |since| {
-            let stage_slots = (end - since.timestamp()).clamp(0, MAX_STAGE_SECONDS);
-            counts(end - stage_slots + 1)
-        });
+        let (Counts { requests, errors }, _) = counts(end - slots + 1, false);
+        let (stage, slow) = since.map_or_else(
+            || (Counts::default(), 0),
+            |since| {
+                let stage_slots = (end - since.timestamp()).clamp(0, MAX_STAGE_SECONDS);
+                counts(end - stage_slots + 1, true)
+            },
+        );
         let quantiles = (requests > 0).then(|| {
             // A few percent of window-to-window wobble, like real percentiles.
             let mut rng = Rng(mix(key ^ end as u64 ^ 0x5bd1_e995));
@@ -278,8 +290,30 @@ impl Simulator {
             p99_ms,
             newest_point_at: Some(now),
         };
-        (stats, stage)
+        (stats, stage, slow)
     }
+
+    /// The latency the stage totals count requests over: stable's configured p99.
+    fn slow_threshold_ms(&self) -> f64 {
+        latency(&self.cfg.stable, Z[3])
+    }
+}
+
+/// The share of a side's requests slower than `threshold_ms`: its latencies are log-normal
+/// around its median, plus `shift`.
+pub(crate) fn share_slower(p: &SimulatedSide, shift: f64, threshold_ms: f64) -> f64 {
+    let over = threshold_ms - shift;
+    if over <= 0.0 {
+        return 1.0;
+    }
+    if p.latency_median_ms <= 0.0 {
+        return 0.0;
+    }
+    let z = (over / p.latency_median_ms).ln();
+    if p.latency_sigma <= 0.0 {
+        return if z < 0.0 { 1.0 } else { 0.0 };
+    }
+    normal_upper_tail(z / p.latency_sigma)
 }
 
 impl Simulator {
@@ -292,8 +326,8 @@ impl Simulator {
             .or(rollout.started_at)
             .unwrap_or(now);
         let counted = with_stage.then_some(entered);
-        let (stable, stable_stage) = self.side(rollout, 0, rs, now, &faults, counted);
-        let (canary, canary_stage) = self.side(rollout, 1, rc, now, &faults, counted);
+        let (stable, stable_stage, stable_slow) = self.side(rollout, 0, rs, now, &faults, counted);
+        let (canary, canary_stage, canary_slow) = self.side(rollout, 1, rc, now, &faults, counted);
         let since = entered.max(now - chrono::Duration::seconds(MAX_STAGE_SECONDS));
         HealthSample {
             taken_at: now,
@@ -306,6 +340,11 @@ impl Simulator {
                 since: since.min(now),
                 stable: stable_stage,
                 canary: canary_stage,
+                slow: Some(SlowTotals {
+                    threshold_ms: self.slow_threshold_ms(),
+                    stable: stable_slow,
+                    canary: canary_slow,
+                }),
             }),
         }
     }

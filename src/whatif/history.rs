@@ -38,6 +38,7 @@ impl SampleFeed for HistoryFeed {
                 since,
                 stable: Counts::default(),
                 canary: Counts::default(),
+                slow: None,
             });
         }
         let Some(sample) = self.samples.get(&at) else {

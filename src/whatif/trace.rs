@@ -286,6 +286,7 @@ impl<'a> TraceFeed<'a> {
             since,
             stable,
             canary,
+            slow: None,
         }
     }
 

@@ -9,7 +9,9 @@
 //! true quantile strays from the expected count, and the window's quantile moves by the
 //! window's summed deviation (so overlapping windows share their slots' errors, as real
 //! ones do, and a window of few requests has a noisy p99). The sample also carries the
-//! stage totals: every slot since the rollout's current stage began.
+//! stage totals: every slot since the rollout's current stage began, with its requests over
+//! stable's true p99 (drawn from a generator of their own, so the other draws are as they
+//! were without them).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -17,10 +19,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::replay::{Fed, SampleFeed};
-use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
+use crate::domain::health::{Counts, HealthSample, SideStats, SlowTotals, StageTotals};
 use crate::domain::rollout::{Rollout, Status};
 use crate::metrics::config::SimulatedSide;
-use crate::metrics::simulator::{Rng, mix};
+use crate::metrics::simulator::{Rng, mix, share_slower};
 
 /// Share of the service's traffic the canary users send (the canary plan's first stage
 /// serves them alone). It comes on top of the percentage, as in the simulator source.
@@ -107,6 +109,8 @@ fn density(z: f64) -> f64 {
 struct Slot {
     requests: u64,
     errors: u64,
+    /// Requests over stable's true p99.
+    slow: u64,
     /// Per quantile: requests above the true quantile minus the expected count.
     deviation: [f64; 4],
 }
@@ -117,9 +121,11 @@ impl Slot {
         if sign > 0.0 {
             self.requests += other.requests;
             self.errors += other.errors;
+            self.slow += other.slow;
         } else {
             self.requests -= other.requests;
             self.errors -= other.errors;
+            self.slow -= other.slow;
         }
         for (d, x) in self.deviation.iter_mut().zip(other.deviation) {
             *d += sign * x;
@@ -131,6 +137,10 @@ impl Slot {
 pub struct TrafficFeed {
     model: Model,
     rng: Rng,
+    slow_rng: Rng,
+    /// Stable's true p99, and each side's share of requests over it.
+    slow_threshold_ms: f64,
+    slow_share: [f64; 2],
     slots: VecDeque<[Slot; 2]>,
     /// The window's totals per side, kept as slots come and go.
     sums: [Slot; 2],
@@ -143,9 +153,23 @@ impl TrafficFeed {
     pub fn new(model: Model, seed: u64) -> TrafficFeed {
         let tick = model.tick.as_secs_f64().max(1.0);
         let per_window = (model.window.as_secs_f64() / tick).round().max(1.0) as usize;
+        let stable = model.latency.clone();
+        let slow_threshold_ms = stable.latency_median_ms * (stable.latency_sigma * Z[3]).exp();
+        let factor = match model.regression {
+            Regression::Latency(k) => k,
+            _ => 1.0,
+        };
+        let canary = SimulatedSide {
+            latency_median_ms: stable.latency_median_ms * factor,
+            ..stable.clone()
+        };
+        let slow_share = [&stable, &canary].map(|side| share_slower(side, 0.0, slow_threshold_ms));
         TrafficFeed {
             model,
             rng: Rng(mix(seed ^ 0x7261_6666_6963)),
+            slow_rng: Rng(mix(seed ^ 0x736c_6f77)),
+            slow_threshold_ms,
+            slow_share,
             slots: VecDeque::with_capacity(per_window + 1),
             sums: [Slot::default(); 2],
             per_window,
@@ -183,14 +207,16 @@ impl TrafficFeed {
         }
     }
 
-    fn slot(&mut self, rate: f64, error_rate: f64, seconds: f64) -> Slot {
+    fn slot(&mut self, side: usize, rate: f64, seconds: f64) -> Slot {
         let requests = self.rng.poisson(rate * seconds);
-        let errors = self.rng.binomial(requests, error_rate);
+        let errors = self.rng.binomial(requests, self.error_rate(side));
         let n = requests as f64;
         let deviation = QUANTILES.map(|q| (n * q * (1.0 - q)).sqrt() * self.rng.normal());
+        let slow = self.slow_rng.binomial(requests, self.slow_share[side]);
         Slot {
             requests,
             errors,
+            slow,
             deviation,
         }
     }
@@ -214,6 +240,7 @@ impl TrafficFeed {
             requests,
             errors,
             deviation,
+            ..
         } = self.sums[side];
         let factor = match (side, self.model.regression) {
             (1, Regression::Latency(k)) => k,
@@ -250,7 +277,7 @@ impl SampleFeed for TrafficFeed {
         if self.slots.is_empty() {
             // Stable has served all along; the canary starts with the rollout.
             for _ in 0..self.per_window {
-                let stable = self.slot(stable_rate + canary_rate, self.error_rate(0), tick);
+                let stable = self.slot(0, stable_rate + canary_rate, tick);
                 self.push([stable, Slot::default()]);
             }
         }
@@ -264,17 +291,26 @@ impl SampleFeed for TrafficFeed {
                 since,
                 stable: Counts::default(),
                 canary: Counts::default(),
+                slow: Some(SlowTotals {
+                    threshold_ms: self.slow_threshold_ms,
+                    stable: 0,
+                    canary: 0,
+                }),
             });
         }
         let mut canary_served = 0;
         if seconds > 0.0 {
-            let stable = self.slot(stable_rate, self.error_rate(0), seconds);
-            let canary = self.slot(canary_rate, self.error_rate(1), seconds);
+            let stable = self.slot(0, stable_rate, seconds);
+            let canary = self.slot(1, canary_rate, seconds);
             canary_served = canary.requests;
             if let Some(t) = self.stage.as_mut() {
                 for (side, slot) in [(&mut t.stable, &stable), (&mut t.canary, &canary)] {
                     side.requests += slot.requests;
                     side.errors += slot.errors;
+                }
+                if let Some(slow) = t.slow.as_mut() {
+                    slow.stable += stable.slow;
+                    slow.canary += canary.slow;
                 }
             }
             self.push([stable, canary]);
@@ -371,6 +407,19 @@ mod tests {
         assert_eq!(stage.since, t0);
         assert_eq!(stage.canary.requests, c.requests);
         assert_eq!(stage.canary.errors, c.errors);
+        // Over stable's true p99 (120 ms x e^(0.5 x 2.326) = 384 ms): 1 % of stable's
+        // requests; doubled, the canary's median is 240 ms and 17.4 % of its requests are.
+        let slow = stage.slow.unwrap();
+        assert!((slow.threshold_ms - 384.0).abs() < 0.1, "{slow:?}");
+        let share = |k: u64, n: u64| k as f64 / n as f64;
+        assert!(
+            (share(slow.stable, stage.stable.requests) - 0.01).abs() < 0.002,
+            "{slow:?}"
+        );
+        assert!(
+            (share(slow.canary, stage.canary.requests) - 0.174).abs() < 0.005,
+            "{slow:?}"
+        );
         // A new stage starts counting afresh.
         let later = previous + chrono::Duration::seconds(15);
         fields.insert(

@@ -7,7 +7,8 @@ use super::sample::{age, ahead_of, bad_counts, future_text};
 use super::sequential::{canary_above, canary_worse, more_requests_needed, shown_at_most};
 use super::stats::error_rate_worse_p_value;
 use super::{
-    Counts, GateConfig, GateReport, GateResult, HealthSample, Judgment, Side, SideStats, Verdict,
+    Counts, GateConfig, GateReport, GateResult, HealthSample, Judgment, Side, SideStats,
+    SlowTotals, Verdict,
 };
 use crate::domain::units::{format_duration, format_rate as pct};
 
@@ -305,7 +306,7 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
             }
             Ok((cp, sp))
         });
-        gates.push(match (pair, &p99_unjudged) {
+        let window_gate = match (pair, &p99_unjudged) {
             (Err(_), Some(why)) => GateResult::new(name, Verdict::Pass, why.clone(), cfg),
             (Err(why), None) => GateResult::inconclusive(name, &why, k, cfg),
             (Ok((cp, sp)), _) => {
@@ -318,6 +319,10 @@ pub fn evaluate(sample: &HealthSample, cfg: &GateConfig, now: DateTime<Utc>) -> 
                     cfg,
                 )
             }
+        };
+        gates.push(match &stage {
+            Some(view) => with_slow_requests(window_gate, view, cfg),
+            None => window_gate,
         });
     }
     if let Some(needed) = cfg.error_rate_confidence {
@@ -546,10 +551,101 @@ impl Basis {
     }
 }
 
+/// Under `judgment = "stage"`, the latency test counts requests slower than the source's
+/// threshold with the error test's sequential worse-test, at its alpha divided by this: the
+/// two tests share a rollout's false-halt budget, and a doubled latency puts so many more
+/// requests over stable's p99 that the stricter line costs it a request or two.
+pub const LATENCY_SPLIT: f64 = 5.0;
+
+/// The p99-vs-stable gate under `judgment = "stage"` where the source counts slow requests:
+/// the canary's share of requests over the threshold this stage against stable's, by the
+/// sequential worse-test (decisive at once, no sustain, valid across every look); short of
+/// decisive it says so beside the window's ratio, and a ratio of `LEANING_RATIO` or more
+/// leans worse.
+fn with_slow_requests(window_gate: GateResult, view: &StageView, cfg: &GateConfig) -> GateResult {
+    let (Ok((c, s)), Some(slow)) = (&view.counts, view.slow) else {
+        return window_gate;
+    };
+    let slow_counts = |requests: u64, slow: u64| Counts {
+        requests,
+        errors: slow.min(requests),
+    };
+    let (canary, stable) = (
+        slow_counts(c.requests, slow.canary),
+        slow_counts(s.requests, slow.stable),
+    );
+    let (Some(rc), Some(rs), Some(t)) = (
+        canary.error_rate(),
+        stable.error_rate(),
+        canary_worse(canary, stable, sequential_alpha(cfg) / LATENCY_SPLIT),
+    ) else {
+        return window_gate;
+    };
+    let rates = format!(
+        "canary requests over stable's p99 ({}): {} ({}/{}) vs stable {} {}",
+        ms(slow.threshold_ms),
+        pct(rc),
+        canary.errors,
+        canary.requests,
+        pct(rs),
+        view.scope
+    );
+    let test = format!(
+        "sequential test at {}: likelihood ratio {} {} {}",
+        confidence_text(cfg.error_rate_confidence.unwrap_or(0.95)),
+        ratio_text(t.ratio()),
+        if t.decisive() { ">=" } else { "<" },
+        ratio_text(t.threshold)
+    );
+    if t.decisive() {
+        // A window ratio over its limit reads best first; the test makes it count at once
+        // (a severe ratio keeps its own time before a rollback).
+        if window_gate.verdict == Verdict::Fail {
+            let mut g = window_gate;
+            g.detail = format!("{}; {rates}: slower ({test})", g.detail);
+            if !g.severe {
+                g.required_for = std::time::Duration::ZERO;
+            }
+            return g;
+        }
+        let mut g = GateResult::new(
+            &window_gate.name,
+            Verdict::Fail,
+            format!("{rates}: slower ({test})"),
+            cfg,
+        );
+        g.required_for = std::time::Duration::ZERO;
+        g.observed = Some(t.ratio());
+        g.threshold = Some(t.threshold);
+        return g;
+    }
+    let mut g = window_gate;
+    g.detail = format!("{}; {rates}: not shown slower ({test})", g.detail);
+    if g.verdict != Verdict::Fail && t.ratio() >= LEANING_RATIO {
+        g.leaning = Some(format!(
+            "{rates}: looks slower so far (likelihood ratio {} of the {} that decides)",
+            ratio_text(t.ratio()),
+            ratio_text(t.threshold)
+        ));
+    }
+    g
+}
+
+/// A likelihood ratio as the gates print it.
+fn ratio_text(x: f64) -> String {
+    if x >= 1e4 {
+        format!("{x:.1e}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
 /// A sample's stage totals as `judgment = "stage"` reads them, with the window's freshness.
 struct StageView {
     /// The counts judged, or why there are none.
     counts: Result<(Counts, Counts), String>,
+    /// Requests over the source's latency threshold this stage, where it counts them.
+    slow: Option<SlowTotals>,
     /// "this stage", or the window when the source has no stage totals (said so).
     scope: &'static str,
     /// Canary requests per minute over the stage, for "~M min at the current rate".
@@ -575,6 +671,7 @@ impl StageView {
             });
             return StageView {
                 counts,
+                slow: None,
                 scope: "in the window (no stage totals from this source)",
                 canary_per_minute: sample
                     .canary
@@ -598,6 +695,7 @@ impl StageView {
         let minutes = age(stage.since, sample.taken_at).as_secs_f64() / 60.0;
         StageView {
             counts,
+            slow: stage.slow,
             scope: "this stage",
             canary_per_minute: (minutes > 0.0).then(|| stage.canary.requests as f64 / minutes),
         }
@@ -821,19 +919,12 @@ fn sequential_error_gate(
         pct(rs),
         view.scope
     );
-    let ratio = |x: f64| {
-        if x >= 1e4 {
-            format!("{x:.1e}")
-        } else {
-            format!("{x:.1}")
-        }
-    };
     let test = format!(
         "sequential test at {}: likelihood ratio {} {} {}",
         confidence_text(needed),
-        ratio(t.ratio()),
+        ratio_text(t.ratio()),
         if t.decisive() { ">=" } else { "<" },
-        ratio(t.threshold)
+        ratio_text(t.threshold)
     );
     let (verdict, detail) = if t.decisive() {
         (Verdict::Fail, format!("{rates}: worse ({test})"))
@@ -845,8 +936,8 @@ fn sequential_error_gate(
     if !t.decisive() && t.ratio() >= LEANING_RATIO {
         g.leaning = Some(format!(
             "{rates}: looks worse so far (likelihood ratio {} of the {} that decides)",
-            ratio(t.ratio()),
-            ratio(t.threshold)
+            ratio_text(t.ratio()),
+            ratio_text(t.threshold)
         ));
     }
     g.required_for = std::time::Duration::ZERO;

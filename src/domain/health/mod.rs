@@ -19,7 +19,7 @@ mod stats;
 
 pub use evaluate::{LEANING_RATIO, evaluate};
 pub use sample::MAX_CLOCK_SKEW;
-pub use stats::error_rate_worse_p_value;
+pub use stats::{error_rate_worse_p_value, normal_upper_tail};
 
 use sample::age;
 
@@ -72,6 +72,21 @@ pub struct StageTotals {
     pub since: DateTime<Utc>,
     pub stable: Counts,
     pub canary: Counts,
+    /// Each side's requests slower than a latency threshold this stage, where the source
+    /// counts them: what the sequential latency test weighs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow: Option<SlowTotals>,
+}
+
+/// Requests slower than `threshold_ms` this stage, per side. The threshold is the source's
+/// and fixed for the stage (the simulator and simulated traffic use stable's p99), so a
+/// canary like stable has the same share of them as of the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlowTotals {
+    pub threshold_ms: f64,
+    pub stable: u64,
+    pub canary: u64,
 }
 
 /// What a metrics source answered for one rollout at one moment.

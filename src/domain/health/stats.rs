@@ -137,6 +137,11 @@ fn bd0(x: f64, m: f64) -> f64 {
     x * (x / m).ln() + m - x
 }
 
+/// P(Z > z) for a standard normal Z.
+pub fn normal_upper_tail(z: f64) -> f64 {
+    0.5 * erfc(z / std::f64::consts::SQRT_2)
+}
+
 /// Complementary error function (Numerical Recipes erfcc, fractional error < 1.2e-7).
 fn erfc(x: f64) -> f64 {
     let z = x.abs();

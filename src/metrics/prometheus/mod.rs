@@ -250,6 +250,7 @@ impl Prometheus {
             since: now - chrono::Duration::from_std(span).ok()?,
             stable: stable?,
             canary: canary?,
+            slow: None,
         })
     }
 
