@@ -140,15 +140,19 @@ fn status_actions_and_watch_on_a_demo_store_share_its_clock_and_faults() {
     t.launch("", "watch");
     // The failing gate is the demo's latency fault (waited for whole: a capture can catch
     // a line being redrawn).
+    // `current` (the left column's first panel) is judged on the demo's traffic: passing,
+    // or waiting for evidence on its canary users' few requests (which of the two depends
+    // on whether the simulated second it samples drew an error), never without data.
+    let current_judged = |s: &str| {
+        s.lines()
+            .any(|l| l.starts_with("│ ✔ PASS") || l.starts_with("│ ? INCONCLUSIVE"))
+    };
     let (screen, _) = t.wait_until("ocr-fallback failing p99 on the wall", 2 * WAIT, |s| {
         s.contains("FAIL (ocr-fallback)")
             && s.lines()
                 .any(|l| l.contains("canary p99") && l.contains("> 1.50x"))
+            && current_judged(s)
     });
-    assert!(
-        screen.contains("✔ PASS"),
-        "current has the demo's traffic:\n{screen}"
-    );
     assert!(!screen.contains("in the future"), "{screen}");
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(WAIT), 0);
