@@ -7,7 +7,8 @@ use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rollout_tui::domain::actions::{self, Action, Context, NewRollout};
 use rollout_tui::domain::health::{
-    BreachTracker, Counts, GateConfig, HealthSample, Judgment, SideStats, StageTotals, evaluate,
+    BreachTracker, Counts, GateConfig, HealthSample, Judgment, SideStats, SlowTotals, StageTotals,
+    evaluate,
 };
 use rollout_tui::domain::progression::{Policy, decide};
 use rollout_tui::domain::rollout::{Hashing, Plan, PlanPreset, Rollout};
@@ -83,7 +84,8 @@ fn bench(c: &mut Criterion) {
             decide(&rollout, Some(&r), now, &policy)
         })
     });
-    // The default: sequential tests and the evidence bound on the stage's 11 minutes.
+    // The default: sequential tests (errors, and requests over stable's p99) and the
+    // evidence bound on the stage's 11 minutes.
     let staged_sample = HealthSample {
         stage: Some(StageTotals {
             since: t0 + chrono::Duration::minutes(0),
@@ -95,7 +97,11 @@ fn bench(c: &mut Criterion) {
                 requests: 2_200,
                 errors: 4,
             },
-            slow: None,
+            slow: Some(SlowTotals {
+                threshold_ms: 384.0,
+                stable: 440,
+                canary: 24,
+            }),
         }),
         ..sample.clone()
     };

@@ -189,26 +189,28 @@ impl CloudMonitoring {
         Ok(url)
     }
 
-    /// Every page of one metric, folded into `tally` (one per routed revision) as it
-    /// arrives. `filter`: the revisions to ask for; none asks for the whole service.
+    /// Every page of one metric over `span` (start, end, alignment), folded into `tally`
+    /// (one per routed revision) as it arrives. `filter`: the revisions to ask for; none
+    /// asks for the whole service.
     async fn fetch(
         &self,
         metric: &str,
         filter: &[&str],
         routes: &Distinct<'_>,
-        now: DateTime<Utc>,
+        span: (DateTime<Utc>, DateTime<Utc>, &str),
         deadline: Instant,
         tally: &mut [SideTally],
     ) -> Result<(), String> {
-        let start = now - chrono::Duration::from_std(self.cfg.query_span()).unwrap_or_default();
-        self.fetch_pages(
-            metric,
-            filter,
-            (start, now, ALIGNMENT_PERIOD),
-            deadline,
-            |body, budget| add_page(body, metric, routes, &mut Fold::Whole(tally), budget),
-        )
+        self.fetch_pages(metric, filter, span, deadline, |body, budget| {
+            add_page(body, metric, routes, &mut Fold::Whole(tally), budget)
+        })
         .await
+    }
+
+    /// The window's span: `[now - window - delay, now]`, a point a minute.
+    fn window_span(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>, &'static str) {
+        let start = now - chrono::Duration::from_std(self.cfg.query_span()).unwrap_or_default();
+        (start, now, ALIGNMENT_PERIOD)
     }
 
     /// Every page of one metric over `span` (start, end, alignment), each handed to `add`
@@ -481,36 +483,16 @@ impl CloudMonitoring {
         let mut latency = tallies(&routes);
         let alignment = format!("{}s", minutes * 60);
         let span_of = (now - span, now, alignment.as_str());
+        let names = &routes.names;
         let (counted, timed) = tokio::join!(
-            self.fetch_pages(
-                REQUEST_COUNT,
-                &routes.names,
-                span_of,
-                deadline,
-                |body, budget| {
-                    add_page(
-                        body,
-                        REQUEST_COUNT,
-                        &routes,
-                        &mut Fold::Whole(&mut tally),
-                        budget,
-                    )
-                }
-            ),
-            self.fetch_pages(
+            self.fetch(REQUEST_COUNT, names, &routes, span_of, deadline, &mut tally),
+            self.fetch(
                 REQUEST_LATENCIES,
-                &routes.names,
+                names,
+                &routes,
                 span_of,
                 deadline,
-                |body, budget| {
-                    add_page(
-                        body,
-                        REQUEST_LATENCIES,
-                        &routes,
-                        &mut Fold::Whole(&mut latency),
-                        budget,
-                    )
-                }
+                &mut latency
             ),
         );
         counted.ok()?;
@@ -555,6 +537,7 @@ impl CloudMonitoring {
         if !routes.names.is_empty() {
             let filter: &[&str] = if service_wide { &[] } else { &routes.names };
             let deadline = Instant::now() + self.cfg.timeout;
+            let window = self.window_span(now);
             // A stage's span is its own, so its totals are asked per rollout, a few at a time.
             type StageJob<'f> = futures::future::BoxFuture<'f, Option<StageTotals>>;
             let stage_jobs: Vec<StageJob> = rollouts
@@ -563,12 +546,19 @@ impl CloudMonitoring {
                 .collect();
             let work = async {
                 tokio::join!(
-                    self.fetch(REQUEST_COUNT, filter, &routes, now, deadline, &mut counts),
+                    self.fetch(
+                        REQUEST_COUNT,
+                        filter,
+                        &routes,
+                        window,
+                        deadline,
+                        &mut counts
+                    ),
                     self.fetch(
                         REQUEST_LATENCIES,
                         filter,
                         &routes,
-                        now,
+                        window,
                         deadline,
                         &mut latency
                     ),
