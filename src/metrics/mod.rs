@@ -23,7 +23,7 @@ use futures::{FutureExt, StreamExt};
 pub use config::{Credentials, MetricsConfig, SourceKind};
 pub use simulator::{Regression, SimClock, Simulator};
 
-use crate::domain::health::HealthSample;
+use crate::domain::health::{HealthSample, StageTotals};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
 
@@ -260,9 +260,34 @@ impl<'a> Distinct<'a> {
     }
 }
 
-/// Stage totals count at most the last day (as the simulator's do): enough evidence for any
-/// stage, and a span every source answers cheaply.
-pub(crate) const MAX_STAGE_SPAN: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// Stage totals count at most the last day: enough evidence for any stage, and a span every
+/// source answers cheaply (the simulator draws it a second at a time).
+pub(crate) const MAX_STAGE_SPAN: Duration = Duration::from_secs(24 * 3600);
+
+/// Rollouts whose stage totals are asked at once.
+const STAGE_TOTALS_IN_FLIGHT: usize = 4;
+
+/// One rollout's stage-totals queries.
+pub(crate) type StageJob<'f> = futures::future::BoxFuture<'f, Option<StageTotals>>;
+
+/// Runs `jobs`, one per rollout, `STAGE_TOTALS_IN_FLIGHT` at a time; answers in their order.
+/// A stage's span is its own, so no two rollouts share these queries.
+pub(crate) async fn stage_totals_each(jobs: Vec<StageJob<'_>>) -> Vec<Option<StageTotals>> {
+    futures::stream::iter(jobs)
+        .buffered(STAGE_TOTALS_IN_FLIGHT)
+        .collect()
+        .await
+}
+
+/// How far back `rollout`'s stage totals reach at `now`: to its stage's start, at most
+/// `MAX_STAGE_SPAN`. None without a stage start, or at or before it.
+pub(crate) fn stage_span(rollout: &Rollout, now: DateTime<Utc>) -> Option<Duration> {
+    let span = (now - rollout.stage_entered_at?)
+        .to_std()
+        .ok()?
+        .min(MAX_STAGE_SPAN);
+    (!span.is_zero()).then_some(span)
+}
 
 /// How many rollouts are sampled at once where each needs its own queries: 200 rollouts
 /// take ~13 round trips, not 200.

@@ -11,8 +11,8 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::MetricsSource;
 use super::config::{SimulatedSide, SimulatorConfig};
+use super::{MAX_STAGE_SPAN, MetricsSource};
 use crate::domain::health::{
     Counts, HealthSample, SideStats, SlowTotals, StageTotals, normal_upper_tail,
 };
@@ -268,7 +268,8 @@ impl Simulator {
         let (stage, slow) = since.map_or_else(
             || (Counts::default(), 0),
             |since| {
-                let stage_slots = (end - since.timestamp()).clamp(0, MAX_STAGE_SECONDS);
+                let stage_slots =
+                    (end - since.timestamp()).clamp(0, MAX_STAGE_SPAN.as_secs() as i64);
                 counts(end - stage_slots + 1, true)
             },
         );
@@ -295,28 +296,9 @@ impl Simulator {
 
     /// The latency the stage totals count requests over: stable's configured p99.
     fn slow_threshold_ms(&self) -> f64 {
-        latency(&self.cfg.stable, Z[3])
+        p99_ms(&self.cfg.stable)
     }
-}
 
-/// The share of a side's requests slower than `threshold_ms`: its latencies are log-normal
-/// around its median, plus `shift`.
-pub(crate) fn share_slower(p: &SimulatedSide, shift: f64, threshold_ms: f64) -> f64 {
-    let over = threshold_ms - shift;
-    if over <= 0.0 {
-        return 1.0;
-    }
-    if p.latency_median_ms <= 0.0 {
-        return 0.0;
-    }
-    let z = (over / p.latency_median_ms).ln();
-    if p.latency_sigma <= 0.0 {
-        return if z < 0.0 { 1.0 } else { 0.0 };
-    }
-    normal_upper_tail(z / p.latency_sigma)
-}
-
-impl Simulator {
     /// The sample at `now`, with the stage totals when `with_stage`.
     fn sample_at(&self, rollout: &Rollout, now: DateTime<Utc>, with_stage: bool) -> HealthSample {
         let faults = self.regressions(&rollout.id);
@@ -328,7 +310,8 @@ impl Simulator {
         let counted = with_stage.then_some(entered);
         let (stable, stable_stage, stable_slow) = self.side(rollout, 0, rs, now, &faults, counted);
         let (canary, canary_stage, canary_slow) = self.side(rollout, 1, rc, now, &faults, counted);
-        let since = entered.max(now - chrono::Duration::seconds(MAX_STAGE_SECONDS));
+        let since =
+            entered.max(now - chrono::Duration::from_std(MAX_STAGE_SPAN).unwrap_or_default());
         HealthSample {
             taken_at: now,
             window: self.window,
@@ -350,12 +333,30 @@ impl Simulator {
     }
 }
 
-/// The stage totals count at most the last day: a day of per-second slots is cheap to draw at
-/// a sample, and a day of evidence is far more than any gate needs to decide.
-const MAX_STAGE_SECONDS: i64 = 24 * 3600;
+/// The share of a side's requests slower than `threshold_ms`: its latencies are log-normal
+/// around its median, plus `shift`.
+pub(crate) fn share_slower(p: &SimulatedSide, shift: f64, threshold_ms: f64) -> f64 {
+    let over = threshold_ms - shift;
+    if over <= 0.0 {
+        return 1.0;
+    }
+    if p.latency_median_ms <= 0.0 {
+        return 0.0;
+    }
+    let z = (over / p.latency_median_ms).ln();
+    if p.latency_sigma <= 0.0 {
+        return if z < 0.0 { 1.0 } else { 0.0 };
+    }
+    normal_upper_tail(z / p.latency_sigma)
+}
 
 fn latency(p: &SimulatedSide, z: f64) -> f64 {
     p.latency_median_ms * (p.latency_sigma * z).exp()
+}
+
+/// A side's true p99: the latency the stage totals count slow requests over.
+pub(crate) fn p99_ms(p: &SimulatedSide) -> f64 {
+    latency(p, Z[3])
 }
 
 #[async_trait]

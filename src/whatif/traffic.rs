@@ -22,7 +22,7 @@ use super::replay::{Fed, SampleFeed};
 use crate::domain::health::{Counts, HealthSample, SideStats, SlowTotals, StageTotals};
 use crate::domain::rollout::{Rollout, Status};
 use crate::metrics::config::SimulatedSide;
-use crate::metrics::simulator::{Rng, mix, share_slower};
+use crate::metrics::simulator::{Rng, mix, p99_ms, share_slower};
 
 /// Share of the service's traffic the canary users send (the canary plan's first stage
 /// serves them alone). It comes on top of the percentage, as in the simulator source.
@@ -97,6 +97,17 @@ pub struct Model {
     pub tick: Duration,
 }
 
+impl Model {
+    /// How many times longer a side's latencies are than the model's (the canary's
+    /// `latency*K` regression).
+    fn latency_factor(&self, side: usize) -> f64 {
+        match (side, self.regression) {
+            (1, Regression::Latency(k)) => k,
+            _ => 1.0,
+        }
+    }
+}
+
 /// p50, p75, p95, p99 and their standard normal quantiles and densities.
 const QUANTILES: [f64; 4] = [0.5, 0.75, 0.95, 0.99];
 const Z: [f64; 4] = [0.0, 0.674_489_75, 1.644_853_63, 2.326_347_87];
@@ -153,17 +164,14 @@ impl TrafficFeed {
     pub fn new(model: Model, seed: u64) -> TrafficFeed {
         let tick = model.tick.as_secs_f64().max(1.0);
         let per_window = (model.window.as_secs_f64() / tick).round().max(1.0) as usize;
-        let stable = model.latency.clone();
-        let slow_threshold_ms = stable.latency_median_ms * (stable.latency_sigma * Z[3]).exp();
-        let factor = match model.regression {
-            Regression::Latency(k) => k,
-            _ => 1.0,
-        };
-        let canary = SimulatedSide {
-            latency_median_ms: stable.latency_median_ms * factor,
-            ..stable.clone()
-        };
-        let slow_share = [&stable, &canary].map(|side| share_slower(side, 0.0, slow_threshold_ms));
+        let slow_threshold_ms = p99_ms(&model.latency);
+        let slow_share = [0, 1].map(|side| {
+            let latency = SimulatedSide {
+                latency_median_ms: model.latency.latency_median_ms * model.latency_factor(side),
+                ..model.latency.clone()
+            };
+            share_slower(&latency, 0.0, slow_threshold_ms)
+        });
         TrafficFeed {
             model,
             rng: Rng(mix(seed ^ 0x7261_6666_6963)),
@@ -242,10 +250,7 @@ impl TrafficFeed {
             deviation,
             ..
         } = self.sums[side];
-        let factor = match (side, self.model.regression) {
-            (1, Regression::Latency(k)) => k,
-            _ => 1.0,
-        };
+        let factor = self.model.latency_factor(side);
         let SimulatedSide {
             latency_median_ms: median,
             latency_sigma: sigma,

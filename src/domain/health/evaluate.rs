@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::sample::{age, ahead_of, bad_counts, future_text};
-use super::sequential::{canary_above, canary_worse, more_requests_needed, shown_at_most};
+use super::sequential::{
+    WorseTest, canary_above, canary_worse, more_requests_needed, shown_at_most,
+};
 use super::stats::error_rate_worse_p_value;
 use super::{
     Counts, GateConfig, GateReport, GateResult, HealthSample, Judgment, Side, SideStats,
@@ -590,13 +592,7 @@ fn with_slow_requests(window_gate: GateResult, view: &StageView, cfg: &GateConfi
         pct(rs),
         view.scope
     );
-    let test = format!(
-        "sequential test at {}: likelihood ratio {} {} {}",
-        confidence_text(cfg.error_rate_confidence.unwrap_or(0.95)),
-        ratio_text(t.ratio()),
-        if t.decisive() { ">=" } else { "<" },
-        ratio_text(t.threshold)
-    );
+    let test = test_text(cfg.error_rate_confidence.unwrap_or(0.95), &t);
     if t.decisive() {
         // A window ratio over its limit reads best first; the test makes it count at once
         // (a severe ratio keeps its own time before a rollback).
@@ -621,12 +617,8 @@ fn with_slow_requests(window_gate: GateResult, view: &StageView, cfg: &GateConfi
     }
     let mut g = window_gate;
     g.detail = format!("{}; {rates}: not shown slower ({test})", g.detail);
-    if g.verdict != Verdict::Fail && t.ratio() >= LEANING_RATIO {
-        g.leaning = Some(format!(
-            "{rates}: looks slower so far (likelihood ratio {} of the {} that decides)",
-            ratio_text(t.ratio()),
-            ratio_text(t.threshold)
-        ));
+    if g.verdict != Verdict::Fail {
+        g.leaning = leaning_text(&rates, "slower", &t);
     }
     g
 }
@@ -638,6 +630,29 @@ fn ratio_text(x: f64) -> String {
     } else {
         format!("{x:.1}")
     }
+}
+
+/// "sequential test at 95 %: likelihood ratio 12.0 < 500.0"
+fn test_text(confidence: f64, t: &WorseTest) -> String {
+    format!(
+        "sequential test at {}: likelihood ratio {} {} {}",
+        confidence_text(confidence),
+        ratio_text(t.ratio()),
+        if t.decisive() { ">=" } else { "<" },
+        ratio_text(t.threshold)
+    )
+}
+
+/// Why a worse-test short of decisive leans `worse` ("worse", "slower"), when its ratio is
+/// `LEANING_RATIO` or more.
+fn leaning_text(rates: &str, worse: &str, t: &WorseTest) -> Option<String> {
+    (!t.decisive() && t.ratio() >= LEANING_RATIO).then(|| {
+        format!(
+            "{rates}: looks {worse} so far (likelihood ratio {} of the {} that decides)",
+            ratio_text(t.ratio()),
+            ratio_text(t.threshold)
+        )
+    })
 }
 
 /// A sample's stage totals as `judgment = "stage"` reads them, with the window's freshness.
@@ -919,13 +934,7 @@ fn sequential_error_gate(
         pct(rs),
         view.scope
     );
-    let test = format!(
-        "sequential test at {}: likelihood ratio {} {} {}",
-        confidence_text(needed),
-        ratio_text(t.ratio()),
-        if t.decisive() { ">=" } else { "<" },
-        ratio_text(t.threshold)
-    );
+    let test = test_text(needed, &t);
     let (verdict, detail) = if t.decisive() {
         (Verdict::Fail, format!("{rates}: worse ({test})"))
     } else {
@@ -933,13 +942,7 @@ fn sequential_error_gate(
     };
     let severe = severe_limit.filter(|s| rc >= *s);
     let mut g = GateResult::new(name, verdict, detail, cfg);
-    if !t.decisive() && t.ratio() >= LEANING_RATIO {
-        g.leaning = Some(format!(
-            "{rates}: looks worse so far (likelihood ratio {} of the {} that decides)",
-            ratio_text(t.ratio()),
-            ratio_text(t.threshold)
-        ));
-    }
+    g.leaning = leaning_text(&rates, "worse", &t);
     g.required_for = std::time::Duration::ZERO;
     g.observed = Some(t.ratio());
     g.threshold = Some(t.threshold);

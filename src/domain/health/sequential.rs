@@ -34,26 +34,21 @@ pub const BELOW_BY: [f64; 5] = [1.0 / 16.0, 1.0 / 8.0, 1.0 / 4.0, 1.0 / 2.0, 3.0
 /// ln of the mean of `exp(x)` over `xs`, without overflow.
 fn ln_mean_exp(xs: impl Iterator<Item = f64>) -> f64 {
     let xs: Vec<f64> = xs.collect();
-    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return max;
-    }
-    let sum: f64 = xs.iter().map(|x| (x - max).exp()).sum();
-    max + (sum / xs.len() as f64).ln()
+    let weight = 1.0 / xs.len() as f64;
+    ln_weighted_mean_exp(xs.into_iter().map(|x| (x, weight)))
 }
 
-/// ln of the `weights`-weighted mean of `exp(x)` over `xs`, without overflow.
-fn ln_weighted_mean_exp(xs: impl Iterator<Item = f64>, weights: &[f64]) -> f64 {
-    let xs: Vec<f64> = xs.collect();
-    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+/// ln of the weighted mean of `exp(x)` over `(x, weight)` terms, without overflow.
+fn ln_weighted_mean_exp(terms: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let terms: Vec<(f64, f64)> = terms.collect();
+    let max = terms
+        .iter()
+        .map(|(x, _)| *x)
+        .fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
         return max;
     }
-    let sum: f64 = xs
-        .iter()
-        .zip(weights)
-        .map(|(x, w)| w * (x - max).exp())
-        .sum();
+    let sum: f64 = terms.iter().map(|(x, w)| w * (x - max).exp()).sum();
     max + sum.ln()
 }
 
@@ -90,13 +85,10 @@ pub fn canary_worse(canary: Counts, stable: Counts, alpha: f64) -> Option<WorseT
     let (nc, ns) = (canary.requests as f64, stable.requests as f64);
     let (ec, es) = (canary.errors as f64, stable.errors as f64);
     let pi0 = nc / (nc + ns);
-    let ln_ratio = ln_weighted_mean_exp(
-        WORSE_BY.iter().map(|d| {
-            let pi1 = pi0 * (1.0 + d) / (pi0 * (1.0 + d) + (1.0 - pi0));
-            xlny(ec, pi1 / pi0) + xlny(es, (1.0 - pi1) / (1.0 - pi0))
-        }),
-        &WORSE_WEIGHTS,
-    );
+    let ln_ratio = ln_weighted_mean_exp(WORSE_BY.iter().zip(WORSE_WEIGHTS).map(|(d, w)| {
+        let pi1 = pi0 * (1.0 + d) / (pi0 * (1.0 + d) + (1.0 - pi0));
+        (xlny(ec, pi1 / pi0) + xlny(es, (1.0 - pi1) / (1.0 - pi0)), w)
+    }));
     Some(WorseTest {
         ln_ratio,
         threshold: 1.0 / alpha,

@@ -17,15 +17,13 @@ use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
 use crate::metrics::config::{MetricsConfig, fill};
 use crate::metrics::promql::{self, Grouped};
-use crate::metrics::{Distinct, Revisions};
+use crate::metrics::{Distinct, Revisions, StageJob, stage_totals_each};
 
 /// Revision names (in characters) one grouped query asks for: about 100 Cloud Run names,
 /// so a URL stays well under the 8 KiB proxies allow; more take one more query each.
 pub const GROUP_NAME_CHARS: usize = 4000;
 /// Grouped queries in flight at once: one round's 7 templates, twice.
 const GROUP_QUERIES_IN_FLIGHT: usize = 14;
-/// Rollouts whose stage totals are asked at once (four queries each).
-const STAGE_TOTALS_IN_FLIGHT: usize = 4;
 
 /// The templates of one sample, grouped: requests, errors, newest (when set), then the four
 /// quantiles, in the order of `Answers`.
@@ -109,23 +107,15 @@ impl Prometheus {
                     Ok(all)
                 }
             };
-        // A stage's span is its own, so its totals are asked per rollout, a few at a time.
-        type StageJob<'f> = futures::future::BoxFuture<'f, Option<StageTotals>>;
         let stage_jobs: Vec<StageJob> = rollouts
             .iter()
             .map(|r| self.stage_totals(r, now, deadline).boxed())
             .collect();
-        let stages: Vec<Option<StageTotals>> = match tokio::time::timeout_at(
-            deadline + grace,
-            futures::stream::iter(stage_jobs)
-                .buffered(STAGE_TOTALS_IN_FLIGHT)
-                .collect::<Vec<_>>(),
-        )
-        .await
-        {
-            Ok(all) => all,
-            Err(_) => vec![None; rollouts.len()],
-        };
+        let stages: Vec<Option<StageTotals>> =
+            match tokio::time::timeout_at(deadline + grace, stage_totals_each(stage_jobs)).await {
+                Ok(all) => all,
+                Err(_) => vec![None; rollouts.len()],
+            };
         revs.iter()
             .zip(stages)
             .map(|(r, stage)| {

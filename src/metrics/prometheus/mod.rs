@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::config::{MetricsConfig, fill};
 use super::http::Http;
-use super::{MAX_STAGE_SPAN, MetricsSource, Revisions, SIDE_NAMES};
+use super::{MetricsSource, Revisions, SIDE_NAMES, stage_span};
 use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
@@ -209,11 +209,7 @@ impl Prometheus {
         now: DateTime<Utc>,
         deadline: Instant,
     ) -> Option<StageTotals> {
-        let since = rollout.stage_entered_at?;
-        let span = (now - since).to_std().ok()?.min(MAX_STAGE_SPAN);
-        if span.is_zero() {
-            return None;
-        }
+        let span = stage_span(rollout, now)?;
         // The last minutes of a late source are empty: reach back over them too.
         let window = format!(
             "{}s",
