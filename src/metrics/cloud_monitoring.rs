@@ -40,7 +40,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use reqwest::Url;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -49,7 +49,7 @@ use tokio::time::Instant;
 use super::config::{CLOUD_MONITORING_DELAY, MetricsConfig};
 use super::http::{ERROR_BODY_CHARS, Http};
 use super::redact;
-use super::{Distinct, MAX_STAGE_SPAN, MetricsSource, Revisions};
+use super::{Distinct, MetricsSource, Revisions, StageJob, stage_span, stage_totals_each};
 use crate::domain::health::{Counts, HealthSample, SideStats, SlowTotals, StageTotals};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
@@ -57,8 +57,6 @@ use crate::domain::units::format_duration;
 pub const REQUEST_COUNT: &str = "run.googleapis.com/request_count";
 pub const REQUEST_LATENCIES: &str = "run.googleapis.com/request_latencies";
 pub const ALIGNMENT_PERIOD: &str = "60s";
-/// Rollouts whose stage totals are asked at once (one call each).
-const STAGE_TOTALS_IN_FLIGHT: usize = 4;
 /// A runaway `nextPageToken` loop ends here.
 const MAX_PAGES: usize = 100;
 /// Per metric and query. Two revisions times five response classes is ten series of one
@@ -463,15 +461,15 @@ impl CloudMonitoring {
     /// each series is one point. None without a stage start or both revisions, for a stage
     /// under a minute old, or when the call fails (the window judges then). A
     /// `request_latencies` call over the same span gives the requests over stable's p99
-    /// bucket (`slow_over_stable_p99`), where both sides have one bucket layout.
+    /// bucket (`slow_over_stable_p99`), where both sides have one bucket layout. Both calls
+    /// go out at once.
     async fn stage_totals(
         &self,
         rollout: &Rollout,
         now: DateTime<Utc>,
         deadline: Instant,
     ) -> Option<StageTotals> {
-        let since = rollout.stage_entered_at?;
-        let minutes = (now - since).to_std().ok()?.min(MAX_STAGE_SPAN).as_secs() / 60;
+        let minutes = stage_span(rollout, now)?.as_secs() / 60;
         if minutes == 0 {
             return None;
         }
@@ -538,8 +536,6 @@ impl CloudMonitoring {
             let filter: &[&str] = if service_wide { &[] } else { &routes.names };
             let deadline = Instant::now() + self.cfg.timeout;
             let window = self.window_span(now);
-            // A stage's span is its own, so its totals are asked per rollout, a few at a time.
-            type StageJob<'f> = futures::future::BoxFuture<'f, Option<StageTotals>>;
             let stage_jobs: Vec<StageJob> = rollouts
                 .iter()
                 .map(|r| self.stage_totals(r, now, deadline).boxed())
@@ -562,9 +558,7 @@ impl CloudMonitoring {
                         deadline,
                         &mut latency
                     ),
-                    futures::stream::iter(stage_jobs)
-                        .buffered(STAGE_TOTALS_IN_FLIGHT)
-                        .collect::<Vec<_>>(),
+                    stage_totals_each(stage_jobs),
                 )
             };
             let grace = std::time::Duration::from_millis(200);
@@ -658,18 +652,17 @@ fn slow_over_stable_p99(stable: &SideTally, canary: &SideTally) -> Option<SlowTo
     if layout != canary_layout {
         return None;
     }
-    let total: u64 = stable_counts.iter().sum();
-    let rank = (total as f64 * 0.99).ceil() as u64;
-    let mut seen = 0;
-    let bucket = stable_counts.iter().position(|c| {
-        seen += c;
-        seen >= rank.max(1)
-    })?;
+    let (bucket, _, _) = quantile_bucket(stable_counts, 0.99)?;
     let (_, threshold_ms) = layout.bounds(bucket);
     if !threshold_ms.is_finite() {
         return None;
     }
-    let over = |counts: &[u64]| counts[bucket + 1..].iter().sum();
+    // Saturating: counts from an answer may be anything up to u64::MAX each.
+    let over = |counts: &[u64]| {
+        counts[bucket + 1..]
+            .iter()
+            .fold(0u64, |sum, c| sum.saturating_add(*c))
+    };
     Some(SlowTotals {
         threshold_ms,
         stable: over(stable_counts),
@@ -1051,6 +1044,23 @@ impl TryFrom<&BucketOptions> for Layout {
 /// bucket starts at 0; a rank in the overflow bucket answers its lower bound, the largest
 /// value the histogram can vouch for.
 pub fn quantile(layout: &Layout, counts: &[u64], q: f64) -> Option<f64> {
+    let (i, rank, below) = quantile_bucket(counts, q)?;
+    let (lower, upper) = layout.bounds(i);
+    let lower = if lower.is_finite() {
+        lower
+    } else {
+        upper.min(0.0)
+    };
+    if !upper.is_finite() {
+        return Some(lower);
+    }
+    let within = ((rank - below as f64) / counts[i] as f64).clamp(0.0, 1.0);
+    Some(lower + (upper - lower) * within)
+}
+
+/// The bucket that holds quantile `q` of `counts`, with the rank sought and the count below
+/// that bucket. None without counts or for `q` outside [0, 1].
+fn quantile_bucket(counts: &[u64], q: f64) -> Option<(usize, f64, u128)> {
     // u128: counts from an answer may be anything up to u64::MAX each.
     let total: u128 = counts.iter().map(|&c| u128::from(c)).sum();
     if total == 0 || !(0.0..=1.0).contains(&q) {
@@ -1064,17 +1074,7 @@ pub fn quantile(layout: &Layout, counts: &[u64], q: f64) -> Option<f64> {
             continue;
         }
         if (below + c) as f64 >= rank {
-            let (lower, upper) = layout.bounds(i);
-            let lower = if lower.is_finite() {
-                lower
-            } else {
-                upper.min(0.0)
-            };
-            if !upper.is_finite() {
-                return Some(lower);
-            }
-            let within = ((rank - below as f64) / c as f64).clamp(0.0, 1.0);
-            return Some(lower + (upper - lower) * within);
+            return Some((i, rank, below));
         }
         below += c;
     }
@@ -1258,6 +1258,23 @@ mod tests {
         let l = Layout::Explicit(vec![10.0, 20.0, 40.0]);
         let c = [u64::MAX, u64::MAX, u64::MAX, 0];
         assert_eq!(quantile(&l, &c, 0.5), Some(15.0));
+    }
+
+    #[test]
+    fn slow_counts_of_huge_buckets_saturate_rather_than_overflow() {
+        let tally = |counts: Vec<u64>| SideTally {
+            dist: Some((Layout::Explicit(vec![10.0, 20.0, 40.0]), counts)),
+            ..SideTally::default()
+        };
+        // Stable's p99 is in [10, 20): everything above 20 ms counts.
+        let stable = tally(vec![0, 1_000, 5, 5]);
+        let canary = tally(vec![0, 1, u64::MAX, u64::MAX]);
+        let slow = slow_over_stable_p99(&stable, &canary).unwrap();
+        assert_eq!(slow.threshold_ms, 20.0);
+        assert_eq!((slow.stable, slow.canary), (10, u64::MAX));
+        // A p99 in the open last bucket has no threshold to count over.
+        let top = tally(vec![0, 0, 0, 9]);
+        assert_eq!(slow_over_stable_p99(&top, &canary), None);
     }
 
     #[test]
