@@ -253,11 +253,55 @@ async fn a_real_prometheus_gives_the_known_truth() {
         near(totals.canary.errors, CANARY.error_rps * 12.0),
         "{totals:?}"
     );
-    // Judged on the stage: the sequential test names the stage's counts.
+    // Requests over stable's p99 this stage, from the buckets by le: stable's p99 lies in
+    // the bucket ending at 1 s (98 % of its requests are within 0.5 s), which holds all of
+    // stable's requests and 99.5 % of the canary's.
+    let slow = totals
+        .slow
+        .unwrap_or_else(|| panic!("no slow counts: {totals:?}\n{}", prom.log()));
+    assert_eq!(slow.threshold_ms, 1000.0, "{slow:?}");
+    assert!(slow.stable <= 1, "{slow:?}");
+    assert!(near(slow.canary, CANARY.rps * 0.005 * 12.0), "{slow:?}");
+    // Judged on the stage: the sequential tests name the stage's counts.
     let report = evaluate(&s, &GateConfig::default(), now);
     let relative = report.gate("error-rate-vs-stable").unwrap();
     assert!(relative.detail.contains("this stage"), "{relative:?}");
     assert_eq!(relative.verdict, Verdict::Fail, "{relative:?}");
+    let latency = report.gate("p99-vs-stable").unwrap();
+    assert!(
+        latency
+            .detail
+            .contains("canary requests over stable's p99 (1000 ms)"),
+        "{latency:?}"
+    );
+    // The window's p99 ratio (1.28) is within its limit: the stage's count decides.
+    assert!(
+        latency
+            .detail
+            .starts_with("canary requests over stable's p99"),
+        "{latency:?}"
+    );
+    assert!(
+        latency.detail.contains(": slower (sequential test"),
+        "{latency:?}"
+    );
+    assert_eq!(latency.verdict, Verdict::Fail, "{latency:?}");
+    // Buckets not kept apart by le cannot be read as a histogram: the counts stay, the
+    // latency is left to the window.
+    let unbucketed = source(
+        &prom.url(),
+        "[prometheus]\nbuckets = 'sum(increase(http_request_duration_seconds_bucket{revision=\"{revision}\"}[{window}]))'",
+    );
+    let s = unbucketed.sample(&staged, now).await;
+    let totals = s.stage.clone().expect("stage totals without buckets");
+    assert!(
+        near(totals.canary.requests, CANARY.rps * 12.0),
+        "{totals:?}"
+    );
+    assert_eq!(totals.slow, None);
+    let latency = evaluate(&s, &GateConfig::default(), now);
+    let latency = latency.gate("p99-vs-stable").unwrap();
+    assert!(!latency.detail.contains("over stable's p99"), "{latency:?}");
     // Without a stage start there is nothing to count from: the window is judged, and said.
     assert_eq!(src.sample(&r, now).await.stage, None);
 

@@ -46,6 +46,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use tokio::time::Instant;
 
+use super::buckets::{self, quantile_bucket};
 use super::config::{CLOUD_MONITORING_DELAY, MetricsConfig};
 use super::http::{ERROR_BODY_CHARS, Http};
 use super::redact;
@@ -640,9 +641,8 @@ pub fn sample_from_pages(
     s
 }
 
-/// Requests over the upper bound of the bucket holding stable's p99 this stage, per side: a
-/// threshold fixed by stable's own latencies, which a canary like stable exceeds as often.
-/// None without both sides' distributions in one layout, or when that bucket is the last.
+/// Requests over the upper bound of the bucket holding stable's p99 this stage, per side
+/// (`buckets::slow_over_stable_p99`). None without both sides' distributions in one layout.
 fn slow_over_stable_p99(stable: &SideTally, canary: &SideTally) -> Option<SlowTotals> {
     if stable.dist_problem.is_some() || canary.dist_problem.is_some() {
         return None;
@@ -652,22 +652,7 @@ fn slow_over_stable_p99(stable: &SideTally, canary: &SideTally) -> Option<SlowTo
     if layout != canary_layout {
         return None;
     }
-    let (bucket, _, _) = quantile_bucket(stable_counts, 0.99)?;
-    let (_, threshold_ms) = layout.bounds(bucket);
-    if !threshold_ms.is_finite() {
-        return None;
-    }
-    // Saturating: counts from an answer may be anything up to u64::MAX each.
-    let over = |counts: &[u64]| {
-        counts[bucket + 1..]
-            .iter()
-            .fold(0u64, |sum, c| sum.saturating_add(*c))
-    };
-    Some(SlowTotals {
-        threshold_ms,
-        stable: over(stable_counts),
-        canary: over(canary_counts),
-    })
+    buckets::slow_over_stable_p99(stable_counts, canary_counts, |i| layout.bounds(i).1)
 }
 
 /// One empty tally per distinct revision.
@@ -1056,29 +1041,6 @@ pub fn quantile(layout: &Layout, counts: &[u64], q: f64) -> Option<f64> {
     }
     let within = ((rank - below as f64) / counts[i] as f64).clamp(0.0, 1.0);
     Some(lower + (upper - lower) * within)
-}
-
-/// The bucket that holds quantile `q` of `counts`, with the rank sought and the count below
-/// that bucket. None without counts or for `q` outside [0, 1].
-fn quantile_bucket(counts: &[u64], q: f64) -> Option<(usize, f64, u128)> {
-    // u128: counts from an answer may be anything up to u64::MAX each.
-    let total: u128 = counts.iter().map(|&c| u128::from(c)).sum();
-    if total == 0 || !(0.0..=1.0).contains(&q) {
-        return None;
-    }
-    let rank = q * total as f64;
-    let mut below = 0u128;
-    for (i, &c) in counts.iter().enumerate() {
-        let c = u128::from(c);
-        if c == 0 {
-            continue;
-        }
-        if (below + c) as f64 >= rank {
-            return Some((i, rank, below));
-        }
-        below += c;
-    }
-    None
 }
 
 // ---- the documented v3 response shapes (only the fields used) ----

@@ -105,6 +105,11 @@ pub struct PrometheusQueries {
     pub latency: String,
     /// Unix time of the newest sample, for staleness; "" uses the query time.
     pub newest: String,
+    /// A latency histogram's cumulative buckets by `le`, asked over the stage for the
+    /// requests over stable's p99; "" judges latency on the window alone.
+    pub buckets: String,
+    /// Milliseconds in one unit of the buckets' `le` (1000 for seconds).
+    pub bucket_unit_ms: f64,
 }
 
 impl Default for PrometheusQueries {
@@ -115,6 +120,8 @@ impl Default for PrometheusQueries {
             errors: r#"sum(increase(http_requests_total{revision="{revision}",code=~"5.."}[{window}])) or vector(0)"#.into(),
             latency: r#"histogram_quantile({quantile}, sum by (le) (rate(http_request_duration_seconds_bucket{revision="{revision}"}[{window}]))) * 1000"#.into(),
             newest: r#"max(timestamp(http_requests_total{revision="{revision}"}))"#.into(),
+            buckets: r#"sum by (le) (increase(http_request_duration_seconds_bucket{revision="{revision}"}[{window}]))"#.into(),
+            bucket_unit_ms: 1000.0,
         }
     }
 }
@@ -447,6 +454,7 @@ impl PrometheusQueries {
             ("errors", &self.errors, false),
             ("latency", &self.latency, false),
             ("newest", &self.newest, true),
+            ("buckets", &self.buckets, true),
         ] {
             if t.trim().is_empty() {
                 if optional {
@@ -479,6 +487,12 @@ impl PrometheusQueries {
             if !balanced(t) {
                 return Err(format!("{at}.{name} has unbalanced brackets: {t}"));
             }
+        }
+        if !(self.bucket_unit_ms.is_finite() && self.bucket_unit_ms > 0.0) {
+            return Err(format!(
+                "{at}.bucket_unit_ms must be a positive number of milliseconds (1000 when the buckets' le is in seconds, 1 in milliseconds), not {}",
+                self.bucket_unit_ms
+            ));
         }
         Ok(())
     }
@@ -636,6 +650,18 @@ mod tests {
             (
                 "kind = \"prometheus\"\nendpoint = \"http://p:9090\"\n[prometheus]\nerrors = 'sum(x)'",
                 "neither {revision} nor {side}",
+            ),
+            (
+                "kind = \"prometheus\"\nendpoint = \"http://p:9090\"\n[prometheus]\nbuckets = 'sum by (le) (x{r=\"{revision}\"}[{quantile}])'",
+                "buckets has an unknown placeholder {quantile}",
+            ),
+            (
+                "kind = \"prometheus\"\nendpoint = \"http://p:9090\"\n[prometheus]\nbuckets = 'sum by (le) (x)'",
+                "buckets has neither {revision} nor {side}",
+            ),
+            (
+                "kind = \"prometheus\"\nendpoint = \"http://p:9090\"\n[prometheus]\nbucket_unit_ms = 0.0",
+                "bucket_unit_ms must be a positive number",
             ),
             (
                 "kind = \"simulator\"\n[simulator.canary]\nerror_rate = 2.0",

@@ -4,6 +4,7 @@
 //! set and the affected sides `None`, which every gate answers with Inconclusive. Numbers
 //! are never made up: no zeros for missing data, and nothing looks healthy without a source.
 
+mod buckets;
 pub mod cloud_monitoring;
 pub mod config;
 pub(crate) mod http;

@@ -178,21 +178,31 @@ impl<'de> Deserialize<'de> for RangeValues {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an array of [time, value] pairs")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RangeValues, A::Error> {
-                let mut values = Vec::new();
-                while let Some(v) = seq.next_element::<(f64, String)>()? {
-                    if values.len() == MAX_RANGE_POINTS {
-                        return Err(de::Error::custom(format!(
-                            "a series of more than {MAX_RANGE_POINTS} points"
-                        )));
-                    }
-                    values.push(v);
-                }
-                Ok(RangeValues(values))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RangeValues, A::Error> {
+                at_most(seq, MAX_RANGE_POINTS, || {
+                    format!("a series of more than {MAX_RANGE_POINTS} points")
+                })
+                .map(RangeValues)
             }
         }
         d.deserialize_seq(V)
     }
+}
+
+/// An array's elements, refused with `too_many()` at the one past `max` before it is built.
+fn at_most<'de, A: SeqAccess<'de>, T: Deserialize<'de>>(
+    mut seq: A,
+    max: usize,
+    too_many: impl Fn() -> String,
+) -> Result<Vec<T>, A::Error> {
+    let mut kept = Vec::new();
+    while let Some(t) = seq.next_element::<T>()? {
+        if kept.len() == max {
+            return Err(de::Error::custom(too_many()));
+        }
+        kept.push(t);
+    }
+    Ok(kept)
 }
 
 pub(super) fn too_many_series(n: usize) -> String {
@@ -252,6 +262,98 @@ fn seconds_to_time(t: f64) -> Option<DateTime<Utc>> {
 #[derive(Deserialize)]
 struct Sample {
     value: (f64, String),
+}
+
+/// Buckets one answer may hold: classic histograms have a few dozen.
+pub(super) const MAX_BUCKETS: usize = 500;
+
+/// A latency histogram from a `sum by (le)` answer: ascending `le` bounds, the last +Inf,
+/// and each bucket's own count (not cumulative). Both empty for an empty answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Buckets {
+    pub(super) le: Vec<f64>,
+    pub(super) counts: Vec<u64>,
+}
+
+/// At most `MAX_BUCKETS` vector elements, refused before more are built.
+struct BucketElements(Vec<BucketElement>);
+
+#[derive(Deserialize)]
+struct BucketElement {
+    #[serde(default)]
+    metric: std::collections::HashMap<String, String>,
+    value: (f64, String),
+}
+
+impl<'de> Deserialize<'de> for BucketElements {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BucketElements;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of vector elements")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<BucketElements, A::Error> {
+                at_most(seq, MAX_BUCKETS, || {
+                    format!("more than {MAX_BUCKETS} buckets; aggregate them with sum by (le)")
+                })
+                .map(BucketElements)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// A histogram's cumulative buckets by `le` from an instant query. Counts that shrink with
+/// a larger `le` (each bucket's `increase()` is extrapolated on its own) are raised to the
+/// one before, as `histogram_quantile` does.
+pub(super) fn parse_buckets(body: &str) -> Result<Buckets, String> {
+    let kind = result_type(body)?;
+    if kind != "vector" {
+        return Err(format!(
+            "the buckets query returned a {kind}; an instant vector by le is needed"
+        ));
+    }
+    let BucketElements(elements) = typed_result(body)?;
+    let mut cumulative = Vec::with_capacity(elements.len());
+    for e in elements {
+        let le = e
+            .metric
+            .get("le")
+            .ok_or("an element without an le label; aggregate the buckets with sum by (le)")?;
+        let bound = parse_float(le)
+            .filter(|b| !b.is_nan())
+            .ok_or_else(|| format!("malformed answer: le '{le}'"))?;
+        let (_, v) = e.value;
+        let v = parse_float(&v).ok_or_else(|| format!("malformed answer: value '{v}'"))?;
+        cumulative.push((bound, count(v, "a bucket count")?));
+    }
+    if cumulative.is_empty() {
+        return Ok(Buckets {
+            le: Vec::new(),
+            counts: Vec::new(),
+        });
+    }
+    cumulative.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some(w) = cumulative.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!(
+            "two buckets with le {}; aggregate them with sum by (le)",
+            w[0].0
+        ));
+    }
+    if cumulative.last().map(|b| b.0) != Some(f64::INFINITY) {
+        return Err("no le=\"+Inf\" bucket, so the total is unknown".into());
+    }
+    let mut le = Vec::with_capacity(cumulative.len());
+    let mut counts = Vec::with_capacity(cumulative.len());
+    let mut below = 0u64;
+    for (bound, c) in cumulative {
+        let c = c.max(below);
+        le.push(bound);
+        counts.push(c - below);
+        below = c;
+    }
+    Ok(Buckets { le, counts })
 }
 
 /// One number from an instant query: a scalar, or a vector of exactly one element.
@@ -329,6 +431,53 @@ mod tests {
         assert!(parse_answer("<html>").unwrap_err().contains("malformed"));
         let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
         assert!(parse_answer(matrix).unwrap_err().contains("matrix"));
+    }
+
+    #[test]
+    fn buckets_by_le() {
+        let answer = |elements: &[(&str, &str)]| {
+            let e: Vec<String> = elements
+                .iter()
+                .map(|(le, v)| format!(r#"{{"metric":{{"le":"{le}"}},"value":[1,"{v}"]}}"#))
+                .collect();
+            format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+                e.join(",")
+            )
+        };
+        // Out of order, fractional, and one bucket extrapolated below the one before it.
+        let b = parse_buckets(&answer(&[
+            ("+Inf", "100.4"),
+            ("0.1", "60.2"),
+            ("0.05", "30"),
+            ("0.25", "59.6"),
+        ]))
+        .unwrap();
+        assert_eq!(b.le, [0.05, 0.1, 0.25, f64::INFINITY]);
+        assert_eq!(b.counts, [30, 30, 0, 40]);
+        assert_eq!(parse_buckets(&answer(&[])).unwrap().le, Vec::<f64>::new());
+        let e = parse_buckets(&answer(&[("0.1", "1")])).unwrap_err();
+        assert!(e.contains("+Inf"), "{e}");
+        let e = parse_buckets(&answer(&[("0.1", "1"), ("0.1", "2"), ("+Inf", "3")])).unwrap_err();
+        assert!(e.contains("sum by (le)"), "{e}");
+        let e = parse_buckets(&answer(&[("x", "1"), ("+Inf", "3")])).unwrap_err();
+        assert!(e.contains("le 'x'"), "{e}");
+        let e = parse_buckets(&answer(&[("0.1", "NaN"), ("+Inf", "3")])).unwrap_err();
+        assert!(e.contains("not a count"), "{e}");
+        let unlabelled = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1"]}]}}"#;
+        assert!(
+            parse_buckets(unlabelled)
+                .unwrap_err()
+                .contains("without an le")
+        );
+        let many: Vec<(String, String)> = (0..=MAX_BUCKETS)
+            .map(|i| (i.to_string(), i.to_string()))
+            .collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let e = parse_buckets(&answer(&many)).unwrap_err();
+        assert!(e.contains("more than 500 buckets"), "{e}");
+        let scalar = r#"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#;
+        assert!(parse_buckets(scalar).unwrap_err().contains("scalar"));
     }
 
     #[test]

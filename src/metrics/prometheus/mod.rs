@@ -24,8 +24,8 @@ use tokio::time::Instant;
 
 use super::config::{MetricsConfig, fill};
 use super::http::Http;
-use super::{MetricsSource, Revisions, SIDE_NAMES, stage_span};
-use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
+use super::{MetricsSource, Revisions, SIDE_NAMES, buckets, stage_span};
+use crate::domain::health::{Counts, HealthSample, SideStats, SlowTotals, StageTotals};
 use crate::domain::rollout::Rollout;
 use crate::domain::units::format_duration;
 
@@ -35,7 +35,7 @@ mod grouped;
 pub use answer::{parse_answer, parse_matrix};
 pub use grouped::GROUP_NAME_CHARS;
 
-use answer::{Answer, Answers, count};
+use answer::{Answer, Answers, Buckets, count, parse_buckets};
 use grouped::GroupPlan;
 
 pub const QUANTILES: [f64; 4] = [0.50, 0.75, 0.95, 0.99];
@@ -201,8 +201,10 @@ impl Prometheus {
 
     /// Each side's requests and errors since the rollout's stage began: the requests and
     /// errors templates over that span (at most a day), so stage judgment has the whole
-    /// stage's evidence. None when the stage's start is unknown or a query fails: the gates
-    /// then judge the window, and say so.
+    /// stage's evidence, and from the buckets template each side's requests over stable's
+    /// p99 (`slow_requests`). None when the stage's start is unknown or a count fails: the
+    /// gates then judge the window, and say so; a failed buckets query leaves latency to
+    /// the window.
     async fn stage_totals(
         &self,
         rollout: &Rollout,
@@ -228,9 +230,23 @@ impl Prometheus {
                     ..SideVars::new(&self.cfg, i, &rev?)
                 };
                 let (requests_query, errors_query) = (vars.fill(&t.requests), vars.fill(&t.errors));
-                let (requests, errors) = tokio::join!(
+                let buckets_query = (!t.buckets.trim().is_empty()).then(|| vars.fill(&t.buckets));
+                let (requests, errors, buckets) = tokio::join!(
                     self.query(&requests_query, now, deadline),
                     self.query(&errors_query, now, deadline),
+                    async {
+                        let q = buckets_query.as_ref()?;
+                        let got = async {
+                            let body = self.http.get(self.query_url(q, now)?, deadline).await?;
+                            parse_buckets(&body)
+                        };
+                        got.await
+                            .map_err(|e| {
+                                let error = self.http.scrub_body_text(&e);
+                                tracing::warn!(%error, "buckets query failed; latency is judged on the window");
+                            })
+                            .ok()
+                    },
                 );
                 let value = |a: Result<answer::Answer, String>, what: &str| {
                     a.ok().flatten().and_then(|(v, _)| count(v, what).ok())
@@ -238,15 +254,19 @@ impl Prometheus {
                 let requests = value(requests, "requests")?;
                 // A side's errors never exceed its requests, whatever extrapolation gave.
                 let errors = value(errors, "errors")?.min(requests);
-                Some(Counts { requests, errors })
+                Some((Counts { requests, errors }, buckets))
             }
         };
         let (stable, canary) = tokio::join!(counts(0), counts(1));
+        let ((stable, stable_buckets), (canary, canary_buckets)) = (stable?, canary?);
+        let slow = stable_buckets
+            .zip(canary_buckets)
+            .and_then(|(s, c)| slow_requests(&s, &c, canary.requests, t.bucket_unit_ms));
         Some(StageTotals {
             since: now - chrono::Duration::from_std(span).ok()?,
-            stable: stable?,
-            canary: canary?,
-            slow: None,
+            stable,
+            canary,
+            slow,
         })
     }
 
@@ -397,6 +417,27 @@ impl MetricsSource for Prometheus {
     }
 }
 
+/// Each side's requests over the upper bound of the bucket holding stable's p99, from both
+/// sides' buckets (`le` in units of `unit_ms` milliseconds). A canary without buckets
+/// counts none only when it served no request; otherwise, or when the sides' buckets
+/// differ, there is no count.
+fn slow_requests(
+    stable: &Buckets,
+    canary: &Buckets,
+    canary_requests: u64,
+    unit_ms: f64,
+) -> Option<SlowTotals> {
+    let no_canary_requests = vec![0; stable.le.len()];
+    let canary_counts = if canary.le.is_empty() && canary_requests == 0 {
+        &no_canary_requests
+    } else if canary.le == stable.le {
+        &canary.counts
+    } else {
+        return None;
+    };
+    buckets::slow_over_stable_p99(&stable.counts, canary_counts, |i| stable.le[i] * unit_ms)
+}
+
 /// One side's values for the template placeholders.
 struct SideVars {
     revision: String,
@@ -450,6 +491,42 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_requests_need_one_bucket_layout() {
+        let inf = f64::INFINITY;
+        let stable = Buckets {
+            le: vec![0.1, 0.5, inf],
+            counts: vec![90, 9, 1],
+        };
+        let canary = Buckets {
+            le: vec![0.1, 0.5, inf],
+            counts: vec![10, 5, 5],
+        };
+        let slow = slow_requests(&stable, &canary, 20, 1000.0).unwrap();
+        assert_eq!(
+            slow,
+            SlowTotals {
+                threshold_ms: 500.0,
+                stable: 1,
+                canary: 5
+            }
+        );
+        let none = Buckets {
+            le: Vec::new(),
+            counts: Vec::new(),
+        };
+        // A canary that served nobody has no buckets and no slow requests...
+        assert_eq!(slow_requests(&stable, &none, 0, 1.0).unwrap().canary, 0);
+        // ...but one that served some without buckets is not counted as fast.
+        assert_eq!(slow_requests(&stable, &none, 20, 1.0), None);
+        let other = Buckets {
+            le: vec![0.2, inf],
+            counts: vec![10, 10],
+        };
+        assert_eq!(slow_requests(&stable, &other, 20, 1.0), None);
+        assert_eq!(slow_requests(&none, &canary, 20, 1.0), None);
+    }
 
     #[test]
     fn label_values_are_escaped_for_promql_strings() {
