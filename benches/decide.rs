@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
         ..GateConfig::default()
     };
     let mut report = evaluate(&sample, &cfg, now);
-    BreachTracker::default().observe(&mut report, &cfg);
+    BreachTracker::default().observe(&mut report);
     let policy = Policy::default();
 
     c.bench_function("decide (canary plan, 7 gates)", |b| {
@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
         let mut tracker = BreachTracker::default();
         b.iter(|| {
             let mut r = evaluate(black_box(&sample), &cfg, now);
-            tracker.observe(&mut r, &cfg);
+            tracker.observe(&mut r);
             decide(&rollout, Some(&r), now, &policy)
         })
     });
@@ -110,7 +110,7 @@ fn bench(c: &mut Criterion) {
         let mut tracker = BreachTracker::default();
         b.iter(|| {
             let mut r = evaluate(black_box(&staged_sample), &staged, now);
-            tracker.observe(&mut r, &staged);
+            tracker.observe(&mut r);
             decide(&rollout, Some(&r), now, &policy)
         })
     });

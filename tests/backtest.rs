@@ -49,10 +49,31 @@ struct Canary {
     total: f64,
     /// No canary line at all this minute.
     missing: bool,
+    /// How much of the per-minute jitter the error counts get (1: all of it; at a few
+    /// requests a minute it alone makes errors).
+    error_jitter: f64,
+    /// Lines count their requests over stable's p99 (the header gives it).
+    slow_counts: bool,
+}
+
+/// Stable's recorded p99 (ms), and the share of requests over it for a log-normal latency
+/// of shape 0.5 at `factor` times stable's: 1 % for stable's own, 17.4 % when doubled.
+const STABLE_P99_MS: f64 = 200.0;
+fn share_over_stable_p99(factor: f64) -> f64 {
+    if factor == 1.0 {
+        0.01
+    } else {
+        assert_eq!(factor, 2.0, "only a doubled latency is tabled");
+        0.174
+    }
 }
 
 fn trace(canary: impl Fn(i64) -> Canary) -> String {
-    let mut out = String::from("{\"rollout\":{\"id\":\"checkout\",\"plan\":\"canary\"}}\n");
+    let mut header = json!({"rollout": {"id": "checkout", "plan": "canary"}});
+    if canary(0).slow_counts {
+        header["rollout"]["stableP99Ms"] = json!(STABLE_P99_MS);
+    }
+    let mut out = format!("{header}\n");
     for m in 0..MINUTES {
         let c = canary(m);
         let time = (t0() + chrono::Duration::minutes(m))
@@ -69,7 +90,7 @@ fn trace(canary: impl Fn(i64) -> Canary) -> String {
             let requests = (c.total * share * (1.0 + 0.05 * jitter(m, side, 0)))
                 .round()
                 .max(0.0);
-            let errors = (requests * rate + jitter(m, side, 1))
+            let errors = (requests * rate + c.error_jitter * jitter(m, side, 1))
                 .round()
                 .clamp(0.0, requests);
             let q = |base: f64, what: u64| {
@@ -86,7 +107,10 @@ fn trace(canary: impl Fn(i64) -> Canary) -> String {
             if requests > 0.0 {
                 line["p50_ms"] = json!(q(40.0, 2));
                 line["p95_ms"] = json!(q(100.0, 3));
-                line["p99_ms"] = json!(q(200.0, 4));
+                line["p99_ms"] = json!(q(STABLE_P99_MS, 4));
+            }
+            if c.slow_counts {
+                line["slow"] = json!((requests * share_over_stable_p99(factor)).round() as u64);
             }
             out.push_str(&line.to_string());
             out.push('\n');
@@ -101,6 +125,8 @@ fn healthy(_: i64) -> Canary {
         latency_factor: 1.0,
         total: 6000.0,
         missing: false,
+        error_jitter: 1.0,
+        slow_counts: false,
     }
 }
 
@@ -129,6 +155,19 @@ fn traces() -> Vec<(&'static str, String)> {
             "sparse-traffic",
             trace(|m| Canary {
                 total: 60.0,
+                ..healthy(m)
+            }),
+        ),
+        // 10 req/s, p99 doubled from the start, each minute's requests over stable's p99
+        // counted: a window of the canary users' traffic never holds the 100 canary requests
+        // a p99 needs, the stage's counts do.
+        (
+            "sparse-latency-regression",
+            trace(|m| Canary {
+                total: 600.0,
+                latency_factor: 2.0,
+                error_jitter: 0.0,
+                slow_counts: true,
                 ..healthy(m)
             }),
         ),
@@ -414,6 +453,58 @@ fn sparse_traffic_is_judged_on_the_stage_and_never_widened_on_thin_windows() {
     );
     assert_eq!(careful["end"]["percent"], 5);
     assert_eq!(careful["asks"], "careful");
+}
+
+#[test]
+fn a_sparse_latency_regression_is_caught_on_the_stages_slow_requests() {
+    // 10 req/s with the p99 doubled: the canary users' 6 requests a minute never give a
+    // window the 100 a p99 needs, but 6 of their first 36 went over stable's recorded p99
+    // against 1 % of stable's: halted at once, before a random user gets the canary.
+    let cli = Cli::new();
+    let v = json_of(&cli, "sparse-latency-regression", &[]);
+    let d = decisions(&v);
+    assert_eq!(d, [(6, "halt".to_string())], "{v}");
+    assert_eq!(v["decisions"][0]["percent"], 0);
+    let reason = v["decisions"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "canary requests over stable's p99 (200 ms): 16.67 % (6/36) vs stable 1.01 % this stage: slower"
+        ),
+        "{reason}"
+    );
+    assert_eq!(v["end"]["exposure"]["percentMinutes"], 0.0, "{v}");
+
+    // The same minutes without the counts: only the window's p99 can tell, at 5 % and
+    // after breach_for, with random users exposed.
+    let text = std::fs::read_to_string(trace_path("sparse-latency-regression")).unwrap();
+    let mut plain: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    plain[0]["rollout"]
+        .as_object_mut()
+        .unwrap()
+        .remove("stableP99Ms");
+    for line in &mut plain[1..] {
+        line.as_object_mut().unwrap().remove("slow");
+    }
+    let plain: Vec<String> = plain.iter().map(Value::to_string).collect();
+    cli.write_file("plain.jsonl", &plain.join("\n"));
+    let path = cli.path("plain.jsonl");
+    let ran = cli.exec(&["backtest", "--trace", path.to_str().unwrap(), "--json"]);
+    assert!(ran.success(), "{ran}");
+    let v: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let d = decisions(&v);
+    let (at, kind) = d.last().unwrap();
+    assert_eq!(kind, "halt", "{v}");
+    assert!(*at > 10, "{v}");
+    let last = v["decisions"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["percent"], 5, "{v}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("canary p99"),
+        "{v}"
+    );
+    assert!(v["end"]["exposure"]["percentMinutes"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

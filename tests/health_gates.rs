@@ -507,7 +507,7 @@ fn tick(tracker: &mut BreachTracker, at: TimeDelta, canary_errors: Option<u64>) 
     };
     let cfg = window_gates();
     let mut r = evaluate(&s, &cfg, now);
-    tracker.observe(&mut r, &cfg);
+    tracker.observe(&mut r);
     r
 }
 
@@ -1124,6 +1124,16 @@ fn slow_requests_this_stage_show_a_slower_canary_before_its_window_p99_can() {
     );
     assert_eq!(g.required_for, Duration::ZERO);
     assert!(!g.severe);
+    // The breach tracker keeps that: sustained on the first sample that shows it (it once
+    // put every non-severe gate but the error test on breach_for, 5 more minutes).
+    let judged = judge(
+        &with_slow(window(), (150, 0), (30_000, 60), (18, 300)),
+        &cfg,
+        &mut BreachTracker::default(),
+    );
+    let g = gate(&judged, "p99-vs-stable");
+    assert!(g.sustained, "{g:#?}");
+    assert_eq!(g.required_for, Duration::ZERO);
 
     // A canary like stable (2 of 150): the window's text stands, with the test beside it.
     let r = run(&with_slow(window(), (150, 0), (30_000, 60), (2, 300)), &cfg);

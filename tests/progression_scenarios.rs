@@ -194,7 +194,7 @@ fn run(path: &Path) {
             };
             let gates = gate_cfg.at_percentage(doc.rollout.percentage);
             let mut report = evaluate(&sample, &gates, now);
-            tracker.observe(&mut report, &gates);
+            tracker.observe(&mut report);
             report
         });
         let decision = decide(&doc.rollout, report.as_ref(), now, &sc.policy);

@@ -6,8 +6,10 @@
 //! minute the counts cover (as sources stamp their points); the latencies are optional (null
 //! or left out, as they must be when `requests` is 0); `percent` is the rollout percentage
 //! the traffic was recorded at, when known. An optional first line
-//! `{"rollout":{"id":"checkout","plan":"canary"}}` names the rollout and its plan. A minute
-//! with no line for a side is missing data, never zero traffic.
+//! `{"rollout":{"id":"checkout","plan":"canary","stableP99Ms":200}}` names the rollout, its
+//! plan and stable's p99 as recorded; then a line's optional `slow` counts its requests over
+//! that p99, which the latency gate weighs over the stage. A minute with no line for a side
+//! is missing data, never zero traffic.
 //!
 //! The feed sums the minutes of the gates' window that end in `(t - window, t]`, as a source
 //! answers for a window; its newest point is the newest minute there, so missing minutes
@@ -23,7 +25,7 @@ use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::replay::{Fed, SampleFeed};
-use crate::domain::health::{Counts, HealthSample, SideStats, StageTotals};
+use crate::domain::health::{Counts, HealthSample, SideStats, SlowTotals, StageTotals};
 use crate::domain::rollout::{PlanPreset, Rollout};
 use crate::domain::units::Percent;
 
@@ -43,6 +45,9 @@ pub struct Line {
     pub p99_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<f64>,
+    /// Requests over the header's `stableP99Ms` this minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +75,9 @@ pub struct Header {
     /// A plan preset: canary, tiers or cohorts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// Stable's p99 as recorded: the latency the lines' `slow` counts are over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_p99_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +140,11 @@ fn check(line: &Line) -> Result<(), String> {
             line.errors, line.requests
         ));
     }
+    if let Some(slow) = line.slow
+        && slow > line.requests
+    {
+        return Err(format!("slow {slow} > requests {}", line.requests));
+    }
     valid_latency("p50_ms", line.p50_ms)?;
     valid_latency("p95_ms", line.p95_ms)?;
     valid_latency("p99_ms", line.p99_ms)?;
@@ -182,12 +195,26 @@ impl Trace {
                     crate::domain::actions::validate_rollout_id(id)
                         .map_err(|e| err(n, e.to_string()))?;
                 }
+                if let Some(p99) = h.rollout.stable_p99_ms
+                    && !(p99.is_finite() && p99 > 0.0)
+                {
+                    return Err(err(
+                        n,
+                        format!("stableP99Ms = {p99} is not a latency in milliseconds"),
+                    ));
+                }
                 trace.header = h.rollout;
                 continue;
             }
             seen_data = true;
             let line: Line = serde_json::from_value(value).map_err(|e| err(n, e.to_string()))?;
             check(&line).map_err(|p| err(n, p))?;
+            if line.slow.is_some() && trace.header.stable_p99_ms.is_none() {
+                return Err(err(
+                    n,
+                    "slow counts requests over stable's p99, which the header does not give (\"stableP99Ms\")".into(),
+                ));
+            }
             let slot = &mut trace.minutes.entry(line.time).or_default().sides[line.side.index()];
             if slot.is_some() {
                 return Err(err(
@@ -267,18 +294,23 @@ impl<'a> TraceFeed<'a> {
     }
 
     /// Each side's minutes in `(since, at]`: the stage's evidence as the trace recorded it.
+    /// Requests over stable's p99 only when the header gives it and every line counts them.
     fn stage_totals(&self, since: DateTime<Utc>, at: DateTime<Utc>) -> StageTotals {
         let mut sides = [Counts::default(); 2];
+        let mut slow = self.trace.header.stable_p99_ms.map(|p99| (p99, [0u64; 2]));
         for (_, m) in self
             .trace
             .minutes
             .range((Bound::Excluded(since), Bound::Included(at)))
         {
-            for (total, line) in sides.iter_mut().zip(&m.sides) {
-                if let Some(l) = line {
-                    total.requests += l.requests;
-                    total.errors += l.errors;
-                }
+            for (i, line) in m.sides.iter().enumerate() {
+                let Some(l) = line else { continue };
+                sides[i].requests += l.requests;
+                sides[i].errors += l.errors;
+                slow = slow.and_then(|(p99, mut over)| {
+                    over[i] += l.slow?;
+                    Some((p99, over))
+                });
             }
         }
         let [stable, canary] = sides;
@@ -286,7 +318,11 @@ impl<'a> TraceFeed<'a> {
             since,
             stable,
             canary,
-            slow: None,
+            slow: slow.map(|(threshold_ms, [stable, canary])| SlowTotals {
+                threshold_ms,
+                stable,
+                canary,
+            }),
         }
     }
 
@@ -438,6 +474,45 @@ mod tests {
     }
 
     #[test]
+    fn slow_counts_sum_over_the_stage_when_every_line_has_them() {
+        let line = |m: u32, side: &str, requests: u64, slow: Option<u64>| {
+            let mut l = serde_json::json!({
+                "time": at(m).to_rfc3339(), "side": side, "requests": requests, "errors": 0,
+            });
+            if let Some(slow) = slow {
+                l["slow"] = slow.into();
+            }
+            l.to_string()
+        };
+        let text = [
+            r#"{"rollout":{"stableP99Ms":200}}"#.to_string(),
+            line(1, "stable", 1000, Some(10)),
+            line(1, "canary", 60, Some(9)),
+            line(2, "stable", 1000, Some(11)),
+            line(2, "canary", 60, Some(12)),
+            line(3, "stable", 1000, None),
+            line(3, "canary", 60, Some(12)),
+        ]
+        .join("\n");
+        let t = Trace::parse("t", &text).unwrap();
+        let feed = TraceFeed::new(&t, Duration::from_secs(300));
+        assert_eq!(
+            feed.stage_totals(at(0), at(2)).slow,
+            Some(SlowTotals {
+                threshold_ms: 200.0,
+                stable: 21,
+                canary: 21
+            })
+        );
+        // A minute without its count: the stage's share over the p99 is unknown.
+        assert_eq!(feed.stage_totals(at(0), at(3)).slow, None);
+        // Without stable's p99 in the header there is nothing to count over.
+        let plain = Trace::parse("t", &line(1, "canary", 60, None)).unwrap();
+        let feed = TraceFeed::new(&plain, Duration::from_secs(300));
+        assert_eq!(feed.stage_totals(at(0), at(1)).slow, None);
+    }
+
+    #[test]
     fn a_bad_line_is_named_with_its_number() {
         let cases = [
             (
@@ -477,6 +552,18 @@ mod tests {
                 "t:1: plan 'fast' is not a plan",
             ),
             ("{\"rollout\":{}}\n", "t:1: the trace has no data lines"),
+            (
+                "{\"rollout\":{\"stableP99Ms\":-5}}\n",
+                "t:1: stableP99Ms = -5 is not a latency",
+            ),
+            (
+                "{\"rollout\":{\"stableP99Ms\":200}}\n{\"time\":\"2026-11-30T10:01:00Z\",\"side\":\"canary\",\"requests\":1,\"errors\":0,\"slow\":2}",
+                "t:2: slow 2 > requests 1",
+            ),
+            (
+                "{\"time\":\"2026-11-30T10:01:00Z\",\"side\":\"canary\",\"requests\":1,\"errors\":0,\"slow\":1}",
+                "t:1: slow counts requests over stable's p99, which the header does not give",
+            ),
             ("{not json", "t:1: not JSON"),
         ];
         for (text, want) in cases {

@@ -340,7 +340,7 @@ pub async fn breach_seen_before_auto_carries_over(store: Arc<dyn RolloutStore>) 
     let seen_at = rig.now;
     let mut report = evaluate(&rig.sim.sample(&r, seen_at).await, &gates, seen_at);
     let mut seen = BreachTracker::default();
-    seen.observe(&mut report, &gates);
+    seen.observe(&mut report);
     assert_eq!(report.gate("p99-vs-stable").unwrap().verdict, Verdict::Fail);
 
     rig.now = seen_at + chrono::Duration::seconds(4 * 60 + 50);

@@ -358,11 +358,6 @@ impl GateReport {
 
 const SEVERE_SUFFIX: &str = "#severe";
 
-/// The relative error gate under `judgment = "stage"`: a sequential test, so no sustain.
-pub(super) fn is_sequential(g: &GateResult, cfg: &GateConfig) -> bool {
-    cfg.judgment == Judgment::Stage && g.name == evaluate::RELATIVE_ERROR_GATE
-}
-
 fn severe_key(gate: &str) -> String {
     format!("{gate}{SEVERE_SUFFIX}")
 }
@@ -372,14 +367,14 @@ fn severe_key(gate: &str) -> String {
 /// look at it), then breaches carried on by `tracker`.
 pub fn judge(sample: &HealthSample, gates: &GateConfig, tracker: &mut BreachTracker) -> GateReport {
     let mut report = evaluate(sample, gates, sample.taken_at);
-    tracker.observe(&mut report, gates);
+    tracker.observe(&mut report);
     report
 }
 
 impl BreachTracker {
     /// Fills `failing_since` and `sustained`. A Pass ends a breach; an Inconclusive sample
     /// neither confirms nor ends it, so the start is kept but nothing is sustained on it.
-    pub fn observe(&mut self, report: &mut GateReport, cfg: &GateConfig) {
+    pub fn observe(&mut self, report: &mut GateReport) {
         let at = report.sample_taken_at;
         // A gate no longer evaluated (switched off) has no breach to continue.
         self.since.retain(|key, _| {
@@ -405,14 +400,9 @@ impl BreachTracker {
                         self.since.remove(&severe_key(&g.name));
                         mild_since
                     };
-                    g.required_for = if g.severe {
-                        cfg.severe_for
-                    } else if is_sequential(g, cfg) {
-                        // Valid across every look already: a sustain would only add delay.
-                        Duration::ZERO
-                    } else {
-                        cfg.breach_for
-                    };
+                    // How long the breach must last is the evaluator's: `severe_for` for a
+                    // severe one, nothing for a sequential test's (valid across every look
+                    // already, a sustain would only add delay), else `breach_for`.
                     g.failing_since = Some(since);
                     g.sustained = at >= since && age(since, at) >= g.required_for;
                 }
