@@ -297,3 +297,43 @@ fn a_question_on_thin_evidence_says_why_and_r_rolls_back() {
         s.dialog
     );
 }
+
+/// Quitting stops auto-progression, so it asks while a driver holds the lease and while
+/// it is starting (its first tick may already act before it reports), not once another
+/// cockpit drives.
+#[test]
+fn quitting_asks_while_auto_starts_or_drives() {
+    let quit_dialog = |s: &AppState| match &s.dialog {
+        Some(Dialog::Quit { driving }) => Some(driving.clone()),
+        _ => None,
+    };
+    let mut s = driving();
+    assert!(ch(&mut s, 'q').is_empty());
+    assert_eq!(quit_dialog(&s), Some(vec!["current".to_string()]));
+    press(&mut s, KeyCode::Esc);
+    assert_eq!(quit_dialog(&s), None);
+
+    let mut s = driving();
+    update(
+        &mut s,
+        driver_msg(Step::Nothing, Decision::Hold("waiting".into())),
+    );
+    assert!(ch(&mut s, 'q').is_empty());
+    assert_eq!(quit_dialog(&s), Some(vec!["current".to_string()]));
+
+    let mut s = driving();
+    update(
+        &mut s,
+        Msg::Engine(EngineEvent::Driver {
+            id: "current".into(),
+            update: DriverUpdate {
+                lease: LeaseState::HeldByOther(lease("other@host#2")),
+                decision: Decision::Hold("driven elsewhere".into()),
+                step: Step::Nothing,
+                acted: None,
+                evidence: vec![],
+            },
+        }),
+    );
+    assert_eq!(ch(&mut s, 'q'), vec![Effect::Quit]);
+}

@@ -785,9 +785,10 @@ fn prometheus_source_on_googles_promql_endpoint_with_adc() {
         .expect("a token request");
     assert!(String::from_utf8_lossy(&token.body).contains("monitoring.read"));
     let queries: Vec<&Request> = reqs.iter().filter(|r| r.path != "/token").collect();
-    // One per template for both sides, and the stage's requests and errors per side (the
-    // rollout's stage began at its creation; the range reaches back over the 4m delay too).
-    assert_eq!(queries.len(), 11, "{queries:#?}");
+    // One per template for both sides, and the stage's requests, errors and latency
+    // buckets per side (the rollout's stage began at its creation; the range reaches back
+    // over the 4m delay too).
+    assert_eq!(queries.len(), 13, "{queries:#?}");
     let stage_ranges = queries
         .iter()
         .filter(|r| {
@@ -795,7 +796,7 @@ fn prometheus_source_on_googles_promql_endpoint_with_adc() {
             q.contains("s]))") && q.contains("{revision=\"")
         })
         .count();
-    assert_eq!(stage_ranges, 4, "{queries:#?}");
+    assert_eq!(stage_ranges, 6, "{queries:#?}");
     // Google's PromQL endpoint is as late as its REST API: ranges reach back 5m + 4m.
     assert!(
         queries

@@ -563,14 +563,15 @@ impl AppState {
         }
     }
 
-    /// The rollouts this cockpit's auto-progression drives now (it holds their lease).
+    /// The rollouts this cockpit's auto-progression drives now (it holds their lease) or is
+    /// starting to (its first tick, which may already act, has not reported yet).
     pub fn driving(&self) -> Vec<String> {
         self.rollouts
             .iter()
             .filter(|e| {
                 matches!(
-                    e.auto.as_ref().and_then(|a| a.lease.as_ref()),
-                    Some(LeaseState::Held(_))
+                    e.auto.as_ref().map(|a| a.lease.as_ref()),
+                    Some(None | Some(LeaseState::Held(_)))
                 )
             })
             .map(|e| e.id().to_string())

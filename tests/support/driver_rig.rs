@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use rollout_tui::domain::actions::{self, Action, Context, NewRollout};
 use rollout_tui::domain::event::{Event, EventKind};
-use rollout_tui::domain::health::{BreachTracker, GateConfig, Verdict, evaluate};
+use rollout_tui::domain::health::{BreachTracker, GateConfig, Judgment, Verdict, evaluate};
 use rollout_tui::domain::progression::{ConfirmPolicy, HaltPolicy, Policy};
 use rollout_tui::domain::rollout::{Hashing, Plan, PlanPreset, Rollout, Status};
 use rollout_tui::engine::driver::{Driver, LeaseState, Step, TickReport};
@@ -62,6 +62,10 @@ impl Rig {
     }
 
     pub fn driver(&self, holder: &str, policy: Policy) -> Driver {
+        self.driver_judging(holder, policy, GateConfig::default())
+    }
+
+    pub fn driver_judging(&self, holder: &str, policy: Policy, gates: GateConfig) -> Driver {
         let source: Arc<dyn MetricsSource> = self.sim.clone();
         Driver::new(
             self.store.clone(),
@@ -69,7 +73,7 @@ impl Rig {
             ID,
             holder,
             policy,
-            GateConfig::default(),
+            gates,
             Plan::preset(PlanPreset::Canary),
         )
     }
@@ -331,12 +335,18 @@ pub async fn latency_regression_rolls_back_with_the_rollback_policy(store: Arc<d
 
 /// A breach the cockpit saw before auto-progression was switched on counts from when it
 /// was first seen: the driver halts when that `for` window ends, not a whole window later.
+/// Judged on windows, where a breach must last `breach_for` (a decisive sequential test on
+/// the stage halts at once, with no window to carry over).
 pub async fn breach_seen_before_auto_carries_over(store: Arc<dyn RolloutStore>) {
     let mut rig = Rig::new(store);
     rig.create_at_five_percent().await;
     rig.sim.inject(ID, Regression::LatencyShift { ms: 600.0 });
     let r = rig.rollout().await;
-    let gates = GateConfig::default().at_percentage(r.percentage);
+    let window_gates = GateConfig {
+        judgment: Judgment::Window,
+        ..GateConfig::default()
+    };
+    let gates = window_gates.at_percentage(r.percentage);
     let seen_at = rig.now;
     let mut report = evaluate(&rig.sim.sample(&r, seen_at).await, &gates, seen_at);
     let mut seen = BreachTracker::default();
@@ -345,7 +355,7 @@ pub async fn breach_seen_before_auto_carries_over(store: Arc<dyn RolloutStore>) 
 
     rig.now = seen_at + chrono::Duration::seconds(4 * 60 + 50);
     let mut d = rig
-        .driver("cockpit-a", policy(ConfirmPolicy::Never))
+        .driver_judging("cockpit-a", policy(ConfirmPolicy::Never), window_gates)
         .sharing(std::sync::Arc::new(std::sync::Mutex::new(seen)));
     let reports = rig
         .run(&mut d, 200, false, |r| r.status == Status::Paused)
