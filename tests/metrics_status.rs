@@ -841,6 +841,8 @@ fn status_of_one_rollout_shows_the_stage_s_evidence_under_stage_judgment() {
         .find(|l| l.trim_start().starts_with("stage   since "))
         .unwrap_or_else(|| panic!("no stage line:\n{out}"));
     assert!(stage.contains(": canary "), "{stage}");
+    // The simulator counts requests over stable's configured p99 (384 ms) too.
+    assert!(stage.contains("; over 384 ms: canary "), "{stage}");
     let evidence = out
         .lines()
         .find(|l| l.contains("min-requests"))

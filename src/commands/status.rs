@@ -150,9 +150,15 @@ fn health_text(source: &str, sample: &HealthSample, report: &GateReport) -> Stri
     }
     // The evidence the stage has gathered, when the source counts it.
     if let Some(t) = &sample.stage {
+        let slow = t.slow.map_or(String::new(), |s| {
+            format!(
+                "; over {:.0} ms: canary {}, stable {}",
+                s.threshold_ms, s.canary, s.stable
+            )
+        });
         let _ = writeln!(
             o,
-            "    stage   since {}: canary {} requests, {} errors; stable {} requests, {} errors",
+            "    stage   since {}: canary {} requests, {} errors; stable {} requests, {} errors{slow}",
             t.since.format("%Y-%m-%d %H:%M UTC"),
             t.canary.requests,
             t.canary.errors,
