@@ -83,11 +83,22 @@ impl Prometheus {
         now: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Answer, String> {
+        self.ask(promql, now, deadline, parse_answer).await
+    }
+
+    /// An instant query's answer as `read` reads it.
+    async fn ask<T>(
+        &self,
+        promql: &str,
+        now: DateTime<Utc>,
+        deadline: Instant,
+        read: fn(&str) -> Result<T, String>,
+    ) -> Result<T, String> {
         let body = self
             .http
             .get(self.query_url(promql, now)?, deadline)
             .await?;
-        parse_answer(&body).map_err(|e| self.http.scrub_body_text(&e))
+        read(&body).map_err(|e| self.http.scrub_body_text(&e))
     }
 
     pub fn range_url(
@@ -236,13 +247,10 @@ impl Prometheus {
                     self.query(&errors_query, now, deadline),
                     async {
                         let q = buckets_query.as_ref()?;
-                        let got = async {
-                            let body = self.http.get(self.query_url(q, now)?, deadline).await?;
-                            parse_buckets(&body)
-                        };
-                        got.await
+                        self.ask(q, now, deadline, parse_buckets)
+                            .await
                             .map_err(|e| {
-                                let error = self.http.scrub_body_text(&e);
+                                let error = self.http.scrub(&e);
                                 tracing::warn!(%error, "buckets query failed; latency is judged on the window");
                             })
                             .ok()
