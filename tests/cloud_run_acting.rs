@@ -12,20 +12,13 @@ mod cloud_run_standin;
 mod http_fake;
 
 use cli_harness::{Cli, Ran};
-use cloud_run_standin::{CloudRunStandin, PROJECT, REGION, SERVICE, Target};
+use cloud_run_standin::{CloudRunStandin, Target, actuator_section, create_web};
 use serde_json::{Value, json};
 
 fn config(cli: &Cli, endpoint: &str) -> String {
-    cli.write_file(
-        "actuator.toml",
-        &format!(
-            "[actuator]\nkind = \"cloud-run\"\nproject_id = \"{PROJECT}\"\nregion = \"{REGION}\"\n\
-             service = \"{SERVICE}\"\nendpoint = \"{endpoint}\"\ncredentials = \"none\"\n\
-             operation_timeout = \"20s\"\n"
-        ),
-    )
-    .display()
-    .to_string()
+    cli.write_file("actuator.toml", &actuator_section(endpoint, "20s"))
+        .display()
+        .to_string()
 }
 
 struct World {
@@ -45,16 +38,7 @@ impl World {
             cli,
             config,
         };
-        world.ok(&[
-            "create",
-            "web",
-            "--version",
-            "2.0.0",
-            "--stable-revision",
-            "svc-1",
-            "--canary-revision",
-            canary,
-        ]);
+        world.ok(&create_web(canary));
         world
     }
 

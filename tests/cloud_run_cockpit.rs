@@ -13,7 +13,7 @@ mod tmux;
 
 use std::time::{Duration, Instant};
 
-use cloud_run_standin::{CloudRunStandin, PROJECT, REGION, SERVICE, Target};
+use cloud_run_standin::{CloudRunStandin, Target, create_web};
 use serde_json::Value;
 use tmux::*;
 
@@ -45,16 +45,7 @@ fn the_cockpit_plans_sets_and_repairs_the_split() {
     let standin = CloudRunStandin::start("svc-1", &["svc-1", "svc-2"]);
     standin.with(|s| s.op_polls = 1);
     let config = t.path("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[metrics]\nkind = \"none\"\nrefresh = \"1s\"\n\n[actuator]\nkind = \"cloud-run\"\n\
-             project_id = \"{PROJECT}\"\nregion = \"{REGION}\"\nservice = \"{SERVICE}\"\n\
-             endpoint = \"{}\"\ncredentials = \"none\"\noperation_timeout = \"20s\"\n",
-            standin.url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, standin.screen_config()).unwrap();
     let config = config.display().to_string();
     let cli = |args: &[&str]| {
         let mut all = vec!["--config", config.as_str()];
@@ -63,16 +54,7 @@ fn the_cockpit_plans_sets_and_repairs_the_split() {
         assert!(out.status.success(), "{args:?}: {out:?}");
         out
     };
-    cli(&[
-        "create",
-        "web",
-        "--version",
-        "2.0.0",
-        "--stable-revision",
-        "svc-1",
-        "--canary-revision",
-        "svc-2",
-    ]);
+    cli(&create_web("svc-2"));
     cli(&["advance", "web"]);
     assert_eq!(standin.serving(), serving(&[("svc-1", 95), ("svc-2", 5)]));
 

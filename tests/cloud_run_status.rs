@@ -10,16 +10,15 @@ mod cloud_run_standin;
 mod http_fake;
 
 use cli_harness::Cli;
-use cloud_run_standin::{CloudRunStandin, PROJECT, REGION, SERVICE, Target};
+use cloud_run_standin::{CloudRunStandin, Target, actuator_section};
 use serde_json::Value;
 
 fn config(cli: &Cli, name: &str, endpoint: &str) -> String {
     cli.write_file(
         name,
         &format!(
-            "[actuator]\nkind = \"cloud-run\"\nproject_id = \"{PROJECT}\"\nregion = \"{REGION}\"\n\
-             service = \"{SERVICE}\"\nendpoint = \"{endpoint}\"\ncredentials = \"none\"\n\
-             operation_timeout = \"5s\"\n\n[actuator.rollouts.docs]\nkind = \"none\"\n"
+            "{}\n[actuator.rollouts.docs]\nkind = \"none\"\n",
+            actuator_section(endpoint, "5s")
         ),
     )
     .display()

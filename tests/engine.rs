@@ -48,6 +48,7 @@ fn settings(metrics: Option<Arc<dyn MetricsSource>>, refresh: Duration) -> Setti
         freeze_windows: Vec::new(),
         notifier: None,
         actuators: Default::default(),
+        splits: Default::default(),
         metrics,
         refresh,
         clock: Clock::Wall,

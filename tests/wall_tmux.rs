@@ -1,10 +1,16 @@
 //! The wall end to end: the real binary's `watch` on an SQLite store with the traffic
-//! simulator, in tmux. Data that stops coming turns a PASS into STALE, and without colour
-//! (`NO_COLOR`) a failing rollout still differs from a passing one in words and shapes.
+//! simulator, in tmux. Data that stops coming turns a PASS into STALE, without colour
+//! (`NO_COLOR`) a failing rollout still differs from a passing one in words and shapes, and
+//! a Cloud Run split changed by hand is flagged while the wall writes nothing to Cloud Run.
 
+#[path = "support/cloud_run_standin.rs"]
+mod cloud_run_standin;
+#[path = "support/http_fake.rs"]
+mod http_fake;
 #[path = "support/tmux.rs"]
 mod tmux;
 
+use cloud_run_standin::{CloudRunStandin, Target, create_web};
 use tmux::{Tmux, WAIT, sh_quote};
 
 /// The simulator as the metrics source, sampled once an hour: after the first sample
@@ -138,6 +144,61 @@ fn without_colour_the_wall_tells_fail_from_pass_in_words() {
     );
     assert_eq!(reversed_at(&styled, "✖ FAIL"), Some(true), "{styled}");
     assert_eq!(reversed_at(&styled, "✔ PASS"), Some(false), "{styled}");
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(WAIT), 0);
+}
+
+#[test]
+fn a_split_changed_by_hand_is_flagged_and_the_wall_sets_none() {
+    let Some(t) = Tmux::start("wall_drift", 80, 24) else {
+        return;
+    };
+    let standin = CloudRunStandin::start("svc-1", &["svc-1", "svc-2"]);
+    let config = t.path("config.toml");
+    std::fs::write(&config, standin.screen_config()).unwrap();
+    let config = config.display().to_string();
+    for args in [&create_web("svc-2")[..], &["advance", "web"]] {
+        let mut all = vec!["--config", config.as_str()];
+        all.extend_from_slice(args);
+        let out = t.cli(&all);
+        assert!(out.status.success(), "{all:?}: {out:?}");
+    }
+    let writes_before = standin.with(|s| s.applied.len());
+    let requests_before = standin.requests().len();
+
+    t.launch("", &format!("--config {} watch", sh_quote(&config)));
+    t.wait_for("1 rollout:", WAIT);
+    // The wall reads the split it shows: the document's, so nothing to flag yet.
+    let started = std::time::Instant::now();
+    while standin.requests().len() == requests_before {
+        assert!(started.elapsed() < WAIT, "the wall never read the split");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!t.capture().contains("DRIFT"), "{}", t.capture());
+
+    standin.set_split(vec![
+        Target::revision("svc-1", 50),
+        Target::revision("svc-2", 50),
+    ]);
+    let screen = t.wait_for_all(
+        &["· DRIFT: web", "DRIFT: Cloud Run serves svc-1 50 %"],
+        WAIT,
+    );
+    println!("watch flagged drift after {:?}", screen.1);
+    // Read, never set: no update reached Cloud Run, and every request the wall made is a GET.
+    assert_eq!(standin.with(|s| s.applied.len()), writes_before);
+    let methods: Vec<String> = standin.requests()[requests_before..]
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert!(methods.iter().all(|m| m == "GET"), "{methods:?}");
+    assert_eq!(standin.serving().len(), 2);
+
+    standin.set_split(vec![
+        Target::revision("svc-1", 95),
+        Target::revision("svc-2", 5),
+    ]);
+    t.wait_gone("DRIFT", WAIT);
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(WAIT), 0);
 }

@@ -365,3 +365,71 @@ fn an_idle_wall_wakes_when_any_rollouts_data_turns_stale() {
         Some(t0() + chrono::Duration::milliseconds(30_001))
     );
 }
+
+/// What Cloud Run serves for `current` (its document: 5 % on svc-2), as the engine's split
+/// watch reports it.
+fn cloud_run_serves(s: &mut AppState, stable: u8, canary: u8) {
+    use rollout_tui::actuator::acting::TrafficView;
+    use rollout_tui::actuator::cloud_run::LiveSplit;
+    use rollout_tui::app::update::{Msg, update};
+    let view = TrafficView {
+        id: "current".into(),
+        service: "web".into(),
+        expected_canary: Ok(5),
+        live: Ok(LiveSplit {
+            stable_revision: "svc-1".into(),
+            canary_revision: Some("svc-2".into()),
+            stable_percent: stable,
+            canary_percent: canary,
+            others: Vec::new(),
+            etag: "e1".into(),
+            settling: false,
+        }),
+    };
+    update(s, Msg::Engine(EngineEvent::Traffic(view)));
+}
+
+#[test]
+fn a_split_changed_outside_rollout_tui_is_flagged_on_the_wall() {
+    let mut s = wall_of(&[current_passing, checkout_failing]);
+    cloud_run_serves(&mut s, 95, 5);
+    let screen = screen_text(&draw_with(&s, 80, 24, NO_COLOR));
+    assert!(!screen.contains("DRIFT"), "the document's split:\n{screen}");
+
+    cloud_run_serves(&mut s, 50, 50);
+    for (w, h) in [(80, 24), (200, 60)] {
+        let buf = draw_with(&s, w, h, NO_COLOR);
+        let screen = screen_text(&buf);
+        // In the tile, under its (still passing) health, and in the summary: the wall is
+        // read from across the room.
+        let said = if w < 100 {
+            "DRIFT: Cloud Run serves svc-1 50 %"
+        } else {
+            "DRIFT: Cloud Run serves svc-1 50 % · svc-2 50 % but the rollout expects svc-1 95 % · svc-2 5 %"
+        };
+        assert!(screen.contains(said), "{w}x{h}:\n{screen}");
+        assert!(screen.contains("✔ PASS"), "{w}x{h}:\n{screen}");
+        assert!(
+            summary_of(&screen).ends_with("· DRIFT: current"),
+            "{w}x{h}:\n{screen}"
+        );
+        // Without colour it stands out in reverse video.
+        let row = (0..buf.area.height)
+            .find(|&y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    .contains("DRIFT: Cloud Run")
+            })
+            .unwrap();
+        let reversed = (0..buf.area.width)
+            .filter(|&x| buf[(x, row)].symbol() == "D")
+            .any(|x| buf[(x, row)].modifier.contains(Modifier::REVERSED));
+        assert!(reversed, "{w}x{h}:\n{screen}");
+    }
+
+    // Back to the document's split: the flag goes.
+    cloud_run_serves(&mut s, 95, 5);
+    let screen = screen_text(&draw_with(&s, 80, 24, NO_COLOR));
+    assert!(!screen.contains("DRIFT"), "{screen}");
+}

@@ -244,6 +244,26 @@ pub async fn read_view(client: &CloudRunActuator, r: &Rollout) -> TrafficView {
     }
 }
 
+/// Reads what Cloud Run serves for the rollouts `[actuator]` acts on, and nothing else: a
+/// wall flags drift through this while it can write nothing (it has no write to call).
+#[derive(Clone, Debug, Default)]
+pub struct SplitReader(Actuators);
+
+impl SplitReader {
+    pub fn new(actuators: Actuators) -> SplitReader {
+        SplitReader(actuators)
+    }
+
+    /// Whether any rollout's split is read at all.
+    pub fn any(&self) -> bool {
+        self.0.any()
+    }
+
+    pub async fn view_of(&self, r: &Rollout) -> Option<TrafficView> {
+        view_of(&self.0, r).await
+    }
+}
+
 /// The view of `r` when the actuator acts on it (None when it leaves it alone).
 pub async fn view_of(traffic: &Actuators, r: &Rollout) -> Option<TrafficView> {
     match traffic.for_rollout(&r.id) {

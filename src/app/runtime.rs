@@ -87,6 +87,7 @@ fn settings(
         freeze_windows: state.freeze_windows.clone(),
         notifier: None,
         actuators: crate::actuator::Actuators::default(),
+        splits: crate::actuator::acting::SplitReader::default(),
     }
 }
 
@@ -105,12 +106,14 @@ pub async fn run(cockpit: Cockpit) -> Result<(), String> {
     } = cockpit;
     let mut settings = settings(&state, metrics, refresh, clock.clone());
     settings.notifier = notifier;
+    settings.splits = crate::actuator::acting::SplitReader::new(actuators.clone());
     settings.actuators = actuators;
     let engine = Engine::start(store, settings);
     run_in_terminal(engine, &mut state, theme, clock).await
 }
 
-/// The read-only wall screen: the same shell on an engine that holds only a `ReadOnlyStore`.
+/// The read-only wall screen: the same shell on an engine that holds only a `ReadOnlyStore`
+/// and reads Cloud Run's splits through `splits` (no actuator: it sets none).
 pub async fn run_watch(
     store: ReadOnlyStore,
     metrics: Option<Arc<dyn MetricsSource>>,
@@ -118,8 +121,11 @@ pub async fn run_watch(
     clock: Clock,
     mut state: AppState,
     theme: Theme,
+    splits: crate::actuator::acting::SplitReader,
 ) -> Result<(), String> {
-    let engine = Engine::start(store, settings(&state, metrics, refresh, clock.clone()));
+    let mut settings = settings(&state, metrics, refresh, clock.clone());
+    settings.splits = splits;
+    let engine = Engine::start(store, settings);
     run_in_terminal(engine, &mut state, theme, clock).await
 }
 

@@ -97,6 +97,7 @@ pub(super) async fn watch(env: &Env, rotate: u64, stale_after: Option<&str>) -> 
         clock,
         state,
         crate::ui::Theme::from_env(env.ascii),
+        crate::actuator::acting::SplitReader::new(env.actuators()),
     )
     .await
     .map_err(Failure::failed)

@@ -210,6 +210,9 @@ pub struct Settings {
     pub notifier: Option<Arc<crate::notify::Notifier>>,
     /// The services whose traffic split every write and driver also sets (`[actuator]`).
     pub actuators: crate::actuator::Actuators,
+    /// What those services serve, read for the screen each refresh (a wall reads them
+    /// without `actuators`, so it cannot set a split).
+    pub splits: crate::actuator::acting::SplitReader,
 }
 
 impl Settings {

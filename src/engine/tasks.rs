@@ -138,9 +138,9 @@ pub(super) async fn core<B: Backend>(
             },
         );
     }
-    if settings.actuators.any() {
+    if settings.splits.any() {
         let (traffic, events2, rollouts_rx, refresh) = (
-            settings.actuators.clone(),
+            settings.splits.clone(),
             events.clone(),
             rollouts_rx.clone(),
             settings.refresh,
@@ -733,7 +733,7 @@ async fn freeze_loop<B: Backend>(store: B, events: mpsc::Sender<EngineEvent>) {
 /// soon as a rollout changes (a write that moved the split shows at once), and tells the
 /// screen when it differs from what it was.
 async fn traffic_loop(
-    traffic: crate::actuator::Actuators,
+    traffic: crate::actuator::acting::SplitReader,
     mut rollouts: watch::Receiver<Vec<Rollout>>,
     events: mpsc::Sender<EngineEvent>,
     refresh: Duration,
@@ -749,7 +749,7 @@ async fn traffic_loop(
         let current: Vec<Rollout> = rollouts.borrow_and_update().clone();
         known.retain(|id, _| current.iter().any(|r| &r.id == id));
         for r in &current {
-            let Some(view) = crate::actuator::acting::view_of(&traffic, r).await else {
+            let Some(view) = traffic.view_of(r).await else {
                 continue;
             };
             if known.get(&r.id) == Some(&view) {

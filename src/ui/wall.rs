@@ -178,14 +178,24 @@ fn summary_line(state: &AppState, statuses: &[WallStatus], theme: Theme) -> Line
     if statuses.is_empty() {
         return Line::styled(" 0 rollouts", theme.label());
     }
-    let text = present::wall_summary(
+    let mut text = present::wall_summary(
         state
             .rollouts
             .iter()
             .zip(statuses)
             .map(|(e, s)| (e.id(), s.word)),
     );
-    let style = if statuses.iter().any(|s| s.word.alarming()) {
+    // A split changed behind the document's back alarms whatever the health says.
+    let drifting: Vec<String> = state
+        .rollouts
+        .iter()
+        .filter(|e| drift_text(e).is_some())
+        .map(|e| shown(e.id()).into_owned())
+        .collect();
+    if !drifting.is_empty() {
+        text.push_str(&format!(" · DRIFT: {}", drifting.join(", ")));
+    }
+    let style = if !drifting.is_empty() || statuses.iter().any(|s| s.word.alarming()) {
         theme.banner()
     } else if statuses.iter().all(|s| s.word == WallWord::Pass) {
         theme.ok()
@@ -356,6 +366,14 @@ fn tile(
     if let Some(why) = why_line(state, wall, e, r, status) {
         lines.push(Line::styled(format!(" {why}"), style));
     }
+    if let Some(drift) = drift_text(e) {
+        lines.push(Line::styled(
+            format!(" {drift}"),
+            theme
+                .bad()
+                .add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        ));
+    }
     lines.extend(stage_lines(state, r, inner.width));
     let used = rows(&lines, inner.width) as u16;
     // A stale tile's gates are old news: its why line says so instead.
@@ -392,6 +410,13 @@ fn tile(
     lines.extend(fit_gates(e, gates, room, inner.width, theme));
     // Wrapped, so a long gate detail loses its tail row, never the words on the right.
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+/// "DRIFT: Cloud Run serves ... but the rollout expects ...", when the live split of the
+/// rollout's service is not its document's.
+fn drift_text(e: &Entry) -> Option<String> {
+    let drift = e.traffic.as_ref()?.drift_message()?;
+    Some(format!("DRIFT: {}", shown(&drift)))
 }
 
 /// What is behind the word: the stale data's age, the rollback or pause reason, the gate

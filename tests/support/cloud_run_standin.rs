@@ -19,6 +19,30 @@ pub const SERVICE: &str = "svc";
 pub const REVISION: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION";
 pub const LATEST: &str = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST";
 
+/// The `[actuator]` section pointing rollout-tui at `endpoint` (a stand-in's URL, or where
+/// nothing answers), which waits at most `operation_timeout` for an operation.
+pub fn actuator_section(endpoint: &str, operation_timeout: &str) -> String {
+    format!(
+        "[actuator]\nkind = \"cloud-run\"\nproject_id = \"{PROJECT}\"\nregion = \"{REGION}\"\n\
+         service = \"{SERVICE}\"\nendpoint = \"{endpoint}\"\ncredentials = \"none\"\n\
+         operation_timeout = \"{operation_timeout}\"\n"
+    )
+}
+
+/// `create web` on the stand-in's revisions: stable svc-1, canary `canary`.
+pub fn create_web(canary: &str) -> [&str; 8] {
+    [
+        "create",
+        "web",
+        "--version",
+        "2.0.0",
+        "--stable-revision",
+        "svc-1",
+        "--canary-revision",
+        canary,
+    ]
+}
+
 /// One traffic entry as the API writes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
@@ -157,6 +181,15 @@ impl CloudRunStandin {
 
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// A config for the cockpit or the wall acting on (or reading) this stand-in, without
+    /// metrics, refreshed every second.
+    pub fn screen_config(&self) -> String {
+        format!(
+            "[metrics]\nkind = \"none\"\nrefresh = \"1s\"\n\n{}",
+            actuator_section(&self.url(), "20s")
+        )
     }
 
     pub fn requests(&self) -> Vec<Request> {
