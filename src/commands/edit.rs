@@ -2,7 +2,7 @@
 
 use super::{CmdResult, Env, Failure};
 use crate::cli::{CreateArgs, HashingArg};
-use crate::domain::actions::{self, Action, Context, NewRollout};
+use crate::domain::actions::{self, Action, NewRollout};
 use crate::domain::freeze::{Freeze, Frozen, active_window};
 use crate::domain::rollout::{Hashing, Plan, Status};
 use crate::domain::text::escape_keeping_lines;
@@ -12,12 +12,7 @@ use crate::present;
 pub(super) async fn act(env: &Env, id: &str, action: Action) -> CmdResult {
     let store = env.open_store()?;
     let plan = env.default_plan();
-    let ctx = Context {
-        actor: &env.actor,
-        now: env.now().await,
-        default_plan: &plan,
-        freeze_windows: &env.config.freeze.windows,
-    };
+    let ctx = env.context(&plan, env.now().await);
     let done = ops::perform(store.as_ref(), &env.actuators(), id, &action, ctx)
         .await
         .inspect_err(|e| {
@@ -153,12 +148,7 @@ pub(super) async fn freeze(env: &Env, reason: &str, pause_all: bool) -> CmdResul
             continue;
         }
         // Paused at the moment of the freeze, on its clock.
-        let ctx = Context {
-            actor: &env.actor,
-            now: flag.at,
-            default_plan: &plan,
-            freeze_windows: &env.config.freeze.windows,
-        };
+        let ctx = env.context(&plan, flag.at);
         let pause = Action::Pause {
             reason: Some(format!("freeze: {}", flag.reason)),
         };
@@ -199,12 +189,7 @@ pub(super) async fn unfreeze(env: &Env) -> CmdResult {
 pub(super) async fn sync_traffic(env: &Env, id: &str) -> CmdResult {
     let store = env.open_store()?;
     let plan = env.default_plan();
-    let ctx = Context {
-        actor: &env.actor,
-        now: env.now().await,
-        default_plan: &plan,
-        freeze_windows: &env.config.freeze.windows,
-    };
+    let ctx = env.context(&plan, env.now().await);
     let said = ops::sync_traffic(store.as_ref(), &env.actuators(), id, ctx)
         .await
         .inspect_err(|e| tracing::warn!(rollout = id, error = %e, "sync-traffic failed"))?;

@@ -108,6 +108,21 @@ pub struct Env {
 }
 
 impl Env {
+    /// What a write from this command carries: who, when, the config's freeze windows and
+    /// `plan` (the default plan, which the caller keeps alive).
+    pub fn context<'a>(
+        &'a self,
+        plan: &'a crate::domain::rollout::Plan,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> actions::Context<'a> {
+        actions::Context {
+            actor: &self.actor,
+            now,
+            default_plan: plan,
+            freeze_windows: &self.config.freeze.windows,
+        }
+    }
+
     /// The Cloud Run clients writes also set traffic through (`[actuator]`).
     pub fn actuators(&self) -> crate::actuator::Actuators {
         crate::actuator::Actuators::new(&self.config.actuator)
