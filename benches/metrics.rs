@@ -16,7 +16,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use criterion::Criterion;
 use rollout_tui::domain::rollout::Rollout;
 use rollout_tui::metrics::cloud_monitoring::sample_from_pages;
-use rollout_tui::metrics::prometheus::parse_answer;
+use rollout_tui::metrics::prometheus::{MAX_BUCKETS, parse_answer, parse_buckets};
 use rollout_tui::metrics::{MetricsConfig, MetricsSource, build_source};
 use serde_json::{Value, json};
 
@@ -182,6 +182,28 @@ fn prometheus_allocations() {
     measure("parse_answer", &|a| {
         parse_answer(a).is_err_and(|e| e.contains("50000 series"))
     });
+    // The stage's latency buckets: a `sum by (le)` answer that was not aggregated by `le`
+    // alone is refused at the bucket after the cap, whatever follows.
+    let buckets: Vec<String> = (0..50_000)
+        .map(|i| {
+            format!(r#"{{"metric":{{"le":"{i}","pod":"web-{i}"}},"value":[1772366400.123,"{i}"]}}"#)
+        })
+        .collect();
+    let bucket_answer = format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+        buckets.join(",")
+    );
+    let profiler = dhat::Profiler::builder().testing().build();
+    let refused = black_box(parse_buckets(black_box(&bucket_answer)));
+    let stats = dhat::HeapStats::get();
+    drop(profiler);
+    assert!(refused.is_err_and(|e| e.contains(&format!("more than {MAX_BUCKETS} buckets"))));
+    println!(
+        "refusing a {} KiB, 50,000-bucket answer with parse_buckets: peak {} bytes live, {} blocks",
+        bucket_answer.len() / 1024,
+        stats.max_bytes,
+        stats.total_blocks,
+    );
     measure("a full serde_json::Value first", &|a| {
         serde_json::from_str::<Value>(a)
             .is_ok_and(|v| v["data"]["result"].as_array().map(Vec::len) == Some(50_000))

@@ -265,14 +265,14 @@ struct Sample {
 }
 
 /// Buckets one answer may hold: classic histograms have a few dozen.
-pub(super) const MAX_BUCKETS: usize = 500;
+pub const MAX_BUCKETS: usize = 500;
 
 /// A latency histogram from a `sum by (le)` answer: ascending `le` bounds, the last +Inf,
 /// and each bucket's own count (not cumulative). Both empty for an empty answer.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Buckets {
-    pub(super) le: Vec<f64>,
-    pub(super) counts: Vec<u64>,
+pub struct Buckets {
+    pub le: Vec<f64>,
+    pub counts: Vec<u64>,
 }
 
 /// At most `MAX_BUCKETS` vector elements, refused before more are built.
@@ -307,7 +307,7 @@ impl<'de> Deserialize<'de> for BucketElements {
 /// A histogram's cumulative buckets by `le` from an instant query. Counts that shrink with
 /// a larger `le` (each bucket's `increase()` is extrapolated on its own) are raised to the
 /// one before, as `histogram_quantile` does.
-pub(super) fn parse_buckets(body: &str) -> Result<Buckets, String> {
+pub fn parse_buckets(body: &str) -> Result<Buckets, String> {
     let kind = result_type(body)?;
     if kind != "vector" {
         return Err(format!(

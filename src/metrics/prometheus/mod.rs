@@ -32,10 +32,10 @@ use crate::domain::units::format_duration;
 mod answer;
 mod grouped;
 
-pub use answer::{parse_answer, parse_matrix};
+pub use answer::{Buckets, MAX_BUCKETS, parse_answer, parse_buckets, parse_matrix};
 pub use grouped::GROUP_NAME_CHARS;
 
-use answer::{Answer, Answers, Buckets, count, parse_buckets};
+use answer::{Answer, Answers, count};
 use grouped::GroupPlan;
 
 pub const QUANTILES: [f64; 4] = [0.50, 0.75, 0.95, 0.99];
