@@ -1109,10 +1109,8 @@ fn slow_requests_this_stage_show_a_slower_canary_before_its_window_p99_can() {
     let window = || sample(Some(side(40, 0, 120.0)), Some(side(5_000, 10, 110.0)));
     // 150 canary requests this stage, 18 of them over stable's p99 (12 %) against stable's
     // 1 %: decisive at once, no sustain.
-    let r = run(
-        &with_slow(window(), (150, 0), (30_000, 60), (18, 300)),
-        &cfg,
-    );
+    let decisive = with_slow(window(), (150, 0), (30_000, 60), (18, 300));
+    let r = run(&decisive, &cfg);
     let g = gate(&r, "p99-vs-stable");
     assert_eq!(g.verdict, Verdict::Fail, "{g:#?}");
     assert!(
@@ -1126,11 +1124,7 @@ fn slow_requests_this_stage_show_a_slower_canary_before_its_window_p99_can() {
     assert!(!g.severe);
     // The breach tracker keeps that: sustained on the first sample that shows it (it once
     // put every non-severe gate but the error test on breach_for, 5 more minutes).
-    let judged = judge(
-        &with_slow(window(), (150, 0), (30_000, 60), (18, 300)),
-        &cfg,
-        &mut BreachTracker::default(),
-    );
+    let judged = judge(&decisive, &cfg, &mut BreachTracker::default());
     let g = gate(&judged, "p99-vs-stable");
     assert!(g.sustained, "{g:#?}");
     assert_eq!(g.required_for, Duration::ZERO);

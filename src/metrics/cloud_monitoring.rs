@@ -101,39 +101,9 @@ impl CloudMonitoring {
         })
     }
 
-    /// The `timeSeries.list` URL for one metric over `revisions`, or over every revision of
-    /// the service when there are none.
+    /// The `timeSeries.list` URL for one metric over `revisions` (every revision of the
+    /// service when there are none) over `[start, end]`, with points `alignment` apart ("60s").
     pub fn list_url(
-        &self,
-        metric: &str,
-        revisions: &[&str],
-        now: DateTime<Utc>,
-        page_token: Option<&str>,
-    ) -> Result<Url, String> {
-        let start = now - chrono::Duration::from_std(self.cfg.query_span()).unwrap_or_default();
-        self.list_url_between(metric, revisions, start, now, page_token)
-    }
-
-    /// The same call over `[start, end]`, still one point a minute per series.
-    pub fn list_url_between(
-        &self,
-        metric: &str,
-        revisions: &[&str],
-        start: DateTime<Utc>,
-        now: DateTime<Utc>,
-        page_token: Option<&str>,
-    ) -> Result<Url, String> {
-        self.list_url_aligned(
-            metric,
-            revisions,
-            (start, now),
-            ALIGNMENT_PERIOD,
-            page_token,
-        )
-    }
-
-    /// The call over `[start, end]` with points `alignment` apart ("60s").
-    pub fn list_url_aligned(
         &self,
         metric: &str,
         revisions: &[&str],
@@ -225,8 +195,7 @@ impl CloudMonitoring {
         let mut token: Option<String> = None;
         let mut budget = Budget::default();
         for _ in 0..MAX_PAGES {
-            let url =
-                self.list_url_aligned(metric, filter, (start, end), alignment, token.as_deref())?;
+            let url = self.list_url(metric, filter, (start, end), alignment, token.as_deref())?;
             let body = self
                 .http
                 .get(url, deadline)

@@ -205,7 +205,7 @@ impl Simulator {
 
     /// One side over `(now - window, now]`, and its counts over `(since, now]` for the
     /// stage totals when asked (the same per-second slots, so window and stage agree where
-    /// they overlap).
+    /// they overlap; `since` is at most `MAX_STAGE_SPAN` back).
     fn side(
         &self,
         rollout: &Rollout,
@@ -267,11 +267,7 @@ impl Simulator {
         let (Counts { requests, errors }, _) = counts(end - slots + 1, false);
         let (stage, slow) = since.map_or_else(
             || (Counts::default(), 0),
-            |since| {
-                let stage_slots =
-                    (end - since.timestamp()).clamp(0, MAX_STAGE_SPAN.as_secs() as i64);
-                counts(end - stage_slots + 1, true)
-            },
+            |since| counts(since.timestamp() + 1, true),
         );
         let quantiles = (requests > 0).then(|| {
             // A few percent of window-to-window wobble, like real percentiles.
@@ -307,11 +303,13 @@ impl Simulator {
             .stage_entered_at
             .or(rollout.started_at)
             .unwrap_or(now);
-        let counted = with_stage.then_some(entered);
+        // The stage, at most its last `MAX_STAGE_SPAN`.
+        let since = entered
+            .max(now - chrono::Duration::from_std(MAX_STAGE_SPAN).unwrap_or_default())
+            .min(now);
+        let counted = with_stage.then_some(since);
         let (stable, stable_stage, stable_slow) = self.side(rollout, 0, rs, now, &faults, counted);
         let (canary, canary_stage, canary_slow) = self.side(rollout, 1, rc, now, &faults, counted);
-        let since =
-            entered.max(now - chrono::Duration::from_std(MAX_STAGE_SPAN).unwrap_or_default());
         HealthSample {
             taken_at: now,
             window: self.window,
@@ -320,7 +318,7 @@ impl Simulator {
             source_error: None,
             ingestion_delay: std::time::Duration::ZERO,
             stage: with_stage.then(|| StageTotals {
-                since: since.min(now),
+                since,
                 stable: stable_stage,
                 canary: canary_stage,
                 slow: Some(SlowTotals {

@@ -880,17 +880,13 @@ fn evidence_gate(view: &StageView, cfg: &GateConfig) -> GateResult {
                     time_to(n, view.canary_per_minute)
                 ),
                 None => {
-                    leaning = Some(format!(
-                        "canary error rate {} {scope} is not below the tolerated {} ({seen})",
+                    let above = format!(
+                        "canary error rate {} {scope} is not below the tolerated {}",
                         pct(rate),
                         pct(tolerated)
-                    ));
-                    format!(
-                        "canary error rate {} {scope} is not below the tolerated {}: more \
-                         requests at this rate will not show it ({seen})",
-                        pct(rate),
-                        pct(tolerated)
-                    )
+                    );
+                    leaning = Some(format!("{above} ({seen})"));
+                    format!("{above}: more requests at this rate will not show it ({seen})")
                 }
             }
         };
